@@ -1,0 +1,231 @@
+"""Recompute every recurrent layer's internals (hidden state, cell state, gates) in numpy from its own weights.
+
+Keras returns only a layer's output; to look inside a cell we replay its step function here, one
+family per function, with the formulas of Keras 3 (``keras/src/layers/rnn/{simple_rnn,lstm,gru}.py``)
+at inference (no dropout). Column blocks of ``kernel``, ``recurrent_kernel`` and ``bias``:
+
+    LSTM  [i | f | c | o]     c_t = f * c_{t-1} + i * act(x W_c + h_{t-1} U_c + b_c),  h_t = o * act(c_t)
+    GRU   [z | r | h]         h_t = z * h_{t-1} + (1 - z) * act(candidate)   (z weights the *old* state)
+
+GRU ``reset_after=True`` keeps two biases, shape (2, 3U): row 0 is added to ``x W``, row 1 to
+``h U``, and the reset gate multiplies ``h U + b_rec``; with ``reset_after=False`` (bias (3U,)) it
+multiplies ``h`` before the product. Gates use ``recurrent_activation`` (sigmoid by default).
+Computation is in float64, so a trace is a reference for Keras' float32 to about 1e-6.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Thresholds for a saturated gate: nearly shut (< LOW) or nearly open (> HIGH).
+LOW = 0.1
+HIGH = 0.9
+
+GATES = {
+    "simple_rnn": (),
+    "lstm": ("input_gate", "forget_gate", "output_gate"),
+    "gru": ("update_gate", "reset_gate"),
+}
+
+
+def _sigmoid(a):
+    return 0.5 * (1.0 + np.tanh(0.5 * a))  # no overflow for large |a|
+
+
+_ACTIVATIONS = {
+    "tanh": np.tanh,
+    "sigmoid": _sigmoid,
+    "hard_sigmoid": lambda a: np.clip(a / 6.0 + 0.5, 0.0, 1.0),
+    "relu": lambda a: np.maximum(a, 0.0),
+    "linear": lambda a: a,
+    "elu": lambda a: np.where(a > 0, a, np.expm1(np.minimum(a, 0.0))),
+    "selu": lambda a: 1.0507009873554805 * np.where(a > 0, a, 1.6732632423543772 * np.expm1(np.minimum(a, 0.0))),
+    "softsign": lambda a: a / (1.0 + np.abs(a)),
+}
+
+
+def activation_fn(fn):
+    """The numpy twin of a Keras activation (a function, a name, or None for linear)."""
+    name = "linear" if fn is None else (fn if isinstance(fn, str) else getattr(fn, "__name__", repr(fn)))
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"no numpy version of activation {name!r}; supported: {', '.join(_ACTIVATIONS)}")
+    return _ACTIVATIONS[name]
+
+
+def cell_name(layer) -> str:
+    """``simple_rnn`` | ``lstm`` | ``gru`` for a Keras recurrent layer (not a Bidirectional wrapper)."""
+    import keras
+
+    for name, cls in (("simple_rnn", keras.layers.SimpleRNN), ("lstm", keras.layers.LSTM), ("gru", keras.layers.GRU)):
+        if isinstance(layer, cls):
+            return name
+    raise ValueError(f"not a SimpleRNN, LSTM or GRU layer: {layer.name!r} ({type(layer).__name__})")
+
+
+def _weights(layer, bias_shape: tuple[int, ...]):
+    cell = layer.cell
+    kernel = np.asarray(_numpy(cell.kernel), dtype=np.float64)  # (F, k*U)
+    recurrent = np.asarray(_numpy(cell.recurrent_kernel), dtype=np.float64)  # (U, k*U)
+    bias = np.asarray(_numpy(cell.bias), dtype=np.float64) if cell.use_bias else np.zeros(bias_shape)
+    return kernel, recurrent, bias
+
+
+def _numpy(variable):
+    import keras
+
+    return keras.ops.convert_to_numpy(variable)
+
+
+def _simple_rnn(layer, x):
+    """x: (N, L, F) -> dict of (N, L, U) arrays."""
+    units = layer.cell.units
+    kernel, recurrent, bias = _weights(layer, (units,))
+    act = activation_fn(layer.cell.activation)
+    n, steps, _ = x.shape
+    xw = x @ kernel + bias  # (N, L, U): the input projection does not depend on the state
+    h = np.zeros((n, units))
+    hidden = np.empty((n, steps, units))
+    for t in range(steps):
+        h = act(xw[:, t] + h @ recurrent)
+        hidden[:, t] = h
+    return {"hidden": hidden}
+
+
+def _lstm(layer, x):
+    units = layer.cell.units
+    kernel, recurrent, bias = _weights(layer, (4 * units,))
+    act = activation_fn(layer.cell.activation)
+    gate = activation_fn(layer.cell.recurrent_activation)
+    n, steps, _ = x.shape
+    xw = x @ kernel + bias  # (N, L, 4U)
+    h = np.zeros((n, units))
+    c = np.zeros((n, units))
+    out = {k: np.empty((n, steps, units)) for k in ("hidden", "cell_state", "input_gate", "forget_gate", "output_gate")}
+    for t in range(steps):
+        z = xw[:, t] + h @ recurrent  # (N, 4U) in column order [i, f, c, o]
+        i = gate(z[:, :units])
+        f = gate(z[:, units : 2 * units])
+        o = gate(z[:, 3 * units :])
+        c = f * c + i * act(z[:, 2 * units : 3 * units])
+        h = o * act(c)
+        for key, value in (("hidden", h), ("cell_state", c), ("input_gate", i), ("forget_gate", f), ("output_gate", o)):
+            out[key][:, t] = value
+    return out
+
+
+def _gru(layer, x):
+    units = layer.cell.units
+    reset_after = layer.cell.reset_after
+    kernel, recurrent, bias = _weights(layer, (2, 3 * units) if reset_after else (3 * units,))
+    input_bias, recurrent_bias = (bias[0], bias[1]) if reset_after else (bias, np.zeros(3 * units))
+    act = activation_fn(layer.cell.activation)
+    gate = activation_fn(layer.cell.recurrent_activation)
+    n, steps, _ = x.shape
+    xw = x @ kernel + input_bias  # (N, L, 3U) in column order [z, r, h]
+    h = np.zeros((n, units))
+    out = {k: np.empty((n, steps, units)) for k in ("hidden", "update_gate", "reset_gate")}
+    for t in range(steps):
+        x_z, x_r, x_h = np.split(xw[:, t], 3, axis=-1)
+        if reset_after:
+            inner = h @ recurrent + recurrent_bias  # (N, 3U)
+            z = gate(x_z + inner[:, :units])
+            r = gate(x_r + inner[:, units : 2 * units])
+            candidate = act(x_h + r * inner[:, 2 * units :])
+        else:
+            inner = h @ recurrent[:, : 2 * units]  # (N, 2U)
+            z = gate(x_z + inner[:, :units])
+            r = gate(x_r + inner[:, units:])
+            candidate = act(x_h + (r * h) @ recurrent[:, 2 * units :])
+        h = z * h + (1.0 - z) * candidate
+        out["hidden"][:, t] = h
+        out["update_gate"][:, t] = z
+        out["reset_gate"][:, t] = r
+    return out
+
+
+_STEP = {"simple_rnn": _simple_rnn, "lstm": _lstm, "gru": _gru}
+
+
+def _run(layer, x):
+    """Replay one (unidirectional) layer over x (N, L, F); a go_backwards layer reads x reversed."""
+    if layer.go_backwards:
+        x = x[:, ::-1]
+    return _STEP[cell_name(layer)](layer, x)
+
+
+def _bidirectional(layer, x):
+    """Both directions, aligned in time and concatenated on the unit axis: [forward units | backward units]."""
+    if layer.merge_mode != "concat":
+        raise ValueError(
+            f"inspect supports bidirectional layers with merge_mode='concat' only. "
+            f"Received: merge_mode={layer.merge_mode!r} on layer {layer.name!r}"
+        )
+    fwd = _run(layer.forward_layer, x)
+    bwd = _run(layer.backward_layer, x)  # step s of bwd has read x[L-1-s], so flip it back into time order
+    merged = {key: np.concatenate([fwd[key], bwd[key][:, ::-1]], axis=-1) for key in fwd}
+    last = np.concatenate([fwd["hidden"][:, -1], bwd["hidden"][:, -1]], axis=-1)  # what Keras returns without sequences
+    return merged, last
+
+
+def trace(model, x) -> list[dict]:
+    """Recompute the internals of every recurrent layer of ``model`` on the windows ``x``.
+
+    Args:
+        model: a model from ``rnnforecast.models.build_model`` (recurrent layers directly stacked
+            on the ``past`` input; dropout inside the cells is ignored, as at inference).
+        x: numpy array (N, L, F) of model inputs, or the mapping ``{"past": x}``.
+
+    Returns:
+        One dict per recurrent layer, in order, with ``name``, ``cell``, ``units``, ``bidirectional``,
+        ``hidden`` (N, L, U), ``output`` (what the layer returns to Keras: ``hidden`` for
+        ``return_sequences``, else the final state (N, U)); LSTM adds ``cell_state``, ``input_gate``,
+        ``forget_gate``, ``output_gate`` and GRU adds ``update_gate``, ``reset_gate``, all (N, L, U).
+        Bidirectional layers have U = 2 * units: forward units first, then backward units, both in
+        time order; their final output joins the forward state at step L-1 with the backward state
+        at step 0.
+    """
+    import keras
+
+    from .models import recurrent_layers
+
+    if isinstance(x, dict):
+        x = x["past"]
+    seq = np.asarray(x, dtype=np.float64)  # (N, L, F)
+    if seq.ndim != 3:
+        raise ValueError(f"`x` must be (windows, steps, features). Received shape {seq.shape}")
+    entries = []
+    for layer in recurrent_layers(model):
+        if isinstance(layer, keras.layers.Bidirectional):
+            internals, last = _bidirectional(layer, seq)
+            cell = cell_name(layer.forward_layer)
+        else:
+            internals = _run(layer, seq)
+            last = internals["hidden"][:, -1]
+            cell = cell_name(layer)
+        hidden = internals["hidden"]  # (N, L, U)
+        entries.append(
+            {
+                "name": layer.name,
+                "cell": cell,
+                "units": hidden.shape[-1],
+                "bidirectional": isinstance(layer, keras.layers.Bidirectional),
+                **internals,
+                "output": hidden if layer.return_sequences else last,
+            }
+        )
+        seq = hidden  # the next layer reads the full sequence (B, L, U)
+    return entries
+
+
+def gate_saturation(entry: dict, low: float = LOW, high: float = HIGH) -> dict[str, dict[str, np.ndarray]]:
+    """Per gate, the fraction of (window, step) pairs where each unit's gate is < ``low`` or > ``high``.
+
+    Returns ``{gate: {"low": (U,), "high": (U,)}}``; empty for SimpleRNN, which has no gates.
+    A gate stuck near 0 or 1 passes (or blocks) everything: a forget gate mostly > 0.9 is what lets
+    an LSTM carry information across many steps.
+    """
+    out = {}
+    for gate in GATES[entry["cell"]]:
+        values = entry[gate]  # (N, L, U)
+        out[gate] = {"low": (values < low).mean(axis=(0, 1)), "high": (values > high).mean(axis=(0, 1))}
+    return out

@@ -1,0 +1,185 @@
+"""The command line: parse arguments, call the pipeline, turn errors into one line and an exit code.
+
+Only click and the config loader are imported at start-up; pandas, numpy and Keras are
+imported inside the commands that need them, so ``--help`` and ``--version`` answer at once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+
+from . import __version__
+from .errors import ExitCode, RnnForecastError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class Group(click.Group):
+    """Runs a command and maps failures to exit codes in one place."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except RnnForecastError as e:
+            _fail(ctx, f"error: {e.one_line()}", int(e.exit_code))
+        except KeyboardInterrupt:
+            _fail(ctx, "interrupted", int(ExitCode.INTERRUPTED))
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as e:  # a bug: say so plainly, keep the trace behind --traceback
+            _fail(ctx, f"error: internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (rerun with --traceback and report it)", 1)
+
+
+def _fail(ctx: click.Context, message: str, code: int):
+    if (ctx.obj or {}).get("traceback"):
+        traceback.print_exc()
+    click.echo(" ".join(message.split()), err=True)
+    ctx.exit(code)
+
+
+def _config(path: str, overrides: tuple[str, ...]):
+    from .config import load_config
+
+    return load_config(path, overrides)
+
+
+set_option = click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. --set training.epochs=3 (repeatable)."
+)
+config_argument = click.argument("config", type=click.Path(dir_okay=False))
+
+
+@click.group(cls=Group, context_settings=CONTEXT)
+@click.version_option(__version__, "--version", "-V", prog_name="rnnforecast")
+@click.option("--traceback", is_flag=True, envvar="RNNFORECAST_TRACEBACK", help="Show the Python traceback on errors.")
+@click.pass_context
+def cli(ctx: click.Context, traceback: bool) -> None:
+    """Forecast time series with SimpleRNN, LSTM or GRU stacks described in one YAML file.
+
+    \b
+    rnnforecast validate configs/weather_lstm.yaml   check config and data, no training
+    rnnforecast train configs/weather_lstm.yaml      train, evaluate, write a run directory
+    rnnforecast predict runs/<run>                   forecast the next steps
+    """
+    ctx.ensure_object(dict)["traceback"] = traceback
+
+
+@cli.command()
+@config_argument
+@set_option
+def validate(config: str, overrides: tuple[str, ...]) -> None:
+    """Check CONFIG and its data; print splits, window geometry and batch shapes. No training."""
+    cfg = _config(config, overrides)
+    from . import pipeline
+
+    click.echo(pipeline.validate(cfg))
+
+
+@cli.command()
+@config_argument
+@set_option
+@click.option("--run-dir", type=click.Path(file_okay=False), help="Write the run here instead of runs/<name>-<time>/.")
+@click.option("--resume", type=click.Path(file_okay=False), help="Continue an interrupted run (its .partial directory).")
+@click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress lines.")
+def train(config: str, overrides: tuple[str, ...], run_dir: str | None, resume: str | None, quiet: bool) -> None:
+    """Train the model CONFIG describes, evaluate it against baselines and write a run directory."""
+    cfg = _config(config, overrides)
+    from . import pipeline
+
+    sets = "".join(f" --set {o}" for o in overrides)
+    result = pipeline.train(cfg, config_path=f"{config}{sets}", run_dir=run_dir, resume=resume, quiet=quiet)
+    click.echo(result.table)
+
+
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.option("--data", "data_path", type=click.Path(dir_okay=False), help="Evaluate on this file instead of the run's own data.")
+@click.option("--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True, help="Which split's windows to score.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full metrics as JSON.")
+def evaluate(run: str, data_path: str | None, split: str, as_json: bool) -> None:
+    """Score a trained RUN and the naive baselines on identical windows, in original units."""
+    from . import pipeline
+
+    ev, warnings = pipeline.evaluate(run, data_path, split)
+    for w in warnings:
+        click.echo(w, err=True)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(ev.metrics, indent=1))
+        return
+    click.echo(f"{split} split, original units, {ev.metrics['n_windows']} windows:")
+    click.echo(pipeline.summary_table(ev))
+    lead = ev.metrics["original"]["per_lead"]["model"]["mae"]
+    if len(lead) > 1:
+        click.echo("model MAE by lead time: " + "  ".join(f"t+{i + 1} {v:.4g}" for i, v in enumerate(lead)))
+
+
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.option("--data", "data_path", type=click.Path(dir_okay=False), help="Forecast from the end of this file instead of the run's data.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the forecast CSV here (default: print it).")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Draw history and forecast into this PNG.")
+def predict(run: str, data_path: str | None, output: str | None, plot: str | None) -> None:
+    """Forecast the next `horizon` steps after the data's last row, in the data's units and timestamps."""
+    from . import pipeline
+
+    table, data, warnings = pipeline.forecast(run, data_path)
+    for w in warnings:
+        click.echo(w, err=True)
+    if output:
+        _write_atomic(output, table.to_csv(index=False))
+        click.echo(f"forecast written to {output}", err=True)
+    else:
+        click.echo(table.to_csv(index=False), nl=False)
+    if plot:
+        import numpy as np
+
+        from . import plots
+
+        seg = data.segments[0]
+        rows = np.arange(max(seg.lo, seg.hi - 5 * data.input_length), seg.hi)
+        target = data.targets[0]
+        first = table[table["series"] == seg.series] if "series" in table else table
+        plots.predict_plot(data.timestamps(rows), data.raw[rows, data.target_idx[0]], first["timestamp"], first[target], target, _path(plot))
+        click.echo(f"plot written to {plot}", err=True)
+
+
+def _path(p: str):
+    from pathlib import Path
+
+    return Path(p)
+
+
+def _write_atomic(path: str, text: str) -> None:
+    from .errors import RunError
+
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise RunError(f"cannot write ({e.strerror})", where=path, fix="choose a writable path") from None
+
+
+@cli.command("config")
+def show_config() -> None:
+    """Print every config key with its default and meaning."""
+    from .config import default_config_yaml
+
+    click.echo(default_config_yaml(), nl=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="rnnforecast", standalone_mode=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

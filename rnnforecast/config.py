@@ -1,0 +1,588 @@
+"""The experiment config: YAML read once into frozen dataclasses, with defaults declared here.
+
+Every field carries its default and a one-line description in ``metadata["help"]``;
+constraints live in ``metadata`` too (``min``, ``max``, ``gt``). ``Literal`` types list the
+allowed choices. Nothing in this module imports pandas, numpy or Keras.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from .errors import ConfigError
+
+CELLS = ("simple_rnn", "lstm", "gru", "dense")
+TRANSFORMS = ("none", "diff", "log_diff", "pct_change")
+TIME_FEATURES = ("hour_of_day", "day_of_week", "day_of_month", "day_of_year", "month_of_year")
+
+
+def _f(default: Any = dataclasses.MISSING, help: str = "", **constraints: Any) -> Any:
+    meta = {"help": help, **constraints}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    if dataclasses.is_dataclass(default):
+        return field(default_factory=lambda d=default: d, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Chronological split: fractions, or the first timestamp of val and test."""
+
+    train: float = _f(0.7, "fraction of rows (per series) for training", gt=0, max=1)
+    val: float = _f(0.15, "fraction of rows for validation", min=0, max=1)
+    test: float = _f(0.15, "fraction of rows for the test", min=0, max=1)
+    val_start: str | None = _f(None, "first timestamp of the validation split (overrides fractions)")
+    test_start: str | None = _f(None, "first timestamp of the test split (overrides fractions)")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    path: str = _f(help="CSV or Parquet file, relative to the config file's folder")
+    target: list[str] = _f(help="column(s) to forecast: one name or a list")
+    time_column: str = _f("date", "column holding the timestamps")
+    features: list[str] | None = _f(None, "input columns; default: all numeric columns, targets included")
+    categorical: list[str] = _f([], "text columns to one-hot encode as extra inputs")
+    frequency: str | None = _f(None, "pandas offset alias (D, h, B, ...); inferred when absent")
+    calendar: Literal["regular", "steps"] = _f(
+        "regular",
+        "regular: gaps at `frequency` become explicit rows; steps: each row is one step "
+        "(trading days), future timestamps follow `frequency`",
+    )
+    sort: bool = _f(False, "sort rows by time instead of refusing unsorted data")
+    missing: Literal["interpolate", "ffill", "drop", "error"] = _f("interpolate", "how to fill missing values")
+    split: SplitConfig = _f(SplitConfig(), "chronological train/val/test split")
+    scaling: Literal["standard", "minmax", "none", "window"] = _f(
+        "standard",
+        "standard/minmax: fitted on the training split; window: each input window relative to its last value",
+    )
+    scale_per_series: bool = _f(True, "with series_id: fit one scaler per series (else one global)")
+    transform: dict[str, Literal["none", "diff", "log_diff", "pct_change"]] = _f(
+        {}, "per-column transform before scaling, e.g. {close: log_diff}; a single value applies to all targets"
+    )
+    time_features: list[Literal[TIME_FEATURES]] = _f([], "calendar features encoded as sin/cos pairs")  # type: ignore[valid-type]
+    filter: dict[str, Any] = _f({}, "keep only rows where column == value (or is in a list)")
+    series_id: str | None = _f(None, "column naming the series in a long-format file (ticker, station)")
+    season_length: int | None = _f(None, "season for the seasonal-naive baseline; inferred from frequency", min=1)
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """Window geometry, drawn in windows.py."""
+
+    input_length: int = _f(24, "steps of history the model sees", min=1)
+    horizon: int = _f(1, "steps ahead forecast at once (multi-step direct)", min=1)
+    stride: int = _f(1, "steps between the starts of consecutive windows", min=1)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    cell: Literal["simple_rnn", "lstm", "gru", "dense"] = _f("lstm", "recurrent cell; dense = non-recurrent reference")
+    units: list[int] = _f([32], "one recurrent (or dense) layer per entry")
+    dropout: float = _f(0.0, "dropout on layer inputs", min=0, max=0.99)
+    recurrent_dropout: float = _f(0.0, "dropout on recurrent state (leaves the cuDNN path)", min=0, max=0.99)
+    bidirectional: bool = _f(False, "wrap each recurrent layer in Bidirectional")
+    activation: str = _f("tanh", "recurrent activation of the cell output (tanh keeps the cuDNN path)")
+    l2: float = _f(0.0, "L2 weight regularisation factor", min=0)
+    reset_after: bool = _f(True, "GRU only: apply reset gate after the matrix product (Keras/cuDNN default)")
+
+
+@dataclass(frozen=True)
+class EarlyStoppingConfig:
+    patience: int = _f(5, "epochs without val-loss improvement before stopping", min=1)
+    min_delta: float = _f(0.0, "smallest change that counts as improvement", min=0)
+
+
+@dataclass(frozen=True)
+class ReduceLROnPlateauConfig:
+    factor: float = _f(0.5, "multiply the learning rate by this", gt=0, max=0.99)
+    patience: int = _f(3, "epochs without improvement before reducing", min=1)
+    min_lr: float = _f(1e-6, "lower bound on the learning rate", min=0)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    epochs: int = _f(20, "maximum number of epochs", min=1)
+    batch_size: int = _f(32, "windows per batch", min=1)
+    optimizer: Literal["adam", "rmsprop", "sgd"] = _f("adam", "optimizer")
+    learning_rate: float = _f(1e-3, "optimizer learning rate", gt=0)
+    loss: Literal["mse", "mae", "huber"] = _f("mse", "training loss")
+    clipnorm: float | None = _f(None, "clip gradient norm (against exploding gradients)", gt=0)
+    early_stopping: EarlyStoppingConfig | None = _f(EarlyStoppingConfig(), "null disables")
+    reduce_lr_on_plateau: ReduceLROnPlateauConfig | None = _f(None, "null disables")
+    shuffle: bool = _f(True, "shuffle training windows each epoch (seeded by seed and epoch)")
+    jit_compile: bool | Literal["auto"] = _f("auto", "XLA-compile the train step (auto: Keras decides)")
+    steps_per_execution: int = _f(1, "batches per compiled call", min=1)
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    runs_dir: str = _f("runs", "where run directories go, relative to the current directory")
+    plots: bool = _f(True, "write plots/ at the end of training")
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    backend: Literal["auto", "jax", "tensorflow"] = _f("auto", "Keras backend; auto picks the fastest installed")
+    deterministic: bool = _f(True, "enable op determinism so reruns give identical metrics")
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = _f(help="dataset section")
+    name: str = _f("experiment", "run name, used in the run directory name")
+    seed: int = _f(42, "one seed for python, numpy and Keras", min=0)
+    window: WindowConfig = _f(WindowConfig(), "window geometry")
+    model: ModelConfig = _f(ModelConfig(), "model section")
+    training: TrainingConfig = _f(TrainingConfig(), "training section")
+    output: OutputConfig = _f(OutputConfig(), "output section")
+    runtime: RuntimeConfig = _f(RuntimeConfig(), "runtime section")
+    # Where the config came from; not part of the YAML schema.
+    source: str = field(default="<config>", compare=False, metadata={"internal": True})
+    base_dir: str = field(default=".", compare=False, metadata={"internal": True})
+
+    @property
+    def data_path(self) -> Path:
+        return (Path(self.base_dir) / self.data.path).resolve()
+
+    def to_dict(self, *, resolved_path: bool = True) -> dict:
+        d = _to_plain(self)
+        if resolved_path:
+            d["data"]["path"] = str(self.data_path)
+        return d
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def hash(self) -> str:
+        """SHA-256 of the resolved config, independent of key order."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+    def replace(self, **changes: Any) -> Config:
+        """Change dotted keys (``{"model.cell": "gru"}``) and re-validate."""
+        raw = self.to_dict(resolved_path=False)
+        for key, value in changes.items():
+            _assign(raw, key.split("."), value)
+        return from_dict(raw, source=self.source, base_dir=self.base_dir)
+
+
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {
+            f.name: _to_plain(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not f.metadata.get("internal")
+        }
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _Where:
+    """Maps dotted keys to YAML line numbers, to point errors at a line."""
+
+    def __init__(self, source: str, lines: dict[str, int] | None = None):
+        self.source = source
+        self.lines = lines or {}
+
+    def __call__(self, key: str) -> str:
+        parts = key.split(".")
+        while parts:
+            line = self.lines.get(".".join(parts))
+            if line is not None:
+                return f"{self.source}:{line}: {key}"
+            parts.pop()
+        return f"{self.source}: {key}" if key else self.source
+
+
+def _node_lines(node: yaml.Node, prefix: str = "") -> dict[str, int]:
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
+            lines[key] = key_node.start_mark.line + 1
+            lines.update(_node_lines(value_node, key))
+    return lines
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read, override (``key=value`` strings) and validate a YAML config file."""
+    path = Path(path)
+    source = str(path)
+    if not path.exists():
+        raise ConfigError("config file not found", where=source, fix="check the path")
+    if path.is_dir():
+        raise ConfigError("is a directory, not a config file", where=source, fix="pass a .yaml file")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"not UTF-8 text (byte {e.start})", where=source, fix="save the config as UTF-8 YAML"
+        ) from None
+    if "\x00" in text:
+        raise ConfigError("binary file, not YAML", where=source, fix="pass a YAML config file")
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            raw = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"not valid YAML: {problem}", where=where, fix="fix the YAML syntax there") from None
+    if raw is None:
+        raise ConfigError(
+            "the config is empty", where=source, fix="add at least a `data:` section with `path` and `target`"
+        )
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"the config must be a mapping of sections, received a {_type_name(raw)}",
+            where=f"{source}:1",
+            fix="write `key: value` sections (data, window, model, training, output)",
+        )
+    lines = _node_lines(node)
+    for item in overrides:
+        key, value = parse_override(item)
+        _check_override_key(key)
+        _assign(raw, key.split("."), value)
+        lines.pop(key, None)
+    base_dir = str(path.resolve().parent)
+    return from_dict(raw, source=source, base_dir=base_dir, lines=lines)
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``"training.epochs=3"`` -> ``("training.epochs", 3)``; the value is read as YAML."""
+    if "=" not in item:
+        raise ConfigError(
+            f"--set expects KEY=VALUE, received {item!r}", where="--set", fix="write e.g. --set training.epochs=3"
+        )
+    key, text = item.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set has no key in {item!r}", where="--set", fix="write e.g. --set training.epochs=3")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        raise ConfigError(
+            f"cannot parse the value {text!r}", where=f"--set {key}", fix="quote strings, write lists as [a, b]"
+        ) from None
+    return key, value
+
+
+def _check_override_key(key: str) -> None:
+    cls: Any = Config
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        fields = _schema_fields(cls)
+        if part not in fields:
+            dotted = ".".join(parts[: i + 1])
+            raise ConfigError(
+                f"unknown key{_suggest(part, fields)}",
+                where=f"--set {dotted}",
+                fix=f"use one of: {', '.join(sorted(fields))}",
+            )
+        inner = _dataclass_in(_hints(cls)[part])
+        if inner is None:
+            if i < len(parts) - 1:
+                raise ConfigError(
+                    f"{'.'.join(parts[: i + 1])} is not a section", where=f"--set {key}", fix="set the key itself"
+                )
+            return
+        cls = inner
+
+
+def _assign(raw: dict, parts: list[str], value: Any) -> None:
+    for part in parts[:-1]:
+        if not isinstance(raw.get(part), dict):
+            raw[part] = {}
+        raw = raw[part]
+    raw[parts[-1]] = value
+
+
+def from_dict(raw: dict, *, source: str = "<config>", base_dir: str = ".", lines: dict[str, int] | None = None) -> Config:
+    where = _Where(source, lines)
+    cfg = _build(Config, raw, "", where)
+    cfg = dataclasses.replace(cfg, source=source, base_dir=base_dir)
+    _check_consistency(cfg, where)
+    return cfg
+
+
+def _schema_fields(cls: type) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _dataclass_in(tp: Any) -> type | None:
+    if dataclasses.is_dataclass(tp):
+        return tp
+    for arg in typing.get_args(tp):
+        if dataclasses.is_dataclass(arg):
+            return arg
+    return None
+
+
+def _suggest(name: str, options: Any) -> str:
+    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _build(cls: type, raw: Any, prefix: str, where: _Where) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"expected a mapping, received {_show(raw)}",
+            where=where(prefix.rstrip(".")),
+            fix=f"write `{prefix.rstrip('.').split('.')[-1]}:` followed by indented `key: value` lines",
+        )
+    fields = _schema_fields(cls)
+    hints = _hints(cls)
+    for key in raw:
+        if key not in fields:
+            dotted = f"{prefix}{key}"
+            raise ConfigError(
+                f"unknown key{_suggest(key, fields)}",
+                where=where(dotted),
+                fix=f"allowed keys here: {', '.join(fields)}",
+            )
+    values = {}
+    for name, f in fields.items():
+        dotted = f"{prefix}{name}"
+        if name in raw:
+            values[name] = _convert(hints[name], raw[name], dotted, where, f.metadata)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(
+                "required key is missing", where=where(prefix.rstrip(".")) + f" -> {dotted}", fix=f"add `{name}: ...` ({f.metadata.get('help', '')})"
+            )
+    return cls(**values)
+
+
+def _type_name(v: Any) -> str:
+    return {dict: "mapping", list: "list", str: "string", int: "integer", float: "number", bool: "boolean"}.get(
+        type(v), type(v).__name__
+    )
+
+
+def _show(v: Any) -> str:
+    text = repr(v)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({_type_name(v)})" if v is not None else "null"
+
+
+def _convert(tp: Any, value: Any, key: str, where: _Where, meta: dict | None = None) -> Any:
+    meta = meta or {}
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        errors = []
+        for arg in non_none:
+            try:
+                return _convert(arg, value, key, where, meta)
+            except ConfigError as e:
+                errors.append(e)
+        if len(non_none) == 1 or errors:
+            raise errors[-1] if len(non_none) == 1 else ConfigError(
+                f"received {_show(value)}; expected {_describe(tp)}", where=where(key), fix=f"set {_describe(tp)}"
+            )
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, {} if value is None else value, f"{key}.", where)
+    if origin is Literal:
+        if not isinstance(value, str) or value not in args:
+            raise ConfigError(
+                f"received {_show(value)}{_suggest(value, args)}",
+                where=where(key),
+                fix=f"use one of: {', '.join(map(str, args))}",
+            )
+        return value
+    if origin is list:
+        if isinstance(value, str) and key in ("data.target", "data.features", "data.categorical"):
+            value = [value]
+        if not isinstance(value, list):
+            raise ConfigError(
+                f"received {_show(value)}; expected a list", where=where(key), fix=f"write a list like [{_example(args[0])}]"
+            )
+        if not value and key in ("data.target", "model.units"):
+            raise ConfigError("must not be empty", where=where(key), fix="give at least one entry")
+        return [_convert(args[0], v, f"{key}[{i}]", where, meta) for i, v in enumerate(value)]
+    if origin is dict:
+        if key == "data.transform" and isinstance(value, str):
+            return {"*": _convert(args[1], value, key, where)}
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"received {_show(value)}; expected a mapping", where=where(key), fix="write `column: value` pairs")
+        return {str(k): _convert(args[1], v, f"{key}.{k}", where) for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"received {_show(value)}; expected true or false", where=where(key), fix="write true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"received {_show(value)}; expected an integer", where=where(key), fix="write a whole number")
+        _check_range(value, key, where, meta)
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"received {_show(value)}; expected a number", where=where(key), fix="write a number like 0.001")
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"received {value}; expected a finite number", where=where(key), fix="write a finite number")
+        _check_range(value, key, where, meta)
+        return value
+    if tp is str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and key.startswith("data.split"):
+            return str(value)
+        if hasattr(value, "isoformat"):  # YAML turned a date into a date object
+            return value.isoformat()
+        if not isinstance(value, str):
+            raise ConfigError(f"received {_show(value)}; expected a string", where=where(key), fix="write a text value")
+        if not value.strip():
+            raise ConfigError("must not be empty", where=where(key), fix="write a non-empty value")
+        return value
+    raise AssertionError(f"unsupported config type {tp!r} at {key}")  # a bug in the schema, not user input
+
+
+def _describe(tp: Any) -> str:
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    return " or ".join(_example(a) for a in args) + (" or null" if type(None) in typing.get_args(tp) else "")
+
+
+def _example(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return "/".join(map(str, typing.get_args(tp)))
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _check_range(value: float, key: str, where: _Where, meta: dict) -> None:
+    lo, hi, gt = meta.get("min"), meta.get("max"), meta.get("gt")
+    if lo is not None and value < lo:
+        raise ConfigError(f"must be >= {lo}, received {value}", where=where(key), fix=f"set a value of at least {lo}")
+    if gt is not None and value <= gt:
+        raise ConfigError(f"must be > {gt}, received {value}", where=where(key), fix=f"set a value above {gt}")
+    if hi is not None and value > hi:
+        raise ConfigError(f"must be <= {hi}, received {value}", where=where(key), fix=f"set a value of at most {hi}")
+
+
+def _check_consistency(cfg: Config, where: _Where) -> None:
+    s = cfg.data.split
+    if s.val_start is None and s.test_start is None:
+        total = s.train + s.val + s.test
+        if abs(total - 1.0) > 1e-6:
+            raise ConfigError(
+                f"split fractions must sum to 1, received train={s.train} + val={s.val} + test={s.test} = {total:g}",
+                where=where("data.split"),
+                fix="adjust the fractions so they add up to 1.0",
+            )
+    elif (s.val_start is None) != (s.test_start is None):
+        raise ConfigError(
+            "give both val_start and test_start, or neither",
+            where=where("data.split"),
+            fix="add the missing timestamp, or remove both to split by fractions",
+        )
+    if any(u < 1 for u in cfg.model.units):
+        bad = next(u for u in cfg.model.units if u < 1)
+        raise ConfigError(f"every layer needs at least 1 unit, received {bad}", where=where("model.units"), fix="use positive integers, e.g. [32]")
+    targets = cfg.data.target
+    if len(set(targets)) != len(targets):
+        raise ConfigError(f"duplicate target columns {targets}", where=where("data.target"), fix="list each target once")
+    if cfg.data.time_column in targets:
+        raise ConfigError(
+            f"the time column {cfg.data.time_column!r} cannot be a target", where=where("data.target"), fix="pick a value column"
+        )
+    if cfg.data.features is not None:
+        missing = [t for t in targets if t not in cfg.data.features]
+        if not cfg.data.features:
+            raise ConfigError("must not be empty", where=where("data.features"), fix="list input columns or remove the key")
+        del missing  # targets need not be inputs: a model may forecast a column it does not see
+    if cfg.model.activation not in ("tanh", "relu", "sigmoid", "linear", "elu", "selu", "softsign"):
+        raise ConfigError(
+            f"received {cfg.model.activation!r}{_suggest(cfg.model.activation, ['tanh', 'relu', 'sigmoid', 'linear'])}",
+            where=where("model.activation"),
+            fix="use one of: tanh, relu, sigmoid, linear, elu, selu, softsign",
+        )
+    for col, tr in cfg.data.transform.items():
+        if col != "*" and col == cfg.data.time_column:
+            raise ConfigError("cannot transform the time column", where=where(f"data.transform.{col}"), fix="remove that entry")
+        del tr
+
+
+def cuda_path_warning(cfg: Config) -> str | None:
+    """The reason a config leaves the fast cuDNN-compatible path, or None."""
+    m = cfg.model
+    if m.cell == "dense":
+        return None
+    reasons = []
+    if m.activation != "tanh":
+        reasons.append(f"activation={m.activation}")
+    if m.recurrent_dropout > 0:
+        reasons.append(f"recurrent_dropout={m.recurrent_dropout}")
+    if m.cell == "gru" and not m.reset_after:
+        reasons.append("reset_after=false")
+    if not reasons:
+        return None
+    return (
+        f"model settings {', '.join(reasons)} leave the cuDNN-compatible path: "
+        "training on a GPU will use the slower generic kernel"
+    )
+
+
+def default_config_yaml() -> str:
+    """All keys with their defaults and help text, for `rnnforecast config --defaults`."""
+    out: list[str] = []
+
+    def walk(cls: type, indent: int) -> None:
+        for f in dataclasses.fields(cls):
+            if f.metadata.get("internal"):
+                continue
+            pad = "  " * indent
+            help_ = f.metadata.get("help", "")
+            inner = _dataclass_in(_hints(cls)[f.name])
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else "<required>"
+            )
+            if inner is not None and default is not None and default != "<required>":
+                out.append(f"{pad}{f.name}:{'  # ' + help_ if help_ else ''}")
+                walk(inner, indent + 1)
+            elif inner is not None and default == "<required>":
+                out.append(f"{pad}{f.name}:  # {help_} (required)")
+                walk(inner, indent + 1)
+            else:
+                shown = json.dumps(default) if default != "<required>" else "<required>"
+                out.append(f"{pad}{f.name}: {shown}  # {help_}")
+
+    walk(Config, 0)
+    return "\n".join(out) + "\n"

@@ -1,0 +1,102 @@
+"""Gradients of a forecast with respect to its input window: the one module that speaks JAX and TensorFlow.
+
+The gradient of one output ``y[:, target_step, target_index, 0]`` summed over the batch is, for each
+window, the gradient with respect to that window's own input: windows do not interact at inference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BATCH = 256  # windows per gradient call: bounds memory on long inputs
+
+
+def input_gradients(model, x, target_step: int = 0, target_index: int = 0, batch_size: int = BATCH) -> np.ndarray:
+    """d y[:, target_step, target_index, 0] / d x for every window.
+
+    Args:
+        model: a Keras model with inputs ``{"past": (B, L, F)}`` and output (B, horizon, n_targets, 1).
+        x: numpy array (N, L, F) of model inputs (model space: scaled).
+        target_step: forecast step, 0 = the first step after the window. Default 0.
+        target_index: which target column. Default 0.
+        batch_size: windows per backend call. Default 256.
+
+    Returns:
+        numpy float32 array (N, L, F).
+    """
+    import keras
+
+    x = np.asarray(x, dtype="float32")  # (N, L, F)
+    if x.ndim != 3:
+        raise ValueError(f"`x` must be (windows, steps, features). Received shape {x.shape}")
+    _, horizon, n_targets, _ = model.output.shape
+    if not 0 <= target_step < horizon:
+        raise ValueError(f"`target_step` must be in [0, {horizon - 1}] (the horizon). Received: target_step={target_step}")
+    if not 0 <= target_index < n_targets:
+        raise ValueError(
+            f"`target_index` must be in [0, {n_targets - 1}] (the targets). Received: target_index={target_index}"
+        )
+    backend = keras.backend.backend()
+    if backend == "jax":
+        grad = _jax_grad(model, target_step, target_index)
+    elif backend == "tensorflow":
+        grad = _tf_grad(model, target_step, target_index)
+    else:
+        raise ValueError(f"input gradients support the jax and tensorflow backends. Received: backend={backend!r}")
+    parts = [grad(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    return np.concatenate(parts, axis=0) if parts else np.zeros_like(x)
+
+
+def _jax_grad(model, step: int, index: int):
+    import jax
+
+    trainable = [v.value for v in model.trainable_variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
+
+    def output_sum(x):  # stateless: reads the weights passed in, never mutates the model
+        y, _ = model.stateless_call(trainable, non_trainable, {"past": x}, training=False)
+        return y[:, step, index, 0].sum()
+
+    grad = jax.jit(jax.grad(output_sum))
+    return lambda x: np.asarray(grad(x))
+
+
+def _tf_grad(model, step: int, index: int):
+    import tensorflow as tf
+
+    def grad(x):
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = model({"past": x}, training=False)
+            total = tf.reduce_sum(y[:, step, index, 0])
+        return tape.gradient(total, x).numpy()
+
+    return grad
+
+
+def gradient_flow(model, x, target_step: int = 0, target_index: int = 0) -> dict:
+    """How much the forecast still feels each input step.
+
+    Returns:
+        ``norm_per_step``: (L,) mean over windows of the L2 norm over features of the input gradient
+        at each step (index 0 = oldest, L-1 = newest);
+        ``ratio``: ``norm_per_step[0] / norm_per_step[-1]``, i.e. ||d yhat_{t+1} / d x_oldest|| over
+        ||d yhat_{t+1} / d x_newest||. Near 0: the oldest input is forgotten (vanishing gradient);
+        inf when the newest step has zero gradient and the oldest does not, nan when both are zero.
+    """
+    grads = input_gradients(model, x, target_step, target_index)  # (N, L, F)
+    norms = np.linalg.norm(grads.astype(np.float64), axis=-1).mean(axis=0)  # (L,)
+    return {"norm_per_step": norms, "ratio": _ratio(norms[0], norms[-1])}
+
+
+def _ratio(oldest: float, newest: float) -> float:
+    if newest > 0:
+        return float(oldest / newest)
+    return float("inf") if oldest > 0 else float("nan")
+
+
+def saliency(model, x, target_step: int = 0, target_index: int = 0) -> np.ndarray:
+    """(L, F) mean absolute input gradient over windows: which step of which feature moves the forecast."""
+    grads = input_gradients(model, x, target_step, target_index)  # (N, L, F)
+    return np.abs(grads.astype(np.float64)).mean(axis=0)

@@ -1,0 +1,86 @@
+"""Model builders: a recurrent stack chosen by name from one table, or a dense reference.
+
+Inputs are a mapping ``{"past": (B, input_length, n_features)}``; the output is
+``(B, horizon, n_targets, n_quantiles)`` with ``n_quantiles = 1`` for point forecasts.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from .config import ModelConfig, cuda_path_warning
+
+N_QUANTILES = 1
+
+
+def cell_layer(name: str):
+    """The Keras layer class for a cell name (``simple_rnn`` | ``lstm`` | ``gru``)."""
+    import keras
+
+    return {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[name]
+
+
+_warned: set[str] = set()
+
+
+def build_model(cfg: ModelConfig, input_length: int, n_features: int, horizon: int, n_targets: int, seed: int):
+    """Build (not compile) the model described by ``cfg``."""
+    import keras
+
+    reason = cuda_path_warning_for(cfg)
+    if reason and reason not in _warned:
+        _warned.add(reason)
+        warnings.warn(reason, stacklevel=2)
+
+    reg = keras.regularizers.L2(cfg.l2) if cfg.l2 > 0 else None
+    past = keras.Input(shape=(input_length, n_features), name="past")  # (B, L, F)
+    x = past
+    if cfg.cell == "dense":
+        x = keras.layers.Flatten(name="flatten")(x)  # (B, L*F)
+        for i, units in enumerate(cfg.units):
+            x = keras.layers.Dense(units, activation="relu", kernel_regularizer=reg, name=f"dense_{i}")(x)
+            if cfg.dropout:
+                x = keras.layers.Dropout(cfg.dropout, seed=seed + i, name=f"dropout_{i}")(x)
+    else:
+        layer_cls = cell_layer(cfg.cell)
+        for i, units in enumerate(cfg.units):
+            kwargs = dict(
+                units=units,
+                activation=cfg.activation,
+                dropout=cfg.dropout,
+                recurrent_dropout=cfg.recurrent_dropout,
+                return_sequences=i < len(cfg.units) - 1,  # (B, L, U) between layers, (B, U) at the end
+                kernel_regularizer=reg,
+                recurrent_regularizer=reg,
+                seed=seed + i,
+                name=f"{cfg.cell}_{i}",
+            )
+            if cfg.cell == "gru":
+                kwargs["reset_after"] = cfg.reset_after
+            layer = layer_cls(**kwargs)
+            if cfg.bidirectional:
+                layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{i}")
+            x = layer(x)
+    x = keras.layers.Dense(horizon * n_targets * N_QUANTILES, kernel_regularizer=reg, name="head")(x)
+    out = keras.layers.Reshape((horizon, n_targets, N_QUANTILES), name="forecast")(x)  # (B, H, T, Q)
+    return keras.Model(inputs={"past": past}, outputs=out, name=f"rnnforecast_{cfg.cell}")
+
+
+def cuda_path_warning_for(cfg: ModelConfig) -> str | None:
+    class _C:  # cuda_path_warning takes a Config; only .model is read
+        model = cfg
+
+    return cuda_path_warning(_C)  # type: ignore[arg-type]
+
+
+def recurrent_layers(model) -> list:
+    """The recurrent layers of a built model, in order (unwrapping Bidirectional)."""
+    import keras
+
+    out = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Bidirectional):
+            out.append(layer)
+        elif isinstance(layer, (keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU)):
+            out.append(layer)
+    return out

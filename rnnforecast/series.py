@@ -1,0 +1,263 @@
+"""The scaled series and its splits: the one array every window is gathered from, and the way back.
+
+``SeriesData`` holds the cleaned original values (float64), the model-space array
+(transformed, scaled, float32), the row ranges of every series and split, and inverts model
+outputs to original units. It is pure numpy: training, evaluation, prediction and inspection
+all use it without caring about the Keras backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import transforms, windows
+from .config import Config
+from .data import SERIES, Frame
+from .errors import DataError
+from .scaling import Scaler
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Segment:
+    series: str
+    lo: int  # first row of this series in the array
+    hi: int  # one past its last row
+    bounds: dict[str, tuple[int, int]]  # split -> (lo, hi)
+
+
+@dataclass
+class SeriesData:
+    frame: Frame
+    raw: np.ndarray  # (N, C) float64, original units, model columns
+    values: np.ndarray  # (N, C) float32, transformed and scaled
+    columns: list[str]
+    feature_idx: list[int]
+    target_idx: list[int]
+    transform: dict[str, str]  # column -> kind (every model column)
+    scaler: Scaler
+    segments: list[Segment]
+    input_length: int
+    horizon: int
+    stride: int
+    window_relative: bool
+
+    # ------------------------------------------------------------------ windows
+
+    def bounds(self, split: str) -> list[tuple[int, int]]:
+        return [s.bounds[split] for s in self.segments]
+
+    def starts(self, split: str, stride: int | None = None) -> np.ndarray:
+        return windows.window_starts(self.bounds(split), self.input_length, self.horizon, stride or self.stride)
+
+    def series_index(self, rows: np.ndarray) -> np.ndarray:
+        """Segment number of each row."""
+        los = np.array([s.lo for s in self.segments])
+        return np.searchsorted(los, np.asarray(rows), side="right") - 1
+
+    def batch(self, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Model-space inputs ``(B, L, F)`` and targets ``(B, H, T)`` of the given windows."""
+        x, y = windows.gather(self.values, starts, self.input_length, self.horizon, self.feature_idx, self.target_idx)
+        if self.window_relative:
+            last = self.values[windows.last_input_rows(starts, self.input_length)]  # (B, C)
+            x = x - last[:, None, self.feature_idx]
+            y = y - last[:, None, self.target_idx]
+        return x, y
+
+    def inputs(self, starts: np.ndarray) -> np.ndarray:
+        """Model-space inputs ``(B, L, F)`` only: for forecasting past the end of the data."""
+        rows = np.asarray(starts, dtype=np.int64)[:, None] + np.arange(self.input_length)
+        x = self.values[rows[..., None], np.asarray(self.feature_idx)]
+        if self.window_relative:
+            x = x - self.values[rows[:, -1]][:, None, self.feature_idx]
+        return x
+
+    # ------------------------------------------------------------------ back to original units
+
+    def invert(self, starts: np.ndarray, pred: np.ndarray) -> np.ndarray:
+        """Model outputs ``(B, H, T, Q)`` -> original units ``(B, H, T, Q)`` (float64)."""
+        pred = np.asarray(pred, dtype=np.float64)
+        last_rows = windows.last_input_rows(starts, self.input_length)
+        t = self.target_idx
+        if self.window_relative:
+            pred = pred + self.values[last_rows][:, None, t, None].astype(np.float64)
+        groups = self._scaler_groups(last_rows)
+        shift = self.scaler.shift[groups][:, t][:, None, :, None]  # (B, 1, T, 1)
+        scale = self.scaler.scale[groups][:, t][:, None, :, None]
+        out = pred * scale + shift
+        for j, col in enumerate(self.columns[i] for i in t):
+            kind = self.transform.get(col, "none")
+            if kind != "none":
+                level = self.raw[last_rows, t[j]]  # (B,)
+                out[:, :, j, :] = transforms.inverse(level[:, None], out[:, :, j, :], kind)
+        return out
+
+    def actual(self, starts: np.ndarray) -> np.ndarray:
+        """Observed targets ``(B, H, T)`` in original units."""
+        rows = windows.target_rows(starts, self.input_length, self.horizon)
+        return self.raw[rows][..., self.target_idx]
+
+    def inputs_raw(self, starts: np.ndarray) -> np.ndarray:
+        """Observed targets over each input window ``(B, L, T)`` in original units."""
+        rows = np.asarray(starts)[:, None] + np.arange(self.input_length)
+        return self.raw[rows][..., self.target_idx]
+
+    def _scaler_groups(self, rows: np.ndarray) -> np.ndarray:
+        if self.scaler.groups == ["*"]:
+            return np.zeros(len(rows), dtype=np.int64)
+        seg = self.series_index(rows)
+        lookup = np.array([self.scaler.groups.index(s.series) for s in self.segments])
+        return lookup[seg]
+
+    def timestamps(self, rows: np.ndarray) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(self.frame.df[self.frame.time_column].to_numpy()[np.asarray(rows)])
+
+    @property
+    def targets(self) -> list[str]:
+        return [self.columns[i] for i in self.target_idx]
+
+    @property
+    def features(self) -> list[str]:
+        return [self.columns[i] for i in self.feature_idx]
+
+    def series_of(self, starts: np.ndarray) -> np.ndarray:
+        names = np.array([s.series for s in self.segments], dtype=object)
+        return names[self.series_index(starts)]
+
+
+def split_rows(n: int, lo: int, cfg: Config, times: pd.Series, where: str) -> dict[str, tuple[int, int]]:
+    s = cfg.data.split
+    if s.val_start is not None:
+        try:
+            v, t = pd.Timestamp(s.val_start), pd.Timestamp(s.test_start)
+        except (ValueError, TypeError) as e:
+            raise DataError(f"cannot parse split timestamp ({e})", where=f"{where}: data.split", fix="use ISO dates like 2015-01-01") from None
+        if not v < t:
+            raise DataError(
+                f"val_start {v} must come before test_start {t}", where=f"{where}: data.split", fix="swap or correct the dates"
+            )
+        tv = times.to_numpy()
+        a = lo + int(np.searchsorted(tv, np.datetime64(v)))
+        b = lo + int(np.searchsorted(tv, np.datetime64(t)))
+    else:
+        a = lo + int(round(n * s.train))
+        b = a + int(round(n * s.val))
+    return {"train": (lo, a), "val": (a, b), "test": (b, lo + n)}
+
+
+def build(frame: Frame, cfg: Config, scaler: Scaler | None = None, check_splits: bool = True) -> SeriesData:
+    """Transform, split and scale a frame; the scaler sees training rows only.
+
+    Args:
+        scaler: a saved scaler (from a run) to apply instead of fitting a new one.
+        check_splits: refuse splits shorter than one window (off for forecasting).
+    """
+    where = str(frame.path)
+    columns = frame.columns
+    raw = frame.df[columns].to_numpy(dtype=np.float64)  # (N, C)
+    transform = _resolve_transforms(cfg, columns, where)
+
+    model = raw.copy()
+    segments: list[Segment] = []
+    skip = 1 if any(k != "none" for k in transform.values()) else 0
+    L, H = cfg.window.input_length, cfg.window.horizon
+    need = L + H
+    for sid, g in frame.df.groupby(SERIES, sort=False):
+        lo, n = int(g.index[0]), len(g)
+        for j, col in enumerate(columns):
+            kind = transform[col]
+            if kind == "none":
+                continue
+            seg = raw[lo : lo + n, j]
+            if transforms.needs_positive(kind) and (seg <= 0).any():
+                i = int(np.argmax(seg <= 0))
+                raise DataError(
+                    f"{kind} needs positive values but column {col!r} has {seg[i]:g} at {g[frame.time_column].iloc[i]}",
+                    where=f"{where}: data.transform.{col}",
+                    fix="use diff for series that reach zero or below",
+                )
+            model[lo : lo + n, j] = transforms.forward(seg, kind)
+        b = split_rows(n, lo, cfg, g[frame.time_column], where)
+        if skip:  # the first row has no predecessor to difference against
+            b["train"] = (b["train"][0] + skip, b["train"][1])
+        for name in SPLITS if check_splits else ():
+            a, z = b[name]
+            if z - a < need:
+                label = f" of series {sid!r}" if cfg.data.series_id else ""
+                raise DataError(
+                    f"the {name} split{label} has {max(z - a, 0)} rows, fewer than input_length + horizon = {L} + {H} = {need}",
+                    where=f"{where}: data.split",
+                    fix="use more data, a larger split fraction, or a shorter window.input_length",
+                )
+        segments.append(Segment(str(sid), lo, lo + n, b))
+
+    train_bounds = [(s.series, *s.bounds["train"]) for s in segments]
+    kind = cfg.data.scaling
+    if scaler is None:
+        _check_constant(model, columns, train_bounds, frame, kind, where)
+        scaler = Scaler.fit(kind, columns, model, train_bounds, per_series=cfg.data.scale_per_series and len(segments) > 1)
+    else:
+        unknown = [s.series for s in segments if scaler.groups != ["*"] and s.series not in scaler.groups]
+        if unknown:
+            raise DataError(
+                f"series {unknown[0]!r} was not seen in training, so it has no scaler",
+                where=f"{where}: data.series_id",
+                fix=f"use series the run was trained on: {', '.join(scaler.groups)}",
+            )
+    values = np.empty(model.shape, dtype=np.float32)
+    for s in segments:
+        g = scaler.group_of(s.series) if scaler.groups != ["*"] else 0
+        values[s.lo : s.hi] = scaler.transform(model[s.lo : s.hi], g)
+    values[np.isnan(values)] = 0.0  # the undefined first difference; never a target or inside a train window
+    return SeriesData(
+        frame=frame,
+        raw=raw,
+        values=values,
+        columns=columns,
+        feature_idx=[columns.index(c) for c in frame.features],
+        target_idx=[columns.index(c) for c in frame.targets],
+        transform=transform,
+        scaler=scaler,
+        segments=segments,
+        input_length=L,
+        horizon=H,
+        stride=cfg.window.stride,
+        window_relative=kind == "window",
+    )
+
+
+def _resolve_transforms(cfg: Config, columns: list[str], where: str) -> dict[str, str]:
+    spec = dict(cfg.data.transform)
+    every = spec.pop("*", None)
+    out = {c: "none" for c in columns}
+    if every:
+        for t in cfg.data.target:
+            out[t] = every
+    for col, kind in spec.items():
+        if col not in out:
+            raise DataError(
+                f"transform names column {col!r}, which is not a model column",
+                where=f"{where}: data.transform.{col}",
+                fix=f"use one of: {', '.join(columns)}",
+            )
+        out[col] = kind
+    return out
+
+
+def _check_constant(model, columns, train_bounds, frame: Frame, kind: str, where: str) -> None:
+    if kind == "none":
+        return
+    rows = np.concatenate([np.arange(lo, hi) for _, lo, hi in train_bounds])
+    x = model[rows]
+    spread = np.nanmax(x, axis=0) - np.nanmin(x, axis=0)
+    for j, col in enumerate(columns):
+        if spread[j] == 0 and col in frame.targets:
+            raise DataError(
+                f"target column {col!r} is constant ({x[0, j]:g}) in the training split: there is nothing to learn",
+                where=f"{where}: column {col}",
+                fix="pick a target that varies, or move the split so training sees variation",
+            )

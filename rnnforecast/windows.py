@@ -1,0 +1,96 @@
+"""Windowing as pure numpy index arithmetic: no window is ever copied for a whole split.
+
+A window that starts at row ``s`` reads inputs from rows ``s .. s+input_length-1`` and
+targets from rows ``s+input_length .. s+input_length+horizon-1``. With ``input_length=3``,
+``horizon=2``, ``stride=2`` over one split of rows 0..9::
+
+    row:        0  1  2  3  4  5  6  7  8  9
+    window 0:   x  x  x  y  y                    start 0: inputs [0, 3), targets [3, 5)
+    window 1:         x  x  x  y  y              start 2: inputs [2, 5), targets [5, 7)
+    window 2:               x  x  x  y  y        start 4: inputs [4, 7), targets [7, 9)
+
+Window 3 would need row 10, outside the split, so there are 3 windows. Inputs and targets
+of a window always lie inside one split of one series (``bounds``).
+
+In the Keras/TensorFlow time-series tutorial's vocabulary, ``input_length`` is
+``input_width``, ``horizon`` is ``label_width`` and the tutorial's ``shift`` equals
+``horizon`` here (targets start right after the inputs). ``stride`` is
+``timeseries_dataset_from_array``'s ``sequence_stride``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def window_starts(
+    bounds: Sequence[tuple[int, int]], input_length: int, horizon: int, stride: int = 1
+) -> np.ndarray:
+    """Start rows of every window that fits inside one of ``bounds`` (half-open row ranges).
+
+    Args:
+        bounds: ``[(lo, hi), ...]`` row ranges, one per series, of one split.
+        input_length: steps of history per window (>= 1).
+        horizon: steps forecast per window (>= 1).
+        stride: steps between consecutive window starts (>= 1).
+
+    Returns:
+        int64 array of start rows, in order of ``bounds`` then time.
+    """
+    if input_length < 1 or horizon < 1 or stride < 1:
+        raise ValueError(
+            f"input_length, horizon and stride must be >= 1. Received: "
+            f"input_length={input_length}, horizon={horizon}, stride={stride}"
+        )
+    span = input_length + horizon
+    parts = [np.arange(lo, hi - span + 1, stride, dtype=np.int64) for lo, hi in bounds if hi - lo >= span]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def count_windows(n_rows: int, input_length: int, horizon: int, stride: int = 1) -> int:
+    """Number of windows in a run of ``n_rows`` consecutive rows."""
+    free = n_rows - input_length - horizon
+    return 0 if free < 0 else free // stride + 1
+
+
+def gather(
+    values: np.ndarray,
+    starts: np.ndarray,
+    input_length: int,
+    horizon: int,
+    input_columns: Sequence[int] | slice = slice(None),
+    target_columns: Sequence[int] | slice = slice(None),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Windows for ``starts`` only (one batch), by fancy indexing into ``values``.
+
+    Args:
+        values: ``(n_rows, n_columns)`` array, the one scaled series.
+        starts: ``(B,)`` start rows from :func:`window_starts`.
+
+    Returns:
+        ``x`` of shape ``(B, input_length, n_inputs)`` and ``y`` of shape
+        ``(B, horizon, n_targets)``: fresh arrays the size of one batch.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    x_rows = starts[:, None] + np.arange(input_length)  # (B, L)
+    y_rows = starts[:, None] + input_length + np.arange(horizon)  # (B, H)
+    return _take(values, x_rows, input_columns), _take(values, y_rows, target_columns)
+
+
+def _take(values: np.ndarray, rows: np.ndarray, columns: Sequence[int] | slice) -> np.ndarray:
+    # Rows and columns in one fancy index, so only the batch is copied, never the series.
+    if isinstance(columns, slice):
+        return values[rows][..., columns]
+    return values[rows[..., None], np.asarray(columns, dtype=np.int64)]
+
+
+def last_input_rows(starts: np.ndarray, input_length: int) -> np.ndarray:
+    """Row of the last observed step of each window (the persistence anchor)."""
+    return np.asarray(starts, dtype=np.int64) + input_length - 1
+
+
+def target_rows(starts: np.ndarray, input_length: int, horizon: int) -> np.ndarray:
+    """``(B, horizon)`` rows whose values each window forecasts."""
+    return np.asarray(starts, dtype=np.int64)[:, None] + input_length + np.arange(horizon)

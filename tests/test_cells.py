@@ -1,0 +1,88 @@
+"""cells.trace recomputes each recurrent layer from its weights; Keras' own outputs are the reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rnnforecast import cells
+from rnnforecast.config import ModelConfig
+from rnnforecast.models import build_model
+
+L, F, ATOL = 7, 3, 1e-5
+
+
+def _model(cell, units, **kwargs):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = build_model(ModelConfig(cell=cell, units=units, **kwargs), L, F, horizon=2, n_targets=1, seed=0)
+    rng = np.random.default_rng(1)
+    for layer in model.layers:  # random biases too: the default zero biases would hide bias-handling bugs
+        layer.set_weights([rng.normal(0, 0.5, w.shape).astype("float32") for w in layer.get_weights()])
+    x = rng.normal(size=(5, L, F)).astype("float32")  # (N, L, F)
+    return model, x
+
+
+def _keras_output(model, layer_name, x):
+    import keras
+
+    sub = keras.Model(model.inputs, model.get_layer(layer_name).output)
+    return keras.ops.convert_to_numpy(sub({"past": x}, training=False))
+
+
+CASES = [
+    ("simple_rnn", {}),
+    ("simple_rnn", {"activation": "relu"}),
+    ("lstm", {}),
+    ("lstm", {"activation": "softsign"}),
+    ("gru", {"reset_after": True}),
+    ("gru", {"reset_after": False}),
+]
+
+
+@pytest.mark.parametrize("units", [[4], [4, 3]], ids=["one_layer", "two_layers"])
+@pytest.mark.parametrize("cell,kwargs", CASES, ids=[f"{c}-{'-'.join(map(str, k.values())) or 'default'}" for c, k in CASES])
+def test_trace_matches_keras(cell, kwargs, units):
+    model, x = _model(cell, units, **kwargs)
+    entries = cells.trace(model, x)
+    assert [e["name"] for e in entries] == [f"{cell}_{i}" for i in range(len(units))]
+    last = entries[-1]
+    np.testing.assert_allclose(last["hidden"][:, -1], _keras_output(model, last["name"], x), atol=ATOL)
+    if len(units) == 2:  # the first layer returns its full sequence (N, L, U)
+        np.testing.assert_allclose(entries[0]["hidden"], _keras_output(model, entries[0]["name"], x), atol=ATOL)
+    for entry, u in zip(entries, units):
+        assert entry["cell"] == cell and entry["units"] == u
+        for key in ("hidden", *cells.GATES[cell]) + (("cell_state",) if cell == "lstm" else ()):
+            assert entry[key].shape == (len(x), L, u), key
+
+
+def test_bidirectional_matches_keras():
+    model, x = _model("lstm", [4, 3], bidirectional=True)
+    first, last = cells.trace(model, x)
+    assert first["units"] == 8 and first["bidirectional"]
+    np.testing.assert_allclose(first["hidden"], _keras_output(model, "bidirectional_0", x), atol=ATOL)
+    np.testing.assert_allclose(last["output"], _keras_output(model, "bidirectional_1", x), atol=ATOL)
+
+
+def test_gates_lie_in_unit_interval_and_lstm_cell_state_is_consistent():
+    model, x = _model("lstm", [4])
+    (entry,) = cells.trace(model, x)
+    for gate in cells.GATES["lstm"]:
+        assert ((entry[gate] > 0) & (entry[gate] < 1)).all()
+    np.testing.assert_allclose(entry["hidden"], entry["output_gate"] * np.tanh(entry["cell_state"]), atol=1e-12)
+
+
+def test_gate_saturation_counts_fractions_per_unit():
+    gate = np.array([[[0.05, 0.5], [0.95, 0.5]], [[0.05, 0.99], [0.5, 0.0]]])  # (N=2, L=2, U=2)
+    entry = {"cell": "gru", "update_gate": gate, "reset_gate": np.full((2, 2, 2), 0.5)}
+    sat = cells.gate_saturation(entry)
+    np.testing.assert_allclose(sat["update_gate"]["low"], [0.5, 0.25])
+    np.testing.assert_allclose(sat["update_gate"]["high"], [0.25, 0.25])
+    np.testing.assert_allclose(sat["reset_gate"]["low"], [0, 0])
+    assert cells.gate_saturation({"cell": "simple_rnn"}) == {}
+
+
+def test_unknown_activation_names_the_supported_ones():
+    with pytest.raises(ValueError, match="supported: tanh"):
+        cells.activation_fn("gelu")
