@@ -249,14 +249,14 @@ def _infer_frequency(df: pd.DataFrame, tc: str, where: str) -> str:
     freq = pd.infer_freq(t[: min(len(t), 2000)])
     if freq is None:
         # Tolerate gaps: use the most common step if it covers most rows.
-        steps = pd.Series(np.diff(t.asi8))
-        common = steps.mode().iloc[0]
+        steps = pd.Series(np.diff(ns(t)))
+        common = int(steps.mode().iloc[0])
         share = float((steps == common).mean())
-        if share >= 0.8:
-            freq = pd.tseries.frequencies.to_offset(pd.Timedelta(common)).freqstr
+        if common > 0 and (steps % common == 0).all():  # a regular grid with gaps
+            freq = _alias(common)
         else:
             raise DataError(
-                f"cannot infer the frequency: timestamps are irregular (the most common step, {pd.Timedelta(common)}, covers {share:.0%} of rows)",
+                f"cannot infer the frequency: timestamps are irregular (the most common step, {pd.Timedelta(common, unit='ns')}, covers {share:.0%} of rows)",
                 where=f"{where}: data.frequency",
                 fix="set data.frequency (e.g. D, h, B); for trading days also set data.calendar: steps",
             )
@@ -356,6 +356,19 @@ def _fill_missing(df: pd.DataFrame, how: str, cols: list[str], tc: str, where: s
             g[cols] = g[cols].ffill().bfill()
         out.append(g)
     return pd.concat(out, ignore_index=True)
+
+
+def _alias(step_ns: int) -> str:
+    for unit, size in (("D", 86_400), ("h", 3600), ("min", 60), ("s", 1)):
+        n, rest = divmod(step_ns, size * 10**9)
+        if n and not rest:
+            return unit if n == 1 else f"{n}{unit}"
+    return f"{step_ns}ns"
+
+
+def ns(times) -> np.ndarray:
+    """Timestamps as int64 nanoseconds, whatever resolution pandas chose."""
+    return np.asarray(times, dtype="datetime64[ns]").astype(np.int64)
 
 
 def season_length(frequency: str, configured: int | None) -> int:

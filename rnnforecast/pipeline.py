@@ -19,7 +19,7 @@ import yaml
 
 from . import artifacts, backend, metrics
 from .config import Config, cuda_path_warning
-from .data import SERIES, Frame, load_frame, read_table, season_length
+from .data import SERIES, Frame, load_frame, ns, read_table, season_length
 from .errors import DataError, Interrupted, RunError, TrainingError
 from .scaling import Scaler
 from .series import SPLITS, SeriesData, build
@@ -292,6 +292,7 @@ def _train_into(partial: Path, cfg: Config, data: SeriesData, state: dict | None
         partial / "timing.json",
         {"train_seconds": train_seconds, "epoch_seconds": fit.epoch_seconds, "median_epoch_seconds": float(np.median(fit.epoch_seconds)) if fit.epoch_seconds else None},
     )
+    forecast_table(model, data, data.frame.frequency).to_csv(partial / "forecast.csv", index=False)
     if cfg.output.plots:
         from . import plots
 
@@ -322,7 +323,7 @@ def schema_of(data: SeriesData, cfg: Config) -> dict:
     df = f.df
     t = pd.DatetimeIndex(df[f.time_column])
     last = {s.series: str(t[s.hi - 1]) for s in data.segments}
-    steps = np.diff(t.asi8) if len(t) > 1 else np.array([0])
+    steps = np.diff(ns(t)) if len(t) > 1 else np.array([0])
     return {
         "format_version": artifacts.FORMAT_VERSION,
         "time_column": f.time_column,
@@ -397,7 +398,7 @@ def check_against_schema(path: Path, schema: dict) -> None:
 
 def _check_step(frame: Frame, schema: dict, path: Path) -> None:
     t = pd.DatetimeIndex(frame.df[frame.time_column])
-    steps = np.diff(t.asi8)
+    steps = np.diff(ns(t))
     steps = steps[steps > 0]
     want = schema.get("median_step_seconds")
     if want and len(steps):
@@ -424,20 +425,33 @@ def forecast(run_dir: str, data_path: str | None = None) -> tuple[pd.DataFrame, 
     """Forecast ``horizon`` steps past the end of the data, in original units and timestamps."""
     run, model = _open(run_dir)
     data, warnings = _run_data(run, data_path, check_splits=False)
-    L = data.input_length
-    for s in data.segments:
-        if s.hi - s.lo - (1 if any(k != "none" for k in data.transform.values()) else 0) < L:
-            raise DataError(
-                f"{'series ' + repr(s.series) + ' has' if len(data.segments) > 1 else 'the data has'} {s.hi - s.lo} rows, fewer than input_length={L}",
-                where=str(data.frame.path),
-                fix=f"pass at least {L} rows of history",
-            )
-    starts = np.array([s.hi - L for s in data.segments], dtype=np.int64)
+    table = forecast_table(model, data, run.schema["frequency"])
+    if run.schema.get("calendar") == "steps":
+        warnings.append(
+            f"note: rows are steps; future timestamps follow the {run.schema['frequency']!r} calendar "
+            "(e.g. business days), holidays not excluded"
+        )
+    return table, data, warnings
+
+
+def forecast_table(model, data: SeriesData, frequency: str) -> pd.DataFrame:
+    """One row per series and step: timestamp, [series], step, quantile, one column per target."""
     import keras
 
+    L = data.input_length
+    skip = 1 if any(k != "none" for k in data.transform.values()) else 0
+    for s in data.segments:
+        if s.hi - s.lo - skip < L:
+            who = f"series {s.series!r} has" if len(data.segments) > 1 else "the data has"
+            raise DataError(
+                f"{who} {s.hi - s.lo} rows, fewer than input_length={L}{' + 1 (for the transform)' if skip else ''}",
+                where=str(data.frame.path),
+                fix=f"pass at least {L + skip} rows of history",
+            )
+    starts = np.array([s.hi - L for s in data.segments], dtype=np.int64)
     raw_pred = keras.ops.convert_to_numpy(model({"past": data.inputs(starts)}, training=False))
     pred = data.invert(starts, raw_pred)  # (S, H, T, Q)
-    offset = pd.tseries.frequencies.to_offset(run.schema["frequency"])
+    offset = pd.tseries.frequencies.to_offset(frequency)
     rows = []
     for i, s in enumerate(data.segments):
         last = data.timestamps(np.array([s.hi - 1]))[0]
@@ -451,8 +465,4 @@ def forecast(run_dir: str, data_path: str | None = None) -> tuple[pd.DataFrame, 
             for j, t in enumerate(data.targets):
                 row[t] = pred[i, h, j, 0]
             rows.append(row)
-    if run.schema.get("calendar") == "steps":
-        warnings.append(
-            f"note: rows are steps; future timestamps follow the {run.schema['frequency']!r} calendar (e.g. business days), holidays not excluded"
-        )
-    return pd.DataFrame(rows), data, warnings
+    return pd.DataFrame(rows)

@@ -1,0 +1,399 @@
+"""One self-contained HTML report of a run or comparison directory: tables, config, data, every PNG embedded.
+
+The page needs nothing but itself: images are base64 data URIs, the CSS is inline, there is no
+script and no network access. Every PNG under the directory appears exactly once, captioned.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import fnmatch
+import html
+import json
+import os
+from pathlib import Path
+
+from . import __version__, artifacts
+from .errors import RunError
+
+# File name (or glob) -> what the figure shows and how to read it. Unknown PNGs get GENERIC.
+CAPTIONS = {
+    # train / evaluate (plots/ of a run)
+    "loss.png": "Training and validation loss per epoch, in scaled units of the training loss. The dashed line marks the "
+    "best epoch, whose weights the run kept. Validation loss rising while training loss keeps falling means overfitting; "
+    "both flat and high means the model is not learning.",
+    "forecast.png": "Actual values (black) and the one-step-ahead forecast (blue) on the test split, in the data's units, "
+    "with a few full-horizon forecasts (red) starting at evenly spaced windows. A forecast that trails the actual curve by "
+    "one step is mostly repeating the last value (compare its MASE with 1).",
+    "error_by_horizon.png": "Test MSE for each lead time (1 = the first step after the window), for the model and the naive "
+    "baselines, in the data's units squared. Error normally grows with lead time; the model is useful where its line lies "
+    "below persistence.",
+    "residuals.png": "Histogram of test errors (forecast - actual) over all lead times, in the data's units. A centre away "
+    "from zero is bias; long tails are occasional large misses.",
+    # compare (plots/ of a comparison directory)
+    "val_loss.png": "Validation loss per epoch of every cell on one axis (scaled units of the training loss); faded lines are "
+    "extra seeds. Lower is better; a curve still falling at the last epoch would gain from more epochs.",
+    "test_error.png": "Test MSE (left, units squared) and MAE (right, data units) of each cell, in original units, with the "
+    "naive baselines as horizontal lines; error bars are the std over seeds when there are several. A bar above the "
+    "persistence line means the cell does worse than repeating the last value.",
+    "error_by_lead.png": "Test MSE per lead time for each cell (mean over seeds) with persistence dashed, in the data's units "
+    "squared. Cells that keep long-range memory tend to gain most at the later lead times.",
+    "forecast_overlay.png": "Actual values (black) and every cell's one-step-ahead forecast on the same stretch of the test "
+    "split (first seed of each cell), in the data's units. Curves that hug the black line are better; one shifted a step to "
+    "the right is mostly persistence.",
+    "params_vs_error.png": "Trainable parameters (log scale) against test MSE for each cell, with persistence as the dashed "
+    "line. Down and to the left is better: lower error for fewer parameters.",
+    "time_per_epoch.png": "Seconds per training epoch for each cell (median over epochs, the first excluded when there are "
+    "others because it includes compilation). Measured on the machine that ran the comparison.",
+    # inspect (inspect/ of a run)
+    "hidden_*.png": "Hidden state of a recurrent layer over one input window: rows are units, columns time steps (oldest "
+    "left). Units that keep their colour across many steps carry memory; rapid flicker means short memory.",
+    "cell_state*.png": "LSTM cell state over one input window (units x time steps). It is the long-term memory: values that "
+    "persist or grow steadily across the window are information the cell is carrying forward.",
+    "*gate*.png": "Gate activations (0 = closed, 1 = open) per unit and time step over one window, recomputed from the "
+    "layer's weights. A forget gate near 1 keeps the past; an input or update gate near 1 writes the present.",
+    "*saturation*.png": "Gate saturation per unit over many windows: the share of activations below 0.1 (left-saturated) and "
+    "above 0.9 (right-saturated). Units mostly saturated act as switches; mostly unsaturated units act as smooth mixers.",
+    "*gradient*.png": "Norm of the gradient of the first forecast step with respect to the input at each time step, averaged "
+    "over windows, on a log scale (newest step on the right). A line falling fast to the left is a vanishing gradient: "
+    "the oldest inputs barely influence the forecast.",
+    "*saliency*.png": "Input-gradient saliency: how strongly each feature (rows) at each time step (columns, oldest left) "
+    "moves the forecast. Bright cells are the inputs the forecast depends on.",
+    "*attribution*.png": "Attribution of the forecast to each feature (rows) and time step (columns, oldest left). Bright "
+    "cells are the inputs that drive the forecast.",
+}
+GENERIC = "A figure written by rnnforecast into this directory; see its title and axis labels for what it shows."
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d2230;line-height:1.45}
+main{max-width:1000px;margin:0 auto;padding:1.5rem 1.25rem 4rem;background:#fff}
+h1{font-size:1.6rem;margin:.2rem 0 .4rem}h2{font-size:1.3rem;margin-top:2.2rem;border-bottom:1px solid #dde1e8;padding-bottom:.2rem}
+h3{font-size:1.08rem;margin-top:1.4rem}h4{font-size:.98rem;margin:1rem 0 .3rem}
+.meta,.note{color:#5a6275;font-size:.9rem}
+table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.88rem;display:block;overflow-x:auto;max-width:100%}
+th,td{border:1px solid #dde1e8;padding:.25rem .55rem;text-align:right;white-space:nowrap}
+th:first-child,td:first-child{text-align:left}thead th{background:#eef1f5}
+tr.model td{font-weight:600}
+pre{background:#f3f5f8;border:1px solid #dde1e8;padding:.7rem;overflow-x:auto;font-size:.82rem;max-height:28rem}
+figure{margin:1.2rem 0 1.8rem}figure img{max-width:100%;height:auto;border:1px solid #e3e6eb}
+figcaption{font-size:.88rem;color:#3b4252;margin-top:.35rem}figcaption code{font-size:.82rem;color:#5a6275}
+nav ul{columns:2;font-size:.9rem}
+"""
+
+SCORES = ("mse", "rmse", "mae", "mape", "smape", "mase", "skill")
+
+
+def write_report(directory: str | Path, output: str | Path | None = None) -> Path:
+    """Render ``directory`` (a run or a comparison) into one HTML file, written atomically.
+
+    Args:
+        directory: a finished run directory (``rnnforecast train``) or comparison directory (``rnnforecast compare``).
+        output: the HTML file; default ``<directory>/report.html``.
+
+    Returns:
+        The path written.
+    """
+    d = Path(directory)
+    text = render(d)
+    out = Path(output) if output else d / "report.html"
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise RunError(f"cannot write the report ({e.strerror})", where=str(out), fix="choose a writable --output") from None
+    return out
+
+
+def kind_of(d: Path) -> str:
+    """``"compare"`` or ``"run"``; raises RunError for anything else or an unfinished directory."""
+    if not d.is_dir():
+        raise RunError("directory not found" if not d.exists() else "not a directory", where=str(d), fix="pass a run or comparison directory")
+    if d.name.endswith(artifacts.PARTIAL_SUFFIX) or (d / artifacts.MARKER).exists():
+        raise RunError("this directory did not finish; it is not a result", where=str(d), fix="finish or rerun it, then report on the final directory")
+    if (d / "compare.json").exists():
+        return "compare"
+    if (d / "metrics.json").exists():
+        artifacts.open_run(d)  # same completeness and version checks as evaluate
+        return "run"
+    raise RunError(
+        "neither a run directory (metrics.json) nor a comparison directory (compare.json)",
+        where=str(d),
+        fix="pass a directory written by rnnforecast train or rnnforecast compare",
+    )
+
+
+def render(d: Path) -> str:
+    kind = kind_of(d)
+    pngs = sorted(d.rglob("*.png"))
+    page = _Page(d, pngs)
+    if kind == "compare":
+        record = _json(d / "compare.json")
+        title = f"Cell comparison: {record.get('name', d.name)}"
+        page.section("comparison", "Comparison", _compare_body(record))
+        page.figures_section("comparison-plots", "Comparison plots", d / "plots")
+        page.section("config", "Config (base of every run)", _config_body(d))
+        first = _first_run(d, record)
+        if first is not None:
+            page.section("data", "Data", _schema_body(first))
+        for c in record.get("cells", []):
+            for r in record["results"][c]["runs"]:
+                run = d / r["run_dir"]
+                if run.is_dir():
+                    page.run_sections(run, f"run-{run.name}", f"Run {r['run_dir']} ({c}, seed {r['seed']})", level=2)
+    else:
+        metrics = _json(d / "metrics.json")
+        title = f"Run {d.name}"
+        page.section("config", "Config", _config_body(d))
+        page.section("data", "Data", _schema_body(d))
+        page.run_sections(d, "run", "Results", level=2, metrics=metrics)
+    page.leftovers()
+    generated = dt.datetime.now().isoformat(timespec="seconds")
+    head = (
+        f"<h1>{_e(title)}</h1><p class='meta'>{_e(kind)} directory <code>{_e(str(d.resolve()))}</code>; "
+        f"report generated {_e(generated)} by rnnforecast {_e(__version__)}; {len(pngs)} figure(s).</p>"
+    )
+    toc = "<nav><ul>" + "".join(f"<li><a href='#{a}'>{_e(t)}</a></li>" for a, t in page.toc) + "</ul></nav>"
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{_e(title)}</title><style>{CSS}</style></head>\n<body><main>\n{head}\n{toc}\n"
+        + "\n".join(page.parts)
+        + "\n</main></body></html>\n"
+    )
+
+
+class _Page:
+    """Collects sections and embeds each PNG at most once; ``leftovers`` adds the rest."""
+
+    def __init__(self, root: Path, pngs: list[Path]):
+        self.root = root
+        self.remaining = {p.resolve(): p for p in pngs}
+        self.parts: list[str] = []
+        self.toc: list[tuple[str, str]] = []
+
+    def section(self, anchor: str, title: str, body: str, level: int = 2) -> None:
+        if level == 2:
+            self.toc.append((anchor, title))
+        self.parts.append(f"<section id='{_e(anchor)}'><h{level}>{_e(title)}</h{level}>\n{body}</section>")
+
+    def figures(self, directory: Path) -> str:
+        """Every not-yet-shown PNG directly in ``directory``, captioned, in caption order."""
+        mine = [p for k, p in self.remaining.items() if k.parent == directory.resolve()]
+        out = []
+        for p in sorted(mine, key=_figure_order):
+            del self.remaining[p.resolve()]
+            out.append(_figure(p, self.root))
+        return "\n".join(out)
+
+    def figures_section(self, anchor: str, title: str, directory: Path, level: int = 2) -> None:
+        body = self.figures(directory)
+        if body:
+            self.section(anchor, title, body, level)
+
+    def run_sections(self, run: Path, anchor: str, title: str, level: int, metrics: dict | None = None) -> None:
+        metrics = metrics if metrics is not None else _json(run / "metrics.json")
+        body = [_metrics_body(metrics, run)]
+        sub = level + 1
+        plots = self.figures(run / "plots")
+        if plots:
+            body.append(f"<h{sub}>Training and evaluation plots</h{sub}>\n{plots}")
+        inspect_dir = run / "inspect"
+        shown = self.figures(inspect_dir)
+        if shown or (inspect_dir / "inspect.json").exists():
+            body.append(f"<h{sub}>Inside the cells (rnnforecast inspect)</h{sub}>\n{_inspect_body(inspect_dir)}\n{shown}")
+        rest = self.figures(run)
+        if rest:
+            body.append(f"<h{sub}>Other figures</h{sub}>\n{rest}")
+        self.section(anchor, title, "\n".join(body), level)
+
+    def leftovers(self) -> None:
+        if not self.remaining:
+            return
+        out = []
+        for p in sorted(self.remaining.values()):
+            out.append(_figure(p, self.root))
+        self.remaining.clear()
+        self.section("other-figures", "Other figures in the directory", "\n".join(out))
+
+
+def _figure_order(p: Path) -> tuple[int, str]:
+    keys = list(CAPTIONS)
+    for i, pattern in enumerate(keys):
+        if fnmatch.fnmatch(p.name, pattern):
+            return i, p.name
+    return len(keys), p.name
+
+
+def caption_for(name: str) -> str:
+    for pattern, text in CAPTIONS.items():
+        if fnmatch.fnmatch(name, pattern):
+            return text
+    return GENERIC
+
+
+def _figure(p: Path, root: Path) -> str:
+    data = base64.b64encode(p.read_bytes()).decode("ascii")
+    rel = p.relative_to(root).as_posix()
+    return (
+        f"<figure><img src='data:image/png;base64,{data}' alt='{_e(rel)}'>"
+        f"<figcaption>{_e(caption_for(p.name))} <code>{_e(rel)}</code></figcaption></figure>"
+    )
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise RunError(f"cannot read {path.name} ({type(e).__name__})", where=str(path), fix="the directory is damaged: rerun it") from None
+
+
+def _first_run(d: Path, record: dict) -> Path | None:
+    for c in record.get("cells", []):
+        for r in record["results"][c]["runs"]:
+            if (d / r["run_dir"] / "schema.json").exists():
+                return d / r["run_dir"]
+    return None
+
+
+def _config_body(d: Path) -> str:
+    p = d / "config.yaml"
+    if not p.exists():
+        return "<p class='note'>No config.yaml in this directory.</p>"
+    return f"<p class='note'>The resolved config (<code>config.yaml</code>); rerun with <code>rnnforecast train</code>.</p><pre>{_e(p.read_text())}</pre>"
+
+
+def _schema_body(run: Path) -> str:
+    s = _json(run / "schema.json")
+    series = s.get("series", [])
+    transforms = {k: v for k, v in s.get("transform", {}).items() if v != "none"}
+    rows = [
+        ("rows", s.get("rows")),
+        ("time column", s.get("time_column")),
+        ("frequency", f"{s.get('frequency')} ({'rows are steps' if s.get('calendar') == 'steps' else 'regular calendar'})"),
+        ("series", f"{len(series)}: {', '.join(map(str, series[:10]))}{' ...' if len(series) > 10 else ''}"),
+        ("last timestamp", "; ".join(f"{k}: {v}" for k, v in s.get("last_timestamp", {}).items())),
+        ("targets", ", ".join(s.get("targets", []))),
+        (f"features ({len(s.get('features', []))})", ", ".join(s.get("features", []))),
+        ("categorical", "; ".join(f"{k}: {', '.join(v)}" for k, v in (s.get("categories") or {}).items()) or "none"),
+        ("transforms", ", ".join(f"{k}: {v}" for k, v in transforms.items()) or "none"),
+        ("window", f"input_length {s.get('input_length')}, horizon {s.get('horizon')}"),
+    ]
+    body = "".join(f"<tr><th>{_e(k)}</th><td style='text-align:left;white-space:normal'>{_e(str(v))}</td></tr>" for k, v in rows)
+    return f"<p class='note'>From <code>{_e(str(run.name))}/schema.json</code>.</p><table><tbody>{body}</tbody></table>"
+
+
+def _num(v, digits: int = 4) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, bool) or isinstance(v, str):
+        return str(v)
+    if isinstance(v, int):
+        return str(v)
+    return f"{v:.{digits}g}"
+
+
+def _table(header: list[str], rows: list[list[str]], highlight: str | None = "model") -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join(
+        ("<tr class='model'>" if highlight and r[0] == highlight else "<tr>") + "".join(f"<td>{_e(v)}</td>" for v in r) + "</tr>" for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _scores_table(block: dict) -> str:
+    """Forecaster -> scores dict as a table (one row per forecaster)."""
+    first = next(iter(block.values()))
+    cols = [k for k in SCORES if k in first]
+    return _table(["forecaster"] + [c.upper() for c in cols], [[name] + [_num(s.get(c)) for c in cols] for name, s in block.items()])
+
+
+def _lead_table(block: dict, score: str) -> str:
+    n = len(next(iter(block.values()))[score])
+    return _table(["forecaster"] + [f"t+{i + 1}" for i in range(n)], [[name] + [_num(v) for v in s[score]] for name, s in block.items()])
+
+
+def _metrics_body(m: dict, run: Path) -> str:
+    t = m.get("training", {})
+    timing = _json(run / "timing.json") if (run / "timing.json").exists() else {}
+    facts = [
+        f"{t.get('params', 'n/a')} parameters",
+        f"{t.get('epochs_run', 'n/a')} epoch(s) run, best epoch {t.get('best_epoch', 'n/a')}" + (" (stopped early)" if t.get("stopped_early") else ""),
+        f"seed {m.get('seed')}",
+        f"backend {m.get('backend')}",
+    ]
+    if timing.get("train_seconds") is not None:
+        facts.append(f"training time {timing['train_seconds']:.1f} s")
+    out = [
+        f"<p>{_e('; '.join(facts))}.</p>",
+        "<p class='note'>Scores on identical windows for the model and three naive baselines: persistence (repeat the "
+        "last value), seasonal naive (repeat the value one season earlier) and window mean. MASE = MAE / persistence "
+        "MAE (below 1 beats persistence); skill = 1 - MSE / persistence MSE (above 0 beats persistence). Original "
+        "units are the data's; normalised divides by each target's training-split standard deviation.</p>",
+    ]
+    test = m.get("test", {})
+    targets = list(test.get("original", {}).get("per_target", {}))
+    for units in ("original", "normalised"):
+        sec = test.get(units)
+        if not sec:
+            continue
+        out.append(f"<h4>Test split ({m.get('n_windows', '?')} windows), {units} units: overall</h4>{_scores_table(sec['overall'])}")
+        if len(targets) > 1:
+            for target in targets:
+                out.append(f"<h4>Test, {units} units: target {_e(target)}</h4>{_scores_table(sec['per_target'][target])}")
+        out.append(f"<h4>Test, {units} units: MSE by lead time</h4>{_lead_table(sec['per_lead'], 'mse')}")
+        out.append(f"<h4>Test, {units} units: MAE by lead time</h4>{_lead_table(sec['per_lead'], 'mae')}")
+    if m.get("val", {}).get("original"):
+        out.append(f"<h4>Validation split, original units: overall</h4>{_scores_table(m['val']['original']['overall'])}")
+    per_series = m.get("per_series")
+    if per_series:
+        rows = [[name] + [_num(s["model"].get(k)) for k in ("mse", "mae", "mase", "skill")] for name, s in per_series.items()]
+        out.append("<h4>Test, original units: model per series</h4>" + _table(["series", "MSE", "MAE", "MASE", "skill"], rows, None))
+    return "\n".join(out)
+
+
+def _inspect_body(inspect_dir: Path) -> str:
+    p = inspect_dir / "inspect.json"
+    if not p.exists():
+        return ""
+    rows = [(k, v) for k, v in _scalars(_json(p)) if not isinstance(v, str) or len(v) < 120]
+    if not rows:
+        return ""
+    body = "".join(f"<tr><td>{_e(k)}</td><td>{_e(_num(v))}</td></tr>" for k, v in rows[:60])
+    return f"<p class='note'>Numbers from <code>inspect/inspect.json</code> (scalars only; the arrays behind the figures are in the file).</p><table><thead><tr><th>quantity</th><th>value</th></tr></thead><tbody>{body}</tbody></table>"
+
+
+def _scalars(obj, prefix: str = "") -> list[tuple[str, object]]:
+    """Dotted keys of every scalar in nested dicts (lists are skipped: they are the plotted arrays)."""
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _scalars(v, f"{prefix}{k}.")
+    elif isinstance(obj, (int, float, str, bool)) or obj is None:
+        out.append((prefix.rstrip("."), obj))
+    return out
+
+
+def _compare_body(record: dict) -> str:
+    from .compare import table_rows
+
+    rows = table_rows(record)
+    seeds = record.get("seeds", [])
+    note = (
+        f"Test split ({record.get('n_test_windows')} windows), original units (MSE in units squared), ranked by test MSE; "
+        + (f"mean ± sample std over seeds {seeds[0]}..{seeds[-1]}. " if len(seeds) > 1 else f"seed {seeds[0] if seeds else '?'}. ")
+        + f"Each cell trained for at most {record.get('epochs')} epoch(s) on identical data, windows and seeds; only the cell "
+        "differs. s/epoch is the median epoch time (first epoch excluded when possible). Rows in parentheses are naive "
+        "baselines on the same windows. MASE below 1 and skill above 0 beat persistence."
+    )
+    best = record["ranking"][0] if record.get("ranking") else None
+    return f"<p class='note'>{_e(note)}</p>" + _table(rows[0], rows[1:], best)
+
+
+def _e(text: str) -> str:
+    return html.escape(str(text), quote=True)

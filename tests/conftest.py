@@ -1,0 +1,76 @@
+"""Shared fixtures: tiny configs on real files, and trained runs shared across tests (session scope)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+DATA = ROOT / "data"
+
+TINY = {  # overrides that keep a training to a second or two
+    "window": {"input_length": 7, "horizon": 2},
+    "model": {"units": [8]},
+    "training": {"epochs": 1, "batch_size": 64},
+}
+
+
+def write_config(directory: Path, cfg: dict, name: str = "config.yaml") -> Path:
+    path = directory / name
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def merge(base: dict, extra: dict) -> dict:
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
+    for k, v in extra.items():
+        out[k] = merge(out.get(k, {}), v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: int = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The real CLI in a fresh process (a new process can choose another Keras backend)."""
+    e = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "rnnforecast", *args], capture_output=True, text=True, env=e, timeout=timeout, cwd=cwd
+    )
+
+
+def sine_frame(n: int = 1200, seed: int = 0, noise: float = 0.1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    y = np.sin(2 * np.pi * t / 25) + noise * rng.standard_normal(n)
+    return pd.DataFrame({"time": pd.date_range("2020-01-01", periods=n, freq="h"), "y": y})
+
+
+@pytest.fixture(scope="session")
+def weather_config(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("weather_cfg")
+    cfg = yaml.safe_load((CONFIGS / "weather_lstm.yaml").read_text())
+    cfg["data"]["path"] = str(DATA / "weather.csv")
+    cfg = merge(cfg, TINY)
+    return write_config(d, cfg)
+
+
+@pytest.fixture(scope="session")
+def weather_run(tmp_path_factory, weather_config) -> Path:
+    """One trained weather LSTM run (1 epoch), trained in-process on the default backend."""
+    from click.testing import CliRunner
+
+    from rnnforecast.cli import cli
+
+    run_dir = tmp_path_factory.mktemp("runs") / "weather"
+    result = CliRunner().invoke(cli, ["train", str(weather_config), "--run-dir", str(run_dir), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return run_dir

@@ -1,0 +1,94 @@
+from pathlib import Path
+
+import pytest
+
+from rnnforecast.config import Config, ConfigError, default_config_yaml, from_dict, load_config, parse_override
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def write(tmp_path, text: str) -> Path:
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    return p
+
+
+MINIMAL = "data:\n  path: d.csv\n  target: y\n"
+
+
+def test_minimal_config_gets_declared_defaults(tmp_path):
+    cfg = load_config(write(tmp_path, MINIMAL))
+    assert isinstance(cfg, Config)
+    assert cfg.data.target == ["y"]  # one name becomes a list
+    assert cfg.window.input_length == 24 and cfg.window.horizon == 1 and cfg.window.stride == 1
+    assert cfg.model.cell == "lstm" and cfg.model.units == [32]
+    assert cfg.training.early_stopping.patience == 5
+    assert cfg.runtime.backend == "auto"
+    assert cfg.data_path == (tmp_path / "d.csv").resolve()  # relative to the config's folder
+
+
+def test_every_shipped_config_loads():
+    names = sorted(p.name for p in CONFIGS.glob("*.yaml"))
+    assert {"weather_simple_rnn.yaml", "weather_lstm.yaml", "weather_gru.yaml", "stock_lstm.yaml", "stock_gru.yaml"} <= set(names)
+    for p in CONFIGS.glob("*.yaml"):
+        cfg = load_config(p)
+        assert cfg.data_path.exists(), p
+
+
+def test_overrides_are_typed_by_the_schema(tmp_path):
+    cfg = load_config(write(tmp_path, MINIMAL), ["training.epochs=3", "model.cell=gru", "model.units=[16, 8]", "training.clipnorm=1"])
+    assert cfg.training.epochs == 3 and cfg.model.cell == "gru" and cfg.model.units == [16, 8]
+    assert cfg.training.clipnorm == 1.0 and isinstance(cfg.training.clipnorm, float)
+
+
+@pytest.mark.parametrize(
+    "text, overrides, phrases",
+    [
+        (MINIMAL + "windw:\n  horizon: 2\n", [], ["c.yaml:4", "windw", "did you mean 'window'"]),
+        (MINIMAL + "window:\n  horizon: 0\n", [], ["c.yaml:5", "window.horizon", "must be >= 1", "received 0"]),
+        (MINIMAL + "window:\n  input_length: ten\n", [], ["window.input_length", "expected an integer"]),
+        (MINIMAL + "model:\n  cell: lstn\n", [], ["model.cell", "did you mean 'lstm'", "simple_rnn, lstm, gru, dense"]),
+        (MINIMAL + "  split: {train: 0.8, val: 0.2, test: 0.2}\n", [], ["data.split", "sum to 1", "1.2"]),
+        (MINIMAL, ["training.epoch=3"], ["--set training.epoch", "did you mean 'epochs'"]),
+        (MINIMAL, ["training.epochs=[oops"], ["--set training.epochs", "cannot parse"]),
+        (MINIMAL, ["training.epochs"], ["KEY=VALUE"]),
+        ("data:\n  path: d.csv\n", [], ["data.target", "required"]),
+        ("- a\n- b\n", [], ["mapping", "list"]),
+        ("", [], ["empty"]),
+        ("data: [\n", [], ["not valid YAML", "c.yaml:2"]),
+        (MINIMAL + "training:\n  optimizer: adamw\n", [], ["training.optimizer", "adam, rmsprop, sgd"]),
+        (MINIMAL + "model:\n  units: [32, 0]\n", [], ["model.units", "at least 1 unit", "received 0"]),
+    ],
+)
+def test_errors_name_the_place_and_the_fix(tmp_path, text, overrides, phrases):
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, text), overrides)
+    msg = e.value.one_line()
+    assert "\n" not in msg and "Fix:" in msg
+    for phrase in phrases:
+        assert phrase in msg, (phrase, msg)
+
+
+def test_replace_revalidates():
+    cfg = from_dict({"data": {"path": "x.csv", "target": "y"}})
+    assert cfg.replace(**{"model.cell": "gru"}).model.cell == "gru"
+    with pytest.raises(ConfigError):
+        cfg.replace(**{"model.cell": "transformer"})
+
+
+def test_round_trip_and_hash_are_stable(tmp_path):
+    cfg = load_config(write(tmp_path, MINIMAL))
+    again = load_config(write(tmp_path, cfg.to_yaml()))
+    assert again.to_dict() == cfg.to_dict() and again.hash() == cfg.hash()
+    assert cfg.replace(**{"seed": 1}).hash() != cfg.hash()
+
+
+def test_parse_override_reads_yaml_values():
+    assert parse_override("a.b=[1, 2]") == ("a.b", [1, 2])
+    assert parse_override("a=null") == ("a", None)
+
+
+def test_defaults_listing_mentions_every_section():
+    text = default_config_yaml()
+    for key in ("data:", "window:", "input_length:", "model:", "training:", "early_stopping:", "runtime:", "backend:"):
+        assert key in text

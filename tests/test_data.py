@@ -1,0 +1,139 @@
+"""Data loading, splits and scaling on tiny real files."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnnforecast import series
+from rnnforecast.config import from_dict
+from rnnforecast.data import load_frame, season_length
+from rnnforecast.errors import DataError
+from rnnforecast.scaling import Scaler
+
+
+def cfg_for(path, **data):
+    raw = {"data": {"path": str(path), "target": "y", "time_column": "time", **data}, "window": {"input_length": 3, "horizon": 2}}
+    return from_dict(raw)
+
+
+def write_csv(tmp_path, df, name="d.csv"):
+    p = tmp_path / name
+    df.to_csv(p, index=False)
+    return p
+
+
+def test_gaps_become_rows_and_are_interpolated(tmp_path):
+    t = pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-04", "2020-01-05"])
+    p = write_csv(tmp_path, pd.DataFrame({"time": t, "y": [1.0, 2.0, 4.0, 5.0]}))
+    frame = load_frame(cfg_for(p).data, p)
+    assert frame.frequency == "D" and frame.gap_rows == 1
+    assert frame.df["y"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_missing_policies(tmp_path):
+    t = pd.date_range("2020-01-01", periods=5, freq="D")
+    p = write_csv(tmp_path, pd.DataFrame({"time": t, "y": [1.0, np.nan, np.nan, 4.0, 5.0]}))
+    assert load_frame(cfg_for(p, missing="ffill").data, p).df["y"].tolist() == [1, 1, 1, 4, 5]
+    assert load_frame(cfg_for(p, missing="drop").data, p).df["y"].tolist() == [1, 4, 5]
+    with pytest.raises(DataError, match="2 missing values"):
+        load_frame(cfg_for(p, missing="error").data, p)
+
+
+def test_steps_calendar_keeps_rows(tmp_path):
+    t = pd.to_datetime(["2020-01-02", "2020-01-03", "2020-01-06", "2020-01-07"])  # Thu Fri Mon Tue
+    p = write_csv(tmp_path, pd.DataFrame({"time": t, "y": [1.0, 2, 3, 4]}))
+    frame = load_frame(cfg_for(p, frequency="B", calendar="steps").data, p)
+    assert len(frame.df) == 4 and frame.gap_rows == 0
+
+
+def test_categorical_and_time_features(tmp_path):
+    t = pd.date_range("2020-01-01", periods=4, freq="D")
+    p = write_csv(tmp_path, pd.DataFrame({"time": t, "y": [1.0, 2, 3, 4], "kind": ["a", "b", "a", "c"]}))
+    frame = load_frame(cfg_for(p, categorical=["kind"], time_features=["day_of_week"]).data, p)
+    assert frame.categories == {"kind": ["a", "b", "c"]}
+    assert frame.df["kind=b"].tolist() == [0, 1, 0, 0]
+    assert {"day_of_week_sin", "day_of_week_cos"} <= set(frame.features)
+    # 2020-01-01 is a Wednesday (dayofweek 2)
+    assert frame.df["day_of_week_sin"].iloc[0] == pytest.approx(np.sin(2 * np.pi * 2 / 7))
+
+
+def test_unsorted_is_an_error_unless_sort(tmp_path):
+    t = pd.to_datetime(["2020-01-01", "2020-01-03", "2020-01-02"])
+    p = write_csv(tmp_path, pd.DataFrame({"time": t, "y": [1.0, 3, 2]}))
+    with pytest.raises(DataError, match=r"d.csv:4.*out of order.*data.sort: true"):
+        load_frame(cfg_for(p).data, p)
+    assert load_frame(cfg_for(p, sort=True).data, p).df["y"].tolist() == [1, 2, 3]
+
+
+def test_scaler_sees_training_rows_only(tmp_path):
+    # Training rows are 0..99; val/test hold huge values that must not reach the scaler.
+    n = 200
+    y = np.concatenate([np.arange(140, dtype=float), 1e6 + np.arange(60)])
+    p = write_csv(tmp_path, pd.DataFrame({"time": pd.date_range("2020", periods=n, freq="h"), "y": y}))
+    cfg = cfg_for(p, split={"train": 0.7, "val": 0.15, "test": 0.15})
+    data = series.build(load_frame(cfg.data, p), cfg)
+    train = y[:140]
+    assert data.segments[0].bounds == {"train": (0, 140), "val": (140, 170), "test": (170, 200)}
+    assert data.scaler.shift[0, 0] == pytest.approx(train.mean())
+    assert data.scaler.scale[0, 0] == pytest.approx(train.std())
+    # Save/load/invert round trip
+    path = tmp_path / "s.json"
+    data.scaler.save(path)
+    again = Scaler.load(path)
+    assert json.loads(path.read_text())["kind"] == "standard"
+    x = np.array([[5.0]])
+    assert again.inverse(again.transform(x)) == pytest.approx(x)
+
+
+def test_invert_returns_original_units(tmp_path):
+    n = 120
+    y = np.sin(np.arange(n) / 5) * 10 + 50
+    p = write_csv(tmp_path, pd.DataFrame({"time": pd.date_range("2020", periods=n, freq="h"), "y": y}))
+    for scaling in ("standard", "minmax", "window", "none"):
+        for transform in ("none", "diff", "log_diff", "pct_change"):
+            cfg = cfg_for(p, scaling=scaling, transform=transform)
+            data = series.build(load_frame(cfg.data, p), cfg)
+            starts = data.starts("test")
+            _, yb = data.batch(starts)
+            back = data.invert(starts, yb[..., None])  # feeding the true targets back must give the data
+            assert np.allclose(back[..., 0], data.actual(starts), atol=1e-4), (scaling, transform)
+
+
+def test_constant_feature_does_not_divide_by_zero(tmp_path):
+    n = 60
+    p = write_csv(tmp_path, pd.DataFrame({"time": pd.date_range("2020", periods=n, freq="h"), "y": np.arange(n, dtype=float), "c": 3.0}))
+    cfg = cfg_for(p)
+    data = series.build(load_frame(cfg.data, p), cfg)
+    assert np.isfinite(data.values).all()
+    assert data.scaler.scale[0, data.columns.index("c")] == 1.0
+
+
+def test_several_series_never_share_a_window(tmp_path):
+    t = pd.date_range("2020", periods=50, freq="D")
+    df = pd.concat([pd.DataFrame({"time": t, "ticker": k, "y": np.arange(50) + 1000 * i}) for i, k in enumerate("AB")])
+    p = write_csv(tmp_path, df)
+    cfg = cfg_for(p, series_id="ticker")
+    data = series.build(load_frame(cfg.data, p), cfg)
+    assert [s.series for s in data.segments] == ["A", "B"]
+    assert data.scaler.groups == ["A", "B"]  # one scaler per series by default
+    for split in ("train", "val", "test"):
+        starts = data.starts(split)
+        seg = data.series_index(starts)
+        end = data.series_index(starts + 3 + 2 - 1)
+        assert (seg == end).all()
+    glob = series.build(load_frame(cfg_for(p, series_id="ticker", scale_per_series=False).data, p), cfg_for(p, series_id="ticker", scale_per_series=False))
+    assert glob.scaler.groups == ["*"]
+
+
+def test_filter_selects_one_series(tmp_path):
+    t = pd.date_range("2020", periods=30, freq="D")
+    df = pd.concat([pd.DataFrame({"time": t, "ticker": k, "y": np.arange(30.0)}) for k in "AB"])
+    p = write_csv(tmp_path, df)
+    frame = load_frame(cfg_for(p, filter={"ticker": "B"}).data, p)
+    assert len(frame.df) == 30
+
+
+def test_season_length_from_frequency():
+    assert season_length("h", None) == 24 and season_length("D", None) == 7 and season_length("D", 30) == 30
