@@ -64,6 +64,9 @@ def cli(ctx: click.Context, traceback: bool) -> None:
     rnnforecast validate configs/weather_lstm.yaml   check config and data, no training
     rnnforecast train configs/weather_lstm.yaml      train, evaluate, write a run directory
     rnnforecast predict runs/<run>                   forecast the next steps
+    rnnforecast compare configs/weather_lstm.yaml    SimpleRNN vs LSTM vs GRU on identical data
+    rnnforecast inspect runs/<run>                   hidden states, gates, gradients through time
+    rnnforecast report runs/<run-or-compare>         one self-contained report.html
     """
     ctx.ensure_object(dict)["traceback"] = traceback
 
@@ -149,15 +152,41 @@ def predict(run: str, data_path: str | None, output: str | None, plot: str | Non
         click.echo(f"plot written to {plot}", err=True)
 
 
+def _cells(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
+    from .compare import parse_cells
+    from .errors import ConfigError
+
+    try:
+        return parse_cells(value)
+    except ConfigError as e:
+        raise click.BadParameter(f"{e.message}; {e.fix}") from None
+
+
 @cli.command()
 @config_argument
 @set_option
-@click.option("--cells", default="simple_rnn,lstm,gru", show_default=True, help="Comma-separated cells to compare (simple_rnn, lstm, gru, dense).")
+@click.option(
+    "--cells",
+    default="simple_rnn,lstm,gru",
+    show_default=True,
+    callback=_cells,
+    help="Comma-separated cells to compare (simple_rnn, lstm, gru, dense).",
+)
 @click.option("--dense", is_flag=True, help="Add the non-recurrent dense reference model.")
-@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True, help="Seeds per cell (seed, seed+1, ...); tables show mean ± std.")
-@click.option("--out", type=click.Path(file_okay=False), help="Write the comparison here instead of runs/<name>-compare-<time>/.")
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Seeds per cell (seed, seed+1, ...); tables show mean ± std.",
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Write the comparison here instead of runs/<name>-compare-<time>/."
+)
 @click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress lines.")
-def compare(config: str, overrides: tuple[str, ...], cells: str, dense: bool, repeats: int, out: str | None, quiet: bool) -> None:
+def compare(
+    config: str, overrides: tuple[str, ...], cells: list[str], dense: bool, repeats: int, out: str | None, quiet: bool
+) -> None:
     """Train each cell on identical data, windows, epochs and seeds; rank them on the test split.
 
     Writes one run directory per cell and seed, compare.json, compare.md and plots/ into the
@@ -167,14 +196,28 @@ def compare(config: str, overrides: tuple[str, ...], cells: str, dense: bool, re
     from . import compare as C
 
     sets = "".join(f" --set {o}" for o in overrides)
-    result = C.compare(cfg, config_path=f"{config}{sets}", cells=C.parse_cells(cells, dense), repeats=repeats, out=out, quiet=quiet)
+    cells_ = cells + ["dense"] if dense and "dense" not in cells else cells
+    result = C.compare(cfg, config_path=f"{config}{sets}", cells=cells_, repeats=repeats, out=out, quiet=quiet)
     click.echo(result.table)
 
 
 @cli.command("inspect")
 @click.argument("run", type=click.Path())
-@click.option("--window", "window_index", type=int, default=0, show_default=True, help="Which window of the split to draw (0 = the first).")
-@click.option("--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True, help="Which split's windows to use.")
+@click.option(
+    "--window",
+    "window_index",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Which window of the split to draw (0 = the first).",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["test", "val", "train"]),
+    default="test",
+    show_default=True,
+    help="Which split's windows to use.",
+)
 def inspect_command(run: str, window_index: int, split: str) -> None:
     """Look inside a trained RUN: hidden states, gates, gradient flow through time, input saliency.
 
@@ -188,7 +231,9 @@ def inspect_command(run: str, window_index: int, split: str) -> None:
 
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False))
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the HTML here (default: DIRECTORY/report.html).")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="Write the HTML here (default: DIRECTORY/report.html)."
+)
 def report(directory: str, output: str | None) -> None:
     """Write one self-contained HTML report of a run or comparison DIRECTORY (images embedded)."""
     from . import report as R

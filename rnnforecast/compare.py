@@ -43,9 +43,15 @@ def parse_cells(text: str, dense: bool = False) -> list[str]:
     cells = [c.strip() for c in text.split(",") if c.strip()]
     bad = [c for c in cells if c not in CELLS]
     if bad or not cells:
-        raise ConfigError(f"unknown cell {bad[0]!r}" if bad else "no cell given", where="--cells", fix=f"choose from {', '.join(CELLS)}")
+        raise ConfigError(
+            f"unknown cell {bad[0]!r}" if bad else "no cell given",
+            where="--cells",
+            fix=f"choose from {', '.join(CELLS)}",
+        )
     if len(set(cells)) != len(cells):
-        raise ConfigError(f"a cell is listed twice ({text})", where="--cells", fix="list each cell once; use --repeats for more seeds")
+        raise ConfigError(
+            f"a cell is listed twice ({text})", where="--cells", fix="list each cell once; use --repeats for more seeds"
+        )
     if dense and "dense" not in cells:
         cells.append("dense")
     return cells
@@ -59,15 +65,23 @@ def plan_dir(cfg: Config, out: str | None) -> Path:
 
 def _start(final: Path) -> Path:
     if final.exists():
-        raise RunError("the comparison directory already exists", where=str(final), fix="pass another --out or remove it")
+        raise RunError(
+            "the comparison directory already exists", where=str(final), fix="pass another --out or remove it"
+        )
     partial = artifacts.partial_of(final)
     if partial.exists():
-        raise RunError("an unfinished comparison is already there", where=str(partial), fix="remove it, or pass another --out")
+        raise RunError(
+            "an unfinished comparison is already there", where=str(partial), fix="remove it, or pass another --out"
+        )
     try:
         partial.mkdir(parents=True)
-        (partial / artifacts.MARKER).write_text("This comparison did not finish. It is not a result.\nRun rnnforecast compare again.\n")
+        (partial / artifacts.MARKER).write_text(
+            "This comparison did not finish. It is not a result.\nRun rnnforecast compare again.\n"
+        )
     except OSError as e:
-        raise RunError(f"cannot create the comparison directory ({e.strerror})", where=str(partial), fix="choose a writable --out") from None
+        raise RunError(
+            f"cannot create the comparison directory ({e.strerror})", where=str(partial), fix="choose a writable --out"
+        ) from None
     return partial
 
 
@@ -103,9 +117,15 @@ def compare(
     from . import pipeline
 
     if repeats < 1:
-        raise ConfigError(f"`repeats` must be at least 1. Received: repeats={repeats}", where="--repeats", fix="pass --repeats 1 or more")
+        raise ConfigError(
+            f"`repeats` must be at least 1. Received: repeats={repeats}",
+            where="--repeats",
+            fix="pass --repeats 1 or more",
+        )
     seeds = [cfg.seed + r for r in range(repeats)]
-    configs = {(c, s): cfg.replace(**{"model.cell": c, "seed": s}) for c in cells for s in seeds}  # config errors before any work
+    configs = {
+        (c, s): cfg.replace(**{"model.cell": c, "seed": s}) for c in cells for s in seeds
+    }  # config errors before any work
     overlay = _overlay_axis(pipeline.load_data(cfg))  # data errors before any directory exists
     partial = _start(plan_dir(cfg, out))
     (partial / "config.yaml").write_text(
@@ -121,10 +141,15 @@ def compare(
         _say(f"[{i}/{n}] {cell}, seed {seed} -> {partial / rel}")
         try:
             result = pipeline.train(
-                run_cfg, config_path=f"{config_path} --set model.cell={cell} --set seed={seed}", run_dir=str(partial / rel), quiet=quiet
+                run_cfg,
+                config_path=f"{config_path} --set model.cell={cell} --set seed={seed}",
+                run_dir=str(partial / rel),
+                quiet=quiet,
             )
         except Interrupted as e:
-            raise Interrupted("interrupted; the comparison is unfinished", where=str(partial), fix="run rnnforecast compare again") from e
+            raise Interrupted(
+                "interrupted; the comparison is unfinished", where=str(partial), fix="run rnnforecast compare again"
+            ) from e
         runs[cell].append(_run_numbers(result.run_dir, result.metrics, rel, seed))
         curves[cell].append(_val_losses(result.run_dir))
         if seed == seeds[0]:  # the overlay shows each cell's first seed
@@ -195,11 +220,19 @@ def _record(cfg: Config, cells: list[str], seeds: list[int], runs: dict, ev, par
     overall = ev.metrics["original"]["overall"]
     lead = ev.metrics["original"]["per_lead"]
     baselines = {
-        name: {"test_mse": s["mse"], "test_mae": s["mae"], "test_mase": s["mase"], "test_skill": s["skill"], "test_mse_by_lead": lead[name]["mse"]}
+        name: {
+            "test_mse": s["mse"],
+            "test_mae": s["mae"],
+            "test_mase": s["mase"],
+            "test_skill": s["skill"],
+            "test_mse_by_lead": lead[name]["mse"],
+        }
         for name, s in overall.items()
         if name != "model"
     }
-    ranking = sorted(cells, key=lambda c: (results[c]["mean"]["test_mse"] is None, results[c]["mean"]["test_mse"] or 0.0))
+    ranking = sorted(
+        cells, key=lambda c: (results[c]["mean"]["test_mse"] is None, results[c]["mean"]["test_mse"] or 0.0)
+    )
     return {
         "format_version": artifacts.FORMAT_VERSION,
         "name": cfg.name,
@@ -207,13 +240,18 @@ def _record(cfg: Config, cells: list[str], seeds: list[int], runs: dict, ev, par
         "targets": list(ev.metrics["original"]["per_target"]),
         "units": "original (the data's units; MSE in units squared)",
         "epochs": cfg.training.epochs,
+        "loss": cfg.training.loss,
         "seeds": seeds,
         "cells": cells,
         "ranking": ranking,
         "n_test_windows": ev.metrics["n_windows"],
         "results": results,
         "baselines": baselines,
-        "overlay": {"windows": OVERLAY_WINDOWS, "seed": seeds[0], "note": "one-step forecasts of the first target on the first test windows of the first series"},
+        "overlay": {
+            "windows": OVERLAY_WINDOWS,
+            "seed": seeds[0],
+            "note": "one-step forecasts of the first target on the first test windows of the first series",
+        },
     }
 
 
@@ -284,7 +322,11 @@ def markdown(record: dict) -> str:
         "|" + "|".join(["---"] + ["---:"] * (len(rows[0]) - 1)) + "|",
     ]
     out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
-    out += ["", "Runs: " + ", ".join(f"`{r['run_dir']}`" for c in record["cells"] for r in record["results"][c]["runs"]), ""]
+    out += [
+        "",
+        "Runs: " + ", ".join(f"`{r['run_dir']}`" for c in record["cells"] for r in record["results"][c]["runs"]),
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -323,13 +365,30 @@ def compare_plots(directory: Path, record: dict, curves: dict, overlay: dict, fo
     results, base = record["results"], record["baselines"]
     target = overlay["target"]
     units = f"{target}, data units" if len(record["targets"]) == 1 else "data units, mean over targets"
-    seeds_note = f"mean ± std over {len(record['seeds'])} seeds" if len(record["seeds"]) > 1 else f"seed {record['seeds'][0]}"
+    seeds_note = (
+        f"mean ± std over {len(record['seeds'])} seeds" if len(record["seeds"]) > 1 else f"seed {record['seeds'][0]}"
+    )
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for cell in cells:
         for k, curve in enumerate(curves[cell]):
-            ax.plot(np.arange(1, len(curve) + 1), curve, marker="o", ms=3, color=colors[cell], alpha=1 if k == 0 else 0.4, label=cell if k == 0 else None)
-    ax.set(title="Validation loss per epoch, all cells", xlabel="epoch", ylabel="validation loss (training loss, scaled units)")
+            ax.plot(
+                np.arange(1, len(curve) + 1),
+                curve,
+                marker="o",
+                ms=3,
+                color=colors[cell],
+                alpha=1 if k == 0 else 0.4,
+                label=cell if k == 0 else None,
+            )
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(
+        title="Validation loss per epoch, all cells",
+        xlabel="epoch",
+        ylabel=f"validation {record['loss']} (scaled units)",
+    )
     ax.legend()
     _save(fig, directory / "val_loss.png")
 
@@ -353,8 +412,18 @@ def compare_plots(directory: Path, record: dict, curves: dict, overlay: dict, fo
         ax.plot(np.arange(1, len(mse) + 1), mse, marker="o", color=colors[cell], lw=2, label=cell)
     p = base.get("persistence")
     if p:
-        ax.plot(np.arange(1, len(p["test_mse_by_lead"]) + 1), p["test_mse_by_lead"], color="C7", ls="--", label="persistence")
-    ax.set(title=f"Test MSE by lead time per cell ({seeds_note})", xlabel="lead time (steps ahead)", ylabel=f"MSE ({units}²)")
+        ax.plot(
+            np.arange(1, len(p["test_mse_by_lead"]) + 1),
+            p["test_mse_by_lead"],
+            color="C7",
+            ls="--",
+            label="persistence",
+        )
+    ax.set(
+        title=f"Test MSE by lead time per cell ({seeds_note})",
+        xlabel="lead time (steps ahead)",
+        ylabel=f"MSE ({units}²)",
+    )
     ax.legend()
     _save(fig, directory / "error_by_lead.png")
 
@@ -374,12 +443,21 @@ def compare_plots(directory: Path, record: dict, curves: dict, overlay: dict, fo
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for cell in cells:
         m, s = results[cell]["mean"], results[cell]["std"]
-        ax.errorbar(m["params"], m["test_mse"], yerr=s["test_mse"], fmt="o", ms=8, capsize=4, color=colors[cell], label=cell)
+        ax.errorbar(
+            m["params"], m["test_mse"], yerr=s["test_mse"], fmt="o", ms=8, capsize=4, color=colors[cell], label=cell
+        )
         ax.annotate(cell, (m["params"], m["test_mse"]), textcoords="offset points", xytext=(6, 6), fontsize=9)
     if p:
         ax.axhline(p["test_mse"], color="C7", ls="--", lw=1.2, label="persistence")
-    ax.set_xscale("log")
-    ax.set(title="Parameters vs. test MSE", xlabel="trainable parameters (log scale)", ylabel=f"test MSE ({units}²)")
+    params = [results[c]["mean"]["params"] for c in cells]
+    if max(params) > 10 * min(params):
+        from matplotlib.ticker import FuncFormatter, NullFormatter
+
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    scale = " (log scale)" if max(params) > 10 * min(params) else ""
+    ax.set(title="Parameters vs. test MSE", xlabel=f"parameters{scale}", ylabel=f"test MSE ({units}²)")
     ax.legend(fontsize=8)
     _save(fig, directory / "params_vs_error.png")
 
@@ -389,8 +467,9 @@ def compare_plots(directory: Path, record: dict, curves: dict, overlay: dict, fo
     ax.bar(x, secs, yerr=errs if len(record["seeds"]) > 1 else None, capsize=4, color=[colors[c] for c in cells])
     ax.set_xticks(x, cells)
     ax.set(
-        title="Training time per epoch (median, first epoch excluded when possible)", xlabel="cell", ylabel="seconds per epoch"
+        title="Training time per epoch (median, first epoch excluded when possible)",
+        xlabel="cell",
+        ylabel="seconds per epoch",
     )
     _save(fig, directory / "time_per_epoch.png")
     return sorted(directory.glob("*.png"))
-

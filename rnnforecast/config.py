@@ -398,54 +398,66 @@ def _show(v: Any) -> str:
 
 
 def _convert(tp: Any, value: Any, key: str, where: _Where, meta: dict | None = None) -> Any:
+    """Check ``value`` against the type ``tp`` of the field at dotted ``key``; return it typed."""
     meta = meta or {}
     origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-
     if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        non_none = [a for a in args if a is not type(None)]
-        errors = []
-        for arg in non_none:
-            try:
-                return _convert(arg, value, key, where, meta)
-            except ConfigError as e:
-                errors.append(e)
-        if len(non_none) == 1 or errors:
-            raise errors[-1] if len(non_none) == 1 else ConfigError(
-                f"received {_show(value)}; expected {_describe(tp)}", where=where(key), fix=f"set {_describe(tp)}"
-            )
+        return _convert_union(tp, value, key, where, meta)
     if dataclasses.is_dataclass(tp):
         return _build(tp, {} if value is None else value, f"{key}.", where)
     if origin is Literal:
+        args = typing.get_args(tp)
         if not isinstance(value, str) or value not in args:
             raise ConfigError(
-                f"received {_show(value)}{_suggest(value, args)}",
-                where=where(key),
-                fix=f"use one of: {', '.join(map(str, args))}",
+                f"received {_show(value)}{_suggest(value, args)}", where=where(key), fix=f"use one of: {', '.join(map(str, args))}"
             )
         return value
     if origin is list:
-        if isinstance(value, str) and key in ("data.target", "data.features", "data.categorical"):
-            value = [value]
-        if not isinstance(value, list):
-            raise ConfigError(
-                f"received {_show(value)}; expected a list", where=where(key), fix=f"write a list like [{_example(args[0])}]"
-            )
-        if not value and key in ("data.target", "model.units"):
-            raise ConfigError("must not be empty", where=where(key), fix="give at least one entry")
-        return [_convert(args[0], v, f"{key}[{i}]", where, meta) for i, v in enumerate(value)]
+        return _convert_list(typing.get_args(tp)[0], value, key, where, meta)
     if origin is dict:
-        if key == "data.transform" and isinstance(value, str):
-            return {"*": _convert(args[1], value, key, where)}
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise ConfigError(f"received {_show(value)}; expected a mapping", where=where(key), fix="write `column: value` pairs")
-        return {str(k): _convert(args[1], v, f"{key}.{k}", where) for k, v in value.items()}
+        return _convert_dict(typing.get_args(tp)[1], value, key, where)
     if tp is Any:
         return value
+    return _convert_scalar(tp, value, key, where, meta)
+
+
+def _convert_union(tp: Any, value: Any, key: str, where: _Where, meta: dict) -> Any:
+    args = typing.get_args(tp)
+    if value is None and type(None) in args:
+        return None
+    options = [a for a in args if a is not type(None)]
+    errors = []
+    for arg in options:
+        try:
+            return _convert(arg, value, key, where, meta)
+        except ConfigError as e:
+            errors.append(e)
+    if len(options) == 1:
+        raise errors[0]
+    raise ConfigError(f"received {_show(value)}; expected {_describe(tp)}", where=where(key), fix=f"set {_describe(tp)}")
+
+
+def _convert_list(item: Any, value: Any, key: str, where: _Where, meta: dict) -> list:
+    if isinstance(value, str) and key in ("data.target", "data.features", "data.categorical"):
+        value = [value]  # one name stands for a list of one
+    if not isinstance(value, list):
+        raise ConfigError(f"received {_show(value)}; expected a list", where=where(key), fix=f"write a list like [{_example(item)}]")
+    if not value and key in ("data.target", "model.units"):
+        raise ConfigError("must not be empty", where=where(key), fix="give at least one entry")
+    return [_convert(item, v, f"{key}[{i}]", where, meta) for i, v in enumerate(value)]
+
+
+def _convert_dict(item: Any, value: Any, key: str, where: _Where) -> dict:
+    if key == "data.transform" and isinstance(value, str):
+        return {"*": _convert(item, value, key, where)}  # one transform for every target
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"received {_show(value)}; expected a mapping", where=where(key), fix="write `column: value` pairs")
+    return {str(k): _convert(item, v, f"{key}.{k}", where) for k, v in value.items()}
+
+
+def _convert_scalar(tp: type, value: Any, key: str, where: _Where, meta: dict) -> Any:
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"received {_show(value)}; expected true or false", where=where(key), fix="write true or false")
@@ -464,9 +476,7 @@ def _convert(tp: Any, value: Any, key: str, where: _Where, meta: dict | None = N
         _check_range(value, key, where, meta)
         return value
     if tp is str:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and key.startswith("data.split"):
-            return str(value)
-        if hasattr(value, "isoformat"):  # YAML turned a date into a date object
+        if hasattr(value, "isoformat"):  # YAML read an unquoted date as a date object
             return value.isoformat()
         if not isinstance(value, str):
             raise ConfigError(f"received {_show(value)}; expected a string", where=where(key), fix="write a text value")

@@ -6,9 +6,7 @@ Inputs are a mapping ``{"past": (B, input_length, n_features)}``; the output is
 
 from __future__ import annotations
 
-import warnings
-
-from .config import ModelConfig, cuda_path_warning
+from .config import ModelConfig
 
 N_QUANTILES = 1
 
@@ -20,17 +18,9 @@ def cell_layer(name: str):
     return {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[name]
 
 
-_warned: set[str] = set()
-
-
 def build_model(cfg: ModelConfig, input_length: int, n_features: int, horizon: int, n_targets: int, seed: int):
     """Build (not compile) the model described by ``cfg``."""
     import keras
-
-    reason = cuda_path_warning_for(cfg)
-    if reason and reason not in _warned:
-        _warned.add(reason)
-        warnings.warn(reason, stacklevel=2)
 
     reg = keras.regularizers.L2(cfg.l2) if cfg.l2 > 0 else None
     past = keras.Input(shape=(input_length, n_features), name="past")  # (B, L, F)
@@ -64,13 +54,6 @@ def build_model(cfg: ModelConfig, input_length: int, n_features: int, horizon: i
     x = keras.layers.Dense(horizon * n_targets * N_QUANTILES, kernel_regularizer=reg, name="head")(x)
     out = keras.layers.Reshape((horizon, n_targets, N_QUANTILES), name="forecast")(x)  # (B, H, T, Q)
     return keras.Model(inputs={"past": past}, outputs=out, name=f"rnnforecast_{cfg.cell}")
-
-
-def cuda_path_warning_for(cfg: ModelConfig) -> str | None:
-    class _C:  # cuda_path_warning takes a Config; only .model is read
-        model = cfg
-
-    return cuda_path_warning(_C)  # type: ignore[arg-type]
 
 
 def recurrent_layers(model) -> list:

@@ -24,6 +24,7 @@ from .errors import DataError, Interrupted, RunError, TrainingError
 from .scaling import Scaler
 from .series import SPLITS, SeriesData, build
 
+
 def _say(msg: str = "") -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -91,9 +92,12 @@ def describe(cfg: Config, data: SeriesData) -> str:
         out.append(f"{name:<5} windows: {len(data.starts(name, stride=S if name == 'train' else 1))}")
     B = cfg.training.batch_size
     out.append(f"batch shapes: past ({B}, {L}, {len(data.feature_idx)}) -> forecast ({B}, {H}, {len(data.target_idx)}, 1)  # (batch, horizon, targets, quantiles)")
+    out += ["", "# stationarity (share of test-split values outside the training split's range)"]
+    for col, share in stationarity_hints(data).items():
+        out.append(f"{col:<24} {share:.0%}")
     hints = hint_lines(data, cfg)
     if hints:
-        out += [""] + hints
+        out += hints
     return "\n".join(out)
 
 
@@ -409,6 +413,37 @@ def _check_step(frame: Frame, schema: dict, path: Path) -> None:
                 where=str(path),
                 fix="resample the file to the training frequency, or train a new run on it",
             )
+
+
+def open_run_with_data(run_dir: str | Path, data_path: str | None = None):
+    """A finished run, its model (backend activated first) and its data scaled with the run's scaler.
+
+    Returns:
+        ``(run, model, data, warnings)``.
+    """
+    run, model = _open(run_dir)
+    data, warnings = _run_data(run, data_path, check_splits=False)
+    return run, model, data, warnings
+
+
+def inspect_run(run_dir: str | Path, split: str = "test", window_index: int = 0) -> tuple[dict, Path, list[str]]:
+    """Run ``rnnforecast.inspect`` on the windows of one split of a run; writes ``<run>/inspect/``.
+
+    Returns:
+        ``(numbers, directory, warnings)``: the numbers behind the plots (as in inspect.json), where they are, warnings.
+    """
+    run, model, data, warnings = open_run_with_data(run_dir)
+    starts = data.starts(split, stride=1)
+    if not 0 <= window_index < len(starts):
+        valid = f"0..{len(starts) - 1}" if len(starts) else "none, the split has no complete window"
+        raise RunError(
+            f"--window {window_index} is out of range for the {split} split (valid: {valid})", where=str(run.path)
+        )
+    from .inspect import inspect_model
+
+    x, _ = data.batch(starts)  # (N, L, F) model space
+    out = run.path / "inspect"
+    return inspect_model(model, x, data.features, out, window_index=window_index), out, warnings
 
 
 def evaluate(run_dir: str, data_path: str | None = None, split: str = "test") -> tuple[Evaluation, list[str]]:

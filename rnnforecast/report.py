@@ -103,16 +103,26 @@ def write_report(directory: str | Path, output: str | Path | None = None) -> Pat
         os.replace(tmp, out)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise RunError(f"cannot write the report ({e.strerror})", where=str(out), fix="choose a writable --output") from None
+        raise RunError(
+            f"cannot write the report ({e.strerror})", where=str(out), fix="choose a writable --output"
+        ) from None
     return out
 
 
 def kind_of(d: Path) -> str:
     """``"compare"`` or ``"run"``; raises RunError for anything else or an unfinished directory."""
     if not d.is_dir():
-        raise RunError("directory not found" if not d.exists() else "not a directory", where=str(d), fix="pass a run or comparison directory")
+        raise RunError(
+            "directory not found" if not d.exists() else "not a directory",
+            where=str(d),
+            fix="pass a run or comparison directory",
+        )
     if d.name.endswith(artifacts.PARTIAL_SUFFIX) or (d / artifacts.MARKER).exists():
-        raise RunError("this directory did not finish; it is not a result", where=str(d), fix="finish or rerun it, then report on the final directory")
+        raise RunError(
+            "this directory did not finish; it is not a result",
+            where=str(d),
+            fix="finish or rerun it, then report on the final directory",
+        )
     if (d / "compare.json").exists():
         return "compare"
     if (d / "metrics.json").exists():
@@ -203,7 +213,9 @@ class _Page:
         inspect_dir = run / "inspect"
         shown = self.figures(inspect_dir)
         if shown or (inspect_dir / "inspect.json").exists():
-            body.append(f"<h{sub}>Inside the cells (rnnforecast inspect)</h{sub}>\n{_inspect_body(inspect_dir)}\n{shown}")
+            body.append(
+                f"<h{sub}>Inside the cells (rnnforecast inspect)</h{sub}>\n{_inspect_body(inspect_dir)}\n{shown}"
+            )
         rest = self.figures(run)
         if rest:
             body.append(f"<h{sub}>Other figures</h{sub}>\n{rest}")
@@ -250,7 +262,9 @@ def _json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise RunError(f"cannot read {path.name} ({type(e).__name__})", where=str(path), fix="the directory is damaged: rerun it") from None
+        raise RunError(
+            f"cannot read {path.name} ({type(e).__name__})", where=str(path), fix="the directory is damaged: rerun it"
+        ) from None
 
 
 def _first_run(d: Path, record: dict) -> Path | None:
@@ -275,7 +289,10 @@ def _schema_body(run: Path) -> str:
     rows = [
         ("rows", s.get("rows")),
         ("time column", s.get("time_column")),
-        ("frequency", f"{s.get('frequency')} ({'rows are steps' if s.get('calendar') == 'steps' else 'regular calendar'})"),
+        (
+            "frequency",
+            f"{s.get('frequency')} ({'rows are steps' if s.get('calendar') == 'steps' else 'regular calendar'})",
+        ),
         ("series", f"{len(series)}: {', '.join(map(str, series[:10]))}{' ...' if len(series) > 10 else ''}"),
         ("last timestamp", "; ".join(f"{k}: {v}" for k, v in s.get("last_timestamp", {}).items())),
         ("targets", ", ".join(s.get("targets", []))),
@@ -284,7 +301,9 @@ def _schema_body(run: Path) -> str:
         ("transforms", ", ".join(f"{k}: {v}" for k, v in transforms.items()) or "none"),
         ("window", f"input_length {s.get('input_length')}, horizon {s.get('horizon')}"),
     ]
-    body = "".join(f"<tr><th>{_e(k)}</th><td style='text-align:left;white-space:normal'>{_e(str(v))}</td></tr>" for k, v in rows)
+    body = "".join(
+        f"<tr><th>{_e(k)}</th><td style='text-align:left;white-space:normal'>{_e(str(v))}</td></tr>" for k, v in rows
+    )
     return f"<p class='note'>From <code>{_e(str(run.name))}/schema.json</code>.</p><table><tbody>{body}</tbody></table>"
 
 
@@ -301,7 +320,10 @@ def _num(v, digits: int = 4) -> str:
 def _table(header: list[str], rows: list[list[str]], highlight: str | None = "model") -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     body = "".join(
-        ("<tr class='model'>" if highlight and r[0] == highlight else "<tr>") + "".join(f"<td>{_e(v)}</td>" for v in r) + "</tr>" for r in rows
+        ("<tr class='model'>" if highlight and r[0] == highlight else "<tr>")
+        + "".join(f"<td>{_e(v)}</td>" for v in r)
+        + "</tr>"
+        for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -310,12 +332,18 @@ def _scores_table(block: dict) -> str:
     """Forecaster -> scores dict as a table (one row per forecaster)."""
     first = next(iter(block.values()))
     cols = [k for k in SCORES if k in first]
-    return _table(["forecaster"] + [c.upper() for c in cols], [[name] + [_num(s.get(c)) for c in cols] for name, s in block.items()])
+    return _table(
+        ["forecaster"] + [c.upper() for c in cols],
+        [[name] + [_num(s.get(c)) for c in cols] for name, s in block.items()],
+    )
 
 
 def _lead_table(block: dict, score: str) -> str:
     n = len(next(iter(block.values()))[score])
-    return _table(["forecaster"] + [f"t+{i + 1}" for i in range(n)], [[name] + [_num(v) for v in s[score]] for name, s in block.items()])
+    return _table(
+        ["forecaster"] + [f"t+{i + 1}" for i in range(n)],
+        [[name] + [_num(v) for v in s[score]] for name, s in block.items()],
+    )
 
 
 def _metrics_body(m: dict, run: Path) -> str:
@@ -323,7 +351,8 @@ def _metrics_body(m: dict, run: Path) -> str:
     timing = _json(run / "timing.json") if (run / "timing.json").exists() else {}
     facts = [
         f"{t.get('params', 'n/a')} parameters",
-        f"{t.get('epochs_run', 'n/a')} epoch(s) run, best epoch {t.get('best_epoch', 'n/a')}" + (" (stopped early)" if t.get("stopped_early") else ""),
+        f"{t.get('epochs_run', 'n/a')} epoch(s) run, best epoch {t.get('best_epoch', 'n/a')}"
+        + (" (stopped early)" if t.get("stopped_early") else ""),
         f"seed {m.get('seed')}",
         f"backend {m.get('backend')}",
     ]
@@ -342,18 +371,30 @@ def _metrics_body(m: dict, run: Path) -> str:
         sec = test.get(units)
         if not sec:
             continue
-        out.append(f"<h4>Test split ({m.get('n_windows', '?')} windows), {units} units: overall</h4>{_scores_table(sec['overall'])}")
+        out.append(
+            f"<h4>Test split ({m.get('n_windows', '?')} windows), {units} units: overall</h4>{_scores_table(sec['overall'])}"
+        )
         if len(targets) > 1:
             for target in targets:
-                out.append(f"<h4>Test, {units} units: target {_e(target)}</h4>{_scores_table(sec['per_target'][target])}")
+                out.append(
+                    f"<h4>Test, {units} units: target {_e(target)}</h4>{_scores_table(sec['per_target'][target])}"
+                )
         out.append(f"<h4>Test, {units} units: MSE by lead time</h4>{_lead_table(sec['per_lead'], 'mse')}")
         out.append(f"<h4>Test, {units} units: MAE by lead time</h4>{_lead_table(sec['per_lead'], 'mae')}")
     if m.get("val", {}).get("original"):
-        out.append(f"<h4>Validation split, original units: overall</h4>{_scores_table(m['val']['original']['overall'])}")
+        out.append(
+            f"<h4>Validation split, original units: overall</h4>{_scores_table(m['val']['original']['overall'])}"
+        )
     per_series = m.get("per_series")
     if per_series:
-        rows = [[name] + [_num(s["model"].get(k)) for k in ("mse", "mae", "mase", "skill")] for name, s in per_series.items()]
-        out.append("<h4>Test, original units: model per series</h4>" + _table(["series", "MSE", "MAE", "MASE", "skill"], rows, None))
+        rows = [
+            [name] + [_num(s["model"].get(k)) for k in ("mse", "mae", "mase", "skill")]
+            for name, s in per_series.items()
+        ]
+        out.append(
+            "<h4>Test, original units: model per series</h4>"
+            + _table(["series", "MSE", "MAE", "MASE", "skill"], rows, None)
+        )
     return "\n".join(out)
 
 
@@ -386,7 +427,11 @@ def _compare_body(record: dict) -> str:
     seeds = record.get("seeds", [])
     note = (
         f"Test split ({record.get('n_test_windows')} windows), original units (MSE in units squared), ranked by test MSE; "
-        + (f"mean ± sample std over seeds {seeds[0]}..{seeds[-1]}. " if len(seeds) > 1 else f"seed {seeds[0] if seeds else '?'}. ")
+        + (
+            f"mean ± sample std over seeds {seeds[0]}..{seeds[-1]}. "
+            if len(seeds) > 1
+            else f"seed {seeds[0] if seeds else '?'}. "
+        )
         + f"Each cell trained for at most {record.get('epochs')} epoch(s) on identical data, windows and seeds; only the cell "
         "differs. s/epoch is the median epoch time (first epoch excluded when possible). Rows in parentheses are naive "
         "baselines on the same windows. MASE below 1 and skill above 0 beat persistence."

@@ -14,13 +14,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import keras  # noqa: E402  (the backend is chosen before this module is imported)
 import numpy as np
 
 from .config import Config
 from .errors import TrainingError
 from .series import SeriesData
-
-import keras  # noqa: E402  (the backend is chosen before this module is imported)
 
 
 class WindowDataset(keras.utils.PyDataset):
