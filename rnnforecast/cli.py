@@ -148,7 +148,7 @@ def predict(run: str, data_path: str | None, output: str | None, plot: str | Non
         rows = np.arange(max(seg.lo, seg.hi - 5 * data.input_length), seg.hi)
         target = data.targets[0]
         first = table[table["series"] == seg.series] if "series" in table else table
-        plots.predict_plot(data.timestamps(rows), data.raw[rows, data.target_idx[0]], first["timestamp"], first[target], target, _path(plot))
+        plots.predict_plot(data.timestamps(rows), data.raw[rows, data.target_idx[0]], first["timestamp"], first[target], target, _path(plot), unit=data.frame.unit(target))
         click.echo(f"plot written to {plot}", err=True)
 
 

@@ -77,6 +77,7 @@ class DataConfig:
     filter: dict[str, Any] = _f({}, "keep only rows where column == value (or is in a list)")
     series_id: str | None = _f(None, "column naming the series in a long-format file (ticker, station)")
     season_length: int | None = _f(None, "season for the seasonal-naive baseline; inferred from frequency", min=1)
+    units: dict[str, str] = _f({}, "units of columns for plot labels, e.g. {temp_max: °C}")
 
 
 @dataclass(frozen=True)

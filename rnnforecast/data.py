@@ -39,6 +39,10 @@ class Frame:
     gap_rows: int = 0
     series: list[str] = field(default_factory=lambda: ["all"])
     numeric_source: dict[str, str] = field(default_factory=dict)  # column -> dtype as read
+    units: dict[str, str] = field(default_factory=dict)  # column -> unit label, from the config
+
+    def unit(self, column: str) -> str:
+        return self.units.get(column, "data units")
 
     @property
     def columns(self) -> list[str]:
@@ -216,6 +220,7 @@ def load_frame(cfg: DataConfig, path: Path, categories: dict[str, list[str]] | N
         gap_rows=gap_rows,
         series=list(dict.fromkeys(df[SERIES])),
         numeric_source=numeric_source,
+        units=dict(cfg.units),
     )
 
 

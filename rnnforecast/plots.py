@@ -42,7 +42,7 @@ def loss(history: dict, best_epoch: int, path: Path, loss_name: str = "loss") ->
     _save(fig, path)
 
 
-def forecast(times, actual: np.ndarray, pred: np.ndarray, target: str, path: Path, n_fans: int = 4, max_points: int = 400) -> None:
+def forecast(times, actual: np.ndarray, pred: np.ndarray, target: str, path: Path, n_fans: int = 5, max_points: int = 400, unit: str = "data units") -> None:
     """Actual vs one-step-ahead forecast on the split, plus a few full-horizon fans.
 
     Args:
@@ -56,8 +56,8 @@ def forecast(times, actual: np.ndarray, pred: np.ndarray, target: str, path: Pat
     ax.plot(times[:n, 0], pred[:n, 0], color="C0", lw=1, label="forecast t+1")
     if actual.shape[1] > 1:
         for k, i in enumerate(np.linspace(0, n - 1, n_fans).astype(int)):
-            ax.plot(times[i], pred[i], color="C3", lw=1.5, alpha=0.8, label="full-horizon forecasts" if k == 0 else None)
-    ax.set(title=f"{target}: actual vs forecast on the test split", xlabel="time", ylabel=f"{target} (data units)")
+            ax.plot(times[i], pred[i], color="C3", lw=2.2, marker="o", ms=3.5, label="full-horizon forecasts" if k == 0 else None)
+    ax.set(title=f"{target}: actual vs forecast on the test split", xlabel="time", ylabel=f"{target} ({unit})")
     ax.legend()
     fig.autofmt_xdate()
     _save(fig, path)
@@ -74,7 +74,7 @@ def error_by_horizon(per_lead: dict, path: Path, units: str = "data units") -> N
     _save(fig, path)
 
 
-def residuals(errors: np.ndarray, target: str, path: Path) -> None:
+def residuals(errors: np.ndarray, target: str, path: Path, unit: str = "data units") -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4))
     errors = errors[np.isfinite(errors)]
@@ -82,7 +82,7 @@ def residuals(errors: np.ndarray, target: str, path: Path) -> None:
     ax.axvline(0, color="black", lw=1)
     ax.set(
         title=f"Test errors (forecast - actual), all lead times: mean {errors.mean():.3g}, std {errors.std():.3g}",
-        xlabel=f"error ({target}, data units)",
+        xlabel=f"error in {target} ({unit})",
         ylabel="count",
     )
     _save(fig, path)
@@ -96,19 +96,20 @@ def run_plots(directory: Path, history: dict, best_epoch: int, ev, data) -> list
     times = t_all[rows]
     seg0 = data.series_index(ev.starts) == 0  # one series is shown: the first
     target = data.targets[0]
-    forecast(times[seg0], ev.actual[seg0][..., 0], ev.forecasts["model"][seg0][..., 0, 0], target, directory / "forecast.png")
-    error_by_horizon(ev.metrics["original"]["per_lead"], directory / "error_by_horizon.png")
-    residuals((ev.forecasts["model"][..., 0, 0] - ev.actual[..., 0]).ravel(), target, directory / "residuals.png")
+    unit = data.frame.unit(target)
+    forecast(times[seg0], ev.actual[seg0][..., 0], ev.forecasts["model"][seg0][..., 0, 0], target, directory / "forecast.png", unit=unit)
+    error_by_horizon(ev.metrics["original"]["per_lead"], directory / "error_by_horizon.png", units=unit)
+    residuals((ev.forecasts["model"][..., 0, 0] - ev.actual[..., 0]).ravel(), target, directory / "residuals.png", unit=unit)
     return sorted(directory.glob("*.png"))
 
 
-def predict_plot(history_times, history: np.ndarray, future_times, future: np.ndarray, target: str, path: Path) -> None:
+def predict_plot(history_times, history: np.ndarray, future_times, future: np.ndarray, target: str, path: Path, unit: str = "data units") -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(10, 4.5))
     ax.plot(history_times, history, color="black", lw=1.2, label="history")
     ax.plot(future_times, future, color="C3", marker="o", ms=3, lw=1.5, label="forecast")
     ax.axvline(history_times[-1], color="grey", ls=":", lw=1)
-    ax.set(title=f"{target}: last observations and forecast", xlabel="time", ylabel=f"{target} (data units)")
+    ax.set(title=f"{target}: last observations and forecast", xlabel="time", ylabel=f"{target} ({unit})")
     ax.legend()
     fig.autofmt_xdate()
     _save(fig, path)
