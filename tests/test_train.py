@@ -157,3 +157,42 @@ def test_level_shift_fails_without_transform_and_is_fixed_by_one(scenario_metric
     assert r["rw_standard"]["mase"] > 5, r["rw_standard"]  # extrapolating z-scores: the failure is real
     for name in ("rw_diff", "rw_log_diff", "rw_window"):
         assert r[name]["mase"] <= 0.95, (name, r[name])
+
+
+def test_several_series_and_targets_train_evaluate_and_predict(tmp_path: Path):
+    """Long format (two tickers) with two targets: metrics per series, one forecast block per series."""
+    rng = np.random.default_rng(0)
+    t = pd.bdate_range("2020-01-01", periods=150)
+    frames = []
+    for i, k in enumerate(("AAA", "BBB")):
+        level = 50 * (i + 1) + np.cumsum(rng.standard_normal(len(t)))
+        frames.append(pd.DataFrame({"day": t, "ticker": k, "close": level, "open": level + rng.standard_normal(len(t))}))
+    csv = tmp_path / "long.csv"
+    pd.concat(frames).to_csv(csv, index=False)
+    cfg = {
+        "name": "multi",
+        "data": {"path": str(csv), "time_column": "day", "target": ["close", "open"], "series_id": "ticker", "frequency": "B", "calendar": "steps"},
+        "window": {"input_length": 5, "horizon": 3},
+        "model": {"cell": "gru", "units": [4]},
+        "training": {"epochs": 1},
+    }
+    path = tmp_path / "multi.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    run = tmp_path / "run"
+    runner = CliRunner()
+    r = runner.invoke(cli, ["train", str(path), "--run-dir", str(run), "-q"])
+    assert r.exit_code == 0, r.output
+    m = json.loads((run / "metrics.json").read_text())
+    assert set(m["per_series"]) == {"AAA", "BBB"}
+    assert set(m["test"]["original"]["per_target"]) == {"close", "open"}
+    schema = json.loads((run / "schema.json").read_text())
+    assert schema["series"] == ["AAA", "BBB"] and schema["calendar"] == "steps"
+    r = runner.invoke(cli, ["predict", str(run)])
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(__import__("io").StringIO(r.stdout))
+    assert list(table.columns) == ["timestamp", "series", "step", "quantile", "close", "open"]
+    assert table["series"].tolist() == ["AAA"] * 3 + ["BBB"] * 3
+    # the last row is Tuesday 2020-07-28; forecasts follow business days
+    assert t[-1] == pd.Timestamp("2020-07-28")
+    assert list(table["timestamp"][:3]) == ["2020-07-29", "2020-07-30", "2020-07-31"]
+    assert "business days" in r.stderr
