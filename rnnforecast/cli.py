@@ -224,9 +224,14 @@ def inspect_command(run: str, window_index: int, split: str) -> None:
     Writes PNGs and inspect.json into RUN/inspect/.
     """
     from . import pipeline
+    from .report import inspect_summary
 
-    for line in pipeline.inspect_run(run, split, window_index):
+    numbers, out, warnings = pipeline.inspect_run(run, split, window_index)
+    for w in warnings:
+        click.echo(w, err=True)
+    for line in inspect_summary(numbers, split):
         click.echo(line)
+    click.echo(f"plots and inspect.json written to {out}")
 
 
 @cli.command()

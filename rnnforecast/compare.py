@@ -155,7 +155,7 @@ def compare(
         if seed == seeds[0]:  # the overlay shows each cell's first seed
             forecasts[cell], overlay["actual"] = _first_steps(result.evaluation, overlay)
             evaluation = evaluation or result.evaluation
-    record = _record(cfg, cells, seeds, runs, evaluation, partial)
+    record = _record(cfg, cells, seeds, runs, evaluation)
     table = ranked_table(record)
     artifacts.write_json(partial / "compare.json", record)
     _write_text(partial / "compare.md", markdown(record))
@@ -206,7 +206,7 @@ def _stats(values: list) -> tuple[float | None, float | None]:
     return mean, (float(v.std(ddof=1)) if len(v) > 1 else None)
 
 
-def _record(cfg: Config, cells: list[str], seeds: list[int], runs: dict, ev, partial: Path) -> dict:
+def _record(cfg: Config, cells: list[str], seeds: list[int], runs: dict, ev) -> dict:
     results = {}
     for cell in cells:
         rs = runs[cell]
@@ -239,6 +239,7 @@ def _record(cfg: Config, cells: list[str], seeds: list[int], runs: dict, ev, par
         "data": str(cfg.data_path),
         "targets": list(ev.metrics["original"]["per_target"]),
         "units": "original (the data's units; MSE in units squared)",
+        "target_units": {t: cfg.data.units.get(t, "data units") for t in ev.metrics["original"]["per_target"]},
         "epochs": cfg.training.epochs,
         "loss": cfg.training.loss,
         "seeds": seeds,
@@ -280,7 +281,7 @@ def _cell(value, std, fmt: str) -> str:
     if value is None:
         return "n/a"
     text = fmt.format(value)
-    return f"{text} ± {fmt.format(std)}" if std is not None else text
+    return f"{text} ± {std:.2g}" if std is not None else text
 
 
 def table_rows(record: dict) -> list[list[str]]:
@@ -364,7 +365,8 @@ def compare_plots(directory: Path, record: dict, curves: dict, overlay: dict, fo
     cells, colors = record["cells"], _colors(record["cells"])
     results, base = record["results"], record["baselines"]
     target = overlay["target"]
-    units = f"{target}, data units" if len(record["targets"]) == 1 else "data units, mean over targets"
+    unit = record["target_units"][target]
+    units = f"{target}, {unit}" if len(record["targets"]) == 1 else "data units, mean over targets"
     seeds_note = (
         f"mean ± std over {len(record['seeds'])} seeds" if len(record["seeds"]) > 1 else f"seed {record['seeds'][0]}"
     )
@@ -419,6 +421,7 @@ def compare_plots(directory: Path, record: dict, curves: dict, overlay: dict, fo
             ls="--",
             label="persistence",
         )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(
         title=f"Test MSE by lead time per cell ({seeds_note})",
         xlabel="lead time (steps ahead)",
@@ -434,7 +437,7 @@ def compare_plots(directory: Path, record: dict, curves: dict, overlay: dict, fo
     ax.set(
         title=f"{target}: actual and each cell's one-step forecast, first {len(overlay['starts'])} test windows",
         xlabel="time",
-        ylabel=f"{target} (data units)",
+        ylabel=f"{target} ({unit})",
     )
     ax.legend(fontsize=8)
     fig.autofmt_xdate()

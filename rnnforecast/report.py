@@ -42,26 +42,27 @@ CAPTIONS = {
     "forecast_overlay.png": "Actual values (black) and every cell's one-step-ahead forecast on the same stretch of the test "
     "split (first seed of each cell), in the data's units. Curves that hug the black line are better; one shifted a step to "
     "the right is mostly persistence.",
-    "params_vs_error.png": "Trainable parameters (log scale) against test MSE for each cell, with persistence as the dashed "
-    "line. Down and to the left is better: lower error for fewer parameters.",
+    "params_vs_error.png": "Parameters of each cell's model (log scale when they span more than 10x) against its test "
+    "MSE, with persistence as the dashed line. Down and to the left is better: lower error for fewer parameters.",
     "time_per_epoch.png": "Seconds per training epoch for each cell (median over epochs, the first excluded when there are "
     "others because it includes compilation). Measured on the machine that ran the comparison.",
     # inspect (inspect/ of a run)
-    "hidden_*.png": "Hidden state of a recurrent layer over one input window: rows are units, columns time steps (oldest "
-    "left). Units that keep their colour across many steps carry memory; rapid flicker means short memory.",
-    "cell_state*.png": "LSTM cell state over one input window (units x time steps). It is the long-term memory: values that "
-    "persist or grow steadily across the window are information the cell is carrying forward.",
-    "*gate*.png": "Gate activations (0 = closed, 1 = open) per unit and time step over one window, recomputed from the "
-    "layer's weights. A forget gate near 1 keeps the past; an input or update gate near 1 writes the present.",
-    "*saturation*.png": "Gate saturation per unit over many windows: the share of activations below 0.1 (left-saturated) and "
-    "above 0.9 (right-saturated). Units mostly saturated act as switches; mostly unsaturated units act as smooth mixers.",
-    "*gradient*.png": "Norm of the gradient of the first forecast step with respect to the input at each time step, averaged "
-    "over windows, on a log scale (newest step on the right). A line falling fast to the left is a vanishing gradient: "
-    "the oldest inputs barely influence the forecast.",
-    "*saliency*.png": "Input-gradient saliency: how strongly each feature (rows) at each time step (columns, oldest left) "
-    "moves the forecast. Bright cells are the inputs the forecast depends on.",
-    "*attribution*.png": "Attribution of the forecast to each feature (rows) and time step (columns, oldest left). Bright "
-    "cells are the inputs that drive the forecast.",
+    "hidden_*.png": "Hidden state h of one recurrent layer over one input window: rows are units, columns are steps before "
+    "the forecast (oldest left, newest right); red positive, blue negative. A unit that keeps its colour across many steps "
+    "carries memory; one that flips every step reacts only to the latest input.",
+    "cell_state_*.png": "LSTM cell state c over the same window (units x steps before the forecast). It is the long-term "
+    "memory: values that persist or build up across the window are information the cell carries forward.",
+    "gates_*.png": "Gate activations per unit (rows) and step (columns) over one window, recomputed from the layer's own "
+    "weights (0 = shut, 1 = open). LSTM: input, forget, output gates; GRU: update and reset gates. A forget gate near 1 "
+    "keeps the past; an input gate near 1 writes the present.",
+    "gate_saturation.png": "Gate saturation over many windows: for each unit, the share of steps its gate is below 0.1 "
+    "(shut, blue) and above 0.9 (open, orange). Mostly saturated units act as switches that keep or drop information; "
+    "unsaturated units mix it smoothly.",
+    "gradient_flow.png": "Norm of the gradient of the first forecast step with respect to the input at each step before "
+    "the forecast, averaged over windows, on a log scale (newest step on the right). The title gives the oldest/newest "
+    "ratio: a line that falls steeply to the left is a vanishing gradient, the oldest inputs barely influence the forecast.",
+    "saliency.png": "Input-gradient saliency: mean |d forecast / d input| for each feature (rows) and step before the "
+    "forecast (columns, oldest left). Bright cells are the inputs, and how far back, that drive the forecast.",
 }
 GENERIC = "A figure written by rnnforecast into this directory; see its title and axis labels for what it shows."
 
@@ -81,7 +82,15 @@ figcaption{font-size:.88rem;color:#3b4252;margin-top:.35rem}figcaption code{font
 nav ul{columns:2;font-size:.9rem}
 """
 
-SCORES = ("mse", "rmse", "mae", "mape", "smape", "mase", "skill")
+SCORES = {
+    "mse": "MSE",
+    "rmse": "RMSE",
+    "mae": "MAE",
+    "mape": "MAPE %",
+    "smape": "sMAPE %",
+    "mase": "MASE",
+    "skill": "skill",
+}
 
 
 def write_report(directory: str | Path, output: str | Path | None = None) -> Path:
@@ -144,10 +153,10 @@ def render(d: Path) -> str:
         title = f"Cell comparison: {record.get('name', d.name)}"
         page.section("comparison", "Comparison", _compare_body(record))
         page.figures_section("comparison-plots", "Comparison plots", d / "plots")
-        page.section("config", "Config (base of every run)", _config_body(d))
+        page.section("config", "Config (base of every run)", _config_body(d, "rnnforecast compare"))
         first = _first_run(d, record)
         if first is not None:
-            page.section("data", "Data", _schema_body(first))
+            page.section("data", "Data", _schema_body(first, d))
         for c in record.get("cells", []):
             for r in record["results"][c]["runs"]:
                 run = d / r["run_dir"]
@@ -156,8 +165,8 @@ def render(d: Path) -> str:
     else:
         metrics = _json(d / "metrics.json")
         title = f"Run {d.name}"
-        page.section("config", "Config", _config_body(d))
-        page.section("data", "Data", _schema_body(d))
+        page.section("config", "Config", _config_body(d, "rnnforecast train"))
+        page.section("data", "Data", _schema_body(d, d))
         page.run_sections(d, "run", "Results", level=2, metrics=metrics)
     page.leftovers()
     generated = dt.datetime.now().isoformat(timespec="seconds")
@@ -275,14 +284,17 @@ def _first_run(d: Path, record: dict) -> Path | None:
     return None
 
 
-def _config_body(d: Path) -> str:
+def _config_body(d: Path, command: str) -> str:
     p = d / "config.yaml"
     if not p.exists():
         return "<p class='note'>No config.yaml in this directory.</p>"
-    return f"<p class='note'>The resolved config (<code>config.yaml</code>); rerun with <code>rnnforecast train</code>.</p><pre>{_e(p.read_text())}</pre>"
+    return (
+        f"<p class='note'>The resolved config (<code>config.yaml</code>); run it again with <code>{_e(command)} "
+        f"config.yaml</code>.</p><pre>{_e(p.read_text())}</pre>"
+    )
 
 
-def _schema_body(run: Path) -> str:
+def _schema_body(run: Path, root: Path) -> str:
     s = _json(run / "schema.json")
     series = s.get("series", [])
     transforms = {k: v for k, v in s.get("transform", {}).items() if v != "none"}
@@ -304,7 +316,8 @@ def _schema_body(run: Path) -> str:
     body = "".join(
         f"<tr><th>{_e(k)}</th><td style='text-align:left;white-space:normal'>{_e(str(v))}</td></tr>" for k, v in rows
     )
-    return f"<p class='note'>From <code>{_e(str(run.name))}/schema.json</code>.</p><table><tbody>{body}</tbody></table>"
+    rel = (run / "schema.json").relative_to(root).as_posix()
+    return f"<p class='note'>From <code>{_e(rel)}</code>.</p><table><tbody>{body}</tbody></table>"
 
 
 def _num(v, digits: int = 4) -> str:
@@ -333,7 +346,7 @@ def _scores_table(block: dict) -> str:
     first = next(iter(block.values()))
     cols = [k for k in SCORES if k in first]
     return _table(
-        ["forecaster"] + [c.upper() for c in cols],
+        ["forecaster"] + [SCORES[c] for c in cols],
         [[name] + [_num(s.get(c)) for c in cols] for name, s in block.items()],
     )
 
@@ -398,26 +411,40 @@ def _metrics_body(m: dict, run: Path) -> str:
     return "\n".join(out)
 
 
+def inspect_summary(numbers: dict, split: str = "") -> list[str]:
+    """The headline numbers of ``inspect.json`` as text: gradient ratio, then gate saturation per layer."""
+    ratio = numbers.get("ratio")
+    windows = f"{numbers.get('n_windows')} {split + ' ' if split else ''}windows"
+    lines = [
+        f"gradient flow, first forecast step, {windows}: "
+        f"||d yhat / d x_oldest|| / ||d yhat / d x_newest|| = {'n/a' if ratio is None else format(ratio, '.3g')}"
+        + (" (vanishing: the oldest input barely moves the forecast)" if ratio is not None and ratio < 1e-3 else "")
+    ]
+    for layer in numbers.get("layers", []):
+        head = f"{layer['name']} ({layer['cell']}, {layer['units']} units)"
+        if not layer.get("saturation"):
+            lines.append(f"{head}: no gates")
+            continue
+        parts = [
+            f"{gate.replace('_gate', '')} {sum(s['low']) / len(s['low']):.2f}/{sum(s['high']) / len(s['high']):.2f}"
+            for gate, s in layer["saturation"].items()
+        ]
+        lines.append(f"{head} gate saturation, share < 0.1 / > 0.9 (mean over units): " + "  ".join(parts))
+    return lines
+
+
 def _inspect_body(inspect_dir: Path) -> str:
     p = inspect_dir / "inspect.json"
     if not p.exists():
         return ""
-    rows = [(k, v) for k, v in _scalars(_json(p)) if not isinstance(v, str) or len(v) < 120]
-    if not rows:
-        return ""
-    body = "".join(f"<tr><td>{_e(k)}</td><td>{_e(_num(v))}</td></tr>" for k, v in rows[:60])
-    return f"<p class='note'>Numbers from <code>inspect/inspect.json</code> (scalars only; the arrays behind the figures are in the file).</p><table><thead><tr><th>quantity</th><th>value</th></tr></thead><tbody>{body}</tbody></table>"
-
-
-def _scalars(obj, prefix: str = "") -> list[tuple[str, object]]:
-    """Dotted keys of every scalar in nested dicts (lists are skipped: they are the plotted arrays)."""
-    out = []
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out += _scalars(v, f"{prefix}{k}.")
-    elif isinstance(obj, (int, float, str, bool)) or obj is None:
-        out.append((prefix.rstrip("."), obj))
-    return out
+    numbers = _json(p)
+    items = "".join(f"<li>{_e(line)}</li>" for line in inspect_summary(numbers))
+    return (
+        f"<p class='note'>From <code>inspect/inspect.json</code>; heatmaps show window {_e(numbers.get('window_index'))} "
+        f"of {_e(numbers.get('n_windows_total', '?'))}. The gradient ratio compares how strongly the oldest and the newest "
+        "input step move the first forecast step: orders of magnitude below 1 is a vanishing gradient.</p>"
+        f"<ul>{items}</ul>"
+    )
 
 
 def _compare_body(record: dict) -> str:

@@ -1,0 +1,205 @@
+"""rnnforecast compare: identical runs per cell, the promised files, numbers that match each run, and its report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from test_report import assert_embeds_exactly_the_pngs, parse_report
+
+from rnnforecast import artifacts
+from rnnforecast.cli import cli
+from rnnforecast.compare import markdown, parse_cells, ranked_table, seconds_per_epoch
+from rnnforecast.errors import ConfigError
+
+CELLS = ("simple_rnn", "gru")
+PLOTS = (
+    "val_loss.png",
+    "test_error.png",
+    "error_by_lead.png",
+    "forecast_overlay.png",
+    "params_vs_error.png",
+    "time_per_epoch.png",
+)
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory, weather_config):
+    """One comparison of two cells, one epoch each, through the CLI."""
+    out = tmp_path_factory.mktemp("compare") / "cmp"
+    result = CliRunner().invoke(
+        cli, ["compare", str(weather_config), "--cells", ",".join(CELLS), "--out", str(out), "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    return out, result
+
+
+@pytest.mark.slow
+def test_compare_writes_every_promised_file(compared):
+    out, _ = compared
+    assert not artifacts.partial_of(out).exists()
+    assert not (out / artifacts.MARKER).exists()
+    for name in ("compare.json", "compare.md", "config.yaml"):
+        assert (out / name).is_file(), name
+    for name in PLOTS:
+        data = (out / "plots" / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, name
+    assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(f"{c}-seed42" for c in CELLS)
+    for c in CELLS:
+        artifacts.open_run(out / "runs" / f"{c}-seed42")  # each one a complete run directory
+
+
+@pytest.mark.slow
+def test_runs_differ_only_in_cell(compared):
+    out, _ = compared
+    base = yaml.safe_load((out / "config.yaml").read_text())
+    base["model"]["cell"] = None
+    for c in CELLS:
+        cfg = yaml.safe_load((out / "runs" / f"{c}-seed42" / "config.yaml").read_text())
+        assert cfg["model"]["cell"] == c
+        cfg["model"]["cell"] = None
+        assert cfg == base  # same data, splits, windows, epochs and seed
+    a, b = (json.loads((out / "runs" / f"{c}-seed42" / "metrics.json").read_text()) for c in CELLS)
+    assert a["n_windows"] == b["n_windows"]
+    assert (
+        a["test"]["original"]["overall"]["persistence"] == b["test"]["original"]["overall"]["persistence"]
+    )  # same windows
+
+
+@pytest.mark.slow
+def test_compare_json_matches_each_run(compared):
+    out, result = compared
+    rec = json.loads((out / "compare.json").read_text())
+    assert rec["cells"] == list(CELLS) and rec["seeds"] == [42]
+    for c in CELLS:
+        (run,) = rec["results"][c]["runs"]
+        d = out / run["run_dir"]
+        m = json.loads((d / "metrics.json").read_text())
+        timing = json.loads((d / "timing.json").read_text())
+        model = m["test"]["original"]["overall"]["model"]
+        assert run["params"] == m["training"]["params"]
+        assert run["best_epoch"] == m["training"]["best_epoch"] == 1
+        assert run["test_mse"] == model["mse"]
+        assert run["test_mae"] == model["mae"]
+        assert run["test_mase"] == model["mase"]
+        assert run["test_skill"] == model["skill"]
+        assert run["val_mse"] == m["val"]["original"]["overall"]["model"]["mse"]
+        assert run["seconds_per_epoch"] == timing["epoch_seconds"][0]  # one epoch: nothing to exclude
+        assert run["test_mse_by_lead"] == m["test"]["original"]["per_lead"]["model"]["mse"]
+        for k in ("params", "test_mse", "test_mae", "val_mse"):
+            assert rec["results"][c]["mean"][k] == pytest.approx(run[k])
+            assert rec["results"][c]["std"][k] is None  # one seed: no spread
+        assert rec["baselines"]["persistence"]["test_mse"] == m["test"]["original"]["overall"]["persistence"]["mse"]
+    mse = {c: rec["results"][c]["mean"]["test_mse"] for c in CELLS}
+    assert rec["ranking"] == sorted(CELLS, key=mse.get)
+    # the printed table: ranked rows first, then the baselines, with the run's numbers
+    lines = [ln for ln in result.stdout.splitlines() if ln.split() and ln.split()[0] in (*CELLS, "(persistence)")]
+    assert [ln.split()[0] for ln in lines] == [*rec["ranking"], "(persistence)"]
+    first = lines[0].split()
+    assert float(first[1]) == rec["results"][rec["ranking"][0]]["mean"]["params"]
+    assert float(first[5]) == pytest.approx(mse[rec["ranking"][0]], rel=1e-3)
+    assert f"comparison directory: {out}" in result.stdout
+    md = (out / "compare.md").read_text()
+    assert md.count("\n| ") == 1 + len(CELLS) + 3  # header, cells, three baselines
+
+
+@pytest.mark.slow
+def test_report_on_compare_dir(compared):
+    out, _ = compared
+    result = CliRunner().invoke(cli, ["report", str(out)])
+    assert result.exit_code == 0, result.output
+    page = parse_report(out / "report.html")
+    assert_embeds_exactly_the_pngs(page, out)
+    assert len(page.images) == len(PLOTS) + 4 * len(CELLS)
+    text = page.text
+    assert page.headings[0].startswith("Cell comparison")
+    rec = json.loads((out / "compare.json").read_text())
+    for c in CELLS:
+        assert f"Run runs/{c}-seed42 ({c}, seed 42)" in page.headings
+        assert f"{rec['results'][c]['mean']['test_mse']:.4g}" in text
+
+
+def test_interrupted_compare_stays_partial(tmp_path, weather_config, monkeypatch):
+    from rnnforecast import pipeline
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "train", interrupted)
+    out = tmp_path / "cmp"
+    result = CliRunner().invoke(cli, ["compare", str(weather_config), "--cells", "gru", "--out", str(out)])
+    assert result.exit_code == 130
+    assert not out.exists()
+    assert (artifacts.partial_of(out) / artifacts.MARKER).exists()
+    again = CliRunner().invoke(cli, ["compare", str(weather_config), "--cells", "gru", "--out", str(out)])
+    assert again.exit_code == 1
+    assert "an unfinished comparison is already there" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+
+
+def test_bad_cells_are_usage_errors(weather_config):
+    result = CliRunner().invoke(cli, ["compare", str(weather_config), "--cells", "lstm,transformer"])
+    assert result.exit_code == 2
+    assert "unknown cell 'transformer'" in result.stderr and "simple_rnn, lstm, gru, dense" in result.stderr
+
+
+def test_parse_cells():
+    assert parse_cells("gru, lstm") == ["gru", "lstm"]
+    assert parse_cells("gru", dense=True) == ["gru", "dense"]
+    with pytest.raises(ConfigError, match="listed twice"):
+        parse_cells("gru,gru")
+    with pytest.raises(ConfigError, match="no cell given"):
+        parse_cells(" , ")
+
+
+def test_seconds_per_epoch_skips_the_compiling_epoch():
+    assert seconds_per_epoch([9.0, 1.0, 3.0, 2.0]) == 2.0
+    assert seconds_per_epoch([4.0]) == 4.0
+    assert seconds_per_epoch([]) is None
+
+
+def test_tables_show_mean_and_std_with_repeats():
+    rec = {
+        "name": "x",
+        "data": "d.csv",
+        "targets": ["y"],
+        "epochs": 3,
+        "seeds": [1, 2],
+        "cells": ["lstm", "gru"],
+        "ranking": ["gru", "lstm"],
+        "n_test_windows": 10,
+        "results": {
+            c: {
+                "mean": {
+                    "params": p,
+                    "seconds_per_epoch": 0.5,
+                    "best_epoch": 2.5,
+                    "val_mse": 1.0,
+                    "test_mse": m,
+                    "test_mae": 1.0,
+                    "test_mase": 0.9,
+                    "test_skill": 0.1,
+                },
+                "std": {
+                    "params": 0.0,
+                    "seconds_per_epoch": 0.1,
+                    "best_epoch": 0.7071,
+                    "val_mse": 0.2,
+                    "test_mse": 0.25,
+                    "test_mae": 0.1,
+                    "test_mase": 0.05,
+                    "test_skill": 0.02,
+                },
+                "runs": [{"run_dir": f"runs/{c}-seed1"}, {"run_dir": f"runs/{c}-seed2"}],
+            }
+            for c, p, m in (("lstm", 100, 2.0), ("gru", 80, 1.5))
+        },
+        "baselines": {"persistence": {"test_mse": 3.0, "test_mae": 1.2, "test_mase": 1.0, "test_skill": 0.0}},
+    }
+    table = ranked_table(rec).splitlines()
+    assert "mean ± std over seeds [1, 2]" in table[0]
+    assert table[2].split()[:2] == ["gru", "80"]
+    assert "1.5 ± 0.25" in table[2] and "2.5 ± 0.7" in table[2]
+    assert table[4].split()[0] == "(persistence)"
+    assert "| gru | 80 ± 0 |" in markdown(rec) and "`runs/lstm-seed2`" in markdown(rec)
