@@ -55,6 +55,8 @@ def start(final: Path, config_path: str) -> Path:
     if final.exists():
         raise RunError("the run directory already exists", where=str(final), fix="pass another --run-dir or remove it")
     partial = partial_of(final)
+    if partial.exists() and committed_epoch(partial) is None:
+        shutil.rmtree(partial, ignore_errors=True)  # it stopped before its first epoch: nothing to resume
     if partial.exists():
         raise RunError(
             "an unfinished run is already there",
@@ -71,6 +73,37 @@ def start(final: Path, config_path: str) -> Path:
         shutil.rmtree(partial, ignore_errors=True)
         raise RunError(f"cannot create the run directory ({e.strerror})", where=str(partial), fix="choose a writable --run-dir") from None
     return partial
+
+
+def committed_epoch(partial: Path) -> int | None:
+    """The last epoch (1-based) whose checkpoint was committed in ``partial``, or None."""
+    try:
+        return int(json.loads((partial / "checkpoint" / "state.json").read_text())["epoch"]) + 1
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def keep_only_checkpoint(partial: Path) -> int | None:
+    """After a failed or interrupted training: keep the committed checkpoint, the config and the
+    marker, delete everything else (half-written files); without a checkpoint, delete the directory.
+
+    Returns:
+        The committed epoch (1-based), or None when nothing was kept.
+    """
+    epoch = committed_epoch(partial)
+    if epoch is None:
+        shutil.rmtree(partial, ignore_errors=True)
+        return None
+    ckpt = partial / "checkpoint"
+    state = json.loads((ckpt / "state.json").read_text())
+    keep = {"state.json", state.get("model"), ((state.get("callbacks") or {}).get("early_stopping") or {}).get("best_weights")}
+    for f in ckpt.iterdir():
+        if f.name not in keep:
+            f.unlink(missing_ok=True)
+    for f in partial.iterdir():
+        if f.name not in ("checkpoint", "config.yaml", MARKER):
+            shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink(missing_ok=True)
+    return epoch
 
 
 def finish(partial: Path) -> Path:
@@ -140,31 +173,56 @@ def load_model(path: Path):
     from .backend import quiet_tensorflow_import
 
     quiet_tensorflow_import()
+    _check_archive(path)
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except ValueError as e:
-        text = str(e)
-        if "safe_mode" in text or "Lambda" in text or "lambda" in text:
-            raise RunError(
-                "the model file contains Python code (e.g. a Lambda layer), which is refused in safe mode",
-                where=str(path),
-                fix="only load models you trained with rnnforecast; retrain instead of loading untrusted files",
-            ) from None
-        raise RunError(f"cannot load the model ({_first_line(text)})", where=str(path), fix="the file is damaged: train again") from None
-    except Exception as e:  # zip, h5 and JSON errors from a truncated or foreign file
-        raise RunError(
-            f"cannot load the model ({type(e).__name__}: {_first_line(str(e))})", where=str(path), fix="the file is damaged or truncated: train again"
-        ) from None
+    except Exception as e:  # zip, h5, JSON and deserialisation errors from a damaged or foreign file
+        raise _model_error(path, e, "the model") from None
 
 
 def load_model_compiled(path: Path):
     """Load a training checkpoint with its optimizer state (safe mode)."""
     import keras
 
+    _check_archive(path)
     try:
         return keras.saving.load_model(path, compile=True, safe_mode=True)
     except Exception as e:
-        raise RunError(f"cannot load the checkpoint ({type(e).__name__})", where=str(path), fix="start a new training") from None
+        raise _model_error(path, e, "the checkpoint") from None
+
+
+UNSAFE_MARKERS = ("safe_mode", "arbitrary code", "enable_unsafe_deserialization", "Lambda")
+
+
+def _check_archive(path: Path) -> None:
+    """A ``.keras`` file is a zip archive; say so plainly instead of Keras' "File not found"."""
+    import zipfile
+
+    if path.is_file() and not zipfile.is_zipfile(path):
+        size = path.stat().st_size
+        raise RunError(
+            f"cannot load the model: not a .keras archive ({size} bytes; truncated or damaged)",
+            where=str(path),
+            fix="train again (or copy the run directory again if it came from elsewhere)",
+        )
+
+
+def _model_error(path: Path, e: BaseException, what: str) -> RunError:
+    texts, cause = [], e
+    while cause is not None and len(texts) < 5:  # Keras sometimes wraps the real error
+        texts.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    if any(m in t for t in texts for m in UNSAFE_MARKERS):
+        return RunError(
+            f"refused to load {what}: it contains Python code (e.g. a Lambda layer), which safe mode does not run",
+            where=str(path),
+            fix="only load models trained by rnnforecast; retrain instead of loading files from untrusted sources",
+        )
+    return RunError(
+        f"cannot load {what} ({type(e).__name__}: {_first_line(str(e))})",
+        where=str(path),
+        fix="the file is damaged or truncated: train again",
+    )
 
 
 def _first_line(text: str) -> str:

@@ -208,6 +208,8 @@ class _Where:
         parts = key.split(".")
         while parts:
             line = self.lines.get(".".join(parts))
+            if line == 0:
+                return f"{self.source}: --set {key}"
             if line is not None:
                 return f"{self.source}:{line}: {key}"
             parts.pop()
@@ -251,6 +253,16 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         mark = getattr(e, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        context, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
+        if context and cmark is not None and (mark is None or cmark.line != mark.line):
+            problem += f" ({context} started at line {cmark.line + 1}, column {cmark.column + 1})"
+        if isinstance(e, yaml.constructor.ConstructorError) and "constructor for the tag" in problem:
+            tag = problem.split("tag", 1)[1].strip().strip("'").replace("tag:yaml.org,2002:", "!!")
+            raise ConfigError(
+                f"the YAML tag {tag} is not allowed: configs are read with yaml.safe_load, which builds no Python objects",
+                where=where,
+                fix="remove the tag and write a plain value",
+            ) from None
         raise ConfigError(f"not valid YAML: {problem}", where=where, fix="fix the YAML syntax there") from None
     if raw is None:
         raise ConfigError(
@@ -262,14 +274,52 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
             where=f"{source}:1",
             fix="write `key: value` sections (data, window, model, training, output)",
         )
+    _check_duplicate_keys(node, source)
     lines = _node_lines(node)
     for item in overrides:
-        key, value = parse_override(item)
-        _check_override_key(key)
+        try:
+            key, value = parse_override(item)
+            _check_override_key(key)
+        except ConfigError as e:  # say which config the override was meant for
+            raise ConfigError(e.message, where=f"{source}: {e.where}", fix=e.fix) from None
         _assign(raw, key.split("."), value)
-        lines.pop(key, None)
+        lines = {k: v for k, v in lines.items() if k != key and not k.startswith(key + ".")}
+        lines[key] = 0  # 0: the value came from --set, not from a line of the file
     base_dir = str(path.resolve().parent)
     return from_dict(raw, source=source, base_dir=base_dir, lines=lines)
+
+
+def _check_duplicate_keys(node: yaml.Node, source: str, prefix: str = "", _open: set | None = None, _done: set | None = None) -> None:
+    """YAML lets a repeated key silently replace the first; refuse it instead (and aliases that contain themselves)."""
+    _open, _done = (set(), set()) if _open is None else (_open, _done)
+    if id(node) in _open:
+        raise ConfigError(
+            "a YAML alias refers to a section that contains it (a recursive structure)",
+            where=f"{source}:{node.start_mark.line + 1}",
+            fix="write the values out instead of the recursive alias",
+        )
+    if id(node) in _done:
+        return
+    _open.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            dotted = f"{prefix}.{key}" if prefix else str(key)
+            if key is not None and key in seen:
+                raise ConfigError(
+                    f"key {dotted} appears twice (first on line {seen[key]}); YAML would silently keep only the last",
+                    where=f"{source}:{key_node.start_mark.line + 1}",
+                    fix="keep one of them",
+                )
+            if key is not None:
+                seen[key] = key_node.start_mark.line + 1
+            _check_duplicate_keys(value_node, source, dotted, _open, _done)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _check_duplicate_keys(item, source, prefix, _open, _done)
+    _open.discard(id(node))
+    _done.add(id(node))
 
 
 def parse_override(item: str) -> tuple[str, Any]:

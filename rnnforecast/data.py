@@ -95,7 +95,7 @@ def _suggest(name: str, options: list[str]) -> str:
 
 
 def _missing_column(col: str, df: pd.DataFrame, where: str, key: str) -> DataError:
-    cols = [str(c) for c in df.columns]
+    cols = [str(c) for c in df.columns if c not in ("__line__", SERIES)]
     return DataError(
         f"column {col!r} not found{_suggest(col, cols)}",
         where=f"{where}: {key}",
@@ -134,12 +134,16 @@ def load_frame(cfg: DataConfig, path: Path, categories: dict[str, list[str]] | N
     tc = cfg.time_column
     if tc not in df.columns:
         raise _missing_column(tc, df, where, "data.time_column")
-    times = pd.to_datetime(df[tc], errors="coerce", format="mixed") if df[tc].dtype == object else pd.to_datetime(df[tc], errors="coerce")
+    # pandas 3 reads text as "str", not object; without format="mixed" it guesses the format from
+    # the first value and turns a later "2020-01-19 12:00" after "2020-01-18" into NaT.
+    text_like = df[tc].dtype == object or pd.api.types.is_string_dtype(df[tc])
+    times = pd.to_datetime(df[tc], errors="coerce", format="mixed") if text_like else pd.to_datetime(df[tc], errors="coerce")
     bad = times.isna() & df[tc].notna() | df[tc].isna()
     if bad.any():
         i = int(np.argmax(bad.to_numpy()))
+        value = df[tc].iloc[i]
         raise DataError(
-            f"cannot parse time value {df[tc].iloc[i]!r} in column {tc!r}",
+            f"cannot parse time value {value!r} in column {tc!r}" if not pd.isna(value) else f"empty time value in column {tc!r}",
             where=f"{where}:{df['__line__'].iloc[i]}",
             fix="use ISO timestamps like 2015-01-31 or 2015-01-31 13:00",
         )

@@ -36,6 +36,8 @@ def input_gradients(model, x, target_step: int = 0, target_index: int = 0, batch
         raise ValueError(
             f"`target_index` must be in [0, {n_targets - 1}] (the targets). Received: target_index={target_index}"
         )
+    if batch_size < 1:
+        raise ValueError(f"`batch_size` must be at least 1. Received: batch_size={batch_size}")
     backend = keras.backend.backend()
     if backend == "jax":
         grad = _jax_grad(model, target_step, target_index)
@@ -43,8 +45,16 @@ def input_gradients(model, x, target_step: int = 0, target_index: int = 0, batch
         grad = _tf_grad(model, target_step, target_index)
     else:
         raise ValueError(f"input gradients support the jax and tensorflow backends. Received: backend={backend!r}")
-    parts = [grad(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-    return np.concatenate(parts, axis=0) if parts else np.zeros_like(x)
+    if len(x) <= batch_size:
+        return grad(x) if len(x) else np.zeros_like(x)
+    parts = []
+    for start in range(0, len(x), batch_size):
+        batch = x[start : start + batch_size]
+        short = batch_size - len(batch)
+        if short:  # pad the last batch: one input shape means one XLA compilation under JAX
+            batch = np.concatenate([batch, np.zeros((short, *x.shape[1:]), x.dtype)])
+        parts.append(grad(batch)[: batch_size - short])
+    return np.concatenate(parts, axis=0)
 
 
 def _jax_grad(model, step: int, index: int):
@@ -85,7 +95,11 @@ def gradient_flow(model, x, target_step: int = 0, target_index: int = 0) -> dict
         ||d yhat_{t+1} / d x_newest||. Near 0: the oldest input is forgotten (vanishing gradient);
         inf when the newest step has zero gradient and the oldest does not, nan when both are zero.
     """
-    grads = input_gradients(model, x, target_step, target_index)  # (N, L, F)
+    return flow_of(input_gradients(model, x, target_step, target_index))
+
+
+def flow_of(grads: np.ndarray) -> dict:
+    """``gradient_flow`` from input gradients (N, L, F) already computed."""
     norms = np.linalg.norm(grads.astype(np.float64), axis=-1).mean(axis=0)  # (L,)
     return {"norm_per_step": norms, "ratio": _ratio(norms[0], norms[-1])}
 
@@ -98,5 +112,9 @@ def _ratio(oldest: float, newest: float) -> float:
 
 def saliency(model, x, target_step: int = 0, target_index: int = 0) -> np.ndarray:
     """(L, F) mean absolute input gradient over windows: which step of which feature moves the forecast."""
-    grads = input_gradients(model, x, target_step, target_index)  # (N, L, F)
-    return np.abs(grads.astype(np.float64)).mean(axis=0)
+    return saliency_of(input_gradients(model, x, target_step, target_index))
+
+
+def saliency_of(grads: np.ndarray) -> np.ndarray:
+    """``saliency`` from input gradients (N, L, F) already computed."""
+    return np.abs(grads.astype(np.float64)).mean(axis=0)  # (L, F)

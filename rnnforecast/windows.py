@@ -80,10 +80,17 @@ def gather(
 
 
 def _take(values: np.ndarray, rows: np.ndarray, columns: Sequence[int] | slice) -> np.ndarray:
-    # Rows and columns in one fancy index, so only the batch is copied, never the series.
+    # Only the batch is copied, never the series. When every column is wanted in order (inputs
+    # default to all numeric columns), np.take copies whole rows: about 15x faster than a fancy
+    # index over rows and columns (13 vs 230 us for 32 windows of 168 x 16, docs/benchmarks.md).
     if isinstance(columns, slice):
+        if columns == slice(None):
+            return np.take(values, rows, axis=0)
         return values[rows][..., columns]
-    return values[rows[..., None], np.asarray(columns, dtype=np.int64)]
+    columns = np.asarray(columns, dtype=np.int64)
+    if len(columns) == values.shape[1] and np.array_equal(columns, np.arange(values.shape[1])):
+        return np.take(values, rows, axis=0)
+    return values[rows[..., None], columns]
 
 
 def last_input_rows(starts: np.ndarray, input_length: int) -> np.ndarray:
