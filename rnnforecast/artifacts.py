@@ -71,7 +71,9 @@ def start(final: Path, config_path: str) -> Path:
         )
     except OSError as e:
         shutil.rmtree(partial, ignore_errors=True)
-        raise RunError(f"cannot create the run directory ({e.strerror})", where=str(partial), fix="choose a writable --run-dir") from None
+        raise RunError(
+            f"cannot create the run directory ({e.strerror})", where=str(partial), fix="choose a writable --run-dir"
+        ) from None
     return partial
 
 
@@ -96,7 +98,11 @@ def keep_only_checkpoint(partial: Path) -> int | None:
         return None
     ckpt = partial / "checkpoint"
     state = json.loads((ckpt / "state.json").read_text())
-    keep = {"state.json", state.get("model"), ((state.get("callbacks") or {}).get("early_stopping") or {}).get("best_weights")}
+    keep = {
+        "state.json",
+        state.get("model"),
+        ((state.get("callbacks") or {}).get("early_stopping") or {}).get("best_weights"),
+    }
     for f in ckpt.iterdir():
         if f.name not in keep:
             f.unlink(missing_ok=True)
@@ -140,21 +146,33 @@ def open_run(path: str | Path) -> Run:
     p = Path(path)
     if not p.exists():
         guess = partial_of(p)
-        fix = f"it is unfinished at {guess}; resume it with rnnforecast train CONFIG --resume {guess}" if guess.exists() else "pass a directory written by rnnforecast train"
+        fix = (
+            f"it is unfinished at {guess}; resume it with rnnforecast train CONFIG --resume {guess}"
+            if guess.exists()
+            else "pass a directory written by rnnforecast train"
+        )
         raise RunError("run directory not found", where=str(p), fix=fix)
     if not p.is_dir():
         raise RunError("not a directory", where=str(p), fix="pass the run directory printed by rnnforecast train")
     if (p / MARKER).exists() or p.name.endswith(PARTIAL_SUFFIX):
-        raise RunError("this run did not finish; it is not a result", where=str(p), fix="resume it with rnnforecast train CONFIG --resume " + str(p))
+        raise RunError(
+            "this run did not finish; it is not a result",
+            where=str(p),
+            fix="resume it with rnnforecast train CONFIG --resume " + str(p),
+        )
     for name in REQUIRED:
         if not (p / name).exists():
-            raise RunError(f"{name} is missing", where=str(p), fix="pass a complete run directory written by rnnforecast train")
+            raise RunError(
+                f"{name} is missing", where=str(p), fix="pass a complete run directory written by rnnforecast train"
+            )
     try:
         schema = json.loads((p / "schema.json").read_text())
         metrics = json.loads((p / "metrics.json").read_text())
         raw_cfg = yaml.safe_load((p / "config.yaml").read_text())
     except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as e:
-        raise RunError(f"cannot read the run's files ({type(e).__name__})", where=str(p), fix="the run is damaged: train again") from None
+        raise RunError(
+            f"cannot read the run's files ({type(e).__name__})", where=str(p), fix="the run is damaged: train again"
+        ) from None
     version = schema.get("format_version")
     if version != FORMAT_VERSION:
         raise RunError(

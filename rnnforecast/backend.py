@@ -43,7 +43,9 @@ def activate(requested: str = "auto") -> str:
         return name
     if importlib.util.find_spec(name) is None:
         raise ConfigError(
-            f"backend {name!r} is not installed", where="runtime.backend", fix=f"pip install {name}, or set runtime.backend: auto"
+            f"backend {name!r} is not installed",
+            where="runtime.backend",
+            fix=f"pip install {name}, or set runtime.backend: auto",
         )
     os.environ["KERAS_BACKEND"] = name
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter

@@ -31,7 +31,11 @@ class Group(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as e:  # a bug: say so plainly, keep the trace behind --traceback
-            _fail(ctx, f"error: internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (rerun with --traceback and report it)", 1)
+            _fail(
+                ctx,
+                f"error: internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (rerun with --traceback and report it)",
+                1,
+            )
 
 
 def _fail(ctx: click.Context, message: str, code: int):
@@ -48,7 +52,11 @@ def _config(path: str, overrides: tuple[str, ...]):
 
 
 set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. --set training.epochs=3 (repeatable)."
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config key, e.g. --set training.epochs=3 (repeatable).",
 )
 config_argument = click.argument("config", type=click.Path(dir_okay=False))
 
@@ -86,7 +94,9 @@ def validate(config: str, overrides: tuple[str, ...]) -> None:
 @config_argument
 @set_option
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Write the run here instead of runs/<name>-<time>/.")
-@click.option("--resume", type=click.Path(file_okay=False), help="Continue an interrupted run (its .partial directory).")
+@click.option(
+    "--resume", type=click.Path(file_okay=False), help="Continue an interrupted run (its .partial directory)."
+)
 @click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress lines.")
 def train(config: str, overrides: tuple[str, ...], run_dir: str | None, resume: str | None, quiet: bool) -> None:
     """Train the model CONFIG describes, evaluate it against baselines and write a run directory."""
@@ -100,8 +110,16 @@ def train(config: str, overrides: tuple[str, ...], run_dir: str | None, resume: 
 
 @cli.command()
 @click.argument("run", type=click.Path())
-@click.option("--data", "data_path", type=click.Path(dir_okay=False), help="Evaluate on this file instead of the run's own data.")
-@click.option("--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True, help="Which split's windows to score.")
+@click.option(
+    "--data", "data_path", type=click.Path(dir_okay=False), help="Evaluate on this file instead of the run's own data."
+)
+@click.option(
+    "--split",
+    type=click.Choice(["test", "val", "train"]),
+    default="test",
+    show_default=True,
+    help="Which split's windows to score.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the full metrics as JSON.")
 def evaluate(run: str, data_path: str | None, split: str, as_json: bool) -> None:
     """Score a trained RUN and the naive baselines on identical windows, in original units."""
@@ -124,8 +142,15 @@ def evaluate(run: str, data_path: str | None, split: str, as_json: bool) -> None
 
 @cli.command()
 @click.argument("run", type=click.Path())
-@click.option("--data", "data_path", type=click.Path(dir_okay=False), help="Forecast from the end of this file instead of the run's data.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the forecast CSV here (default: print it).")
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(dir_okay=False),
+    help="Forecast from the end of this file instead of the run's data.",
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="Write the forecast CSV here (default: print it)."
+)
 @click.option("--plot", type=click.Path(dir_okay=False), help="Draw history and forecast into this PNG.")
 def predict(run: str, data_path: str | None, output: str | None, plot: str | None) -> None:
     """Forecast the next `horizon` steps after the data's last row, in the data's units and timestamps."""
@@ -148,7 +173,15 @@ def predict(run: str, data_path: str | None, output: str | None, plot: str | Non
         rows = np.arange(max(seg.lo, seg.hi - 5 * data.input_length), seg.hi)
         target = data.targets[0]
         first = table[table["series"] == seg.series] if "series" in table else table
-        plots.predict_plot(data.timestamps(rows), data.raw[rows, data.target_idx[0]], first["timestamp"], first[target], target, _path(plot), unit=data.frame.unit(target))
+        plots.predict_plot(
+            data.timestamps(rows),
+            data.raw[rows, data.target_idx[0]],
+            first["timestamp"],
+            first[target],
+            target,
+            _path(plot),
+            unit=data.frame.unit(target),
+        )
         click.echo(f"plot written to {plot}", err=True)
 
 

@@ -183,9 +183,7 @@ class Config:
 def _to_plain(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj):
         return {
-            f.name: _to_plain(getattr(obj, f.name))
-            for f in dataclasses.fields(obj)
-            if not f.metadata.get("internal")
+            f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj) if not f.metadata.get("internal")
         }
     if isinstance(obj, (list, tuple)):
         return [_to_plain(v) for v in obj]
@@ -289,7 +287,9 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     return from_dict(raw, source=source, base_dir=base_dir, lines=lines)
 
 
-def _check_duplicate_keys(node: yaml.Node, source: str, prefix: str = "", _open: set | None = None, _done: set | None = None) -> None:
+def _check_duplicate_keys(
+    node: yaml.Node, source: str, prefix: str = "", _open: set | None = None, _done: set | None = None
+) -> None:
     """YAML lets a repeated key silently replace the first; refuse it instead (and aliases that contain themselves)."""
     _open, _done = (set(), set()) if _open is None else (_open, _done)
     if id(node) in _open:
@@ -371,7 +371,9 @@ def _assign(raw: dict, parts: list[str], value: Any) -> None:
     raw[parts[-1]] = value
 
 
-def from_dict(raw: dict, *, source: str = "<config>", base_dir: str = ".", lines: dict[str, int] | None = None) -> Config:
+def from_dict(
+    raw: dict, *, source: str = "<config>", base_dir: str = ".", lines: dict[str, int] | None = None
+) -> Config:
     where = _Where(source, lines)
     cfg = _build(Config, raw, "", where)
     cfg = dataclasses.replace(cfg, source=source, base_dir=base_dir)
@@ -430,7 +432,9 @@ def _build(cls: type, raw: Any, prefix: str, where: _Where) -> Any:
             values[name] = _convert(hints[name], raw[name], dotted, where, f.metadata)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(
-                "required key is missing", where=where(prefix.rstrip(".")) + f" -> {dotted}", fix=f"add `{name}: ...` ({f.metadata.get('help', '')})"
+                "required key is missing",
+                where=where(prefix.rstrip(".")) + f" -> {dotted}",
+                fix=f"add `{name}: ...` ({f.metadata.get('help', '')})",
             )
     return cls(**values)
 
@@ -460,7 +464,9 @@ def _convert(tp: Any, value: Any, key: str, where: _Where, meta: dict | None = N
         args = typing.get_args(tp)
         if not isinstance(value, str) or value not in args:
             raise ConfigError(
-                f"received {_show(value)}{_suggest(value, args)}", where=where(key), fix=f"use one of: {', '.join(map(str, args))}"
+                f"received {_show(value)}{_suggest(value, args)}",
+                where=where(key),
+                fix=f"use one of: {', '.join(map(str, args))}",
             )
         return value
     if origin is list:
@@ -485,14 +491,18 @@ def _convert_union(tp: Any, value: Any, key: str, where: _Where, meta: dict) -> 
             errors.append(e)
     if len(options) == 1:
         raise errors[0]
-    raise ConfigError(f"received {_show(value)}; expected {_describe(tp)}", where=where(key), fix=f"set {_describe(tp)}")
+    raise ConfigError(
+        f"received {_show(value)}; expected {_describe(tp)}", where=where(key), fix=f"set {_describe(tp)}"
+    )
 
 
 def _convert_list(item: Any, value: Any, key: str, where: _Where, meta: dict) -> list:
     if isinstance(value, str) and key in ("data.target", "data.features", "data.categorical"):
         value = [value]  # one name stands for a list of one
     if not isinstance(value, list):
-        raise ConfigError(f"received {_show(value)}; expected a list", where=where(key), fix=f"write a list like [{_example(item)}]")
+        raise ConfigError(
+            f"received {_show(value)}; expected a list", where=where(key), fix=f"write a list like [{_example(item)}]"
+        )
     if not value and key in ("data.target", "model.units"):
         raise ConfigError("must not be empty", where=where(key), fix="give at least one entry")
     return [_convert(item, v, f"{key}[{i}]", where, meta) for i, v in enumerate(value)]
@@ -504,26 +514,36 @@ def _convert_dict(item: Any, value: Any, key: str, where: _Where) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ConfigError(f"received {_show(value)}; expected a mapping", where=where(key), fix="write `column: value` pairs")
+        raise ConfigError(
+            f"received {_show(value)}; expected a mapping", where=where(key), fix="write `column: value` pairs"
+        )
     return {str(k): _convert(item, v, f"{key}.{k}", where) for k, v in value.items()}
 
 
 def _convert_scalar(tp: type, value: Any, key: str, where: _Where, meta: dict) -> Any:
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"received {_show(value)}; expected true or false", where=where(key), fix="write true or false")
+            raise ConfigError(
+                f"received {_show(value)}; expected true or false", where=where(key), fix="write true or false"
+            )
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"received {_show(value)}; expected an integer", where=where(key), fix="write a whole number")
+            raise ConfigError(
+                f"received {_show(value)}; expected an integer", where=where(key), fix="write a whole number"
+            )
         _check_range(value, key, where, meta)
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"received {_show(value)}; expected a number", where=where(key), fix="write a number like 0.001")
+            raise ConfigError(
+                f"received {_show(value)}; expected a number", where=where(key), fix="write a number like 0.001"
+            )
         value = float(value)
         if value != value or value in (float("inf"), float("-inf")):
-            raise ConfigError(f"received {value}; expected a finite number", where=where(key), fix="write a finite number")
+            raise ConfigError(
+                f"received {value}; expected a finite number", where=where(key), fix="write a finite number"
+            )
         _check_range(value, key, where, meta)
         return value
     if tp is str:
@@ -545,7 +565,9 @@ def _describe(tp: Any) -> str:
 def _example(tp: Any) -> str:
     if typing.get_origin(tp) is Literal:
         return "/".join(map(str, typing.get_args(tp)))
-    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(tp, getattr(tp, "__name__", str(tp)))
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
 
 
 def _check_range(value: float, key: str, where: _Where, meta: dict) -> None:
@@ -576,18 +598,28 @@ def _check_consistency(cfg: Config, where: _Where) -> None:
         )
     if any(u < 1 for u in cfg.model.units):
         bad = next(u for u in cfg.model.units if u < 1)
-        raise ConfigError(f"every layer needs at least 1 unit, received {bad}", where=where("model.units"), fix="use positive integers, e.g. [32]")
+        raise ConfigError(
+            f"every layer needs at least 1 unit, received {bad}",
+            where=where("model.units"),
+            fix="use positive integers, e.g. [32]",
+        )
     targets = cfg.data.target
     if len(set(targets)) != len(targets):
-        raise ConfigError(f"duplicate target columns {targets}", where=where("data.target"), fix="list each target once")
+        raise ConfigError(
+            f"duplicate target columns {targets}", where=where("data.target"), fix="list each target once"
+        )
     if cfg.data.time_column in targets:
         raise ConfigError(
-            f"the time column {cfg.data.time_column!r} cannot be a target", where=where("data.target"), fix="pick a value column"
+            f"the time column {cfg.data.time_column!r} cannot be a target",
+            where=where("data.target"),
+            fix="pick a value column",
         )
     if cfg.data.features is not None:
         missing = [t for t in targets if t not in cfg.data.features]
         if not cfg.data.features:
-            raise ConfigError("must not be empty", where=where("data.features"), fix="list input columns or remove the key")
+            raise ConfigError(
+                "must not be empty", where=where("data.features"), fix="list input columns or remove the key"
+            )
         del missing  # targets need not be inputs: a model may forecast a column it does not see
     if cfg.model.activation not in ("tanh", "relu", "sigmoid", "linear", "elu", "selu", "softsign"):
         raise ConfigError(
@@ -597,7 +629,9 @@ def _check_consistency(cfg: Config, where: _Where) -> None:
         )
     for col, tr in cfg.data.transform.items():
         if col != "*" and col == cfg.data.time_column:
-            raise ConfigError("cannot transform the time column", where=where(f"data.transform.{col}"), fix="remove that entry")
+            raise ConfigError(
+                "cannot transform the time column", where=where(f"data.transform.{col}"), fix="remove that entry"
+            )
         del tr
 
 
@@ -632,8 +666,10 @@ def default_config_yaml() -> str:
             pad = "  " * indent
             help_ = f.metadata.get("help", "")
             inner = _dataclass_in(_hints(cls)[f.name])
-            default = f.default if f.default is not dataclasses.MISSING else (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else "<required>"
+            default = (
+                f.default
+                if f.default is not dataclasses.MISSING
+                else (f.default_factory() if f.default_factory is not dataclasses.MISSING else "<required>")
             )
             if inner is not None and default is not None and default != "<required>":
                 out.append(f"{pad}{f.name}:{'  # ' + help_ if help_ else ''}")

@@ -62,7 +62,9 @@ def read_table(path: Path) -> pd.DataFrame:
         try:
             return pd.read_parquet(path)
         except Exception as e:  # pyarrow raises many kinds
-            raise DataError(f"cannot read Parquet ({type(e).__name__}: {e})", where=where, fix="check the file is valid Parquet") from None
+            raise DataError(
+                f"cannot read Parquet ({type(e).__name__}: {e})", where=where, fix="check the file is valid Parquet"
+            ) from None
     head = path.read_bytes()[:4096]
     if not head.strip():
         raise DataError("the file is empty", where=where, fix="point data.path at a CSV with a header and rows")
@@ -79,11 +81,17 @@ def read_table(path: Path) -> pd.DataFrame:
     try:
         df = pd.read_csv(path, sep=sep, encoding="utf-8")
     except UnicodeDecodeError as e:
-        raise DataError(f"not UTF-8 (invalid byte at offset {e.start})", where=where, fix="re-save the file as UTF-8") from None
+        raise DataError(
+            f"not UTF-8 (invalid byte at offset {e.start})", where=where, fix="re-save the file as UTF-8"
+        ) from None
     except pd.errors.EmptyDataError:
-        raise DataError("the file is empty", where=where, fix="point data.path at a CSV with a header and rows") from None
+        raise DataError(
+            "the file is empty", where=where, fix="point data.path at a CSV with a header and rows"
+        ) from None
     except pd.errors.ParserError as e:
-        raise DataError(f"cannot parse CSV: {str(e).strip()}", where=where, fix="check the separator and quoting") from None
+        raise DataError(
+            f"cannot parse CSV: {str(e).strip()}", where=where, fix="check the separator and quoting"
+        ) from None
     if df.empty:
         raise DataError("the file has a header but no rows", where=where, fix="add data rows")
     return df
@@ -128,7 +136,9 @@ def load_frame(cfg: DataConfig, path: Path, categories: dict[str, list[str]] | N
         if df.empty:
             seen = sorted(map(str, read_table(path)[col].dropna().unique()))[:10]
             raise DataError(
-                f"filter {col}={wanted!r} keeps no rows", where=f"{where}: data.filter.{col}", fix=f"values present: {', '.join(seen)}"
+                f"filter {col}={wanted!r} keeps no rows",
+                where=f"{where}: data.filter.{col}",
+                fix=f"values present: {', '.join(seen)}",
             )
 
     tc = cfg.time_column
@@ -137,13 +147,19 @@ def load_frame(cfg: DataConfig, path: Path, categories: dict[str, list[str]] | N
     # pandas 3 reads text as "str", not object; without format="mixed" it guesses the format from
     # the first value and turns a later "2020-01-19 12:00" after "2020-01-18" into NaT.
     text_like = df[tc].dtype == object or pd.api.types.is_string_dtype(df[tc])
-    times = pd.to_datetime(df[tc], errors="coerce", format="mixed") if text_like else pd.to_datetime(df[tc], errors="coerce")
+    times = (
+        pd.to_datetime(df[tc], errors="coerce", format="mixed")
+        if text_like
+        else pd.to_datetime(df[tc], errors="coerce")
+    )
     bad = times.isna() & df[tc].notna() | df[tc].isna()
     if bad.any():
         i = int(np.argmax(bad.to_numpy()))
         value = df[tc].iloc[i]
         raise DataError(
-            f"cannot parse time value {value!r} in column {tc!r}" if not pd.isna(value) else f"empty time value in column {tc!r}",
+            f"cannot parse time value {value!r} in column {tc!r}"
+            if not pd.isna(value)
+            else f"empty time value in column {tc!r}",
             where=f"{where}:{df['__line__'].iloc[i]}",
             fix="use ISO timestamps like 2015-01-31 or 2015-01-31 13:00",
         )
@@ -175,7 +191,11 @@ def load_frame(cfg: DataConfig, path: Path, categories: dict[str, list[str]] | N
     try:
         offset = pd.tseries.frequencies.to_offset(frequency)
     except ValueError:
-        raise DataError(f"unknown frequency {frequency!r}", where=f"{where}: data.frequency", fix="use a pandas offset alias such as h, D, B, W, MS") from None
+        raise DataError(
+            f"unknown frequency {frequency!r}",
+            where=f"{where}: data.frequency",
+            fix="use a pandas offset alias such as h, D, B, W, MS",
+        ) from None
 
     numeric_source = {c: str(df[c].dtype) for c in df.columns if c not in ("__line__",)}
     features = _resolve_features(cfg, df, where)
@@ -245,7 +265,8 @@ def _check_time_order(g: pd.DataFrame, tc: str, where: str, sid: str, series_col
         raise DataError(
             f"duplicate timestamp {pd.Timestamp(t[i])}{label}",
             where=f"{where}:{g['__line__'].iloc[i]}",
-            fix="remove or aggregate duplicate rows" + ("" if series_col else "; for several series in one file set data.series_id"),
+            fix="remove or aggregate duplicate rows"
+            + ("" if series_col else "; for several series in one file set data.series_id"),
         )
     return g
 
@@ -254,7 +275,11 @@ def _infer_frequency(df: pd.DataFrame, tc: str, where: str) -> str:
     g = df[df[SERIES] == df[SERIES].iloc[0]]
     t = pd.DatetimeIndex(g[tc])
     if len(t) < 3:
-        raise DataError("too few rows to infer the frequency", where=f"{where}: data.frequency", fix="set data.frequency (e.g. D or h)")
+        raise DataError(
+            "too few rows to infer the frequency",
+            where=f"{where}: data.frequency",
+            fix="set data.frequency (e.g. D or h)",
+        )
     freq = pd.infer_freq(t[: min(len(t), 2000)])
     if freq is None:
         # Tolerate gaps: use the most common step if it covers most rows.
@@ -275,7 +300,11 @@ def _infer_frequency(df: pd.DataFrame, tc: str, where: str) -> str:
 def _resolve_features(cfg: DataConfig, df: pd.DataFrame, where: str) -> list[str]:
     internal = {cfg.time_column, SERIES, "__line__", cfg.series_id, *cfg.categorical, *cfg.filter}
     if cfg.features is None:
-        cols = [c for c in df.columns if c not in internal and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+        cols = [
+            c
+            for c in df.columns
+            if c not in internal and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+        ]
         return list(dict.fromkeys(cols + [t for t in cfg.target if t not in cols]))
     for col in cfg.features:
         if col not in df.columns:
@@ -302,7 +331,11 @@ def _numeric(df: pd.DataFrame, col: str, where: str) -> pd.Series:
 def _check_values(df: pd.DataFrame, col: str, where: str) -> None:
     v = df[col].to_numpy(dtype="float64")
     if np.isnan(v).all():
-        raise DataError(f"column {col!r} has no values (all missing)", where=f"{where}: column {col}", fix="remove it from data.features/target or fill it")
+        raise DataError(
+            f"column {col!r} has no values (all missing)",
+            where=f"{where}: column {col}",
+            fix="remove it from data.features/target or fill it",
+        )
     inf = np.isinf(v)
     if inf.any():
         i = int(np.argmax(inf))

@@ -90,7 +90,9 @@ def _relative(block: dict) -> None:
     for scores in block.values():
         with np.errstate(divide="ignore", invalid="ignore"):
             scores["mase"] = np.where(ref["mae"] > 0, scores["mae"] / np.where(ref["mae"] > 0, ref["mae"], 1), np.nan)
-            scores["skill"] = np.where(ref["mse"] > 0, 1 - scores["mse"] / np.where(ref["mse"] > 0, ref["mse"], 1), np.nan)
+            scores["skill"] = np.where(
+                ref["mse"] > 0, 1 - scores["mse"] / np.where(ref["mse"] > 0, ref["mse"], 1), np.nan
+            )
 
 
 def _plain(x):

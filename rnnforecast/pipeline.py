@@ -53,7 +53,11 @@ def stationarity_hints(data: SeriesData) -> dict[str, float]:
 def hint_lines(data: SeriesData, cfg: Config) -> list[str]:
     lines = []
     for col, share in stationarity_hints(data).items():
-        if share > 0.2 and cfg.data.transform.get(col, cfg.data.transform.get("*", "none")) == "none" and cfg.data.scaling != "window":
+        if (
+            share > 0.2
+            and cfg.data.transform.get(col, cfg.data.transform.get("*", "none")) == "none"
+            and cfg.data.scaling != "window"
+        ):
             lines.append(
                 f"hint: {share:.0%} of the test values of {col!r} lie outside the training range; the model will have to "
                 f"extrapolate. Consider data.transform: {{{col}: log_diff}} (or diff) or data.scaling: window."
@@ -68,9 +72,19 @@ def describe(cfg: Config, data: SeriesData) -> str:
     L, H, S = cfg.window.input_length, cfg.window.horizon, cfg.window.stride
     out = ["# resolved config", cfg.to_yaml().rstrip(), "", "# data"]
     out.append(f"file:       {f.path}")
-    out.append(f"rows:       {len(df)} ({len(f.series)} series{': ' + ', '.join(f.series[:8]) if len(f.series) > 1 else ''})")
-    out.append(f"time range: {df[tc].iloc[0]} .. {df[tc].iloc[-1]}" if len(f.series) == 1 else f"time range: {df[tc].min()} .. {df[tc].max()}")
-    cal = "rows are steps (no rows invented for gaps)" if f.calendar == "steps" else f"regular; {f.gap_rows} gap rows added"
+    out.append(
+        f"rows:       {len(df)} ({len(f.series)} series{': ' + ', '.join(f.series[:8]) if len(f.series) > 1 else ''})"
+    )
+    out.append(
+        f"time range: {df[tc].iloc[0]} .. {df[tc].iloc[-1]}"
+        if len(f.series) == 1
+        else f"time range: {df[tc].min()} .. {df[tc].max()}"
+    )
+    cal = (
+        "rows are steps (no rows invented for gaps)"
+        if f.calendar == "steps"
+        else f"regular; {f.gap_rows} gap rows added"
+    )
     out.append(f"frequency:  {f.frequency} ({'given' if cfg.data.frequency else 'inferred'}; {cal})")
     out.append(f"targets:    {', '.join(f.targets)}")
     out.append(f"features:   {', '.join(f.features)} ({len(f.features)})")
@@ -86,11 +100,15 @@ def describe(cfg: Config, data: SeriesData) -> str:
             out.append(f"{prefix}{name:<5} rows {lo:>7}..{hi - 1:<7} ({hi - lo:>6} rows)  {t0} .. {t1}")
     out += ["", "# windows"]
     out.append(f"input_length={L}  horizon={H}  stride={S}")
-    out.append(f"first window: inputs rows [0, {L - 1}], targets rows [{L}, {L + H - 1}]; next window starts at row {S}")
+    out.append(
+        f"first window: inputs rows [0, {L - 1}], targets rows [{L}, {L + H - 1}]; next window starts at row {S}"
+    )
     for name in SPLITS:
         out.append(f"{name:<5} windows: {len(data.starts(name, stride=S if name == 'train' else 1))}")
     B = cfg.training.batch_size
-    out.append(f"batch shapes: past ({B}, {L}, {len(data.feature_idx)}) -> forecast ({B}, {H}, {len(data.target_idx)}, 1)  # (batch, horizon, targets, quantiles)")
+    out.append(
+        f"batch shapes: past ({B}, {L}, {len(data.feature_idx)}) -> forecast ({B}, {H}, {len(data.target_idx)}, 1)  # (batch, horizon, targets, quantiles)"
+    )
     out += ["", "# stationarity (share of test-split values outside the training split's range)"]
     for col, share in stationarity_hints(data).items():
         out.append(f"{col:<24} {share:.0%}")
@@ -127,13 +145,20 @@ def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") ->
 
     starts = data.starts(split, stride=1)
     if len(starts) == 0:
-        raise DataError(f"the {split} split has no complete window", where=str(data.frame.path), fix="use more data or a shorter window")
+        raise DataError(
+            f"the {split} split has no complete window",
+            where=str(data.frame.path),
+            fix="use more data or a shorter window",
+        )
     pred = data.invert(starts, T.predict(model, data, starts))  # (B, H, T, Q)
     actual = data.actual(starts)
     raw_t = data.raw[:, data.target_idx]
     seg_lo = np.array([s.lo for s in data.segments])[data.series_index(starts)]
     season = season_length(data.frame.frequency, cfg.data.season_length)
-    forecasts = {"model": pred, **metrics.baseline_forecasts(raw_t, starts, data.input_length, data.horizon, season, seg_lo)}
+    forecasts = {
+        "model": pred,
+        **metrics.baseline_forecasts(raw_t, starts, data.input_length, data.horizon, season, seg_lo),
+    }
     result = metrics.evaluate_forecasts(actual, forecasts, data.targets, norm_scale(data))
     result["season_length"] = season
     result["n_windows"] = int(len(starts))
@@ -144,7 +169,9 @@ def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") ->
             m = names == s.series
             if m.any():
                 sub = {k: v[m] for k, v in forecasts.items()}
-                result["per_series"][s.series] = metrics.evaluate_forecasts(actual[m], sub, data.targets, norm_scale(data))["original"]["overall"]
+                result["per_series"][s.series] = metrics.evaluate_forecasts(
+                    actual[m], sub, data.targets, norm_scale(data)
+                )["original"]["overall"]
     return Evaluation(split, starts, actual, forecasts, result)
 
 
@@ -186,7 +213,9 @@ class TrainResult:
     table: str
 
 
-def train(cfg: Config, *, config_path: str, run_dir: str | None = None, resume: str | None = None, quiet: bool = False) -> TrainResult:
+def train(
+    cfg: Config, *, config_path: str, run_dir: str | None = None, resume: str | None = None, quiet: bool = False
+) -> TrainResult:
     """Train as ``cfg`` says and write a complete run directory (or raise, leaving a marked partial one)."""
     backend_name = backend.activate(cfg.runtime.backend)
     data = load_data(cfg)
@@ -210,7 +239,9 @@ def train(cfg: Config, *, config_path: str, run_dir: str | None = None, resume: 
         epoch = artifacts.keep_only_checkpoint(partial)
         if epoch is None:
             raise Interrupted(
-                "interrupted before the first epoch finished; nothing was kept", where=str(partial), fix=f"start again: rnnforecast train {config_path}"
+                "interrupted before the first epoch finished; nothing was kept",
+                where=str(partial),
+                fix=f"start again: rnnforecast train {config_path}",
             ) from None
         raise Interrupted(
             f"interrupted; epoch {epoch} of {cfg.training.epochs} is saved in this unfinished run",
@@ -220,8 +251,14 @@ def train(cfg: Config, *, config_path: str, run_dir: str | None = None, resume: 
     except OSError as e:
         epoch = artifacts.keep_only_checkpoint(partial)  # no half-written files stay behind
         kept = f"epoch {epoch} is kept in {partial}" if epoch else "nothing was kept"
-        fix = f"free disk space, then resume with: rnnforecast train {config_path} --resume {partial}" if epoch else "free disk space or choose a writable --run-dir"
-        raise TrainingError(f"cannot write the run ({e.strerror or e}); {kept}", where=str(e.filename or partial), fix=fix) from None
+        fix = (
+            f"free disk space, then resume with: rnnforecast train {config_path} --resume {partial}"
+            if epoch
+            else "free disk space or choose a writable --run-dir"
+        )
+        raise TrainingError(
+            f"cannot write the run ({e.strerror or e}); {kept}", where=str(e.filename or partial), fix=fix
+        ) from None
     except TrainingError:
         artifacts.keep_only_checkpoint(partial)
         raise
@@ -234,13 +271,19 @@ def _resume_dir(resume: str, cfg: Config) -> Path:
     if not p.name.endswith(artifacts.PARTIAL_SUFFIX) and artifacts.partial_of(p).exists():
         p = artifacts.partial_of(p)
     if not p.exists():
-        raise RunError("nothing to resume here", where=str(p), fix="pass the .partial directory printed when training stopped")
+        raise RunError(
+            "nothing to resume here", where=str(p), fix="pass the .partial directory printed when training stopped"
+        )
     if not (p / "checkpoint" / "state.json").exists():
-        raise RunError("no completed epoch was saved, so there is nothing to resume", where=str(p), fix="start a new training")
+        raise RunError(
+            "no completed epoch was saved, so there is nothing to resume", where=str(p), fix="start a new training"
+        )
     saved = yaml.safe_load((p / "config.yaml").read_text()) if (p / "config.yaml").exists() else None
     if saved is not None and saved != cfg.to_dict():
         raise RunError(
-            "the config differs from the one this run started with", where=str(p / "config.yaml"), fix="resume with the same config and --set options"
+            "the config differs from the one this run started with",
+            where=str(p / "config.yaml"),
+            fix="resume with the same config and --set options",
         )
     return p
 
@@ -251,7 +294,9 @@ def _read_state(partial: Path) -> dict:
     return json.loads((partial / "checkpoint" / "state.json").read_text())
 
 
-def _train_into(partial: Path, cfg: Config, data: SeriesData, state: dict | None, backend_name: str, quiet: bool) -> TrainResult:
+def _train_into(
+    partial: Path, cfg: Config, data: SeriesData, state: dict | None, backend_name: str, quiet: bool
+) -> TrainResult:
     from . import train as T
     from .models import build_model
 
@@ -262,7 +307,14 @@ def _train_into(partial: Path, cfg: Config, data: SeriesData, state: dict | None
         model = artifacts.load_model_compiled(ckpt / state.get("model", "model.keras"))
         _say(f"resuming from epoch {state['epoch'] + 1} of {cfg.training.epochs}")
     else:
-        model = build_model(cfg.model, cfg.window.input_length, len(data.feature_idx), cfg.window.horizon, len(data.target_idx), cfg.seed)
+        model = build_model(
+            cfg.model,
+            cfg.window.input_length,
+            len(data.feature_idx),
+            cfg.window.horizon,
+            len(data.target_idx),
+            cfg.seed,
+        )
         T.compile_model(model, cfg)
     t0 = time.perf_counter()
     fit = T.fit(model, data, cfg, ckpt, quiet=quiet, resume_state=state)
@@ -273,9 +325,12 @@ def _train_into(partial: Path, cfg: Config, data: SeriesData, state: dict | None
     model.save(partial / "model.keras")
     data.scaler.save(partial / "scaler.json")
     artifacts.write_json(partial / "schema.json", schema_of(data, cfg))
-    pd.DataFrame({"epoch": np.arange(1, fit.epochs_run + 1), **{k: v for k, v in fit.history.items() if len(v) == fit.epochs_run}}).to_csv(
-        partial / "history.csv", index=False
-    )
+    pd.DataFrame(
+        {
+            "epoch": np.arange(1, fit.epochs_run + 1),
+            **{k: v for k, v in fit.history.items() if len(v) == fit.epochs_run},
+        }
+    ).to_csv(partial / "history.csv", index=False)
     record = {
         "format_version": artifacts.FORMAT_VERSION,
         "split": "test",
@@ -301,7 +356,11 @@ def _train_into(partial: Path, cfg: Config, data: SeriesData, state: dict | None
     artifacts.write_json(partial / "metrics.json", record)
     artifacts.write_json(
         partial / "timing.json",
-        {"train_seconds": train_seconds, "epoch_seconds": fit.epoch_seconds, "median_epoch_seconds": float(np.median(fit.epoch_seconds)) if fit.epoch_seconds else None},
+        {
+            "train_seconds": train_seconds,
+            "epoch_seconds": fit.epoch_seconds,
+            "median_epoch_seconds": float(np.median(fit.epoch_seconds)) if fit.epoch_seconds else None,
+        },
     )
     forecast_table(model, data, data.frame.frequency).to_csv(partial / "forecast.csv", index=False)
     if cfg.output.plots:
@@ -380,7 +439,9 @@ def _run_data(run, data_path: str | None, check_splits: bool) -> tuple[SeriesDat
     elif not path.exists():
         raise RunError("the run's data file is gone", where=str(path), fix="pass the data with --data FILE")
     elif artifacts.sha256(path) != run.metrics.get("data_sha256"):
-        warnings.append(f"warning: {path} changed since training (SHA-256 differs); results will not match the run's metrics")
+        warnings.append(
+            f"warning: {path} changed since training (SHA-256 differs); results will not match the run's metrics"
+        )
     if data_path:
         cfg = cfg.replace(**{"data.path": str(path)})
     frame = load_frame(cfg.data, path, categories=run.schema.get("categories"))
@@ -400,7 +461,11 @@ def check_against_schema(path: Path, schema: dict) -> None:
     df = read_table(path)
     have = set(map(str, df.columns))
     need = [c for c in schema["source_columns"] if c != "__line__"]
-    missing = [c for c in need if c not in have and c in set(schema["columns"]) | {schema["time_column"]} | set(schema.get("categories", {}))]
+    missing = [
+        c
+        for c in need
+        if c not in have and c in set(schema["columns"]) | {schema["time_column"]} | set(schema.get("categories", {}))
+    ]
     if missing:
         raise RunError(
             f"columns {missing} that the run was trained on are missing (file has: {', '.join(sorted(have))})",

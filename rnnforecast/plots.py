@@ -42,7 +42,16 @@ def loss(history: dict, best_epoch: int, path: Path, loss_name: str = "loss") ->
     _save(fig, path)
 
 
-def forecast(times, actual: np.ndarray, pred: np.ndarray, target: str, path: Path, n_fans: int = 5, max_points: int = 400, unit: str = "data units") -> None:
+def forecast(
+    times,
+    actual: np.ndarray,
+    pred: np.ndarray,
+    target: str,
+    path: Path,
+    n_fans: int = 5,
+    max_points: int = 400,
+    unit: str = "data units",
+) -> None:
     """Actual vs one-step-ahead forecast on the split, plus a few full-horizon fans.
 
     Args:
@@ -56,7 +65,15 @@ def forecast(times, actual: np.ndarray, pred: np.ndarray, target: str, path: Pat
     ax.plot(times[:n, 0], pred[:n, 0], color="C0", lw=1, label="forecast t+1")
     if actual.shape[1] > 1:
         for k, i in enumerate(np.linspace(0, n - 1, n_fans).astype(int)):
-            ax.plot(times[i], pred[i], color="C3", lw=2.2, marker="o", ms=3.5, label="full-horizon forecasts" if k == 0 else None)
+            ax.plot(
+                times[i],
+                pred[i],
+                color="C3",
+                lw=2.2,
+                marker="o",
+                ms=3.5,
+                label="full-horizon forecasts" if k == 0 else None,
+            )
     ax.set(title=f"{target}: actual vs forecast on the test split", xlabel="time", ylabel=f"{target} ({unit})")
     ax.legend()
     fig.autofmt_xdate()
@@ -68,7 +85,14 @@ def error_by_horizon(per_lead: dict, path: Path, units: str = "data units") -> N
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, scores in per_lead.items():
         mse = scores["mse"]
-        ax.plot(np.arange(1, len(mse) + 1), mse, marker="o", label=name, color=COLORS.get(name), lw=2.2 if name == "model" else 1.2)
+        ax.plot(
+            np.arange(1, len(mse) + 1),
+            mse,
+            marker="o",
+            label=name,
+            color=COLORS.get(name),
+            lw=2.2 if name == "model" else 1.2,
+        )
     ax.set(title="Test MSE by lead time", xlabel="lead time (steps ahead)", ylabel=f"MSE ({units}²)")
     ax.legend()
     _save(fig, path)
@@ -97,13 +121,30 @@ def run_plots(directory: Path, history: dict, best_epoch: int, ev, data) -> list
     seg0 = data.series_index(ev.starts) == 0  # one series is shown: the first
     target = data.targets[0]
     unit = data.frame.unit(target)
-    forecast(times[seg0], ev.actual[seg0][..., 0], ev.forecasts["model"][seg0][..., 0, 0], target, directory / "forecast.png", unit=unit)
+    forecast(
+        times[seg0],
+        ev.actual[seg0][..., 0],
+        ev.forecasts["model"][seg0][..., 0, 0],
+        target,
+        directory / "forecast.png",
+        unit=unit,
+    )
     error_by_horizon(ev.metrics["original"]["per_lead"], directory / "error_by_horizon.png", units=unit)
-    residuals((ev.forecasts["model"][..., 0, 0] - ev.actual[..., 0]).ravel(), target, directory / "residuals.png", unit=unit)
+    residuals(
+        (ev.forecasts["model"][..., 0, 0] - ev.actual[..., 0]).ravel(), target, directory / "residuals.png", unit=unit
+    )
     return sorted(directory.glob("*.png"))
 
 
-def predict_plot(history_times, history: np.ndarray, future_times, future: np.ndarray, target: str, path: Path, unit: str = "data units") -> None:
+def predict_plot(
+    history_times,
+    history: np.ndarray,
+    future_times,
+    future: np.ndarray,
+    target: str,
+    path: Path,
+    unit: str = "data units",
+) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(10, 4.5))
     ax.plot(history_times, history, color="black", lw=1.2, label="history")

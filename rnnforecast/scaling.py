@@ -38,9 +38,7 @@ class Scaler:
         shift = np.zeros((len(groups), len(columns)))
         scale = np.ones((len(groups), len(columns)))
         for g, group in enumerate(groups):
-            rows = np.concatenate(
-                [np.arange(lo, hi) for sid, lo, hi in train_bounds if group in ("*", sid)]
-            )
+            rows = np.concatenate([np.arange(lo, hi) for sid, lo, hi in train_bounds if group in ("*", sid)])
             x = values[rows].astype(np.float64)  # (n_train, C)
             if kind in ("standard", "window"):
                 shift[g] = np.nanmean(x, axis=0)
@@ -55,10 +53,14 @@ class Scaler:
     def group_of(self, series: str) -> int:
         return 0 if self.groups == ["*"] else self.groups.index(series)
 
-    def transform(self, x: np.ndarray, group: int | np.ndarray = 0, cols: Sequence[int] | slice = slice(None)) -> np.ndarray:
+    def transform(
+        self, x: np.ndarray, group: int | np.ndarray = 0, cols: Sequence[int] | slice = slice(None)
+    ) -> np.ndarray:
         return (x - self.shift[group][..., cols]) / self.scale[group][..., cols]
 
-    def inverse(self, x: np.ndarray, group: int | np.ndarray = 0, cols: Sequence[int] | slice = slice(None)) -> np.ndarray:
+    def inverse(
+        self, x: np.ndarray, group: int | np.ndarray = 0, cols: Sequence[int] | slice = slice(None)
+    ) -> np.ndarray:
         return x * self.scale[group][..., cols] + self.shift[group][..., cols]
 
     def to_json(self) -> dict:

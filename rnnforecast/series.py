@@ -135,10 +135,14 @@ def split_rows(n: int, lo: int, cfg: Config, times: pd.Series, where: str) -> di
         try:
             v, t = pd.Timestamp(s.val_start), pd.Timestamp(s.test_start)
         except (ValueError, TypeError) as e:
-            raise DataError(f"cannot parse split timestamp ({e})", where=f"{where}: data.split", fix="use ISO dates like 2015-01-01") from None
+            raise DataError(
+                f"cannot parse split timestamp ({e})", where=f"{where}: data.split", fix="use ISO dates like 2015-01-01"
+            ) from None
         if not v < t:
             raise DataError(
-                f"val_start {v} must come before test_start {t}", where=f"{where}: data.split", fix="swap or correct the dates"
+                f"val_start {v} must come before test_start {t}",
+                where=f"{where}: data.split",
+                fix="swap or correct the dates",
             )
         tv = times.to_numpy()
         a = lo + int(np.searchsorted(tv, np.datetime64(v)))
@@ -199,7 +203,9 @@ def build(frame: Frame, cfg: Config, scaler: Scaler | None = None, check_splits:
     kind = cfg.data.scaling
     if scaler is None:
         _check_constant(model, columns, train_bounds, frame, kind, where)
-        scaler = Scaler.fit(kind, columns, model, train_bounds, per_series=cfg.data.scale_per_series and len(segments) > 1)
+        scaler = Scaler.fit(
+            kind, columns, model, train_bounds, per_series=cfg.data.scale_per_series and len(segments) > 1
+        )
     else:
         unknown = [s.series for s in segments if scaler.groups != ["*"] and s.series not in scaler.groups]
         if unknown:

@@ -81,7 +81,9 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 def compile_model(model, cfg: Config) -> None:
     t = cfg.training
-    opt_cls = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}[t.optimizer]
+    opt_cls = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}[
+        t.optimizer
+    ]
     optimizer = opt_cls(learning_rate=t.learning_rate, clipnorm=t.clipnorm)
     loss = {"mse": "mse", "mae": "mae", "huber": keras.losses.Huber()}[t.loss]
     model.compile(
@@ -214,7 +216,12 @@ class Checkpoint(keras.callbacks.Callback):
         extra = {}
         for cb in self.callbacks:
             if isinstance(cb, keras.callbacks.EarlyStopping):
-                extra["early_stopping"] = {"wait": cb.wait, "best": _f(cb.best), "best_epoch": cb.best_epoch, "best_weights": None}
+                extra["early_stopping"] = {
+                    "wait": cb.wait,
+                    "best": _f(cb.best),
+                    "best_epoch": cb.best_epoch,
+                    "best_weights": None,
+                }
                 if cb.best_weights is not None:
                     best_name = f"best-{tag}.npz"
                     _save_weights_list(cb.best_weights, self.directory / best_name)
@@ -222,7 +229,13 @@ class Checkpoint(keras.callbacks.Callback):
                     keep.add(best_name)
             if isinstance(cb, keras.callbacks.ReduceLROnPlateau):
                 extra["reduce_lr"] = {"wait": cb.wait, "best": _f(cb.best), "cooldown_counter": cb.cooldown_counter}
-        state = {**self.state.to_json(), "model": model_name, "stopped": bool(self.model.stop_training), "callbacks": extra, "rng": rng_state(self.model)}
+        state = {
+            **self.state.to_json(),
+            "model": model_name,
+            "stopped": bool(self.model.stop_training),
+            "callbacks": extra,
+            "rng": rng_state(self.model),
+        }
         tmp = self.directory / "state.tmp.json"
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.directory / "state.json")  # the commit point
@@ -312,12 +325,17 @@ def fit(
     callbacks: list = [EpochSetter(train_ds)]
     if t.early_stopping is not None:
         es = keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=t.early_stopping.patience, min_delta=t.early_stopping.min_delta, restore_best_weights=True
+            monitor="val_loss",
+            patience=t.early_stopping.patience,
+            min_delta=t.early_stopping.min_delta,
+            restore_best_weights=True,
         )
         callbacks.append(es)
     if t.reduce_lr_on_plateau is not None:
         r = t.reduce_lr_on_plateau
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=r.factor, patience=r.patience, min_lr=r.min_lr))
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=r.factor, patience=r.patience, min_lr=r.min_lr)
+        )
     nan_guard = NanGuard()
     progress = Progress(t.epochs, quiet)
     callbacks += [nan_guard, progress]

@@ -25,9 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def window_starts(
-    bounds: Sequence[tuple[int, int]], input_length: int, horizon: int, stride: int = 1
-) -> np.ndarray:
+def window_starts(bounds: Sequence[tuple[int, int]], input_length: int, horizon: int, stride: int = 1) -> np.ndarray:
     """Start rows of every window that fits inside one of ``bounds`` (half-open row ranges).
 
     Args:

@@ -39,10 +39,25 @@ def main() -> None:
         for name, change in VARIANTS.items():
             cfg = base.replace(**change)
             t0 = time.perf_counter()
-            res = pipeline.train(cfg, config_path=args.config, run_dir=str(Path(tmp) / name.replace(" ", "_").replace("+", "")), quiet=True)
+            res = pipeline.train(
+                cfg,
+                config_path=args.config,
+                run_dir=str(Path(tmp) / name.replace(" ", "_").replace("+", "")),
+                quiet=True,
+            )
             val = res.metrics["val"]["original"]["overall"]["model"]
             test = res.metrics["test"]["original"]["overall"]["model"]
-            rows.append((name, val["mase"], val["mae"], test["mase"], test["mae"], res.metrics["training"]["best_epoch"], time.perf_counter() - t0))
+            rows.append(
+                (
+                    name,
+                    val["mase"],
+                    val["mae"],
+                    test["mase"],
+                    test["mae"],
+                    res.metrics["training"]["best_epoch"],
+                    time.perf_counter() - t0,
+                )
+            )
             print(f"{name:<16} val MASE {val['mase']:.3f}  test MASE {test['mase']:.3f}", flush=True)
     best = min(rows, key=lambda r: r[1])
     lines = [

@@ -39,7 +39,9 @@ def merge(base: dict, extra: dict) -> dict:
     return out
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: int = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict | None = None, timeout: int = 300, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """The real CLI in a fresh process (a new process can choose another Keras backend)."""
     e = {**os.environ, **(env or {})}
     return subprocess.run(

@@ -41,8 +41,14 @@ def scenarios() -> dict[str, tuple[np.ndarray, dict]]:
     walk = ar1_walk()
     base_rw = {"window": {"input_length": 10, "horizon": 1}, "model": {"units": [16]}, "training": {"epochs": 25}}
     return {
-        "sine": (sine(), {"window": {"input_length": 25, "horizon": 3}, "model": {"units": [16]}, "training": {"epochs": 12}}),
-        "control": (shuffled_sine_walk(), {"window": {"input_length": 25, "horizon": 1}, "model": {"units": [16]}, "training": {"epochs": 12}}),
+        "sine": (
+            sine(),
+            {"window": {"input_length": 25, "horizon": 3}, "model": {"units": [16]}, "training": {"epochs": 12}},
+        ),
+        "control": (
+            shuffled_sine_walk(),
+            {"window": {"input_length": 25, "horizon": 1}, "model": {"units": [16]}, "training": {"epochs": 12}},
+        ),
         "rw_standard": (walk, base_rw),
         "rw_diff": (walk, {**base_rw, "data": {"transform": "diff"}}),
         "rw_log_diff": (walk, {**base_rw, "data": {"transform": "log_diff"}}),
@@ -53,7 +59,11 @@ def scenarios() -> dict[str, tuple[np.ndarray, dict]]:
 def config_for(name: str, y: np.ndarray, extra: dict, out: Path) -> Path:
     csv = out / f"{name}.csv"
     pd.DataFrame({"time": pd.date_range("2020-01-01", periods=len(y), freq="h"), "y": y}).to_csv(csv, index=False)
-    cfg = {"name": name, "seed": 7, "data": {"path": str(csv), "target": "y", "time_column": "time", **extra.get("data", {})}}
+    cfg = {
+        "name": name,
+        "seed": 7,
+        "data": {"path": str(csv), "target": "y", "time_column": "time", **extra.get("data", {})},
+    }
     for k in ("window", "model", "training"):
         if k in extra:
             cfg[k] = extra[k]

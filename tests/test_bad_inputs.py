@@ -64,77 +64,219 @@ class Case:
 
 
 CONFIG_CASES = [
-    Case("not_yaml", ["config.yaml:4", "not valid YAML", "started at line 3"], config="data:\n  path: data.csv\n  target: [y\n"),
+    Case(
+        "not_yaml",
+        ["config.yaml:4", "not valid YAML", "started at line 3"],
+        config="data:\n  path: data.csv\n  target: [y\n",
+    ),
     Case("tab_indent", ["config.yaml:3", "not valid YAML"], config="data:\n  path: data.csv\n\ttarget: y\n"),
     Case("empty_file", ["config.yaml", "empty", "data:"], config=""),
     Case("only_comments", ["config.yaml", "empty"], config="# nothing here\n"),
     Case("list_not_mapping", ["config.yaml:1", "mapping", "list"], config="- data\n- window\n"),
     Case("scalar_not_mapping", ["config.yaml:1", "mapping", "string"], config="just a sentence\n"),
     Case("section_not_mapping", ["config.yaml:5", "window", "expected a mapping"], config=cfg(window=7)),
-    Case("unknown_top_key", ["config.yaml:", "windw", "did you mean 'window'"], config=cfg() + "windw:\n  horizon: 2\n"),
-    Case("unknown_nested_key", ["config.yaml:", "training.epoch", "did you mean 'epochs'"], config=cfg(training={"epoch": 3})),
-    Case("duplicate_key", ["config.yaml:", "key window appears twice", "first on line"], config=cfg() + "window:\n  horizon: 3\n"),
+    Case(
+        "unknown_top_key", ["config.yaml:", "windw", "did you mean 'window'"], config=cfg() + "windw:\n  horizon: 2\n"
+    ),
+    Case(
+        "unknown_nested_key",
+        ["config.yaml:", "training.epoch", "did you mean 'epochs'"],
+        config=cfg(training={"epoch": 3}),
+    ),
+    Case(
+        "duplicate_key",
+        ["config.yaml:", "key window appears twice", "first on line"],
+        config=cfg() + "window:\n  horizon: 3\n",
+    ),
     Case("missing_target", ["config.yaml", "data.target", "required"], config="data:\n  path: data.csv\n"),
-    Case("wrong_type_int", ["config.yaml:", "window.input_length", "expected an integer", "'ten'"], config=cfg(window={"input_length": "ten"})),
-    Case("wrong_type_float", ["config.yaml:", "training.learning_rate", "expected a number"], config=cfg(training={"learning_rate": "fast"})),
-    Case("wrong_type_bool", ["config.yaml:", "training.shuffle", "true or false"], config=cfg(training={"shuffle": "yes please"})),
-    Case("float_for_int", ["config.yaml:", "training.epochs", "expected an integer", "2.5"], config=cfg(training={"epochs": 2.5})),
-    Case("negative_input_length", ["config.yaml:", "window.input_length", ">= 1", "-3"], config=cfg(window={"input_length": -3})),
-    Case("zero_batch_size", ["config.yaml:", "training.batch_size", ">= 1", "received 0"], config=cfg(training={"batch_size": 0})),
+    Case(
+        "wrong_type_int",
+        ["config.yaml:", "window.input_length", "expected an integer", "'ten'"],
+        config=cfg(window={"input_length": "ten"}),
+    ),
+    Case(
+        "wrong_type_float",
+        ["config.yaml:", "training.learning_rate", "expected a number"],
+        config=cfg(training={"learning_rate": "fast"}),
+    ),
+    Case(
+        "wrong_type_bool",
+        ["config.yaml:", "training.shuffle", "true or false"],
+        config=cfg(training={"shuffle": "yes please"}),
+    ),
+    Case(
+        "float_for_int",
+        ["config.yaml:", "training.epochs", "expected an integer", "2.5"],
+        config=cfg(training={"epochs": 2.5}),
+    ),
+    Case(
+        "negative_input_length",
+        ["config.yaml:", "window.input_length", ">= 1", "-3"],
+        config=cfg(window={"input_length": -3}),
+    ),
+    Case(
+        "zero_batch_size",
+        ["config.yaml:", "training.batch_size", ">= 1", "received 0"],
+        config=cfg(training={"batch_size": 0}),
+    ),
     Case("zero_units", ["config.yaml:", "model.units", "at least 1 unit"], config=cfg(model={"units": [4, 0]})),
     Case("empty_units", ["config.yaml:", "model.units", "must not be empty"], config=cfg(model={"units": []})),
     Case("horizon_zero", ["config.yaml:", "window.horizon", ">= 1", "received 0"], config=cfg(window={"horizon": 0})),
-    Case("negative_learning_rate", ["config.yaml:", "training.learning_rate", "> 0"], config=cfg(training={"learning_rate": -0.1})),
+    Case(
+        "negative_learning_rate",
+        ["config.yaml:", "training.learning_rate", "> 0"],
+        config=cfg(training={"learning_rate": -0.1}),
+    ),
     Case("dropout_above_one", ["config.yaml:", "model.dropout", "<= 0.99"], config=cfg(model={"dropout": 1.5})),
-    Case("nan_learning_rate", ["config.yaml:", "training.learning_rate", "finite"], config=cfg(training={"learning_rate": float("nan")})),
+    Case(
+        "nan_learning_rate",
+        ["config.yaml:", "training.learning_rate", "finite"],
+        config=cfg(training={"learning_rate": float("nan")}),
+    ),
     Case(
         "split_not_summing_to_one",
         ["config.yaml:", "data.split", "sum to 1", "1.2"],
         config=cfg(data={"split": {"train": 0.8, "val": 0.2, "test": 0.2}}),
     ),
-    Case("split_one_timestamp", ["config.yaml:", "data.split", "val_start and test_start"], config=cfg(data={"split": {"val_start": "2020-03-01"}})),
-    Case("unknown_cell", ["config.yaml:", "model.cell", "did you mean 'lstm'", "simple_rnn, lstm, gru"], config=cfg(model={"cell": "lstn"})),
-    Case("unknown_optimizer", ["config.yaml:", "training.optimizer", "adamw", "adam, rmsprop, sgd"], config=cfg(training={"optimizer": "adamw"})),
-    Case("unknown_backend", ["config.yaml:", "runtime.backend", "torch", "auto, jax, tensorflow"], config=cfg(runtime={"backend": "torch"})),
-    Case("set_unknown_key", ["config.yaml", "--set training.epochz", "did you mean 'epochs'"], args=["--set", "training.epochz=3"]),
-    Case("set_unknown_section", ["config.yaml", "--set modle", "did you mean 'model'"], args=["--set", "modle.cell=gru"]),
-    Case("set_unparsable_value", ["config.yaml", "--set training.epochs", "cannot parse"], args=["--set", "training.epochs=[3"]),
-    Case("recursive_alias", ["config.yaml:", "recursive"], config="data: &d\n  path: data.csv\n  target: y\n  extra: *d\n"),
-    Case("set_wrong_type", ["config.yaml: --set training.epochs", "expected an integer"], args=["--set", "training.epochs=three"]),
+    Case(
+        "split_one_timestamp",
+        ["config.yaml:", "data.split", "val_start and test_start"],
+        config=cfg(data={"split": {"val_start": "2020-03-01"}}),
+    ),
+    Case(
+        "unknown_cell",
+        ["config.yaml:", "model.cell", "did you mean 'lstm'", "simple_rnn, lstm, gru"],
+        config=cfg(model={"cell": "lstn"}),
+    ),
+    Case(
+        "unknown_optimizer",
+        ["config.yaml:", "training.optimizer", "adamw", "adam, rmsprop, sgd"],
+        config=cfg(training={"optimizer": "adamw"}),
+    ),
+    Case(
+        "unknown_backend",
+        ["config.yaml:", "runtime.backend", "torch", "auto, jax, tensorflow"],
+        config=cfg(runtime={"backend": "torch"}),
+    ),
+    Case(
+        "set_unknown_key",
+        ["config.yaml", "--set training.epochz", "did you mean 'epochs'"],
+        args=["--set", "training.epochz=3"],
+    ),
+    Case(
+        "set_unknown_section", ["config.yaml", "--set modle", "did you mean 'model'"], args=["--set", "modle.cell=gru"]
+    ),
+    Case(
+        "set_unparsable_value",
+        ["config.yaml", "--set training.epochs", "cannot parse"],
+        args=["--set", "training.epochs=[3"],
+    ),
+    Case(
+        "recursive_alias",
+        ["config.yaml:", "recursive"],
+        config="data: &d\n  path: data.csv\n  target: y\n  extra: *d\n",
+    ),
+    Case(
+        "set_wrong_type",
+        ["config.yaml: --set training.epochs", "expected an integer"],
+        args=["--set", "training.epochs=three"],
+    ),
     Case("set_without_equals", ["config.yaml", "--set", "KEY=VALUE"], args=["--set", "training.epochs"]),
     Case("data_path_missing", ["nope.csv", "data file not found", "data.path"], config=cfg(data={"path": "nope.csv"})),
     Case("data_path_is_dir", ["data.path", "directory"], config=cfg(data={"path": "."})),
-    Case("activation_unknown", ["config.yaml:", "model.activation", "tanh"], config=cfg(model={"activation": "swishy"})),
+    Case(
+        "activation_unknown", ["config.yaml:", "model.activation", "tanh"], config=cfg(model={"activation": "swishy"})
+    ),
 ]
 
 N = 120
 DATA_CASES = [
     Case("empty_data", ["data.csv", "empty"], data=""),
     Case("header_only", ["data.csv", "header but no rows"], data="date,y,x\n"),
-    Case("time_column_missing", ["data.csv", "data.time_column", "'date' not found", "did you mean 'data'", "columns: data, y, x."], data=good_csv().replace("date,", "data,", 1)),
-    Case("time_unparsable", ["data.csv:12", "cannot parse time value", "'2020-13-45'"], data=csv_with(12, "2020-13-45,1.0,0.5")),
+    Case(
+        "time_column_missing",
+        ["data.csv", "data.time_column", "'date' not found", "did you mean 'data'", "columns: data, y, x."],
+        data=good_csv().replace("date,", "data,", 1),
+    ),
+    Case(
+        "time_unparsable",
+        ["data.csv:12", "cannot parse time value", "'2020-13-45'"],
+        data=csv_with(12, "2020-13-45,1.0,0.5"),
+    ),
     Case("time_empty_cell", ["data.csv:9", "empty time value", "'date'"], data=csv_with(9, ",1.0,0.5")),
-    Case("duplicate_timestamps", ["data.csv:11", "duplicate timestamp 2020-01-09"], data=csv_with(11, "2020-01-09,1.0,0.5")),
+    Case(
+        "duplicate_timestamps",
+        ["data.csv:11", "duplicate timestamp 2020-01-09"],
+        data=csv_with(11, "2020-01-09,1.0,0.5"),
+    ),
     Case("out_of_order", ["data.csv:11", "out of order", "data.sort"], data=csv_with(11, "2020-01-02,1.0,0.5")),
     Case(
         "irregular_no_frequency",
         ["data.csv", "data.frequency", "irregular", "set data.frequency"],
         data="date,y,x\n"
-        + "".join(f"{t:%Y-%m-%d %H:%M},{i % 5}.5,{i % 3}\n" for i, t in enumerate(pd.Timestamp("2020-01-01") + pd.to_timedelta(np.cumsum([24, 30, 17, 24, 41] * 24), unit="h"))),
+        + "".join(
+            f"{t:%Y-%m-%d %H:%M},{i % 5}.5,{i % 3}\n"
+            for i, t in enumerate(
+                pd.Timestamp("2020-01-01") + pd.to_timedelta(np.cumsum([24, 30, 17, 24, 41] * 24), unit="h")
+            )
+        ),
     ),
-    Case("off_grid_with_frequency", ["data.csv:", "not on the 'D' grid"], data=csv_with(20, "2020-01-19 12:00,1.0,0.5"), config=cfg(data={"frequency": "D"})),
-    Case("unknown_frequency", ["data.csv", "data.frequency", "'fortnightly'"], config=cfg(data={"frequency": "fortnightly"})),
+    Case(
+        "off_grid_with_frequency",
+        ["data.csv:", "not on the 'D' grid"],
+        data=csv_with(20, "2020-01-19 12:00,1.0,0.5"),
+        config=cfg(data={"frequency": "D"}),
+    ),
+    Case(
+        "unknown_frequency",
+        ["data.csv", "data.frequency", "'fortnightly'"],
+        config=cfg(data={"frequency": "fortnightly"}),
+    ),
     Case("target_missing", ["data.csv", "data.target", "'temp' not found"], config=cfg(data={"target": "temp"})),
     Case("feature_missing", ["data.csv", "data.features", "'z' not found"], config=cfg(data={"features": ["x", "z"]})),
-    Case("non_numeric_target", ["data.csv:31", "column 'y' is not numeric", "'abc'", "data.categorical"], data=csv_with(31, "2020-01-30,abc,0.5")),
-    Case("all_nan_column", ["data.csv", "column x", "all missing"], data="date,y,x\n" + "".join(f"2020-01-{d:02d},{d % 4},\n" for d in range(1, 31)) + "".join(f"2020-02-{d:02d},{d % 5},\n" for d in range(1, 29))),
-    Case("constant_target", ["data.csv", "column y", "constant"], data="date,y,x\n" + "".join(f"{d},5.0,{i % 7}\n" for i, d in enumerate(pd.date_range("2020-01-01", periods=N).strftime("%Y-%m-%d")))),
+    Case(
+        "non_numeric_target",
+        ["data.csv:31", "column 'y' is not numeric", "'abc'", "data.categorical"],
+        data=csv_with(31, "2020-01-30,abc,0.5"),
+    ),
+    Case(
+        "all_nan_column",
+        ["data.csv", "column x", "all missing"],
+        data="date,y,x\n"
+        + "".join(f"2020-01-{d:02d},{d % 4},\n" for d in range(1, 31))
+        + "".join(f"2020-02-{d:02d},{d % 5},\n" for d in range(1, 29)),
+    ),
+    Case(
+        "constant_target",
+        ["data.csv", "column y", "constant"],
+        data="date,y,x\n"
+        + "".join(
+            f"{d},5.0,{i % 7}\n" for i, d in enumerate(pd.date_range("2020-01-01", periods=N).strftime("%Y-%m-%d"))
+        ),
+    ),
     Case("inf_value", ["data.csv:40", "column y", "infinite"], data=csv_with(40, "2020-02-08,inf,0.5")),
-    Case("too_few_rows_for_split", ["data.csv", "data.split", "val split has 4 rows", "fewer than input_length + horizon", "5 + 2"], data=good_csv(30)),
+    Case(
+        "too_few_rows_for_split",
+        ["data.csv", "data.split", "val split has 4 rows", "fewer than input_length + horizon", "5 + 2"],
+        data=good_csv(30),
+    ),
     Case("binary_file", ["data.csv", "binary"], data=b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4),
-    Case("non_utf8", ["data.csv", "not UTF-8", "offset"], data=good_csv().replace("date,y,x", "date,y,x\u00e9").encode("latin-1")),
-    Case("missing_error_policy", ["data.csv", "column y", "missing values", "data.missing"], data=csv_with(15, "2020-01-14,,0.5"), config=cfg(data={"missing": "error"})),
-    Case("log_diff_on_negative", ["data.csv", "data.transform.x", "positive"], config=cfg(data={"transform": {"x": "log_diff"}})),
+    Case(
+        "non_utf8",
+        ["data.csv", "not UTF-8", "offset"],
+        data=good_csv().replace("date,y,x", "date,y,x\u00e9").encode("latin-1"),
+    ),
+    Case(
+        "missing_error_policy",
+        ["data.csv", "column y", "missing values", "data.missing"],
+        data=csv_with(15, "2020-01-14,,0.5"),
+        config=cfg(data={"missing": "error"}),
+    ),
+    Case(
+        "log_diff_on_negative",
+        ["data.csv", "data.transform.x", "positive"],
+        config=cfg(data={"transform": {"x": "log_diff"}}),
+    ),
 ]
 
 
@@ -176,7 +318,11 @@ def test_bad_config_or_data_fails_clearly_before_any_run(case: Case, tmp_path: P
     assert_no_run_dirs(tmp_path)
 
 
-@pytest.mark.parametrize("case", [c for c in CONFIG_CASES + DATA_CASES if c.id in ("unknown_cell", "inf_value", "duplicate_timestamps")], ids=lambda c: c.id)
+@pytest.mark.parametrize(
+    "case",
+    [c for c in CONFIG_CASES + DATA_CASES if c.id in ("unknown_cell", "inf_value", "duplicate_timestamps")],
+    ids=lambda c: c.id,
+)
 def test_validate_gives_the_same_answer(case: Case, tmp_path: Path):
     config = _write_case(tmp_path, case)
     result = CliRunner().invoke(cli, ["validate", str(config), *case.args])
@@ -204,7 +350,9 @@ def test_a_constant_feature_trains_with_finite_metrics(tmp_path: Path, monkeypat
     model = m["test"]["original"]["overall"]["model"]
     assert all(np.isfinite(model[k]) for k in ("mse", "mae", "mase")), model
     scaler = json.loads((tmp_path / "run" / "scaler.json").read_text())
-    assert np.isfinite(np.asarray(scaler["scale"], dtype=float)).all() and 0 not in np.asarray(scaler["scale"], dtype=float)
+    assert np.isfinite(np.asarray(scaler["scale"], dtype=float)).all() and 0 not in np.asarray(
+        scaler["scale"], dtype=float
+    )
 
 
 # --------------------------------------------------------------------------- runs
@@ -277,7 +425,11 @@ RUN_CASES = [
     # (damage, commands, phrases)
     ("missing_dir", ("evaluate", "predict"), ["copy", "run directory not found"]),
     ("no_model", ("evaluate", "predict"), ["copy", "model.keras is missing"]),
-    ("truncated_model", ("evaluate", "predict"), ["model.keras", "cannot load the model", "not a .keras archive", "truncated"]),
+    (
+        "truncated_model",
+        ("evaluate", "predict"),
+        ["model.keras", "cannot load the model", "not a .keras archive", "truncated"],
+    ),
     ("garbage_model", ("evaluate",), ["model.keras", "cannot load the model"]),
     ("empty_model", ("predict",), ["model.keras", "cannot load the model"]),
     ("foreign_zip", ("predict",), ["model.keras", "cannot load the model"]),

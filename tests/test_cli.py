@@ -13,14 +13,19 @@ from rnnforecast.cli import cli
 
 
 def _modules_after(code: str) -> set[str]:
-    probe = code + "\nimport sys\nprint('MODS:' + ','.join(m for m in ('pandas', 'keras', 'jax', 'tensorflow') if m in sys.modules))"
+    probe = (
+        code
+        + "\nimport sys\nprint('MODS:' + ','.join(m for m in ('pandas', 'keras', 'jax', 'tensorflow') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
     line = next(x for x in out.splitlines() if x.startswith("MODS:"))
     return set(filter(None, line[5:].split(",")))
 
 
 def test_help_and_version_import_nothing_heavy():
-    help_mods = _modules_after("from rnnforecast.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass")
+    help_mods = _modules_after(
+        "from rnnforecast.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
+    )
     assert help_mods == set(), help_mods
 
 
@@ -56,10 +61,24 @@ def test_validate_reports_everything_on_both_sample_datasets():
 
 def test_validate_counts_windows_exactly():
     result = CliRunner().invoke(
-        cli, ["validate", str(CONFIGS / "weather_lstm.yaml"), "--set", "window.input_length=10", "--set", "window.horizon=4", "--set", "window.stride=3"]
+        cli,
+        [
+            "validate",
+            str(CONFIGS / "weather_lstm.yaml"),
+            "--set",
+            "window.input_length=10",
+            "--set",
+            "window.horizon=4",
+            "--set",
+            "window.stride=3",
+        ],
     )
     # 1461 rows: train 1023, val 219, test 219. Train stride 3: (1023-14)//3+1 = 337; val/test stride 1: 219-14+1 = 206
-    assert "train windows: 337" in result.stdout and "val   windows: 206" in result.stdout and "test  windows: 206" in result.stdout
+    assert (
+        "train windows: 337" in result.stdout
+        and "val   windows: 206" in result.stdout
+        and "test  windows: 206" in result.stdout
+    )
 
 
 def test_config_error_is_one_line_with_exit_1(tmp_path):
@@ -67,7 +86,11 @@ def test_config_error_is_one_line_with_exit_1(tmp_path):
     p.write_text("data:\n  path: x.csv\n  target: y\nwindow:\n  horizon: 0\n")
     result = CliRunner().invoke(cli, ["validate", str(p)])
     assert result.exit_code == 1
-    assert result.stderr.count("\n") == 1 and "bad.yaml:5: window.horizon" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        result.stderr.count("\n") == 1
+        and "bad.yaml:5: window.horizon" in result.stderr
+        and "Traceback" not in result.stderr
+    )
 
 
 def test_usage_error_exits_2():

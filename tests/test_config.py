@@ -29,14 +29,22 @@ def test_minimal_config_gets_declared_defaults(tmp_path):
 
 def test_every_shipped_config_loads():
     names = sorted(p.name for p in CONFIGS.glob("*.yaml"))
-    assert {"weather_simple_rnn.yaml", "weather_lstm.yaml", "weather_gru.yaml", "stock_lstm.yaml", "stock_gru.yaml"} <= set(names)
+    assert {
+        "weather_simple_rnn.yaml",
+        "weather_lstm.yaml",
+        "weather_gru.yaml",
+        "stock_lstm.yaml",
+        "stock_gru.yaml",
+    } <= set(names)
     for p in CONFIGS.glob("*.yaml"):
         cfg = load_config(p)
         assert cfg.data_path.exists(), p
 
 
 def test_overrides_are_typed_by_the_schema(tmp_path):
-    cfg = load_config(write(tmp_path, MINIMAL), ["training.epochs=3", "model.cell=gru", "model.units=[16, 8]", "training.clipnorm=1"])
+    cfg = load_config(
+        write(tmp_path, MINIMAL), ["training.epochs=3", "model.cell=gru", "model.units=[16, 8]", "training.clipnorm=1"]
+    )
     assert cfg.training.epochs == 3 and cfg.model.cell == "gru" and cfg.model.units == [16, 8]
     assert cfg.training.clipnorm == 1.0 and isinstance(cfg.training.clipnorm, float)
 

@@ -14,7 +14,10 @@ from rnnforecast.scaling import Scaler
 
 
 def cfg_for(path, **data):
-    raw = {"data": {"path": str(path), "target": "y", "time_column": "time", **data}, "window": {"input_length": 3, "horizon": 2}}
+    raw = {
+        "data": {"path": str(path), "target": "y", "time_column": "time", **data},
+        "window": {"input_length": 3, "horizon": 2},
+    }
     return from_dict(raw)
 
 
@@ -103,7 +106,10 @@ def test_invert_returns_original_units(tmp_path):
 
 def test_constant_feature_does_not_divide_by_zero(tmp_path):
     n = 60
-    p = write_csv(tmp_path, pd.DataFrame({"time": pd.date_range("2020", periods=n, freq="h"), "y": np.arange(n, dtype=float), "c": 3.0}))
+    p = write_csv(
+        tmp_path,
+        pd.DataFrame({"time": pd.date_range("2020", periods=n, freq="h"), "y": np.arange(n, dtype=float), "c": 3.0}),
+    )
     cfg = cfg_for(p)
     data = series.build(load_frame(cfg.data, p), cfg)
     assert np.isfinite(data.values).all()
@@ -123,7 +129,10 @@ def test_several_series_never_share_a_window(tmp_path):
         seg = data.series_index(starts)
         end = data.series_index(starts + 3 + 2 - 1)
         assert (seg == end).all()
-    glob = series.build(load_frame(cfg_for(p, series_id="ticker", scale_per_series=False).data, p), cfg_for(p, series_id="ticker", scale_per_series=False))
+    glob = series.build(
+        load_frame(cfg_for(p, series_id="ticker", scale_per_series=False).data, p),
+        cfg_for(p, series_id="ticker", scale_per_series=False),
+    )
     assert glob.scaler.groups == ["*"]
 
 

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from rnnforecast.config import Config, ConfigError, _hints, _schema_fields, from_dict, load_config
 
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 
 scalars = st.one_of(
     st.none(),
@@ -21,7 +23,24 @@ scalars = st.one_of(
     st.integers(min_value=-(10**20), max_value=10**20),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12),
-    st.sampled_from(["lstm", "gru", "adam", "D", "h", "y", "standard", "interpolate", "log_diff", "auto", "jax", "2020-01-01", "", " "]),
+    st.sampled_from(
+        [
+            "lstm",
+            "gru",
+            "adam",
+            "D",
+            "h",
+            "y",
+            "standard",
+            "interpolate",
+            "log_diff",
+            "auto",
+            "jax",
+            "2020-01-01",
+            "",
+            " ",
+        ]
+    ),
     st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2100, 1, 1)),
 )
 keys = st.one_of(st.text(max_size=10), st.integers(-3, 3), st.none(), st.booleans())
@@ -71,7 +90,9 @@ def _section(cls: type, depth: int = 0) -> st.SearchStrategy:
 
 
 VALID_DATA = {"path": "d.csv", "target": "y"}
-with_data = _section(Config).map(lambda d: {**d, "data": {**VALID_DATA, **(d["data"] if isinstance(d.get("data"), dict) else {})}})
+with_data = _section(Config).map(
+    lambda d: {**d, "data": {**VALID_DATA, **(d["data"] if isinstance(d.get("data"), dict) else {})}}
+)
 configs = _mostly(with_data, st.one_of(_section(Config), values))
 
 
@@ -99,7 +120,20 @@ overrides = st.lists(
     st.one_of(
         st.text(max_size=20),
         st.tuples(
-            st.sampled_from(["training.epochs", "model.cell", "window.horizon", "model.units", "data.split.train", "seed", "training", "nope.x", "training.early_stopping.patience", "data.target.x"]),
+            st.sampled_from(
+                [
+                    "training.epochs",
+                    "model.cell",
+                    "window.horizon",
+                    "model.units",
+                    "data.split.train",
+                    "seed",
+                    "training",
+                    "nope.x",
+                    "training.early_stopping.patience",
+                    "data.target.x",
+                ]
+            ),
             st.text(max_size=10),
         ).map("=".join),
     ),
@@ -112,7 +146,9 @@ overrides = st.lists(
 def test_load_config_from_yaml_text_and_overrides(tmp_path_factory, raw, sets, as_text, text):
     path = tmp_path_factory.mktemp("fuzz", numbered=True) / "c.yaml"
     if as_text:
-        path.write_text(text, encoding="utf-8", errors="surrogatepass") if _encodable(text) else path.write_bytes(text.encode("utf-8", "replace"))
+        path.write_text(text, encoding="utf-8", errors="surrogatepass") if _encodable(text) else path.write_bytes(
+            text.encode("utf-8", "replace")
+        )
     else:
         path.write_text(yaml.safe_dump(raw, allow_unicode=True))
     _outcome(load_config, path, sets)

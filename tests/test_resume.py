@@ -48,7 +48,9 @@ def _config(directory: Path, extra: dict) -> Path:
 
 def _popen(config: Path, run_dir: Path, *extra: str) -> subprocess.Popen:
     """``rnnforecast train`` in a new process, on this process's backend (KERAS_BACKEND is inherited)."""
-    log = open(run_dir.parent / f"{run_dir.name}{'-resume' if extra else ''}.log", "w+")  # a file: a full pipe would block it
+    log = open(
+        run_dir.parent / f"{run_dir.name}{'-resume' if extra else ''}.log", "w+"
+    )  # a file: a full pipe would block it
     proc = subprocess.Popen(
         [sys.executable, "-m", "rnnforecast", "train", str(config), "--quiet", *(extra or ("--run-dir", str(run_dir)))],
         stdout=log,
@@ -103,7 +105,12 @@ def interrupted(tmp_path_factory) -> dict:
     runs = {name: root / name for name in ("reference", "sigint", "sigkill")}
     partial = {name: runs[name].with_name(name + ".partial") for name in runs}
     procs = {name: _popen(config, runs[name]) for name in ("sigint", "sigkill")}
-    killed_at = _kill_after_two_epochs({name: (procs[name], partial[name], sig) for name, sig in (("sigint", signal.SIGINT), ("sigkill", signal.SIGKILL))})
+    killed_at = _kill_after_two_epochs(
+        {
+            name: (procs[name], partial[name], sig)
+            for name, sig in (("sigint", signal.SIGINT), ("sigkill", signal.SIGKILL))
+        }
+    )
     out = {"config": config, "runs": runs, "killed_at": killed_at, "killed": {}}
     for name in ("sigint", "sigkill"):
         procs[name].wait(timeout=120)
@@ -165,7 +172,10 @@ def _leaves(obj, prefix=""):
 @pytest.mark.parametrize("name", ["sigint", "sigkill"])
 def test_resumed_run_ends_with_the_uninterrupted_metrics(interrupted, name):
     runs = interrupted["runs"]
-    assert f"resuming from epoch {interrupted['killed'][name]['state']['epoch'] + 1}" in interrupted["resumed_output"][name]
+    assert (
+        f"resuming from epoch {interrupted['killed'][name]['state']['epoch'] + 1}"
+        in interrupted["resumed_output"][name]
+    )
     ref = json.loads((runs["reference"] / "metrics.json").read_text())
     got = json.loads((runs[name] / "metrics.json").read_text())
     assert not runs[name].with_name(name + ".partial").exists() and not (runs[name] / "checkpoint").exists()
@@ -186,7 +196,9 @@ def test_resumed_run_ends_with_the_uninterrupted_metrics(interrupted, name):
     ref_hist = (runs["reference"] / "history.csv").read_text().splitlines()
     got_hist = (runs[name] / "history.csv").read_text().splitlines()
     assert ref_hist[0] == got_hist[0] and len(ref_hist) == len(got_hist)
-    np.testing.assert_allclose(np.loadtxt(got_hist[1:], delimiter=","), np.loadtxt(ref_hist[1:], delimiter=","), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.loadtxt(got_hist[1:], delimiter=","), np.loadtxt(ref_hist[1:], delimiter=","), rtol=1e-6
+    )
 
 
 def test_resume_refuses_a_different_config(interrupted, tmp_path):
@@ -206,7 +218,10 @@ def test_resume_refuses_a_different_config(interrupted, tmp_path):
 def test_nan_loss_stops_with_advice_and_keeps_the_last_good_weights(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     # Measured on JAX: plain SGD at learning rate 2 grows the loss ~1e4x per epoch and reaches inf in epoch 4.
-    extra = {"training": {"optimizer": "sgd", "learning_rate": 2.0, "epochs": 10, "reduce_lr_on_plateau": None}, "model": {"units": [8]}}
+    extra = {
+        "training": {"optimizer": "sgd", "learning_rate": 2.0, "epochs": 10, "reduce_lr_on_plateau": None},
+        "model": {"units": [8]},
+    }
     config = _config(tmp_path, merge(RESUME, extra))
     r = CliRunner().invoke(cli, ["train", str(config), "--run-dir", "run", "--quiet"])
     assert r.exit_code == 1, r.output
@@ -231,7 +246,9 @@ def test_nan_in_the_first_epoch_keeps_nothing_and_says_so(tmp_path, monkeypatch)
     extra = {"training": {"optimizer": "sgd", "learning_rate": 1e12, "epochs": 3}}
     config = _config(tmp_path, merge(RESUME, extra))
     r = CliRunner().invoke(cli, ["train", str(config), "--run-dir", "run", "--quiet"])
-    assert r.exit_code == 1 and "NaN or infinite in epoch 1" in r.stderr and "no weights were kept" in r.stderr, r.output
+    assert r.exit_code == 1 and "NaN or infinite in epoch 1" in r.stderr and "no weights were kept" in r.stderr, (
+        r.output
+    )
     assert "clipnorm" in r.stderr
     assert list(tmp_path.iterdir()) == [config]  # no run directory, partial or not
 
@@ -283,7 +300,9 @@ def test_an_unwritable_run_dir_is_a_clear_error(tmp_path, weather_config):
     assert sorted(tmp_path.iterdir()) == [blocker]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions; the file-in-the-way case covers this as root")
+@pytest.mark.skipif(
+    os.geteuid() == 0, reason="root ignores directory permissions; the file-in-the-way case covers this as root"
+)
 def test_a_read_only_parent_is_a_clear_error(tmp_path, weather_config):
     ro = tmp_path / "ro"
     ro.mkdir()

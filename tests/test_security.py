@@ -17,7 +17,11 @@ from rnnforecast.config import from_dict
 
 @pytest.mark.parametrize(
     "tag",
-    ["!!python/object/apply:os.system [\"touch {marker}\"]", "!!python/name:os.system", "!!python/object/new:pathlib.Path [\"{marker}\"]"],
+    [
+        '!!python/object/apply:os.system ["touch {marker}"]',
+        "!!python/name:os.system",
+        '!!python/object/new:pathlib.Path ["{marker}"]',
+    ],
 )
 @pytest.mark.parametrize("command", ["validate", "train"])
 def test_a_config_with_a_python_tag_is_refused(tmp_path, tag, command):
@@ -27,7 +31,9 @@ def test_a_config_with_a_python_tag_is_refused(tmp_path, tag, command):
     r = CliRunner().invoke(cli, [command, str(config)])
     assert r.exit_code == 1 and "Traceback" not in r.output, r.output
     msg = r.stderr.strip()
-    assert "\n" not in msg and "evil.yaml:1:7" in msg and "is not allowed" in msg and "safe_load" in msg and "Fix:" in msg
+    assert (
+        "\n" not in msg and "evil.yaml:1:7" in msg and "is not allowed" in msg and "safe_load" in msg and "Fix:" in msg
+    )
     assert not marker.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.yaml"]
 
@@ -37,7 +43,7 @@ def test_a_run_whose_config_carries_a_python_tag_is_refused(weather_run, tmp_pat
     shutil.copytree(weather_run, run)
     marker = tmp_path / "pwned"
     text = (run / "config.yaml").read_text()
-    (run / "config.yaml").write_text(f"x: !!python/object/apply:os.system [\"touch {marker}\"]\n" + text)
+    (run / "config.yaml").write_text(f'x: !!python/object/apply:os.system ["touch {marker}"]\n' + text)
     r = CliRunner().invoke(cli, ["evaluate", str(run)])
     assert r.exit_code == 1 and "cannot read the run's files" in r.stderr and "Traceback" not in r.output, r.output
     assert not marker.exists()
@@ -103,7 +109,9 @@ def test_keras_refusal_text_is_what_the_mapping_expects(lambda_run):
 )
 def test_a_run_name_is_one_safe_path_component(name, expected, tmp_path):
     assert slug(name) == expected
-    cfg = from_dict({"name": name or "x", "data": {"path": "d.csv", "target": "y"}, "output": {"runs_dir": str(tmp_path / "runs")}})
+    cfg = from_dict(
+        {"name": name or "x", "data": {"path": "d.csv", "target": "y"}, "output": {"runs_dir": str(tmp_path / "runs")}}
+    )
     planned = plan_run_dir(cfg, None).resolve()
     assert planned.parent == (tmp_path / "runs").resolve()
     assert "/" not in planned.name and planned.name not in ("..", ".")
@@ -122,4 +130,6 @@ def test_a_config_cannot_write_outside_its_runs_dir(tmp_path, monkeypatch):
     made = list((work / "runs").iterdir())
     assert len(made) == 1 and made[0].name.startswith("evil-") and (made[0] / "metrics.json").exists()
     assert sorted(p.name for p in tmp_path.rglob("*") if "evil" in p.name and p.parent != work / "runs") == []
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"] and sorted(p.name for p in (tmp_path / "a").iterdir()) == ["b"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"] and sorted(
+        p.name for p in (tmp_path / "a").iterdir()
+    ) == ["b"]

@@ -43,7 +43,16 @@ def test_every_cell_predicts_all_steps_and_targets(model):
 
 
 def test_run_directory_is_complete_and_parses(weather_run: Path):
-    for name in ("model.keras", "config.yaml", "scaler.json", "schema.json", "history.csv", "metrics.json", "timing.json", "forecast.csv"):
+    for name in (
+        "model.keras",
+        "config.yaml",
+        "scaler.json",
+        "schema.json",
+        "history.csv",
+        "metrics.json",
+        "timing.json",
+        "forecast.csv",
+    ):
         assert (weather_run / name).is_file(), name
     assert not (weather_run / "UNFINISHED.txt").exists() and not (weather_run / "checkpoint").exists()
     for png in ("loss.png", "forecast.png", "error_by_horizon.png", "residuals.png"):
@@ -79,8 +88,12 @@ def test_evaluate_rebuilds_the_same_metrics(weather_run: Path):
     assert result.exit_code == 0, result.output
     ev = json.loads(result.stdout)
     saved = json.loads((weather_run / "metrics.json").read_text())["test"]
-    assert ev["original"]["overall"]["model"]["mse"] == pytest.approx(saved["original"]["overall"]["model"]["mse"], rel=1e-6)
-    assert ev["normalised"]["overall"]["model"]["mae"] == pytest.approx(saved["normalised"]["overall"]["model"]["mae"], rel=1e-6)
+    assert ev["original"]["overall"]["model"]["mse"] == pytest.approx(
+        saved["original"]["overall"]["model"]["mse"], rel=1e-6
+    )
+    assert ev["normalised"]["overall"]["model"]["mae"] == pytest.approx(
+        saved["normalised"]["overall"]["model"]["mae"], rel=1e-6
+    )
 
 
 @pytest.mark.slow
@@ -101,7 +114,9 @@ def test_smoke_every_shipped_config(config: str, tmp_path: Path):
     """CI smoke: one epoch of every shipped config on its sample data, then evaluate and predict."""
     runner = CliRunner()
     run = tmp_path / "run"
-    r = runner.invoke(cli, ["train", str(CONFIGS / config), "--set", "training.epochs=1", "--run-dir", str(run), "--quiet"])
+    r = runner.invoke(
+        cli, ["train", str(CONFIGS / config), "--set", "training.epochs=1", "--run-dir", str(run), "--quiet"]
+    )
     assert r.exit_code == 0, r.output
     assert "run directory:" in r.stdout and "persistence" in r.stdout
     r = runner.invoke(cli, ["evaluate", str(run)])
@@ -124,7 +139,11 @@ def scenario_metrics(tmp_path_factory) -> dict[str, dict]:
         out = tmp_path_factory.mktemp(f"scenarios_{b}")
         env = {**os.environ, "KERAS_BACKEND": b}
         procs[b] = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "scenarios.py"), str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            [sys.executable, str(ROOT / "tests" / "scenarios.py"), str(out)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
     results = {}
     for b, p in procs.items():
@@ -166,12 +185,21 @@ def test_several_series_and_targets_train_evaluate_and_predict(tmp_path: Path):
     frames = []
     for i, k in enumerate(("AAA", "BBB")):
         level = 50 * (i + 1) + np.cumsum(rng.standard_normal(len(t)))
-        frames.append(pd.DataFrame({"day": t, "ticker": k, "close": level, "open": level + rng.standard_normal(len(t))}))
+        frames.append(
+            pd.DataFrame({"day": t, "ticker": k, "close": level, "open": level + rng.standard_normal(len(t))})
+        )
     csv = tmp_path / "long.csv"
     pd.concat(frames).to_csv(csv, index=False)
     cfg = {
         "name": "multi",
-        "data": {"path": str(csv), "time_column": "day", "target": ["close", "open"], "series_id": "ticker", "frequency": "B", "calendar": "steps"},
+        "data": {
+            "path": str(csv),
+            "time_column": "day",
+            "target": ["close", "open"],
+            "series_id": "ticker",
+            "frequency": "B",
+            "calendar": "steps",
+        },
         "window": {"input_length": 5, "horizon": 3},
         "model": {"cell": "gru", "units": [4]},
         "training": {"epochs": 1},
