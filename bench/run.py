@@ -16,8 +16,10 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,15 +49,17 @@ class Context:
     tmp: Path
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True)
     _csv: dict[int, Path] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def size(self, full, quick):
         return quick if self.quick else full
 
     def series(self, rows: int) -> Path:
         """The synthetic CSV with ``rows`` rows (written once per run)."""
-        if rows not in self._csv:
-            self._csv[rows] = write_series(self.tmp / "data" / f"series_{rows}.csv", rows)
-        return self._csv[rows]
+        with self._lock:
+            if rows not in self._csv:
+                self._csv[rows] = write_series(self.tmp / "data" / f"series_{rows}.csv", rows)
+            return self._csv[rows]
 
     @property
     def epochs(self) -> int:
@@ -119,16 +123,17 @@ def bench_overhead(ctx: Context) -> dict:
 def bench_tutorial(ctx: Context) -> dict:
     """rnnforecast's default vs TensorFlow + timeseries_dataset_from_array, per cell."""
     rows = ctx.size(30_000, 1_500)
-    cfgs = {c: series_config(ctx.series(rows), f"tutorial_{c}", model={"cell": c}, training={"epochs": ctx.epochs}) for c in CELLS}
-    ours = run_worker([_train_task(ctx, cfgs[c], f"tutorial_{c}") for c in CELLS])
+    cells_run = ctx.size(CELLS, ("lstm",))
+    cfgs = {c: series_config(ctx.series(rows), f"tutorial_{c}", model={"cell": c}, training={"epochs": ctx.epochs}) for c in cells_run}
+    ours = run_worker([_train_task(ctx, cfgs[c], f"tutorial_{c}") for c in cells_run])
     # TensorFlow as the tutorial runs it: oneDNN on (TensorFlow's default on x86; rnnforecast turns it off for determinism)
     tut = run_worker(
-        [{"kind": "tutorial", "config": cfgs[c], "tmp": str(ctx.tmp / f"tut_{c}")} for c in CELLS],
+        [{"kind": "tutorial", "config": cfgs[c], "tmp": str(ctx.tmp / f"tut_{c}")} for c in cells_run],
         backend="tensorflow",
         env={"TF_ENABLE_ONEDNN_OPTS": "1"},
     )
     cells = {}
-    for c, a, b in zip(CELLS, ours, tut):
+    for c, a, b in zip(cells_run, ours, tut):
         mine, theirs = summary(timed_epochs(a["epoch_seconds"])), summary(timed_epochs(b["epoch_seconds"]))
         cells[c] = {"rnnforecast_epoch_seconds": mine, "tutorial_epoch_seconds": theirs, "speedup": theirs["median"] / mine["median"]}
     return {
@@ -163,9 +168,9 @@ def bench_memory(ctx: Context) -> dict:
 
 def bench_scaling(ctx: Context) -> dict:
     """Seconds per epoch vs rows (expect linear) and vs units."""
-    sizes = ctx.size([10_000, 100_000, 1_000_000], [1_000, 3_000])
+    sizes = ctx.size([10_000, 100_000, 1_000_000], [1_000, 2_000])
     units_rows = ctx.size(100_000, 1_000)
-    units = ctx.size([32, 64, 128], [8, 16])
+    units = ctx.size([32, 64, 128], [16, 32])
     tasks = [_train_task(ctx, series_config(ctx.series(n), f"rows_{n}", training={"epochs": ctx.epochs}), f"rows_{n}") for n in sizes]
     tasks += [
         _train_task(ctx, series_config(ctx.series(units_rows), f"units_{u}", model={"units": [u]}, training={"epochs": ctx.epochs}), f"units_{u}")
@@ -323,8 +328,15 @@ BENCHMARKS: dict[str, Callable[[Context], dict]] = {
 }
 
 
-def run(quick: bool = False, only: list[str] | None = None, results_dir: Path | None = None, docs: Path | None = None, log=None) -> tuple[dict, Path]:
-    """Run the chosen benchmarks; write the JSON and (unless ``docs`` is None) the docs table."""
+def run(
+    quick: bool = False, only: list[str] | None = None, results_dir: Path | None = None, docs: Path | None = None, log=None, jobs: int | None = None
+) -> tuple[dict, Path]:
+    """Run the chosen benchmarks; write the JSON and (unless ``docs`` is None) the docs table.
+
+    Args:
+        jobs: benchmarks run at once. Default 1, so no two measurements share the CPU; --quick
+            measures nothing and defaults to 2.
+    """
     names = only or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
@@ -342,16 +354,25 @@ def run(quick: bool = False, only: list[str] | None = None, results_dir: Path | 
     }
     tmp = Path(tempfile.mkdtemp(prefix="rnnforecast-bench-"))
     ctx = Context(quick=quick, tmp=tmp, **({"log": log} if log else {}))
+    jobs = jobs or (2 if quick else 1)
+
+    def one(name: str) -> tuple[dict, float]:
+        ctx.log(f"bench: {name} ...")
+        t0 = time.perf_counter()
+        out = BENCHMARKS[name](ctx)
+        seconds = round(time.perf_counter() - t0, 1)
+        ctx.log(f"bench: {name} done in {seconds:.0f}s")
+        return out, seconds
+
     t_all = time.perf_counter()
     try:
-        for name in names:
-            ctx.log(f"bench: {name} ...")
-            t0 = time.perf_counter()
-            result["benchmarks"][name] = BENCHMARKS[name](ctx)
-            result["seconds"][name] = round(time.perf_counter() - t0, 1)
-            ctx.log(f"bench: {name} done in {result['seconds'][name]:.0f}s")
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for name, (out, seconds) in zip(names, pool.map(one, names)):
+                result["benchmarks"][name] = out
+                result["seconds"][name] = seconds
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    result["jobs"] = jobs
     result["seconds"]["total"] = round(time.perf_counter() - t_all, 1)
     result["load_average_at_end"] = load_average()
     results_dir = results_dir or ROOT / "bench" / "results"
@@ -374,10 +395,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--quick", action="store_true", help="tiny sizes, 1-2 repeats: checks the scripts, measures nothing")
     p.add_argument("--only", help=f"comma-separated benchmarks: {', '.join(BENCHMARKS)}")
     p.add_argument("--results", type=Path, help="folder for the JSON (default: bench/results)")
+    p.add_argument("--jobs", type=int, help="benchmarks at once (default 1; --quick: 2)")
     p.add_argument("--docs", type=Path, help="markdown file whose bench table to rewrite (default: docs/benchmarks.md; --quick: none)")
     args = p.parse_args(argv)
     docs = args.docs or (None if args.quick else ROOT / "docs" / "benchmarks.md")
-    result, path = run(args.quick, args.only.split(",") if args.only else None, args.results, docs)
+    result, path = run(args.quick, args.only.split(",") if args.only else None, args.results, docs, jobs=args.jobs)
     print(f"results written to {path}" + (f"; table updated in {docs}" if docs else ""))
 
 

@@ -31,7 +31,9 @@ def input_gradients(model, x, target_step: int = 0, target_index: int = 0, batch
         raise ValueError(f"`x` must be (windows, steps, features). Received shape {x.shape}")
     _, horizon, n_targets, _ = model.output.shape
     if not 0 <= target_step < horizon:
-        raise ValueError(f"`target_step` must be in [0, {horizon - 1}] (the horizon). Received: target_step={target_step}")
+        raise ValueError(
+            f"`target_step` must be in [0, {horizon - 1}] (the horizon). Received: target_step={target_step}"
+        )
     if not 0 <= target_index < n_targets:
         raise ValueError(
             f"`target_index` must be in [0, {n_targets - 1}] (the targets). Received: target_index={target_index}"

@@ -195,7 +195,16 @@ def _plot_layer(entry: dict, out_dir: Path, time_axis: _TimeAxis, window_index: 
         fig, axes = plt.subplots(len(gates), 1, figsize=(9, height * len(gates) * 0.8), squeeze=False)
         for ax, gate in zip(axes[:, 0], gates):
             label = gate.replace("_", " ")
-            _heatmap(ax, entry[gate][0].T, time_axis, _unit_label(entry), f"{label} (0 shut, 1 open)", cmap="viridis", vmin=0, vmax=1)
+            _heatmap(
+                ax,
+                entry[gate][0].T,
+                time_axis,
+                _unit_label(entry),
+                f"{label} (0 shut, 1 open)",
+                cmap="viridis",
+                vmin=0,
+                vmax=1,
+            )
             ax.set_title(label.capitalize())
         fig.suptitle(f"Gates of {name} ({cell}), window {window_index}")
         file = f"gates_{_safe(name)}.png"
@@ -250,7 +259,9 @@ def _plot_gradient_flow(flow: dict, out_dir: Path, time_axis: _TimeAxis, n_windo
     return "gradient_flow.png"
 
 
-def _plot_saliency(sal: np.ndarray, feature_names: list[str], out_dir: Path, time_axis: _TimeAxis, n_windows: int) -> str:
+def _plot_saliency(
+    sal: np.ndarray, feature_names: list[str], out_dir: Path, time_axis: _TimeAxis, n_windows: int
+) -> str:
     import matplotlib.pyplot as plt
 
     n_features = len(feature_names)
