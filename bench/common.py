@@ -133,7 +133,9 @@ def series_config(csv: Path, name: str, **sections: dict) -> dict:
     return cfg
 
 
-def split_windows(rows: int, input_length: int = 24, horizon: int = 1, train: float = 0.7, val: float = 0.15) -> dict[str, int]:
+def split_windows(
+    rows: int, input_length: int = 24, horizon: int = 1, train: float = 0.7, val: float = 0.15
+) -> dict[str, int]:
     """Windows in the train (stride 1) and val splits of one series, as series.split_rows cuts it."""
     a = int(round(rows * train))
     b = a + int(round(rows * val))
@@ -155,7 +157,9 @@ def worker_env(backend: str | None = None, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_worker(tasks: list[dict], backend: str | None = None, env: dict[str, str] | None = None, timeout: float = 3600) -> list[dict]:
+def run_worker(
+    tasks: list[dict], backend: str | None = None, env: dict[str, str] | None = None, timeout: float = 3600
+) -> list[dict]:
     """Run ``tasks`` in one fresh ``python -m bench.worker`` process; return one result per task."""
     proc = subprocess.run(
         [sys.executable, "-m", "bench.worker", json.dumps(tasks)],
@@ -167,11 +171,15 @@ def run_worker(tasks: list[dict], backend: str | None = None, env: dict[str, str
     )
     lines = [x for x in proc.stdout.splitlines() if x.startswith(MARKER)]
     if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"bench worker failed (exit {proc.returncode}) on {[t['kind'] for t in tasks]}:\n{proc.stderr[-4000:]}")
+        raise RuntimeError(
+            f"bench worker failed (exit {proc.returncode}) on {[t['kind'] for t in tasks]}:\n{proc.stderr[-4000:]}"
+        )
     return json.loads(lines[-1][len(MARKER) :])
 
 
-def wall(cmd: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT, timeout: float = 600) -> tuple[float, subprocess.CompletedProcess]:
+def wall(
+    cmd: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT, timeout: float = 600
+) -> tuple[float, subprocess.CompletedProcess]:
     """Wall-clock seconds of one command, and its completed process."""
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env or worker_env(), cwd=cwd, timeout=timeout)

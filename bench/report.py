@@ -70,7 +70,15 @@ def render(result: dict, json_path: Path | str) -> str:
     if "tutorial" in b:
         t = b["tutorial"]
         parts = ", ".join(f"{c} **{v['speedup']:.1f}x**" for c, v in t["cells"].items())
-        rows.append(("2", f"speed-up vs TensorFlow + `timeseries_dataset_from_array` ({t['rows']:,} rows)", parts, ">= 4x", _ok("speedup", t["min_speedup"])))
+        rows.append(
+            (
+                "2",
+                f"speed-up vs TensorFlow + `timeseries_dataset_from_array` ({t['rows']:,} rows)",
+                parts,
+                ">= 4x",
+                _ok("speedup", t["min_speedup"]),
+            )
+        )
     if "memory" in b:
         mm = b["memory"]
         rows.append(
@@ -98,10 +106,26 @@ def render(result: dict, json_path: Path | str) -> str:
         s = b["scaling"]
         per = ", ".join(f"{int(n):,} rows {_s(_med(v['epoch_seconds']))}" for n, v in s["rows"].items())
         uni = ", ".join(f"{u} units {_s(_med(v['epoch_seconds']))}" for u, v in s["units"].items())
-        rows.append(("4", "scaling: s/epoch vs rows; vs units", f"{per} (s per window, largest / smallest: {s['linearity']:.2f}); {uni} at {s['units_at_rows']:,} rows", "linear", "-"))
+        rows.append(
+            (
+                "4",
+                "scaling: s/epoch vs rows; vs units",
+                f"{per} (s per window, largest / smallest: {s['linearity']:.2f}); {uni} at {s['units_at_rows']:,} rows",
+                "linear",
+                "-",
+            )
+        )
     if "startup" in b:
         st = b["startup"]
-        rows.append(("5", "start-up: `rnnforecast --help`", f"**{_s(_med(st['help']['seconds']))}** (imports pandas: {st['help']['imports']['pandas']})", "< 0.3 s", _ok("help", _med(st["help"]["seconds"]))))
+        rows.append(
+            (
+                "5",
+                "start-up: `rnnforecast --help`",
+                f"**{_s(_med(st['help']['seconds']))}** (imports pandas: {st['help']['imports']['pandas']})",
+                "< 0.3 s",
+                _ok("help", _med(st["help"]["seconds"])),
+            )
+        )
         v = st["validate"]
         rows.append(
             (
@@ -114,8 +138,18 @@ def render(result: dict, json_path: Path | str) -> str:
         )
     if "prediction" in b:
         p = b["prediction"]
-        rows.append(("6", f"prediction: one forecast, warm, in-process ({p['backend']})", f"**{_s(_med(p['warm_forecast_seconds']))}** (first call {_s(p['first_forecast_seconds'])})", "< 50 ms", _ok("latency", _med(p["warm_forecast_seconds"]))))
-        rows.append(("6b", "prediction: `rnnforecast predict RUN` end to end", _s(_med(p["predict_command_seconds"])), "-", "-"))
+        rows.append(
+            (
+                "6",
+                f"prediction: one forecast, warm, in-process ({p['backend']})",
+                f"**{_s(_med(p['warm_forecast_seconds']))}** (first call {_s(p['first_forecast_seconds'])})",
+                "< 50 ms",
+                _ok("latency", _med(p["warm_forecast_seconds"])),
+            )
+        )
+        rows.append(
+            ("6b", "prediction: `rnnforecast predict RUN` end to end", _s(_med(p["predict_command_seconds"])), "-", "-")
+        )
     lines += [f"| {' | '.join(r)} |" for r in rows]
     lines += _details(b)
     return "\n".join(lines)
@@ -133,12 +167,22 @@ def _details(b: dict) -> list[str]:
             "|---|---|---|---|",
         ]
         out += [
-            f"| {c} | {_s(_med(v['rnnforecast_epoch_seconds']))} | {_s(_med(v['tutorial_epoch_seconds']))} | {v['speedup']:.1f}x |" for c, v in t["cells"].items()
+            f"| {c} | {_s(_med(v['rnnforecast_epoch_seconds']))} | {_s(_med(v['tutorial_epoch_seconds']))} | {v['speedup']:.1f}x |"
+            for c, v in t["cells"].items()
         ]
     if "scaling" in b:
         s = b["scaling"]
-        out += ["", f"**Scaling** ({s['backend']}, LSTM, batch 32, train + validation windows per epoch):", "", "| rows | windows/epoch | s/epoch | us/window |", "|---|---|---|---|"]
-        out += [f"| {int(n):,} | {v['windows']:,} | {_s(_med(v['epoch_seconds']))} | {v['us_per_window']:.1f} |" for n, v in s["rows"].items()]
+        out += [
+            "",
+            f"**Scaling** ({s['backend']}, LSTM, batch 32, train + validation windows per epoch):",
+            "",
+            "| rows | windows/epoch | s/epoch | us/window |",
+            "|---|---|---|---|",
+        ]
+        out += [
+            f"| {int(n):,} | {v['windows']:,} | {_s(_med(v['epoch_seconds']))} | {v['us_per_window']:.1f} |"
+            for n, v in s["rows"].items()
+        ]
         out += ["", f"| units ({s['units_at_rows']:,} rows) | parameters | s/epoch |", "|---|---|---|"]
         out += [f"| {u} | {v['params']:,} | {_s(_med(v['epoch_seconds']))} |" for u, v in s["units"].items()]
     if "options" in b:

@@ -84,7 +84,10 @@ def bench_overhead(ctx: Context) -> dict:
     cfg = series_config(ctx.series(rows), "overhead", training={"epochs": ctx.epochs})
     tasks = []
     for r in range(rounds):  # interleaved, so load from other processes hits both alike
-        tasks += [_train_task(ctx, cfg, f"overhead_{r}"), {"kind": "plain_fit", "config": cfg, "tmp": str(ctx.tmp / "plain")}]
+        tasks += [
+            _train_task(ctx, cfg, f"overhead_{r}"),
+            {"kind": "plain_fit", "config": cfg, "tmp": str(ctx.tmp / "plain")},
+        ]
     tasks.append({"kind": "throughput", "config": cfg, "tmp": str(ctx.tmp / "plain"), "repeats": ctx.size(3, 1)})
     res = run_worker(tasks)  # no KERAS_BACKEND: rnnforecast's default (auto)
     ours = [r for r in res if r.get("run_dir")]
@@ -124,7 +127,10 @@ def bench_tutorial(ctx: Context) -> dict:
     """rnnforecast's default vs TensorFlow + timeseries_dataset_from_array, per cell."""
     rows = ctx.size(30_000, 1_500)
     cells_run = ctx.size(CELLS, ("lstm",))
-    cfgs = {c: series_config(ctx.series(rows), f"tutorial_{c}", model={"cell": c}, training={"epochs": ctx.epochs}) for c in cells_run}
+    cfgs = {
+        c: series_config(ctx.series(rows), f"tutorial_{c}", model={"cell": c}, training={"epochs": ctx.epochs})
+        for c in cells_run
+    }
     ours = run_worker([_train_task(ctx, cfgs[c], f"tutorial_{c}") for c in cells_run])
     # TensorFlow as the tutorial runs it: oneDNN on (TensorFlow's default on x86; rnnforecast turns it off for determinism)
     tut = run_worker(
@@ -135,7 +141,11 @@ def bench_tutorial(ctx: Context) -> dict:
     cells = {}
     for c, a, b in zip(cells_run, ours, tut):
         mine, theirs = summary(timed_epochs(a["epoch_seconds"])), summary(timed_epochs(b["epoch_seconds"]))
-        cells[c] = {"rnnforecast_epoch_seconds": mine, "tutorial_epoch_seconds": theirs, "speedup": theirs["median"] / mine["median"]}
+        cells[c] = {
+            "rnnforecast_epoch_seconds": mine,
+            "tutorial_epoch_seconds": theirs,
+            "speedup": theirs["median"] / mine["median"],
+        }
     return {
         "rows": rows,
         "windows": split_windows(rows),
@@ -151,11 +161,21 @@ def bench_tutorial(ctx: Context) -> dict:
 
 def bench_memory(ctx: Context) -> dict:
     """Peak RSS increase of one shuffled pass over every window, vs the float32 series' bytes."""
-    task = {"kind": "memory", "rows": ctx.size(5_000_000, 100_000), "features": 16, "input_length": 168, "horizon": 1, "batch_size": 32}
+    task = {
+        "kind": "memory",
+        "rows": ctx.size(5_000_000, 100_000),
+        "features": 16,
+        "input_length": 168,
+        "horizon": 1,
+        "batch_size": 32,
+    }
     runs = [run_worker([task])[0] for _ in range(ctx.size(3, 1))]  # a fresh process each: a clean baseline
     first = runs[0]
     return {
-        **{k: first[k] for k in ("rows", "features", "input_length", "batch_size", "series_bytes", "windows", "materialised_bytes")},
+        **{
+            k: first[k]
+            for k in ("rows", "features", "input_length", "batch_size", "series_bytes", "windows", "materialised_bytes")
+        },
         "peak_increase_bytes": summary([r["peak_increase_bytes"] for r in runs]),
         "ratio": statistics.median(r["ratio"] for r in runs),
         "pass_seconds": summary([r["pass_seconds"] for r in runs]),
@@ -171,9 +191,16 @@ def bench_scaling(ctx: Context) -> dict:
     sizes = ctx.size([10_000, 100_000, 1_000_000], [1_000, 2_000])
     units_rows = ctx.size(100_000, 1_000)
     units = ctx.size([32, 64, 128], [16, 32])
-    tasks = [_train_task(ctx, series_config(ctx.series(n), f"rows_{n}", training={"epochs": ctx.epochs}), f"rows_{n}") for n in sizes]
+    tasks = [
+        _train_task(ctx, series_config(ctx.series(n), f"rows_{n}", training={"epochs": ctx.epochs}), f"rows_{n}")
+        for n in sizes
+    ]
     tasks += [
-        _train_task(ctx, series_config(ctx.series(units_rows), f"units_{u}", model={"units": [u]}, training={"epochs": ctx.epochs}), f"units_{u}")
+        _train_task(
+            ctx,
+            series_config(ctx.series(units_rows), f"units_{u}", model={"units": [u]}, training={"epochs": ctx.epochs}),
+            f"units_{u}",
+        )
         for u in units
         if not (u == 32 and units_rows in sizes)
     ]
@@ -182,7 +209,11 @@ def bench_scaling(ctx: Context) -> dict:
     for n, r in zip(sizes, res):
         s = summary(timed_epochs(r["epoch_seconds"]))
         w = split_windows(n)
-        by_rows[str(n)] = {"epoch_seconds": s, "windows": w["train"] + w["val"], "us_per_window": 1e6 * s["median"] / (w["train"] + w["val"])}
+        by_rows[str(n)] = {
+            "epoch_seconds": s,
+            "windows": w["train"] + w["val"],
+            "us_per_window": 1e6 * s["median"] / (w["train"] + w["val"]),
+        }
     by_units = {}
     rest = iter(res[len(sizes) :])
     for u in units:
@@ -255,7 +286,12 @@ def bench_prediction(ctx: Context) -> dict:
     cfg["output"] = {"plots": False}
     run_dir = ctx.tmp / "runs" / "prediction"
     calls = ctx.size(20, 5)
-    trained, lat = run_worker([{"kind": "train", "config": cfg, "run_dir": str(run_dir)}, {"kind": "predict_latency", "run_dir": str(run_dir), "calls": calls}])
+    trained, lat = run_worker(
+        [
+            {"kind": "train", "config": cfg, "run_dir": str(run_dir)},
+            {"kind": "predict_latency", "run_dir": str(run_dir), "calls": calls},
+        ]
+    )
     e2e = []
     for _ in range(ctx.size(3, 1)):
         seconds, proc = wall([*cli_command(), "predict", str(run_dir)], env=worker_env())
@@ -295,13 +331,19 @@ def bench_options(ctx: Context) -> dict:
     w = split_windows(rows)
     out = {"rows": rows, "windows": w, "jax": {}, "tensorflow": {}}
     for be in ("jax", "tensorflow"):
-        variants = [(k, v) for k, v in option_variants(ctx.quick) if not (be == "jax" and v.get("jit_compile") is False)]
+        variants = [
+            (k, v) for k, v in option_variants(ctx.quick) if not (be == "jax" and v.get("jit_compile") is False)
+        ]
         cfgs = [series_config(ctx.series(rows), f"opt_{be}", training={"epochs": ctx.epochs, **v}) for _, v in variants]
         res = run_worker([_train_task(ctx, c, f"opt_{be}_{i}") for i, c in enumerate(cfgs)], backend=be)
         for (label, v), r in zip(variants, res):
             s = summary(timed_epochs(r["epoch_seconds"]))
             steps = -(-w["train"] // v.get("batch_size", 32))
-            out[be][label] = {"epoch_seconds": s, "ms_per_train_step": 1e3 * s["median"] / steps, "backend": r["backend"]}
+            out[be][label] = {
+                "epoch_seconds": s,
+                "ms_per_train_step": 1e3 * s["median"] / steps,
+                "backend": r["backend"],
+            }
         base = out[be]["default"]["epoch_seconds"]["median"]
         for v in out[be].values():
             v["vs_default"] = v["epoch_seconds"]["median"] / base
@@ -329,7 +371,12 @@ BENCHMARKS: dict[str, Callable[[Context], dict]] = {
 
 
 def run(
-    quick: bool = False, only: list[str] | None = None, results_dir: Path | None = None, docs: Path | None = None, log=None, jobs: int | None = None
+    quick: bool = False,
+    only: list[str] | None = None,
+    results_dir: Path | None = None,
+    docs: Path | None = None,
+    log=None,
+    jobs: int | None = None,
 ) -> tuple[dict, Path]:
     """Run the chosen benchmarks; write the JSON and (unless ``docs`` is None) the docs table.
 
@@ -345,7 +392,9 @@ def run(
     result = {
         "date": dt.date.today().isoformat(),
         "started": dt.datetime.now().isoformat(timespec="seconds"),
-        "command": "python -m bench.run" + (" --quick" if quick else "") + (f" --only {','.join(only)}" if only else ""),
+        "command": "python -m bench.run"
+        + (" --quick" if quick else "")
+        + (f" --only {','.join(only)}" if only else ""),
         "quick": quick,
         "machine": info,
         "load_average_at_start": load_average(),
@@ -396,7 +445,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--only", help=f"comma-separated benchmarks: {', '.join(BENCHMARKS)}")
     p.add_argument("--results", type=Path, help="folder for the JSON (default: bench/results)")
     p.add_argument("--jobs", type=int, help="benchmarks at once (default 1; --quick: 2)")
-    p.add_argument("--docs", type=Path, help="markdown file whose bench table to rewrite (default: docs/benchmarks.md; --quick: none)")
+    p.add_argument(
+        "--docs",
+        type=Path,
+        help="markdown file whose bench table to rewrite (default: docs/benchmarks.md; --quick: none)",
+    )
     args = p.parse_args(argv)
     docs = args.docs or (None if args.quick else ROOT / "docs" / "benchmarks.md")
     result, path = run(args.quick, args.only.split(",") if args.only else None, args.results, docs, jobs=args.jobs)

@@ -95,7 +95,9 @@ def task_plain_fit(t: dict) -> dict:
     x_tr, y_tr = data.batch(data.starts("train"))  # (N, L, F), (N, H, T)
     x_va, y_va = data.batch(data.starts("val", stride=1))
     T.seed_everything(cfg.seed, cfg.runtime.deterministic)
-    model = build_model(cfg.model, cfg.window.input_length, len(data.feature_idx), cfg.window.horizon, len(data.target_idx), cfg.seed)
+    model = build_model(
+        cfg.model, cfg.window.input_length, len(data.feature_idx), cfg.window.horizon, len(data.target_idx), cfg.seed
+    )
     T.compile_model(model, cfg)
     clock = _EpochClock()
     t0 = time.perf_counter()
@@ -138,7 +140,11 @@ def task_throughput(t: dict) -> dict:
         for i in range(len(ds)):
             ds[i]
         rates.append(len(ds.starts) / (time.perf_counter() - t0))
-    return {"windows_per_second": summary(rates), "n_windows": int(len(ds.starts)), "batch_size": cfg.training.batch_size}
+    return {
+        "windows_per_second": summary(rates),
+        "n_windows": int(len(ds.starts)),
+        "batch_size": cfg.training.batch_size,
+    }
 
 
 # --------------------------------------------------------------------------- the tutorial's pipeline
@@ -172,7 +178,13 @@ def task_tutorial(t: dict) -> dict:
     def make_dataset(split: str, shuffle: bool):
         lo, hi = data.segments[0].bounds[split]
         ds = keras.utils.timeseries_dataset_from_array(
-            data=data.values[lo:hi], targets=None, sequence_length=L + H, sequence_stride=1, shuffle=shuffle, batch_size=cfg.training.batch_size, seed=cfg.seed
+            data=data.values[lo:hi],
+            targets=None,
+            sequence_length=L + H,
+            sequence_stride=1,
+            shuffle=shuffle,
+            batch_size=cfg.training.batch_size,
+            seed=cfg.seed,
         )
         return ds.map(split_window)
 
@@ -181,7 +193,13 @@ def task_tutorial(t: dict) -> dict:
     T.compile_model(model, cfg)
     clock = _EpochClock()
     t0 = time.perf_counter()
-    model.fit(make_dataset("train", True), validation_data=make_dataset("val", False), epochs=cfg.training.epochs, callbacks=[clock], verbose=0)
+    model.fit(
+        make_dataset("train", True),
+        validation_data=make_dataset("val", False),
+        epochs=cfg.training.epochs,
+        callbacks=[clock],
+        verbose=0,
+    )
     seconds = time.perf_counter() - t0
     return {
         "epoch_seconds": clock.seconds,

@@ -73,7 +73,12 @@ def _cli(*args: str, backend_env: str | None) -> subprocess.Popen:
     if backend_env:
         env["KERAS_BACKEND"] = backend_env
     return subprocess.Popen(
-        [sys.executable, "-m", "rnnforecast", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
+        [sys.executable, "-m", "rnnforecast", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
 
 
@@ -95,7 +100,16 @@ def tf_runs(tmp_path_factory, weather_config) -> dict[str, Path]:
     _wait(
         _cli("train", str(weather_config), "--run-dir", str(runs["env"]), "--quiet", backend_env="tensorflow"),
         # the config's explicit choice must beat a KERAS_BACKEND that says otherwise
-        _cli("train", str(weather_config), "--set", "runtime.backend=tensorflow", "--run-dir", str(runs["config"]), "--quiet", backend_env="jax"),
+        _cli(
+            "train",
+            str(weather_config),
+            "--set",
+            "runtime.backend=tensorflow",
+            "--run-dir",
+            str(runs["config"]),
+            "--quiet",
+            backend_env="jax",
+        ),
     )
     return runs
 

@@ -42,7 +42,9 @@ def test_split_windows_matches_rnnforecast_splits():
 
 def test_update_docs_rewrites_only_between_the_markers(tmp_path: Path):
     docs = tmp_path / "benchmarks.md"
-    docs.write_text(f"# Benchmarks\n\nintro\n\n{report.START}\nold table\n{report.END}\n\n## Why the defaults\n\nprose\n")
+    docs.write_text(
+        f"# Benchmarks\n\nintro\n\n{report.START}\nold table\n{report.END}\n\n## Why the defaults\n\nprose\n"
+    )
     fake = {
         "started": "2026-01-01T00:00:00",
         "command": "python -m bench.run --quick",
@@ -93,13 +95,25 @@ def test_quick_training_benchmarks(tmp_path: Path):
 
     o = b["overhead"]
     assert o["backend"] == "jax" and o["windows"] == split_windows(o["rows"])
-    _positive(o, "rnnforecast_epoch_seconds", "plain_fit_epoch_seconds", "ratio", "ratio_wall", "throughput_ratio", "pipeline_windows_per_second")
-    assert o["ratio"] == pytest.approx(o["rnnforecast_epoch_seconds"]["median"] / o["plain_fit_epoch_seconds"]["median"])
+    _positive(
+        o,
+        "rnnforecast_epoch_seconds",
+        "plain_fit_epoch_seconds",
+        "ratio",
+        "ratio_wall",
+        "throughput_ratio",
+        "pipeline_windows_per_second",
+    )
+    assert o["ratio"] == pytest.approx(
+        o["rnnforecast_epoch_seconds"]["median"] / o["plain_fit_epoch_seconds"]["median"]
+    )
 
     t = b["tutorial"]
     assert t["rnnforecast_backend"] == "jax" and t["tutorial_backend"] == "tensorflow"
     for v in t["cells"].values():
-        assert v["speedup"] == pytest.approx(v["tutorial_epoch_seconds"]["median"] / v["rnnforecast_epoch_seconds"]["median"])
+        assert v["speedup"] == pytest.approx(
+            v["tutorial_epoch_seconds"]["median"] / v["rnnforecast_epoch_seconds"]["median"]
+        )
     assert t["min_speedup"] == min(v["speedup"] for v in t["cells"].values())
 
     s = b["scaling"]
