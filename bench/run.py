@@ -80,20 +80,26 @@ def _train_task(ctx: Context, cfg: dict, label: str) -> dict:
 def bench_overhead(ctx: Context) -> dict:
     """rnnforecast train vs a plain model.fit on materialised arrays; same model, backend, batch size."""
     rows = ctx.size(70_000, 2_000)
-    rounds = ctx.size(3, 1)
+    rounds = ctx.size(5, 1)
     cfg = series_config(ctx.series(rows), "overhead", training={"epochs": ctx.epochs})
     tasks = []
-    for r in range(rounds):  # interleaved, so load from other processes hits both alike
-        tasks += [
+    for r in range(rounds):  # interleaved, in alternating order, so load from other processes hits both alike
+        pair = [
             _train_task(ctx, cfg, f"overhead_{r}"),
             {"kind": "plain_fit", "config": cfg, "tmp": str(ctx.tmp / "plain")},
         ]
+        tasks += pair if r % 2 == 0 else pair[::-1]
     tasks.append({"kind": "throughput", "config": cfg, "tmp": str(ctx.tmp / "plain"), "repeats": ctx.size(3, 1)})
     res = run_worker(tasks)  # no KERAS_BACKEND: rnnforecast's default (auto)
     ours = [r for r in res if r.get("run_dir")]
     plain = [r for r in res if "fit_seconds" in r]
     pipe = res[-1]
     rnn, ref = summary(_epochs_of(ours)), summary(_epochs_of(plain))
+    # each round's pair ran back to back: their ratio cancels slow changes in the machine's load
+    paired = [
+        statistics.median(timed_epochs(a["epoch_seconds"])) / statistics.median(timed_epochs(b["epoch_seconds"]))
+        for a, b in zip(ours, plain)
+    ]
     rnn_wall = summary([r["wall_per_epoch"] for r in ours])
     ref_wall = summary([r["wall_per_epoch"] for r in plain])
     n_train, n_val = plain[0]["n_train"], plain[0]["n_val"]
@@ -110,6 +116,7 @@ def bench_overhead(ctx: Context) -> dict:
         "rnnforecast_epoch_seconds": rnn,
         "plain_fit_epoch_seconds": ref,
         "ratio": rnn["median"] / ref["median"],
+        "ratio_per_round": summary(paired),
         "rnnforecast_wall_per_epoch": rnn_wall,
         "plain_fit_wall_per_epoch": ref_wall,
         "ratio_wall": rnn_wall["median"] / ref_wall["median"],
@@ -334,10 +341,15 @@ def bench_options(ctx: Context) -> dict:
         variants = [
             (k, v) for k, v in option_variants(ctx.quick) if not (be == "jax" and v.get("jit_compile") is False)
         ]
+        if not ctx.quick:  # the default again at the end: drift in the machine's load shows, and is pooled
+            variants.append(variants[0])
         cfgs = [series_config(ctx.series(rows), f"opt_{be}", training={"epochs": ctx.epochs, **v}) for _, v in variants]
         res = run_worker([_train_task(ctx, c, f"opt_{be}_{i}") for i, c in enumerate(cfgs)], backend=be)
+        epochs: dict[str, list[float]] = {}
+        for (label, _), r in zip(variants, res):
+            epochs.setdefault(label, []).extend(timed_epochs(r["epoch_seconds"]))
         for (label, v), r in zip(variants, res):
-            s = summary(timed_epochs(r["epoch_seconds"]))
+            s = summary(epochs[label])
             steps = -(-w["train"] // v.get("batch_size", 32))
             out[be][label] = {
                 "epoch_seconds": s,
@@ -430,8 +442,11 @@ def run(
     if only and path.exists():  # a partial run updates the day's file instead of replacing it
         old = json.loads(path.read_text())
         old["benchmarks"].update(result["benchmarks"])
-        old["seconds"].update(result["seconds"])
+        old["seconds"].update({k: v for k, v in result["seconds"].items() if k != "total"})  # total: the full run's
         old.update({k: result[k] for k in ("machine", "load_average_at_end")})
+        old.setdefault("reruns", []).append(
+            {k: result[k] for k in ("started", "command", "load_average_at_start", "load_average_at_end")}
+        )
         result = old
     path.write_text(json.dumps(result, indent=1) + "\n")
     if docs is not None:

@@ -188,9 +188,8 @@ def load_model(path: Path):
     """Load a ``.keras`` file in safe mode: no Python code from the file is run."""
     import keras
 
-    from .backend import quiet_tensorflow_import
-
-    quiet_tensorflow_import()
+    # No TensorFlow import here: loading a .keras file does not need it under JAX (saving does,
+    # see train.seed_everything), and importing it cost 2.4 s of every `predict` (docs/benchmarks.md).
     _check_archive(path)
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
