@@ -120,10 +120,27 @@ def finish(partial: Path) -> Path:
     return final
 
 
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` all at once: a temporary file in the same folder, then a rename.
+
+    The one atomic writer of the package: a reader sees the old file or the new one, never half of one,
+    and an interrupted write leaves no partial file behind (the temporary is removed).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, allow_nan=False, default=str))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(obj, indent=1, allow_nan=False, default=str))
 
 
 # --------------------------------------------------------------------------- reading

@@ -513,7 +513,7 @@ def inspect_run(run_dir: str | Path, split: str = "test", window_index: int = 0)
         raise RunError(
             f"--window {window_index} is out of range for the {split} split (valid: {valid})", where=str(run.path)
         )
-    from .inspect import inspect_model
+    from .internals import inspect_model
 
     x, _ = data.batch(starts)  # (N, L, F) model space
     out = run.path / "inspect"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cells, gradients
+from . import gradients, recurrence
 
 MAX_WINDOWS = 512  # windows for saturation and gradients: enough for stable means, seconds on a CPU
 
@@ -76,11 +76,11 @@ def inspect_model(
     files: list[str] = []
 
     layers = []
-    one = cells.trace(model, x[window_index : window_index + 1])  # (1, L, U) per layer, for the heatmaps
-    many = cells.trace(model, sample)
+    one = recurrence.trace(model, x[window_index : window_index + 1])  # (1, L, U) per layer, for the heatmaps
+    many = recurrence.trace(model, sample)
     for mine, entry in zip(one, many):
         files += _plot_layer(mine, out_dir, time_axis, window_index)
-        saturation = cells.gate_saturation(entry)
+        saturation = recurrence.gate_saturation(entry)
         layers.append(
             {
                 "name": entry["name"],
@@ -190,7 +190,7 @@ def _plot_layer(entry: dict, out_dir: Path, time_axis: _TimeAxis, window_index: 
         _save(fig, out_dir / file)
         written.append(file)
 
-    gates = cells.GATES[cell]
+    gates = recurrence.GATES[cell]
     if gates:
         fig, axes = plt.subplots(len(gates), 1, figsize=(9, height * len(gates) * 0.8), squeeze=False)
         for ax, gate in zip(axes[:, 0], gates):
@@ -224,8 +224,8 @@ def _plot_saturation(layers: list[dict], out_dir: Path) -> str:
         for ax, (gate, frac) in zip(row, layer["saturation"].items()):
             low, high = np.asarray(frac["low"]), np.asarray(frac["high"])
             units = np.arange(len(low))
-            ax.bar(units, low, color="tab:blue", label=f"< {cells.LOW} (shut)")
-            ax.bar(units, high, bottom=low, color="tab:orange", label=f"> {cells.HIGH} (open)")
+            ax.bar(units, low, color="tab:blue", label=f"< {recurrence.LOW} (shut)")
+            ax.bar(units, high, bottom=low, color="tab:orange", label=f"> {recurrence.HIGH} (open)")
             ax.set_ylim(0, 1)
             ax.set_title(f"{layer['name']}: {gate.replace('_', ' ')}")
             ax.set_xlabel("unit")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnforecast import cells
+from rnnforecast import recurrence as cells
 from rnnforecast.config import ModelConfig
 from rnnforecast.models import build_model
 

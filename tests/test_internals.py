@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnnforecast.config import ModelConfig
-from rnnforecast.inspect import MAX_WINDOWS, inspect_model, subsample
+from rnnforecast.internals import MAX_WINDOWS, inspect_model, subsample
 from rnnforecast.models import build_model
 
 L, F = 6, 2
