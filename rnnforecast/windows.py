@@ -72,8 +72,8 @@ def gather(
         ``(B, horizon, n_targets)``: fresh arrays the size of one batch.
     """
     starts = np.asarray(starts, dtype=np.int64)
-    x_rows = starts[:, None] + np.arange(input_length)  # (B, L)
-    y_rows = starts[:, None] + input_length + np.arange(horizon)  # (B, H)
+    x_rows = input_rows(starts, input_length)  # (B, L)
+    y_rows = target_rows(starts, input_length, horizon)  # (B, H)
     return _take(values, x_rows, input_columns), _take(values, y_rows, target_columns)
 
 
@@ -99,3 +99,26 @@ def last_input_rows(starts: np.ndarray, input_length: int) -> np.ndarray:
 def target_rows(starts: np.ndarray, input_length: int, horizon: int) -> np.ndarray:
     """``(B, horizon)`` rows whose values each window forecasts."""
     return np.asarray(starts, dtype=np.int64)[:, None] + input_length + np.arange(horizon)
+
+
+def input_rows(starts: np.ndarray, input_length: int) -> np.ndarray:
+    """``(B, input_length)`` rows each window reads as its history."""
+    return np.asarray(starts, dtype=np.int64)[:, None] + np.arange(input_length)
+
+
+def forecast_start(hi: int, input_length: int) -> int:
+    """Start row of the window whose history ends at the last row ``hi - 1`` (the window a forecast uses)."""
+    return hi - input_length
+
+
+def history_rows(lo: int, hi: int, n_steps: int) -> np.ndarray:
+    """The last ``n_steps`` rows of the run ``lo .. hi-1`` (fewer when it is shorter): the context shown in plots."""
+    return np.arange(max(lo, hi - n_steps), hi, dtype=np.int64)
+
+
+def target_times(last_time, horizon: int, frequency) -> "pd.DatetimeIndex":  # noqa: F821
+    """Timestamps of the ``horizon`` steps after ``last_time`` on the ``frequency`` calendar."""
+    import pandas as pd
+
+    offset = pd.tseries.frequencies.to_offset(frequency)
+    return pd.date_range(last_time, periods=horizon + 1, freq=offset)[1:]
