@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 
 def window_starts(bounds: Sequence[tuple[int, int]], input_length: int, horizon: int, stride: int = 1) -> np.ndarray:
@@ -116,9 +117,7 @@ def history_rows(lo: int, hi: int, n_steps: int) -> np.ndarray:
     return np.arange(max(lo, hi - n_steps), hi, dtype=np.int64)
 
 
-def target_times(last_time, horizon: int, frequency) -> "pd.DatetimeIndex":  # noqa: F821
+def target_times(last_time, horizon: int, frequency) -> pd.DatetimeIndex:
     """Timestamps of the ``horizon`` steps after ``last_time`` on the ``frequency`` calendar."""
-    import pandas as pd
-
     offset = pd.tseries.frequencies.to_offset(frequency)
     return pd.date_range(last_time, periods=horizon + 1, freq=offset)[1:]
