@@ -8,18 +8,18 @@ allowed choices. Nothing in this module imports pandas, numpy or Keras.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 
 CELLS = ("simple_rnn", "lstm", "gru", "dense")
 TRANSFORMS = ("none", "diff", "log_diff", "pct_change")
@@ -228,6 +228,15 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     """Read, override (``key=value`` strings) and validate a YAML config file."""
     path = Path(path)
     source = str(path)
+    text = _read_text(path, source)
+    raw, node = _parse_yaml(text, source)
+    _check_top_level(raw, source)
+    _check_duplicate_keys(node, source)
+    lines = _apply_overrides(raw, _node_lines(node), overrides, source)
+    return from_dict(raw, source=source, base_dir=str(path.resolve().parent), lines=lines)
+
+
+def _read_text(path: Path, source: str) -> str:
     if not path.exists():
         raise ConfigError("config file not found", where=source, fix="check the path")
     if path.is_dir():
@@ -240,28 +249,41 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         ) from None
     if "\x00" in text:
         raise ConfigError("binary file, not YAML", where=source, fix="pass a YAML config file")
+    return text
+
+
+def _parse_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
+    """The document and its node tree (the nodes carry line numbers); safe: builds no Python objects."""
     try:
         loader = yaml.SafeLoader(text)
         try:
             node = loader.get_single_node()
-            raw = loader.construct_document(node) if node is not None else None
+            return (loader.construct_document(node) if node is not None else None), node
         finally:
             loader.dispose()
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        context, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
-        if context and cmark is not None and (mark is None or cmark.line != mark.line):
-            problem += f" ({context} started at line {cmark.line + 1}, column {cmark.column + 1})"
-        if isinstance(e, yaml.constructor.ConstructorError) and "constructor for the tag" in problem:
-            tag = problem.split("tag", 1)[1].strip().strip("'").replace("tag:yaml.org,2002:", "!!")
-            raise ConfigError(
-                f"the YAML tag {tag} is not allowed: configs are read with yaml.safe_load, which builds no Python objects",
-                where=where,
-                fix="remove the tag and write a plain value",
-            ) from None
-        raise ConfigError(f"not valid YAML: {problem}", where=where, fix="fix the YAML syntax there") from None
+        raise _yaml_error(e, source) from None
+
+
+def _yaml_error(e: yaml.YAMLError, source: str) -> ConfigError:
+    """The parser's complaint as one line at file:line:column, with where an unclosed bracket started."""
+    mark = getattr(e, "problem_mark", None)
+    where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    context, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
+    if context and cmark is not None and (mark is None or cmark.line != mark.line):
+        problem += f" ({context} started at line {cmark.line + 1}, column {cmark.column + 1})"
+    if isinstance(e, yaml.constructor.ConstructorError) and "constructor for the tag" in problem:
+        tag = problem.split("tag", 1)[1].strip().strip("'").replace("tag:yaml.org,2002:", "!!")
+        return ConfigError(
+            f"the YAML tag {tag} is not allowed: configs are read with yaml.safe_load, which builds no Python objects",
+            where=where,
+            fix="remove the tag and write a plain value",
+        )
+    return ConfigError(f"not valid YAML: {problem}", where=where, fix="fix the YAML syntax there")
+
+
+def _check_top_level(raw: Any, source: str) -> None:
     if raw is None:
         raise ConfigError(
             "the config is empty", where=source, fix="add at least a `data:` section with `path` and `target`"
@@ -272,8 +294,10 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
             where=f"{source}:1",
             fix="write `key: value` sections (data, window, model, training, output)",
         )
-    _check_duplicate_keys(node, source)
-    lines = _node_lines(node)
+
+
+def _apply_overrides(raw: dict, lines: dict[str, int], overrides: Sequence[str], source: str) -> dict[str, int]:
+    """Set each ``key=value`` into ``raw``; return the line map with the overridden keys marked 0 (from --set)."""
     for item in overrides:
         try:
             key, value = parse_override(item)
@@ -283,8 +307,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         _assign(raw, key.split("."), value)
         lines = {k: v for k, v in lines.items() if k != key and not k.startswith(key + ".")}
         lines[key] = 0  # 0: the value came from --set, not from a line of the file
-    base_dir = str(path.resolve().parent)
-    return from_dict(raw, source=source, base_dir=base_dir, lines=lines)
+    return lines
 
 
 def _check_duplicate_keys(
@@ -349,7 +372,7 @@ def _check_override_key(key: str) -> None:
         if part not in fields:
             dotted = ".".join(parts[: i + 1])
             raise ConfigError(
-                f"unknown key{_suggest(part, fields)}",
+                f"unknown key{did_you_mean(part, fields)}",
                 where=f"--set {dotted}",
                 fix=f"use one of: {', '.join(sorted(fields))}",
             )
@@ -403,11 +426,6 @@ def _dataclass_in(tp: Any) -> type | None:
     return None
 
 
-def _suggest(name: str, options: Any) -> str:
-    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _build(cls: type, raw: Any, prefix: str, where: _Where) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(
@@ -421,7 +439,7 @@ def _build(cls: type, raw: Any, prefix: str, where: _Where) -> Any:
         if key not in fields:
             dotted = f"{prefix}{key}"
             raise ConfigError(
-                f"unknown key{_suggest(key, fields)}",
+                f"unknown key{did_you_mean(key, fields)}",
                 where=where(dotted),
                 fix=f"allowed keys here: {', '.join(fields)}",
             )
@@ -464,7 +482,7 @@ def _convert(tp: Any, value: Any, key: str, where: _Where, meta: dict | None = N
         args = typing.get_args(tp)
         if not isinstance(value, str) or value not in args:
             raise ConfigError(
-                f"received {_show(value)}{_suggest(value, args)}",
+                f"received {_show(value)}{did_you_mean(value, args)}",
                 where=where(key),
                 fix=f"use one of: {', '.join(map(str, args))}",
             )
@@ -521,40 +539,50 @@ def _convert_dict(item: Any, value: Any, key: str, where: _Where) -> dict:
 
 
 def _convert_scalar(tp: type, value: Any, key: str, where: _Where, meta: dict) -> Any:
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(
-                f"received {_show(value)}; expected true or false", where=where(key), fix="write true or false"
-            )
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(
-                f"received {_show(value)}; expected an integer", where=where(key), fix="write a whole number"
-            )
-        _check_range(value, key, where, meta)
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(
-                f"received {_show(value)}; expected a number", where=where(key), fix="write a number like 0.001"
-            )
-        value = float(value)
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ConfigError(
-                f"received {value}; expected a finite number", where=where(key), fix="write a finite number"
-            )
-        _check_range(value, key, where, meta)
-        return value
-    if tp is str:
-        if hasattr(value, "isoformat"):  # YAML read an unquoted date as a date object
-            return value.isoformat()
-        if not isinstance(value, str):
-            raise ConfigError(f"received {_show(value)}; expected a string", where=where(key), fix="write a text value")
-        if not value.strip():
-            raise ConfigError("must not be empty", where=where(key), fix="write a non-empty value")
-        return value
-    raise AssertionError(f"unsupported config type {tp!r} at {key}")  # a bug in the schema, not user input
+    convert = _SCALARS.get(tp)
+    if convert is None:
+        raise AssertionError(f"unsupported config type {tp!r} at {key}")  # a bug in the schema, not user input
+    return convert(value, key, where, meta)
+
+
+def _to_bool(value: Any, key: str, where: _Where, meta: dict) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(
+            f"received {_show(value)}; expected true or false", where=where(key), fix="write true or false"
+        )
+    return value
+
+
+def _to_int(value: Any, key: str, where: _Where, meta: dict) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):  # bool is an int to Python, not to a config
+        raise ConfigError(f"received {_show(value)}; expected an integer", where=where(key), fix="write a whole number")
+    _check_range(value, key, where, meta)
+    return value
+
+
+def _to_float(value: Any, key: str, where: _Where, meta: dict) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(
+            f"received {_show(value)}; expected a number", where=where(key), fix="write a number like 0.001"
+        )
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ConfigError(f"received {value}; expected a finite number", where=where(key), fix="write a finite number")
+    _check_range(value, key, where, meta)
+    return value
+
+
+def _to_str(value: Any, key: str, where: _Where, meta: dict) -> str:
+    if hasattr(value, "isoformat"):  # YAML read an unquoted date as a date object
+        return value.isoformat()
+    if not isinstance(value, str):
+        raise ConfigError(f"received {_show(value)}; expected a string", where=where(key), fix="write a text value")
+    if not value.strip():
+        raise ConfigError("must not be empty", where=where(key), fix="write a non-empty value")
+    return value
+
+
+_SCALARS = {bool: _to_bool, int: _to_int, float: _to_float, str: _to_str}
 
 
 def _describe(tp: Any) -> str:
@@ -581,7 +609,22 @@ def _check_range(value: float, key: str, where: _Where, meta: dict) -> None:
 
 
 def _check_consistency(cfg: Config, where: _Where) -> None:
-    s = cfg.data.split
+    """Rules that span several keys (or a whole list), checked after every key has its type."""
+    _check_split(cfg.data.split, where)
+    _check_units(cfg.model.units, where)
+    _check_targets(cfg.data, where)
+    if cfg.data.features is not None and not cfg.data.features:
+        # Targets need not be among the features: a model may forecast a column it does not see.
+        raise ConfigError("must not be empty", where=where("data.features"), fix="list input columns or remove the key")
+    _check_activation(cfg.model.activation, where)
+    tc = cfg.data.time_column
+    if tc != "*" and tc in cfg.data.transform:  # the key "*" means every target, never a column
+        raise ConfigError(
+            "cannot transform the time column", where=where(f"data.transform.{tc}"), fix="remove that entry"
+        )
+
+
+def _check_split(s: SplitConfig, where: _Where) -> None:
     if s.val_start is None and s.test_start is None:
         total = s.train + s.val + s.test
         if abs(total - 1.0) > 1e-6:
@@ -596,43 +639,42 @@ def _check_consistency(cfg: Config, where: _Where) -> None:
             where=where("data.split"),
             fix="add the missing timestamp, or remove both to split by fractions",
         )
-    if any(u < 1 for u in cfg.model.units):
-        bad = next(u for u in cfg.model.units if u < 1)
+
+
+def _check_units(units: list[int], where: _Where) -> None:
+    bad = next((u for u in units if u < 1), None)
+    if bad is not None:
         raise ConfigError(
             f"every layer needs at least 1 unit, received {bad}",
             where=where("model.units"),
             fix="use positive integers, e.g. [32]",
         )
-    targets = cfg.data.target
+
+
+def _check_targets(data: DataConfig, where: _Where) -> None:
+    targets = data.target
     if len(set(targets)) != len(targets):
         raise ConfigError(
             f"duplicate target columns {targets}", where=where("data.target"), fix="list each target once"
         )
-    if cfg.data.time_column in targets:
+    if data.time_column in targets:
         raise ConfigError(
-            f"the time column {cfg.data.time_column!r} cannot be a target",
+            f"the time column {data.time_column!r} cannot be a target",
             where=where("data.target"),
             fix="pick a value column",
         )
-    if cfg.data.features is not None:
-        missing = [t for t in targets if t not in cfg.data.features]
-        if not cfg.data.features:
-            raise ConfigError(
-                "must not be empty", where=where("data.features"), fix="list input columns or remove the key"
-            )
-        del missing  # targets need not be inputs: a model may forecast a column it does not see
-    if cfg.model.activation not in ("tanh", "relu", "sigmoid", "linear", "elu", "selu", "softsign"):
+
+
+ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear", "elu", "selu", "softsign")
+
+
+def _check_activation(activation: str, where: _Where) -> None:
+    if activation not in ACTIVATIONS:
         raise ConfigError(
-            f"received {cfg.model.activation!r}{_suggest(cfg.model.activation, ['tanh', 'relu', 'sigmoid', 'linear'])}",
+            f"received {activation!r}{did_you_mean(activation, ACTIVATIONS[:4])}",  # suggest only the common four
             where=where("model.activation"),
-            fix="use one of: tanh, relu, sigmoid, linear, elu, selu, softsign",
+            fix=f"use one of: {', '.join(ACTIVATIONS)}",
         )
-    for col, tr in cfg.data.transform.items():
-        if col != "*" and col == cfg.data.time_column:
-            raise ConfigError(
-                "cannot transform the time column", where=where(f"data.transform.{col}"), fix="remove that entry"
-            )
-        del tr
 
 
 def cuda_path_warning(cfg: Config) -> str | None:

@@ -1,8 +1,10 @@
-"""Error classes and exit codes: every user-facing failure is one of these."""
+"""Error classes, exit codes and the did-you-mean hint: every user-facing failure is one of these."""
 
 from __future__ import annotations
 
+import difflib
 import enum
+from collections.abc import Iterable
 
 
 class ExitCode(enum.IntEnum):
@@ -53,3 +55,12 @@ class TrainingError(RnnForecastError):
 
 class Interrupted(RnnForecastError):
     exit_code = ExitCode.INTERRUPTED
+
+
+def did_you_mean(name: object, options: Iterable[object]) -> str:
+    """`` (did you mean 'window'?)`` for the closest option to a misspelt ``name``, or ``""``.
+
+    Both sides are compared as text, so a number or a YAML key that is not a string still gets an answer.
+    """
+    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from rnnforecast.config import Config, ConfigError, default_config_yaml, from_dict, load_config, parse_override
+from rnnforecast.errors import did_you_mean
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -66,6 +67,22 @@ def test_overrides_are_typed_by_the_schema(tmp_path):
         ("data: [\n", [], ["not valid YAML", "c.yaml:2"]),
         (MINIMAL + "training:\n  optimizer: adamw\n", [], ["training.optimizer", "adam, rmsprop, sgd"]),
         (MINIMAL + "model:\n  units: [32, 0]\n", [], ["model.units", "at least 1 unit", "received 0"]),
+        # the cross-key rules, one case each
+        (MINIMAL + "model:\n  activation: relo\n", [], ["c.yaml:5", "did you mean 'relu'", "tanh, relu, sigmoid"]),
+        (MINIMAL + "  split: {val_start: '2020-01-01'}\n", [], ["data.split", "both val_start and test_start"]),
+        (MINIMAL, ["data.target=[y, y]"], ["--set data.target", "duplicate target columns ['y', 'y']"]),
+        (MINIMAL, ["data.target=date"], ["data.target", "the time column 'date' cannot be a target"]),
+        (MINIMAL, ["data.features=[]"], ["--set data.features", "must not be empty"]),
+        (MINIMAL, ["data.transform={date: diff}"], ["data.transform.date", "cannot transform the time column"]),
+        (MINIMAL, ["training.learning_rate=.nan"], ["training.learning_rate", "expected a finite number"]),
+        (MINIMAL, ["output.plots=1"], ["output.plots", "expected true or false"]),
+        (MINIMAL, ["name=' '"], ["name", "must not be empty"]),
+        ("a: 1\x00\n", [], ["binary file, not YAML"]),
+        (
+            "a: !!python/object:os.system x\n",
+            [],
+            ["c.yaml:1:4", "the YAML tag !!python/object:os.system is not allowed"],
+        ),
     ],
 )
 def test_errors_name_the_place_and_the_fix(tmp_path, text, overrides, phrases):
@@ -100,3 +117,11 @@ def test_defaults_listing_mentions_every_section():
     text = default_config_yaml()
     for key in ("data:", "window:", "input_length:", "model:", "training:", "early_stopping:", "runtime:", "backend:"):
         assert key in text
+
+
+def test_did_you_mean_offers_the_closest_option_or_nothing():
+    assert did_you_mean("windw", ["data", "window", "model"]) == " (did you mean 'window'?)"
+    assert did_you_mean("lstn", ("simple_rnn", "lstm", "gru")) == " (did you mean 'lstm'?)"
+    assert did_you_mean(123, [124, "x"]) == " (did you mean '124'?)"  # non-text keys are compared as text
+    assert did_you_mean("zzz", ["window", "model"]) == ""
+    assert did_you_mean("a", []) == ""

@@ -146,3 +146,55 @@ def test_filter_selects_one_series(tmp_path):
 
 def test_season_length_from_frequency():
     assert season_length("h", None) == 24 and season_length("D", None) == 7 and season_length("D", 30) == 30
+
+
+def test_load_frame_composes_its_steps_in_order(tmp_path):
+    """Filter, parse time (tz dropped), series, one-hot with a run's categories, time features: the columns in order."""
+    t = pd.date_range("2020-01-01", periods=4, freq="D", tz="Europe/Berlin").astype(str)
+    df = pd.DataFrame({"time": list(t) * 2, "y": [1.0, 2, 3, 4] * 2, "x": [5, 6, 7, 8] * 2, "kind": list("abzb") * 2})
+    df["site"] = [7] * 4 + [8] * 4  # the YAML number 7 matches the CSV's "7"
+    p = write_csv(tmp_path, df)
+    cfg = cfg_for(p, filter={"site": 7}, categorical=["kind"], time_features=["month_of_year"], features=["x"])
+    frame = load_frame(cfg.data, p, categories={"kind": ["a", "b"]})  # "z" is unknown to the run: all zeros
+    assert frame.df.columns.tolist() == [
+        "time", "__series__", "x", "kind=a", "kind=b", "month_of_year_sin", "month_of_year_cos", "y"
+    ]  # fmt: skip
+    assert frame.features == ["x", "kind=a", "kind=b", "month_of_year_sin", "month_of_year_cos"]
+    assert frame.columns == frame.features + ["y"]
+    assert frame.df["time"].dt.tz is None and frame.df["time"].iloc[0] == pd.Timestamp("2019-12-31 23:00")
+    assert frame.df["kind=a"].tolist() == [1, 0, 0, 0] and frame.df["kind=b"].tolist() == [0, 1, 0, 1]
+    assert frame.categories == {"kind": ["a", "b"]} and frame.series == ["all"]
+    assert frame.numeric_source["x"] == "int64" and frame.missing_before == {"y": 0, "x": 0}
+
+
+def test_tsv_and_parquet_are_read_and_lines_are_counted_per_format(tmp_path):
+    df = pd.DataFrame({"time": ["2020-01-01", "2020-01-02", "bad"], "y": [1.0, 2.0, 3.0]})
+    tsv = tmp_path / "d.tsv"
+    df.iloc[:2].to_csv(tsv, sep="\t", index=False)
+    assert load_frame(cfg_for(tsv, frequency="D").data, tsv).df["y"].tolist() == [1.0, 2.0]
+    csv = write_csv(tmp_path, df)
+    with pytest.raises(DataError, match=r"d.csv:4: cannot parse time value 'bad'"):  # header is line 1
+        load_frame(cfg_for(csv).data, csv)
+    pq = tmp_path / "d.parquet"
+    df.to_parquet(pq)
+    with pytest.raises(DataError, match=r"d.parquet:2: cannot parse time value 'bad'"):  # Parquet: the row number
+        load_frame(cfg_for(pq).data, pq)
+
+
+@pytest.mark.parametrize(
+    "body, phrase",
+    [
+        (b"", "the file is empty"),
+        (b"  \n\n", "the file is empty"),
+        (b"PAR1time,y\n", "looks binary, not CSV text"),
+        (b"time,y\n2020-01-01,\xff\xfe1\n" + b"2020-01-02,2\n" * 10, "not UTF-8 (invalid byte at offset 18)"),
+        (b"time,y\n", "the file has a header but no rows"),
+        (b'time,y\n"2020-01-01,1\n', "cannot parse CSV"),
+    ],
+)
+def test_unreadable_csv_says_why(tmp_path, body, phrase):
+    p = tmp_path / "d.csv"
+    p.write_bytes(body)
+    with pytest.raises(DataError, match="Fix:") as e:
+        load_frame(cfg_for(p).data, p)
+    assert phrase in str(e.value) and str(p) in str(e.value)
