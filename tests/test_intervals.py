@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnnforecast import intervals as iv
 from rnnforecast import metrics
@@ -287,3 +289,25 @@ def test_cqr_negative_correction_never_crosses():
     q = np.array([[[[-1.0, 0.0, 1.0]]]])
     cal = iv.Calibration((80.0,), np.array([[[-3.0]]]), n=100, method="cqr")
     np.testing.assert_allclose(iv.apply_cqr(q, cal)[0, 0, 0], [0.0, 0.0, 0.0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n_levels=st.integers(1, 4),
+    negative=st.booleans(),
+)
+def test_bands_and_cqr_never_cross(seed, n_levels, negative):
+    rng = np.random.default_rng(seed)
+    levels = sorted(rng.choice(np.arange(5, 100, 5), n_levels, replace=False).tolist())
+    point = rng.normal(size=(6, 3, 2))
+    width = np.abs(rng.normal(size=(n_levels, 3, 2)))  # unsorted across levels on purpose
+    q = iv.apply_bands(point, width, levels)
+    assert q.shape == (6, 3, 2, 2 * n_levels + 1) and (np.diff(q, axis=-1) >= 0).all()
+    corr = rng.normal(size=(n_levels, 3, 2)) * (3 if negative else 1)
+    fixed = iv.apply_cqr(q, iv.Calibration(tuple(float(c) for c in levels), corr, n=50, method="cqr"))
+    assert (np.diff(fixed, axis=-1) >= 0).all()
+    np.testing.assert_array_equal(fixed[..., n_levels], point)
+    m = iv.interval_metrics(point + rng.normal(size=point.shape), q, levels, ["a", "b"])
+    assert set(m["levels"]) == {f"{c:g}" for c in levels} and len(m["quantiles"]) == 2 * n_levels + 1
+    assert set(m["levels"][f"{levels[0]:g}"]["joint_coverage"]["per_target"]) == {"a", "b"}
