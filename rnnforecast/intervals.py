@@ -1,0 +1,500 @@
+"""Prediction intervals: conformal calibration, quantile arrays, and their scores (pure numpy).
+
+Shapes used throughout: ``N`` validation windows, ``B`` test windows, ``H`` leads (horizon),
+``T`` targets, ``L`` interval levels, ``Q = 2L + 1`` quantiles. Levels are percentages
+(``[80, 95]``); a level ``c`` has miscoverage ``alpha = 1 - c/100`` and bounds at quantiles
+``alpha/2`` and ``1 - alpha/2``. Levels ``[80, 95]`` give the quantile axis
+``[0.025, 0.1, 0.5, 0.9, 0.975]`` (widest lower bound first, the median in the middle).
+
+Split conformal (per lead and target): the half-width for level ``c`` is the
+``ceil((n+1)(1-alpha))``-th smallest absolute validation residual of that lead and target
+(quantile level ``k/n`` with ``k = ceil((n+1)(1-alpha))``: numpy's ``inverted_cdf`` method; numpy's
+``higher`` at ``k/n`` interpolates at position ``(n-1)k/n`` and returns the ``(k+1)``-th smallest,
+one rank wider than the guarantee needs). When that rank exceeds
+``n`` no finite band has the guarantee: the half-width is ``inf`` and :class:`Calibration`
+says so, rather than a silently narrow band.
+
+Joint (path) intervals: Bonferroni across leads (Stankeviciute, Alaa & van der Schaar 2021):
+each lead is calibrated at ``alpha / H`` so that all ``H`` leads of a window lie in their
+bands together with probability at least ``1 - alpha``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+COVERAGE_TOLERANCE = 5.0  # percentage points between test coverage and nominal before a warning
+
+
+# --------------------------------------------------------------------------- quantile axis, names
+
+
+def check_levels(levels: Sequence[float]) -> tuple[float, ...]:
+    """Levels as sorted unique floats strictly between 0 and 100."""
+    out = tuple(sorted({float(c) for c in levels}))
+    if not out or any(not 0 < c < 100 for c in out):
+        raise ValueError(f"interval levels must be percentages strictly between 0 and 100. Received: levels={levels}")
+    return out
+
+
+def quantile_levels(levels: Sequence[float]) -> np.ndarray:
+    """The ordered quantile axis ``(Q,)`` for interval levels, e.g. ``[80, 95] -> [.025, .1, .5, .9, .975]``."""
+    alphas = [1 - c / 100 for c in check_levels(levels)]
+    lower = sorted(a / 2 for a in alphas)
+    return np.array([*lower, 0.5, *(1 - a for a in reversed(lower))])
+
+
+def quantile_name(q: float) -> str:
+    """Suffix for quantile ``q``: ``0.1 -> p10``, ``0.025 -> p2.5``, ``0.5 -> p50``."""
+    pct = round(100 * float(q), 6)
+    return f"p{pct:g}"
+
+
+def quantile_column(target: str, q: float) -> str:
+    """The one column name for a target's quantile everywhere (CSV, plots, metrics): ``temp_max_p10``."""
+    return f"{target}_{quantile_name(q)}"
+
+
+def bound_indices(levels: Sequence[float]) -> list[tuple[int, int]]:
+    """``(lower, upper)`` positions on the quantile axis for each level, in the order of ``check_levels``."""
+    levels = check_levels(levels)
+    n = len(levels)
+    # Quantile axis: lower bounds widest (largest level) first, median at n, uppers mirrored.
+    return [(n - 1 - i, n + 1 + i) for i in range(n)]
+
+
+def median_index(levels: Sequence[float]) -> int:
+    return len(check_levels(levels))
+
+
+# --------------------------------------------------------------------------- conformal calibration
+
+
+def conformal_rank(n: int, alpha: float) -> int:
+    """``ceil((n+1)(1-alpha))``: the rank (1-based) of the calibration score that bounds the band."""
+    return math.ceil((n + 1) * (1 - alpha) - 1e-9)  # the epsilon keeps 0.9 * 10 from becoming 9.000000001
+
+
+def conformal_quantile(scores: np.ndarray, alpha: float | np.ndarray) -> np.ndarray:
+    """Finite-sample conformal quantile of ``scores`` along axis 0.
+
+    Args:
+        scores: ``(n, ...)`` nonconformity scores (absolute residuals, CQR scores).
+        alpha: miscoverage in (0, 1), a float or an array broadcasting to ``scores.shape[1:]``.
+
+    Returns:
+        ``scores.shape[1:]`` array: the ``k = ceil((n+1)(1-alpha))``-th smallest score, i.e. numpy's
+        ``quantile(..., k/n, method="inverted_cdf")``; ``inf`` where ``k`` exceeds ``n``.
+    """
+    scores = np.asarray(scores, dtype=float)
+    n = scores.shape[0]
+    alpha = np.broadcast_to(np.asarray(alpha, dtype=float), scores.shape[1:])
+    if n == 0:
+        return np.full(scores.shape[1:], np.inf)
+    ranks = np.ceil((n + 1) * (1 - alpha) - 1e-9).astype(np.int64)  # (...)
+    ordered = np.sort(scores, axis=0)
+    idx = np.clip(ranks, 1, n) - 1
+    out = np.take_along_axis(ordered, idx[None], axis=0)[0]
+    return np.where(ranks > n, np.inf, out)
+
+
+def min_calibration_windows(alpha: float) -> int:
+    """Smallest ``n`` with a finite conformal band at miscoverage ``alpha``: ``ceil(1/alpha) - 1``."""
+    return math.ceil(1 / alpha - 1e-9) - 1
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Half-widths (or CQR corrections) per level, lead and target, from ``n`` validation windows.
+
+    Attributes:
+        levels: interval levels in percent, sorted.
+        width: ``(L, H, T)`` half-width for conformal bands, additive correction for CQR;
+            ``inf`` where ``n`` is too small for the level (see ``unbounded``).
+        n: number of calibration windows.
+        joint: True when leads were calibrated at ``alpha / H`` (Bonferroni path intervals).
+        method: ``conformal`` or ``cqr``.
+    """
+
+    levels: tuple[float, ...]
+    width: np.ndarray
+    n: int
+    joint: bool = False
+    method: str = "conformal"
+
+    @property
+    def unbounded(self) -> np.ndarray:
+        """``(L, H, T)`` True where no finite band holds the level with ``n`` windows."""
+        return ~np.isfinite(self.width)
+
+    def warnings(self) -> list[str]:
+        """One line per level whose band is infinite because there are too few validation windows."""
+        out = []
+        h = self.width.shape[1]
+        for i, c in enumerate(self.levels):
+            if self.unbounded[i].any():
+                alpha = (1 - c / 100) / (h if self.joint else 1)
+                need = min_calibration_windows(alpha)
+                out.append(
+                    f"{c:g}% {'joint ' if self.joint else ''}interval is unbounded: {self.n} validation windows, "
+                    f"at least {need} needed. Fix: enlarge the validation split or lower the level."
+                )
+        return out
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able form (``inf`` written as ``None``)."""
+        w = np.where(np.isfinite(self.width), self.width, np.nan)
+        return {
+            "levels": list(self.levels),
+            "width": [[[None if v != v else float(v) for v in row] for row in lead] for lead in w.tolist()],
+            "n": int(self.n),
+            "joint": bool(self.joint),
+            "method": self.method,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Calibration:
+        w = np.array([[[np.inf if v is None else v for v in row] for row in lead] for lead in d["width"]], dtype=float)
+        return cls(tuple(float(c) for c in d["levels"]), w, int(d["n"]), bool(d["joint"]), d.get("method", "conformal"))
+
+
+def _alphas(levels: tuple[float, ...], horizon: int, joint: bool) -> list[float]:
+    return [(1 - c / 100) / (horizon if joint else 1) for c in levels]
+
+
+def calibrate(residuals: np.ndarray, levels: Sequence[float], joint: bool = False) -> Calibration:
+    """Split-conformal half-widths from validation residuals.
+
+    Args:
+        residuals: ``(N, H, T)`` actual - forecast on the validation windows, original units.
+        levels: interval levels in percent, e.g. ``[80, 95]``.
+        joint: calibrate each lead at ``alpha / H`` so the whole path is covered (Bonferroni).
+
+    Returns:
+        :class:`Calibration` with ``width`` of shape ``(L, H, T)``.
+    """
+    residuals = np.asarray(residuals, dtype=float)
+    if residuals.ndim != 3:
+        raise ValueError(f"residuals must have shape (N, H, T). Received: shape={residuals.shape}")
+    levels = check_levels(levels)
+    scores = np.abs(residuals)
+    width = np.stack([conformal_quantile(scores, a) for a in _alphas(levels, residuals.shape[1], joint)])
+    return Calibration(levels, width, residuals.shape[0], joint, "conformal")
+
+
+def apply_bands(point: np.ndarray, width: np.ndarray, levels: Sequence[float]) -> np.ndarray:
+    """Symmetric bands around point forecasts as a quantile array.
+
+    Args:
+        point: ``(B, H, T)`` point forecasts (or ``(B, H, T, 1)``).
+        width: ``(L, H, T)`` half-widths (``Calibration.width``) or ``(B, L, H, T)`` per window (adaptive).
+        levels: the levels ``width`` belongs to.
+
+    Returns:
+        ``(B, H, T, Q)`` quantiles ordered as :func:`quantile_levels`, the point forecast as median.
+    """
+    point = np.asarray(point, dtype=float)
+    if point.ndim == 4:
+        point = point[..., 0]
+    levels = check_levels(levels)
+    width = np.asarray(width, dtype=float)
+    if width.ndim == 3:
+        width = np.broadcast_to(width[None], (point.shape[0], *width.shape))  # (B, L, H, T)
+    # Wider levels must never give narrower bands (finite-sample ranks can tie): enforce nesting.
+    width = np.maximum.accumulate(width, axis=1)
+    out = np.empty((*point.shape, 2 * len(levels) + 1))
+    m = len(levels)
+    out[..., m] = point
+    for i, (lo, hi) in enumerate(bound_indices(levels)):
+        out[..., lo] = point - width[:, i]
+        out[..., hi] = point + width[:, i]
+    return out
+
+
+def conformal_bands(
+    val_actual: np.ndarray, val_point: np.ndarray, point: np.ndarray, levels: Sequence[float], joint: bool = False
+) -> tuple[np.ndarray, Calibration]:
+    """Calibrate on validation windows and band ``point``: ``(B, H, T, Q)`` quantiles and the calibration.
+
+    The same call gives a baseline its band: pass the persistence forecasts of the same
+    validation and test windows (``metrics.baseline_forecasts(...)["persistence"]``).
+    """
+    cal = calibrate(_squeeze(val_actual) - _squeeze(val_point), levels, joint)
+    return apply_bands(point, cal.width, cal.levels), cal
+
+
+def _squeeze(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=float)
+    return a[..., 0] if a.ndim == 4 else a
+
+
+# --------------------------------------------------------------------------- conformalized quantile regression
+
+
+def cqr_scores(lower: np.ndarray, upper: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """CQR nonconformity ``E = max(lower - y, y - upper)`` (negative inside the band), same shape as ``actual``."""
+    return np.maximum(np.asarray(lower) - actual, np.asarray(actual) - upper)
+
+
+def calibrate_cqr(
+    val_quantiles: np.ndarray, val_actual: np.ndarray, levels: Sequence[float], joint: bool = False
+) -> Calibration:
+    """CQR corrections (Romano, Patterson & Candès 2019) per level, lead and target.
+
+    Args:
+        val_quantiles: ``(N, H, T, Q)`` quantile-head forecasts on validation windows.
+        val_actual: ``(N, H, T)`` observed values.
+
+    Returns:
+        :class:`Calibration` (method ``cqr``) whose ``width`` is added below and above each band;
+        it may be negative (the head's band was too wide).
+    """
+    levels = check_levels(levels)
+    y = _squeeze(val_actual)
+    alphas = _alphas(levels, y.shape[1], joint)
+    width = np.stack(
+        [
+            conformal_quantile(cqr_scores(val_quantiles[..., lo], val_quantiles[..., hi], y), a)
+            for (lo, hi), a in zip(bound_indices(levels), alphas)
+        ]
+    )
+    return Calibration(levels, width, y.shape[0], joint, "cqr")
+
+
+def apply_cqr(quantiles: np.ndarray, cal: Calibration) -> np.ndarray:
+    """Widen (or narrow) each band of ``quantiles (B, H, T, Q)`` by its correction; the median is kept.
+
+    Bounds are re-sorted outward from the median afterwards, so a negative correction can never
+    make quantiles cross.
+    """
+    out = np.array(quantiles, dtype=float)
+    for i, (lo, hi) in enumerate(bound_indices(cal.levels)):
+        out[..., lo] = quantiles[..., lo] - cal.width[i]
+        out[..., hi] = quantiles[..., hi] + cal.width[i]
+    return monotone(out, median_index(cal.levels))
+
+
+def monotone(quantiles: np.ndarray, median: int) -> np.ndarray:
+    """Make the quantile axis non-decreasing, keeping the median fixed (bounds pushed outward)."""
+    out = np.array(quantiles, dtype=float)
+    out[..., median:] = np.maximum.accumulate(out[..., median:], axis=-1)
+    out[..., : median + 1] = np.minimum.accumulate(out[..., median::-1], axis=-1)[..., ::-1]
+    return out
+
+
+# --------------------------------------------------------------------------- adaptive conformal inference
+
+
+@dataclass(frozen=True)
+class Adaptive:
+    """Adaptive conformal inference over test windows in time order.
+
+    Attributes:
+        width: ``(B, L, H, T)`` half-width used for each window (``inf`` where ``alpha_t <= 0``).
+        alpha: ``(B, L, H, T)`` miscoverage level ``alpha_t`` each window was banded at.
+    """
+
+    levels: tuple[float, ...]
+    width: np.ndarray
+    alpha: np.ndarray
+
+
+def adaptive_conformal(
+    cal_scores: np.ndarray,
+    test_scores: np.ndarray,
+    levels: Sequence[float],
+    gamma: float = 0.005,
+    lag: int | None = None,
+    window: int | None = None,
+    joint: bool = False,
+) -> Adaptive:
+    """Adaptive conformal inference (Gibbs & Candès 2021) per level, lead and target.
+
+    ``alpha_{t+1} = alpha_t + gamma * (alpha - err_t)`` where ``err_t = 1`` when window ``t`` was
+    not covered. A window's outcome is only known once its last target row is observed: with
+    windows one row apart (stride 1), window ``t``'s last target is seen when window ``t + H``
+    is forecast, so the error of window ``t`` enters the update that bands window ``t + lag``
+    (``lag = H`` by default; use ``ceil(H / stride)`` for strided windows, 1 for non-overlapping
+    backtest folds). Until then ``alpha_t`` stays at ``alpha``.
+
+    Each window is banded by the conformal quantile at ``alpha_t`` of the score pool known at
+    that time: the validation scores plus the test scores already revealed (the most recent
+    ``window`` of them all if ``window`` is set), so the band follows both the level and the
+    scores. ``alpha_t <= 0`` gives an infinite band, ``alpha_t >= 1`` a zero-width one.
+
+    Args:
+        cal_scores: ``(N, H, T)`` absolute validation residuals.
+        test_scores: ``(B, H, T)`` absolute test residuals, windows in time order.
+        gamma: step size; 0 gives static split conformal with an expanding pool.
+        lag: windows between a forecast and the knowledge of its outcome; default ``H``.
+        window: keep only the last ``window`` scores in the pool (None: all).
+        joint: target ``alpha / H`` per lead (Bonferroni) instead of ``alpha``.
+    """
+    levels = check_levels(levels)
+    cal = np.abs(np.asarray(cal_scores, dtype=float))
+    test = np.abs(np.asarray(test_scores, dtype=float))
+    b, h = test.shape[0], test.shape[1]
+    lag = h if lag is None else int(lag)
+    if lag < 1 or gamma < 0:
+        raise ValueError(f"lag must be >= 1 and gamma >= 0. Received: lag={lag}, gamma={gamma}")
+    pool = np.concatenate([cal, test])  # (N + B, H, T): row N + t is revealed at window t + lag
+    n0 = cal.shape[0]
+    targets = np.array(_alphas(levels, h, joint))[:, None, None]  # (L, 1, 1)
+    alpha_t = np.broadcast_to(targets, (len(levels), *test.shape[1:])).copy()  # (L, H, T)
+    widths = np.empty((b, len(levels), *test.shape[1:]))
+    alphas = np.empty_like(widths)
+    for t in range(b):
+        if t >= lag:  # window t - lag's outcome is now known: update, then add its score to the pool
+            err = (test[t - lag] > widths[t - lag]).astype(float)  # (L, H, T)
+            alpha_t = alpha_t + gamma * (targets - err)
+        hi = n0 + max(0, t - lag + 1)
+        lo = 0 if window is None else max(0, hi - window)
+        known = pool[lo:hi]
+        alphas[t] = alpha_t
+        a = np.clip(alpha_t, 1e-12, 1.0)
+        w = np.stack([conformal_quantile(known, a[i]) for i in range(len(levels))])
+        widths[t] = np.where(alpha_t <= 0, np.inf, np.where(alpha_t >= 1, 0.0, w))
+    return Adaptive(levels, widths, alphas)
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def pinball(actual: np.ndarray, forecast: np.ndarray, q: float) -> np.ndarray:
+    """Pinball (quantile) loss elementwise: ``max(q (y - f), (q - 1)(y - f))``."""
+    d = np.asarray(actual, dtype=float) - forecast
+    return np.maximum(q * d, (q - 1) * d)
+
+
+def crps_weights(qs: np.ndarray) -> np.ndarray:
+    """Weights ``(Q,)`` summing to 1: the share of [0, 1] nearest each quantile level (midpoint rule)."""
+    qs = np.asarray(qs, dtype=float)
+    edges = np.concatenate([[0.0], (qs[1:] + qs[:-1]) / 2, [1.0]])
+    return np.diff(edges)
+
+
+def crps_from_quantiles(actual: np.ndarray, quantiles: np.ndarray, qs: np.ndarray) -> np.ndarray:
+    """CRPS approximated as ``2 * sum_k w_k pinball_{q_k}`` (CRPS = 2 * integral of pinball over q).
+
+    With only the median this is ``|y - median|``, the CRPS of a point forecast. Returns
+    ``actual.shape``.
+    """
+    w = crps_weights(qs)
+    losses = np.stack([pinball(actual, quantiles[..., k], q) for k, q in enumerate(qs)], axis=-1)
+    return 2 * losses @ w
+
+
+def interval_score(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, alpha: float) -> np.ndarray:
+    """Interval score (Gneiting & Raftery 2007; M4's MSIS numerator), elementwise.
+
+    ``(u - l) + 2/alpha (l - y) 1{y < l} + 2/alpha (y - u) 1{y > u}``.
+    """
+    y = np.asarray(actual, dtype=float)
+    return (upper - lower) + (2 / alpha) * np.maximum(lower - y, 0) + (2 / alpha) * np.maximum(y - upper, 0)
+
+
+def seasonal_naive_scale(
+    train_values: np.ndarray, season: int, bounds: Sequence[tuple[int, int]] | None = None
+) -> np.ndarray:
+    """M4's MSIS/MASE denominator: in-sample mean ``|y_t - y_{t-m}|`` per target, ``(T,)``.
+
+    Args:
+        train_values: ``(N, T)`` training rows, original units.
+        season: ``m`` (1 for non-seasonal data).
+        bounds: row ranges of separate series inside ``train_values``; differences never cross them.
+    """
+    x = np.asarray(train_values, dtype=float)
+    bounds = [(0, len(x))] if bounds is None else bounds
+    diffs = [np.abs(x[lo + season : hi] - x[lo : hi - season]) for lo, hi in bounds if hi - lo > season]
+    if not diffs:
+        return np.full(x.shape[1], np.nan)
+    return np.concatenate(diffs).mean(axis=0)
+
+
+def _mean(x: np.ndarray, axis) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return np.mean(x, axis=axis)
+
+
+def interval_metrics(
+    actual: np.ndarray,
+    quantiles: np.ndarray,
+    levels: Sequence[float],
+    targets: Sequence[str],
+    scale: np.ndarray | None = None,
+) -> dict:
+    """Interval and quantile scores in original units, per level, lead and target.
+
+    Args:
+        actual: ``(B, H, T)`` observed values.
+        quantiles: ``(B, H, T, Q)`` forecast quantiles ordered as :func:`quantile_levels`.
+        levels: the interval levels in percent.
+        targets: the ``T`` target names.
+        scale: ``(T,)`` :func:`seasonal_naive_scale` of the training rows; without it MSIS is omitted.
+
+    Returns:
+        ``{"levels": {"80": {...}}, "quantiles": {"p10": {...}}, "crps": {...}}``. Each level has
+        ``coverage`` and ``joint_coverage`` in percent, ``width``, ``interval_score`` and ``msis``,
+        each as ``{"overall": x, "per_lead": [H], "per_target": {t: x}}`` (``joint_coverage``: the
+        share of windows whose whole path lies inside the band, per target and for all targets).
+    """
+    y = _squeeze(actual)
+    levels = check_levels(levels)
+    qs = quantile_levels(levels)
+    out: dict = {"levels": {}, "quantiles": {}}
+    for c, (lo, hi) in zip(levels, bound_indices(levels)):
+        low, up = quantiles[..., lo], quantiles[..., hi]
+        inside = (y >= low) & (y <= up)  # (B, H, T)
+        alpha = 1 - c / 100
+        block = {
+            "coverage": _summary(100 * inside, targets),
+            "joint_coverage": {
+                "overall": _num(100 * np.mean(inside.all(axis=(1, 2)))),
+                "per_target": {t: _num(100 * np.mean(inside[..., j].all(axis=1))) for j, t in enumerate(targets)},
+            },
+            "width": _summary(up - low, targets),
+            "interval_score": _summary(interval_score(y, low, up, alpha), targets),
+        }
+        if scale is not None:
+            s = np.asarray(scale, dtype=float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                block["msis"] = _summary(interval_score(y, low, up, alpha) / s, targets)
+        out["levels"][f"{c:g}"] = block
+    for k, q in enumerate(qs):
+        out["quantiles"][quantile_name(q)] = _summary(pinball(y, quantiles[..., k], q), targets)
+    out["crps"] = _summary(crps_from_quantiles(y, quantiles, qs), targets)
+    return out
+
+
+def _summary(x: np.ndarray, targets: Sequence[str]) -> dict:
+    """``(B, H, T)`` elementwise scores -> overall mean, mean per lead, mean per target."""
+    return {
+        "overall": _num(_mean(x, None)),
+        "per_lead": [_num(v) for v in _mean(x, (0, 2))],
+        "per_target": {t: _num(v) for t, v in zip(targets, _mean(x, (0, 1)))},
+    }
+
+
+def _num(v) -> float | None:
+    v = float(v)
+    return None if v != v or v in (float("inf"), float("-inf")) else v
+
+
+def coverage_warnings(metrics: dict, tolerance: float = COVERAGE_TOLERANCE, split: str = "test") -> list[str]:
+    """One line per level whose coverage misses nominal by more than ``tolerance`` points."""
+    out = []
+    for c, block in metrics["levels"].items():
+        cov = block["coverage"]["overall"]
+        if cov is None or abs(cov - float(c)) <= tolerance:
+            continue
+        side = "below" if cov < float(c) else "above"
+        why = "bands too narrow: the split differs from validation" if side == "below" else "bands wider than needed"
+        out.append(
+            f"warning: {c}% interval covers {cov:.1f}% of {split} values ({abs(cov - float(c)):.1f} points {side} "
+            f"nominal; {why}). Fix: a longer validation split, or intervals.method: adaptive for drifting series."
+        )
+    return out
