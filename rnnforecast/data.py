@@ -202,6 +202,12 @@ def _check_unique_columns(names: list[str], where: str) -> None:
         seen.add(name)
 
 
+def _cell(value: object, limit: int = 40) -> str:
+    """A cell of the file for a message: quoted when short, else only its length (it may be a secret's line)."""
+    text = str(value)
+    return repr(text) if len(text) <= limit else f"a {len(text)}-character value"
+
+
 def _short(value: object, limit: int = 40, quote: bool = True) -> str:
     """A value or name for a message, cut to ``limit`` characters (a message never carries a whole line)."""
     text = str(value)
@@ -366,7 +372,7 @@ def _text_times(df: pd.DataFrame, tc: str, where: str) -> pd.Series:
     if times.isna().any():
         i = int(np.argmax(times.isna().to_numpy()))
         raise DataError(
-            f"cannot parse time value {_short(df[tc].iloc[i])} in column {tc!r}",
+            f"cannot parse time value {_cell(df[tc].iloc[i])} in column {tc!r}",
             where=f"{where}:{df[LINE].iloc[i]}",
             fix="use ISO timestamps like 2015-01-31 or 2015-01-31 13:00",
         )
@@ -386,7 +392,7 @@ TIME_UNITS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}  # nanoseconds per 
 def _numeric_times(df: pd.DataFrame, tc: str, where: str, unit: str) -> pd.Series:
     """Numbers read as ``unit``: years (1990 -> 1990-01-01) or s/ms/us/ns since 1970-01-01 UTC."""
     values = pd.to_numeric(df[tc], errors="coerce")
-    bad = values.isna().to_numpy()
+    bad = values.isna().to_numpy().copy()
     if unit == "year":
         bad |= ~(values.between(1, 9999) & (values % 1 == 0)).to_numpy()
     else:
@@ -396,14 +402,18 @@ def _numeric_times(df: pd.DataFrame, tc: str, where: str, unit: str) -> pd.Serie
         i = int(np.argmax(bad))
         what = "a whole year" if unit == "year" else f"a number of {unit} since 1970 that pandas can represent"
         raise DataError(
-            f"time value {_short(df[tc].iloc[i])} in column {tc!r} is not {what}",
+            f"time value {_cell(df[tc].iloc[i])} in column {tc!r} is not {what}",
             where=f"{where}:{df[LINE].iloc[i]}",
             fix="correct the value, or set data.time_unit to the column's real unit",
         )
     if unit == "year":
         years = values.astype("int64")
         return pd.to_datetime(pd.DataFrame({"year": years, "month": 1, "day": 1}), errors="coerce")
-    return pd.to_datetime(np.round(values.to_numpy(dtype="float64") * TIME_UNITS[unit]).astype("int64"), unit="ns")
+    if pd.api.types.is_integer_dtype(values):  # exact: float64 would round epoch nanoseconds to 256 ns
+        nanos = values.to_numpy(dtype="int64") * TIME_UNITS[unit]
+    else:
+        nanos = np.round(values.to_numpy(dtype="float64") * TIME_UNITS[unit]).astype("int64")
+    return pd.Series(pd.to_datetime(nanos, unit="ns"), index=df.index)
 
 
 def _numeric_time_error(col: pd.Series, tc: str, where: str) -> DataError:
@@ -505,9 +515,7 @@ def _encode_categories(
     return df, categories, added
 
 
-def _add_time_features(
-    df: pd.DataFrame, names: list[str], tc: str, where: str = ""
-) -> tuple[pd.DataFrame, list[str]]:
+def _add_time_features(df: pd.DataFrame, names: list[str], tc: str, where: str = "") -> tuple[pd.DataFrame, list[str]]:
     """A sin/cos pair per calendar feature, so the last hour of a day sits next to the first."""
     added: list[str] = []
     for name in names:
@@ -604,7 +612,7 @@ def _numeric(df: pd.DataFrame, col: str, where: str) -> pd.Series:
     if bad.any():
         i = int(np.argmax(bad.to_numpy()))
         raise DataError(
-            f"column {col!r} is not numeric: value {s.iloc[i]!r}",
+            f"column {col!r} is not numeric: value {_cell(s.iloc[i])}",
             where=f"{where}:{df[LINE].iloc[i]}",
             fix=f"clean the column, or list text columns under data.categorical instead of using {col!r} as a number",
         )
