@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -80,19 +79,16 @@ def invoke(*args: str) -> tuple[int, str, str]:
 def limited(*args: str, cwd: Path, timeout: float = 60) -> tuple[subprocess.CompletedProcess, float]:
     """The real CLI in a child process with at most MEMORY_LIMIT of address space; returns it and its seconds."""
 
-    def cap() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-
+    # The child sets the limit on itself (no preexec_fn: forking a process that has loaded JAX may deadlock).
+    capped = (
+        "import resource, runpy, sys; "
+        f"resource.setrlimit(resource.RLIMIT_AS, ({MEMORY_LIMIT}, {MEMORY_LIMIT})); "
+        "sys.argv = ['rnnforecast', *sys.argv[1:]]; runpy.run_module('rnnforecast', run_name='__main__')"
+    )
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     t0 = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "rnnforecast", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        env=env,
-        preexec_fn=cap,
+        [sys.executable, "-c", capped, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env
     )
     return proc, time.monotonic() - t0
 
