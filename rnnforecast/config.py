@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
+import stat
 import types
 import typing
 from collections.abc import Sequence
@@ -57,6 +59,11 @@ class DataConfig:
     features: list[str] | None = _f(None, "input columns; default: all numeric columns, targets included")
     categorical: list[str] = _f([], "text columns to one-hot encode as extra inputs")
     frequency: str | None = _f(None, "pandas offset alias (D, h, B, ...); inferred when absent")
+    time_unit: Literal["year", "s", "ms", "us", "ns"] | None = _f(
+        None,
+        "unit of a numeric time column: year (1990), s/ms/us/ns since 1970-01-01 UTC; "
+        "numeric times are refused without it",
+    )
     calendar: Literal["regular", "steps"] = _f(
         "regular",
         "regular: gaps at `frequency` become explicit rows; steps: each row is one step "
@@ -144,7 +151,7 @@ class RuntimeConfig:
 @dataclass(frozen=True)
 class Config:
     data: DataConfig = _f(help="dataset section")
-    name: str = _f("experiment", "run name, used in the run directory name")
+    name: str = _f("experiment", "run name, used in the run directory name", max_len=100)
     seed: int = _f(42, "one seed for python, numpy and Keras", min=0)
     window: WindowConfig = _f(WindowConfig(), "window geometry")
     model: ModelConfig = _f(ModelConfig(), "model section")
@@ -158,6 +165,11 @@ class Config:
     @property
     def data_path(self) -> Path:
         return (Path(self.base_dir) / self.data.path).resolve()
+
+    @property
+    def runs_path(self) -> Path:
+        """``output.runs_dir`` as an absolute path (relative to the current directory), ``..`` resolved."""
+        return Path(self.output.runs_dir).expanduser().resolve()
 
     def to_dict(self, *, resolved_path: bool = True) -> dict:
         d = _to_plain(self)
@@ -203,6 +215,10 @@ class _Where:
         self.lines = lines or {}
 
     def __call__(self, key: str) -> str:
+        # A rule about a section whose key came from --set points at that --set, not at the file's line.
+        overridden = [k for k, line in self.lines.items() if line == 0 and k.startswith(key + ".")] if key else []
+        if overridden:
+            return f"{self.source}: --set {overridden[0]}"
         parts = key.split(".")
         while parts:
             line = self.lines.get(".".join(parts))
@@ -236,31 +252,105 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     return from_dict(raw, source=source, base_dir=str(path.resolve().parent), lines=lines)
 
 
+# A config is a page of settings; these bounds stop a hostile file (an alias "billion laughs", a 50,000-deep
+# bracket, a multi-gigabyte file) long before it costs memory or time.
+MAX_CONFIG_BYTES = 1_000_000
+MAX_DEPTH = 50  # nested mappings/lists
+MAX_VALUES = 100_000  # values after expanding every alias
+
+
 def _read_text(path: Path, source: str) -> str:
     if not path.exists():
         raise ConfigError("config file not found", where=source, fix="check the path")
     if path.is_dir():
         raise ConfigError("is a directory, not a config file", where=source, fix="pass a .yaml file")
+    if not stat.S_ISREG(path.stat().st_mode):  # /dev/zero never ends, a FIFO blocks
+        raise ConfigError("not a regular file", where=source, fix="pass a .yaml file")
     try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(f"cannot read the file ({e.strerror})", where=source, fix="check its permissions") from None
+    if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(
-            f"not UTF-8 text (byte {e.start})", where=source, fix="save the config as UTF-8 YAML"
+            f"larger than {MAX_CONFIG_BYTES:,} bytes: not a config", where=source, fix="pass the YAML config file"
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        start = e.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        line = data.count(b"\n", 0, start) + 1
+        raise ConfigError(
+            f"not UTF-8 text (byte {start}, line {line})", where=f"{source}:{line}", fix="save the config as UTF-8 YAML"
         ) from None
     if "\x00" in text:
         raise ConfigError("binary file, not YAML", where=source, fix="pass a YAML config file")
     return text
 
 
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses nesting deeper than MAX_DEPTH while it composes (before any recursion limit)."""
+
+    depth = 0
+    where = "<config>"
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise ConfigError(
+                    f"nested more than {MAX_DEPTH} levels deep",
+                    where=f"{self.where}:{mark.line + 1}:{mark.column + 1}",
+                    fix="a config needs a few levels of sections; remove the extra brackets or indentation",
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many values ``node`` stands for once every alias is written out (aliases share nodes: memo by id)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 1  # a self-referencing alias counts once here; _check_duplicate_keys refuses it
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(v, memo) for v in node.value)
+    memo[id(node)] = size
+    return size
+
+
+def _compose_bounded(text: str, source: str) -> yaml.Node | None:
+    """The node tree of ``text``, refused when it is too deep or expands to too many values."""
+    loader = _BoundedLoader(text)
+    loader.where = source
+    try:
+        node = loader.get_single_node()
+    finally:
+        loader.dispose()
+    if node is not None:
+        size = _expanded_size(node, {})
+        if size > MAX_VALUES:
+            raise ConfigError(
+                f"the YAML expands to {size:,} values through aliases (&anchor/*alias); the limit is {MAX_VALUES:,}",
+                where=source,
+                fix="write the values out instead of nesting aliases",
+            )
+    return node
+
+
+def _construct(node: yaml.Node | None) -> Any:
+    return yaml.SafeLoader("").construct_document(node) if node is not None else None
+
+
 def _parse_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
     """The document and its node tree (the nodes carry line numbers); safe: builds no Python objects."""
     try:
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-            return (loader.construct_document(node) if node is not None else None), node
-        finally:
-            loader.dispose()
+        node = _compose_bounded(text, source)
+        return _construct(node), node
     except yaml.YAMLError as e:
         raise _yaml_error(e, source) from None
 
@@ -356,7 +446,7 @@ def parse_override(item: str) -> tuple[str, Any]:
     if not key:
         raise ConfigError(f"--set has no key in {item!r}", where="--set", fix="write e.g. --set training.epochs=3")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
+        value = _construct(_compose_bounded(text, f"--set {key}")) if text.strip() else None
     except yaml.YAMLError:
         raise ConfigError(
             f"cannot parse the value {text!r}", where=f"--set {key}", fix="quote strings, write lists as [a, b]"
@@ -579,6 +669,13 @@ def _to_str(value: Any, key: str, where: _Where, meta: dict) -> str:
         raise ConfigError(f"received {_show(value)}; expected a string", where=where(key), fix="write a text value")
     if not value.strip():
         raise ConfigError("must not be empty", where=where(key), fix="write a non-empty value")
+    longest = meta.get("max_len")
+    if longest is not None and len(value) > longest:
+        raise ConfigError(
+            f"is {len(value)} characters long, the limit is {longest}",
+            where=where(key),
+            fix=f"shorten it to at most {longest} characters",
+        )
     return value
 
 
@@ -617,6 +714,7 @@ def _check_consistency(cfg: Config, where: _Where) -> None:
         # Targets need not be among the features: a model may forecast a column it does not see.
         raise ConfigError("must not be empty", where=where("data.features"), fix="list input columns or remove the key")
     _check_activation(cfg.model.activation, where)
+    _check_frequency(cfg.data.frequency, where)
     tc = cfg.data.time_column
     if tc != "*" and tc in cfg.data.transform:  # the key "*" means every target, never a column
         raise ConfigError(
@@ -662,6 +760,19 @@ def _check_targets(data: DataConfig, where: _Where) -> None:
             f"the time column {data.time_column!r} cannot be a target",
             where=where("data.target"),
             fix="pick a value column",
+        )
+
+
+def _check_frequency(frequency: str | None, where: _Where) -> None:
+    """A step must move forward: refuse 0D, -1h, 0.0s (pandas checks the alias itself when the data is read)."""
+    if frequency is None:
+        return
+    count = re.match(r"\s*([+-]?\d*\.?\d*)", frequency).group(1)
+    if frequency.strip().startswith("-") or (count.strip("+-.") and float(count) <= 0):
+        raise ConfigError(
+            f"received {frequency!r}; a step must be positive",
+            where=where("data.frequency"),
+            fix="use a positive pandas offset alias such as h, D, B, 15min, MS",
         )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,11 +12,16 @@ import numpy as np
 import pandas as pd
 
 from .config import DataConfig
-from .errors import DataError, did_you_mean
+from .errors import ConfigError, DataError, did_you_mean
 
 SERIES = "__series__"  # internal column: the series id (one value when there is no series_id)
 LINE = "__line__"  # internal column: the row's line in a CSV (its row number in Parquet), for error messages
+RESERVED = (SERIES, LINE)  # a user column with one of these names is refused, never overwritten
 PARQUET_SUFFIXES = (".parquet", ".pq")
+HEAD_BYTES = 4096  # what is read to sniff a CSV before pandas reads it
+MAX_ABS = 1e30  # the model computes in float32 (max 3.4e38); a loss squares values, so refuse beyond this
+MAX_ROWS = 10_000_000  # rows a regular grid may have after gaps become rows
+GAP_WARN_SHARE = 0.05  # warn when regularising invents more than this share of the rows
 DEFAULT_SEASON = {"h": 24, "D": 7, "B": 5, "W": 52, "M": 12, "ME": 12, "MS": 12, "Q": 4, "QE": 4, "QS": 4, "min": 60}
 PERIODS = {  # time feature -> (accessor, period)
     "hour_of_day": (lambda t: t.hour + t.minute / 60, 24),
@@ -41,6 +49,7 @@ class Frame:
     series: list[str] = field(default_factory=lambda: ["all"])
     numeric_source: dict[str, str] = field(default_factory=dict)  # column -> dtype as read
     units: dict[str, str] = field(default_factory=dict)  # column -> unit label, from the config
+    warnings: list[str] = field(default_factory=list)  # "warning: ... Fix: ..." lines for train/validate to print
 
     def unit(self, column: str) -> str:
         return self.units.get(column, "data units")
@@ -52,71 +61,167 @@ class Frame:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """Read CSV or Parquet with errors that name the file and say how to fix it."""
+    """Read CSV or Parquet with errors that name the file and say how to fix it.
+
+    Only regular files are read (``/dev/zero`` never ends, a FIFO blocks), and errors about the content
+    quote at most column names and a position: the file may not be a table at all (``/etc/shadow``).
+    """
     where = str(path)
-    if not path.exists():
-        raise DataError("data file not found", where=where, fix="check data.path (relative to the config's folder)")
-    if path.is_dir():
-        raise DataError("is a directory, not a data file", where=where, fix="point data.path at a CSV or Parquet file")
+    _check_regular_file(path, where)
     if path.suffix.lower() in PARQUET_SUFFIXES:
-        return _read_parquet(path, where)
-    _check_csv_head(path.read_bytes()[:4096], where)
-    sep = "\t" if "".join(path.suffixes[-2:]).lower().endswith(".tsv") else ","
-    df = _read_csv(path, sep, where)
+        df = _read_parquet(path, where)
+    else:
+        head = _read_head(path, where)
+        _check_csv_head(head, path, where)
+        sep = "\t" if "".join(path.suffixes[-2:]).lower().endswith(".tsv") else ","
+        df = _read_csv(path, sep, where)
+        _check_csv_header(path, sep, df, where)
+    _check_unique_columns([str(c) for c in df.columns], where)
     if df.empty:
         raise DataError("the file has a header but no rows", where=where, fix="add data rows")
     return df
 
 
+def _check_regular_file(path: Path, where: str) -> None:
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise DataError(
+            "data file not found", where=where, fix="check data.path (relative to the config's folder)"
+        ) from None
+    except OSError as e:
+        raise DataError(f"cannot read the file ({e.strerror})", where=where, fix="check data.path") from None
+    if stat.S_ISDIR(mode):
+        raise DataError("is a directory, not a data file", where=where, fix="point data.path at a CSV or Parquet file")
+    if not stat.S_ISREG(mode):
+        raise DataError(
+            "not a regular file (a device, FIFO or socket)", where=where, fix="point data.path at a CSV or Parquet file"
+        )
+    if not os.access(path, os.R_OK):
+        raise DataError("cannot read the file (permission denied)", where=where, fix="check its permissions")
+
+
+def _read_head(path: Path, where: str) -> bytes:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(HEAD_BYTES)
+    except OSError as e:
+        raise DataError(f"cannot read the file ({e.strerror})", where=where, fix="check its permissions") from None
+
+
 def _read_parquet(path: Path, where: str) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
-    except Exception as e:  # pyarrow raises many kinds
+    except Exception as e:  # pyarrow raises many kinds; its first line names the problem, not the content
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
         raise DataError(
-            f"cannot read Parquet ({type(e).__name__}: {e})", where=where, fix="check the file is valid Parquet"
+            f"cannot read Parquet ({type(e).__name__}: {first})", where=where, fix="check the file is valid Parquet"
         ) from None
 
 
-def _not_utf8(where: str, offset: int) -> DataError:
-    return DataError(f"not UTF-8 (invalid byte at offset {offset})", where=where, fix="re-save the file as UTF-8")
+def _not_utf8(path: Path, where: str) -> DataError:
+    """The first byte that is not UTF-8, at its real offset and line (pandas reports an offset inside its buffer)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = lines = 0
+    with path.open("rb") as fh:
+        while True:
+            chunk = fh.read(1 << 20)
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as e:
+                at = offset - pending + e.start
+                line = lines + e.object.count(b"\n", 0, e.start) + 1
+                return DataError(
+                    f"not UTF-8: byte 0x{e.object[e.start]:02x} at offset {at} (line {line})",
+                    where=f"{where}:{line}",
+                    fix="re-save the file as UTF-8 (a byte like this usually means latin-1 or cp1252)",
+                )
+            if not chunk:
+                break
+            offset += len(chunk)
+            lines += chunk.count(b"\n")
+    return DataError("not UTF-8", where=where, fix="re-save the file as UTF-8")
 
 
 def _empty_file(where: str) -> DataError:
     return DataError("the file is empty", where=where, fix="point data.path at a CSV with a header and rows")
 
 
-def _check_csv_head(head: bytes, where: str) -> None:
+def _check_csv_head(head: bytes, path: Path, where: str) -> None:
     """Refuse what is plainly not CSV text, from the file's first bytes."""
     if not head.strip():
         raise _empty_file(where)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or head.startswith(codecs.BOM_UTF32_LE):
+        raise DataError("UTF-16/32 text, not UTF-8", where=where, fix="re-save the file as UTF-8 CSV")
     if b"\x00" in head or head.startswith(b"PAR1"):
         raise DataError("looks binary, not CSV text", where=where, fix="use a CSV or a .parquet file")
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as e:
-        if e.start < len(head) - 4:  # an error in the last 4 bytes may be a character cut in half by [:4096]
-            raise _not_utf8(where, e.start) from None
+        if e.start < len(head) - 4:  # an error in the last 4 bytes may be a character cut in half by the head
+            raise _not_utf8(path, where) from None
 
 
 def _read_csv(path: Path, sep: str, where: str) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, sep=sep, encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise _not_utf8(where, e.start) from None
+        return pd.read_csv(path, sep=sep, encoding="utf-8-sig")  # -sig: a byte-order mark is not part of a name
+    except UnicodeDecodeError:
+        raise _not_utf8(path, where) from None
     except pd.errors.EmptyDataError:
         raise _empty_file(where) from None
-    except pd.errors.ParserError as e:
+    except (pd.errors.ParserError, ValueError, OverflowError) as e:
+        # pandas' messages name a line and counts ("Expected 2 fields in line 3, saw 5"), never the line's text.
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise DataError(f"cannot parse CSV: {first}", where=where, fix="check the separator and quoting") from None
+
+
+def _check_csv_header(path: Path, sep: str, df: pd.DataFrame, where: str) -> None:
+    """A table has at least a time and a value column, each named once (pandas would rename a second 'y' 'y.1')."""
+    if len(df.columns) < 2:
+        name = "a tab" if sep == "\t" else "a comma"
         raise DataError(
-            f"cannot parse CSV: {str(e).strip()}", where=where, fix="check the separator and quoting"
-        ) from None
+            f"not a table: the header line has no {name} separating columns (1 column)",
+            where=f"{where}:1",
+            fix="point data.path at a CSV with a header like date,value"
+            + (" (a tab-separated file needs the suffix .tsv)" if sep == "," else ""),
+        )
+    header = pd.read_csv(path, sep=sep, encoding="utf-8-sig", header=None, nrows=1, dtype=str, keep_default_na=False)
+    _check_unique_columns([str(c) for c in header.iloc[0].tolist()], where)
+
+
+def _check_unique_columns(names: list[str], where: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise DataError(
+                f"column {_short(name)} appears twice in the header",
+                where=f"{where}: column {_short(name, quote=False)}",
+                fix="give every column its own name",
+            )
+        seen.add(name)
+
+
+def _cell(value: object, limit: int = 40) -> str:
+    """A cell of the file for a message: quoted when short, else only its length (it may be a secret's line)."""
+    text = str(value)
+    return repr(text) if len(text) <= limit else f"a {len(text)}-character value"
+
+
+def _short(value: object, limit: int = 40, quote: bool = True) -> str:
+    """A value or name for a message, cut to ``limit`` characters (a message never carries a whole line)."""
+    text = str(value)
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return repr(text) if quote else text
 
 
 def _missing_column(col: str, df: pd.DataFrame, where: str, key: str) -> DataError:
     cols = [str(c) for c in df.columns if c not in (LINE, SERIES)]
+    shown = ", ".join(_short(c, quote=False) for c in cols[:12])
     return DataError(
         f"column {col!r} not found{did_you_mean(col, cols)}",
         where=f"{where}: {key}",
-        fix=f"use one of the file's columns: {', '.join(cols[:12])}{' ...' if len(cols) > 12 else ''}",
+        fix=f"use one of the file's columns: {shown}{' ...' if len(cols) > 12 else ''}",
     )
 
 
@@ -139,7 +244,7 @@ def load_frame(cfg: DataConfig, path: Path, categories: dict[str, list[str]] | N
     where, tc = str(path), cfg.time_column
     df = _read_numbered(path)
     df = _apply_filter(df, cfg.filter, path, where)
-    df = _parse_time(df, tc, where)
+    df = _parse_time(df, tc, where, cfg.time_unit)
     df = _label_series(df, cfg, where)
     df = _order_by_time(df, cfg, where)
     frequency = cfg.frequency or _infer_frequency(df, tc, where)
@@ -151,15 +256,16 @@ def load_frame(cfg: DataConfig, path: Path, categories: dict[str, list[str]] | N
     values = list(dict.fromkeys(cfg.target + features))  # every column the model reads, targets first
     missing_before = {c: int(df[c].isna().sum()) for c in values}
 
-    gap_rows = 0
+    gap_rows, warnings = 0, []
     if cfg.calendar == "regular":
         df, gap_rows = _regularise(df, tc, offset, where, frequency)
+        warnings += _gap_warning(gap_rows, len(df), frequency, where)
     for col in values:
         _check_values(df, col, where)
     df = _fill_missing(df, cfg.missing, values, tc, where)
 
     df, categories, one_hot = _encode_categories(df, cfg.categorical, categories, where)
-    df, cyclic = _add_time_features(df, cfg.time_features, tc)
+    df, cyclic = _add_time_features(df, cfg.time_features, tc, where)
     features = features + one_hot + cyclic
 
     df = df[[tc, SERIES, *dict.fromkeys(features + cfg.target)]].reset_index(drop=True)
@@ -177,6 +283,7 @@ def load_frame(cfg: DataConfig, path: Path, categories: dict[str, list[str]] | N
         series=list(dict.fromkeys(df[SERIES])),
         numeric_source=numeric_source,
         units=dict(cfg.units),
+        warnings=warnings,
     )
 
 
@@ -184,6 +291,13 @@ def _read_numbered(path: Path) -> pd.DataFrame:
     """The table with text column names and a LINE column that error messages point at."""
     df = read_table(path)
     df.columns = [str(c) for c in df.columns]
+    for name in RESERVED:
+        if name in df.columns:
+            raise DataError(
+                f"column {name!r} has a name rnnforecast uses internally",
+                where=f"{path}: column {name}",
+                fix=f"rename the column in the file ({', '.join(RESERVED)} are reserved)",
+            )
     rows = np.arange(len(df))
     df[LINE] = rows if path.suffix.lower() in PARQUET_SUFFIXES else _csv_line(rows)
     return df
@@ -208,32 +322,137 @@ def _apply_filter(df: pd.DataFrame, filters: dict, path: Path, where: str) -> pd
     return df
 
 
-def _parse_time(df: pd.DataFrame, tc: str, where: str) -> pd.DataFrame:
-    """Turn the time column into naive timestamps; the first value that is not one is an error."""
+def _parse_time(df: pd.DataFrame, tc: str, where: str, unit: str | None = None) -> pd.DataFrame:
+    """Turn the time column into naive timestamps (aware ones in UTC); the first value that is not one is an error."""
     if tc not in df.columns:
         raise _missing_column(tc, df, where, "data.time_column")
+    col = df[tc]
+    if col.isna().any():
+        i = int(np.argmax(col.isna().to_numpy()))
+        raise DataError(
+            f"empty time value in column {tc!r}",
+            where=f"{where}:{df[LINE].iloc[i]}",
+            fix="fill in the timestamp or remove the row",
+        )
+    numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+    if unit is not None:
+        times = _numeric_times(df, tc, where, unit)
+    elif numeric:
+        raise _numeric_time_error(col, tc, where)
+    elif pd.api.types.is_datetime64_any_dtype(col):
+        times = col
+    else:
+        times = _text_times(df, tc, where)
+    if getattr(times.dt, "tz", None) is not None:
+        times = times.dt.tz_convert("UTC").dt.tz_localize(None)  # aware timestamps are compared in UTC
+    df[tc] = _in_ns_range(times, df, tc, where)
+    return df
+
+
+TZ_SUFFIX = r":\d{2}(?:\.\d+)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"  # 12:00+01:00, 12:00:00Z, 12:00-0500
+
+
+def _text_times(df: pd.DataFrame, tc: str, where: str) -> pd.Series:
+    """Parse text timestamps; any with a UTC offset are converted to UTC (mixed offsets and DST shifts alike)."""
+    text = df[tc].astype(str).str.strip()
+    aware = text.str.contains(TZ_SUFFIX, regex=True).to_numpy()
+    if aware.any() and not aware.all():
+        i = int(np.argmax(~aware if aware[0] else aware))
+        raise DataError(
+            f"column {tc!r} mixes timestamps with and without a UTC offset",
+            where=f"{where}:{df[LINE].iloc[i]}",
+            fix="give every timestamp an offset (e.g. +01:00) or none",
+        )
     # pandas 3 reads text as "str", not object; without format="mixed" it guesses the format from
     # the first value and turns a later "2020-01-19 12:00" after "2020-01-18" into NaT.
-    text_like = df[tc].dtype == object or pd.api.types.is_string_dtype(df[tc])
-    times = pd.to_datetime(df[tc], errors="coerce", format="mixed" if text_like else None)
-    bad = times.isna() & df[tc].notna() | df[tc].isna()
-    if bad.any():
-        i = int(np.argmax(bad.to_numpy()))
-        value = df[tc].iloc[i]
-        what = (
-            f"empty time value in column {tc!r}"
-            if pd.isna(value)
-            else f"cannot parse time value {value!r} in column {tc!r}"
-        )
+    try:
+        times = pd.to_datetime(text, errors="coerce", format="mixed", utc=bool(aware.any()))
+    except (ValueError, OverflowError):
+        times = pd.Series([_one_time(v, aware.any()) for v in text], index=text.index)
+    if times.isna().any():
+        i = int(np.argmax(times.isna().to_numpy()))
         raise DataError(
-            what,
+            f"cannot parse time value {_cell(df[tc].iloc[i])} in column {tc!r}",
             where=f"{where}:{df[LINE].iloc[i]}",
             fix="use ISO timestamps like 2015-01-31 or 2015-01-31 13:00",
         )
-    if getattr(times.dt, "tz", None) is not None:
-        times = times.dt.tz_convert(None)
-    df[tc] = times
-    return df
+    return times
+
+
+def _one_time(value: str, utc: bool) -> pd.Timestamp:
+    try:
+        return pd.to_datetime(value, utc=utc)
+    except (ValueError, OverflowError):
+        return pd.NaT
+
+
+TIME_UNITS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}  # nanoseconds per unit
+
+
+def _numeric_times(df: pd.DataFrame, tc: str, where: str, unit: str) -> pd.Series:
+    """Numbers read as ``unit``: years (1990 -> 1990-01-01) or s/ms/us/ns since 1970-01-01 UTC."""
+    values = pd.to_numeric(df[tc], errors="coerce")
+    bad = values.isna().to_numpy().copy()
+    if unit == "year":
+        bad |= ~(values.between(1, 9999) & (values % 1 == 0)).to_numpy()
+    else:
+        limit = np.iinfo(np.int64).max / TIME_UNITS[unit]
+        bad |= ~(values.abs() < limit).to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        what = "a whole year" if unit == "year" else f"a number of {unit} since 1970 that pandas can represent"
+        raise DataError(
+            f"time value {_cell(df[tc].iloc[i])} in column {tc!r} is not {what}",
+            where=f"{where}:{df[LINE].iloc[i]}",
+            fix="correct the value, or set data.time_unit to the column's real unit",
+        )
+    if unit == "year":
+        years = values.astype("int64")
+        return pd.to_datetime(pd.DataFrame({"year": years, "month": 1, "day": 1}), errors="coerce")
+    if pd.api.types.is_integer_dtype(values):  # exact: float64 would round epoch nanoseconds to 256 ns
+        nanos = values.to_numpy(dtype="int64") * TIME_UNITS[unit]
+    else:
+        nanos = np.round(values.to_numpy(dtype="float64") * TIME_UNITS[unit]).astype("int64")
+    return pd.Series(pd.to_datetime(nanos, unit="ns"), index=df.index)
+
+
+def _numeric_time_error(col: pd.Series, tc: str, where: str) -> DataError:
+    """Numbers in the time column are ambiguous (a year? seconds since 1970?): refuse, proposing the likely unit."""
+    v = float(np.nanmedian(np.abs(col.to_numpy(dtype="float64"))))
+    guesses = [
+        (1000 <= v <= 2300 and bool((col % 1 == 0).all()), "year", "years"),
+        (19_000_101 <= v <= 21_001_231, None, "dates written as YYYYMMDD"),
+        (1e8 <= v < 1e11, "s", "seconds since 1970"),
+        (1e11 <= v < 1e14, "ms", "milliseconds since 1970"),
+        (1e14 <= v < 1e17, "us", "microseconds since 1970"),
+        (1e17 <= v < 1e19, "ns", "nanoseconds since 1970"),
+    ]
+    unit, looks = next(((u, d) for ok, u, d in guesses if ok), (None, None))
+    if unit:
+        fix = f"set data.time_unit: {unit} (the values look like {looks}), or write ISO timestamps"
+    elif looks:
+        fix = f"the values look like {looks}: write them as text dates like 2020-01-31"
+    else:
+        fix = "set data.time_unit (year, s, ms, us or ns), or write ISO timestamps like 2015-01-31"
+    return DataError(
+        f"the time column {tc!r} holds numbers (e.g. {col.iloc[0]!r}), which could be years or seconds "
+        "since 1970; rnnforecast does not guess",
+        where=f"{where}: data.time_unit",
+        fix=fix,
+    )
+
+
+def _in_ns_range(times: pd.Series, df: pd.DataFrame, tc: str, where: str) -> pd.Series:
+    """Timestamps as datetime64[ns]: refuse the ones nanoseconds cannot hold (before 1677-09-22 or after 2262-04-11)."""
+    out = (times < pd.Timestamp.min) | (times > pd.Timestamp.max)
+    if out.any():
+        i = int(np.argmax(out.to_numpy()))
+        raise DataError(
+            f"time value {times.iloc[i]} in column {tc!r} lies outside 1677-09-22 .. 2262-04-11, the range rnnforecast handles",
+            where=f"{where}:{df[LINE].iloc[i]}",
+            fix="correct the timestamp (a typo in the year?)",
+        )
+    return times.astype("datetime64[ns]")
 
 
 def _label_series(df: pd.DataFrame, cfg: DataConfig, where: str) -> pd.DataFrame:
@@ -259,13 +478,16 @@ def _order_by_time(df: pd.DataFrame, cfg: DataConfig, where: str) -> pd.DataFram
 
 def _offset(frequency: str, where: str) -> pd.DateOffset:
     try:
-        return pd.tseries.frequencies.to_offset(frequency)
-    except ValueError:
-        raise DataError(
-            f"unknown frequency {frequency!r}",
+        offset = pd.tseries.frequencies.to_offset(frequency)
+    except Exception:  # ValueError for most, others for odd strings; none of them is the user's bug to read
+        offset = None
+    if offset is None or getattr(offset, "n", 1) <= 0:
+        raise ConfigError(
+            f"unknown or non-positive frequency {frequency!r}",
             where=f"{where}: data.frequency",
-            fix="use a pandas offset alias such as h, D, B, W, MS",
-        ) from None
+            fix="use a positive pandas offset alias such as h, D, B, W, MS, 15min",
+        )
+    return offset
 
 
 def _to_numeric(df: pd.DataFrame, columns: list[str], where: str) -> pd.DataFrame:
@@ -287,21 +509,34 @@ def _encode_categories(
         categories[col] = list(cats)
         for c in cats:
             name = f"{col}={c}"
+            _check_new_column(df, name, f"data.categorical ({col})", where)
             df[name] = (filled == c).astype("float64")
             added.append(name)
     return df, categories, added
 
 
-def _add_time_features(df: pd.DataFrame, names: list[str], tc: str) -> tuple[pd.DataFrame, list[str]]:
+def _add_time_features(df: pd.DataFrame, names: list[str], tc: str, where: str = "") -> tuple[pd.DataFrame, list[str]]:
     """A sin/cos pair per calendar feature, so the last hour of a day sits next to the first."""
     added: list[str] = []
     for name in names:
         fn, period = PERIODS[name]
         phase = 2 * np.pi * np.asarray(fn(df[tc].dt), dtype="float64") / period
+        for added_name in (f"{name}_sin", f"{name}_cos"):
+            _check_new_column(df, added_name, f"data.time_features ({name})", where)
         df[f"{name}_sin"] = np.sin(phase)
         df[f"{name}_cos"] = np.cos(phase)
         added += [f"{name}_sin", f"{name}_cos"]
     return df, added
+
+
+def _check_new_column(df: pd.DataFrame, name: str, key: str, where: str) -> None:
+    """A column the tool adds must not replace one of the user's."""
+    if name in df.columns:
+        raise DataError(
+            f"{key} adds a column {name!r}, but the file already has a column of that name",
+            where=f"{where}: column {name}" if where else f"column {name}",
+            fix="rename that column in the file",
+        )
 
 
 def _check_time_order(g: pd.DataFrame, tc: str, where: str, sid: str, series_col: str | None) -> pd.DataFrame:
@@ -377,7 +612,7 @@ def _numeric(df: pd.DataFrame, col: str, where: str) -> pd.Series:
     if bad.any():
         i = int(np.argmax(bad.to_numpy()))
         raise DataError(
-            f"column {col!r} is not numeric: value {s.iloc[i]!r}",
+            f"column {col!r} is not numeric: value {_cell(s.iloc[i])}",
             where=f"{where}:{df[LINE].iloc[i]}",
             fix=f"clean the column, or list text columns under data.categorical instead of using {col!r} as a number",
         )
@@ -401,11 +636,23 @@ def _check_values(df: pd.DataFrame, col: str, where: str) -> None:
             where=f"{where}:{int(line) if line == line else '?'}: column {col}",
             fix="replace inf with a number or leave the cell empty to treat it as missing",
         )
+    huge = np.abs(v) > MAX_ABS
+    if huge.any():
+        i = int(np.argmax(huge))
+        line = df[LINE].iloc[i]
+        raise DataError(
+            f"column {col!r} holds {v[i]:.3g}; the model computes in float32 and its loss squares values, "
+            f"so magnitudes above {MAX_ABS:.0e} overflow",
+            where=f"{where}:{int(line) if line == line else '?'}: column {col}",
+            fix=f"express {col!r} in larger units (divide it by a power of ten) before training",
+        )
 
 
 def _regularise(df: pd.DataFrame, tc: str, offset, where: str, frequency: str) -> tuple[pd.DataFrame, int]:
+    """One row per step of ``offset`` from each series' first to last time; new rows are all missing."""
     parts, gaps = [], 0
     for sid, g in df.groupby(SERIES, sort=False):
+        _check_grid_size(g, tc, offset, where, frequency)  # before anything is allocated
         full = pd.date_range(g[tc].iloc[0], g[tc].iloc[-1], freq=offset)
         if len(full) == 0 or not pd.DatetimeIndex(g[tc]).isin(full).all():
             bad = ~pd.DatetimeIndex(g[tc]).isin(full)
@@ -415,18 +662,47 @@ def _regularise(df: pd.DataFrame, tc: str, offset, where: str, frequency: str) -
                 where=f"{where}:{g[LINE].iloc[i]}",
                 fix="set data.frequency to the data's real step, or data.calendar: steps to treat each row as one step",
             )
-        if len(full) > 20 * len(g):
-            raise DataError(
-                f"frequency {frequency!r} would turn {len(g)} rows into {len(full)} mostly empty ones",
-                where=f"{where}: data.frequency",
-                fix="set data.frequency to the data's real step, or data.calendar: steps",
-            )
         r = g.set_index(tc).reindex(full)
         r.index.name = tc
         r[SERIES] = sid
         gaps += len(full) - len(g)
         parts.append(r.reset_index())
     return pd.concat(parts, ignore_index=True), gaps
+
+
+def _grid_rows(first: pd.Timestamp, last: pd.Timestamp, offset) -> float:
+    """About how many steps of ``offset`` lie from ``first`` to ``last``, computed without building them."""
+    try:
+        step = ((first + 10 * offset) - first) / 10  # mean step (B, MS and the like vary)
+    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
+        return float("inf")
+    step_ns = step.value if hasattr(step, "value") else 0
+    return (last - first).value / step_ns + 1 if step_ns > 0 else float("inf")
+
+
+def _check_grid_size(g: pd.DataFrame, tc: str, offset, where: str, frequency: str) -> None:
+    rows = _grid_rows(g[tc].iloc[0], g[tc].iloc[-1], offset)
+    if rows > 20 * len(g) or rows > MAX_ROWS:
+        shown = f"{rows:,.0f}" if rows != float("inf") else "unboundedly many"
+        gap = np.diff(ns(g[tc]))
+        i = int(np.argmax(gap)) + 1 if len(gap) else 0
+        raise DataError(
+            f"frequency {frequency!r} would turn {len(g)} rows into {shown} mostly empty ones "
+            f"(the largest gap starts before line {g[LINE].iloc[i]})",
+            where=f"{where}: data.frequency",
+            fix="check the timestamps for a typo, set data.frequency to the data's real step, or data.calendar: steps",
+        )
+
+
+def _gap_warning(gap_rows: int, total: int, frequency: str, where: str) -> list[str]:
+    share = gap_rows / total if total else 0.0
+    if share <= GAP_WARN_SHARE:
+        return []
+    return [
+        f"warning: {where}: {gap_rows} of {total} rows ({share:.0%}) were invented to fill gaps on the "
+        f"{frequency!r} grid and interpolated. Fix: for data with natural gaps (trading days) set "
+        "data.calendar: steps; otherwise check data.frequency."
+    ]
 
 
 def _fill_missing(df: pd.DataFrame, how: str, cols: list[str], tc: str, where: str) -> pd.DataFrame:

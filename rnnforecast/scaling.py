@@ -9,6 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import DataError, RunError
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 @dataclass
 class Scaler:
@@ -41,14 +45,39 @@ class Scaler:
             rows = np.concatenate([np.arange(lo, hi) for sid, lo, hi in train_bounds if group in ("*", sid)])
             x = values[rows].astype(np.float64)  # (n_train, C)
             if kind in ("standard", "window"):
-                shift[g] = np.nanmean(x, axis=0)
-                std = np.nanstd(x, axis=0)
+                # Divide by the largest magnitude first: the squares of values near 1e200 overflow float64.
+                big = np.nanmax(np.abs(x), axis=0)
+                big = np.where(np.isfinite(big) & (big > 0), big, 1.0)
+                shift[g] = np.nanmean(x / big, axis=0) * big
+                std = np.nanstd(x / big, axis=0) * big
                 scale[g] = np.where(std > 1e-12 * np.maximum(1.0, np.abs(shift[g])), std, 1.0)
             elif kind == "minmax":
                 lo_, hi_ = np.nanmin(x, axis=0), np.nanmax(x, axis=0)
                 shift[g] = lo_
                 scale[g] = np.where(hi_ - lo_ > 1e-12 * np.maximum(1.0, np.abs(lo_)), hi_ - lo_, 1.0)
-        return cls(kind, list(columns), shift, scale, groups)
+        scaler = cls(kind, list(columns), shift, scale, groups)
+        bad = scaler.problem()
+        if bad:
+            raise DataError(
+                f"cannot scale the data: {bad}", where="data.scaling", fix="check the column for extreme values"
+            )
+        return scaler
+
+    def problem(self) -> str | None:
+        """What makes this scaler unusable (wrong shapes, non-finite statistics, a scale of 0), or None."""
+        shape = (len(self.groups), len(self.columns))
+        if self.shift.shape != shape or self.scale.shape != shape:
+            return (
+                f"shift {self.shift.shape} and scale {self.scale.shape} must both have shape {shape} (groups, columns)"
+            )
+        for name, a in (("shift", self.shift), ("scale", self.scale)):
+            if not np.isfinite(a).all():
+                g, c = np.argwhere(~np.isfinite(a))[0]
+                return f"the {name} of column {self.columns[c]!r} is {a[g, c]}"
+        if (self.scale <= 0).any():
+            g, c = np.argwhere(self.scale <= 0)[0]
+            return f"the scale of column {self.columns[c]!r} is {self.scale[g, c]}, not positive"
+        return None
 
     def group_of(self, series: str) -> int:
         return 0 if self.groups == ["*"] else self.groups.index(series)
@@ -56,7 +85,19 @@ class Scaler:
     def transform(
         self, x: np.ndarray, group: int | np.ndarray = 0, cols: Sequence[int] | slice = slice(None)
     ) -> np.ndarray:
-        return (x - self.shift[group][..., cols]) / self.scale[group][..., cols]
+        """Scaled values; refused when float32 (what the model computes in) cannot hold them."""
+        out = (x - self.shift[group][..., cols]) / self.scale[group][..., cols]
+        with np.errstate(invalid="ignore"):
+            over = np.abs(out) > FLOAT32_MAX  # NaN (a missing first difference) compares False: allowed
+        if over.any():
+            c = np.argwhere(over)[0][-1]
+            name = np.asarray(self.columns, dtype=object)[cols][c] if over.ndim else "?"
+            raise DataError(
+                f"column {name!r} reaches {out[over].flat[0]:.3g} after scaling, beyond float32's range",
+                where="data.scaling",
+                fix=f"express {name!r} in larger units, or use data.scaling: standard",
+            )
+        return out
 
     def inverse(
         self, x: np.ndarray, group: int | np.ndarray = 0, cols: Sequence[int] | slice = slice(None)
@@ -81,4 +122,14 @@ class Scaler:
 
     @classmethod
     def load(cls, path: Path) -> Scaler:
-        return cls.from_json(json.loads(path.read_text()))
+        """Read and check a saved scaler; a damaged file is a RunError naming it."""
+        try:
+            scaler = cls.from_json(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise RunError(
+                f"cannot read the scaler ({type(e).__name__})", where=str(path), fix="re-train the run"
+            ) from None
+        bad = scaler.problem()
+        if bad:
+            raise RunError(f"damaged scaler: {bad}", where=str(path), fix="re-train the run")
+        return scaler

@@ -187,7 +187,7 @@ def test_tsv_and_parquet_are_read_and_lines_are_counted_per_format(tmp_path):
         (b"", "the file is empty"),
         (b"  \n\n", "the file is empty"),
         (b"PAR1time,y\n", "looks binary, not CSV text"),
-        (b"time,y\n2020-01-01,\xff\xfe1\n" + b"2020-01-02,2\n" * 10, "not UTF-8 (invalid byte at offset 18)"),
+        (b"time,y\n2020-01-01,\xff\xfe1\n" + b"2020-01-02,2\n" * 10, "not UTF-8: byte 0xff at offset 18 (line 2)"),
         (b"time,y\n", "the file has a header but no rows"),
         (b'time,y\n"2020-01-01,1\n', "cannot parse CSV"),
     ],
