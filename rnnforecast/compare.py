@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import artifacts
+from . import artifacts, windows
 from .config import CELLS, Config
 from .errors import ConfigError, Interrupted, RunError
+from .plots import compare_plots  # the figures live in plots.py; kept importable here
 
 OVERLAY_WINDOWS = 200  # test windows shown in forecast_overlay.png
-BASELINE_STYLE = {"persistence": ("C7", "--"), "seasonal_naive": ("C8", ":"), "window_mean": ("C9", "-.")}
 # The numbers per run and cell, in table order; all test/val values in original units.
 FIELDS = ("params", "seconds_per_epoch", "best_epoch", "val_mse", "test_mse", "test_mae", "test_mase", "test_skill")
 
@@ -338,141 +338,11 @@ def _overlay_axis(data) -> dict:
     """Timestamps of the first target row of every test window of the first series (for the overlay)."""
     starts = data.starts("test", stride=1)
     first = starts[data.series_index(starts) == 0][:OVERLAY_WINDOWS]
-    return {"starts": first, "times": data.timestamps(first + data.input_length), "target": data.targets[0]}
+    first_targets = windows.target_rows(first, data.input_length, 1)[:, 0]  # (B,) the t+1 row of each window
+    return {"starts": first, "times": data.timestamps(first_targets), "target": data.targets[0]}
 
 
 def _first_steps(ev, overlay: dict) -> tuple[np.ndarray, np.ndarray]:
     """The model's t+1 forecasts and the actual values (first target) on the overlay windows, original units."""
     pos = np.searchsorted(ev.starts, overlay["starts"])  # both sorted; the overlay's are a subset
     return ev.forecasts["model"][pos, 0, 0, 0], ev.actual[pos, 0, 0]
-
-
-def _colors(cells: list[str]) -> dict[str, str]:
-    return {c: f"C{i}" for i, c in enumerate(cells)}
-
-
-def compare_plots(directory: Path, record: dict, curves: dict, overlay: dict, forecasts: dict) -> list[Path]:
-    """The six comparison plots.
-
-    Args:
-        curves: cell -> one validation-loss list per seed.
-        overlay: ``starts``, ``times``, ``target`` and ``actual`` (first target, t+1) of the overlay windows.
-        forecasts: cell -> ``(len(starts),)`` t+1 forecasts of its first seed, original units.
-    """
-    from .plots import _plt, _save
-
-    plt = _plt()
-    cells, colors = record["cells"], _colors(record["cells"])
-    results, base = record["results"], record["baselines"]
-    target = overlay["target"]
-    unit = record["target_units"][target]
-    units = f"{target}, {unit}" if len(record["targets"]) == 1 else "data units, mean over targets"
-    seeds_note = (
-        f"mean ± std over {len(record['seeds'])} seeds" if len(record["seeds"]) > 1 else f"seed {record['seeds'][0]}"
-    )
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for cell in cells:
-        for k, curve in enumerate(curves[cell]):
-            ax.plot(
-                np.arange(1, len(curve) + 1),
-                curve,
-                marker="o",
-                ms=3,
-                color=colors[cell],
-                alpha=1 if k == 0 else 0.4,
-                label=cell if k == 0 else None,
-            )
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(
-        title="Validation loss per epoch, all cells",
-        xlabel="epoch",
-        ylabel=f"validation {record['loss']} (scaled units)",
-    )
-    ax.legend()
-    _save(fig, directory / "val_loss.png")
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    x = np.arange(len(cells))
-    for ax, key, label in ((axes[0], "test_mse", f"MSE ({units}²)"), (axes[1], "test_mae", f"MAE ({units})")):
-        means = [results[c]["mean"][key] or np.nan for c in cells]
-        stds = [results[c]["std"][key] or 0.0 for c in cells]
-        ax.bar(x, means, yerr=stds if len(record["seeds"]) > 1 else None, capsize=4, color=[colors[c] for c in cells])
-        for name, b in base.items():
-            color, ls = BASELINE_STYLE.get(name, ("grey", "--"))
-            ax.axhline(b[key], color=color, ls=ls, lw=1.2, label=name)
-        ax.set_xticks(x, cells)
-        ax.set(title=f"Test {key[5:].upper()} per cell ({seeds_note})", xlabel="cell", ylabel=label)
-        ax.legend(fontsize=8)
-    _save(fig, directory / "test_error.png")
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for cell in cells:
-        mse = results[cell]["mean"]["test_mse_by_lead"]
-        ax.plot(np.arange(1, len(mse) + 1), mse, marker="o", color=colors[cell], lw=2, label=cell)
-    p = base.get("persistence")
-    if p:
-        ax.plot(
-            np.arange(1, len(p["test_mse_by_lead"]) + 1),
-            p["test_mse_by_lead"],
-            color="C7",
-            ls="--",
-            label="persistence",
-        )
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(
-        title=f"Test MSE by lead time per cell ({seeds_note})",
-        xlabel="lead time (steps ahead)",
-        ylabel=f"MSE ({units}²)",
-    )
-    ax.legend()
-    _save(fig, directory / "error_by_lead.png")
-
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    ax.plot(overlay["times"], overlay["actual"], color="black", lw=1.4, label="actual")
-    for cell in cells:
-        ax.plot(overlay["times"], forecasts[cell], color=colors[cell], lw=1, alpha=0.9, label=f"{cell} (t+1)")
-    ax.set(
-        title=f"{target}: actual and each cell's one-step forecast, first {len(overlay['starts'])} test windows",
-        xlabel="time",
-        ylabel=f"{target} ({unit})",
-    )
-    ax.legend(fontsize=8)
-    fig.autofmt_xdate()
-    _save(fig, directory / "forecast_overlay.png")
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for cell in cells:
-        m, s = results[cell]["mean"], results[cell]["std"]
-        ax.errorbar(
-            m["params"], m["test_mse"], yerr=s["test_mse"], fmt="o", ms=8, capsize=4, color=colors[cell], label=cell
-        )
-        ax.annotate(cell, (m["params"], m["test_mse"]), textcoords="offset points", xytext=(6, 6), fontsize=9)
-    if p:
-        ax.axhline(p["test_mse"], color="C7", ls="--", lw=1.2, label="persistence")
-    params = [results[c]["mean"]["params"] for c in cells]
-    if max(params) > 10 * min(params):
-        from matplotlib.ticker import FuncFormatter, NullFormatter
-
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-    scale = " (log scale)" if max(params) > 10 * min(params) else ""
-    ax.set(title="Parameters vs. test MSE", xlabel=f"parameters{scale}", ylabel=f"test MSE ({units}²)")
-    ax.legend(fontsize=8)
-    _save(fig, directory / "params_vs_error.png")
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    secs = [results[c]["mean"]["seconds_per_epoch"] or np.nan for c in cells]
-    errs = [results[c]["std"]["seconds_per_epoch"] or 0.0 for c in cells]
-    ax.bar(x, secs, yerr=errs if len(record["seeds"]) > 1 else None, capsize=4, color=[colors[c] for c in cells])
-    ax.set_xticks(x, cells)
-    ax.set(
-        title="Training time per epoch (median, first epoch excluded when possible)",
-        xlabel="cell",
-        ylabel="seconds per epoch",
-    )
-    _save(fig, directory / "time_per_epoch.png")
-    return sorted(directory.glob("*.png"))

@@ -25,13 +25,10 @@ def baseline_forecasts(
         series_lo: ``(B,)`` first row of each window's series (seasonal lookback never crosses it).
     """
     last = windows.last_input_rows(starts, input_length)  # (B,)
-    h = np.arange(1, horizon + 1)
     persistence = np.repeat(raw_targets[last][:, None, :], horizon, axis=1)  # (B, H, T)
-    back = season * np.ceil(h / season).astype(np.int64)  # (H,)
-    rows = np.maximum(last[:, None] + h - back, np.asarray(series_lo)[:, None])  # (B, H)
-    seasonal = raw_targets[rows]
-    in_rows = np.asarray(starts)[:, None] + np.arange(input_length)
-    mean = np.repeat(raw_targets[in_rows].mean(axis=1)[:, None, :], horizon, axis=1)
+    seasonal = raw_targets[windows.seasonal_rows(starts, input_length, horizon, season, series_lo)]  # (B, H, T)
+    history = windows.gather_inputs(raw_targets, starts, input_length)  # (B, L, T)
+    mean = np.repeat(history.mean(axis=1)[:, None, :], horizon, axis=1)
     return {k: v[..., None] for k, v in zip(BASELINES, (persistence, seasonal, mean))}
 
 

@@ -1,12 +1,22 @@
-"""Plots as files (matplotlib Agg): loss, forecast, error by lead time, residuals, predict view."""
+"""Every figure, as a file (matplotlib Agg): a run's plots, the predict view, a comparison's and inspect's.
+
+matplotlib is imported on first use, never at import time, so ``--help`` stays fast. Each figure is
+one function that writes one PNG through the one ``_save``.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import recurrence, windows
+
+DPI = 110
 COLORS = {"model": "C0", "persistence": "C1", "seasonal_naive": "C2", "window_mean": "C3"}
+BASELINE_STYLE = {"persistence": ("C7", "--"), "seasonal_naive": ("C8", ":"), "window_mean": ("C9", "-.")}
 
 
 def _plt():
@@ -18,11 +28,23 @@ def _plt():
     return plt
 
 
+def _integer_ticks(axis) -> None:
+    """Ticks only at whole numbers: epochs, lead times, steps and units are never 1.25."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _save(fig, path: Path) -> None:
+    """Lay out, write and close ``fig``; figures made with ``layout="constrained"`` keep their own layout."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
     _plt().close(fig)
+
+
+# --------------------------------------------------------------------------- a run
 
 
 def loss(history: dict, best_epoch: int, path: Path, loss_name: str = "loss") -> None:
@@ -38,6 +60,7 @@ def loss(history: dict, best_epoch: int, path: Path, loss_name: str = "loss") ->
     if vals and max(vals) / min(vals) > 30:
         ax.set_yscale("log")
     ax.set(title=f"Training and validation {loss_name} per epoch", xlabel="epoch", ylabel=f"{loss_name} (scaled units)")
+    _integer_ticks(ax.xaxis)
     ax.legend()
     _save(fig, path)
 
@@ -94,6 +117,7 @@ def error_by_horizon(per_lead: dict, path: Path, units: str = "data units") -> N
             lw=2.2 if name == "model" else 1.2,
         )
     ax.set(title="Test MSE by lead time", xlabel="lead time (steps ahead)", ylabel=f"MSE ({units}²)")
+    _integer_ticks(ax.xaxis)
     ax.legend()
     _save(fig, path)
 
@@ -112,23 +136,29 @@ def residuals(errors: np.ndarray, target: str, path: Path, unit: str = "data uni
     _save(fig, path)
 
 
+def first_series_view(data, starts: np.ndarray, actual: np.ndarray, pred: np.ndarray) -> tuple:
+    """What ``forecast.png`` draws: the windows of the first series only, first target, first quantile.
+
+    Args:
+        starts: ``(B,)`` window starts; ``actual``: ``(B, H, T)``; ``pred``: ``(B, H, T, Q)``, original units.
+
+    Returns:
+        ``(times, actual, pred)``, each ``(B0, H)``: the target rows' timestamps and values of the B0 windows
+        of the first series.
+    """
+    rows = windows.target_rows(starts, data.input_length, data.horizon)  # (B, H)
+    times = data.frame.df[data.frame.time_column].to_numpy()[rows]
+    first = data.series_index(starts) == 0
+    return times[first], actual[first][..., 0], pred[first][..., 0, 0]
+
+
 def run_plots(directory: Path, history: dict, best_epoch: int, ev, data) -> list[Path]:
     """The four plots of a run, for the first target."""
     loss(history, best_epoch, directory / "loss.png")
-    rows = ev.starts[:, None] + data.input_length + np.arange(data.horizon)  # (B, H)
-    t_all = data.frame.df[data.frame.time_column].to_numpy()
-    times = t_all[rows]
-    seg0 = data.series_index(ev.starts) == 0  # one series is shown: the first
     target = data.targets[0]
     unit = data.frame.unit(target)
-    forecast(
-        times[seg0],
-        ev.actual[seg0][..., 0],
-        ev.forecasts["model"][seg0][..., 0, 0],
-        target,
-        directory / "forecast.png",
-        unit=unit,
-    )
+    times, actual, pred = first_series_view(data, ev.starts, ev.actual, ev.forecasts["model"])
+    forecast(times, actual, pred, target, directory / "forecast.png", unit=unit)
     error_by_horizon(ev.metrics["original"]["per_lead"], directory / "error_by_horizon.png", units=unit)
     residuals(
         (ev.forecasts["model"][..., 0, 0] - ev.actual[..., 0]).ravel(), target, directory / "residuals.png", unit=unit
@@ -154,3 +184,353 @@ def predict_plot(
     ax.legend()
     fig.autofmt_xdate()
     _save(fig, path)
+
+
+# --------------------------------------------------------------------------- a comparison of cells
+
+
+@dataclass
+class _Comparison:
+    """What every comparison figure shares, read once from ``compare.json``'s record."""
+
+    record: dict
+    cells: list[str]
+    colors: dict[str, str]
+    units: str  # axis units of error values
+    seeds_note: str
+    several_seeds: bool
+
+    @classmethod
+    def of(cls, record: dict, target: str) -> _Comparison:
+        seeds = record["seeds"]
+        unit = record["target_units"][target]
+        return cls(
+            record=record,
+            cells=record["cells"],
+            colors=_colors(record["cells"]),
+            units=f"{target}, {unit}" if len(record["targets"]) == 1 else "data units, mean over targets",
+            seeds_note=f"mean ± std over {len(seeds)} seeds" if len(seeds) > 1 else f"seed {seeds[0]}",
+            several_seeds=len(seeds) > 1,
+        )
+
+    def mean(self, cell: str, key: str):
+        return self.record["results"][cell]["mean"][key]
+
+    def std(self, cell: str, key: str):
+        return self.record["results"][cell]["std"][key]
+
+    @property
+    def persistence(self) -> dict | None:
+        return self.record["baselines"].get("persistence")
+
+
+def _colors(cells: list[str]) -> dict[str, str]:
+    return {c: f"C{i}" for i, c in enumerate(cells)}
+
+
+def compare_plots(directory: Path, record: dict, curves: dict, overlay: dict, forecasts: dict) -> list[Path]:
+    """The six comparison plots.
+
+    Args:
+        curves: cell -> one validation-loss list per seed.
+        overlay: ``starts``, ``times``, ``target`` and ``actual`` (first target, t+1) of the overlay windows.
+        forecasts: cell -> ``(len(starts),)`` t+1 forecasts of its first seed, original units.
+    """
+    view = _Comparison.of(record, overlay["target"])
+    val_loss(view, curves, directory / "val_loss.png")
+    error_per_cell(view, directory / "test_error.png")
+    error_by_lead(view, directory / "error_by_lead.png")
+    forecast_overlay(view, overlay, forecasts, directory / "forecast_overlay.png")
+    params_vs_error(view, directory / "params_vs_error.png")
+    time_per_epoch(view, directory / "time_per_epoch.png")
+    return sorted(directory.glob("*.png"))
+
+
+def val_loss(view: _Comparison, curves: dict, path: Path) -> None:
+    """Validation loss per epoch of every cell; extra seeds faded."""
+    fig, ax = _plt().subplots(figsize=(7, 4))
+    for cell in view.cells:
+        for k, curve in enumerate(curves[cell]):
+            ax.plot(
+                np.arange(1, len(curve) + 1),
+                curve,
+                marker="o",
+                ms=3,
+                color=view.colors[cell],
+                alpha=1 if k == 0 else 0.4,
+                label=cell if k == 0 else None,
+            )
+    _integer_ticks(ax.xaxis)
+    ax.set(
+        title="Validation loss per epoch, all cells",
+        xlabel="epoch",
+        ylabel=f"validation {view.record['loss']} (scaled units)",
+    )
+    ax.legend()
+    _save(fig, path)
+
+
+def error_per_cell(view: _Comparison, path: Path) -> None:
+    """Test MSE and MAE bars per cell, the baselines as horizontal lines."""
+    fig, axes = _plt().subplots(1, 2, figsize=(10, 4))
+    x = np.arange(len(view.cells))
+    for ax, key, label in ((axes[0], "test_mse", f"MSE ({view.units}²)"), (axes[1], "test_mae", f"MAE ({view.units})")):
+        means = [view.mean(c, key) or np.nan for c in view.cells]
+        stds = [view.std(c, key) or 0.0 for c in view.cells]
+        colors = [view.colors[c] for c in view.cells]
+        ax.bar(x, means, yerr=stds if view.several_seeds else None, capsize=4, color=colors)
+        for name, b in view.record["baselines"].items():
+            color, ls = BASELINE_STYLE.get(name, ("grey", "--"))
+            ax.axhline(b[key], color=color, ls=ls, lw=1.2, label=name)
+        ax.set_xticks(x, view.cells)
+        ax.set(title=f"Test {key[5:].upper()} per cell ({view.seeds_note})", xlabel="cell", ylabel=label)
+        ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def error_by_lead(view: _Comparison, path: Path) -> None:
+    """Test MSE per lead time of every cell, persistence dashed."""
+    fig, ax = _plt().subplots(figsize=(7, 4))
+    for cell in view.cells:
+        mse = view.mean(cell, "test_mse_by_lead")
+        ax.plot(np.arange(1, len(mse) + 1), mse, marker="o", color=view.colors[cell], lw=2, label=cell)
+    p = view.persistence
+    if p:
+        lead = p["test_mse_by_lead"]
+        ax.plot(np.arange(1, len(lead) + 1), lead, color="C7", ls="--", label="persistence")
+    _integer_ticks(ax.xaxis)
+    ax.set(
+        title=f"Test MSE by lead time per cell ({view.seeds_note})",
+        xlabel="lead time (steps ahead)",
+        ylabel=f"MSE ({view.units}²)",
+    )
+    ax.legend()
+    _save(fig, path)
+
+
+def forecast_overlay(view: _Comparison, overlay: dict, forecasts: dict, path: Path) -> None:
+    """Actual values and each cell's one-step forecast on the same test windows."""
+    target = overlay["target"]
+    fig, ax = _plt().subplots(figsize=(10, 4.5))
+    ax.plot(overlay["times"], overlay["actual"], color="black", lw=1.4, label="actual")
+    for cell in view.cells:
+        ax.plot(overlay["times"], forecasts[cell], color=view.colors[cell], lw=1, alpha=0.9, label=f"{cell} (t+1)")
+    ax.set(
+        title=f"{target}: actual and each cell's one-step forecast, first {len(overlay['starts'])} test windows",
+        xlabel="time",
+        ylabel=f"{target} ({view.record['target_units'][target]})",
+    )
+    ax.legend(fontsize=8)
+    fig.autofmt_xdate()
+    _save(fig, path)
+
+
+def params_vs_error(view: _Comparison, path: Path) -> None:
+    """Parameters against test MSE per cell; a log x axis when the counts span more than 10x."""
+    fig, ax = _plt().subplots(figsize=(7, 4.5))
+    for cell in view.cells:
+        params, mse = view.mean(cell, "params"), view.mean(cell, "test_mse")
+        ax.errorbar(
+            params, mse, yerr=view.std(cell, "test_mse"), fmt="o", ms=8, capsize=4, color=view.colors[cell], label=cell
+        )
+        ax.annotate(cell, (params, mse), textcoords="offset points", xytext=(6, 6), fontsize=9)
+    if view.persistence:
+        ax.axhline(view.persistence["test_mse"], color="C7", ls="--", lw=1.2, label="persistence")
+    params = [view.mean(c, "params") for c in view.cells]
+    log = max(params) > 10 * min(params)
+    if log:
+        _log_x_plain_labels(ax)
+    scale = " (log scale)" if log else ""
+    ax.set(title="Parameters vs. test MSE", xlabel=f"parameters{scale}", ylabel=f"test MSE ({view.units}²)")
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def _log_x_plain_labels(ax) -> None:
+    """A log x axis labelled 100, 1000, 10000 rather than 10^2, 10^3, 10^4."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def time_per_epoch(view: _Comparison, path: Path) -> None:
+    """Median seconds per training epoch of every cell."""
+    fig, ax = _plt().subplots(figsize=(7, 4))
+    x = np.arange(len(view.cells))
+    secs = [view.mean(c, "seconds_per_epoch") or np.nan for c in view.cells]
+    errs = [view.std(c, "seconds_per_epoch") or 0.0 for c in view.cells]
+    colors = [view.colors[c] for c in view.cells]
+    ax.bar(x, secs, yerr=errs if view.several_seeds else None, capsize=4, color=colors)
+    ax.set_xticks(x, view.cells)
+    ax.set(
+        title="Training time per epoch (median, first epoch excluded when possible)",
+        xlabel="cell",
+        ylabel="seconds per epoch",
+    )
+    _save(fig, path)
+
+
+# --------------------------------------------------------------------------- inside a model (inspect)
+
+
+class TimeAxis:
+    """Input steps counted back from the forecast: index 0 (oldest) is -L, index L-1 (newest) is -1."""
+
+    def __init__(self, steps: int, step_seconds: float | None):
+        self.steps = steps
+        self.ticks = windows.steps_before_forecast(steps)  # (L,)
+        self.label = "steps before forecast" + (f" (1 step = {_duration(step_seconds)})" if step_seconds else "")
+        self.extent = (-steps - 0.5, -0.5)  # imshow cell edges around the integer ticks
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size:g} {unit}"
+    return f"{seconds:g} s"
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def _heatmap(ax, values, time_axis: TimeAxis, ylabel: str, cbar_label: str, **kwargs):
+    """values (rows, L) drawn with time on x."""
+    rows = values.shape[0]
+    image = ax.imshow(
+        values,
+        aspect="auto",
+        origin="lower",
+        interpolation="nearest",
+        extent=(*time_axis.extent, -0.5, rows - 0.5),
+        **kwargs,
+    )
+    ax.set_xlabel(time_axis.label)
+    ax.set_ylabel(ylabel)
+    _integer_ticks(ax.xaxis)  # steps are whole
+    _integer_ticks(ax.yaxis)  # rows are units or features, never fractions
+    ax.figure.colorbar(image, ax=ax).set_label(cbar_label)
+    return image
+
+
+def _unit_label(entry: dict) -> str:
+    if entry["bidirectional"]:
+        half = entry["units"] // 2
+        return f"unit (0-{half - 1} forward, {half}-{entry['units'] - 1} backward)"
+    return "unit"
+
+
+def _layer_height(entry: dict) -> float:
+    return max(3.0, min(12.0, 1.5 + 0.15 * entry["units"]))
+
+
+def layer_states(entry: dict, out_dir: Path, time_axis: TimeAxis, window_index: int) -> list[str]:
+    """Hidden state (and the LSTM cell state) of one layer over one window; ``entry`` arrays are (1, L, U)."""
+    name, cell = entry["name"], entry["cell"]
+    maps = [("hidden", "hidden state h", "Hidden state")]
+    if cell == "lstm":
+        maps.append(("cell_state", "cell state c", "Cell state"))
+    written = []
+    for key, cbar, title in maps:
+        values = entry[key][0].T  # (U, L)
+        bound = float(np.abs(values).max()) or 1.0
+        fig, ax = _plt().subplots(figsize=(9, _layer_height(entry)))
+        _heatmap(ax, values, time_axis, _unit_label(entry), cbar, cmap="RdBu_r", vmin=-bound, vmax=bound)
+        ax.set_title(f"{title} of {name} ({cell}), window {window_index}")
+        file = f"{key}_{_safe(name)}.png"
+        _save(fig, out_dir / file)
+        written.append(file)
+    return written
+
+
+def layer_gates(entry: dict, out_dir: Path, time_axis: TimeAxis, window_index: int) -> list[str]:
+    """One heatmap per gate of one layer over one window (none for cells without gates)."""
+    name, cell = entry["name"], entry["cell"]
+    gates = recurrence.GATES[cell]
+    if not gates:
+        return []
+    height = _layer_height(entry)
+    # constrained layout keeps the figure title, each gate's title and the x labels apart
+    fig, axes = _plt().subplots(
+        len(gates), 1, figsize=(9, 0.6 + height * len(gates) * 0.8), squeeze=False, layout="constrained"
+    )
+    for ax, gate in zip(axes[:, 0], gates):
+        label = gate.replace("_", " ")
+        _heatmap(
+            ax,
+            entry[gate][0].T,
+            time_axis,
+            _unit_label(entry),
+            f"{label} (0 shut, 1 open)",
+            cmap="viridis",
+            vmin=0,
+            vmax=1,
+        )
+        ax.set_title(label.capitalize())
+    fig.suptitle(f"Gates of {name} ({cell}), window {window_index}")
+    file = f"gates_{_safe(name)}.png"
+    _save(fig, out_dir / file)
+    return [file]
+
+
+def gate_saturation(layers: list[dict], out_dir: Path) -> str:
+    """Per layer (row) and gate (column): stacked bars of the fraction of steps each unit spends < 0.1 and > 0.9."""
+    gated = [layer for layer in layers if layer["saturation"]]
+    n_cols = max(len(layer["saturation"]) for layer in gated)
+    fig, axes = _plt().subplots(
+        len(gated), n_cols, figsize=(4.5 * n_cols, 0.4 + 3.2 * len(gated)), squeeze=False, layout="constrained"
+    )
+    for row, layer in zip(axes, gated):
+        for ax, (gate, frac) in zip(row, layer["saturation"].items()):
+            _saturation_bars(ax, layer["name"], gate, np.asarray(frac["low"]), np.asarray(frac["high"]))
+        for ax in row[len(layer["saturation"]) :]:
+            ax.axis("off")
+    axes[0, 0].legend(loc="upper right", fontsize="small")
+    fig.suptitle("Gate saturation over all inspected windows and steps")
+    _save(fig, out_dir / "gate_saturation.png")
+    return "gate_saturation.png"
+
+
+def _saturation_bars(ax, layer: str, gate: str, low: np.ndarray, high: np.ndarray) -> None:
+    units = np.arange(len(low))
+    ax.bar(units, low, color="tab:blue", label=f"< {recurrence.LOW} (shut)")
+    ax.bar(units, high, bottom=low, color="tab:orange", label=f"> {recurrence.HIGH} (open)")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"{layer}: {gate.replace('_', ' ')}")
+    ax.set_xlabel("unit")
+    ax.set_ylabel("fraction of window steps")
+    _integer_ticks(ax.xaxis)
+    if not (low.any() or high.any()):
+        ax.text(0.5, 0.5, "no unit saturated", transform=ax.transAxes, ha="center", color="gray")
+
+
+def gradient_flow(flow: dict, out_dir: Path, time_axis: TimeAxis, n_windows: int) -> str:
+    """Mean input-gradient norm per step before the forecast, on a log axis."""
+    norms = np.asarray(flow["norm_per_step"])
+    fig, ax = _plt().subplots(figsize=(8, 4))
+    ax.plot(time_axis.ticks, np.where(norms > 0, norms, np.nan), marker=".")  # log axis: zeros left out
+    ax.set_yscale("log")
+    ax.set_xlabel(time_axis.label)
+    ax.set_ylabel("mean ||d forecast / d input|| (scaled units)")
+    _integer_ticks(ax.xaxis)
+    ratio = flow["ratio"]
+    ax.set_title(
+        f"Gradient flow of the first forecast step ({n_windows} windows)\n"
+        f"oldest / newest step = {ratio:.3g}" + (" (vanishing)" if ratio < 1e-3 else "")
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    _save(fig, out_dir / "gradient_flow.png")
+    return "gradient_flow.png"
+
+
+def saliency(sal: np.ndarray, feature_names: list[str], out_dir: Path, time_axis: TimeAxis, n_windows: int) -> str:
+    """Mean |d forecast / d input| per feature (rows) and step (columns)."""
+    n_features = len(feature_names)
+    fig, ax = _plt().subplots(figsize=(9, max(3.0, min(14.0, 1.5 + 0.3 * n_features))))
+    _heatmap(ax, sal.T, time_axis, "feature", "mean |d forecast / d input|", cmap="magma")
+    ax.set_yticks(range(n_features), feature_names)
+    ax.set_title(f"Saliency of the first forecast step ({n_windows} windows)")
+    _save(fig, out_dir / "saliency.png")
+    return "saliency.png"

@@ -63,18 +63,21 @@ class SeriesData:
         """Model-space inputs ``(B, L, F)`` and targets ``(B, H, T)`` of the given windows."""
         x, y = windows.gather(self.values, starts, self.input_length, self.horizon, self.feature_idx, self.target_idx)
         if self.window_relative:
-            last = self.values[windows.last_input_rows(starts, self.input_length)]  # (B, C)
+            last = self._last_values(starts)  # (B, C)
             x = x - last[:, None, self.feature_idx]
             y = y - last[:, None, self.target_idx]
         return x, y
 
     def inputs(self, starts: np.ndarray) -> np.ndarray:
         """Model-space inputs ``(B, L, F)`` only: for forecasting past the end of the data."""
-        rows = np.asarray(starts, dtype=np.int64)[:, None] + np.arange(self.input_length)
-        x = self.values[rows[..., None], np.asarray(self.feature_idx)]
+        x = windows.gather_inputs(self.values, starts, self.input_length, self.feature_idx)
         if self.window_relative:
-            x = x - self.values[rows[:, -1]][:, None, self.feature_idx]
+            x = x - self._last_values(starts)[:, None, self.feature_idx]
         return x
+
+    def _last_values(self, starts: np.ndarray) -> np.ndarray:
+        """Model-space values ``(B, C)`` at each window's last input row (the window-relative origin)."""
+        return self.values[windows.last_input_rows(starts, self.input_length)]
 
     # ------------------------------------------------------------------ back to original units
 
@@ -103,8 +106,7 @@ class SeriesData:
 
     def inputs_raw(self, starts: np.ndarray) -> np.ndarray:
         """Observed targets over each input window ``(B, L, T)`` in original units."""
-        rows = np.asarray(starts)[:, None] + np.arange(self.input_length)
-        return self.raw[rows][..., self.target_idx]
+        return windows.gather_inputs(self.raw, starts, self.input_length, self.target_idx)
 
     def _scaler_groups(self, rows: np.ndarray) -> np.ndarray:
         if self.scaler.groups == ["*"]:
@@ -164,76 +166,100 @@ def build(frame: Frame, cfg: Config, scaler: Scaler | None = None, check_splits:
     columns = frame.columns
     raw = frame.df[columns].to_numpy(dtype=np.float64)  # (N, C)
     transform = _resolve_transforms(cfg, columns, where)
-
-    model = raw.copy()
+    model = raw.copy()  # (N, C) transformed, not yet scaled
     segments: list[Segment] = []
-    skip = 1 if any(k != "none" for k in transform.values()) else 0
-    L, H = cfg.window.input_length, cfg.window.horizon
-    need = L + H
     for sid, g in frame.df.groupby(SERIES, sort=False):
         lo, n = int(g.index[0]), len(g)
-        for j, col in enumerate(columns):
-            kind = transform[col]
-            if kind == "none":
-                continue
-            seg = raw[lo : lo + n, j]
-            if transforms.needs_positive(kind) and (seg <= 0).any():
-                i = int(np.argmax(seg <= 0))
-                raise DataError(
-                    f"{kind} needs positive values but column {col!r} has {seg[i]:g} at {g[frame.time_column].iloc[i]}",
-                    where=f"{where}: data.transform.{col}",
-                    fix="use diff for series that reach zero or below",
-                )
-            model[lo : lo + n, j] = transforms.forward(seg, kind)
-        b = split_rows(n, lo, cfg, g[frame.time_column], where)
-        if skip:  # the first row has no predecessor to difference against
-            b["train"] = (b["train"][0] + skip, b["train"][1])
-        for name in SPLITS if check_splits else ():
-            a, z = b[name]
-            if z - a < need:
-                label = f" of series {sid!r}" if cfg.data.series_id else ""
-                raise DataError(
-                    f"the {name} split{label} has {max(z - a, 0)} rows, fewer than input_length + horizon = {L} + {H} = {need}",
-                    where=f"{where}: data.split",
-                    fix="use more data, a larger split fraction, or a shorter window.input_length",
-                )
-        segments.append(Segment(str(sid), lo, lo + n, b))
-
-    train_bounds = [(s.series, *s.bounds["train"]) for s in segments]
+        _transform_series(model, raw, lo, n, transform, frame, g, where)
+        bounds = _series_bounds(sid, lo, g, frame, cfg, transform, where, check_splits)
+        segments.append(Segment(str(sid), lo, lo + n, bounds))
     kind = cfg.data.scaling
     if scaler is None:
-        _check_constant(model, columns, train_bounds, frame, kind, where)
-        scaler = Scaler.fit(
-            kind, columns, model, train_bounds, per_series=cfg.data.scale_per_series and len(segments) > 1
-        )
+        scaler = _fit_scaler(model, segments, frame, cfg, where)
     else:
-        unknown = [s.series for s in segments if scaler.groups != ["*"] and s.series not in scaler.groups]
-        if unknown:
-            raise DataError(
-                f"series {unknown[0]!r} was not seen in training, so it has no scaler",
-                where=f"{where}: data.series_id",
-                fix=f"use series the run was trained on: {', '.join(scaler.groups)}",
-            )
-    values = np.empty(model.shape, dtype=np.float32)
-    for s in segments:
-        g = scaler.group_of(s.series) if scaler.groups != ["*"] else 0
-        values[s.lo : s.hi] = scaler.transform(model[s.lo : s.hi], g)
-    values[np.isnan(values)] = 0.0  # the undefined first difference; never a target or inside a train window
+        _check_scaler_knows(scaler, segments, where)
     return SeriesData(
         frame=frame,
         raw=raw,
-        values=values,
+        values=_scaled(model, segments, scaler),
         columns=columns,
         feature_idx=[columns.index(c) for c in frame.features],
         target_idx=[columns.index(c) for c in frame.targets],
         transform=transform,
         scaler=scaler,
         segments=segments,
-        input_length=L,
-        horizon=H,
+        input_length=cfg.window.input_length,
+        horizon=cfg.window.horizon,
         stride=cfg.window.stride,
         window_relative=kind == "window",
     )
+
+
+def _transform_series(model, raw, lo: int, n: int, transform: dict, frame: Frame, g: pd.DataFrame, where: str) -> None:
+    """Apply each column's transform to the rows ``lo .. lo+n-1`` of one series, in place in ``model``."""
+    for j, col in enumerate(frame.columns):
+        kind = transform[col]
+        if kind == "none":
+            continue
+        seg = raw[lo : lo + n, j]
+        if transforms.needs_positive(kind) and (seg <= 0).any():
+            i = int(np.argmax(seg <= 0))
+            raise DataError(
+                f"{kind} needs positive values but column {col!r} has {seg[i]:g} at {g[frame.time_column].iloc[i]}",
+                where=f"{where}: data.transform.{col}",
+                fix="use diff for series that reach zero or below",
+            )
+        model[lo : lo + n, j] = transforms.forward(seg, kind)
+
+
+def _series_bounds(
+    sid, lo: int, g: pd.DataFrame, frame: Frame, cfg: Config, transform: dict, where: str, check_splits: bool
+) -> dict[str, tuple[int, int]]:
+    """Split rows of one series; with ``check_splits`` every split must hold at least one window."""
+    b = split_rows(len(g), lo, cfg, g[frame.time_column], where)
+    if any(k != "none" for k in transform.values()):  # the first row has no predecessor to difference against
+        b["train"] = (b["train"][0] + 1, b["train"][1])
+    L, H = cfg.window.input_length, cfg.window.horizon
+    for name in SPLITS if check_splits else ():
+        a, z = b[name]
+        if z - a < L + H:
+            label = f" of series {sid!r}" if cfg.data.series_id else ""
+            raise DataError(
+                f"the {name} split{label} has {max(z - a, 0)} rows, fewer than input_length + horizon = {L} + {H} = {L + H}",
+                where=f"{where}: data.split",
+                fix="use more data, a larger split fraction, or a shorter window.input_length",
+            )
+    return b
+
+
+def _fit_scaler(model: np.ndarray, segments: list[Segment], frame: Frame, cfg: Config, where: str) -> Scaler:
+    """A scaler fitted on the training rows of every series (one per series when asked and there are several)."""
+    train_bounds = [(s.series, *s.bounds["train"]) for s in segments]
+    kind = cfg.data.scaling
+    _check_constant(model, frame.columns, train_bounds, frame, kind, where)
+    return Scaler.fit(
+        kind, frame.columns, model, train_bounds, per_series=cfg.data.scale_per_series and len(segments) > 1
+    )
+
+
+def _check_scaler_knows(scaler: Scaler, segments: list[Segment], where: str) -> None:
+    unknown = [s.series for s in segments if scaler.groups != ["*"] and s.series not in scaler.groups]
+    if unknown:
+        raise DataError(
+            f"series {unknown[0]!r} was not seen in training, so it has no scaler",
+            where=f"{where}: data.series_id",
+            fix=f"use series the run was trained on: {', '.join(scaler.groups)}",
+        )
+
+
+def _scaled(model: np.ndarray, segments: list[Segment], scaler: Scaler) -> np.ndarray:
+    """``(N, C)`` float32 model-space values: each series scaled by its scaler group."""
+    values = np.empty(model.shape, dtype=np.float32)
+    for s in segments:
+        g = scaler.group_of(s.series) if scaler.groups != ["*"] else 0
+        values[s.lo : s.hi] = scaler.transform(model[s.lo : s.hi], g)
+    values[np.isnan(values)] = 0.0  # the undefined first difference; never a target or inside a train window
+    return values
 
 
 def _resolve_transforms(cfg: Config, columns: list[str], where: str) -> dict[str, str]:

@@ -72,10 +72,15 @@ def gather(
         ``x`` of shape ``(B, input_length, n_inputs)`` and ``y`` of shape
         ``(B, horizon, n_targets)``: fresh arrays the size of one batch.
     """
-    starts = np.asarray(starts, dtype=np.int64)
-    x_rows = input_rows(starts, input_length)  # (B, L)
     y_rows = target_rows(starts, input_length, horizon)  # (B, H)
-    return _take(values, x_rows, input_columns), _take(values, y_rows, target_columns)
+    return gather_inputs(values, starts, input_length, input_columns), _take(values, y_rows, target_columns)
+
+
+def gather_inputs(
+    values: np.ndarray, starts: np.ndarray, input_length: int, columns: Sequence[int] | slice = slice(None)
+) -> np.ndarray:
+    """Inputs ``(B, input_length, n_columns)`` of the windows at ``starts``; their targets may lie past the data."""
+    return _take(values, input_rows(starts, input_length), columns)
 
 
 def _take(values: np.ndarray, rows: np.ndarray, columns: Sequence[int] | slice) -> np.ndarray:
@@ -105,6 +110,26 @@ def target_rows(starts: np.ndarray, input_length: int, horizon: int) -> np.ndarr
 def input_rows(starts: np.ndarray, input_length: int) -> np.ndarray:
     """``(B, input_length)`` rows each window reads as its history."""
     return np.asarray(starts, dtype=np.int64)[:, None] + np.arange(input_length)
+
+
+def seasonal_rows(
+    starts: np.ndarray, input_length: int, horizon: int, season: int, series_lo: np.ndarray
+) -> np.ndarray:
+    """``(B, horizon)`` rows a seasonal-naive forecast copies: each target row moved back by whole seasons.
+
+    Step ``h`` (1-based) of the window whose last input row is ``t`` copies row ``t + h - m*ceil(h/m)``
+    for season ``m``: the same phase in the last season observed. ``series_lo`` ``(B,)`` is the first
+    row of each window's series; the lookback never goes before it.
+    """
+    h = np.arange(1, horizon + 1)
+    back = season * np.ceil(h / season).astype(np.int64)  # (H,)
+    rows = target_rows(starts, input_length, horizon) - back  # (B, H)
+    return np.maximum(rows, np.asarray(series_lo, dtype=np.int64)[:, None])
+
+
+def steps_before_forecast(input_length: int) -> np.ndarray:
+    """Each input step counted back from the forecast: row ``s`` of a window is ``-input_length``, the last ``-1``."""
+    return np.arange(-input_length, 0)
 
 
 def forecast_start(hi: int, input_length: int) -> int:
