@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import gradients, recurrence
+from .cells import CELLS
 
 MAX_WINDOWS = 512  # windows for saturation and gradients: enough for stable means, seconds on a CPU
 
@@ -178,7 +179,7 @@ def _plot_layer(entry: dict, out_dir: Path, time_axis: _TimeAxis, window_index: 
     height = max(3.0, min(12.0, 1.5 + 0.15 * units))
     written = []
     maps = [("hidden", "hidden state h", "Hidden state")]
-    if cell == "lstm":
+    if "cell_state" in CELLS[cell].states:
         maps.append(("cell_state", "cell state c", "Cell state"))
     for key, cbar, title in maps:
         values = entry[key][0].T  # (U, L)
@@ -190,7 +191,7 @@ def _plot_layer(entry: dict, out_dir: Path, time_axis: _TimeAxis, window_index: 
         _save(fig, out_dir / file)
         written.append(file)
 
-    gates = recurrence.GATES[cell]
+    gates = CELLS[cell].gates
     if gates:
         fig, axes = plt.subplots(len(gates), 1, figsize=(9, height * len(gates) * 0.8), squeeze=False)
         for ax, gate in zip(axes[:, 0], gates):
