@@ -238,3 +238,46 @@ def _reduce_lr_setter(s: dict) -> Callable:
         cb.wait, cb.best, cb.cooldown_counter = s["wait"], s["best"], s["cooldown_counter"]
 
     return apply
+
+
+# --------------------------------------------------------------------------- gradients
+
+
+def input_gradient(model, step: int, index: int) -> Callable[[np.ndarray], np.ndarray]:
+    """``grad(x)``: d sum(y[:, step, index, 0]) / d x for a batch x (B, L, F), as numpy, on the active backend."""
+    import keras
+
+    name = keras.backend.backend()
+    if name == "jax":
+        return _jax_grad(model, step, index)
+    if name == "tensorflow":
+        return _tf_grad(model, step, index)
+    raise ValueError(f"input gradients support the jax and tensorflow backends. Received: backend={name!r}")
+
+
+def _jax_grad(model, step: int, index: int):
+    import jax
+
+    trainable = [v.value for v in model.trainable_variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
+
+    def output_sum(x):  # stateless: reads the weights passed in, never mutates the model
+        y, _ = model.stateless_call(trainable, non_trainable, {"past": x}, training=False)
+        return y[:, step, index, 0].sum()
+
+    grad = jax.jit(jax.grad(output_sum))
+    return lambda x: np.asarray(grad(x))
+
+
+def _tf_grad(model, step: int, index: int):
+    import tensorflow as tf
+
+    def grad(x):
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = model({"past": x}, training=False)
+            total = tf.reduce_sum(y[:, step, index, 0])
+        return tape.gradient(total, x).numpy()
+
+    return grad

@@ -26,46 +26,35 @@ def build_model(cfg: ModelConfig, input_length: int, n_features: int, horizon: i
 
     reg = keras.regularizers.L2(cfg.l2) if cfg.l2 > 0 else None
     past = keras.Input(shape=(input_length, n_features), name="past")  # (B, L, F)
-    stack = _recurrent_stack if CELLS[cfg.cell].recurrent else _dense_stack
-    x = stack(cfg, past, reg, seed)  # (B, U)
+    x = past
+    if not CELLS[cfg.cell].recurrent:
+        x = keras.layers.Flatten(name="flatten")(x)  # (B, L*F)
+        for i, units in enumerate(cfg.units):
+            x = keras.layers.Dense(units, activation="relu", kernel_regularizer=reg, name=f"dense_{i}")(x)
+            if cfg.dropout:
+                x = keras.layers.Dropout(cfg.dropout, seed=seed + i, name=f"dropout_{i}")(x)
+    else:
+        layer_cls = cell_layer(cfg.cell)
+        options = {name: getattr(cfg, name) for name in CELLS[cfg.cell].options}  # e.g. GRU's reset_after
+        for i, units in enumerate(cfg.units):
+            layer = layer_cls(
+                units=units,
+                activation=cfg.activation,
+                dropout=cfg.dropout,
+                recurrent_dropout=cfg.recurrent_dropout,
+                return_sequences=i < len(cfg.units) - 1,  # (B, L, U) between layers, (B, U) at the end
+                kernel_regularizer=reg,
+                recurrent_regularizer=reg,
+                seed=seed + i,
+                name=f"{cfg.cell}_{i}",
+                **options,
+            )
+            if cfg.bidirectional:
+                layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{i}")
+            x = layer(x)
     x = keras.layers.Dense(horizon * n_targets * N_QUANTILES, kernel_regularizer=reg, name="head")(x)
     out = keras.layers.Reshape((horizon, n_targets, N_QUANTILES), name="forecast")(x)  # (B, H, T, Q)
     return keras.Model(inputs={"past": past}, outputs=out, name=f"rnnforecast_{cfg.cell}")
-
-
-def _dense_stack(cfg: ModelConfig, x, reg, seed: int):
-    import keras
-
-    x = keras.layers.Flatten(name="flatten")(x)  # (B, L*F)
-    for i, units in enumerate(cfg.units):
-        x = keras.layers.Dense(units, activation="relu", kernel_regularizer=reg, name=f"dense_{i}")(x)
-        if cfg.dropout:
-            x = keras.layers.Dropout(cfg.dropout, seed=seed + i, name=f"dropout_{i}")(x)
-    return x
-
-
-def _recurrent_stack(cfg: ModelConfig, x, reg, seed: int):
-    import keras
-
-    layer_cls = cell_layer(cfg.cell)
-    options = {name: getattr(cfg, name) for name in CELLS[cfg.cell].options}  # e.g. GRU's reset_after
-    for i, units in enumerate(cfg.units):
-        layer = layer_cls(
-            units=units,
-            activation=cfg.activation,
-            dropout=cfg.dropout,
-            recurrent_dropout=cfg.recurrent_dropout,
-            return_sequences=i < len(cfg.units) - 1,  # (B, L, U) between layers, (B, U) at the end
-            kernel_regularizer=reg,
-            recurrent_regularizer=reg,
-            seed=seed + i,
-            name=f"{cfg.cell}_{i}",
-            **options,
-        )
-        if cfg.bidirectional:
-            layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{i}")
-        x = layer(x)
-    return x
 
 
 def recurrent_layers(model) -> list:
