@@ -1,10 +1,22 @@
-"""Choose the Keras backend before Keras is first imported; the one place that knows backends exist."""
+"""Everything backend- and Keras-internals-specific: choosing the backend before Keras is first imported,
+seeding and determinism, and the training state Keras keeps in places a checkpoint cannot see.
+
+Keras is imported inside the functions: this module is imported before the backend is chosen.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import platform
+import random
 import sys
+from collections.abc import Callable
+from importlib import metadata
+
+import numpy as np
+
+from .errors import ConfigError, TrainingError
 
 SUPPORTED = ("jax", "tensorflow")
 # Measured on this project's CPU machines (docs/benchmarks.md): JAX trains the RNN cells
@@ -27,8 +39,6 @@ def resolve(requested: str = "auto") -> str:
 
 def activate(requested: str = "auto") -> str:
     """Set the backend for this process. Keras fixes it at first import, so a late change is refused."""
-    from .errors import ConfigError
-
     name = resolve(requested)
     if "keras" in sys.modules:
         import keras
@@ -75,9 +85,6 @@ def quiet_tensorflow_import() -> None:
 
 def versions() -> dict[str, str]:
     """Versions of everything that shapes a result, for metrics.json."""
-    import platform
-    from importlib import metadata
-
     out = {"python": platform.python_version()}
     for pkg in ("rnnforecast", "keras", "tensorflow", "jax", "jaxlib", "numpy", "pandas"):
         try:
@@ -89,3 +96,188 @@ def versions() -> dict[str, str]:
 
         out["backend"] = keras.backend.backend()
     return out
+
+
+# --------------------------------------------------------------------------- seeding and determinism
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Seed Python, numpy and Keras; with ``deterministic`` under TensorFlow, make its ops deterministic too.
+
+    Call after ``activate``.
+    """
+    import keras
+
+    quiet_tensorflow_import()  # model.save imports it later anyway; now, quietly
+    random.seed(seed)
+    np.random.seed(seed)
+    if keras.backend.backend() != "tensorflow":
+        _seed_keras(seed)
+        return
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def _seed_keras(seed: int) -> None:
+    """Keras' own global seed, set the way ``keras.utils.set_random_seed`` sets it.
+
+    That public call also seeds TensorFlow, importing it (about 2 s) for nothing under JAX.
+    """
+    import keras
+
+    try:
+        from keras.src.backend.common import global_state
+        from keras.src.random import seed_generator
+    except ImportError:  # private API moved: fall back to the public call
+        keras.utils.set_random_seed(seed)
+        return
+    global_state.set_global_attribute("global_random_seed", seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+
+
+def _seed_states(model) -> list:
+    """The dropout layers' seed-generator states: model.save leaves them out, so a resumed run
+    would draw the first epoch's dropout masks again without them."""
+    return [v for v in model.non_trainable_variables if v.name == "seed_generator_state"]
+
+
+def rng_state(model) -> list[list[int]]:
+    """The model's random-generator states, as JSON lists."""
+    import keras
+
+    return [np.asarray(keras.ops.convert_to_numpy(v)).ravel().tolist() for v in _seed_states(model)]
+
+
+def set_rng_state(model, saved: list[list[int]]) -> None:
+    """Put back what ``rng_state`` returned."""
+    states = _seed_states(model)
+    if len(states) != len(saved):
+        raise TrainingError(
+            f"the checkpoint holds {len(saved)} random-generator states, the model has {len(states)}",
+            where="checkpoint/state.json",
+            fix="resume with the same config, or start a new training",
+        )
+    for v, values in zip(states, saved):
+        v.assign(np.asarray(values, dtype=v.dtype).reshape(v.shape))
+
+
+# --------------------------------------------------------------------------- callback state
+
+
+def callback_state(callbacks: list, save_best: Callable[[list], str]) -> dict:
+    """What Keras' ``EarlyStopping`` and ``ReduceLROnPlateau`` among ``callbacks`` carry between epochs.
+
+    Args:
+        callbacks: the callbacks of a running ``fit``.
+        save_best: stores EarlyStopping's best weights (a list of arrays) and returns the file name.
+
+    Returns:
+        ``{"early_stopping": {...}, "reduce_lr": {...}}``, each key only when that callback is used.
+    """
+    import keras
+
+    out = {}
+    for cb in callbacks:
+        if isinstance(cb, keras.callbacks.EarlyStopping):
+            best_weights = None if cb.best_weights is None else save_best(cb.best_weights)
+            out["early_stopping"] = {
+                "wait": cb.wait,
+                "best": _float(cb.best),
+                "best_epoch": cb.best_epoch,
+                "best_weights": best_weights,
+            }
+        if isinstance(cb, keras.callbacks.ReduceLROnPlateau):
+            out["reduce_lr"] = {"wait": cb.wait, "best": _float(cb.best), "cooldown_counter": cb.cooldown_counter}
+    return out
+
+
+def _float(v) -> float | None:
+    return None if v is None else float(v)
+
+
+def restore_callbacks(callbacks: list, saved: dict, load_best: Callable[[str | None], list | None]) -> None:
+    """Put ``callback_state``'s output back into fresh callbacks before ``fit`` resumes.
+
+    Keras resets the state in ``on_train_begin``, so the saved state is applied right after it.
+    ``load_best(name)`` returns the weights saved under ``name``, or None.
+    """
+    import keras
+
+    for cb in callbacks:
+        if isinstance(cb, keras.callbacks.EarlyStopping) and "early_stopping" in saved:
+            _after_train_begin(
+                cb, keras.callbacks.EarlyStopping, _early_stopping_setter(saved["early_stopping"], load_best)
+            )
+        if isinstance(cb, keras.callbacks.ReduceLROnPlateau) and "reduce_lr" in saved:
+            _after_train_begin(cb, keras.callbacks.ReduceLROnPlateau, _reduce_lr_setter(saved["reduce_lr"]))
+
+
+def _after_train_begin(cb, cls, apply: Callable) -> None:
+    def on_train_begin(logs=None):
+        cls.on_train_begin(cb, logs)
+        apply(cb)
+
+    cb.on_train_begin = on_train_begin
+
+
+def _early_stopping_setter(s: dict, load_best: Callable[[str | None], list | None]) -> Callable:
+    def apply(cb):
+        cb.wait, cb.best, cb.best_epoch = s["wait"], s["best"], s["best_epoch"]
+        weights = load_best(s.get("best_weights"))
+        if weights is not None:
+            cb.best_weights = weights
+
+    return apply
+
+
+def _reduce_lr_setter(s: dict) -> Callable:
+    def apply(cb):
+        cb.wait, cb.best, cb.cooldown_counter = s["wait"], s["best"], s["cooldown_counter"]
+
+    return apply
+
+
+# --------------------------------------------------------------------------- gradients
+
+
+def input_gradient(model, step: int, index: int) -> Callable[[np.ndarray], np.ndarray]:
+    """``grad(x)``: d sum(y[:, step, index, 0]) / d x for a batch x (B, L, F), as numpy, on the active backend."""
+    import keras
+
+    name = keras.backend.backend()
+    if name == "jax":
+        return _jax_grad(model, step, index)
+    if name == "tensorflow":
+        return _tf_grad(model, step, index)
+    raise ValueError(f"input gradients support the jax and tensorflow backends. Received: backend={name!r}")
+
+
+def _jax_grad(model, step: int, index: int):
+    import jax
+
+    trainable = [v.value for v in model.trainable_variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
+
+    def output_sum(x):  # stateless: reads the weights passed in, never mutates the model
+        y, _ = model.stateless_call(trainable, non_trainable, {"past": x}, training=False)
+        return y[:, step, index, 0].sum()
+
+    grad = jax.jit(jax.grad(output_sum))
+    return lambda x: np.asarray(grad(x))
+
+
+def _tf_grad(model, step: int, index: int):
+    import tensorflow as tf
+
+    def grad(x):
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = model({"past": x}, training=False)
+            total = tf.reduce_sum(y[:, step, index, 0])
+        return tape.gradient(total, x).numpy()
+
+    return grad

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from . import artifacts, windows
-from .config import CELLS, Config
+from .cells import CELL_NAMES as CELLS
+from .config import Config
 from .errors import ConfigError, Interrupted, RunError
 from .plots import compare_plots  # the figures live in plots.py; kept importable here
 
@@ -109,7 +110,7 @@ def compare(
     Args:
         cfg: the base config; each run replaces only ``model.cell`` and ``seed``.
         config_path: how the user named the config (with ``--set`` options), for resume hints.
-        cells: cell names from ``config.CELLS``, in the order they are trained.
+        cells: cell names from ``cells.CELL_NAMES``, in the order they are trained.
         repeats: seeds per cell (>= 1); with more than one, tables show mean ± std.
         out: the comparison directory; default ``<runs_dir>/<name>-compare-<time>``.
         quiet: no per-epoch lines.

@@ -21,9 +21,9 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from .cells import CELL_NAMES
 from .errors import ConfigError, did_you_mean
 
-CELLS = ("simple_rnn", "lstm", "gru", "dense")
 TRANSFORMS = ("none", "diff", "log_diff", "pct_change")
 TIME_FEATURES = ("hour_of_day", "day_of_week", "day_of_month", "day_of_year", "month_of_year")
 
@@ -98,7 +98,7 @@ class WindowConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    cell: Literal["simple_rnn", "lstm", "gru", "dense"] = _f("lstm", "recurrent cell; dense = non-recurrent reference")
+    cell: Literal[CELL_NAMES] = _f("lstm", "recurrent cell; dense = non-recurrent reference")  # type: ignore[valid-type]
     units: list[int] = _f([32], "one recurrent (or dense) layer per entry")
     dropout: float = _f(0.0, "dropout on layer inputs", min=0, max=0.99)
     recurrent_dropout: float = _f(0.0, "dropout on recurrent state (leaves the cuDNN path)", min=0, max=0.99)

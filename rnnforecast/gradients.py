@@ -1,4 +1,4 @@
-"""Gradients of a forecast with respect to its input window: the one module that speaks JAX and TensorFlow.
+"""Gradients of a forecast with respect to its input window, and what they say: gradient flow, saliency.
 
 The gradient of one output ``y[:, target_step, target_index, 0]`` summed over the batch is, for each
 window, the gradient with respect to that window's own input: windows do not interact at inference.
@@ -7,6 +7,8 @@ window, the gradient with respect to that window's own input: windows do not int
 from __future__ import annotations
 
 import numpy as np
+
+from . import backend
 
 BATCH = 256  # windows per gradient call: bounds memory on long inputs
 
@@ -24,8 +26,6 @@ def input_gradients(model, x, target_step: int = 0, target_index: int = 0, batch
     Returns:
         numpy float32 array (N, L, F).
     """
-    import keras
-
     x = np.asarray(x, dtype="float32")  # (N, L, F)
     if x.ndim != 3:
         raise ValueError(f"`x` must be (windows, steps, features). Received shape {x.shape}")
@@ -40,13 +40,11 @@ def input_gradients(model, x, target_step: int = 0, target_index: int = 0, batch
         )
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be at least 1. Received: batch_size={batch_size}")
-    backend = keras.backend.backend()
-    if backend == "jax":
-        grad = _jax_grad(model, target_step, target_index)
-    elif backend == "tensorflow":
-        grad = _tf_grad(model, target_step, target_index)
-    else:
-        raise ValueError(f"input gradients support the jax and tensorflow backends. Received: backend={backend!r}")
+    return _in_batches(backend.input_gradient(model, target_step, target_index), x, batch_size)
+
+
+def _in_batches(grad, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """``grad`` over x (N, L, F) in batches of ``batch_size``, the last one padded: one shape, one compilation."""
     if len(x) <= batch_size:
         return grad(x) if len(x) else np.zeros_like(x)
     parts = []
@@ -57,34 +55,6 @@ def input_gradients(model, x, target_step: int = 0, target_index: int = 0, batch
             batch = np.concatenate([batch, np.zeros((short, *x.shape[1:]), x.dtype)])
         parts.append(grad(batch)[: batch_size - short])
     return np.concatenate(parts, axis=0)
-
-
-def _jax_grad(model, step: int, index: int):
-    import jax
-
-    trainable = [v.value for v in model.trainable_variables]
-    non_trainable = [v.value for v in model.non_trainable_variables]
-
-    def output_sum(x):  # stateless: reads the weights passed in, never mutates the model
-        y, _ = model.stateless_call(trainable, non_trainable, {"past": x}, training=False)
-        return y[:, step, index, 0].sum()
-
-    grad = jax.jit(jax.grad(output_sum))
-    return lambda x: np.asarray(grad(x))
-
-
-def _tf_grad(model, step: int, index: int):
-    import tensorflow as tf
-
-    def grad(x):
-        x = tf.convert_to_tensor(x)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = model({"past": x}, training=False)
-            total = tf.reduce_sum(y[:, step, index, 0])
-        return tape.gradient(total, x).numpy()
-
-    return grad
 
 
 def gradient_flow(model, x, target_step: int = 0, target_index: int = 0) -> dict:

@@ -1,21 +1,23 @@
-"""Model builders: a recurrent stack chosen by name from one table, or a dense reference.
+"""Model builders: a recurrent stack of a cell from the cell table, or a dense reference.
 
 Inputs are a mapping ``{"past": (B, input_length, n_features)}``; the output is
 ``(B, horizon, n_targets, n_quantiles)`` with ``n_quantiles = 1`` for point forecasts.
+Keras is imported inside the functions: this module is imported before the backend is chosen.
 """
 
 from __future__ import annotations
 
+from .cells import CELLS, RECURRENT
 from .config import ModelConfig
 
 N_QUANTILES = 1
 
 
 def cell_layer(name: str):
-    """The Keras layer class for a cell name (``simple_rnn`` | ``lstm`` | ``gru``)."""
+    """The Keras layer class of a recurrent cell (``CELLS[name].layer``, e.g. ``keras.layers.LSTM``)."""
     import keras
 
-    return {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[name]
+    return getattr(keras.layers, CELLS[name].layer)
 
 
 def build_model(cfg: ModelConfig, input_length: int, n_features: int, horizon: int, n_targets: int, seed: int):
@@ -25,7 +27,7 @@ def build_model(cfg: ModelConfig, input_length: int, n_features: int, horizon: i
     reg = keras.regularizers.L2(cfg.l2) if cfg.l2 > 0 else None
     past = keras.Input(shape=(input_length, n_features), name="past")  # (B, L, F)
     x = past
-    if cfg.cell == "dense":
+    if not CELLS[cfg.cell].recurrent:
         x = keras.layers.Flatten(name="flatten")(x)  # (B, L*F)
         for i, units in enumerate(cfg.units):
             x = keras.layers.Dense(units, activation="relu", kernel_regularizer=reg, name=f"dense_{i}")(x)
@@ -33,8 +35,9 @@ def build_model(cfg: ModelConfig, input_length: int, n_features: int, horizon: i
                 x = keras.layers.Dropout(cfg.dropout, seed=seed + i, name=f"dropout_{i}")(x)
     else:
         layer_cls = cell_layer(cfg.cell)
+        options = {name: getattr(cfg, name) for name in CELLS[cfg.cell].options}  # e.g. GRU's reset_after
         for i, units in enumerate(cfg.units):
-            kwargs = dict(
+            layer = layer_cls(
                 units=units,
                 activation=cfg.activation,
                 dropout=cfg.dropout,
@@ -44,10 +47,8 @@ def build_model(cfg: ModelConfig, input_length: int, n_features: int, horizon: i
                 recurrent_regularizer=reg,
                 seed=seed + i,
                 name=f"{cfg.cell}_{i}",
+                **options,
             )
-            if cfg.cell == "gru":
-                kwargs["reset_after"] = cfg.reset_after
-            layer = layer_cls(**kwargs)
             if cfg.bidirectional:
                 layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{i}")
             x = layer(x)
@@ -57,13 +58,8 @@ def build_model(cfg: ModelConfig, input_length: int, n_features: int, horizon: i
 
 
 def recurrent_layers(model) -> list:
-    """The recurrent layers of a built model, in order (unwrapping Bidirectional)."""
+    """The recurrent layers of a built model, in order (Bidirectional wrappers as they are)."""
     import keras
 
-    out = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Bidirectional):
-            out.append(layer)
-        elif isinstance(layer, (keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU)):
-            out.append(layer)
-    return out
+    kinds = (keras.layers.Bidirectional, *(cell_layer(cell.name) for cell in RECURRENT))
+    return [layer for layer in model.layers if isinstance(layer, kinds)]

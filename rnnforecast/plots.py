@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import recurrence, windows
+from .cells import CELLS
 
 DPI = 110
 COLORS = {"model": "C0", "persistence": "C1", "seasonal_naive": "C2", "window_mean": "C3"}
@@ -430,7 +431,7 @@ def layer_states(entry: dict, out_dir: Path, time_axis: TimeAxis, window_index: 
     """Hidden state (and the LSTM cell state) of one layer over one window; ``entry`` arrays are (1, L, U)."""
     name, cell = entry["name"], entry["cell"]
     maps = [("hidden", "hidden state h", "Hidden state")]
-    if cell == "lstm":
+    if "cell_state" in CELLS[cell].states:
         maps.append(("cell_state", "cell state c", "Cell state"))
     written = []
     for key, cbar, title in maps:
@@ -448,7 +449,7 @@ def layer_states(entry: dict, out_dir: Path, time_axis: TimeAxis, window_index: 
 def layer_gates(entry: dict, out_dir: Path, time_axis: TimeAxis, window_index: int) -> list[str]:
     """One heatmap per gate of one layer over one window (none for cells without gates)."""
     name, cell = entry["name"], entry["cell"]
-    gates = recurrence.GATES[cell]
+    gates = CELLS[cell].gates
     if not gates:
         return []
     height = _layer_height(entry)

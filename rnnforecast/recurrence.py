@@ -2,7 +2,7 @@
 
 Keras returns only a layer's output; to look inside a cell we replay its step function here, one
 family per function, with the formulas of Keras 3 (``keras/src/layers/rnn/{simple_rnn,lstm,gru}.py``)
-at inference (no dropout). Column blocks of ``kernel``, ``recurrent_kernel`` and ``bias``:
+at inference (no dropout). Column blocks of ``kernel``, ``recurrent_kernel`` and ``bias`` (``cells.Cell.blocks``):
 
     LSTM  [i | f | c | o]     c_t = f * c_{t-1} + i * act(x W_c + h_{t-1} U_c + b_c),  h_t = o * act(c_t)
     GRU   [z | r | h]         h_t = z * h_{t-1} + (1 - z) * act(candidate)   (z weights the *old* state)
@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .cells import CELLS, RECURRENT, Cell
+from .models import cell_layer, recurrent_layers
+
 # Thresholds for a saturated gate: nearly shut (< LOW) or nearly open (> HIGH).
 LOW = 0.1
 HIGH = 0.9
-
-GATES = {
-    "simple_rnn": (),
-    "lstm": ("input_gate", "forget_gate", "output_gate"),
-    "gru": ("update_gate", "reset_gate"),
-}
 
 
 def _sigmoid(a):
@@ -52,14 +49,18 @@ def activation_fn(fn):
     return _ACTIVATIONS[name]
 
 
-def cell_name(layer) -> str:
-    """``simple_rnn`` | ``lstm`` | ``gru`` for a Keras recurrent layer (not a Bidirectional wrapper)."""
-    import keras
+def cell_of(layer) -> Cell:
+    """The table entry of a Keras recurrent layer (not a Bidirectional wrapper)."""
+    for cell in RECURRENT:
+        if isinstance(layer, cell_layer(cell.name)):
+            return cell
+    kinds = ", ".join(cell.layer for cell in RECURRENT)
+    raise ValueError(f"not a {kinds} layer: {layer.name!r} ({type(layer).__name__})")
 
-    for name, cls in (("simple_rnn", keras.layers.SimpleRNN), ("lstm", keras.layers.LSTM), ("gru", keras.layers.GRU)):
-        if isinstance(layer, cls):
-            return name
-    raise ValueError(f"not a SimpleRNN, LSTM or GRU layer: {layer.name!r} ({type(layer).__name__})")
+
+def _blocks(cell: Cell, z: np.ndarray) -> dict[str, np.ndarray]:
+    """Split (N, k*U) pre-activations into the cell's k column blocks, by name."""
+    return dict(zip(cell.blocks, np.split(z, len(cell.blocks), axis=-1)))
 
 
 def _weights(layer, bias_shape: tuple[int, ...]):
@@ -76,22 +77,29 @@ def _numpy(variable):
     return keras.ops.convert_to_numpy(variable)
 
 
-def _simple_rnn(layer, x):
-    """x: (N, L, F) -> dict of (N, L, U) arrays."""
+def _outputs(cell: Cell, n: int, steps: int, units: int) -> dict[str, np.ndarray]:
+    """Empty (N, L, U) arrays for every state and gate the cell records, states first."""
+    return {key: np.empty((n, steps, units)) for key in (*cell.states, *cell.gates)}
+
+
+def simple_rnn(layer, x):
+    """Replay a SimpleRNN layer: x (N, L, F) -> dict of (N, L, U) arrays."""
     units = layer.cell.units
     kernel, recurrent, bias = _weights(layer, (units,))
     act = activation_fn(layer.cell.activation)
     n, steps, _ = x.shape
     xw = x @ kernel + bias  # (N, L, U): the input projection does not depend on the state
     h = np.zeros((n, units))
-    hidden = np.empty((n, steps, units))
+    out = _outputs(CELLS["simple_rnn"], n, steps, units)
     for t in range(steps):
         h = act(xw[:, t] + h @ recurrent)
-        hidden[:, t] = h
-    return {"hidden": hidden}
+        out["hidden"][:, t] = h
+    return out
 
 
-def _lstm(layer, x):
+def lstm(layer, x):
+    """Replay an LSTM layer: x (N, L, F) -> dict of (N, L, U) arrays."""
+    cell = CELLS["lstm"]
     units = layer.cell.units
     kernel, recurrent, bias = _weights(layer, (4 * units,))
     act = activation_fn(layer.cell.activation)
@@ -100,20 +108,21 @@ def _lstm(layer, x):
     xw = x @ kernel + bias  # (N, L, 4U)
     h = np.zeros((n, units))
     c = np.zeros((n, units))
-    out = {k: np.empty((n, steps, units)) for k in ("hidden", "cell_state", "input_gate", "forget_gate", "output_gate")}
+    out = _outputs(cell, n, steps, units)
     for t in range(steps):
-        z = xw[:, t] + h @ recurrent  # (N, 4U) in column order [i, f, c, o]
-        i = gate(z[:, :units])
-        f = gate(z[:, units : 2 * units])
-        o = gate(z[:, 3 * units :])
-        c = f * c + i * act(z[:, 2 * units : 3 * units])
-        h = o * act(c)
-        for key, value in (("hidden", h), ("cell_state", c), ("input_gate", i), ("forget_gate", f), ("output_gate", o)):
+        z = _blocks(cell, xw[:, t] + h @ recurrent)  # (N, U) each, column order [i, f, c, o]
+        values = {name: gate(z[name]) for name in cell.gates}
+        c = values["forget_gate"] * c + values["input_gate"] * act(z["candidate"])
+        h = values["output_gate"] * act(c)
+        values.update(hidden=h, cell_state=c)
+        for key, value in values.items():
             out[key][:, t] = value
     return out
 
 
-def _gru(layer, x):
+def gru(layer, x):
+    """Replay a GRU layer: x (N, L, F) -> dict of (N, L, U) arrays."""
+    cell = CELLS["gru"]
     units = layer.cell.units
     reset_after = layer.cell.reset_after
     kernel, recurrent, bias = _weights(layer, (2, 3 * units) if reset_after else (3 * units,))
@@ -123,19 +132,19 @@ def _gru(layer, x):
     n, steps, _ = x.shape
     xw = x @ kernel + input_bias  # (N, L, 3U) in column order [z, r, h]
     h = np.zeros((n, units))
-    out = {k: np.empty((n, steps, units)) for k in ("hidden", "update_gate", "reset_gate")}
+    out = _outputs(cell, n, steps, units)
     for t in range(steps):
-        x_z, x_r, x_h = np.split(xw[:, t], 3, axis=-1)
+        xs = _blocks(cell, xw[:, t])  # (N, U) each
+        if reset_after:  # the reset gate multiplies h U + b_rec
+            inner = _blocks(cell, h @ recurrent + recurrent_bias)
+        else:  # the reset gate multiplies h before the product
+            inner = _blocks(cell, h @ recurrent)
+        z = gate(xs["update_gate"] + inner["update_gate"])
+        r = gate(xs["reset_gate"] + inner["reset_gate"])
         if reset_after:
-            inner = h @ recurrent + recurrent_bias  # (N, 3U)
-            z = gate(x_z + inner[:, :units])
-            r = gate(x_r + inner[:, units : 2 * units])
-            candidate = act(x_h + r * inner[:, 2 * units :])
+            candidate = act(xs["candidate"] + r * inner["candidate"])
         else:
-            inner = h @ recurrent[:, : 2 * units]  # (N, 2U)
-            z = gate(x_z + inner[:, :units])
-            r = gate(x_r + inner[:, units:])
-            candidate = act(x_h + (r * h) @ recurrent[:, 2 * units :])
+            candidate = act(xs["candidate"] + (r * h) @ recurrent[:, 2 * units :])
         h = z * h + (1.0 - z) * candidate
         out["hidden"][:, t] = h
         out["update_gate"][:, t] = z
@@ -143,14 +152,11 @@ def _gru(layer, x):
     return out
 
 
-_STEP = {"simple_rnn": _simple_rnn, "lstm": _lstm, "gru": _gru}
-
-
 def _run(layer, x):
     """Replay one (unidirectional) layer over x (N, L, F); a go_backwards layer reads x reversed."""
     if layer.go_backwards:
         x = x[:, ::-1]
-    return _STEP[cell_name(layer)](layer, x)
+    return globals()[cell_of(layer).recurrence](layer, x)
 
 
 def _bidirectional(layer, x):
@@ -186,8 +192,6 @@ def trace(model, x) -> list[dict]:
     """
     import keras
 
-    from .models import recurrent_layers
-
     if isinstance(x, dict):
         x = x["past"]
     seq = np.asarray(x, dtype=np.float64)  # (N, L, F)
@@ -195,20 +199,19 @@ def trace(model, x) -> list[dict]:
         raise ValueError(f"`x` must be (windows, steps, features). Received shape {seq.shape}")
     entries = []
     for layer in recurrent_layers(model):
-        if isinstance(layer, keras.layers.Bidirectional):
+        bidirectional = isinstance(layer, keras.layers.Bidirectional)
+        if bidirectional:
             internals, last = _bidirectional(layer, seq)
-            cell = cell_name(layer.forward_layer)
         else:
             internals = _run(layer, seq)
             last = internals["hidden"][:, -1]
-            cell = cell_name(layer)
         hidden = internals["hidden"]  # (N, L, U)
         entries.append(
             {
                 "name": layer.name,
-                "cell": cell,
+                "cell": cell_of(layer.forward_layer if bidirectional else layer).name,
                 "units": hidden.shape[-1],
-                "bidirectional": isinstance(layer, keras.layers.Bidirectional),
+                "bidirectional": bidirectional,
                 **internals,
                 "output": hidden if layer.return_sequences else last,
             }
@@ -225,7 +228,7 @@ def gate_saturation(entry: dict, low: float = LOW, high: float = HIGH) -> dict[s
     an LSTM carry information across many steps.
     """
     out = {}
-    for gate in GATES[entry["cell"]]:
+    for gate in CELLS[entry["cell"]].gates:
         values = entry[gate]  # (N, L, U)
         out[gate] = {"low": (values < low).mean(axis=(0, 1)), "high": (values > high).mean(axis=(0, 1))}
     return out

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import random
 import signal
 import sys
 import threading
@@ -19,7 +17,9 @@ from pathlib import Path
 import keras  # noqa: E402  (the backend is chosen before this module is imported)
 import numpy as np
 
-from .config import Config
+from . import artifacts, backend
+from .backend import seed_everything  # noqa: F401  (re-exported: pipeline and bench call train.seed_everything)
+from .config import Config, TrainingConfig
 from .errors import TrainingError
 from .series import SeriesData
 
@@ -52,31 +52,6 @@ class WindowDataset(keras.utils.PyDataset):
         idx = self._order[i * self.batch_size : (i + 1) * self.batch_size]
         x, y = self.data.batch(idx)  # (B, L, F), (B, H, T)
         return {"past": x}, y[..., None]  # targets carry the quantile axis: (B, H, T, 1)
-
-
-def seed_everything(seed: int, deterministic: bool) -> None:
-    from .backend import quiet_tensorflow_import
-
-    quiet_tensorflow_import()  # model.save imports it later anyway; now, quietly
-    random.seed(seed)
-    np.random.seed(seed)
-    if keras.backend.backend() == "tensorflow":
-        keras.utils.set_random_seed(seed)
-    else:
-        # keras.utils.set_random_seed also seeds TensorFlow, importing it (about 2 s) for nothing
-        # under JAX; set Keras' own global seed the way it does.
-        try:
-            from keras.src.backend.common import global_state
-            from keras.src.random import seed_generator
-
-            global_state.set_global_attribute("global_random_seed", seed)
-            global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
-        except ImportError:  # private API moved: fall back to the public call
-            keras.utils.set_random_seed(seed)
-    if deterministic and keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
 
 
 def compile_model(model, cfg: Config) -> None:
@@ -213,61 +188,24 @@ class Checkpoint(keras.callbacks.Callback):
         model_name = f"model-{tag}.keras"
         self.model.save(self.directory / model_name)
         keep = {model_name, "state.json"}
-        extra = {}
-        for cb in self.callbacks:
-            if isinstance(cb, keras.callbacks.EarlyStopping):
-                extra["early_stopping"] = {
-                    "wait": cb.wait,
-                    "best": _f(cb.best),
-                    "best_epoch": cb.best_epoch,
-                    "best_weights": None,
-                }
-                if cb.best_weights is not None:
-                    best_name = f"best-{tag}.npz"
-                    _save_weights_list(cb.best_weights, self.directory / best_name)
-                    extra["early_stopping"]["best_weights"] = best_name
-                    keep.add(best_name)
-            if isinstance(cb, keras.callbacks.ReduceLROnPlateau):
-                extra["reduce_lr"] = {"wait": cb.wait, "best": _f(cb.best), "cooldown_counter": cb.cooldown_counter}
+
+        def save_best(weights: list) -> str:  # EarlyStopping's best weights, kept beside this epoch's model
+            name = f"best-{tag}.npz"
+            _save_weights_list(weights, self.directory / name)
+            keep.add(name)
+            return name
+
         state = {
             **self.state.to_json(),
             "model": model_name,
             "stopped": bool(self.model.stop_training),
-            "callbacks": extra,
-            "rng": rng_state(self.model),
+            "callbacks": backend.callback_state(self.callbacks, save_best),
+            "rng": backend.rng_state(self.model),
         }
-        tmp = self.directory / "state.tmp.json"
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, self.directory / "state.json")  # the commit point
+        artifacts.write_atomic(self.directory / "state.json", json.dumps(state))  # the commit point
         for old in self.directory.iterdir():
             if old.name not in keep:
                 old.unlink(missing_ok=True)
-
-
-def _f(v) -> float | None:
-    return None if v is None else float(v)
-
-
-def _seed_states(model) -> list:
-    """The dropout layers' seed-generator states: model.save leaves them out, so a resumed run
-    would draw the first epoch's dropout masks again without them."""
-    return [v for v in model.non_trainable_variables if v.name == "seed_generator_state"]
-
-
-def rng_state(model) -> list[list[int]]:
-    return [np.asarray(keras.ops.convert_to_numpy(v)).ravel().tolist() for v in _seed_states(model)]
-
-
-def set_rng_state(model, saved: list[list[int]]) -> None:
-    states = _seed_states(model)
-    if len(states) != len(saved):
-        raise TrainingError(
-            f"the checkpoint holds {len(saved)} random-generator states, the model has {len(states)}",
-            where="checkpoint/state.json",
-            fix="resume with the same config, or start a new training",
-        )
-    for v, values in zip(states, saved):
-        v.assign(np.asarray(values, dtype=v.dtype).reshape(v.shape))
 
 
 def _save_weights_list(weights: list, path: Path) -> None:
@@ -275,9 +213,16 @@ def _save_weights_list(weights: list, path: Path) -> None:
         np.savez(fh, *weights)
 
 
-def _load_weights_list(path: Path) -> list:
-    with np.load(path) as z:
-        return [z[f"arr_{i}"] for i in range(len(z.files))]
+def _weights_loader(directory: Path):
+    """``load(name)``: the weights list saved as ``directory/name``, or None when there is none."""
+
+    def load(name: str | None) -> list | None:
+        if not name or not (directory / name).exists():
+            return None
+        with np.load(directory / name) as z:
+            return [z[f"arr_{i}"] for i in range(len(z.files))]
+
+    return load
 
 
 @dataclass
@@ -322,96 +267,94 @@ def fit(
     train_ds = WindowDataset(data, data.starts("train"), t.batch_size, shuffle=t.shuffle, seed=cfg.seed)
     val_ds = WindowDataset(data, data.starts("val", stride=1), t.batch_size)
     state = TrainState()
-    callbacks: list = [EpochSetter(train_ds)]
-    if t.early_stopping is not None:
-        es = keras.callbacks.EarlyStopping(
-            monitor="val_loss",
-            patience=t.early_stopping.patience,
-            min_delta=t.early_stopping.min_delta,
-            restore_best_weights=True,
-        )
-        callbacks.append(es)
-    if t.reduce_lr_on_plateau is not None:
-        r = t.reduce_lr_on_plateau
-        callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=r.factor, patience=r.patience, min_lr=r.min_lr)
-        )
-    nan_guard = NanGuard()
-    progress = Progress(t.epochs, quiet)
-    callbacks += [nan_guard, progress]
+    nan_guard, progress = NanGuard(), Progress(t.epochs, quiet)
+    callbacks: list = [EpochSetter(train_ds), *_keras_callbacks(t), nan_guard, progress]
     callbacks.append(Checkpoint(checkpoint_dir, state, callbacks))
+    load_weights = _weights_loader(checkpoint_dir)
 
     initial_epoch = 0
     if resume_state is not None:
-        initial_epoch = resume_state["epoch"] + 1
-        state.history = {k: list(v) for k, v in resume_state["history"].items()}
-        state.epoch = resume_state["epoch"]
-        _restore_callbacks(callbacks, resume_state.get("callbacks", {}), checkpoint_dir, initial_epoch)
-        if "rng" in resume_state:
-            set_rng_state(model, resume_state["rng"])
-
-    finished = resume_state is not None and (resume_state.get("stopped") or initial_epoch >= t.epochs)
-    if finished:  # killed after the last epoch: do what EarlyStopping.on_train_end would have done
-        best = (resume_state.get("callbacks", {}).get("early_stopping") or {}).get("best_weights")
-        if best and (checkpoint_dir / best).exists():
-            model.set_weights(_load_weights_list(checkpoint_dir / best))
+        initial_epoch = _resume(model, state, callbacks, resume_state, load_weights)
+    if resume_state is not None and (resume_state.get("stopped") or initial_epoch >= t.epochs):
+        # killed after the last epoch: do what EarlyStopping.on_train_end would have done
+        best = load_weights((resume_state.get("callbacks", {}).get("early_stopping") or {}).get("best_weights"))
+        if best is not None:
+            model.set_weights(best)
     else:
-        interrupt = StopOnInterrupt()
-        callbacks.append(interrupt)
-        main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, interrupt.request) if main else None
-        try:
-            model.fit(
-                train_ds,
-                validation_data=val_ds,
-                epochs=t.epochs,
-                initial_epoch=initial_epoch,
-                callbacks=callbacks,
-                verbose=0,
-                shuffle=False,  # the dataset shuffles itself, by (seed, epoch)
-            )
-        finally:
-            if main:
-                signal.signal(signal.SIGINT, previous)
-    val_loss = state.history.get("val_loss", [])
-    best_epoch = int(np.nanargmin(val_loss)) + 1 if val_loss and not np.all(np.isnan(val_loss)) else len(val_loss)
-    stopped = len(val_loss) < t.epochs and nan_guard.failed_epoch is None
+        _fit_until_interrupted(model, train_ds, val_ds, t.epochs, initial_epoch, callbacks)
     if nan_guard.failed_epoch is not None:
-        kept = (
-            f"the weights of the last good epoch ({state.epoch + 1}) are kept in {checkpoint_dir}"
-            if state.epoch >= 0
-            else "no epoch finished with a finite loss, so no weights were kept"
+        raise _nan_error(nan_guard.failed_epoch, state.epoch, checkpoint_dir)
+    val_loss = state.history.get("val_loss", [])
+    stopped = len(val_loss) < t.epochs
+    return FitResult(model, state.history, len(val_loss), _best_epoch(val_loss), progress.epoch_seconds, stopped, None)
+
+
+def _keras_callbacks(t: TrainingConfig) -> list:
+    """Keras' own callbacks the config asks for: early stopping, learning-rate reduction."""
+    out = []
+    if t.early_stopping is not None:
+        es = t.early_stopping
+        out.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=es.patience, min_delta=es.min_delta, restore_best_weights=True
+            )
         )
-        raise TrainingError(
-            f"the loss became NaN or infinite in epoch {nan_guard.failed_epoch + 1}; training stopped and {kept}",
-            where="training",
-            fix="lower training.learning_rate (e.g. by 10x) or set training.clipnorm: 1.0",
+    if t.reduce_lr_on_plateau is not None:
+        r = t.reduce_lr_on_plateau
+        out.append(
+            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=r.factor, patience=r.patience, min_lr=r.min_lr)
         )
-    return FitResult(model, state.history, len(val_loss), best_epoch, progress.epoch_seconds, stopped, None)
+    return out
 
 
-def _restore_callbacks(callbacks: list, saved: dict, checkpoint_dir: Path, initial_epoch: int) -> None:
-    for cb in callbacks:
-        if isinstance(cb, keras.callbacks.EarlyStopping) and "early_stopping" in saved:
-            s = saved["early_stopping"]
-            cb._resume = s  # applied after Keras resets state in on_train_begin
+def _resume(model, state: TrainState, callbacks: list, resume_state: dict, load_weights) -> int:
+    """Put a checkpoint's history, callback and RNG state back; returns the epoch to start from."""
+    state.history = {k: list(v) for k, v in resume_state["history"].items()}
+    state.epoch = resume_state["epoch"]
+    backend.restore_callbacks(callbacks, resume_state.get("callbacks", {}), load_weights)
+    if "rng" in resume_state:
+        backend.set_rng_state(model, resume_state["rng"])
+    return state.epoch + 1
 
-            def on_train_begin(logs=None, cb=cb):
-                keras.callbacks.EarlyStopping.on_train_begin(cb, logs)
-                cb.wait, cb.best, cb.best_epoch = cb._resume["wait"], cb._resume["best"], cb._resume["best_epoch"]
-                best = cb._resume.get("best_weights")
-                if best and (checkpoint_dir / best).exists():
-                    cb.best_weights = _load_weights_list(checkpoint_dir / best)
 
-            cb.on_train_begin = on_train_begin
-        if isinstance(cb, keras.callbacks.ReduceLROnPlateau) and "reduce_lr" in saved:
-            s = saved["reduce_lr"]
+def _fit_until_interrupted(model, train_ds, val_ds, epochs: int, initial_epoch: int, callbacks: list) -> None:
+    """``model.fit`` with Ctrl-C turned into a clean stop at the next batch (see ``StopOnInterrupt``)."""
+    interrupt = StopOnInterrupt()
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, interrupt.request) if main else None
+    try:
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            callbacks=[*callbacks, interrupt],
+            verbose=0,
+            shuffle=False,  # the dataset shuffles itself, by (seed, epoch)
+        )
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
 
-            def on_train_begin(logs=None, cb=cb, s=s):
-                keras.callbacks.ReduceLROnPlateau.on_train_begin(cb, logs)
-                cb.wait, cb.best, cb.cooldown_counter = s["wait"], s["best"], s["cooldown_counter"]
 
-            cb.on_train_begin = on_train_begin
+def _best_epoch(val_loss: list[float]) -> int:
+    """1-based epoch of the lowest validation loss; the last epoch when none is finite."""
+    if val_loss and not np.all(np.isnan(val_loss)):
+        return int(np.nanargmin(val_loss)) + 1
+    return len(val_loss)
+
+
+def _nan_error(failed_epoch: int, last_good: int, checkpoint_dir: Path) -> TrainingError:
+    kept = (
+        f"the weights of the last good epoch ({last_good + 1}) are kept in {checkpoint_dir}"
+        if last_good >= 0
+        else "no epoch finished with a finite loss, so no weights were kept"
+    )
+    return TrainingError(
+        f"the loss became NaN or infinite in epoch {failed_epoch + 1}; training stopped and {kept}",
+        where="training",
+        fix="lower training.learning_rate (e.g. by 10x) or set training.clipnorm: 1.0",
+    )
 
 
 def predict(model, data: SeriesData, starts: np.ndarray, batch_size: int = 256) -> np.ndarray:

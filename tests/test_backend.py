@@ -145,3 +145,41 @@ def test_a_run_predicts_and_evaluates_on_the_other_backend_with_the_same_numbers
             want = saved["test"][section]["overall"]["model"]
             assert got["mse"] == pytest.approx(want["mse"], rel=1e-4), (trained_on, section)
             assert got["mae"] == pytest.approx(want["mae"], rel=1e-4), (trained_on, section)
+
+
+def test_callback_state_survives_a_checkpoint_round_trip():
+    """EarlyStopping/ReduceLROnPlateau state -> JSON -> fresh callbacks; Keras' own reset runs first, then ours."""
+    backend.activate("auto")
+    import keras
+    import numpy as np
+
+    def fresh():
+        return (
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True),
+            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=2),
+        )
+
+    es, lr = fresh()
+    es.wait, es.best, es.best_epoch, es.best_weights = 2, 0.5, 4, [np.ones(2, "float32")]
+    lr.wait, lr.best, lr.cooldown_counter = 1, 0.25, 1
+    files: dict[str, list] = {}
+
+    def save_best(weights):
+        files["best-0005.npz"] = weights
+        return "best-0005.npz"
+
+    saved = json.loads(json.dumps(backend.callback_state([es, lr], save_best)))
+    assert saved == {
+        "early_stopping": {"wait": 2, "best": 0.5, "best_epoch": 4, "best_weights": "best-0005.npz"},
+        "reduce_lr": {"wait": 1, "best": 0.25, "cooldown_counter": 1},
+    }
+    es2, lr2 = fresh()
+    backend.restore_callbacks([es2, lr2], saved, files.get)
+    es2.on_train_begin()
+    lr2.on_train_begin()
+    assert (es2.wait, es2.best, es2.best_epoch, lr2.wait, lr2.best, lr2.cooldown_counter) == (2, 0.5, 4, 1, 0.25, 1)
+    np.testing.assert_array_equal(es2.best_weights[0], np.ones(2))
+    es3, _ = fresh()
+    es3.wait = 2
+    es3.on_train_begin()  # without restore_callbacks Keras starts over
+    assert es3.wait == 0 and es3.best_weights is None

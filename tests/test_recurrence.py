@@ -1,11 +1,12 @@
-"""cells.trace recomputes each recurrent layer from its weights; Keras' own outputs are the reference."""
+"""recurrence.trace recomputes each recurrent layer from its weights; Keras' own outputs are the reference."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from rnnforecast import recurrence as cells
+from rnnforecast import recurrence
+from rnnforecast.cells import CELLS
 from rnnforecast.config import ModelConfig
 from rnnforecast.models import build_model
 
@@ -50,7 +51,7 @@ CASES = [
 )
 def test_trace_matches_keras(cell, kwargs, units):
     model, x = _model(cell, units, **kwargs)
-    entries = cells.trace(model, x)
+    entries = recurrence.trace(model, x)
     assert [e["name"] for e in entries] == [f"{cell}_{i}" for i in range(len(units))]
     expected = _keras_outputs(model, [e["name"] for e in entries], x)
     np.testing.assert_allclose(entries[-1]["hidden"][:, -1], expected[-1], atol=ATOL)  # (N, U)
@@ -58,13 +59,13 @@ def test_trace_matches_keras(cell, kwargs, units):
         np.testing.assert_allclose(entries[0]["hidden"], expected[0], atol=ATOL)
     for entry, u in zip(entries, units):
         assert entry["cell"] == cell and entry["units"] == u
-        for key in ("hidden", *cells.GATES[cell]) + (("cell_state",) if cell == "lstm" else ()):
+        for key in ("hidden", *CELLS[cell].gates) + (("cell_state",) if cell == "lstm" else ()):
             assert entry[key].shape == (len(x), L, u), key
 
 
 def test_bidirectional_matches_keras():
     model, x = _model("lstm", [4, 3], bidirectional=True)
-    first, last = cells.trace(model, x)
+    first, last = recurrence.trace(model, x)
     assert first["units"] == 8 and first["bidirectional"]
     expected = _keras_outputs(model, ["bidirectional_0", "bidirectional_1"], x)
     np.testing.assert_allclose(first["hidden"], expected[0], atol=ATOL)  # (N, L, 2U) in time order
@@ -73,8 +74,8 @@ def test_bidirectional_matches_keras():
 
 def test_gates_lie_in_unit_interval_and_lstm_cell_state_is_consistent():
     model, x = _model("lstm", [4])
-    (entry,) = cells.trace(model, x)
-    for gate in cells.GATES["lstm"]:
+    (entry,) = recurrence.trace(model, x)
+    for gate in CELLS["lstm"].gates:
         assert ((entry[gate] > 0) & (entry[gate] < 1)).all()
     np.testing.assert_allclose(entry["hidden"], entry["output_gate"] * np.tanh(entry["cell_state"]), atol=1e-12)
 
@@ -82,13 +83,13 @@ def test_gates_lie_in_unit_interval_and_lstm_cell_state_is_consistent():
 def test_gate_saturation_counts_fractions_per_unit():
     gate = np.array([[[0.05, 0.5], [0.95, 0.5]], [[0.05, 0.99], [0.5, 0.0]]])  # (N=2, L=2, U=2)
     entry = {"cell": "gru", "update_gate": gate, "reset_gate": np.full((2, 2, 2), 0.5)}
-    sat = cells.gate_saturation(entry)
+    sat = recurrence.gate_saturation(entry)
     np.testing.assert_allclose(sat["update_gate"]["low"], [0.5, 0.25])
     np.testing.assert_allclose(sat["update_gate"]["high"], [0.25, 0.25])
     np.testing.assert_allclose(sat["reset_gate"]["low"], [0, 0])
-    assert cells.gate_saturation({"cell": "simple_rnn"}) == {}
+    assert recurrence.gate_saturation({"cell": "simple_rnn"}) == {}
 
 
 def test_unknown_activation_names_the_supported_ones():
     with pytest.raises(ValueError, match="supported: tanh"):
-        cells.activation_fn("gelu")
+        recurrence.activation_fn("gelu")

@@ -98,7 +98,7 @@ def test_evaluate_warns_when_the_data_changed_since_training(jax_runs, tmp_path)
 
 
 def test_tensorflow_reruns_are_identical_too(tmp_path):
-    """TensorFlow needs op determinism (train.seed_everything enables it); two processes in parallel."""
+    """TensorFlow needs op determinism (backend.seed_everything enables it); two processes in parallel."""
     config = _config(tmp_path)
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
     procs = {
