@@ -33,14 +33,17 @@ def test_multi_step_windows_and_seasonal_naive_by_hand():
     assert s.tolist() == [34, 35, 36]
     x, target = tasks.windows(y[:, None], s, 2, 2, 0)
     assert x.shape == (3, 2, 1) and x[0, :, 0].tolist() == [y[34], y[35]]
-    assert target.tolist() == tasks.test_targets(y, s, 2, 2).tolist() == [[y[36], y[37]], [y[37], y[38]], [y[38], y[39]]]
+    assert (
+        target.tolist() == tasks.test_targets(y, s, 2, 2).tolist() == [[y[36], y[37]], [y[37], y[38]], [y[38], y[39]]]
+    )
     # Season 2: step 1 repeats the row before the last observed one, step 2 the last observed one.
     sn = tasks.seasonal_naive(y, s, 2, 2, 2)
     assert sn.tolist() == [[y[34], y[35]], [y[35], y[36]], [y[36], y[37]]]
     p = tasks.persistence(y, s, 2, 2)
-    want = np.mean([abs(y[35] - y[36]), abs(y[35] - y[37]), abs(y[36] - y[37]), abs(y[36] - y[38])] + [
-        abs(y[37] - y[38]), abs(y[37] - y[39])
-    ])
+    want = np.mean(
+        [abs(y[35] - y[36]), abs(y[35] - y[37]), abs(y[36] - y[37]), abs(y[36] - y[38])]
+        + [abs(y[37] - y[38]), abs(y[37] - y[39])]
+    )
     assert tasks.mae(p, target) == want
 
 

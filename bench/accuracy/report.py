@@ -50,7 +50,7 @@ def render(result: dict) -> str:
     series, models, stats = summarise(result["rows"])
     lines = [
         "MAE in the target's units on the test windows, mean over seeds (min-max in brackets); MASE = MAE / "
-        f"persistence MAE; ratio = MAE / hand-written LSTM MAE; train s = seconds in fit, mean per seed; "
+        "persistence MAE; ratio = MAE / hand-written LSTM MAE; train s = seconds in fit, mean per seed; "
         "best/run = epoch early stopping restored / epochs run, per seed.",
         "",
         "| series | model | MAE | MASE | ratio | train s | best/run |",

@@ -43,7 +43,9 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     overrides = [s for s in sets.split(",") if s]
     bad = [s for s in overrides if "=" not in s]
     if not name or bad:
-        raise SystemExit(f"error: --variants {text!r}: expected NAME:KEY=VALUE[,KEY=VALUE]. Fix: e.g. gru:model.cell=gru")
+        raise SystemExit(
+            f"error: --variants {text!r}: expected NAME:KEY=VALUE[,KEY=VALUE]. Fix: e.g. gru:model.cell=gru"
+        )
     return f"rnnforecast-{name}", overrides
 
 
@@ -190,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": time.perf_counter() - t0,
         "rows": rows,
     }
-    out = HERE / "results" / f"{dt.date.today().isoformat()}-{socket.gethostname()}{'-quick' if args.quick else ''}.json"
+    out = (
+        HERE / "results" / f"{dt.date.today().isoformat()}-{socket.gethostname()}{'-quick' if args.quick else ''}.json"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(result, indent=1) + "\n")
