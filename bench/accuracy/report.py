@@ -124,3 +124,26 @@ def update_docs(docs: Path, result: dict, json_path: Path) -> None:
     tmp = docs.with_name(docs.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, docs)
+
+
+def merge(paths: list[Path]) -> dict:
+    """One result from runs over disjoint series (the first run's command, machine and date)."""
+    import json
+
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    out = dict(parts[0])
+    out["rows"] = [r for p in parts for r in p["rows"]]
+    out["command"] = " & ".join(p["command"].strip() for p in parts)
+    out["wall_seconds"] = max(p["wall_seconds"] for p in parts)
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    # python -m bench.accuracy.report RESULT.json [RESULT.json ...]: rewrite docs/accuracy.md from saved results.
+    root = Path(__file__).resolve().parents[2]
+    files = [Path(a).resolve() for a in sys.argv[1:]]
+    merged = merge(files)
+    print(render(merged))
+    update_docs(root / "docs" / "accuracy.md", merged, ", ".join(str(f.relative_to(root)) for f in files))

@@ -162,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--quick", action="store_true", help=f"last {QUICK_ROWS} rows, 2 epochs, 1 seed: a smoke test")
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite the table in docs/accuracy.md")
+    ap.add_argument("--tag", default="", help="suffix of the results file (parallel runs over disjoint --series)")
     args = ap.parse_args(argv)
     names = [n for n in args.series.split(",") if n]
     unknown = [n for n in names if n not in BY_NAME]
@@ -193,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
     }
     out = (
-        HERE / "results" / f"{dt.date.today().isoformat()}-{socket.gethostname()}{'-quick' if args.quick else ''}.json"
+        HERE
+        / "results"
+        / f"{dt.date.today().isoformat()}-{socket.gethostname()}{'-quick' if args.quick else ''}{args.tag}.json"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
