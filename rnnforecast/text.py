@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from . import windows
 from .series import SPLITS
 
 if TYPE_CHECKING:  # types only: text must stay importable without Keras
@@ -104,9 +105,10 @@ def _split_lines(data: SeriesData) -> list[str]:
 def _window_lines(cfg: Config, data: SeriesData) -> list[str]:
     L, H, S = cfg.window.input_length, cfg.window.horizon, cfg.window.stride
     B = cfg.training.batch_size
+    x, y = windows.input_rows([0], L)[0], windows.target_rows([0], L, H)[0]  # the first window's rows
     out = [
         f"input_length={L}  horizon={H}  stride={S}",
-        f"first window: inputs rows [0, {L - 1}], targets rows [{L}, {L + H - 1}]; next window starts at row {S}",
+        f"first window: inputs rows [{x[0]}, {x[-1]}], targets rows [{y[0]}, {y[-1]}]; next window starts at row {S}",
     ]
     out += [f"{name:<5} windows: {len(data.starts(name, stride=S if name == 'train' else 1))}" for name in SPLITS]
     out.append(
