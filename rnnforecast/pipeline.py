@@ -159,7 +159,18 @@ def _train_into(
 
     artifacts.write_config(partial, cfg)
     T.seed_everything(cfg.seed, cfg.runtime.deterministic)
-    model = _resumed_model(partial, cfg, state) if state is not None else _new_model(cfg, data)
+    if state is not None:
+        model = _resumed_model(partial, cfg, state)
+    else:
+        model = build_model(
+            cfg.model,
+            cfg.window.input_length,
+            len(data.feature_idx),
+            cfg.window.horizon,
+            len(data.target_idx),
+            cfg.seed,
+        )
+        T.compile_model(model, cfg)
     t0 = time.perf_counter()
     fit = T.fit(model, data, cfg, partial / "checkpoint", quiet=quiet, resume_state=state)
     train_seconds = time.perf_counter() - t0
@@ -185,16 +196,6 @@ def _train_into(
     final = artifacts.finish(partial)
     summary = text.train_summary(test, record, train_seconds, final)
     return TrainResult(final, test, record, summary, history, timing)
-
-
-def _new_model(cfg: Config, data: SeriesData):
-    from . import train as T
-
-    model = build_model(
-        cfg.model, cfg.window.input_length, len(data.feature_idx), cfg.window.horizon, len(data.target_idx), cfg.seed
-    )
-    T.compile_model(model, cfg)
-    return model
 
 
 def _resumed_model(partial: Path, cfg: Config, state: dict):
