@@ -71,6 +71,13 @@ set_option = click.option(
 config_argument = click.argument("config", type=click.Path(dir_okay=False))
 
 
+def split_option(help_text: str):
+    # the split names are series.SPLITS, written out so that --help imports nothing heavy
+    return click.option(
+        "--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True, help=help_text
+    )
+
+
 @click.group(cls=Group, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", "-V", prog_name="rnnforecast")
 @click.option("--traceback", is_flag=True, envvar="RNNFORECAST_TRACEBACK", help="Show the Python traceback on errors.")
@@ -124,13 +131,7 @@ def train(config: str, overrides: tuple[str, ...], run_dir: str | None, resume: 
 @click.option(
     "--data", "data_path", type=click.Path(dir_okay=False), help="Evaluate on this file instead of the run's own data."
 )
-@click.option(
-    "--split",
-    type=click.Choice(["test", "val", "train"]),
-    default="test",
-    show_default=True,
-    help="Which split's windows to score.",
-)
+@split_option("Which split's windows to score.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full metrics as JSON.")
 def evaluate(run: str, data_path: str | None, split: str, as_json: bool) -> None:
     """Score a trained RUN and the naive baselines on identical windows, in original units."""
@@ -229,13 +230,7 @@ def compare(
     show_default=True,
     help="Which window of the split to draw (0 = the first).",
 )
-@click.option(
-    "--split",
-    type=click.Choice(["test", "val", "train"]),
-    default="test",
-    show_default=True,
-    help="Which split's windows to use.",
-)
+@split_option("Which split's windows to use.")
 def inspect_command(run: str, window_index: int, split: str) -> None:
     """Look inside a trained RUN: hidden states, gates, gradient flow through time, input saliency.
 
