@@ -1,20 +1,34 @@
-"""Run directories: written under a `.partial` name and renamed when complete; read back with checks."""
+"""The run directory: its layout, claiming it, writing every file (atomically), resuming, reading it back,
+and checking new data against it.
+
+A run (or comparison) is written under ``<name>.partial`` with a marker file and renamed when complete.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
 import time
+import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
 import yaml
 
 from .config import Config, from_dict
-from .errors import RunError
+from .data import SERIES, Frame, ns, read_table
+from .errors import Interrupted, RunError, TrainingError
+
+if TYPE_CHECKING:
+    from .series import SeriesData
 
 FORMAT_VERSION = 1
 PARTIAL_SUFFIX = ".partial"
@@ -50,29 +64,52 @@ def final_of(partial: Path) -> Path:
     return partial.with_name(partial.name[: -len(PARTIAL_SUFFIX)])
 
 
-def start(final: Path, config_path: str) -> Path:
-    """Create ``<final>.partial`` with a marker that says how to resume."""
+def plan_compare_dir(cfg: Config, out: str | None) -> Path:
+    if out:
+        return Path(out)
+    return Path(cfg.output.runs_dir) / f"{slug(cfg.name)}-compare-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def start(final: Path, config_path: str | None = None, *, what: str = "run") -> Path:
+    """Claim ``<final>.partial`` for a run or a comparison: create it, with a marker that says how to finish it.
+
+    Args:
+        final: the directory the result gets once complete; it must not exist.
+        config_path: for a run, how the user named the config (with ``--set`` options), for the resume hint.
+        what: ``"run"`` (resumable; an unfinished one without a committed epoch is replaced) or ``"comparison"``.
+
+    Returns:
+        The ``.partial`` directory, now owned by this process.
+    """
+    option = "--run-dir" if what == "run" else "--out"
     if final.exists():
-        raise RunError("the run directory already exists", where=str(final), fix="pass another --run-dir or remove it")
-    partial = partial_of(final)
-    if partial.exists() and committed_epoch(partial) is None:
-        shutil.rmtree(partial, ignore_errors=True)  # it stopped before its first epoch: nothing to resume
-    if partial.exists():
         raise RunError(
-            "an unfinished run is already there",
-            where=str(partial),
-            fix=f"resume it with: rnnforecast train {config_path} --resume {partial}",
+            f"the {what} directory already exists", where=str(final), fix=f"pass another {option} or remove it"
         )
+    partial = partial_of(final)
+    if what == "run":
+        again = f"rnnforecast train {config_path} --resume {partial}"
+        marker = f"This run did not finish. It is not a result.\nResume it with: {again}\n"
+        busy_fix = f"resume it with: {again}"
+        if partial.exists() and committed_epoch(partial) is None:
+            shutil.rmtree(partial, ignore_errors=True)  # it stopped before its first epoch: nothing to resume
+    else:
+        marker = f"This {what} did not finish. It is not a result.\nRun rnnforecast compare again.\n"
+        busy_fix = f"remove it, or pass another {option}"
+    if partial.exists():
+        raise RunError(f"an unfinished {what} is already there", where=str(partial), fix=busy_fix)
     try:
         partial.mkdir(parents=True)
-        (partial / MARKER).write_text(
-            "This run did not finish. It is not a result.\n"
-            f"Resume it with: rnnforecast train {config_path} --resume {partial}\n"
-        )
     except OSError as e:
-        shutil.rmtree(partial, ignore_errors=True)
         raise RunError(
-            f"cannot create the run directory ({e.strerror})", where=str(partial), fix="choose a writable --run-dir"
+            f"cannot create the {what} directory ({e.strerror})", where=str(partial), fix=f"choose a writable {option}"
+        ) from None
+    try:
+        write_atomic(partial / MARKER, marker)
+    except OSError as e:
+        shutil.rmtree(partial, ignore_errors=True)  # made by this call a moment ago
+        raise RunError(
+            f"cannot create the {what} directory ({e.strerror})", where=str(partial), fix=f"choose a writable {option}"
         ) from None
     return partial
 
@@ -143,6 +180,199 @@ def write_json(path: Path, obj) -> None:
     write_atomic(path, json.dumps(obj, indent=1, allow_nan=False, default=str))
 
 
+def finite_or_none(value: float | None) -> float | None:
+    """``value``, or None when it is None, NaN or infinite: strict JSON has neither."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+# --------------------------------------------------------------------------- writing a run
+
+# What a finished run directory holds (see README, "What a run directory holds"):
+#   config.yaml  model.keras  scaler.json  schema.json  history.csv  metrics.json  timing.json  forecast.csv  plots/
+
+
+def write_config(partial: Path, cfg: Config) -> None:
+    write_atomic(partial / "config.yaml", cfg.to_yaml())
+
+
+def schema_of(data: SeriesData, cfg: Config) -> dict:
+    """schema.json: what new data must look like to be used with this run (columns, types, calendar, window)."""
+    f = data.frame
+    t = pd.DatetimeIndex(f.df[f.time_column])
+    steps = np.diff(ns(t)) if len(t) > 1 else np.array([0])
+    return {
+        "format_version": FORMAT_VERSION,
+        "time_column": f.time_column,
+        "series_id": cfg.data.series_id,
+        "series": [s.series for s in data.segments],
+        "columns": data.columns,
+        "features": data.features,
+        "targets": data.targets,
+        "source_columns": sorted(set(f.numeric_source) - {SERIES}),
+        "dtypes": f.numeric_source,
+        "categories": f.categories,
+        "frequency": f.frequency,
+        "calendar": f.calendar,
+        "median_step_seconds": float(np.median(steps[steps > 0]) / 1e9) if (steps > 0).any() else None,
+        "last_timestamp": {s.series: str(t[s.hi - 1]) for s in data.segments},
+        "transform": data.transform,
+        "input_length": data.input_length,
+        "horizon": data.horizon,
+        "n_quantiles": 1,
+        "quantiles": ["mean"],
+        "rows": int(len(f.df)),
+    }
+
+
+def metrics_record(cfg: Config, test: dict, val: dict, fit, params: int, extra: dict) -> dict:
+    """metrics.json: test and val scores, training facts, and what the run depends on (``extra``: stationarity,
+    backend, versions)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "split": "test",
+        "n_windows": test["n_windows"],
+        "season_length": test["season_length"],
+        "test": {k: test[k] for k in ("original", "normalised")},
+        "val": {k: val[k] for k in ("original", "normalised")},
+        "per_series": test.get("per_series"),
+        "training": {
+            "epochs_run": fit.epochs_run,
+            "best_epoch": fit.best_epoch,
+            "stopped_early": fit.stopped_early,
+            "params": params,
+            "best_val_loss": finite_or_none(min(fit.history.get("val_loss", [math.nan]))),
+        },
+        "stationarity": {"share_test_outside_train_range": extra["stationarity"]},
+        "backend": extra["backend"],
+        "versions": extra["versions"],
+        "config_sha256": cfg.hash(),
+        "data_sha256": sha256(cfg.data_path),
+        "seed": cfg.seed,
+    }
+
+
+def timing_record(train_seconds: float, epoch_seconds: list[float]) -> dict:
+    """timing.json: wall time of ``fit`` and of each epoch."""
+    return {
+        "train_seconds": train_seconds,
+        "epoch_seconds": epoch_seconds,
+        "median_epoch_seconds": float(np.median(epoch_seconds)) if epoch_seconds else None,
+    }
+
+
+def history_table(history: dict[str, list[float]], epochs_run: int) -> pd.DataFrame:
+    """history.csv: one row per epoch run, one column per logged value that has every epoch."""
+    return pd.DataFrame(
+        {"epoch": np.arange(1, epochs_run + 1), **{k: v for k, v in history.items() if len(v) == epochs_run}}
+    )
+
+
+def write_run(
+    partial: Path,
+    *,
+    model,
+    scaler,
+    schema: dict,
+    history: pd.DataFrame,
+    metrics: dict,
+    timing: dict,
+    forecast: pd.DataFrame,
+) -> None:
+    """Write every file of a trained run into ``partial`` (plots aside), each one atomically."""
+    save_model(model, partial / "model.keras")
+    write_atomic(partial / "scaler.json", json.dumps(scaler.to_json(), indent=1))
+    write_json(partial / "schema.json", schema)
+    write_atomic(partial / "history.csv", history.to_csv(index=False))
+    write_json(partial / "metrics.json", metrics)
+    write_json(partial / "timing.json", timing)
+    write_atomic(partial / "forecast.csv", forecast.to_csv(index=False))
+
+
+def save_model(model, path: Path) -> None:
+    """``model.save`` under a temporary name in the same folder, then a rename (Keras wants the .keras suffix)."""
+    tmp = path.with_name(f".{os.getpid()}.{path.name}")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_table(path: str | Path, table: pd.DataFrame) -> None:
+    """A CSV the user asked for (``predict --output``), atomically; an unwritable path is a RunError."""
+    try:
+        write_atomic(path, table.to_csv(index=False))
+    except OSError as e:
+        raise RunError(f"cannot write ({e.strerror})", where=str(path), fix="choose a writable path") from None
+
+
+@contextmanager
+def kept_on_failure(partial: Path, config_path: str, epochs: int):
+    """Around a training into ``partial``: on interruption or failure keep only the committed checkpoint
+    (or nothing) and raise one error that says what was kept and how to resume."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        epoch = keep_only_checkpoint(partial)
+        if epoch is None:
+            raise Interrupted(
+                "interrupted before the first epoch finished; nothing was kept",
+                where=str(partial),
+                fix=f"start again: rnnforecast train {config_path}",
+            ) from None
+        raise Interrupted(
+            f"interrupted; epoch {epoch} of {epochs} is saved in this unfinished run",
+            where=str(partial),
+            fix=f"resume with: rnnforecast train {config_path} --resume {partial}",
+        ) from None
+    except OSError as e:
+        epoch = keep_only_checkpoint(partial)  # no half-written files stay behind
+        kept = f"epoch {epoch} is kept in {partial}" if epoch else "nothing was kept"
+        fix = (
+            f"free disk space, then resume with: rnnforecast train {config_path} --resume {partial}"
+            if epoch
+            else "free disk space or choose a writable --run-dir"
+        )
+        raise TrainingError(
+            f"cannot write the run ({e.strerror or e}); {kept}", where=str(e.filename or partial), fix=fix
+        ) from None
+    except TrainingError:
+        keep_only_checkpoint(partial)
+        raise
+
+
+# --------------------------------------------------------------------------- resuming
+
+
+def resume_dir(resume: str, cfg: Config) -> Path:
+    """The ``.partial`` directory to resume (given it or its final name), checked against ``cfg``."""
+    p = Path(resume)
+    if not p.name.endswith(PARTIAL_SUFFIX) and partial_of(p).exists():
+        p = partial_of(p)
+    if not p.exists():
+        raise RunError(
+            "nothing to resume here", where=str(p), fix="pass the .partial directory printed when training stopped"
+        )
+    if not (p / "checkpoint" / "state.json").exists():
+        raise RunError(
+            "no completed epoch was saved, so there is nothing to resume", where=str(p), fix="start a new training"
+        )
+    saved = yaml.safe_load((p / "config.yaml").read_text()) if (p / "config.yaml").exists() else None
+    if saved is not None and saved != cfg.to_dict():
+        raise RunError(
+            "the config differs from the one this run started with",
+            where=str(p / "config.yaml"),
+            fix="resume with the same config and --set options",
+        )
+    return p
+
+
+def read_state(partial: Path) -> dict:
+    """The training state of the last committed epoch (``checkpoint/state.json``)."""
+    return json.loads((partial / "checkpoint" / "state.json").read_text())
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -201,6 +431,36 @@ def open_run(path: str | Path) -> Run:
     return Run(p, cfg, schema, metrics)
 
 
+def check_against_schema(path: Path, schema: dict) -> None:
+    """New data for a run must have the source columns the run was trained on."""
+    have = set(map(str, read_table(path).columns))
+    known = set(schema["columns"]) | {schema["time_column"]} | set(schema.get("categories", {}))
+    missing = [c for c in schema["source_columns"] if c != "__line__" and c not in have and c in known]
+    if missing:
+        raise RunError(
+            f"columns {missing} that the run was trained on are missing (file has: {', '.join(sorted(have))})",
+            where=str(path),
+            fix="pass a file with the training data's columns (see schema.json in the run)",
+        )
+
+
+def check_step(frame: Frame, schema: dict, path: Path) -> None:
+    """New data for a run must have the run's time step (within 1 %)."""
+    steps = np.diff(ns(pd.DatetimeIndex(frame.df[frame.time_column])))
+    steps = steps[steps > 0]
+    want = schema.get("median_step_seconds")
+    if not want or not len(steps):
+        return
+    got = float(np.median(steps)) / 1e9
+    if abs(got - want) > 0.01 * want:
+        raise RunError(
+            f"the file's time step is {pd.Timedelta(seconds=got)}, the run was trained on "
+            f"{pd.Timedelta(seconds=want)} ({schema['frequency']})",
+            where=str(path),
+            fix="resample the file to the training frequency, or train a new run on it",
+        )
+
+
 def load_model(path: Path):
     """Load a ``.keras`` file in safe mode: no Python code from the file is run."""
     import keras
@@ -230,8 +490,6 @@ UNSAFE_MARKERS = ("safe_mode", "arbitrary code", "enable_unsafe_deserialization"
 
 def _check_archive(path: Path) -> None:
     """A ``.keras`` file is a zip archive; say so plainly instead of Keras' "File not found"."""
-    import zipfile
-
     if path.is_file() and not zipfile.is_zipfile(path):
         size = path.stat().st_size
         raise RunError(

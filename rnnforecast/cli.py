@@ -1,19 +1,19 @@
-"""The command line: parse arguments, call the pipeline, turn errors into one line and an exit code.
+"""The command line: parse arguments, call the pipeline, print what it returns, turn errors into an exit code.
 
-Only click and the config loader are imported at start-up; pandas, numpy and Keras are
-imported inside the commands that need them, so ``--help`` and ``--version`` answer at once.
+No work happens here: every command is one call of ``pipeline`` (and ``text`` for what to print).
+Only click is imported at start-up; the pipeline (pandas, numpy) is imported inside the commands
+that need it, so ``--help`` and ``--version`` answer at once.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 
 import click
 
 from . import __version__
-from .errors import ExitCode, RnnForecastError
+from .errors import ConfigError, ExitCode, RnnForecastError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -46,9 +46,19 @@ def _fail(ctx: click.Context, message: str, code: int):
 
 
 def _config(path: str, overrides: tuple[str, ...]):
-    from .config import load_config
+    from .config import load_config  # PyYAML and the config schema: not needed by --help
 
     return load_config(path, overrides)
+
+
+def _config_path(path: str, overrides: tuple[str, ...]) -> str:
+    """How the user named the config, ``--set`` options included: for the resume hints the run writes."""
+    return path + "".join(f" --set {o}" for o in overrides)
+
+
+def _warn(warnings: list[str]) -> None:
+    for w in warnings:
+        click.echo(w, err=True)
 
 
 set_option = click.option(
@@ -59,6 +69,13 @@ set_option = click.option(
     help="Override a config key, e.g. --set training.epochs=3 (repeatable).",
 )
 config_argument = click.argument("config", type=click.Path(dir_okay=False))
+
+
+def split_option(help_text: str):
+    # the split names are series.SPLITS, written out so that --help imports nothing heavy
+    return click.option(
+        "--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True, help=help_text
+    )
 
 
 @click.group(cls=Group, context_settings=CONTEXT)
@@ -103,8 +120,9 @@ def train(config: str, overrides: tuple[str, ...], run_dir: str | None, resume: 
     cfg = _config(config, overrides)
     from . import pipeline
 
-    sets = "".join(f" --set {o}" for o in overrides)
-    result = pipeline.train(cfg, config_path=f"{config}{sets}", run_dir=run_dir, resume=resume, quiet=quiet)
+    result = pipeline.train(
+        cfg, config_path=_config_path(config, overrides), run_dir=run_dir, resume=resume, quiet=quiet
+    )
     click.echo(result.table)
 
 
@@ -113,31 +131,16 @@ def train(config: str, overrides: tuple[str, ...], run_dir: str | None, resume: 
 @click.option(
     "--data", "data_path", type=click.Path(dir_okay=False), help="Evaluate on this file instead of the run's own data."
 )
-@click.option(
-    "--split",
-    type=click.Choice(["test", "val", "train"]),
-    default="test",
-    show_default=True,
-    help="Which split's windows to score.",
-)
+@split_option("Which split's windows to score.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full metrics as JSON.")
 def evaluate(run: str, data_path: str | None, split: str, as_json: bool) -> None:
     """Score a trained RUN and the naive baselines on identical windows, in original units."""
     from . import pipeline
+    from .text import evaluation_text
 
     ev, warnings = pipeline.evaluate(run, data_path, split)
-    for w in warnings:
-        click.echo(w, err=True)
-    if as_json:
-        import json
-
-        click.echo(json.dumps(ev.metrics, indent=1))
-        return
-    click.echo(f"{split} split, original units, {ev.metrics['n_windows']} windows:")
-    click.echo(pipeline.summary_table(ev))
-    lead = ev.metrics["original"]["per_lead"]["model"]["mae"]
-    if len(lead) > 1:
-        click.echo("model MAE by lead time: " + "  ".join(f"t+{i + 1} {v:.4g}" for i, v in enumerate(lead)))
+    _warn(warnings)
+    click.echo(evaluation_text(ev, as_json))
 
 
 @cli.command()
@@ -157,37 +160,19 @@ def predict(run: str, data_path: str | None, output: str | None, plot: str | Non
     from . import pipeline
 
     table, data, warnings = pipeline.forecast(run, data_path)
-    for w in warnings:
-        click.echo(w, err=True)
+    _warn(warnings)
     if output:
-        _write_atomic(output, table.to_csv(index=False))
+        pipeline.save_forecast(table, output)
         click.echo(f"forecast written to {output}", err=True)
     else:
         click.echo(table.to_csv(index=False), nl=False)
     if plot:
-        import numpy as np
-
-        from . import plots
-
-        seg = data.segments[0]
-        rows = np.arange(max(seg.lo, seg.hi - 5 * data.input_length), seg.hi)
-        target = data.targets[0]
-        first = table[table["series"] == seg.series] if "series" in table else table
-        plots.predict_plot(
-            data.timestamps(rows),
-            data.raw[rows, data.target_idx[0]],
-            first["timestamp"],
-            first[target],
-            target,
-            _path(plot),
-            unit=data.frame.unit(target),
-        )
+        pipeline.plot_forecast(table, data, plot)
         click.echo(f"plot written to {plot}", err=True)
 
 
 def _cells(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
     from .compare import parse_cells
-    from .errors import ConfigError
 
     try:
         return parse_cells(value)
@@ -226,11 +211,12 @@ def compare(
     comparison directory.
     """
     cfg = _config(config, overrides)
-    from . import compare as C
+    from . import pipeline
 
-    sets = "".join(f" --set {o}" for o in overrides)
     cells_ = cells + ["dense"] if dense and "dense" not in cells else cells
-    result = C.compare(cfg, config_path=f"{config}{sets}", cells=cells_, repeats=repeats, out=out, quiet=quiet)
+    result = pipeline.compare(
+        cfg, config_path=_config_path(config, overrides), cells=cells_, repeats=repeats, out=out, quiet=quiet
+    )
     click.echo(result.table)
 
 
@@ -244,27 +230,18 @@ def compare(
     show_default=True,
     help="Which window of the split to draw (0 = the first).",
 )
-@click.option(
-    "--split",
-    type=click.Choice(["test", "val", "train"]),
-    default="test",
-    show_default=True,
-    help="Which split's windows to use.",
-)
+@split_option("Which split's windows to use.")
 def inspect_command(run: str, window_index: int, split: str) -> None:
     """Look inside a trained RUN: hidden states, gates, gradient flow through time, input saliency.
 
     Writes PNGs and inspect.json into RUN/inspect/.
     """
     from . import pipeline
-    from .report import inspect_summary
+    from .text import inspect_text
 
     numbers, out, warnings = pipeline.inspect_run(run, split, window_index)
-    for w in warnings:
-        click.echo(w, err=True)
-    for line in inspect_summary(numbers, split):
-        click.echo(line)
-    click.echo(f"plots and inspect.json written to {out}")
+    _warn(warnings)
+    click.echo(inspect_text(numbers, split, out))
 
 
 @cli.command()
@@ -278,26 +255,6 @@ def report(directory: str, output: str | None) -> None:
 
     path = R.write_report(directory, output)
     click.echo(f"report written to {path}")
-
-
-def _path(p: str):
-    from pathlib import Path
-
-    return Path(p)
-
-
-def _write_atomic(path: str, text: str) -> None:
-    from .errors import RunError
-
-    tmp = f"{path}.tmp"
-    try:
-        with open(tmp, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise RunError(f"cannot write ({e.strerror})", where=path, fix="choose a writable path") from None
 
 
 @cli.command("config")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import __version__, artifacts
 from .errors import RunError
+from .text import inspect_summary, table_rows
 
 # File name (or glob) -> what the figure shows and how to read it. Unknown PNGs get GENERIC.
 CAPTIONS = {
@@ -411,28 +412,6 @@ def _metrics_body(m: dict, run: Path) -> str:
     return "\n".join(out)
 
 
-def inspect_summary(numbers: dict, split: str = "") -> list[str]:
-    """The headline numbers of ``inspect.json`` as text: gradient ratio, then gate saturation per layer."""
-    ratio = numbers.get("ratio")
-    windows = f"{numbers.get('n_windows')} {split + ' ' if split else ''}windows"
-    lines = [
-        f"gradient flow, first forecast step, {windows}: "
-        f"||d yhat / d x_oldest|| / ||d yhat / d x_newest|| = {'n/a' if ratio is None else format(ratio, '.3g')}"
-        + (" (vanishing: the oldest input barely moves the forecast)" if ratio is not None and ratio < 1e-3 else "")
-    ]
-    for layer in numbers.get("layers", []):
-        head = f"{layer['name']} ({layer['cell']}, {layer['units']} units)"
-        if not layer.get("saturation"):
-            lines.append(f"{head}: no gates")
-            continue
-        parts = [
-            f"{gate.replace('_gate', '')} {sum(s['low']) / len(s['low']):.2f}/{sum(s['high']) / len(s['high']):.2f}"
-            for gate, s in layer["saturation"].items()
-        ]
-        lines.append(f"{head} gate saturation, share < 0.1 / > 0.9 (mean over units): " + "  ".join(parts))
-    return lines
-
-
 def _inspect_body(inspect_dir: Path) -> str:
     p = inspect_dir / "inspect.json"
     if not p.exists():
@@ -448,8 +427,6 @@ def _inspect_body(inspect_dir: Path) -> str:
 
 
 def _compare_body(record: dict) -> str:
-    from .compare import table_rows
-
     rows = table_rows(record)
     seeds = record.get("seeds", [])
     note = (

@@ -11,8 +11,9 @@ from test_report import assert_embeds_exactly_the_pngs, parse_report
 
 from rnnforecast import artifacts
 from rnnforecast.cli import cli
-from rnnforecast.compare import markdown, parse_cells, ranked_table, seconds_per_epoch
+from rnnforecast.compare import parse_cells, seconds_per_epoch
 from rnnforecast.errors import ConfigError
+from rnnforecast.text import markdown, ranked_table
 
 CELLS = ("simple_rnn", "gru")
 PLOTS = (

@@ -1,0 +1,51 @@
+"""The run directory's owner: one claim for runs and comparisons, strict JSON numbers, atomic user files."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from rnnforecast import artifacts
+from rnnforecast.errors import RunError
+
+
+def test_one_start_claims_runs_and_comparisons(tmp_path):
+    run = artifacts.start(tmp_path / "r", "c.yaml")
+    assert run == tmp_path / "r.partial"
+    assert (run / artifacts.MARKER).read_text() == (
+        f"This run did not finish. It is not a result.\nResume it with: rnnforecast train c.yaml --resume {run}\n"
+    )
+    cmp = artifacts.start(tmp_path / "cmp", what="comparison")
+    assert (cmp / artifacts.MARKER).read_text().splitlines()[1] == "Run rnnforecast compare again."
+
+
+def test_start_replaces_only_an_empty_run_and_never_a_comparison(tmp_path):
+    artifacts.start(tmp_path / "r", "c.yaml")  # stopped before its first epoch: nothing to resume
+    assert artifacts.start(tmp_path / "r", "c.yaml").exists()
+    artifacts.start(tmp_path / "cmp", what="comparison")
+    with pytest.raises(RunError, match="an unfinished comparison is already there") as e:
+        artifacts.start(tmp_path / "cmp", what="comparison")
+    assert "--out" in e.value.fix
+    assert (tmp_path / "cmp.partial" / artifacts.MARKER).exists()
+    (tmp_path / "done").mkdir()
+    with pytest.raises(RunError, match="the run directory already exists"):
+        artifacts.start(tmp_path / "done", "c.yaml")
+
+
+def test_finite_or_none():
+    assert artifacts.finite_or_none(1.5) == 1.5
+    assert artifacts.finite_or_none(math.nan) is None
+    assert artifacts.finite_or_none(-math.inf) is None
+    assert artifacts.finite_or_none(None) is None
+
+
+def test_write_table_is_atomic_and_says_where(tmp_path):
+    path = tmp_path / "f.csv"
+    artifacts.write_table(path, pd.DataFrame({"a": [1, 2]}))
+    assert path.read_text() == "a\n1\n2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv"]
+    with pytest.raises(RunError, match="cannot write") as e:
+        artifacts.write_table(tmp_path / "missing" / "f.csv", pd.DataFrame({"a": [1]}))
+    assert e.value.where == str(tmp_path / "missing" / "f.csv")
