@@ -273,6 +273,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
             fix="write `key: value` sections (data, window, model, training, output)",
         )
     _check_duplicate_keys(node, source)
+    raw.pop("tune", None)  # the search space: read and checked by tune.py, not part of a run's config
     lines = _node_lines(node)
     for item in overrides:
         try:

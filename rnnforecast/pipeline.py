@@ -214,9 +214,20 @@ class TrainResult:
 
 
 def train(
-    cfg: Config, *, config_path: str, run_dir: str | None = None, resume: str | None = None, quiet: bool = False
+    cfg: Config,
+    *,
+    config_path: str,
+    run_dir: str | None = None,
+    resume: str | None = None,
+    quiet: bool = False,
+    split: str = "test",
+    callbacks: list | tuple = (),
 ) -> TrainResult:
-    """Train as ``cfg`` says and write a complete run directory (or raise, leaving a marked partial one)."""
+    """Train as ``cfg`` says and write a complete run directory (or raise, leaving a marked partial one).
+
+    ``split`` is the split the run is scored on; ``tune`` trials pass "val" so the test split stays unseen.
+    ``callbacks`` are extra Keras callbacks (tune's pruning callback).
+    """
     backend_name = backend.activate(cfg.runtime.backend)
     data = load_data(cfg)
     for line in hint_lines(data, cfg):
@@ -234,7 +245,7 @@ def train(
     from . import train as T  # imports Keras
 
     try:
-        return _train_into(partial, cfg, data, state, backend_name, quiet)
+        return _train_into(partial, cfg, data, state, backend_name, quiet, split, callbacks)
     except KeyboardInterrupt:
         epoch = artifacts.keep_only_checkpoint(partial)
         if epoch is None:
@@ -295,7 +306,14 @@ def _read_state(partial: Path) -> dict:
 
 
 def _train_into(
-    partial: Path, cfg: Config, data: SeriesData, state: dict | None, backend_name: str, quiet: bool
+    partial: Path,
+    cfg: Config,
+    data: SeriesData,
+    state: dict | None,
+    backend_name: str,
+    quiet: bool,
+    split: str = "test",
+    callbacks: list | tuple = (),
 ) -> TrainResult:
     from . import train as T
     from .models import build_model
@@ -317,11 +335,11 @@ def _train_into(
         )
         T.compile_model(model, cfg)
     t0 = time.perf_counter()
-    fit = T.fit(model, data, cfg, ckpt, quiet=quiet, resume_state=state)
+    fit = T.fit(model, data, cfg, ckpt, quiet=quiet, resume_state=state, extra_callbacks=callbacks)
     train_seconds = time.perf_counter() - t0
 
-    ev = evaluate_model(model, data, cfg, "test")
-    val = evaluate_model(model, data, cfg, "val")
+    ev = evaluate_model(model, data, cfg, split)
+    val = ev if split == "val" else evaluate_model(model, data, cfg, "val")
     model.save(partial / "model.keras")
     data.scaler.save(partial / "scaler.json")
     artifacts.write_json(partial / "schema.json", schema_of(data, cfg))
@@ -333,10 +351,10 @@ def _train_into(
     ).to_csv(partial / "history.csv", index=False)
     record = {
         "format_version": artifacts.FORMAT_VERSION,
-        "split": "test",
+        "split": split,
         "n_windows": ev.metrics["n_windows"],
         "season_length": ev.metrics["season_length"],
-        "test": {k: ev.metrics[k] for k in ("original", "normalised")},
+        split: {k: ev.metrics[k] for k in ("original", "normalised")},
         "val": {k: val.metrics[k] for k in ("original", "normalised")},
         "per_series": ev.metrics.get("per_series"),
         "training": {
@@ -371,7 +389,7 @@ def _train_into(
     table = summary_table(ev)
     tail = [
         "",
-        f"test split, original units, {ev.metrics['n_windows']} windows:",
+        f"{split} split, original units, {ev.metrics['n_windows']} windows:",
         table,
         "",
         f"epochs run {fit.epochs_run}, best epoch {fit.best_epoch}, training time {train_seconds:.1f}s "

@@ -316,6 +316,7 @@ def fit(
     *,
     quiet: bool = False,
     resume_state: dict | None = None,
+    extra_callbacks: list | tuple = (),
 ) -> FitResult:
     """Train ``model`` (compiled, or restored from a checkpoint) on the train split, validating on val."""
     t = cfg.training
@@ -340,6 +341,7 @@ def fit(
     progress = Progress(t.epochs, quiet)
     callbacks += [nan_guard, progress]
     callbacks.append(Checkpoint(checkpoint_dir, state, callbacks))
+    callbacks += list(extra_callbacks)  # e.g. tune's pruning callback, after the epoch is recorded
 
     initial_epoch = 0
     if resume_state is not None:
