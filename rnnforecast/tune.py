@@ -208,14 +208,19 @@ def _storage(url: str, heartbeat: bool = False):
             grace_period=GRACE_S,
             heartbeat_stale_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
         )
-    try:
-        return optuna.storages.RDBStorage(url, **kwargs)
-    except Exception as e:  # sqlalchemy raises many kinds; the user needs one line
-        raise ConfigError(
-            f"cannot open the study storage ({type(e).__name__}: {str(e).splitlines()[0]})",
-            where=f"--storage {url}",
-            fix="check the URL, the server and the credentials",
-        ) from None
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, **kwargs)
+        except Exception as e:  # sqlalchemy raises many kinds; the user needs one line
+            # Two processes creating the tables of a fresh database at once: one loses the race; try again.
+            if attempt < 4 and ("already exists" in str(e) or "unique constraint" in str(e)):
+                time.sleep(1 + attempt)
+                continue
+            raise ConfigError(
+                f"cannot open the study storage ({type(e).__name__}: {str(e).splitlines()[0]})",
+                where=f"--storage {url}",
+                fix="check the URL, the server and the credentials",
+            ) from None
 
 
 # --------------------------------------------------------------------------- one trial (worker side)
