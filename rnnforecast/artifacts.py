@@ -224,17 +224,17 @@ def schema_of(data: SeriesData, cfg: Config) -> dict:
     }
 
 
-def metrics_record(cfg: Config, test: dict, val: dict, fit, params: int, extra: dict) -> dict:
-    """metrics.json: test and val scores, training facts, and what the run depends on (``extra``: stationarity,
-    backend, versions)."""
+def metrics_record(cfg: Config, scored: dict, val: dict, fit, params: int, extra: dict, split: str = "test") -> dict:
+    """metrics.json: the scored split's and val's scores, training facts, and what the run depends on (``extra``:
+    stationarity, backend, versions). ``split`` is "test" for a run, "val" for a tune trial (test never scored)."""
     return {
         "format_version": FORMAT_VERSION,
-        "split": "test",
-        "n_windows": test["n_windows"],
-        "season_length": test["season_length"],
-        "test": {k: test[k] for k in ("original", "normalised")},
+        "split": split,
+        "n_windows": scored["n_windows"],
+        "season_length": scored["season_length"],
+        split: {k: scored[k] for k in ("original", "normalised")},
         "val": {k: val[k] for k in ("original", "normalised")},
-        "per_series": test.get("per_series"),
+        "per_series": scored.get("per_series"),
         "training": {
             "epochs_run": fit.epochs_run,
             "best_epoch": fit.best_epoch,

@@ -90,6 +90,7 @@ def cli(ctx: click.Context, traceback: bool) -> None:
     rnnforecast train configs/weather_lstm.yaml      train, evaluate, write a run directory
     rnnforecast predict runs/<run>                   forecast the next steps
     rnnforecast compare configs/weather_lstm.yaml    SimpleRNN vs LSTM vs GRU on identical data
+    rnnforecast tune configs/weather_lstm.yaml       search the config's `tune:` section with Optuna
     rnnforecast inspect runs/<run>                   hidden states, gates, gradients through time
     rnnforecast report runs/<run-or-compare>         one self-contained report.html
     """
@@ -218,6 +219,43 @@ def compare(
         cfg, config_path=_config_path(config, overrides), cells=cells_, repeats=repeats, out=out, quiet=quiet
     )
     click.echo(result.table)
+
+
+@cli.command()
+@config_argument
+@set_option
+@click.option(
+    "--trials", type=click.IntRange(min=1), default=20, show_default=True, help="Finished trials the study should hold."
+)
+@click.option("--timeout", type=click.FloatRange(min=0), help="Stop starting trials after this many seconds.")
+@click.option(
+    "--metric",
+    type=click.Choice(["val_mae", "val_rmse", "val_mse", "val_mase", "val_loss"]),
+    default="val_mae",
+    show_default=True,
+    help="Validation-split metric to minimise.",
+)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Trials run at once.")
+@click.option("--storage", metavar="URL", help="Study database shared by several processes, e.g. postgresql://host/db.")
+@click.option("--study", "study_name", help="Study name in the storage (default: the config's name).")
+@click.option(
+    "--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Where trials run."
+)
+@click.option("--address", help="Ray cluster address (auto, ray://host:10001); default: a local Ray runtime.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Tune directory (default tunes/<name>-<time>/); rerun with it to resume.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No per-trial progress lines.")
+def tune(config: str, overrides: tuple[str, ...], **options) -> None:
+    """Search the config's `tune:` section with Optuna on the validation split, then train the best config once.
+
+    Writes every trial's run directory, trials.csv, best.yaml, plots/ and the best run into the tune directory.
+    """
+    from . import tune as T
+
+    click.echo(T.tune(config, overrides, **options).table)
 
 
 @cli.command("inspect")

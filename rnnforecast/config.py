@@ -248,6 +248,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     raw, node = _parse_yaml(text, source)
     _check_top_level(raw, source)
     _check_duplicate_keys(node, source)
+    raw.pop("tune", None)  # the search space: read and checked by tune.py, not part of a run's config
     lines = _apply_overrides(raw, _node_lines(node), overrides, source)
     return from_dict(raw, source=source, base_dir=str(path.resolve().parent), lines=lines)
 

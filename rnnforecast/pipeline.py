@@ -131,9 +131,20 @@ class TrainResult:
 
 
 def train(
-    cfg: Config, *, config_path: str, run_dir: str | None = None, resume: str | None = None, quiet: bool = False
+    cfg: Config,
+    *,
+    config_path: str,
+    run_dir: str | None = None,
+    resume: str | None = None,
+    quiet: bool = False,
+    split: str = "test",
+    callbacks: list | tuple = (),
 ) -> TrainResult:
-    """Train as ``cfg`` says and write a complete run directory (or raise, leaving a marked partial one)."""
+    """Train as ``cfg`` says and write a complete run directory (or raise, leaving a marked partial one).
+
+    ``split`` is the split the run is scored on; ``tune`` trials pass "val" so the test split stays unseen.
+    ``callbacks`` are extra Keras callbacks (tune's pruning callback).
+    """
     backend_name = backend.activate(cfg.runtime.backend)
     data = load_data(cfg)
     for line in text.hint_lines(stationarity_hints(data), cfg):
@@ -149,11 +160,18 @@ def train(
         partial = artifacts.start(artifacts.plan_run_dir(cfg, run_dir), config_path)
         state = None
     with artifacts.kept_on_failure(partial, config_path, cfg.training.epochs):
-        return _train_into(partial, cfg, data, state, backend_name, quiet)
+        return _train_into(partial, cfg, data, state, backend_name, quiet, split, callbacks)
 
 
 def _train_into(
-    partial: Path, cfg: Config, data: SeriesData, state: dict | None, backend_name: str, quiet: bool
+    partial: Path,
+    cfg: Config,
+    data: SeriesData,
+    state: dict | None,
+    backend_name: str,
+    quiet: bool,
+    split: str = "test",
+    callbacks: list | tuple = (),
 ) -> TrainResult:
     from . import train as T  # imports Keras
 
@@ -172,13 +190,13 @@ def _train_into(
         )
         T.compile_model(model, cfg)
     t0 = time.perf_counter()
-    fit = T.fit(model, data, cfg, partial / "checkpoint", quiet=quiet, resume_state=state)
+    fit = T.fit(model, data, cfg, partial / "checkpoint", quiet=quiet, resume_state=state, extra_callbacks=callbacks)
     train_seconds = time.perf_counter() - t0
 
-    test = evaluate_model(model, data, cfg, "test")
-    val = evaluate_model(model, data, cfg, "val")
+    test = evaluate_model(model, data, cfg, split)  # a tune trial scores "val" and never touches test
+    val = test if split == "val" else evaluate_model(model, data, cfg, "val")
     extra = {"stationarity": stationarity_hints(data), "backend": backend_name, "versions": backend.versions()}
-    record = artifacts.metrics_record(cfg, test.metrics, val.metrics, fit, int(model.count_params()), extra)
+    record = artifacts.metrics_record(cfg, test.metrics, val.metrics, fit, int(model.count_params()), extra, split)
     timing = artifacts.timing_record(train_seconds, fit.epoch_seconds)
     history = artifacts.history_table(fit.history, fit.epochs_run)
     artifacts.write_run(

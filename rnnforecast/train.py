@@ -261,6 +261,7 @@ def fit(
     *,
     quiet: bool = False,
     resume_state: dict | None = None,
+    extra_callbacks: list | tuple = (),
 ) -> FitResult:
     """Train ``model`` (compiled, or restored from a checkpoint) on the train split, validating on val."""
     t = cfg.training
@@ -271,6 +272,7 @@ def fit(
     callbacks: list = [EpochSetter(train_ds), *_keras_callbacks(t), nan_guard, progress]
     callbacks.append(Checkpoint(checkpoint_dir, state, callbacks))
     load_weights = _weights_loader(checkpoint_dir)
+    callbacks += list(extra_callbacks)  # e.g. tune's pruning callback, after the epoch is recorded
 
     initial_epoch = 0
     if resume_state is not None:

@@ -1,0 +1,197 @@
+"""Run many independent trainings at once: N local worker processes, or Ray tasks on a local runtime or a cluster.
+
+One interface for every command that fans out trainings (tune trials today; compare cells x seeds, backtest
+folds and ensemble members can hand their loops to the same object):
+
+    with make_executor("local", workers=2) as ex:
+        handles = [ex.submit(fn, item) for item in items]
+        for h in ex.as_completed(handles):
+            h.result()  # the function's return value, its exception, or WorkerDied
+
+``fn`` must be a module-level function (it is pickled to another process) and ``item`` plain data.
+
+Why Optuna ask/tell over these tasks rather than Ray Tune + OptunaSearch: the study lives in Optuna's own
+storage (SQLite file or PostgreSQL), so it survives kill -9, is shared by several drivers and is the same
+whether trials run in local processes or on Ray; Ray Tune would keep its own experiment state beside it
+(two sources of truth to resume from), require Ray even for a laptop run, and own the training loop
+(``tune.report``) where we want ``pipeline.train`` unchanged. With ask/tell the driver alone decides what
+a trial's final state is, so a dead worker becomes a FAIL row, never a half-written study.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import socket
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from .errors import ConfigError
+
+
+class WorkerDied(RuntimeError):
+    """The process that ran a task exited (killed, out of memory) before returning."""
+
+
+class Handle:
+    """One submitted task; ``result()`` returns its value or raises its exception (or WorkerDied)."""
+
+    def __init__(self, executor: Executor, inner: Any, item: Any):
+        self.executor, self.inner, self.item = executor, inner, item
+
+    def result(self) -> Any:
+        return self.executor._result(self)
+
+
+class Executor:
+    """Base class: ``submit`` a task, iterate ``as_completed``; subclasses map them onto processes or Ray."""
+
+    workers: int = 1
+
+    def submit(self, fn: Callable, item: Any) -> Handle:
+        raise NotImplementedError
+
+    def wait(self, handles: list[Handle], timeout: float | None = None) -> list[Handle]:
+        """The handles (of ``handles``) that finished, waiting up to ``timeout`` seconds for the first one."""
+        raise NotImplementedError
+
+    def _result(self, handle: Handle) -> Any:
+        raise NotImplementedError
+
+    def as_completed(self, handles: Iterable[Handle]) -> Iterator[Handle]:
+        pending = list(handles)
+        while pending:
+            for h in self.wait(pending):
+                pending.remove(h)
+                yield h
+
+    def map(self, fn: Callable, items: Iterable[Any]) -> list[Any]:
+        """``[fn(item) for item in items]``, run in parallel; raises the first task error."""
+        handles = [self.submit(fn, item) for item in items]
+        list(self.as_completed(handles))
+        return [h.result() for h in handles]
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class LocalExecutor(Executor):
+    """``workers`` processes started with the spawn method (no forked JAX/TensorFlow state)."""
+
+    def __init__(self, workers: int = 1):
+        self.workers = max(1, int(workers))
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> cf.ProcessPoolExecutor:
+        return cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, fn: Callable, item: Any) -> Handle:
+        try:
+            fut = self._pool.submit(fn, item)
+        except cf.process.BrokenProcessPool:  # a worker died earlier: the pool is unusable, start a fresh one
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            fut = self._pool.submit(fn, item)
+        return Handle(self, fut, item)
+
+    def wait(self, handles: list[Handle], timeout: float | None = None) -> list[Handle]:
+        by_future = {h.inner: h for h in handles}
+        done, _ = cf.wait(list(by_future), timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        return [by_future[f] for f in done]
+
+    def _result(self, handle: Handle) -> Any:
+        try:
+            return handle.inner.result()
+        except cf.process.BrokenProcessPool as e:
+            raise WorkerDied(f"a worker process died ({e})") from None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class RayExecutor(Executor):
+    """Each task a Ray task with declared resources; a local Ray runtime when ``address`` is None.
+
+    Ray's own task retries are off (``max_retries=0``): a crashed worker surfaces as WorkerDied, and the
+    caller (tune) records it and decides about the retry, so the study shows what happened.
+    """
+
+    def __init__(
+        self, workers: int | None = None, address: str | None = None, num_cpus: float = 1, num_gpus: float = 0
+    ):
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError(
+                "the ray executor needs the `ray` package",
+                where="--executor ray",
+                fix="pip install 'rnnforecast[scale]' or use --executor local",
+            ) from None
+        self.ray = ray
+        self._own = not ray.is_initialized()
+        if self._own:
+            if address:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            else:
+                cpus = max(1, int(workers or os.cpu_count() or 1))
+                # Ray's default GCS port 6379 is often taken by Redis: ask the OS for a free one.
+                ray.init(
+                    num_cpus=cpus,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    _node_ip_address="127.0.0.1",
+                    runtime_env={"env_vars": _worker_env()},
+                )
+        self.workers = int(workers or ray.cluster_resources().get("CPU", 1))
+        self.num_cpus, self.num_gpus = num_cpus, num_gpus
+
+    def submit(self, fn: Callable, item: Any) -> Handle:
+        remote = self.ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=0)(fn)
+        return Handle(self, remote.remote(item), item)
+
+    def wait(self, handles: list[Handle], timeout: float | None = None) -> list[Handle]:
+        by_ref = {h.inner: h for h in handles}
+        ready, _ = self.ray.wait(list(by_ref), num_returns=1, timeout=timeout)
+        return [by_ref[r] for r in ready]
+
+    def _result(self, handle: Handle) -> Any:
+        ex = self.ray.exceptions
+        try:
+            return self.ray.get(handle.inner)
+        except (ex.WorkerCrashedError, ex.NodeDiedError, ex.LocalRayletDiedError) as e:
+            raise WorkerDied(f"a Ray worker died ({type(e).__name__})") from None
+        except ex.RayTaskError as e:  # the task raised: re-raise the original exception
+            raise e.as_instanceof_cause() from None
+
+    def close(self) -> None:
+        if self._own:
+            self.ray.shutdown()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker_env() -> dict[str, str]:
+    """Environment the Ray workers need to import this package the same way the driver does."""
+    keep = ("PYTHONPATH", "KERAS_BACKEND", "XLA_FLAGS", "CUDA_VISIBLE_DEVICES", "RNNFORECAST_TRACEBACK")
+    return {k: os.environ[k] for k in keep if k in os.environ}
+
+
+def make_executor(kind: str = "local", workers: int = 1, address: str | None = None) -> Executor:
+    if kind == "local":
+        if address:
+            raise ConfigError("--address only applies to the ray executor", where="--address", fix="add --executor ray")
+        return LocalExecutor(workers)
+    if kind == "ray":
+        return RayExecutor(workers, address)
+    raise ConfigError(f"unknown executor {kind!r}", where="--executor", fix="use local or ray")

@@ -1,0 +1,624 @@
+"""`rnnforecast tune`: an Optuna study over the config's `tune:` section, trials fanned out by an executor.
+
+The driver (this process) owns the study: it asks Optuna for parameters, hands each trial to the executor
+(``run_trial`` in a worker process or Ray task, which calls ``pipeline.train`` scored on the validation
+split and reports the validation loss after every epoch for the median pruner), and tells Optuna the result.
+Only after the study does one final ``pipeline.train`` of the best config touch the test split.
+
+Search space, keyed by the same dotted keys as ``--set``::
+
+    tune:
+      model.cell: [gru, lstm]                          # a list: categorical
+      model.units: {choices: [[8], [16], [16, 8]]}     # categorical, any YAML values
+      training.learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}
+      window.input_length: {low: 12, high: 96, step: 12}   # ints when low, high (and step) are ints
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import artifacts
+from .config import Config, _check_override_key, _node_lines, _suggest, load_config
+from .errors import ConfigError, Interrupted, RnnForecastError, RunError
+
+METRICS = ("val_mae", "val_rmse", "val_mse", "val_mase", "val_loss")
+RANGE_KEYS = ("low", "high", "step", "log")
+HEARTBEAT_S = 5  # the driver marks its running trials alive this often
+GRACE_S = 30  # another process's RUNNING trial without a heartbeat for this long is failed (shared storage)
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- search space
+
+
+@dataclass(frozen=True)
+class Param:
+    key: str  # dotted config key
+    choices: tuple | None = None  # categorical values (decoded)
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+
+    @property
+    def is_int(self) -> bool:
+        return all(isinstance(v, int) for v in (self.low, self.high, self.step) if v is not None)
+
+    def suggest(self, trial) -> Any:
+        """Ask an Optuna trial for this parameter; returns the config value."""
+        if self.choices is not None:
+            encoded = [_encode(c) for c in self.choices]
+            return _decode(trial.suggest_categorical(self.key, encoded))
+        if self.is_int:
+            return trial.suggest_int(self.key, self.low, self.high, step=self.step or 1, log=self.log)
+        return trial.suggest_float(self.key, self.low, self.high, step=self.step, log=self.log)
+
+
+def _encode(v: Any) -> Any:
+    """Optuna stores categorical values as None/bool/int/float/str: lists become their JSON text."""
+    return v if v is None or isinstance(v, (bool, int, float, str)) else "json:" + json.dumps(v)
+
+
+def _decode(v: Any) -> Any:
+    return json.loads(v[5:]) if isinstance(v, str) and v.startswith("json:") else v
+
+
+def decode_params(params: dict) -> dict:
+    return {k: _decode(v) for k, v in params.items()}
+
+
+def load_space(path: str | Path, base: Config) -> list[Param]:
+    """Read the `tune:` section of the config at ``path`` and check every key and value against ``base``."""
+    text = Path(path).read_text()
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    raw = yaml.safe_load(text) or {}
+    lines = _node_lines(node) if node is not None else {}
+    section = raw.get("tune") if isinstance(raw, dict) else None
+    src = str(path)
+    if not section:
+        raise ConfigError(
+            "the config has no `tune:` section, so there is nothing to search",
+            where=src,
+            fix="add e.g. `tune: {model.cell: [gru, lstm], training.learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}}`",
+        )
+    if not isinstance(section, dict):
+        raise ConfigError(
+            "`tune:` must map dotted keys to search ranges",
+            where=f"{src}:{lines.get('tune', 1)}: tune",
+            fix="write `tune:` then indented lines such as `model.cell: [gru, lstm]`",
+        )
+    return [
+        _param(str(key), spec, base, f"{src}:{lines.get(f'tune.{key}', lines.get('tune', 1))}: tune.{key}")
+        for key, spec in section.items()
+    ]
+
+
+def _param(key: str, spec: Any, base: Config, where: str) -> Param:
+    try:
+        _check_override_key(key)
+    except ConfigError as e:
+        raise ConfigError(e.message, where=where, fix=e.fix) from None
+    if isinstance(spec, list):
+        spec = {"choices": spec}
+    if not isinstance(spec, dict):
+        raise ConfigError(
+            f"a search range is a list or a mapping, received {spec!r}",
+            where=where,
+            fix=f"write `{key}: [a, b]`, `{{choices: [...]}}` or `{{low: .., high: ..}}`; fixed values belong in their section",
+        )
+    allowed = ("choices",) if "choices" in spec else RANGE_KEYS
+    for k in spec:
+        if k not in allowed:
+            raise ConfigError(
+                f"unknown search key {k!r}{_suggest(k, ('choices',) + RANGE_KEYS)}",
+                where=where,
+                fix="use `choices: [...]` alone, or `low`, `high` with optional `step` or `log: true`",
+            )
+    if "choices" in spec:
+        param = _choices(key, spec["choices"], where)
+    else:
+        param = _range(key, spec, where)
+    for value in param.choices if param.choices is not None else (param.low, param.high):
+        try:
+            base.replace(**{key: value})  # the schema checks the value exactly as for --set
+        except ConfigError as e:
+            raise ConfigError(
+                f"the value {value!r} is not valid for {key}: {e.message}", where=where, fix=e.fix
+            ) from None
+    return param
+
+
+def _choices(key: str, choices: Any, where: str) -> Param:
+    if not isinstance(choices, list) or not choices:
+        raise ConfigError(
+            f"choices must be a non-empty list, received {choices!r}", where=where, fix=f"write `{key}: [a, b]`"
+        )
+    return Param(key, choices=tuple(choices))
+
+
+def _range(key: str, spec: dict, where: str) -> Param:
+    for k in ("low", "high"):
+        if k not in spec:
+            raise ConfigError(f"a range needs `{k}`", where=where, fix="write `{low: .., high: ..}`")
+    low, high, step, log = spec["low"], spec["high"], spec.get("step"), spec.get("log", False)
+    for k, v in (("low", low), ("high", high), ("step", step)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+            raise ConfigError(f"`{k}` must be a number, received {v!r}", where=where, fix=f"write `{k}: 0.01`")
+    if not isinstance(log, bool):
+        raise ConfigError(f"`log` must be true or false, received {log!r}", where=where, fix="write `log: true`")
+    if not low < high:
+        raise ConfigError(
+            f"`low` must be below `high`, received low={low}, high={high}", where=where, fix="swap or widen them"
+        )
+    if log and low <= 0:
+        raise ConfigError(
+            f"a log range needs low > 0, received low={low}", where=where, fix="use a positive low, e.g. 1.0e-4"
+        )
+    if step is not None and log:
+        raise ConfigError("`step` and `log: true` cannot be combined", where=where, fix="drop one of them")
+    if step is not None and not 0 < step <= high - low:
+        raise ConfigError(
+            f"`step` must be > 0 and at most high - low ({high - low}), received {step}",
+            where=where,
+            fix="pick a smaller step",
+        )
+    return Param(key, low=low, high=high, step=step, log=log)
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def _quiet_optuna() -> None:
+    """Optuna warns that heartbeats and constant_liar are experimental; users cannot act on that."""
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", message=".*Heartbeat of storage.*")
+
+
+def _storage(url: str, heartbeat: bool = False):
+    import optuna
+
+    _quiet_optuna()
+
+    kwargs: dict = {}
+    if url.startswith("sqlite"):
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 120}}  # workers and driver write one file
+    if heartbeat:
+        kwargs.update(
+            heartbeat_interval=HEARTBEAT_S,
+            grace_period=GRACE_S,
+            heartbeat_stale_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
+        )
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, **kwargs)
+        except Exception as e:  # sqlalchemy raises many kinds; the user needs one line
+            # Two processes creating the tables of a fresh database at once: one loses the race; try again.
+            if attempt < 4 and ("already exists" in str(e) or "unique constraint" in str(e)):
+                time.sleep(1 + attempt)
+                continue
+            raise ConfigError(
+                f"cannot open the study storage ({type(e).__name__}: {str(e).splitlines()[0]})",
+                where=f"--storage {url}",
+                fix="check the URL, the server and the credentials",
+            ) from None
+
+
+# --------------------------------------------------------------------------- one trial (worker side)
+
+
+def run_trial(spec: dict) -> dict:
+    """Train one trial's config in this (worker) process, scored on the validation split.
+
+    Reports the validation loss after each epoch to the study; when the median pruner says so the
+    training stops early and the trial is returned as pruned (its run directory is still complete).
+    """
+    import optuna
+
+    from . import backend, pipeline
+
+    cfg = load_config(spec["config"], spec["overrides"]).replace(**spec["params"])
+    backend.activate(cfg.runtime.backend)
+    import keras
+
+    study = optuna.load_study(study_name=spec["study"], storage=_storage(spec["storage"]))
+    trial = optuna.Trial(study, spec["trial_id"])
+
+    class Prune(keras.callbacks.Callback):
+        pruned_at: int | None = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            v = (logs or {}).get("val_loss")
+            if v is None or not math.isfinite(float(v)):
+                return
+            trial.report(float(v), epoch + 1)
+            if trial.should_prune():
+                self.pruned_at = epoch + 1
+                self.model.stop_training = True
+
+    prune = Prune()
+    result = pipeline.train(
+        cfg, config_path=spec["config_path"], run_dir=spec["run_dir"], quiet=True, split="val", callbacks=[prune]
+    )
+    return {
+        "value": metric_value(result.metrics, spec["metric"]),
+        "pruned_at": prune.pruned_at,
+        "run_dir": str(result.run_dir),
+        "pid": os.getpid(),
+    }
+
+
+def metric_value(record: dict, metric: str) -> float:
+    if metric == "val_loss":
+        v = record["training"]["best_val_loss"]
+    else:
+        v = record["val"]["original"]["overall"]["model"][metric[len("val_") :]]
+    return float("nan") if v is None else float(v)
+
+
+# --------------------------------------------------------------------------- the study (driver side)
+
+
+@dataclass
+class TuneResult:
+    directory: Path
+    table: str
+
+
+class _Dir:
+    """The tune directory: ``<final>.partial`` claimed by this process (flock) until the study is done."""
+
+    def __init__(self, final: Path, fingerprint: dict):
+        self.final, self.partial = final, artifacts.partial_of(final)
+        if final.exists():
+            raise RunError("this tune already finished", where=str(final), fix="pass another --out or remove it")
+        resumed = self.partial.exists()
+        if not resumed:
+            try:
+                self.partial.mkdir(parents=True)
+            except FileExistsError:
+                resumed = True
+            except OSError as e:
+                raise RunError(
+                    f"cannot create the tune directory ({e.strerror})",
+                    where=str(self.partial),
+                    fix="choose a writable --out",
+                ) from None
+        self._lock = open(self.partial / "lock", "a+")  # noqa: SIM115 (held for the whole study)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError(
+                "another tune process is working in this directory",
+                where=str(self.partial),
+                fix="wait for it, or pass another --out (several processes share one study via --storage)",
+            ) from None
+        self.resumed = resumed
+        info = self.partial / "tune.json"
+        if resumed and info.exists():
+            saved = json.loads(info.read_text())
+            if saved.get("fingerprint") != fingerprint:
+                raise RunError(
+                    "this unfinished tune was started with another config, search space or storage",
+                    where=str(info),
+                    fix="rerun with the same config and options, or pass another --out",
+                )
+        artifacts.write_json(info, {"fingerprint": fingerprint, "driver_pid": os.getpid()})
+
+    def finish(self) -> Path:
+        (self.partial / "lock").unlink(missing_ok=True)
+        self._lock.close()
+        os.replace(self.partial, self.final)
+        return self.final
+
+
+def _done_count(trials) -> int:
+    """Finished trials that count towards --trials: complete, pruned, and failures that will not be retried."""
+    from optuna.trial import TrialState
+
+    retried = {t.user_attrs.get("retry_of") for t in trials} | {t.system_attrs.get("failed_trial") for t in trials}
+    return sum(
+        t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (t.state == TrialState.FAIL and t.number not in retried)
+        for t in trials
+    )
+
+
+def tune(
+    config_path: str,
+    overrides: tuple[str, ...] = (),
+    *,
+    trials: int = 20,
+    timeout: float | None = None,
+    metric: str = "val_mae",
+    workers: int = 1,
+    storage: str | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    out: str | None = None,
+    study_name: str | None = None,
+    quiet: bool = False,
+) -> TuneResult:
+    """Run (or resume) the study, then train the best config once and write the tune directory."""
+    if metric not in METRICS:
+        raise ConfigError(f"unknown metric {metric!r}", where="--metric", fix=f"use one of {', '.join(METRICS)}")
+    base = load_config(config_path, overrides)
+    space = load_space(config_path, base)  # every key and range checked before anything starts
+
+    import optuna
+
+    from .executor import make_executor
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    final = Path(out) if out else Path("tunes") / f"{artifacts.slug(base.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    local_db = storage is None
+    name = study_name or artifacts.slug(base.name)
+    fingerprint = {
+        "config": base.hash(),
+        "space": [repr(p) for p in space],
+        "metric": metric,
+        "storage": storage,
+        "study": name,
+    }
+    tdir = _Dir(final, fingerprint)
+    url = storage or f"sqlite:///{(tdir.partial / 'study.db').resolve()}"
+    store = _storage(url, heartbeat=True)
+    study = optuna.create_study(
+        study_name=name,
+        storage=store,
+        direction="minimize",
+        load_if_exists=True,
+        # One seed for a study in its own file; processes sharing a study must not draw the same startup points.
+        sampler=optuna.samplers.TPESampler(seed=base.seed if local_db else base.seed + os.getpid(), constant_liar=True),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+    )
+    _recover(study, store, local_db)
+
+    sets = "".join(f" --set {o}" for o in overrides)
+    spec0 = {
+        "config": str(Path(config_path).resolve()),
+        "overrides": list(overrides),
+        "storage": url,
+        "study": name,
+        "metric": metric,
+        "config_path": f"{config_path}{sets}",
+    }
+    fix = f"resume with: rnnforecast tune {config_path}{sets} --out {final}" + (
+        f" --storage {storage}" if storage else ""
+    )
+    with make_executor(executor, workers, address) as ex:
+        try:
+            mine = _drive(study, store, ex, space, spec0, tdir, trials, timeout, quiet)
+        except KeyboardInterrupt:
+            raise Interrupted(
+                "interrupted; finished trials are kept in the study", where=str(tdir.partial), fix=fix
+            ) from None
+    return _finish(study, base, config_path, sets, tdir, metric, mine, quiet)
+
+
+def _recover(study, store, local_db: bool) -> None:
+    """Trials left RUNNING by a killed driver become FAIL (and are retried once); the rest is kept."""
+    import optuna
+    from optuna.trial import TrialState
+
+    if local_db:  # the tune directory is ours (flock), so nothing else can be running these
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            _fail(study, t.number, t._trial_id, t.params, t.user_attrs, "the previous tune process stopped")
+    else:
+        optuna.storages.fail_stale_trials(study)
+
+
+def _fail(study, number: int, trial_id: int, params: dict, user_attrs: dict, why: str) -> None:
+    study._storage.set_trial_user_attr(trial_id, "error", why)
+    study.tell(number, state=optuna_state("FAIL"), skip_if_finished=True)
+    if "retry_of" not in user_attrs:
+        study.enqueue_trial(params, user_attrs={"retry_of": number})
+
+
+def optuna_state(name: str):
+    from optuna.trial import TrialState
+
+    return getattr(TrialState, name)
+
+
+def _drive(study, store, ex, space, spec0, tdir: _Dir, trials: int, timeout, quiet: bool) -> int:
+    """Keep ``ex.workers`` trials in flight until the study holds ``trials`` finished ones."""
+    from optuna.trial import TrialState
+
+    from .executor import WorkerDied
+
+    deadline = time.monotonic() + timeout if timeout else None
+    running: dict = {}  # handle -> optuna Trial
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(store, running, stop), daemon=True)
+    beat.start()
+    mine = 0
+    try:
+        while True:
+            all_trials = study.get_trials(deepcopy=False)
+            busy = sum(t.state == TrialState.RUNNING for t in all_trials)
+            open_slots = trials - _done_count(all_trials) - busy
+            if (deadline is None or time.monotonic() < deadline) and open_slots > 0 and len(running) < ex.workers:
+                trial = study.ask()
+                params = {p.key: p.suggest(trial) for p in space}
+                run_dir = tdir.partial / "trials" / f"{trial.number:04d}"
+                trial.set_user_attr("run_dir", str(tdir.final / "trials" / f"{trial.number:04d}"))
+                store.record_heartbeat(trial._trial_id)
+                spec = {**spec0, "params": params, "trial_id": trial._trial_id, "run_dir": str(run_dir)}
+                running[ex.submit(run_trial, spec)] = trial
+                if not quiet:
+                    _say(f"trial {trial.number} started: {_show(params)}")
+                continue
+            if not running:
+                return mine
+            for h in ex.wait(list(running), timeout=HEARTBEAT_S):
+                trial = running.pop(h)
+                mine += _tell(study, trial, h, WorkerDied, quiet)
+    except KeyboardInterrupt:
+        for trial in running.values():
+            _fail(study, trial.number, trial._trial_id, trial.params, trial.user_attrs, "interrupted")
+        raise
+    finally:
+        stop.set()
+
+
+def _heartbeat(store, running: dict, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_S):
+        for trial in list(running.values()):
+            try:
+                store.record_heartbeat(trial._trial_id)
+            except Exception:  # a heartbeat missed is retried at the next beat
+                pass
+
+
+def _tell(study, trial, handle, WorkerDied, quiet: bool) -> int:
+    try:
+        r = handle.result()
+    except WorkerDied as e:
+        _fail(study, trial.number, trial._trial_id, trial.params, trial.user_attrs, str(e))
+        _say(f"trial {trial.number} failed: {e}" + ("" if "retry_of" in trial.user_attrs else "; retrying it once"))
+        return 1
+    except RnnForecastError as e:
+        trial.set_user_attr("error", e.one_line())
+        study.tell(trial, state=optuna_state("FAIL"))
+        _say(f"trial {trial.number} failed: {e.one_line()}")
+        return 1
+    trial.set_user_attr("pid", r["pid"])
+    if r["pruned_at"] is not None:
+        study.tell(trial, state=optuna_state("PRUNED"))
+        state = f"pruned after epoch {r['pruned_at']}"
+    elif math.isfinite(r["value"]):
+        study.tell(trial, r["value"])
+        state = f"{r['value']:.5g}"
+    else:
+        trial.set_user_attr("error", "the metric is not finite")
+        study.tell(trial, state=optuna_state("FAIL"))
+        state = "failed (metric not finite)"
+    if not quiet:
+        _say(f"trial {trial.number} finished: {state}")
+    return 1
+
+
+def _show(params: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in params.items())
+
+
+def _finish(study, base: Config, config_path: str, sets: str, tdir: _Dir, metric: str, mine: int, quiet: bool):
+    from optuna.trial import TrialState
+
+    from . import pipeline
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        raise RunError(
+            "no trial completed, so there is no best config",
+            where=str(tdir.partial),
+            fix="read the `error` column of the study's trials; widen the search space or fix the config",
+        )
+    best = study.best_trial
+    params = decode_params(best.params)
+    cfg = base.replace(**params)
+    artifacts.write_atomic(tdir.partial / "best.yaml", cfg.to_yaml())
+    best_dir = tdir.partial / "best"
+    if not best_dir.exists():  # the one run that touches the test split
+        resume = artifacts.partial_of(best_dir)
+        result = pipeline.train(
+            cfg,
+            config_path=str(tdir.final / "best.yaml"),
+            run_dir=str(best_dir),
+            quiet=quiet,
+            resume=str(resume) if artifacts.committed_epoch(resume) is not None else None,
+        )
+        test = result.metrics["test"]["original"]["overall"]["model"]
+    else:
+        test = json.loads((best_dir / "metrics.json").read_text())["test"]["original"]["overall"]["model"]
+    _write_trials_csv(study, tdir)
+    plots = _plots(study, tdir.partial / "plots")
+    summary = {
+        "study": study.study_name,
+        "metric": metric,
+        "trials": len(study.trials),
+        "trials_by_this_process": mine,
+        "best_trial": best.number,
+        "best_value": best.value,
+        "best_params": params,
+        "test_of_best": {k: test.get(k) for k in ("mae", "rmse", "mse", "mase")},
+        "plots": plots,
+        "driver_pid": os.getpid(),
+    }
+    info = json.loads((tdir.partial / "tune.json").read_text())
+    artifacts.write_json(tdir.partial / "tune.json", {**info, **summary})
+    final = tdir.finish()
+    lines = [
+        f"{len(study.trials)} trials in study {study.study_name!r} ({mine} run by this process)",
+        f"best trial {best.number}: {metric} {best.value:.5g} with {_show(params)}",
+        f"test split of the best config (trained once): MAE {test['mae']:.5g}  RMSE {test['rmse']:.5g}",
+        f"tune directory: {final}  (best.yaml trains the best config: rnnforecast train {final / 'best.yaml'})",
+    ]
+    return TuneResult(final, "\n".join(lines))
+
+
+def _write_trials_csv(study, tdir: _Dir) -> None:
+    df = study.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs", "duration"))
+    for col in [c for c in df.columns if c.startswith("params_")]:
+        df[col] = df[col].map(_decode).map(lambda v: json.dumps(v) if isinstance(v, list) else v)
+    if "duration" in df:
+        df["duration"] = df["duration"].dt.total_seconds()
+    artifacts.write_atomic(tdir.partial / "trials.csv", df.to_csv(index=False))
+
+
+def _plots(study, directory: Path) -> dict[str, str]:
+    """Optuna's matplotlib plots as PNG; a plot that cannot be drawn (too few trials) is listed with why."""
+    import io
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.importance import PedAnovaImportanceEvaluator
+    from optuna.visualization import matplotlib as ovm
+
+    def importances(study):  # PED-ANOVA needs no scikit-learn (the default fANOVA does)
+        return ovm.plot_param_importances(study, evaluator=PedAnovaImportanceEvaluator())
+
+    directory.mkdir(exist_ok=True)
+    out = {}
+    for name, fn in (
+        ("optimization_history", ovm.plot_optimization_history),
+        ("param_importances", importances),
+        ("parallel_coordinate", ovm.plot_parallel_coordinate),
+    ):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ax = fn(study)
+            fig = (ax.flat[0] if hasattr(ax, "flat") else ax).figure
+            fig.set_size_inches(8, 5)
+            fig.tight_layout()
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=100)
+            plt.close(fig)
+            artifacts.write_atomic(directory / f"{name}.png", buf.getvalue())
+            out[name] = f"plots/{name}.png"
+        except Exception as e:  # e.g. importances need two complete trials with differing parameters
+            out[name] = f"not drawn: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    return out
