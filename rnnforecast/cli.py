@@ -47,7 +47,9 @@ def _fail(ctx: click.Context, message: str, code: int):
 
 def _config(path: str, overrides: tuple[str, ...]):
     from .config import load_config
+    from .starter import refuse_data_file
 
+    refuse_data_file(path)  # a CSV where a config belongs: answer with the init command
     return load_config(path, overrides)
 
 
@@ -298,6 +300,27 @@ def _write_atomic(path: str, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise RunError(f"cannot write ({e.strerror})", where=path, fix="choose a writable path") from None
+
+
+@cli.command()
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--target", help="Column to forecast (default: guessed from the names, and said so).")
+@click.option("--horizon", type=click.IntRange(min=1), help="Steps to forecast at once (default: from the step).")
+@click.option("--time-column", help="The timestamp column, when several columns hold timestamps.")
+@click.option(
+    "--output",
+    "-o",
+    default="config.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the config.",
+)
+@click.option("--force", is_flag=True, help="Replace an existing --output file.")
+def init(data: str, target: str | None, horizon: int | None, time_column: str | None, output: str, force: bool) -> None:
+    """Look at DATA (CSV or Parquet) and write a commented starter config for it, checked by validate."""
+    from .starter import init as write_starter
+
+    click.echo(write_starter(data, output, target=target, horizon=horizon, time_column=time_column, force=force))
 
 
 @cli.command("config")
