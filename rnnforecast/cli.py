@@ -323,6 +323,23 @@ def init(data: str, target: str | None, horizon: int | None, time_column: str | 
     click.echo(write_starter(data, output, target=target, horizon=horizon, time_column=time_column, force=force))
 
 
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["savedmodel", "onnx"]), required=True, help="What to write.")
+@click.option(
+    "--output", "-o", type=click.Path(file_okay=False), help="A new or empty directory (default: RUN/export-FORMAT)."
+)
+def export(run: str, fmt: str, output: str | None) -> None:
+    """Export RUN as a model that takes raw input windows and returns forecasts in original units.
+
+    Writes the model, signature.json (input and output columns, shapes) and example.json (one window
+    and its forecast) into a new directory.
+    """
+    from .export import export_run
+
+    click.echo(export_run(run, fmt, output))
+
+
 @cli.command("config")
 def show_config() -> None:
     """Print every config key with its default and meaning."""
