@@ -54,9 +54,8 @@ class Plan:
         return self.input_length + self.skip
 
 
-def plan_for(run, data) -> Plan:
+def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
     """The constants of the fold, or a RunError naming what cannot be folded and how to train instead."""
-    where = str(run.path)
     scaler = data.scaler
     if scaler.groups != ["*"]:
         raise RunError(
@@ -64,7 +63,7 @@ def plan_for(run, data) -> Plan:
             where=where,
             fix="train with data.scale_per_series: false to export this model",
         )
-    if int(run.schema.get("n_quantiles", 1)) != 1:
+    if n_quantiles != 1:
         raise RunError("export supports point forecasts only, not quantile models", where=where)
     features, targets = data.features, data.targets
     pos = [features.index(t) if t in features else -1 for t in targets]
@@ -171,6 +170,15 @@ def target_dir(run_path: Path, fmt: str, output: str | None) -> Path:
     return out
 
 
+TIME_VALUES = {  # the x in sin/cos(2*pi*x/period), as data.PERIODS computes it from a pandas Timestamp
+    "hour_of_day": "hour + minute / 60",
+    "day_of_week": "dayofweek (Monday = 0)",
+    "day_of_month": "day - 1",
+    "day_of_year": "dayofyear - 1",
+    "month_of_year": "month - 1",
+}
+
+
 def input_kinds(inputs: list[str], categories: dict[str, list[str]], time_column: str) -> list[dict]:
     """How to compute each input column from a raw row: a number, a one-hot flag, or a calendar sin/cos."""
     onehot = {f"{col}={v}": (col, v) for col, values in categories.items() for v in values}
@@ -183,7 +191,12 @@ def input_kinds(inputs: list[str], categories: dict[str, list[str]], time_column
         elif base in PERIODS and fn in ("sin", "cos"):
             period = PERIODS[base][1]
             out.append(
-                {"name": name, "kind": "time_feature", "of": time_column, "formula": f"{fn}(2*pi*{base}/{period})"}
+                {
+                    "name": name,
+                    "kind": "time_feature",
+                    "of": time_column,
+                    "formula": f"{fn}(2*pi*x/{period}), x = {TIME_VALUES[base]} of the row's timestamp",
+                }
             )
         else:
             out.append({"name": name, "kind": "numeric"})
@@ -203,7 +216,7 @@ def export_run(run_dir: str, fmt: str, output: str | None = None) -> str:
     backend.quiet_tensorflow_import()
     model = artifacts.load_model(run.model_path)
     data, warnings = pipeline._run_data(run, None, check_splits=False)
-    p = plan_for(run, data)
+    p = plan_for(data, str(run.path), int(run.schema.get("n_quantiles", 1)))
     seg = data.segments[0]
     if seg.hi - seg.lo < p.window:
         raise RunError(f"the run's data has fewer than {p.window} rows for an example window", where=str(run.path))
