@@ -81,6 +81,8 @@ class Detected:
 
 def detect(path: Path, target: str | None = None, horizon: int | None = None, time_column: str | None = None):
     """Read ``path`` and work out a starter config's contents; errors name the column and the fix."""
+    if not path.exists():  # read_table's fix speaks of data.path, which init has not written yet
+        raise DataError("data file not found", where=str(path), fix="check the path of the CSV or Parquet file")
     df = read_table(path)
     df.columns = [str(c) for c in df.columns]
     where = str(path)
