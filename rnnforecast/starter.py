@@ -20,7 +20,7 @@ from .config import TIME_FEATURES, from_dict
 from .data import PARQUET_SUFFIXES, ns, read_table
 from .errors import ConfigError, DataError, RnnForecastError, did_you_mean
 
-DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".gz", *PARQUET_SUFFIXES)
+DATA_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", *PARQUET_SUFFIXES)
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds", "day", "period", "month", "week")
 TARGET_NAMES = ("y", "target", "value", "close", "adj_close", "sales", "demand", "load", "price", "count")
 TARGET_PREFIXES = ("target", "close", "sales", "demand", "load", "price", "temp", "value")
@@ -31,8 +31,8 @@ DAY = 86_400
 
 def refuse_data_file(path: str) -> None:
     """A data file passed where a config is expected: answer with the `init` command that writes one."""
-    suffixes = "".join(Path(path).suffixes[-2:]).lower()
-    if Path(path).suffix.lower() in DATA_SUFFIXES and not suffixes.endswith((".yaml", ".yml")):
+    name = Path(path).name.lower()
+    if name.endswith(DATA_SUFFIXES):
         raise ConfigError(
             "this is a data file, not a config",
             where=path,
