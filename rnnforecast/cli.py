@@ -47,7 +47,9 @@ def _fail(ctx: click.Context, message: str, code: int):
 
 def _config(path: str, overrides: tuple[str, ...]):
     from .config import load_config  # PyYAML and the config schema: not needed by --help
+    from .starter import refuse_data_file
 
+    refuse_data_file(path)  # a CSV where a config belongs: answer with the init command
     return load_config(path, overrides)
 
 
@@ -293,6 +295,44 @@ def report(directory: str, output: str | None) -> None:
 
     path = R.write_report(directory, output)
     click.echo(f"report written to {path}")
+
+
+@cli.command()
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--target", help="Column to forecast (default: guessed from the names, and said so).")
+@click.option("--horizon", type=click.IntRange(min=1), help="Steps to forecast at once (default: from the step).")
+@click.option("--time-column", help="The timestamp column, when several columns hold timestamps.")
+@click.option(
+    "--output",
+    "-o",
+    default="config.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the config.",
+)
+@click.option("--force", is_flag=True, help="Replace an existing --output file.")
+def init(data: str, target: str | None, horizon: int | None, time_column: str | None, output: str, force: bool) -> None:
+    """Look at DATA (CSV or Parquet) and write a commented starter config for it, checked by validate."""
+    from .starter import init as write_starter
+
+    click.echo(write_starter(data, output, target=target, horizon=horizon, time_column=time_column, force=force))
+
+
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["savedmodel", "onnx"]), required=True, help="What to write.")
+@click.option(
+    "--output", "-o", type=click.Path(file_okay=False), help="A new or empty directory (default: RUN/export-FORMAT)."
+)
+def export(run: str, fmt: str, output: str | None) -> None:
+    """Export RUN as a model that takes raw input windows and returns forecasts in original units.
+
+    Writes the model, signature.json (input and output columns, shapes) and example.json (one window
+    and its forecast) into a new directory.
+    """
+    from .export import export_run
+
+    click.echo(export_run(run, fmt, output))
 
 
 @cli.command("config")

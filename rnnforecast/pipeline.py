@@ -306,7 +306,7 @@ def _open(run_dir: str | Path):
     return run, artifacts.load_model(run.model_path)
 
 
-def _run_data(run: artifacts.Run, data_path: str | None) -> tuple[SeriesData, list[str]]:
+def run_data(run: artifacts.Run, data_path: str | None) -> tuple[SeriesData, list[str]]:
     """The run's own data, or ``data_path`` checked against the run's schema, scaled with the run's scaler."""
     cfg: Config = run.config
     if data_path:
@@ -347,7 +347,7 @@ def open_run_with_data(run_dir: str | Path, data_path: str | None = None):
         ``(run, model, data, warnings)``.
     """
     run, model = _open(run_dir)
-    data, warnings = _run_data(run, data_path)
+    data, warnings = run_data(run, data_path)
     return run, model, data, warnings
 
 

@@ -1,0 +1,331 @@
+"""`rnnforecast export`: a run's model with its scaler and transforms folded in, as a SavedModel or an ONNX file.
+
+The exported model takes raw input windows, ``(B, window_length, n_inputs)`` float32 in the order of
+``signature.json``'s input columns, and returns forecasts in original units, ``(B, horizon, n_targets)``.
+Inside it does what ``predict`` does around the Keras model, in float64:
+
+    raw window ─ transform (diff, log_diff, pct_change; needs one extra row) ─ scale ─ [minus last row]
+        ─ Keras model ─ [plus last row] ─ unscale ─ cumulate from the last observed level ─ forecast
+
+Export runs on the TensorFlow backend (SavedModel is TensorFlow's format; ONNX goes through tf2onnx, as
+Keras' own ``model.export(format="onnx")`` does on that backend). Before anything is written, the exported
+model's forecast of the run's last window is checked against ``predict``'s at 1e-4 relative.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, artifacts, backend
+from .data import PERIODS
+from .errors import RunError
+
+FORMATS = ("savedmodel", "onnx")
+TRANSFORM_CODES = {"none": 0, "diff": 1, "log_diff": 2, "pct_change": 3}
+RTOL = 1e-4  # agreement required between the exported model and predict
+
+
+@dataclass
+class Plan:
+    """What the exported model must do around the Keras model, as constants."""
+
+    inputs: list[str]  # model input columns, in order
+    targets: list[str]
+    input_length: int
+    horizon: int
+    skip: int  # 1 when a transformed input needs the row before the window
+    input_transform: np.ndarray  # (F,) TRANSFORM_CODES of each input column
+    shift_in: np.ndarray  # (F,) scaler shift of each input column
+    scale_in: np.ndarray  # (F,)
+    shift_out: np.ndarray  # (T,)
+    scale_out: np.ndarray  # (T,)
+    target_pos: list[int]  # position of each target among the inputs (-1: not an input)
+    target_transform: list[str]
+    window_relative: bool  # data.scaling: window
+    scaling: str
+
+    @property
+    def window(self) -> int:
+        return self.input_length + self.skip
+
+
+def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
+    """The constants of the fold, or a RunError naming what cannot be folded and how to train instead."""
+    scaler = data.scaler
+    if scaler.groups != ["*"]:
+        raise RunError(
+            f"the run has one scaler per series ({len(scaler.groups)} series); export folds a single scaler",
+            where=where,
+            fix="train with data.scale_per_series: false to export this model",
+        )
+    if n_quantiles != 1:
+        raise RunError("export supports point forecasts only, not quantile models", where=where)
+    features, targets = data.features, data.targets
+    pos = [features.index(t) if t in features else -1 for t in targets]
+    needs_level = [
+        t for t, p in zip(targets, pos) if p < 0 and (data.transform.get(t, "none") != "none" or data.window_relative)
+    ]
+    if needs_level:
+        why = "data.scaling: window" if data.window_relative else f"data.transform of {needs_level[0]!r}"
+        raise RunError(
+            f"cannot fold {why} into the export: it needs the last observed {needs_level[0]!r}, "
+            "which is not one of the model's inputs",
+            where=where,
+            fix=f"train with {needs_level[0]!r} in data.features (or without that transform) to export",
+        )
+    fi, ti = data.feature_idx, data.target_idx
+    codes = np.array([TRANSFORM_CODES[data.transform.get(c, "none")] for c in features], dtype=np.int64)
+    return Plan(
+        inputs=list(features),
+        targets=list(targets),
+        input_length=data.input_length,
+        horizon=data.horizon,
+        skip=int(codes.any()),
+        input_transform=codes,
+        shift_in=scaler.shift[0, fi].astype(np.float64),
+        scale_in=scaler.scale[0, fi].astype(np.float64),
+        shift_out=scaler.shift[0, ti].astype(np.float64),
+        scale_out=scaler.scale[0, ti].astype(np.float64),
+        target_pos=pos,
+        target_transform=[data.transform.get(t, "none") for t in targets],
+        window_relative=data.window_relative,
+        scaling=scaler.kind,
+    )
+
+
+# --------------------------------------------------------------------------- the folded model
+
+
+def build_exported(model, p: Plan):
+    """A Keras model: raw window ``(B, W, F)`` -> forecast in original units ``(B, H, T)``."""
+    import keras
+    from keras import ops
+
+    class Prepare(keras.layers.Layer):
+        """Raw window -> model-space window, plus what the inverse needs (last scaled row, last level)."""
+
+        def call(self, window):
+            x = ops.cast(window, "float64")  # (B, W, F)
+            z = x[:, p.skip :, :]  # (B, L, F)
+            if p.skip:
+                prev, code = x[:, :-1, :], p.input_transform
+                diff, logd, pct = (code == 1), (code == 2), (code == 3)
+                ratio = ops.where(logd | pct, z, 1.0) / ops.where(logd | pct, prev, 1.0)
+                z = ops.where(diff, z - prev, z)
+                z = ops.where(logd, ops.log(ratio), z)
+                z = ops.where(pct, ratio - 1.0, z)
+            scaled = (z - p.shift_in) / p.scale_in  # (B, L, F)
+            last = scaled[:, -1, :]  # (B, F)
+            if p.window_relative:
+                scaled = scaled - last[:, None, :]
+            return ops.cast(scaled, "float32"), last, x[:, -1, :]
+
+    class Finish(keras.layers.Layer):
+        """Model output ``(B, H, T, 1)`` -> original units ``(B, H, T)``."""
+
+        def call(self, pred, last, level):
+            y = ops.cast(pred[..., 0], "float64")  # (B, H, T)
+            if p.window_relative:
+                y = y + ops.stack([last[:, i] for i in p.target_pos], axis=-1)[:, None, :]
+            y = y * p.scale_out + p.shift_out
+            columns = []
+            for j, kind in enumerate(p.target_transform):
+                steps = y[:, :, j]  # (B, H)
+                base = level[:, p.target_pos[j]][:, None] if kind != "none" else None  # (B, 1)
+                if kind == "diff":
+                    steps = base + ops.cumsum(steps, axis=1)
+                elif kind == "log_diff":
+                    steps = base * ops.exp(ops.cumsum(steps, axis=1))
+                elif kind == "pct_change":
+                    growth = 1.0 + steps
+                    cum = [growth[:, 0]]
+                    for h in range(1, p.horizon):  # an unrolled cumprod: every ONNX opset has Mul
+                        cum.append(cum[-1] * growth[:, h])
+                    steps = base * ops.stack(cum, axis=1)
+                columns.append(steps)
+            return ops.cast(ops.stack(columns, axis=-1), "float32")
+
+    window = keras.Input((p.window, len(p.inputs)), name="window", dtype="float32")
+    past, last, level = Prepare(name="prepare", dtype="float64")(window)  # float64 inside: no autocast to 32
+    out = Finish(name="forecast_units", dtype="float64")(model({"past": past}), last, level)
+    return keras.Model(window, out, name="rnnforecast_export")
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def target_dir(run_path: Path, fmt: str, output: str | None) -> Path:
+    """Where to write: ``RUN/export-<format>`` unless ``-o``; never into an existing non-empty directory."""
+    out = Path(output) if output else run_path / f"export-{fmt}"
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        what = "is not a directory" if not out.is_dir() else "already exists and is not empty"
+        raise RunError(what, where=str(out), fix="pass -o with a new or empty directory")
+    if out.resolve() == run_path.resolve():
+        raise RunError("is the run directory itself", where=str(out), fix="pass -o with a new directory")
+    return out
+
+
+TIME_VALUES = {  # the x in sin/cos(2*pi*x/period), as data.PERIODS computes it from a pandas Timestamp
+    "hour_of_day": "hour + minute / 60",
+    "day_of_week": "dayofweek (Monday = 0)",
+    "day_of_month": "day - 1",
+    "day_of_year": "dayofyear - 1",
+    "month_of_year": "month - 1",
+}
+
+
+def input_kinds(inputs: list[str], categories: dict[str, list[str]], time_column: str) -> list[dict]:
+    """How to compute each input column from a raw row: a number, a one-hot flag, or a calendar sin/cos."""
+    onehot = {f"{col}={v}": (col, v) for col, values in categories.items() for v in values}
+    out = []
+    for name in inputs:
+        base, _, fn = name.rpartition("_")
+        if name in onehot:
+            col, v = onehot[name]
+            out.append({"name": name, "kind": "one_hot", "column": col, "value": v})
+        elif base in PERIODS and fn in ("sin", "cos"):
+            period = PERIODS[base][1]
+            out.append(
+                {
+                    "name": name,
+                    "kind": "time_feature",
+                    "of": time_column,
+                    "formula": f"{fn}(2*pi*x/{period}), x = {TIME_VALUES[base]} of the row's timestamp",
+                }
+            )
+        else:
+            out.append({"name": name, "kind": "numeric"})
+    return out
+
+
+def export_run(run_dir: str, fmt: str, output: str | None = None) -> str:
+    """Export a finished run; returns the lines to print."""
+    from . import pipeline
+
+    run = artifacts.open_run(run_dir)
+    out = target_dir(run.path, fmt, output)
+    if fmt == "onnx" and not _has_onnx_tools():
+        raise RunError("ONNX export needs the onnx and tf2onnx packages", fix='pip install "rnnforecast[export]"')
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # "failed call to cuInit" on machines without a GPU
+    backend.activate("tensorflow")
+    backend.quiet_tensorflow_import()
+    model = artifacts.load_model(run.model_path)
+    data, warnings = pipeline.run_data(run, None)
+    p = plan_for(data, str(run.path), int(run.schema.get("n_quantiles", 1)))
+    seg = data.segments[0]
+    if seg.hi - seg.lo < p.window:
+        raise RunError(f"the run's data has fewer than {p.window} rows for an example window", where=str(run.path))
+    example = data.raw[seg.hi - p.window : seg.hi][:, data.feature_idx].astype(np.float32)[None]  # (1, W, F)
+    expected = pipeline.forecast_table(model, data, run.schema["frequency"])
+    if "series" in expected:
+        expected = expected[expected["series"] == seg.series]
+    expected = expected[p.targets].to_numpy(dtype=np.float64)[None]  # (1, H, T)
+    exported = build_exported(model, p)
+    got = np.asarray(exported.predict_on_batch(example), dtype=np.float64)
+    check_close(got, expected, "the folded Keras model")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        tmp.mkdir()
+        io = _write_model(exported, fmt, tmp, example, expected)
+        signature = _signature(run, data, p, fmt, io)
+        artifacts.write_json(tmp / "signature.json", signature)
+        artifacts.write_json(
+            tmp / "example.json",
+            {"window": example[0].tolist(), "forecast": expected[0].tolist(), "series": seg.series},
+        )
+        if out.exists():
+            out.rmdir()  # empty (checked above); rename cannot replace it on every system
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    lines = [*warnings, f"exported {fmt} to {out}"]
+    lines.append(
+        f"input:  {io['input']} float32 (batch, {p.window}, {len(p.inputs)}): {', '.join(p.inputs[:8])}"
+        + (" ..." if len(p.inputs) > 8 else "")
+    )
+    lines.append(f"output: {io['output']} float32 (batch, {p.horizon}, {len(p.targets)}): {', '.join(p.targets)}")
+    lines.append("checked: its forecast of the run's last window matches rnnforecast predict (1e-4 relative)")
+    return "\n".join(lines)
+
+
+def check_close(got: np.ndarray, expected: np.ndarray, what: str) -> None:
+    atol = RTOL * max(1.0, float(np.abs(expected).max()))
+    if got.shape != expected.shape or not np.allclose(got, expected, rtol=RTOL, atol=atol):
+        diff = float(np.abs(got - expected).max()) if got.shape == expected.shape else float("nan")
+        raise RunError(
+            f"{what} does not reproduce predict (shape {got.shape} vs {expected.shape}, max difference {diff:.3g}); "
+            "nothing was written",
+            fix="report this as a bug with the run's config.yaml",
+        )
+
+
+def _has_onnx_tools() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "tf2onnx"))
+
+
+def _write_model(exported, fmt: str, tmp: Path, example: np.ndarray, expected: np.ndarray) -> dict:
+    """Write the model file(s) into ``tmp``, read them back, check them; return input/output names."""
+    if fmt == "savedmodel":
+        import tensorflow as tf
+
+        exported.export(str(tmp / "savedmodel"), format="tf_saved_model", verbose=False)
+        fn = tf.saved_model.load(str(tmp / "savedmodel")).signatures["serving_default"]
+        (name,) = fn.structured_input_signature[1]
+        result = fn(**{name: tf.constant(example)})
+        (out_name,) = result
+        check_close(np.asarray(result[out_name], np.float64), expected, "the written SavedModel")
+        return {"file": "savedmodel", "signature": "serving_default", "input": name, "output": out_name}
+    import warnings
+
+    import onnx
+
+    with warnings.catch_warnings():  # Keras' tf2onnx patch for NumPy 2 touches np.object
+        warnings.simplefilter("ignore", FutureWarning)
+        exported.export(str(tmp / "model.onnx"), format="onnx", verbose=False)
+    graph = onnx.load(str(tmp / "model.onnx")).graph
+    io = {"file": "model.onnx", "input": graph.input[0].name, "output": graph.output[0].name}
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return io
+    session = ort.InferenceSession(str(tmp / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {io["input"]: example})[0]
+    check_close(np.asarray(got, np.float64), expected, "the written ONNX model")
+    return io
+
+
+def _signature(run, data, p: Plan, fmt: str, io: dict) -> dict:
+    f = data.frame
+    return {
+        "format": fmt,
+        **io,
+        "input_shape": [None, p.window, len(p.inputs)],
+        "output_shape": [None, p.horizon, len(p.targets)],
+        "dtype": "float32",
+        "input_columns": p.inputs,
+        "inputs": input_kinds(p.inputs, f.categories, f.time_column),
+        "output_columns": p.targets,
+        "window_length": p.window,
+        "input_length": p.input_length,
+        "horizon": p.horizon,
+        "rows": (
+            f"the last {p.window} rows before the forecast, oldest first, without missing values"
+            + (f" ({p.input_length} + 1: the transforms need the row before the window)" if p.skip else "")
+        ),
+        "scaling": p.scaling,
+        "transform": {c: k for c, k in data.transform.items() if k != "none"},
+        "time_column": f.time_column,
+        "frequency": f.frequency,
+        "calendar": f.calendar,
+        "run": str(run.path.resolve()),
+        "rnnforecast": __version__,
+    }

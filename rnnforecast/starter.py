@@ -1,0 +1,488 @@
+"""`rnnforecast init`: look at a data file and write a commented starter config for it.
+
+Detects the time column, the step (trading days included), numeric, categorical and id-like
+columns, missing values and trends; suggests the window from the step and the file's length;
+writes only what differs from the defaults, checks it with ``validate`` before writing it.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .config import TIME_FEATURES, from_dict
+from .data import PARQUET_SUFFIXES, ns, read_table
+from .errors import ConfigError, DataError, RnnForecastError, did_you_mean
+
+DATA_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", *PARQUET_SUFFIXES)
+TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds", "day", "period", "month", "week")
+TARGET_NAMES = ("y", "target", "value", "close", "adj_close", "sales", "demand", "load", "price", "count")
+TARGET_PREFIXES = ("target", "close", "sales", "demand", "load", "price", "temp", "value")
+MAX_CATEGORIES = 50  # a text column with more distinct values is an id or free text, not a category
+TREND_SHARE = 0.2  # the share of test values outside the training range above which a column is differenced
+DAY = 86_400
+
+
+def refuse_data_file(path: str) -> None:
+    """A data file passed where a config is expected: answer with the `init` command that writes one."""
+    name = Path(path).name.lower()
+    if name.endswith(DATA_SUFFIXES):
+        raise ConfigError(
+            "this is a data file, not a config",
+            where=path,
+            fix=f"write a config for it with: rnnforecast init {shlex.quote(path)} (then rnnforecast train config.yaml)",
+        )
+
+
+@dataclass
+class Step:
+    """The time step of the data as init understands it."""
+
+    seconds: float  # most common gap between rows
+    label: str  # words for people: "daily", "trading days", "hourly"
+    frequency: str | None  # what to write as data.frequency (None: the loader infers the same)
+    calendar: str  # regular | steps
+    gap_rows: int  # rows a regular calendar would add
+
+
+@dataclass
+class Detected:
+    """Everything init found in the file; ``yaml_text`` renders it."""
+
+    path: Path
+    rows: int
+    time_column: str
+    first: pd.Timestamp
+    last: pd.Timestamp
+    step: Step
+    numeric: list[str]
+    categorical: list[str]
+    ignored: dict[str, str]  # column -> why it is not used
+    missing: dict[str, int]  # column -> missing cells (only columns with some)
+    target: str
+    target_reason: str
+    input_length: int
+    horizon: int
+    time_features: list[str]
+    transform: dict[str, str] = field(default_factory=dict)
+    trend: dict[str, float] = field(default_factory=dict)  # column -> share of test values outside train range
+    sort: bool = False
+    series_id: str | None = None
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def detect(path: Path, target: str | None = None, horizon: int | None = None, time_column: str | None = None):
+    """Read ``path`` and work out a starter config's contents; errors name the column and the fix."""
+    if not path.exists():  # read_table's fix speaks of data.path, which init has not written yet
+        raise DataError("data file not found", where=str(path), fix="check the path of the CSV or Parquet file")
+    df = read_table(path)
+    df.columns = [str(c) for c in df.columns]
+    where = str(path)
+    tc = _time_column(df, time_column, where)
+    times = _parse_times(df[tc], tc, where)
+    categorical, ignored = _text_columns(df, tc)
+    series_id = _series_column(df, tc, times, categorical, where)
+    if series_id:
+        categorical.remove(series_id)
+    numeric = [c for c in df.columns if c not in (tc, series_id) and _is_number(df[c])]
+    if not numeric:
+        raise DataError(
+            f"no numeric column to forecast (columns: {', '.join(df.columns)})",
+            where=where,
+            fix="add a numeric column, or clean the one you want to forecast so every value is a number",
+        )
+    target, reason = _target(numeric, target, df, where)
+    first = times[df[series_id] == df[series_id].iloc[0]] if series_id else times
+    ordered = first.sort_values()
+    step = _step(pd.DatetimeIndex(ordered), where)
+    n = len(ordered) + step.gap_rows
+    input_length, horizon = _window(step, n, horizon, where)
+    trend = {c: _outside_share(df.loc[ordered.index, c].to_numpy(dtype=float)) for c in numeric}
+    transform = {c: _transform_for(df[c]) for c, share in trend.items() if share > TREND_SHARE}
+    missing = {c: int(df[c].isna().sum()) for c in df.columns if c != tc and df[c].isna().any()}
+    return Detected(
+        path=path,
+        rows=len(df),
+        time_column=tc,
+        first=ordered.iloc[0],
+        last=ordered.iloc[-1],
+        step=step,
+        numeric=numeric,
+        categorical=categorical,
+        ignored=ignored,
+        missing=missing,
+        target=target,
+        target_reason=reason,
+        input_length=input_length,
+        horizon=horizon,
+        time_features=_time_features(step.seconds, ordered.iloc[-1] - ordered.iloc[0]),
+        transform=transform,
+        trend=trend,
+        sort=not first.is_monotonic_increasing,
+        series_id=series_id,
+    )
+
+
+def _is_number(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+
+
+def _is_text(s: pd.Series) -> bool:
+    return s.dtype == object or pd.api.types.is_string_dtype(s)
+
+
+def _looks_like_time(s: pd.Series) -> bool:
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return True
+    if not _is_text(s):
+        return False  # plain numbers (years, epoch seconds) are not taken for time without --time-column
+    sample = s.dropna().astype(str).head(200)
+    if sample.empty or sample.str.fullmatch(r"\s*[-+]?\d+(\.\d*)?\s*").all():
+        return False
+    parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() >= 0.95)
+
+
+def _time_column(df: pd.DataFrame, given: str | None, where: str) -> str:
+    if given is not None:
+        if given not in df.columns:
+            raise DataError(
+                f"--time-column {given!r} is not a column{did_you_mean(given, df.columns)}",
+                where=where,
+                fix=f"use one of: {', '.join(df.columns)}",
+            )
+        return given
+    found = [c for c in df.columns if _looks_like_time(df[c])]
+    if not found:
+        named = [c for c in df.columns if c.lower() in TIME_NAMES]
+        hint = f" ({named[0]!r} is named like one but its values are not timestamps)" if named else ""
+        raise DataError(
+            f"no time column found: no column holds timestamps{hint}",
+            where=where,
+            fix="add a column of ISO timestamps (e.g. date: 2015-01-31), or name it with --time-column",
+        )
+    if len(found) > 1:
+        raise DataError(
+            f"several columns hold timestamps: {', '.join(found)}",
+            where=where,
+            fix=f"name the one that orders the rows, e.g. --time-column {shlex.quote(found[0])}",
+        )
+    return found[0]
+
+
+def _parse_times(s: pd.Series, tc: str, where: str) -> pd.Series:
+    times = pd.to_datetime(s, errors="coerce", format="mixed" if _is_text(s) else None)
+    bad = times.isna()
+    if bad.any():
+        i = int(np.argmax(bad.to_numpy()))
+        raise DataError(
+            f"cannot parse time value {s.iloc[i]!r} in column {tc!r} (row {i + 1})",
+            where=where,
+            fix="use ISO timestamps like 2015-01-31 or 2015-01-31 13:00 in every row",
+        )
+    if getattr(times.dt, "tz", None) is not None:
+        times = times.dt.tz_convert(None)
+    return times
+
+
+def _text_columns(df: pd.DataFrame, tc: str) -> tuple[list[str], dict[str, str]]:
+    """Text (and boolean) columns with few distinct values are categories; the rest are ignored, with why."""
+    categorical, ignored = [], {}
+    for c in df.columns:
+        s = df[c]
+        if c == tc or not (_is_text(s) or pd.api.types.is_bool_dtype(s)):
+            continue
+        k = s.nunique(dropna=True)
+        if k <= 1:
+            ignored[c] = "one value only"
+        elif k > MAX_CATEGORIES or k > len(s) // 2:
+            ignored[c] = f"text with {k} distinct values (an id or free text)"
+        else:
+            categorical.append(c)
+    return categorical, ignored
+
+
+def _series_column(df: pd.DataFrame, tc: str, times: pd.Series, categorical: list[str], where: str) -> str | None:
+    """The column that tells several series apart when timestamps repeat (long format), or None."""
+    if not times.duplicated().any():
+        return None
+    keyed = pd.DataFrame({"t": times})
+    found = [c for c in categorical if not keyed.assign(k=df[c].astype(str)).duplicated().any()]
+    if len(found) == 1:
+        return found[0]
+    i = int(np.argmax(times.duplicated().to_numpy()))
+    what = f"several columns could name the series: {', '.join(found)}" if found else "no column tells them apart"
+    raise DataError(
+        f"timestamp {times.iloc[i]} repeats (row {i + 1}) and {what}",
+        where=where,
+        fix="keep one series per file, or one row per timestamp and series with a single text column naming the series",
+    )
+
+
+def _target(numeric: list[str], given: str | None, df: pd.DataFrame, where: str) -> tuple[str, str]:
+    if given is not None:
+        if given not in df.columns:
+            raise DataError(
+                f"--target {given!r} is not a column{did_you_mean(given, df.columns)}",
+                where=where,
+                fix=f"use one of the numeric columns: {', '.join(numeric)}",
+            )
+        if given not in numeric:
+            raise DataError(f"--target {given!r} is not numeric", where=where, fix=f"use one of: {', '.join(numeric)}")
+        return given, "given with --target"
+    if len(numeric) == 1:
+        return numeric[0], "the only numeric column"
+    low = {c.lower(): c for c in numeric}
+    for name in TARGET_NAMES:
+        if name in low:
+            return low[name], "guessed from its name; change with --target"
+    for prefix in TARGET_PREFIXES:
+        for c in numeric:
+            if c.lower().startswith(prefix):
+                return c, "guessed from its name; change with --target"
+    return numeric[0], "the first numeric column; change with --target"
+
+
+def _step(t: pd.DatetimeIndex, where: str) -> Step:
+    if len(t) < 3:
+        raise DataError(f"only {len(t)} rows", where=where, fix="use a file with at least a few dozen rows")
+    steps = np.diff(ns(t)) / 1e9  # seconds
+    steps = steps[steps > 0]
+    common = float(pd.Series(steps).mode().iloc[0])
+    if _trading_days(t, common, steps):
+        absent = len(pd.bdate_range(t[0], t[-1])) - len(t)
+        if absent == 0:
+            return Step(DAY, "business days", "B", "regular", 0)
+        return Step(DAY, f"trading days ({absent} weekdays absent, e.g. holidays)", "B", "steps", 0)
+    if (np.mod(steps, common) == 0).all():
+        gaps = int((steps // common - 1).sum())
+        return Step(common, _words(common), None, "regular", gaps)
+    share = float((steps == common).mean())
+    return Step(
+        common, f"irregular (most common step {_words(common)}, {share:.0%} of rows)", _alias(common), "steps", 0
+    )
+
+
+def _trading_days(t: pd.DatetimeIndex, common: float, steps: np.ndarray) -> bool:
+    """Weekdays only, at midnight, one day apart except across weekends (and holidays)."""
+    return bool(common == DAY and (t.dayofweek < 5).all() and (t == t.normalize()).all() and (steps == 3 * DAY).any())
+
+
+def _words(seconds: float) -> str:
+    names = {60: "minutely", 3600: "hourly", DAY: "daily", 7 * DAY: "weekly"}
+    if seconds in names:
+        return names[seconds]
+    if 28 * DAY <= seconds <= 31 * DAY:
+        return "monthly"
+    if 89 * DAY <= seconds <= 92 * DAY:
+        return "quarterly"
+    return f"every {pd.Timedelta(seconds=seconds)}"
+
+
+def _alias(seconds: float) -> str:
+    for unit, size in (("D", DAY), ("h", 3600), ("min", 60), ("s", 1)):
+        n, rest = divmod(int(seconds), size)
+        if n and not rest:
+            return unit if n == 1 else f"{n}{unit}"
+    return f"{int(seconds)}s"
+
+
+def _suggested_window(seconds: float) -> tuple[int, int, str]:
+    """(input_length, horizon, why) for a step: about one natural cycle in, one shorter cycle out."""
+    if seconds < 3600:
+        per_hour = max(1, round(3600 / seconds))
+        return min(192, 24 * per_hour), per_hour, "one day in (at most 192 steps), one hour out"
+    if seconds < DAY:
+        per_day = max(1, round(DAY / seconds))
+        return min(168, 7 * per_day), per_day, "one week in, one day out"
+    if seconds == DAY:
+        return 28, 7, "four weeks in, one week out"
+    if seconds <= 7 * DAY:
+        return 26, 4, "half a year in, a month out"
+    if seconds <= 31 * DAY:
+        return 24, 3, "two years in, a quarter out"
+    return 8, 2, "eight steps in, two out"
+
+
+def _window(step: Step, n: int, horizon: int | None, where: str) -> tuple[int, int]:
+    """The suggested window, shrunk so the smallest default split (15% of rows) holds a few windows."""
+    if step.frequency == "B":
+        L, H = 20, 5  # four trading weeks in, one out
+    else:
+        L, H, _ = _suggested_window(step.seconds)
+    room = int(round(0.15 * n))  # rows of the val and test splits at the default fractions
+    if horizon is not None:
+        H = horizon
+    elif H > max(1, room // 4):
+        H = max(1, room // 4)
+    L = max(H, min(L, room // 2 - H))
+    if L < 2 or L + H > room:
+        fix = "use a smaller --horizon" if horizon is not None else "use a longer file"
+        raise DataError(
+            f"{n} rows are too few: the test split ({room} rows at 15%) cannot hold a window of {L} + {H} steps",
+            where=where,
+            fix=fix,
+        )
+    return L, H
+
+
+def _time_features(seconds: float, span: pd.Timedelta) -> list[str]:
+    """Calendar features whose period is longer than the step and seen at least twice in the data."""
+    days = span / pd.Timedelta(days=1)
+    wanted = {
+        "hour_of_day": seconds < DAY and days >= 2,
+        "day_of_week": seconds <= DAY and days >= 14,
+        "day_of_year": seconds <= 7 * DAY and days >= 2 * 365,
+        "month_of_year": 7 * DAY < seconds <= 31 * DAY and days >= 2 * 365,
+    }
+    return [f for f in TIME_FEATURES if wanted.get(f)]
+
+
+def _outside_share(x: np.ndarray) -> float:
+    """Share of the last 15% of values outside the range of the first 70% (the default splits)."""
+    n = len(x)
+    train, test = x[: int(round(0.7 * n))], x[int(round(0.85 * n)) :]
+    train, test = train[~np.isnan(train)], test[~np.isnan(test)]
+    if not len(train) or not len(test):
+        return 0.0
+    return float(((test < train.min()) | (test > train.max())).mean())
+
+
+def _transform_for(s: pd.Series) -> str:
+    return "log_diff" if (s.dropna() > 0).all() else "diff"
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _value(v) -> str:
+    return (
+        yaml.safe_dump(v, default_flow_style=True, width=10_000, allow_unicode=True, sort_keys=False)
+        .removesuffix("\n...\n")
+        .strip()
+    )
+
+
+def _line(key: str, value, comment: str = "", indent: int = 1) -> str:
+    text = f"{'  ' * indent}{key}: {_value(value)}"
+    return f"{text:<32} # {comment}" if comment else text
+
+
+def yaml_text(d: Detected, config_dir: Path, command: str) -> str:
+    """The starter config: only keys that differ from the defaults, each with why."""
+    rel = os.path.relpath(d.path.resolve(), config_dir.resolve())
+    if rel.startswith(os.path.join(os.pardir, os.pardir)):
+        rel = str(d.path.resolve())  # far away: an absolute path reads better than ../../
+    head = [
+        f"# Written by `{command}`: only what differs from the defaults (all keys: rnnforecast config).",
+        f"# {d.rows} rows, {_when(d.first)} .. {_when(d.last)}, {d.step.label}.",
+    ]
+    if d.missing:
+        head.append(
+            "# Missing values ("
+            + ", ".join(f"{c}: {n}" for c, n in d.missing.items())
+            + ") are filled by linear interpolation (data.missing)."
+        )
+    if d.ignored:
+        head.append("# Not used: " + "; ".join(f"{c} ({why})" for c, why in d.ignored.items()) + ".")
+    data = [_line("path", rel, "relative to this file"), _line("target", d.target, d.target_reason)]
+    if d.time_column != "date":
+        data.append(_line("time_column", d.time_column, "the timestamps"))
+    if d.series_id:
+        data.append(_line("series_id", d.series_id, "names the series (timestamps repeat across series)"))
+    if d.step.frequency:
+        data.append(_line("frequency", d.step.frequency, d.step.label))
+    if d.step.calendar == "steps":
+        data.append(_line("calendar", "steps", "each row is one step: no rows invented for the gaps"))
+    elif d.step.gap_rows:
+        data.append(f"  # {d.step.gap_rows} missing steps become rows, filled like missing values")
+    if d.sort:
+        data.append(_line("sort", True, "the file is not in time order"))
+    if d.categorical:
+        data.append(_line("categorical", d.categorical, "text columns, one-hot encoded as inputs"))
+    if d.transform:
+        shares = ", ".join(f"{c} {d.trend[c]:.0%}" for c in d.transform)
+        data.append(_line("transform", d.transform, f"test values outside the training range: {shares}"))
+    if d.time_features:
+        data.append(
+            _line(
+                "time_features", d.time_features, f"calendar features that fit the step ({d.step.label.split(' (')[0]})"
+            )
+        )
+    L0, H0, why = (
+        _suggested_window(d.step.seconds) if d.step.frequency != "B" else (20, 5, "four trading weeks in, one out")
+    )
+    shrunk = "" if (d.input_length, d.horizon) == (L0, H0) else " (shortened to fit the file)"
+    lines = [*head, _line("name", _name(d.path), indent=0), "data:", *data, "window:"]
+    lines.append(_line("input_length", d.input_length, f"steps of history; {why}{shrunk}"))
+    lines.append(_line("horizon", d.horizon, "steps forecast at once"))
+    return "\n".join(lines) + "\n"
+
+
+def _when(t: pd.Timestamp) -> str:
+    return t.strftime("%Y-%m-%d") if t == t.normalize() else str(t)
+
+
+def _name(path: Path) -> str:
+    stem = path.name.split(".")[0]
+    return stem or "experiment"
+
+
+def init(
+    data_path: str,
+    output: str = "config.yaml",
+    *,
+    target: str | None = None,
+    horizon: int | None = None,
+    time_column: str | None = None,
+    force: bool = False,
+) -> str:
+    """Detect, write ``output`` (atomically, after it validates) and return the lines to print."""
+    from . import artifacts, pipeline
+
+    out = Path(output)
+    if out.is_dir():
+        raise ConfigError("is a directory", where=output, fix="pass a file name with -o, e.g. -o config.yaml")
+    if out.exists() and not force:
+        raise ConfigError("already exists", where=output, fix="pass --force to replace it, or -o another file")
+    d = detect(Path(data_path), target, horizon, time_column)
+    command = "rnnforecast init " + shlex.quote(data_path) + (f" --target {target}" if target else "")
+    text = yaml_text(d, out.parent, command)
+    try:
+        cfg = from_dict(yaml.safe_load(text), source=output, base_dir=str(out.parent.resolve()))
+        report = pipeline.validate(cfg)
+    except RnnForecastError as e:
+        raise type(e)(
+            f"the config init would write does not validate ({e.message})", where=e.where, fix=e.fix
+        ) from None
+    artifacts.write_atomic(out, text)
+    hints = [line for line in report.splitlines() if line.startswith("hint:")]
+    return "\n".join(
+        [
+            *summary(d),
+            f"wrote {output}; rnnforecast validate {shlex.quote(output)} passes",
+            *hints,
+            f"next: rnnforecast train {shlex.quote(output)}",
+        ]
+    )
+
+
+def summary(d: Detected) -> list[str]:
+    missing = ", ".join(f"{c} {n}" for c, n in d.missing.items()) or "none"
+    return [
+        f"data:        {d.path} ({d.rows} rows)",
+        f"time:        {d.time_column}, {d.step.label}, {_when(d.first)} .. {_when(d.last)}",
+        f"numeric:     {', '.join(d.numeric)}",
+        f"categorical: {', '.join(d.categorical) or 'none'}",
+        f"missing:     {missing}",
+        f"target:      {d.target} ({d.target_reason})",
+        f"window:      input_length {d.input_length}, horizon {d.horizon}",
+    ]

@@ -1,0 +1,173 @@
+"""`rnnforecast init`: detection on the sample files and a trading-day file, the config it writes, its errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from conftest import DATA, run_cli
+from rnnforecast.cli import cli
+from rnnforecast.config import load_config
+
+
+def _init(*args: str) -> object:
+    return CliRunner().invoke(cli, ["init", *args])
+
+
+def _trading_days(path, n: int = 600, seed: int = 3) -> pd.DataFrame:
+    """Business days with a few holidays taken out: a trading calendar."""
+    days = pd.bdate_range("2019-01-01", periods=n + 12)
+    days = days.delete([20, 75, 140, 200, 260, 330, 390, 420, 470, 500, 540, 580])
+    rng = np.random.default_rng(seed)
+    price = 50 * np.exp(np.cumsum(0.01 * rng.standard_normal(n)) + np.linspace(0, 1.5, n))  # a trending price
+    df = pd.DataFrame({"day": days.strftime("%Y-%m-%d"), "price": price, "volume": rng.integers(1000, 5000, n)})
+    df.loc[[10, 11, 300], "volume"] = np.nan
+    df.to_csv(path, index=False)
+    return df
+
+
+def test_init_weather_detects_daily_categories_and_season(tmp_path):
+    out = tmp_path / "weather.yaml"
+    result = _init(str(DATA / "weather.csv"), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "time:        date, daily, 2012-01-01 .. 2015-12-31" in result.stdout
+    assert "numeric:     precipitation, temp_max, temp_min, wind" in result.stdout
+    assert "categorical: weather" in result.stdout and "missing:     none" in result.stdout
+    assert result.stdout.strip().endswith(f"next: rnnforecast train {out}")
+    raw = yaml.safe_load(out.read_text())
+    # only what differs from the defaults: no time_column (it is "date"), no frequency (inferred), no model section
+    assert raw == {
+        "name": "weather",
+        "data": {
+            "path": str((DATA / "weather.csv").resolve()),
+            "target": "temp_max",
+            "categorical": ["weather"],
+            "time_features": ["day_of_week", "day_of_year"],
+        },
+        "window": {"input_length": 28, "horizon": 7},
+    }
+    text = out.read_text()
+    assert text.startswith("# Written by `rnnforecast init") and "# guessed from its name; change with --target" in text
+    assert load_config(out).data.target == ["temp_max"]
+
+
+def test_init_stock_is_trading_days_with_log_returns(tmp_path):
+    out = tmp_path / "stock.yaml"
+    result = _init(str(DATA / "stock.csv"), "-o", str(out), "--horizon", "3")
+    assert result.exit_code == 0, result.output
+    data = yaml.safe_load(out.read_text())["data"]
+    assert data["frequency"] == "B" and data["calendar"] == "steps"
+    assert data["target"] == "close"
+    # prices trend far outside their training range (about 47% of test values), volume does not
+    assert data["transform"] == {"open": "log_diff", "high": "log_diff", "low": "log_diff", "close": "log_diff"}
+    assert yaml.safe_load(out.read_text())["window"] == {"input_length": 20, "horizon": 3}
+    assert "trading days (279 weekdays absent, e.g. holidays)" in result.stdout
+
+
+def test_init_generated_trading_days_with_missing_values(tmp_path):
+    csv = tmp_path / "prices.csv"
+    _trading_days(csv)
+    out = tmp_path / "prices.yaml"
+    result = _init(str(csv), "--target", "price", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    raw = yaml.safe_load(text)
+    assert raw["data"]["path"] == "prices.csv"  # relative to the config's folder
+    assert raw["data"]["time_column"] == "day"
+    assert raw["data"]["frequency"] == "B" and raw["data"]["calendar"] == "steps"
+    assert raw["data"]["target"] == "price" and raw["data"]["transform"] == {"price": "log_diff"}
+    assert "# Missing values (volume: 3) are filled by linear interpolation" in text
+    assert "missing:     volume 3" in result.stdout
+    assert "trading days (12 weekdays absent" in result.stdout
+    # 600 rows: the test split holds 90; a window of 20 + 5 fits
+    assert raw["window"] == {"input_length": 20, "horizon": 5}
+
+
+@pytest.mark.slow
+def test_written_configs_train(tmp_path):
+    csv = tmp_path / "prices.csv"
+    _trading_days(csv)
+    for data, target in ((DATA / "weather.csv", None), (DATA / "stock.csv", None), (csv, "price")):
+        out = tmp_path / f"{data.stem}.yaml"
+        args = ["init", str(data), "-o", str(out)] + (["--target", target] if target else [])
+        proc = run_cli(*args)
+        assert proc.returncode == 0, proc.stderr
+        train = proc.stdout.strip().splitlines()[-1].removeprefix("next: ").split()
+        assert train == ["rnnforecast", "train", str(out)]
+        proc = run_cli(
+            *train[1:],
+            "--set",
+            "training.epochs=1",
+            "--set",
+            "model.units=[8]",
+            "--run-dir",
+            str(tmp_path / f"run-{data.stem}"),
+            "--quiet",
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert (tmp_path / f"run-{data.stem}" / "model.keras").exists()
+
+
+def test_init_refuses_to_overwrite_without_force(tmp_path):
+    out = tmp_path / "config.yaml"
+    out.write_text("keep me\n")
+    result = _init(str(DATA / "weather.csv"), "-o", str(out))
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {out}: already exists. Fix: pass --force to replace it, or -o another file.\n"
+    assert out.read_text() == "keep me\n"
+    assert _init(str(DATA / "weather.csv"), "-o", str(out), "--force").exit_code == 0
+    assert out.read_text().startswith("# Written by")
+
+
+def _one_line_error(result) -> str:
+    assert result.exit_code == 1, result.output
+    assert result.stderr.count("\n") == 1 and "Fix:" in result.stderr and "Traceback" not in result.stderr
+    return result.stderr
+
+
+def test_init_ambiguous_time_columns(tmp_path):
+    csv = tmp_path / "two.csv"
+    pd.DataFrame({"start": ["2020-01-01", "2020-01-02", "2020-01-03"] * 20, "y": np.arange(60.0)}).assign(
+        end=lambda d: d["start"]
+    ).to_csv(csv, index=False)
+    err = _one_line_error(_init(str(csv), "-o", str(tmp_path / "c.yaml")))
+    assert "several columns hold timestamps: start, end" in err and "Fix: name the one" in err
+    assert "--time-column start" in err
+    assert not (tmp_path / "c.yaml").exists()
+
+
+def test_init_no_time_column_and_no_numeric_column(tmp_path):
+    csv = tmp_path / "nodate.csv"
+    pd.DataFrame({"date": np.arange(50), "y": np.arange(50.0)}).to_csv(csv, index=False)
+    err = _one_line_error(_init(str(csv), "-o", str(tmp_path / "c.yaml")))
+    assert "no time column found" in err and "'date' is named like one but its values are not timestamps" in err
+
+    csv = tmp_path / "text.csv"
+    pd.DataFrame(
+        {"date": pd.date_range("2020-01-01", periods=50).strftime("%Y-%m-%d"), "kind": ["a", "b"] * 25}
+    ).to_csv(csv, index=False)
+    err = _one_line_error(_init(str(csv), "-o", str(tmp_path / "c.yaml")))
+    assert "no numeric column to forecast (columns: date, kind)" in err
+    assert not (tmp_path / "c.yaml").exists()
+
+
+def test_init_bad_target_names_the_columns(tmp_path):
+    err = _one_line_error(_init(str(DATA / "weather.csv"), "--target", "temp_mx", "-o", str(tmp_path / "c.yaml")))
+    assert "--target 'temp_mx' is not a column (did you mean 'temp_max'?)" in err
+    err = _one_line_error(_init(str(DATA / "weather.csv"), "--target", "weather", "-o", str(tmp_path / "c.yaml")))
+    assert "--target 'weather' is not numeric" in err
+
+
+def test_train_on_a_data_file_answers_with_init(tmp_path):
+    for name in ("weather.csv", "x.parquet", "x.tsv"):
+        result = CliRunner().invoke(cli, ["train", str(DATA / name) if name == "weather.csv" else name])
+        err = _one_line_error(result)
+        assert "is a data file, not a config" in err
+        assert (
+            f"Fix: write a config for it with: rnnforecast init {DATA / name if name == 'weather.csv' else name}" in err
+        )
+    result = CliRunner().invoke(cli, ["validate", "data.csv"])
+    assert "rnnforecast init data.csv" in _one_line_error(result)
