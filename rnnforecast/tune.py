@@ -30,8 +30,8 @@ from typing import Any
 import yaml
 
 from . import artifacts
-from .config import Config, _check_override_key, _node_lines, _suggest, load_config
-from .errors import ConfigError, Interrupted, RnnForecastError, RunError
+from .config import Config, _check_override_key, _node_lines, load_config
+from .errors import ConfigError, Interrupted, RnnForecastError, RunError, did_you_mean
 
 METRICS = ("val_mae", "val_rmse", "val_mse", "val_mase", "val_loss")
 RANGE_KEYS = ("low", "high", "step", "log")
@@ -125,7 +125,7 @@ def _param(key: str, spec: Any, base: Config, where: str) -> Param:
     for k in spec:
         if k not in allowed:
             raise ConfigError(
-                f"unknown search key {k!r}{_suggest(k, ('choices',) + RANGE_KEYS)}",
+                f"unknown search key {k!r}{did_you_mean(k, ('choices',) + RANGE_KEYS)}",
                 where=where,
                 fix="use `choices: [...]` alone, or `low`, `high` with optional `step` or `log: true`",
             )
