@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from conftest import run_cli, write_config
 
 WEEKEND = np.array([0, 0, 0, 0, 0, 1, 1], dtype=float)  # the effect of the weekday of the forecast step
