@@ -65,6 +65,12 @@ def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
         )
     if n_quantiles != 1:
         raise RunError("export supports point forecasts only, not quantile models", where=where)
+    if data.future_idx:
+        raise RunError(
+            "export takes one raw window; this model also reads values of the forecast steps (a 'future' input)",
+            where=where,
+            fix="train with data.future_time_features: false and without data.future to export",
+        )
     features, targets = data.features, data.targets
     pos = [features.index(t) if t in features else -1 for t in targets]
     needs_level = [
