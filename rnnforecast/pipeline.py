@@ -141,7 +141,7 @@ class Evaluation:
 
 
 def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") -> Evaluation:
-    from . import train as T
+    from .numpy_model import predict_windows
 
     starts = data.starts(split, stride=1)
     if len(starts) == 0:
@@ -150,7 +150,7 @@ def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") ->
             where=str(data.frame.path),
             fix="use more data or a shorter window",
         )
-    pred = data.invert(starts, T.predict(model, data, starts))  # (B, H, T, Q)
+    pred = data.invert(starts, predict_windows(model, data, starts))  # (B, H, T, Q)
     actual = data.actual(starts)
     raw_t = data.raw[:, data.target_idx]
     seg_lo = np.array([s.lo for s in data.segments])[data.series_index(starts)]
@@ -421,10 +421,13 @@ def schema_of(data: SeriesData, cfg: Config) -> dict:
 # --------------------------------------------------------------------------- using a run
 
 
-def _open(run_dir: str | Path):
+def _open(run_dir: str | Path, keras_model: bool = False):
+    """The run and its model: numpy when it can (no Keras import), or ``keras_model`` for the Keras object."""
+    from .numpy_model import load_predictor
+
     run = artifacts.open_run(run_dir)
     backend.activate(run.config.runtime.backend if run.config.runtime.backend != "auto" else "auto")
-    model = artifacts.load_model(run.model_path)
+    model = artifacts.load_model(run.model_path) if keras_model else load_predictor(run.model_path, run.schema)
     return run, model
 
 
@@ -495,7 +498,7 @@ def open_run_with_data(run_dir: str | Path, data_path: str | None = None):
     Returns:
         ``(run, model, data, warnings)``.
     """
-    run, model = _open(run_dir)
+    run, model = _open(run_dir, keras_model=True)
     data, warnings = _run_data(run, data_path, check_splits=False)
     return run, model, data, warnings
 

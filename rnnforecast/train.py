@@ -412,25 +412,3 @@ def _restore_callbacks(callbacks: list, saved: dict, checkpoint_dir: Path, initi
                 cb.wait, cb.best, cb.cooldown_counter = s["wait"], s["best"], s["cooldown_counter"]
 
             cb.on_train_begin = on_train_begin
-
-
-def predict(model, data: SeriesData, starts: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Model-space forecasts ``(B, H, T, Q)`` for the given windows, batch by batch.
-
-    ``predict_on_batch`` runs Keras' compiled predict step: under JAX an eager ``model(x)``
-    re-traces and compiles the recurrent scan on every call (8 s instead of 0.1 s for 10,000
-    windows, docs/benchmarks.md). The last batch is padded to ``batch_size`` so one shape
-    compiles once.
-    """
-    starts = np.asarray(starts, dtype=np.int64)
-    out = []
-    for i in range(0, len(starts), batch_size):
-        idx = starts[i : i + batch_size]
-        n = len(idx)
-        if len(starts) > batch_size and n < batch_size:
-            idx = np.concatenate([idx, np.repeat(idx[-1:], batch_size - n)])
-        x, _ = data.batch(idx)
-        out.append(np.asarray(model.predict_on_batch({"past": x}))[:n])
-    if not out:
-        return np.zeros((0, data.horizon, len(data.target_idx), 1), dtype=np.float32)
-    return np.concatenate(out)
