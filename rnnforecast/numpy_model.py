@@ -106,15 +106,17 @@ class NumpyModel:
         return cls(path, input_shape, shape, layers)
 
 
-def load_predictor(path: str | Path, schema: dict | None = None):
+def load_predictor(path: str | Path, schema: dict | None = None, keras: bool = False):
     """The model in ``path``, as something with ``predict_on_batch({"past": x}) -> (B, H, T, Q)``.
 
-    A ``NumpyModel`` when every layer is one this module replays, else the Keras model (safe mode).
-    With the run's ``schema``, a model whose shapes differ from the run's (a ``model.keras`` from
-    another run) is a ``RunError`` that names the file.
+    A ``NumpyModel`` when every layer is one this module replays, else (or with ``keras``) the Keras
+    model, loaded in safe mode. With the run's ``schema``, a model whose shapes differ from the
+    run's (a ``model.keras`` from another run) is a ``RunError`` that names the file.
     """
     path = Path(path)
     try:
+        if keras:
+            raise Unsupported("the Keras model was asked for")
         model = NumpyModel.load(path)
         shapes = model.input_shape, model.output_shape
     except Unsupported:

@@ -427,7 +427,7 @@ def _open(run_dir: str | Path, keras_model: bool = False):
 
     run = artifacts.open_run(run_dir)
     backend.activate(run.config.runtime.backend if run.config.runtime.backend != "auto" else "auto")
-    model = artifacts.load_model(run.model_path) if keras_model else load_predictor(run.model_path, run.schema)
+    model = load_predictor(run.model_path, run.schema, keras=keras_model)
     return run, model
 
 
