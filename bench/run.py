@@ -300,7 +300,7 @@ def bench_prediction(ctx: Context) -> dict:
         ]
     )
     e2e = []
-    for _ in range(ctx.size(3, 1)):
+    for _ in range(ctx.size(5, 1)):
         seconds, proc = wall([*cli_command(), "predict", str(run_dir)], env=worker_env())
         if proc.returncode != 0:
             raise RuntimeError(f"rnnforecast predict failed:\n{proc.stderr[-2000:]}")
@@ -312,6 +312,7 @@ def bench_prediction(ctx: Context) -> dict:
         "first_forecast_seconds": lat["first_seconds"],
         "warm_forecast_seconds": lat["warm_seconds"],
         "predict_command_seconds": summary(e2e),
+        "predict_imports_deep_learning": any(_modules("predict", str(run_dir))[m] for m in DL_MODULES),
     }
 
 

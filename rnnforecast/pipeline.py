@@ -78,7 +78,7 @@ class Evaluation:
 
 def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") -> Evaluation:
     """The model and the naive baselines on every window of ``split``, scored in original and normalised units."""
-    from . import train as T  # imports Keras
+    from .numpy_model import predict_windows
 
     starts = data.starts(split, stride=1)
     if len(starts) == 0:
@@ -87,7 +87,7 @@ def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") ->
             where=str(data.frame.path),
             fix="use more data or a shorter window",
         )
-    pred = data.invert(starts, T.predict(model, data, starts))  # (B, H, T, Q)
+    pred = data.invert(starts, predict_windows(model, data, starts))  # (B, H, T, Q)
     actual = data.actual(starts)
     raw_t = data.raw[:, data.target_idx]
     seg_lo = np.array([s.lo for s in data.segments])[data.series_index(starts)]
@@ -303,10 +303,14 @@ def _compare_run(cfg: Config, config_path: str, partial: Path, rel: Path, quiet:
 # --------------------------------------------------------------------------- using a finished run
 
 
-def _open(run_dir: str | Path):
+def _open(run_dir: str | Path, keras_model: bool = False):
+    """The run and its model: numpy when it can (no Keras import), or ``keras_model`` for the Keras object."""
+    from .numpy_model import load_predictor
+
     run = artifacts.open_run(run_dir)
-    backend.activate(run.config.runtime.backend)
-    return run, artifacts.load_model(run.model_path)
+    backend.activate(run.config.runtime.backend if run.config.runtime.backend != "auto" else "auto")
+    model = load_predictor(run.model_path, run.schema, keras=keras_model)
+    return run, model
 
 
 def run_data(run: artifacts.Run, data_path: str | None) -> tuple[SeriesData, list[str]]:
@@ -349,7 +353,7 @@ def open_run_with_data(run_dir: str | Path, data_path: str | None = None):
     Returns:
         ``(run, model, data, warnings)``.
     """
-    run, model = _open(run_dir)
+    run, model = _open(run_dir, keras_model=True)
     data, warnings = run_data(run, data_path)
     return run, model, data, warnings
 

@@ -357,24 +357,3 @@ def _nan_error(failed_epoch: int, last_good: int, checkpoint_dir: Path) -> Train
         where="training",
         fix="lower training.learning_rate (e.g. by 10x) or set training.clipnorm: 1.0",
     )
-
-
-def predict(model, data: SeriesData, starts: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Model-space forecasts ``(B, H, T, Q)`` for the given windows, batch by batch.
-
-    ``predict_on_batch`` runs Keras' compiled predict step: under JAX an eager ``model(x)``
-    re-traces and compiles the recurrent scan on every call (8 s instead of 0.1 s for 10,000
-    windows, docs/benchmarks.md). The last batch is padded to ``batch_size`` so one shape
-    compiles once.
-    """
-    starts = np.asarray(starts, dtype=np.int64)
-    out = []
-    for i in range(0, len(starts), batch_size):
-        idx = starts[i : i + batch_size]
-        n = len(idx)
-        if len(starts) > batch_size and n < batch_size:
-            idx = np.concatenate([idx, np.repeat(idx[-1:], batch_size - n)])
-        out.append(np.asarray(model.predict_on_batch(data.model_inputs(idx)))[:n])
-    if not out:
-        return np.zeros((0, data.horizon, len(data.target_idx), 1), dtype=np.float32)
-    return np.concatenate(out)

@@ -124,6 +124,7 @@ def test_quick_training_benchmarks(tmp_path: Path):
     p = b["prediction"]
     assert p["backend"] == "jax"
     _positive(p, "load_seconds", "first_forecast_seconds", "warm_forecast_seconds", "predict_command_seconds")
+    assert p["predict_imports_deep_learning"] is False  # the numpy path (rnnforecast.numpy_model)
 
     opt = b["options"]
     for be in ("jax", "tensorflow"):
