@@ -351,8 +351,12 @@ BUILDERS = {
 
 
 def _keras_shapes(model) -> tuple[tuple, tuple]:
+    """Shapes of the ``past`` window input and of the output (a model may also take a ``future`` input)."""
     inputs = model.inputs
-    inputs = list(inputs.values()) if isinstance(inputs, dict) else list(inputs)
+    if isinstance(inputs, dict):
+        past = inputs["past"]
+    else:
+        past = next((t for t in inputs if str(getattr(t, "name", "")).startswith("past")), inputs[0])
     outputs = model.outputs
     outputs = list(outputs.values()) if isinstance(outputs, dict) else list(outputs)
-    return tuple(inputs[0].shape[1:]), tuple(outputs[0].shape[1:])
+    return tuple(past.shape[1:]), tuple(outputs[0].shape[1:])
