@@ -155,7 +155,9 @@ def predict_windows(model, data, starts: np.ndarray, batch_size: int = 256) -> n
     for i in range(0, len(starts), batch_size):
         idx = starts[i : i + batch_size]
         n = len(idx)
-        if len(starts) > batch_size and n < batch_size:
+        if n < batch_size and not isinstance(model, NumpyModel):
+            # Keras: one padded shape compiles once per process (and is then found in the compilation
+            # cache): the test split, the validation split and the one-window forecast share it
             idx = np.concatenate([idx, np.repeat(idx[-1:], batch_size - n)])
         out.append(np.asarray(model.predict_on_batch(data.model_inputs(idx)))[:n])
     if not out:
