@@ -347,13 +347,14 @@ def _own_data_warnings(run: artifacts.Run, path: Path) -> list[str]:
     return []
 
 
-def open_run_with_data(run_dir: str | Path, data_path: str | None = None):
-    """A finished run, its model (backend activated first) and its data scaled with the run's scaler.
+def open_run_with_data(run_dir: str | Path, data_path: str | None = None, keras_model: bool = False):
+    """A finished run, its model (numpy when it can; ``keras_model`` for the Keras object) and its data scaled
+    with the run's scaler.
 
     Returns:
         ``(run, model, data, warnings)``.
     """
-    run, model = _open(run_dir, keras_model=True)
+    run, model = _open(run_dir, keras_model)
     data, warnings = run_data(run, data_path)
     return run, model, data, warnings
 
@@ -444,7 +445,7 @@ def inspect_run(run_dir: str | Path, split: str = "test", window_index: int = 0)
     Returns:
         ``(numbers, directory, warnings)``: the numbers behind the plots (as in inspect.json), where they are, warnings.
     """
-    run, model, data, warnings = open_run_with_data(run_dir)
+    run, model, data, warnings = open_run_with_data(run_dir, keras_model=True)  # inspect reads Keras layers
     starts = data.starts(split, stride=1)
     if not 0 <= window_index < len(starts):
         valid = f"0..{len(starts) - 1}" if len(starts) else "none, the split has no complete window"
