@@ -7,8 +7,10 @@ Keras is imported inside the functions: this module is imported before the backe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .cells import CELLS, RECURRENT
-from .config import ModelConfig
+from .config import Config, ModelConfig
 
 N_QUANTILES = 1
 
@@ -20,8 +22,28 @@ def cell_layer(name: str):
     return getattr(keras.layers, CELLS[name].layer)
 
 
-def build_model(cfg: ModelConfig, input_length: int, n_features: int, horizon: int, n_targets: int, seed: int):
-    """Build (not compile) the model described by ``cfg``."""
+def model_quantiles(cfg: Config) -> list[float] | None:
+    """The quantile axis a config's model is trained on (methods ``quantile`` and ``cqr``), else None (point model)."""
+    if cfg.intervals is None or cfg.intervals.method == "conformal":
+        return None
+    from .intervals import quantile_levels
+
+    return [float(q) for q in quantile_levels(cfg.intervals.levels)]
+
+
+def build_model(
+    cfg: ModelConfig,
+    input_length: int,
+    n_features: int,
+    horizon: int,
+    n_targets: int,
+    seed: int,
+    quantiles: Sequence[float] | None = None,
+):
+    """Build (not compile) the model described by ``cfg``.
+
+    ``quantiles`` (ascending, with 0.5) gives a monotone quantile head on the last axis instead of Q=1.
+    """
     import keras
 
     reg = keras.regularizers.L2(cfg.l2) if cfg.l2 > 0 else None
@@ -52,8 +74,13 @@ def build_model(cfg: ModelConfig, input_length: int, n_features: int, horizon: i
             if cfg.bidirectional:
                 layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{i}")
             x = layer(x)
-    x = keras.layers.Dense(horizon * n_targets * N_QUANTILES, kernel_regularizer=reg, name="head")(x)
-    out = keras.layers.Reshape((horizon, n_targets, N_QUANTILES), name="forecast")(x)  # (B, H, T, Q)
+    if quantiles:
+        from .quantile_head import quantile_head
+
+        out = quantile_head(x, horizon, n_targets, quantiles, regularizer=reg)  # (B, H, T, Q), never crossing
+    else:
+        x = keras.layers.Dense(horizon * n_targets * N_QUANTILES, kernel_regularizer=reg, name="head")(x)
+        out = keras.layers.Reshape((horizon, n_targets, N_QUANTILES), name="forecast")(x)  # (B, H, T, Q)
     return keras.Model(inputs={"past": past}, outputs=out, name=f"rnnforecast_{cfg.cell}")
 
 
