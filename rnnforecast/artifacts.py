@@ -229,10 +229,14 @@ def _quantile_axis(cfg: Config) -> dict:
     from .models import model_quantiles
 
     qs = model_quantiles(cfg)
-    return {"n_quantiles": len(qs), "quantiles": [quantile_name(q) for q in qs]} if qs else {
-        "n_quantiles": 1,
-        "quantiles": ["mean"],
-    }
+    return (
+        {"n_quantiles": len(qs), "quantiles": [quantile_name(q) for q in qs]}
+        if qs
+        else {
+            "n_quantiles": 1,
+            "quantiles": ["mean"],
+        }
+    )
 
 
 def metrics_record(cfg: Config, scored: dict, val: dict, fit, params: int, extra: dict, split: str = "test") -> dict:
@@ -417,7 +421,9 @@ class Run:
             return RunIntervals.from_dict(json.loads(path.read_text()))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             raise RunError(
-                f"cannot read intervals.json ({type(e).__name__})", where=str(path), fix="the run is damaged: train again"
+                f"cannot read intervals.json ({type(e).__name__})",
+                where=str(path),
+                fix="the run is damaged: train again",
             ) from None
 
 

@@ -486,7 +486,9 @@ def forecast_table(model, data: SeriesData, frequency: str, calibration: I.RunIn
             if bands is not None:
                 row |= _quantile_cells(bands[i, h], data.targets, calibration.quantiles)
             rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs["intervals"] = calibration  # for plot_forecast's fan
+    return table
 
 
 def _quantile_cells(bands: np.ndarray, targets: list[str], qs: np.ndarray) -> dict:
@@ -514,11 +516,17 @@ def save_forecast(table: pd.DataFrame, path: str) -> None:
 
 
 def plot_forecast(table: pd.DataFrame, data: SeriesData, path: str) -> None:
-    """``predict --plot``: the first series' recent history (5 input windows) and its forecast of the first target."""
+    """``predict --plot``: the first series' recent history (5 input windows) and its forecast of the first target,
+    with a fan of its intervals when the run has them."""
     seg = data.segments[0]
     rows = windows.history_rows(seg.lo, seg.hi, 5 * data.input_length)
     target = data.targets[0]
     first = table[table["series"] == seg.series] if "series" in table else table
+    bands, levels = None, ()
+    calibration = table.attrs.get("intervals")  # set by forecast_table
+    if calibration is not None:
+        bands = first[[I.quantile_column(target, q) for q in calibration.quantiles]].to_numpy()  # (H, Q)
+        levels = calibration.levels
     plots.predict_plot(
         data.timestamps(rows),
         data.raw[rows, data.target_idx[0]],
@@ -527,6 +535,8 @@ def plot_forecast(table: pd.DataFrame, data: SeriesData, path: str) -> None:
         target,
         Path(path),
         unit=data.frame.unit(target),
+        bands=bands,
+        levels=levels,
     )
 
 
