@@ -495,7 +495,7 @@ def coverage_warnings(metrics: dict, tolerance: float = COVERAGE_TOLERANCE, spli
         why = "bands too narrow: the split differs from validation" if side == "below" else "bands wider than needed"
         out.append(
             f"warning: {c}% interval covers {cov:.1f}% of {split} values ({abs(cov - float(c)):.1f} points {side} "
-            f"nominal; {why}). Fix: a longer validation split, or intervals.method: adaptive for drifting series."
+            f"nominal; {why}). Fix: a longer validation split, or intervals.adaptive: true for drifting series."
         )
     return out
 
