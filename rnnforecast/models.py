@@ -1,6 +1,7 @@
 """Model builders: a recurrent stack of a cell from the cell table, or a dense reference.
 
-Inputs are a mapping ``{"past": (B, input_length, n_features)}``; the output is
+Inputs are a mapping ``{"past": (B, input_length, n_features)}``, plus ``"future": (B, horizon, n_future)``
+(values known at the forecast steps: calendar, holidays) when ``n_future > 0``; the output is
 ``(B, horizon, n_targets, n_quantiles)`` with ``n_quantiles = 1`` for point forecasts.
 Keras is imported inside the functions: this module is imported before the backend is chosen.
 """
@@ -13,6 +14,7 @@ from .cells import CELLS, RECURRENT
 from .config import Config, ModelConfig
 
 N_QUANTILES = 1
+FUTURE_UNITS = 16  # per-step encoding of the known-future values: a weekday effect is not linear in sin/cos
 
 
 def cell_layer(name: str):
@@ -38,9 +40,10 @@ def build_model(
     horizon: int,
     n_targets: int,
     seed: int,
+    n_future: int = 0,
     quantiles: Sequence[float] | None = None,
 ):
-    """Build (not compile) the model described by ``cfg``.
+    """Build (not compile) the model described by ``cfg``; ``n_future`` columns known at the forecast steps.
 
     ``quantiles`` (ascending, with 0.5) gives a monotone quantile head on the last axis instead of Q=1.
     """
@@ -74,6 +77,12 @@ def build_model(
             if cfg.bidirectional:
                 layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{i}")
             x = layer(x)
+    inputs = {"past": past}
+    if n_future:
+        inputs["future"] = future = keras.Input(shape=(horizon, n_future), name="future")  # (B, H, Fu)
+        z = keras.layers.Dense(FUTURE_UNITS, activation="tanh", name="future_encoding")(future)  # (B, H, 16)
+        z = keras.layers.Flatten(name="future_flat")(z)  # (B, H*16)
+        x = keras.layers.Concatenate(name="past_and_future")([x, z])
     if quantiles:
         from .quantile_head import quantile_head
 
@@ -81,7 +90,7 @@ def build_model(
     else:
         x = keras.layers.Dense(horizon * n_targets * N_QUANTILES, kernel_regularizer=reg, name="head")(x)
         out = keras.layers.Reshape((horizon, n_targets, N_QUANTILES), name="forecast")(x)  # (B, H, T, Q)
-    return keras.Model(inputs={"past": past}, outputs=out, name=f"rnnforecast_{cfg.cell}")
+    return keras.Model(inputs=inputs, outputs=out, name=f"rnnforecast_{cfg.cell}")
 
 
 def recurrent_layers(model) -> list:

@@ -250,6 +250,7 @@ def _train_into(
             cfg.window.horizon,
             len(data.target_idx),
             cfg.seed,
+            n_future=len(data.future_idx),
             quantiles=model_quantiles(cfg),
         )
         T.compile_model(model, cfg)
@@ -274,7 +275,9 @@ def _train_into(
         history=history,
         metrics=record,
         timing=timing,
-        forecast=forecast_table(model, data, data.frame.frequency, calibration),
+        forecast=forecast_table(model, data, data.frame.frequency, calibration)
+        if data.can_forecast()  # data.future columns need horizon rows (predict --data), which training data lacks
+        else pd.DataFrame(columns=["timestamp", "step", "quantile", *data.targets]),
         intervals=calibration and calibration.to_dict(),
     )
     if cfg.output.plots:
@@ -466,9 +469,9 @@ def forecast_table(model, data: SeriesData, frequency: str, calibration: I.RunIn
     """
     _check_history(data)
     L = data.input_length
-    starts = np.array([windows.forecast_start(s.hi, L) for s in data.segments], dtype=np.int64)  # (S,)
+    starts, inputs = data.forecast_inputs(frequency)  # (S,), the window ending at each series' last observed row
     # the compiled predict step: an eager model(x) under JAX compiles the scan anew each call (~200 ms)
-    raw_pred = np.asarray(model.predict_on_batch({"past": data.inputs(starts)}))
+    raw_pred = np.asarray(model.predict_on_batch(inputs))
     output = data.invert(starts, raw_pred)  # (S, H, T, Qm)
     method, levels = (calibration.method, calibration.levels) if calibration else (None, None)
     pred = I.point_forecast(output, method, levels)  # (S, H, T, 1)
