@@ -136,14 +136,22 @@ def train(config: str, overrides: tuple[str, ...], run_dir: str | None, resume: 
 )
 @split_option("Which split's windows to score.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full metrics as JSON.")
-def evaluate(run: str, data_path: str | None, split: str, as_json: bool) -> None:
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    help="Also write every window's forecast here as CSV, one row per window, lead and target.",
+)
+def evaluate(run: str, data_path: str | None, split: str, as_json: bool, output: str | None) -> None:
     """Score a trained RUN and the naive baselines on identical windows, in original units."""
     from . import pipeline
     from .text import evaluation_text
 
-    ev, warnings = pipeline.evaluate(run, data_path, split)
+    ev, warnings = pipeline.evaluate(run, data_path, split, output)
     _warn(warnings)
     click.echo(evaluation_text(ev, as_json))
+    if output:
+        click.echo(f"predictions written to {output}", err=True)
 
 
 @cli.command()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +17,12 @@ import pandas as pd
 
 from . import artifacts, backend, metrics, plots, text, windows
 from . import compare as C
+from . import intervals as I
 from .config import Config, cuda_path_warning
 from .data import load_frame, season_length
 from .errors import ConfigError, DataError, Interrupted, RunError
 from .internals import inspect_model
-from .models import build_model
+from .models import build_model, model_quantiles
 from .scaling import Scaler
 from .series import SeriesData, build
 
@@ -72,12 +73,18 @@ class Evaluation:
     split: str
     starts: np.ndarray
     actual: np.ndarray  # (B, H, T) original units
-    forecasts: dict[str, np.ndarray]  # name -> (B, H, T, Q); "model" first
+    forecasts: dict[str, np.ndarray]  # name -> (B, H, T, 1) point forecasts; "model" first
     metrics: dict
+    output: np.ndarray | None = None  # (B, H, T, Qm) the model's whole output, original units
+    bands: dict[str, np.ndarray] = field(default_factory=dict)  # "model"/"persistence" -> (B, H, T, Q) quantiles
+    intervals: I.RunIntervals | None = None
 
 
 def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") -> Evaluation:
-    """The model and the naive baselines on every window of ``split``, scored in original and normalised units."""
+    """The model and the naive baselines on every window of ``split``, scored in original and normalised units.
+
+    A quantile model is scored on its median; bands are added by :func:`add_intervals`.
+    """
     from .numpy_model import predict_windows
 
     starts = data.starts(split, stride=1)
@@ -87,7 +94,9 @@ def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") ->
             where=str(data.frame.path),
             fix="use more data or a shorter window",
         )
-    pred = data.invert(starts, predict_windows(model, data, starts))  # (B, H, T, Q)
+    output = data.invert(starts, predict_windows(model, data, starts))  # (B, H, T, Qm)
+    iv = cfg.intervals
+    pred = I.point_forecast(output, iv and iv.method, iv and iv.levels)  # (B, H, T, 1)
     actual = data.actual(starts)
     raw_t = data.raw[:, data.target_idx]
     seg_lo = np.array([s.lo for s in data.segments])[data.series_index(starts)]
@@ -101,7 +110,61 @@ def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") ->
     result["n_windows"] = int(len(starts))
     if len(data.segments) > 1:
         result["per_series"] = _per_series(data, starts, actual, forecasts)
-    return Evaluation(split, starts, actual, forecasts, result)
+    return Evaluation(split, starts, actual, forecasts, result, output)
+
+
+def calibrate(cfg: Config, val: Evaluation) -> I.RunIntervals | None:
+    """The run's intervals calibrated on the validation windows (None when the config asks for none)."""
+    iv = cfg.intervals
+    if iv is None:
+        return None
+    if len(val.starts) == 0:
+        raise DataError(
+            "intervals need validation windows to calibrate on, and the val split has none",
+            where="intervals",
+            fix="enlarge data.split.val, or remove the intervals section",
+        )
+    persistence = val.forecasts["persistence"]
+    return I.calibrate_run(iv.method, iv.levels, iv.joint, val.actual, val.output, persistence, iv.adaptive, iv.gamma)
+
+
+def add_intervals(ev: Evaluation, run: I.RunIntervals, data: SeriesData, val: Evaluation | None = None) -> None:
+    """Band the model and persistence on ``ev``'s windows and score the bands into ``ev.metrics["intervals"]``.
+
+    ``val`` (the validation evaluation) is needed only for adaptive bands: its residuals start the score pool.
+    """
+    if run.adaptive and val is not None:
+        val_scores = np.abs(val.actual - val.forecasts["model"][..., 0])  # (N, H, T)
+        model_q = I.adaptive_bands(run, ev.forecasts["model"], ev.actual, val_scores, data.series_index(ev.starts))
+    else:
+        model_q = I.model_bands(run, ev.output)
+    ev.bands = {
+        "model": model_q,
+        "persistence": I.apply_bands(ev.forecasts["persistence"], run.persistence.width, run.levels),
+    }
+    ev.intervals = run
+    scale = msis_scale(data, ev.metrics["season_length"])
+    scored = {k: I.interval_metrics(ev.actual, q, run.levels, data.targets, scale) for k, q in ev.bands.items()}
+    ev.metrics["intervals"] = {
+        "method": run.method,
+        "levels": list(run.levels),
+        "joint": run.joint,
+        "adaptive": run.adaptive and val is not None,
+        "calibration_windows": (run.model or run.persistence).n,
+        **scored,
+        "warnings": run.warnings() + I.coverage_warnings(scored["model"], split=ev.split),
+    }
+
+
+def msis_scale(data: SeriesData, season: int) -> np.ndarray:
+    """M4's MSIS denominator per target: the training rows' mean seasonal absolute difference, ``(T,)``."""
+    bounds, lo = [], 0
+    for s in data.segments:
+        a, b = s.bounds["train"]
+        bounds.append((lo, lo + b - a))
+        lo += b - a
+    rows = np.concatenate([np.arange(*s.bounds["train"]) for s in data.segments])
+    return I.seasonal_naive_scale(data.raw[rows][:, data.target_idx], season, bounds)
 
 
 def _per_series(data: SeriesData, starts: np.ndarray, actual: np.ndarray, forecasts: dict) -> dict:
@@ -188,14 +251,18 @@ def _train_into(
             len(data.target_idx),
             cfg.seed,
             n_future=len(data.future_idx),
+            quantiles=model_quantiles(cfg),
         )
         T.compile_model(model, cfg)
     t0 = time.perf_counter()
     fit = T.fit(model, data, cfg, partial / "checkpoint", quiet=quiet, resume_state=state, extra_callbacks=callbacks)
     train_seconds = time.perf_counter() - t0
 
-    test = evaluate_model(model, data, cfg, split)  # a tune trial scores "val" and never touches test
-    val = test if split == "val" else evaluate_model(model, data, cfg, "val")
+    val = evaluate_model(model, data, cfg, "val")
+    test = val if split == "val" else evaluate_model(model, data, cfg, split)  # a tune trial never touches test
+    calibration = calibrate(cfg, val)
+    if calibration is not None:
+        add_intervals(test, calibration, data, val)
     extra = {"stationarity": stationarity_hints(data), "backend": backend_name, "versions": backend.versions()}
     record = artifacts.metrics_record(cfg, test.metrics, val.metrics, fit, int(model.count_params()), extra, split)
     timing = artifacts.timing_record(train_seconds, fit.epoch_seconds)
@@ -208,9 +275,10 @@ def _train_into(
         history=history,
         metrics=record,
         timing=timing,
-        forecast=forecast_table(model, data, data.frame.frequency)
+        forecast=forecast_table(model, data, data.frame.frequency, calibration)
         if data.can_forecast()  # data.future columns need horizon rows (predict --data), which training data lacks
         else pd.DataFrame(columns=["timestamp", "step", "quantile", *data.targets]),
+        intervals=calibration and calibration.to_dict(),
     )
     if cfg.output.plots:
         plots.run_plots(partial / "plots", fit.history, fit.best_epoch, test, data)
@@ -220,7 +288,8 @@ def _train_into(
 
 
 def _resumed_model(partial: Path, cfg: Config, state: dict):
-    model = artifacts.load_model_compiled(partial / "checkpoint" / state.get("model", "model.keras"))
+    path = partial / "checkpoint" / state.get("model", "model.keras")
+    model = artifacts.load_model_compiled(path, model_quantiles(cfg))
     _say(f"resuming from epoch {state['epoch'] + 1} of {cfg.training.epochs}")
     return model
 
@@ -359,20 +428,37 @@ def open_run_with_data(run_dir: str | Path, data_path: str | None = None, keras_
     return run, model, data, warnings
 
 
-def evaluate(run_dir: str, data_path: str | None = None, split: str = "test") -> tuple[Evaluation, list[str]]:
-    """Score a finished run and the baselines on ``split`` of its data (or of ``data_path``)."""
+def evaluate(
+    run_dir: str, data_path: str | None = None, split: str = "test", output: str | None = None
+) -> tuple[Evaluation, list[str]]:
+    """Score a finished run and the baselines on ``split`` of its data (or of ``data_path``).
+
+    A run with intervals gets its saved bands scored too (adaptive ones start from the validation residuals).
+    ``output``: also write every window's forecast there in long format (:func:`predictions.predictions_table`).
+    """
     run, model, data, warnings = open_run_with_data(run_dir, data_path)
     ev = evaluate_model(model, data, run.config, split)
+    calibration = run.intervals
+    if calibration is not None:
+        val = evaluate_model(model, data, run.config, "val") if calibration.adaptive and split != "val" else None
+        add_intervals(ev, calibration, data, val)
+        warnings += ev.metrics["intervals"]["warnings"]
     w = text.mase_warning(ev)
     if w:
         warnings.append(w)
+    if output:
+        from .predictions import predictions_table
+
+        qs = calibration.quantiles if calibration else None
+        table = predictions_table(data, ev.starts, ev.actual, ev.forecasts["model"], ev.bands.get("model"), qs)
+        artifacts.write_table(output, table)
     return ev, warnings
 
 
 def forecast(run_dir: str, data_path: str | None = None) -> tuple[pd.DataFrame, SeriesData, list[str]]:
     """Forecast ``horizon`` steps past the end of the data, in original units and timestamps."""
     run, model, data, warnings = open_run_with_data(run_dir, data_path)
-    table = forecast_table(model, data, run.schema["frequency"])
+    table = forecast_table(model, data, run.schema["frequency"], run.intervals)
     if run.schema.get("calendar") == "steps":
         warnings.append(
             f"note: rows are steps; future timestamps follow the {run.schema['frequency']!r} calendar "
@@ -381,14 +467,20 @@ def forecast(run_dir: str, data_path: str | None = None) -> tuple[pd.DataFrame, 
     return table, data, warnings
 
 
-def forecast_table(model, data: SeriesData, frequency: str) -> pd.DataFrame:
-    """One row per series and step: timestamp, [series], step, quantile, one column per target."""
+def forecast_table(model, data: SeriesData, frequency: str, calibration: I.RunIntervals | None = None) -> pd.DataFrame:
+    """One row per series and step: timestamp, [series], step, quantile, one column per target.
+
+    With intervals, one more column per target and quantile (``intervals.quantile_column``: ``temp_max_p10``).
+    """
     _check_history(data)
     L = data.input_length
     starts, inputs = data.forecast_inputs(frequency)  # (S,), the window ending at each series' last observed row
     # the compiled predict step: an eager model(x) under JAX compiles the scan anew each call (~200 ms)
     raw_pred = np.asarray(model.predict_on_batch(inputs))
-    pred = data.invert(starts, raw_pred)  # (S, H, T, Q)
+    output = data.invert(starts, raw_pred)  # (S, H, T, Qm)
+    method, levels = (calibration.method, calibration.levels) if calibration else (None, None)
+    pred = I.point_forecast(output, method, levels)  # (S, H, T, 1)
+    bands = I.model_bands(calibration, output) if calibration else None  # (S, H, T, Q)
     last_times = data.timestamps(windows.last_input_rows(starts, L))  # (S,)
     rows = []
     for i, s in enumerate(data.segments):
@@ -397,10 +489,19 @@ def forecast_table(model, data: SeriesData, frequency: str) -> pd.DataFrame:
             row = {"timestamp": future[h]}
             if len(data.segments) > 1:
                 row["series"] = s.series
-            row |= {"step": h + 1, "quantile": "mean"}
+            row |= {"step": h + 1, "quantile": "median" if method in ("quantile", "cqr") else "mean"}
             row |= {t: pred[i, h, j, 0] for j, t in enumerate(data.targets)}
+            if bands is not None:
+                row |= _quantile_cells(bands[i, h], data.targets, calibration.quantiles)
             rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs["intervals"] = calibration  # for plot_forecast's fan
+    return table
+
+
+def _quantile_cells(bands: np.ndarray, targets: list[str], qs: np.ndarray) -> dict:
+    """``(T, Q)`` quantiles of one forecast step -> ``{temp_max_p10: ..., ...}``."""
+    return {I.quantile_column(t, q): bands[j, k] for j, t in enumerate(targets) for k, q in enumerate(qs)}
 
 
 def _check_history(data: SeriesData) -> None:
@@ -423,11 +524,17 @@ def save_forecast(table: pd.DataFrame, path: str) -> None:
 
 
 def plot_forecast(table: pd.DataFrame, data: SeriesData, path: str) -> None:
-    """``predict --plot``: the first series' recent history (5 input windows) and its forecast of the first target."""
+    """``predict --plot``: the first series' recent history (5 input windows) and its forecast of the first target,
+    with a fan of its intervals when the run has them."""
     seg = data.segments[0]
     rows = windows.history_rows(seg.lo, seg.hi, 5 * data.input_length)
     target = data.targets[0]
     first = table[table["series"] == seg.series] if "series" in table else table
+    bands, levels = None, ()
+    calibration = table.attrs.get("intervals")  # set by forecast_table
+    if calibration is not None:
+        bands = first[[I.quantile_column(target, q) for q in calibration.quantiles]].to_numpy()  # (H, Q)
+        levels = calibration.levels
     plots.predict_plot(
         data.timestamps(rows),
         data.raw[rows, data.target_idx[0]],
@@ -436,6 +543,8 @@ def plot_forecast(table: pd.DataFrame, data: SeriesData, path: str) -> None:
         target,
         Path(path),
         unit=data.frame.unit(target),
+        bands=bands,
+        levels=levels,
     )
 
 

@@ -134,6 +134,28 @@ def summary_table(ev: Evaluation) -> str:
     return "\n".join(lines)
 
 
+def interval_lines(ev: Evaluation) -> list[str]:
+    """Coverage and width per level beside the score table (model and persistence bands), or nothing."""
+    iv = ev.metrics.get("intervals")
+    if not iv:
+        return []
+    how = iv["method"] + (", joint" if iv["joint"] else "") + (", adaptive" if iv["adaptive"] else "")
+    lines = [
+        "",
+        f"intervals ({how}; calibrated on {iv['calibration_windows']} validation windows):",
+        f"{'':<16}{'level':>7}{'coverage':>10}{'joint':>8}{'width':>12}{'MSIS':>9}",
+    ]
+    for name in ("model", "persistence"):
+        for level, b in iv[name]["levels"].items():
+            msis = b.get("msis", {}).get("overall")
+            lines.append(
+                f"{name:<16}{level + '%':>7}{num(b['coverage']['overall'], '.1f', 9)}%"
+                f"{num(b['joint_coverage']['overall'], '.1f', 7)}%{num(b['width']['overall'], width=12)}"
+                f"{num(msis, '.3f', 9)}"
+            )
+    return lines
+
+
 def mase_warning(ev: Evaluation) -> str | None:
     """A warning when the model does no better than persistence (MASE >= 1), else None."""
     mase = ev.metrics["original"]["overall"]["model"]["mase"]
@@ -152,6 +174,7 @@ def train_summary(ev: Evaluation, record: dict, train_seconds: float, run_dir) -
         "",
         f"test split, original units, {ev.metrics['n_windows']} windows:",
         summary_table(ev),
+        *interval_lines(ev),
         "",
         f"epochs run {t['epochs_run']}, best epoch {t['best_epoch']}, training time {train_seconds:.1f}s "
         f"({t['params']} parameters, backend {record['backend']})",
@@ -159,6 +182,7 @@ def train_summary(ev: Evaluation, record: dict, train_seconds: float, run_dir) -
     w = mase_warning(ev)
     if w:
         tail.append(w)
+    tail += ev.metrics.get("intervals", {}).get("warnings", [])
     tail.append(f"run directory: {run_dir}")
     return "\n".join(tail)
 
@@ -168,6 +192,7 @@ def evaluation_text(ev: Evaluation, as_json: bool = False) -> str:
     if as_json:
         return json.dumps(ev.metrics, indent=1)
     lines = [f"{ev.split} split, original units, {ev.metrics['n_windows']} windows:", summary_table(ev)]
+    lines += interval_lines(ev)
     lead = ev.metrics["original"]["per_lead"]["model"]["mae"]
     if len(lead) > 1:
         lines.append("model MAE by lead time: " + "  ".join(f"t+{i + 1} {num(v)}" for i, v in enumerate(lead)))
