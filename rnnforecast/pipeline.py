@@ -501,6 +501,8 @@ def backtest(
     final = artifacts.plan_compare_dir(cfg, out[: -len(".partial")] if out and out.endswith(".partial") else out, "backtest")
     again = f"Resume it with: rnnforecast backtest {config_path} --folds {folds} --step {plan.step} --refit {refit} --out {final}"
     partial, resumed = artifacts.start_or_resume(final, B.fingerprint(cfg, plan, levels), what="backtest", again=again)
+    if not resumed:
+        artifacts.write_atomic(partial / "config.yaml", "# base config; each fold changes only data.split\n" + cfg.to_yaml())
     t0 = time.perf_counter()
     groups = [[f for f in plan.folds if f.model_fold == k] for k in sorted({f.model_fold for f in plan.folds})]
     todo = [g for g in groups if not all(B.fold_done(partial, f.index) for f in g)]
@@ -537,6 +539,7 @@ def backtest_folds(spec: dict) -> list[int]:
         model, data, training = _fold_model(fcfg, frame, fold, end, root, model, spec["quiet"])
         record, table = _fold_forecasts(model, data, fcfg, fold, plan, spec["levels"], training)
         fdir = B.fold_dir(root, fold.index)
+        fdir.mkdir(parents=True, exist_ok=True)
         artifacts.write_atomic(fdir / "predictions.csv", table.to_csv(index=False))
         artifacts.write_json(fdir / "fold.json", record)  # last: the fold is done
         ran.append(fold.index)
@@ -550,13 +553,13 @@ def _fold_model(cfg: Config, frame, fold, end: str | None, root: Path, model, qu
     Returns:
         ``(model, data, training)``; ``training`` is None when the fold reuses a model.
     """
-    fdir = B.fold_dir(root, fold.index)
     end = pd.Timestamp(end) if end else None
     if not fold.refit:
         mdir = B.fold_dir(root, fold.model_fold)
         data = build(frame, cfg, scaler=Scaler.load(mdir / "scaler.json"), check_splits=False).fold_view(end)
         return model or artifacts.load_model(mdir / "model.keras"), data, None
     data = build(frame, cfg, check_splits=False).fold_view(end)
+    fdir = B.fold_dir(root, fold.index)
     fdir.mkdir(parents=True, exist_ok=True)
     model, fit, seconds = fit_model(cfg, data, fdir / "checkpoint", quiet=quiet)
     artifacts.save_model(model, fdir / "model.keras")
