@@ -52,7 +52,11 @@ class Plan:
 
     def fold_times(self, fold: F.Fold) -> dict[str, str | None]:
         """``val_start``, ``origin`` (first forecast time), ``test_end`` (first time after the test stretch)."""
-        return {"val_start": self.time(fold.val[0]), "origin": self.time(fold.origin), "test_end": self.time(fold.test[1])}
+        return {
+            "val_start": self.time(fold.val[0]),
+            "origin": self.time(fold.origin),
+            "test_end": self.time(fold.test[1]),
+        }
 
     def overrides(self, fold: F.Fold) -> dict[str, str]:
         """Config changes that make ``fold`` the split: train before ``val_start``, validate up to the origin."""

@@ -272,7 +272,9 @@ def _refit(ctx: click.Context, param: click.Parameter, value: str) -> str:
     type=click.Path(file_okay=False),
     help="Backtest directory (default runs/<name>-backtest-<time>/); rerun with it to resume.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print metrics.json (per fold and aggregated) instead of the table.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print metrics.json (per fold and aggregated) instead of the table."
+)
 @click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress lines.")
 def backtest(config: str, overrides: tuple[str, ...], as_json: bool, **options) -> None:
     """Rolling-origin backtest: K folds over the end of the series, each trained on everything before it.

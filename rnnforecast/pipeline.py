@@ -18,8 +18,8 @@ import pandas as pd
 
 from . import artifacts, backend, metrics, plots, text, windows
 from . import backtest as B
-from . import intervals as I
 from . import compare as C
+from . import intervals as I
 from .config import Config, cuda_path_warning
 from .data import load_frame, season_length
 from .errors import ConfigError, DataError, Interrupted, RunError
@@ -177,7 +177,9 @@ def _train_into(
     callbacks: list | tuple = (),
 ) -> TrainResult:
     artifacts.write_config(partial, cfg)
-    model, fit, train_seconds = fit_model(cfg, data, partial / "checkpoint", quiet=quiet, state=state, callbacks=callbacks)
+    model, fit, train_seconds = fit_model(
+        cfg, data, partial / "checkpoint", quiet=quiet, state=state, callbacks=callbacks
+    )
     test = evaluate_model(model, data, cfg, split)  # a tune trial scores "val" and never touches test
     val = test if split == "val" else evaluate_model(model, data, cfg, "val")
     extra = {"stationarity": stationarity_hints(data), "backend": backend_name, "versions": backend.versions()}
@@ -498,15 +500,21 @@ def backtest(
     levels = I.check_levels(levels)
     data = load_data(cfg)  # config and data errors before any directory exists
     plan = B.make_plan(cfg, data.frame, folds, step, refit)
-    final = artifacts.plan_compare_dir(cfg, out[: -len(".partial")] if out and out.endswith(".partial") else out, "backtest")
+    final = artifacts.plan_compare_dir(
+        cfg, out[: -len(".partial")] if out and out.endswith(".partial") else out, "backtest"
+    )
     again = f"Resume it with: rnnforecast backtest {config_path} --folds {folds} --step {plan.step} --refit {refit} --out {final}"
     partial, resumed = artifacts.start_or_resume(final, B.fingerprint(cfg, plan, levels), what="backtest", again=again)
     if not resumed:
-        artifacts.write_atomic(partial / "config.yaml", "# base config; each fold changes only data.split\n" + cfg.to_yaml())
+        artifacts.write_atomic(
+            partial / "config.yaml", "# base config; each fold changes only data.split\n" + cfg.to_yaml()
+        )
     t0 = time.perf_counter()
     groups = [[f for f in plan.folds if f.model_fold == k] for k in sorted({f.model_fold for f in plan.folds})]
     todo = [g for g in groups if not all(B.fold_done(partial, f.index) for f in g)]
-    _say(f"backtest: {len(plan.folds)} folds, {len(todo)} model(s) to run{' (resumed)' if resumed else ''} -> {partial}")
+    _say(
+        f"backtest: {len(plan.folds)} folds, {len(todo)} model(s) to run{' (resumed)' if resumed else ''} -> {partial}"
+    )
     spec = {"cfg": cfg, "plan": plan, "dir": str(partial), "levels": levels, "quiet": quiet}
     with make_executor("local", workers) as ex:
         for h in ex.as_completed([ex.submit(backtest_folds, {**spec, "folds": g}) for g in todo]):

@@ -444,14 +444,31 @@ def _inspect_body(inspect_dir: Path) -> str:
 
 def _backtest_body(record: dict) -> str:
     levels = [f"{c:g}" for c in record["levels"]]
-    head = ["fold", "origin", "windows", "trained", "MAE", "persistence MAE", "MASE", *[f"coverage {c}%" for c in levels]]
+    head = [
+        "fold",
+        "origin",
+        "windows",
+        "trained",
+        "MAE",
+        "persistence MAE",
+        "MASE",
+        *[f"coverage {c}%" for c in levels],
+    ]
     rows = []
     for f in record["folds"]:
         o = f["original"]["overall"]
         cov = [_num(f["intervals"]["model"]["levels"][c]["coverage"]["overall"], 3) for c in levels]
         rows.append(
-            [str(f["fold"]), str(f["origin"]), str(f["n_windows"]), "yes" if f["trained"] else "no",
-             _num(o["model"]["mae"]), _num(o["persistence"]["mae"]), _num(o["model"]["mase"]), *cov]
+            [
+                str(f["fold"]),
+                str(f["origin"]),
+                str(f["n_windows"]),
+                "yes" if f["trained"] else "no",
+                _num(o["model"]["mae"]),
+                _num(o["persistence"]["mae"]),
+                _num(o["model"]["mase"]),
+                *cov,
+            ]
         )
     agg = record["aggregate"]["scores"]
     lead = [["lead", *[f"t+{i + 1}" for i in range(record["horizon"])]]]
@@ -463,8 +480,11 @@ def _backtest_body(record: dict) -> str:
         f"validation {record['plan']['val_length']} steps; {record['trainings']} training(s). Every fold trains on the "
         "rows before its validation stretch only.</p>"
     )
-    return note + _table(head, rows, highlight=None) + "<h4>MAE by lead time (mean ± std over folds)</h4>" + _table(
-        lead[0], lead[1:]
+    return (
+        note
+        + _table(head, rows, highlight=None)
+        + "<h4>MAE by lead time (mean ± std over folds)</h4>"
+        + _table(lead[0], lead[1:])
     )
 
 

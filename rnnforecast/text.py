@@ -302,7 +302,8 @@ def backtest_table(record: dict, directory) -> str:
         f", MASE {_mean_std(s['model']['mase']['mean'], s['model']['mase']['std'], '.3f')}",
         "coverage: "
         + ", ".join(f"{c}% {_mean_std(cov[c]['coverage']['mean'], cov[c]['coverage']['std'], '.1f')}" for c in levels),
-        f"model MAE by lead: " + "  ".join(f"t+{i + 1} {num(v)}" for i, v in enumerate(s["model"]["mae"]["per_lead"]["mean"])),
+        "model MAE by lead: "
+        + "  ".join(f"t+{i + 1} {num(v)}" for i, v in enumerate(s["model"]["mae"]["per_lead"]["mean"])),
         f"{record['trainings']} training(s), {record['seconds']:.1f}s",
         f"backtest directory: {directory}",
     ]

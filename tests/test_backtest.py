@@ -9,13 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import run_cli, sine_frame, write_config
 from rnnforecast import backtest as B
 from rnnforecast import pipeline
 from rnnforecast.config import from_dict
 from rnnforecast.data import load_frame
 from rnnforecast.series import build
-
-from conftest import run_cli, sine_frame, write_config
 
 
 def _config(tmp_path, n=60, **extra):
