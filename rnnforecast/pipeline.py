@@ -194,7 +194,9 @@ def _train_into(
         history=history,
         metrics=record,
         timing=timing,
-        forecast=forecast_table(model, data, data.frame.frequency),
+        forecast=forecast_table(model, data, data.frame.frequency)
+        if data.can_forecast()  # data.future columns need horizon rows (predict --data), which training data lacks
+        else pd.DataFrame(columns=["timestamp", "step", "quantile", *data.targets]),
     )
     if cfg.output.plots:
         plots.run_plots(partial / "plots", fit.history, fit.best_epoch, test, data)
@@ -227,6 +229,7 @@ def fit_model(
             cfg.window.horizon,
             len(data.target_idx),
             cfg.seed,
+            n_future=len(data.future_idx),
         )
         T.compile_model(model, cfg)
     t0 = time.perf_counter()
@@ -395,9 +398,9 @@ def forecast_table(model, data: SeriesData, frequency: str) -> pd.DataFrame:
     """One row per series and step: timestamp, [series], step, quantile, one column per target."""
     _check_history(data)
     L = data.input_length
-    starts = np.array([windows.forecast_start(s.hi, L) for s in data.segments], dtype=np.int64)  # (S,)
+    starts, inputs = data.forecast_inputs(frequency)  # (S,), the window ending at each series' last observed row
     # the compiled predict step: an eager model(x) under JAX compiles the scan anew each call (~200 ms)
-    raw_pred = np.asarray(model.predict_on_batch({"past": data.inputs(starts)}))
+    raw_pred = np.asarray(model.predict_on_batch(inputs))
     pred = data.invert(starts, raw_pred)  # (S, H, T, Q)
     last_times = data.timestamps(windows.last_input_rows(starts, L))  # (S,)
     rows = []

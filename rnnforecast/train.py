@@ -50,8 +50,8 @@ class WindowDataset(keras.utils.PyDataset):
 
     def __getitem__(self, i: int):
         idx = self._order[i * self.batch_size : (i + 1) * self.batch_size]
-        x, y = self.data.batch(idx)  # (B, L, F), (B, H, T)
-        return {"past": x}, y[..., None]  # targets carry the quantile axis: (B, H, T, 1)
+        inputs, y = self.data.model_batch(idx)  # {"past": (B, L, F)[, "future": (B, H, Fu)]}, (B, H, T)
+        return inputs, y[..., None]  # targets carry the quantile axis: (B, H, T, 1)
 
 
 def compile_model(model, cfg: Config) -> None:
@@ -374,8 +374,7 @@ def predict(model, data: SeriesData, starts: np.ndarray, batch_size: int = 256) 
         n = len(idx)
         if len(starts) > batch_size and n < batch_size:
             idx = np.concatenate([idx, np.repeat(idx[-1:], batch_size - n)])
-        x, _ = data.batch(idx)
-        out.append(np.asarray(model.predict_on_batch({"past": x}))[:n])
+        out.append(np.asarray(model.predict_on_batch(data.model_inputs(idx)))[:n])
     if not out:
         return np.zeros((0, data.horizon, len(data.target_idx), 1), dtype=np.float32)
     return np.concatenate(out)
