@@ -64,19 +64,48 @@ def final_of(partial: Path) -> Path:
     return partial.with_name(partial.name[: -len(PARTIAL_SUFFIX)])
 
 
-def plan_compare_dir(cfg: Config, out: str | None) -> Path:
+def plan_compare_dir(cfg: Config, out: str | None, kind: str = "compare") -> Path:
+    """``out``, or ``<runs_dir>/<name>-<kind>-<time>`` (kind: compare, backtest)."""
     if out:
         return Path(out)
-    return Path(cfg.output.runs_dir) / f"{slug(cfg.name)}-compare-{time.strftime('%Y%m%d-%H%M%S')}"
+    return Path(cfg.output.runs_dir) / f"{slug(cfg.name)}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def start(final: Path, config_path: str | None = None, *, what: str = "run") -> Path:
+def start_or_resume(final: Path, fingerprint: dict, *, what: str, again: str) -> tuple[Path, bool]:
+    """Claim ``<final>.partial`` like :func:`start`, or take back one this command left unfinished.
+
+    An unfinished directory is taken back only when its ``plan.json`` holds the same ``fingerprint``
+    (same config, plan and options): its finished parts are kept and the rest is redone.
+
+    Returns:
+        ``(partial, resumed)``.
+    """
+    partial = partial_of(final)
+    if partial.exists() and not final.exists():
+        try:
+            old = json.loads((partial / "plan.json").read_text())
+        except (OSError, ValueError):
+            old = None
+        if old != json.loads(json.dumps(fingerprint, default=str)):
+            raise RunError(
+                f"an unfinished {what} with another config or other options is already there",
+                where=str(partial),
+                fix="rerun with the same config and options to resume it, or pass another --out",
+            )
+        return partial, True
+    partial = start(final, what=what, again=again)
+    write_json(partial / "plan.json", fingerprint)
+    return partial, False
+
+
+def start(final: Path, config_path: str | None = None, *, what: str = "run", again: str | None = None) -> Path:
     """Claim ``<final>.partial`` for a run or a comparison: create it, with a marker that says how to finish it.
 
     Args:
         final: the directory the result gets once complete; it must not exist.
         config_path: for a run, how the user named the config (with ``--set`` options), for the resume hint.
-        what: ``"run"`` (resumable; an unfinished one without a committed epoch is replaced) or ``"comparison"``.
+        what: ``"run"`` (resumable; an unfinished one without a committed epoch is replaced), ``"comparison"``...
+        again: for anything but a run, the marker's line on how to finish it.
 
     Returns:
         The ``.partial`` directory, now owned by this process.
@@ -94,7 +123,7 @@ def start(final: Path, config_path: str | None = None, *, what: str = "run") -> 
         if partial.exists() and committed_epoch(partial) is None:
             shutil.rmtree(partial, ignore_errors=True)  # it stopped before its first epoch: nothing to resume
     else:
-        marker = f"This {what} did not finish. It is not a result.\nRun rnnforecast compare again.\n"
+        marker = f"This {what} did not finish. It is not a result.\n{again or 'Run rnnforecast compare again.'}\n"
         busy_fix = f"remove it, or pass another {option}"
     if partial.exists():
         raise RunError(f"an unfinished {what} is already there", where=str(partial), fix=busy_fix)

@@ -7,6 +7,7 @@ after the backend is chosen.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import artifacts, backend, metrics, plots, text, windows
+from . import backtest as B
 from . import compare as C
 from . import intervals as I
 from .config import Config, cuda_path_warning
@@ -236,28 +238,10 @@ def _train_into(
     split: str = "test",
     callbacks: list | tuple = (),
 ) -> TrainResult:
-    from . import train as T  # imports Keras
-
     artifacts.write_config(partial, cfg)
-    backend.seed_everything(cfg.seed, cfg.runtime.deterministic)
-    if state is not None:
-        model = _resumed_model(partial, cfg, state)
-    else:
-        model = build_model(
-            cfg.model,
-            cfg.window.input_length,
-            len(data.feature_idx),
-            cfg.window.horizon,
-            len(data.target_idx),
-            cfg.seed,
-            n_future=len(data.future_idx),
-            quantiles=model_quantiles(cfg),
-        )
-        T.compile_model(model, cfg)
-    t0 = time.perf_counter()
-    fit = T.fit(model, data, cfg, partial / "checkpoint", quiet=quiet, resume_state=state, extra_callbacks=callbacks)
-    train_seconds = time.perf_counter() - t0
-
+    model, fit, train_seconds = fit_model(
+        cfg, data, partial / "checkpoint", quiet=quiet, state=state, callbacks=callbacks
+    )
     val = evaluate_model(model, data, cfg, "val")
     test = val if split == "val" else evaluate_model(model, data, cfg, split)  # a tune trial never touches test
     calibration = calibrate(cfg, val)
@@ -287,9 +271,41 @@ def _train_into(
     return TrainResult(final, test, record, summary, history, timing)
 
 
-def _resumed_model(partial: Path, cfg: Config, state: dict):
-    path = partial / "checkpoint" / state.get("model", "model.keras")
-    model = artifacts.load_model_compiled(path, model_quantiles(cfg))
+def fit_model(
+    cfg: Config,
+    data: SeriesData,
+    checkpoint_dir: Path,
+    *,
+    quiet: bool = False,
+    state: dict | None = None,
+    callbacks: list | tuple = (),
+):
+    """The one training step of every command: seed, build and compile (or restore ``state``), fit on
+    ``data``'s train split with early stopping on its val split. Returns ``(model, FitResult, seconds)``."""
+    from . import train as T  # imports Keras
+
+    backend.seed_everything(cfg.seed, cfg.runtime.deterministic)
+    if state is not None:
+        model = _resumed_model(checkpoint_dir, cfg, state)
+    else:
+        model = build_model(
+            cfg.model,
+            cfg.window.input_length,
+            len(data.feature_idx),
+            cfg.window.horizon,
+            len(data.target_idx),
+            cfg.seed,
+            n_future=len(data.future_idx),
+            quantiles=model_quantiles(cfg),
+        )
+        T.compile_model(model, cfg)
+    t0 = time.perf_counter()
+    fit = T.fit(model, data, cfg, checkpoint_dir, quiet=quiet, resume_state=state, extra_callbacks=callbacks)
+    return model, fit, time.perf_counter() - t0
+
+
+def _resumed_model(checkpoint_dir: Path, cfg: Config, state: dict):
+    model = artifacts.load_model_compiled(checkpoint_dir / state.get("model", "model.keras"), model_quantiles(cfg))
     _say(f"resuming from epoch {state['epoch'] + 1} of {cfg.training.epochs}")
     return model
 
@@ -565,3 +581,138 @@ def inspect_run(run_dir: str | Path, split: str = "test", window_index: int = 0)
     out = run.path / "inspect"
     step = run.schema.get("median_step_seconds")
     return inspect_model(model, x, data.features, out, window_index=window_index, step_seconds=step), out, warnings
+
+
+# --------------------------------------------------------------------------- backtest
+
+
+@dataclass
+class BacktestResult:
+    out: Path
+    record: dict  # the content of metrics.json
+    table: str  # what `backtest` prints
+
+
+def backtest(
+    cfg: Config,
+    *,
+    config_path: str,
+    folds: int = 4,
+    step: int | None = None,
+    refit: str = "all",
+    out: str | None = None,
+    levels: tuple[float, ...] = (80.0, 95.0),
+    workers: int = 1,
+    quiet: bool = False,
+) -> BacktestResult:
+    """Rolling-origin backtest: each fold trains (``refit``) on everything before its validation stretch,
+    calibrates conformal bands on it, and forecasts every window of its test stretch (``backtest.py``).
+
+    A rerun with the same ``out`` resumes: finished folds (``folds/NN/fold.json``) are kept.
+    """
+    from .executor import make_executor
+
+    levels = I.check_levels(levels)
+    data = load_data(cfg)  # config and data errors before any directory exists
+    plan = B.make_plan(cfg, data.frame, folds, step, refit)
+    final = artifacts.plan_compare_dir(
+        cfg, out[: -len(".partial")] if out and out.endswith(".partial") else out, "backtest"
+    )
+    again = f"Resume it with: rnnforecast backtest {config_path} --folds {folds} --step {plan.step} --refit {refit} --out {final}"
+    partial, resumed = artifacts.start_or_resume(final, B.fingerprint(cfg, plan, levels), what="backtest", again=again)
+    if not resumed:
+        artifacts.write_atomic(
+            partial / "config.yaml", "# base config; each fold changes only data.split\n" + cfg.to_yaml()
+        )
+    t0 = time.perf_counter()
+    groups = [[f for f in plan.folds if f.model_fold == k] for k in sorted({f.model_fold for f in plan.folds})]
+    todo = [g for g in groups if not all(B.fold_done(partial, f.index) for f in g)]
+    _say(
+        f"backtest: {len(plan.folds)} folds, {len(todo)} model(s) to run{' (resumed)' if resumed else ''} -> {partial}"
+    )
+    spec = {"cfg": cfg, "plan": plan, "dir": str(partial), "levels": levels, "quiet": quiet}
+    with make_executor("local", workers) as ex:
+        for h in ex.as_completed([ex.submit(backtest_folds, {**spec, "folds": g}) for g in todo]):
+            _say(f"backtest: folds {', '.join(str(i) for i in h.result())} done")
+    parts = [B.read_fold(partial, f.index) for f in plan.folds]
+    record = B.summarise(cfg, plan, [r for r, _ in parts], levels, time.perf_counter() - t0)
+    predictions = pd.concat([p for _, p in parts], ignore_index=True)
+    artifacts.write_atomic(partial / "predictions.csv", predictions.to_csv(index=False))
+    artifacts.write_json(partial / "metrics.json", record)
+    if cfg.output.plots:
+        plots.backtest_plots(partial / "plots", record, predictions, {t: data.frame.unit(t) for t in data.targets})
+    final = artifacts.finish(partial)
+    return BacktestResult(final, record, text.backtest_table(record, final))
+
+
+def backtest_folds(spec: dict) -> list[int]:
+    """Executor task: the folds that share one model, earliest first; the first of them trains it.
+
+    Each fold writes ``folds/NN/`` and marks itself done with ``fold.json``; done folds are skipped.
+    """
+    cfg, plan, root = spec["cfg"], spec["plan"], Path(spec["dir"])
+    backend.activate(cfg.runtime.backend)
+    frame = load_frame(cfg.data, cfg.data_path)
+    model, ran = None, []
+    for fold in spec["folds"]:
+        if B.fold_done(root, fold.index):
+            continue
+        fcfg = cfg.replace(**plan.overrides(fold))
+        end = plan.fold_times(fold)["test_end"]
+        model, data, training = _fold_model(fcfg, frame, fold, end, root, model, spec["quiet"])
+        record, table = _fold_forecasts(model, data, fcfg, fold, plan, spec["levels"], training)
+        fdir = B.fold_dir(root, fold.index)
+        fdir.mkdir(parents=True, exist_ok=True)
+        artifacts.write_atomic(fdir / "predictions.csv", table.to_csv(index=False))
+        artifacts.write_json(fdir / "fold.json", record)  # last: the fold is done
+        ran.append(fold.index)
+    return ran
+
+
+def _fold_model(cfg: Config, frame, fold, end: str | None, root: Path, model, quiet: bool):
+    """The fold's model and its view of the data (test stretch ending before ``end``): trained here when the
+    fold refits, else its model fold's model with that fold's scaler (the only scaling the model knows).
+
+    Returns:
+        ``(model, data, training)``; ``training`` is None when the fold reuses a model.
+    """
+    end = pd.Timestamp(end) if end else None
+    if not fold.refit:
+        mdir = B.fold_dir(root, fold.model_fold)
+        data = build(frame, cfg, scaler=Scaler.load(mdir / "scaler.json"), check_splits=False).fold_view(end)
+        return model or artifacts.load_model(mdir / "model.keras"), data, None
+    data = build(frame, cfg, check_splits=False).fold_view(end)
+    fdir = B.fold_dir(root, fold.index)
+    fdir.mkdir(parents=True, exist_ok=True)
+    model, fit, seconds = fit_model(cfg, data, fdir / "checkpoint", quiet=quiet)
+    artifacts.save_model(model, fdir / "model.keras")
+    data.scaler.save(fdir / "scaler.json")
+    artifacts.write_table(fdir / "history.csv", artifacts.history_table(fit.history, fit.epochs_run))
+    shutil.rmtree(fdir / "checkpoint", ignore_errors=True)  # made by fit_model a moment ago
+    return model, data, {"epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "train_seconds": seconds}
+
+
+def _fold_forecasts(model, data: SeriesData, cfg: Config, fold, plan, levels, training) -> tuple[dict, pd.DataFrame]:
+    """Score the fold's test windows (model and baselines), band them with conformal widths from its
+    validation windows (persistence too), and lay them out as rows."""
+    val, test = evaluate_model(model, data, cfg, "val"), evaluate_model(model, data, cfg, "test")
+    bands, scores, cal = {}, {}, None
+    for name in ("model", "persistence"):
+        q, c = I.conformal_bands(val.actual, val.forecasts[name], test.forecasts[name], levels)
+        bands[name], scores[name] = q, I.interval_metrics(test.actual, q, levels, data.targets)
+        cal = cal or c
+    starts = test.starts
+    last = windows.last_input_rows(starts, data.input_length)
+    target_times = data.timestamps(windows.target_rows(starts, data.input_length, data.horizon).ravel())
+    table = B.predictions_table(
+        fold.index,
+        data.series_of(starts),
+        data.timestamps(last),
+        np.asarray(target_times).reshape(len(starts), data.horizon),
+        data.targets,
+        test.actual,
+        bands["model"],
+        levels,
+    )
+    record = B.fold_record(fold, plan, test.metrics, scores, cal.to_dict(), training)
+    return record, table

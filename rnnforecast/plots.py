@@ -610,3 +610,85 @@ def saliency(sal: np.ndarray, feature_names: list[str], out_dir: Path, time_axis
     ax.set_title(f"Saliency of the first forecast step ({n_windows} windows)")
     _save(fig, out_dir / "saliency.png")
     return "saliency.png"
+
+
+# --------------------------------------------------------------------------- backtest
+
+
+def backtest_plots(directory: Path, record: dict, predictions, units: dict[str, str]) -> list[Path]:
+    """The three plots of a backtest (first target's unit on the axes)."""
+    unit = units.get(record["targets"][0], "data units")
+    backtest_error_per_fold(record, directory / "backtest_error_per_fold.png", unit)
+    backtest_error_by_lead(record, directory / "backtest_error_by_lead.png", unit)
+    backtest_forecast(record, predictions, directory / "backtest_forecast.png", unit)
+    return sorted(directory.glob("*.png"))
+
+
+def backtest_error_per_fold(record: dict, path: Path, unit: str) -> None:
+    """MAE of the model and the baselines in each fold (x: the fold's origin)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    origins = [str(f["origin"])[:10] for f in record["folds"]]
+    x = np.arange(len(origins))
+    for name, block in record["aggregate"]["scores"].items():
+        style = BASELINE_STYLE.get(name, ("C0", "-"))
+        y = [np.nan if v is None else v for v in block["mae"]["per_fold"]]
+        ax.plot(x, y, marker="o", color=style[0], ls=style[1], lw=2.2 if name == "model" else 1.2, label=name)
+    ax.set_xticks(x, origins, rotation=30, ha="right")
+    ax.set(title="Backtest: test MAE per fold (all leads and targets)", xlabel="fold origin", ylabel=f"MAE ({unit})")
+    ax.legend()
+    _save(fig, path)
+
+
+def backtest_error_by_lead(record: dict, path: Path, unit: str) -> None:
+    """MAE per lead time, mean over folds with a ± 1 std band, model and baselines."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, block in record["aggregate"]["scores"].items():
+        lead = block["mae"]["per_lead"]
+        mean = np.array([np.nan if v is None else v for v in lead["mean"]])
+        std = np.array([0.0 if v is None else v for v in lead["std"]])
+        h = np.arange(1, len(mean) + 1)
+        style = BASELINE_STYLE.get(name, ("C0", "-"))
+        ax.plot(h, mean, marker="o", color=style[0], ls=style[1], lw=2.2 if name == "model" else 1.2, label=name)
+        ax.fill_between(h, mean - std, mean + std, color=style[0], alpha=0.15)
+    ax.set(
+        title=f"Backtest: MAE by lead time over {len(record['folds'])} folds (mean ± std)",
+        xlabel="lead time (steps ahead)",
+        ylabel=f"MAE ({unit})",
+    )
+    _integer_ticks(ax.xaxis)
+    ax.legend()
+    _save(fig, path)
+
+
+def backtest_forecast(record: dict, predictions, path: Path, unit: str) -> None:
+    """Actual vs lead-1 forecast over the whole backtested stretch (first series, first target), with each
+    level's band and the fold origins as vertical lines."""
+    from .intervals import bound_indices, quantile_levels, quantile_name
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    target = record["targets"][0]
+    p = predictions[(predictions["lead"] == 1) & (predictions["target"] == target)]
+    series = p["series"].iloc[0]
+    p = p[p["series"] == series].sort_values("target_time")
+    t = np.asarray(p["target_time"], dtype="datetime64[ns]")
+    qs = quantile_levels(record["levels"])
+    for (lo, hi), c in reversed(list(zip(bound_indices(record["levels"]), sorted(record["levels"])))):
+        ax.fill_between(
+            t, p[quantile_name(qs[lo])], p[quantile_name(qs[hi])], color="C0", alpha=0.15, lw=0, label=f"{c:g}% band"
+        )
+    ax.plot(t, p["actual"], color="black", lw=1.1, label="actual")
+    ax.plot(t, p["forecast"], color="C0", lw=1, label="forecast t+1")
+    for f in record["folds"]:
+        ax.axvline(np.datetime64(str(f["origin"])[:19]), color="grey", lw=0.8, ls=":")
+    where = "" if series in ("", "nan") or len(predictions["series"].unique()) == 1 else f", series {series}"
+    ax.set(
+        title=f"{target}{where}: backtest, actual vs one-step forecast (dotted lines: fold origins)",
+        xlabel="time",
+        ylabel=f"{target} ({unit})",
+    )
+    ax.legend(loc="best", fontsize=8)
+    fig.autofmt_xdate()
+    _save(fig, path)

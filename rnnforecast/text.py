@@ -298,3 +298,38 @@ def inspect_summary(numbers: dict, split: str = "") -> list[str]:
 def inspect_text(numbers: dict, split: str, directory) -> str:
     """What ``inspect`` prints: the summary lines and where the plots are."""
     return "\n".join([*inspect_summary(numbers, split), f"plots and inspect.json written to {directory}"])
+
+
+# --------------------------------------------------------------------------- backtest
+
+
+def backtest_table(record: dict, directory) -> str:
+    """What ``backtest`` prints: one row per fold (origin, windows, MAE model vs persistence, MASE, coverage),
+    then mean ± std over folds, then the directory."""
+    levels = [f"{c:g}" for c in record["levels"]]
+    head = f"{'fold':<6}{'origin':<22}{'windows':>8}{'trained':>8}{'MAE':>11}{'persist.':>11}{'MASE':>8}"
+    head += "".join(f"{'cov' + c + '%':>9}" for c in levels)
+    lines = [head]
+    for f in record["folds"]:
+        o = f["original"]["overall"]
+        cov = [f["intervals"]["model"]["levels"][c]["coverage"]["overall"] for c in levels]
+        lines.append(
+            f"{f['fold']:<6}{str(f['origin'])[:19]:<22}{f['n_windows']:>8}{'yes' if f['trained'] else 'no':>8}"
+            f"{num(o['model']['mae'], width=11)}{num(o['persistence']['mae'], width=11)}{num(o['model']['mase'], '.3f', 8)}"
+            + "".join(num(v, ".1f", 9) for v in cov)
+        )
+    agg = record["aggregate"]
+    s, cov = agg["scores"], agg["intervals"]["model"]
+    lines += [
+        "",
+        f"over {len(record['folds'])} folds (mean ± std): MAE {_mean_std(s['model']['mae']['mean'], s['model']['mae']['std'], '.4g')}"
+        f", persistence MAE {_mean_std(s['persistence']['mae']['mean'], s['persistence']['mae']['std'], '.4g')}"
+        f", MASE {_mean_std(s['model']['mase']['mean'], s['model']['mase']['std'], '.3f')}",
+        "coverage: "
+        + ", ".join(f"{c}% {_mean_std(cov[c]['coverage']['mean'], cov[c]['coverage']['std'], '.1f')}" for c in levels),
+        "model MAE by lead: "
+        + "  ".join(f"t+{i + 1} {num(v)}" for i, v in enumerate(s["model"]["mae"]["per_lead"]["mean"])),
+        f"{record['trainings']} training(s), {record['seconds']:.1f}s",
+        f"backtest directory: {directory}",
+    ]
+    return "\n".join(lines)
