@@ -26,13 +26,13 @@ import numpy as np
 import pandas as pd
 
 from . import folds as F
-from . import intervals as I
 from .config import Config
 from .data import Frame
 from .series import split_rows
 
 SCORES = ("mae", "rmse", "mase")  # aggregated per forecaster, overall and per lead
-PREDICTION_COLUMNS = ("fold", "series", "target", "origin_time", "target_time", "lead", "actual", "forecast")
+# predictions.csv of a single series (several series add a `series` column after `fold`: predictions.predictions_table)
+PREDICTION_COLUMNS = ("fold", "target", "origin_time", "target_time", "lead", "actual", "forecast")
 
 
 @dataclass(frozen=True)
@@ -114,44 +114,6 @@ def read_fold(root: Path, index: int) -> tuple[dict, pd.DataFrame]:
 
 
 # --------------------------------------------------------------------------- one fold
-
-
-def predictions_table(
-    fold: int,
-    series: np.ndarray,
-    origin_times: pd.DatetimeIndex,
-    target_times: np.ndarray,
-    targets: list[str],
-    actual: np.ndarray,
-    quantiles: np.ndarray,
-    levels: tuple[float, ...],
-) -> pd.DataFrame:
-    """One row per window, lead and target: the long format of ``predictions.csv``.
-
-    Args:
-        series: ``(B,)`` series name of each window.
-        origin_times: ``(B,)`` time of each window's last observed row (the forecast is made after it).
-        target_times: ``(B, H)`` times of the forecast rows.
-        actual: ``(B, H, T)`` observed values; ``quantiles``: ``(B, H, T, Q)`` ordered as
-            :func:`intervals.quantile_levels` (the median is the point forecast).
-    """
-    b, h, t = actual.shape
-    qs = I.quantile_levels(levels)
-    idx = np.indices((b, h, t)).reshape(3, -1)  # window, lead, target of every row
-    w, lead, j = idx
-    out = {
-        "fold": np.full(len(w), fold),
-        "series": np.asarray(series, dtype=object)[w],
-        "target": np.asarray(targets, dtype=object)[j],
-        "origin_time": np.asarray(origin_times)[w],
-        "target_time": np.asarray(target_times)[w, lead],
-        "lead": lead + 1,
-        "actual": actual[w, lead, j],
-        "forecast": quantiles[w, lead, j, I.median_index(levels)],
-    }
-    for k, q in enumerate(qs):
-        out[I.quantile_name(q)] = quantiles[w, lead, j, k]
-    return pd.DataFrame(out)
 
 
 def fold_record(fold: F.Fold, plan: Plan, scores: dict, bands: dict, calibration: dict, training: dict | None) -> dict:

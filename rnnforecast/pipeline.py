@@ -25,6 +25,7 @@ from .data import load_frame, season_length
 from .errors import ConfigError, DataError, Interrupted, RunError
 from .internals import inspect_model
 from .models import build_model, model_quantiles
+from .predictions import predictions_table
 from .scaling import Scaler
 from .series import SeriesData, build
 
@@ -463,8 +464,6 @@ def evaluate(
     if w:
         warnings.append(w)
     if output:
-        from .predictions import predictions_table
-
         qs = calibration.quantiles if calibration else None
         table = predictions_table(data, ev.starts, ev.actual, ev.forecasts["model"], ev.bands.get("model"), qs)
         artifacts.write_table(output, table)
@@ -701,18 +700,9 @@ def _fold_forecasts(model, data: SeriesData, cfg: Config, fold, plan, levels, tr
         q, c = I.conformal_bands(val.actual, val.forecasts[name], test.forecasts[name], levels)
         bands[name], scores[name] = q, I.interval_metrics(test.actual, q, levels, data.targets)
         cal = cal or c
-    starts = test.starts
-    last = windows.last_input_rows(starts, data.input_length)
-    target_times = data.timestamps(windows.target_rows(starts, data.input_length, data.horizon).ravel())
-    table = B.predictions_table(
-        fold.index,
-        data.series_of(starts),
-        data.timestamps(last),
-        np.asarray(target_times).reshape(len(starts), data.horizon),
-        data.targets,
-        test.actual,
-        bands["model"],
-        levels,
+    q = bands["model"]  # (B, H, T, Q), the median is the point forecast
+    table = predictions_table(
+        data, test.starts, test.actual, q[..., I.median_index(levels)], q, I.quantile_levels(levels), fold.index
     )
     record = B.fold_record(fold, plan, test.metrics, scores, cal.to_dict(), training)
     return record, table

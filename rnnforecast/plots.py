@@ -671,8 +671,9 @@ def backtest_forecast(record: dict, predictions, path: Path, unit: str) -> None:
     fig, ax = plt.subplots(figsize=(11, 4.5))
     target = record["targets"][0]
     p = predictions[(predictions["lead"] == 1) & (predictions["target"] == target)]
-    series = p["series"].iloc[0]
-    p = p[p["series"] == series].sort_values("target_time")
+    several = "series" in p and p["series"].nunique() > 1  # the column is there only for several series
+    series = p["series"].iloc[0] if several else ""
+    p = (p[p["series"] == series] if several else p).sort_values("target_time")
     t = np.asarray(p["target_time"], dtype="datetime64[ns]")
     qs = quantile_levels(record["levels"])
     for (lo, hi), c in reversed(list(zip(bound_indices(record["levels"]), sorted(record["levels"])))):
@@ -683,7 +684,7 @@ def backtest_forecast(record: dict, predictions, path: Path, unit: str) -> None:
     ax.plot(t, p["forecast"], color="C0", lw=1, label="forecast t+1")
     for f in record["folds"]:
         ax.axvline(np.datetime64(str(f["origin"])[:19]), color="grey", lw=0.8, ls=":")
-    where = "" if series in ("", "nan") or len(predictions["series"].unique()) == 1 else f", series {series}"
+    where = f", series {series}" if several else ""
     ax.set(
         title=f"{target}{where}: backtest, actual vs one-step forecast (dotted lines: fold origins)",
         xlabel="time",
