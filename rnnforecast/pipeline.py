@@ -18,7 +18,7 @@ import pandas as pd
 from . import artifacts, backend, metrics, plots, text, windows
 from . import compare as C
 from .config import Config, cuda_path_warning
-from .data import load_frame, season_length
+from .data import load_source, season_length
 from .errors import ConfigError, DataError, Interrupted, RunError
 from .internals import inspect_model
 from .models import build_model
@@ -34,8 +34,9 @@ def _say(msg: str = "") -> None:
 # --------------------------------------------------------------------------- validate
 
 
-def load_data(cfg: Config) -> SeriesData:
-    return build(load_frame(cfg.data, cfg.data_path), cfg)
+def load_data(cfg: Config, table: pd.DataFrame | None = None) -> SeriesData:
+    """The config's data (``table`` when given, else ``data.sql`` or ``data.path``), split and scaled."""
+    return build(load_source(cfg, table), cfg)
 
 
 def stationarity_hints(data: SeriesData) -> dict[str, float]:
@@ -139,14 +140,16 @@ def train(
     quiet: bool = False,
     split: str = "test",
     callbacks: list | tuple = (),
+    table: pd.DataFrame | None = None,
 ) -> TrainResult:
     """Train as ``cfg`` says and write a complete run directory (or raise, leaving a marked partial one).
 
     ``split`` is the split the run is scored on; ``tune`` trials pass "val" so the test split stays unseen.
-    ``callbacks`` are extra Keras callbacks (tune's pruning callback).
+    ``callbacks`` are extra Keras callbacks (tune's pruning callback). ``table``: the data as a DataFrame
+    (the Python API) instead of ``data.path``.
     """
     backend_name = backend.activate(cfg.runtime.backend)
-    data = load_data(cfg)
+    data = load_data(cfg, table)
     for line in text.hint_lines(stationarity_hints(data), cfg):
         _say(line)
     warn = cuda_path_warning(cfg)
@@ -195,7 +198,12 @@ def _train_into(
 
     test = evaluate_model(model, data, cfg, split)  # a tune trial scores "val" and never touches test
     val = test if split == "val" else evaluate_model(model, data, cfg, "val")
-    extra = {"stationarity": stationarity_hints(data), "backend": backend_name, "versions": backend.versions()}
+    extra = {
+        "stationarity": stationarity_hints(data),
+        "backend": backend_name,
+        "versions": backend.versions(),
+        "data_sha256": data.frame.source_sha256,
+    }
     record = artifacts.metrics_record(cfg, test.metrics, val.metrics, fit, int(model.count_params()), extra, split)
     timing = artifacts.timing_record(train_seconds, fit.epoch_seconds)
     history = artifacts.history_table(fit.history, fit.epochs_run)
@@ -306,54 +314,74 @@ def _open(run_dir: str | Path):
     return run, artifacts.load_model(run.model_path)
 
 
-def run_data(run: artifacts.Run, data_path: str | None) -> tuple[SeriesData, list[str]]:
-    """The run's own data, or ``data_path`` checked against the run's schema, scaled with the run's scaler."""
+def run_data(
+    run: artifacts.Run, data_path: str | None, table: pd.DataFrame | None = None
+) -> tuple[SeriesData, list[str]]:
+    """The run's own data (its file or ``data.sql``, read again), or new data (``data_path`` or ``table``) checked
+    against the run's schema; scaled with the run's scaler."""
     cfg: Config = run.config
-    if data_path:
-        path = Path(data_path).resolve()
-        if not path.exists():
-            raise DataError("--data file not found", where=str(path), fix="check the path given to --data")
-        artifacts.check_against_schema(path, run.schema)
-        cfg = cfg.replace(**{"data.path": str(path)})
+    categories = run.schema.get("categories")
+    if data_path or table is not None:
+        frame = _new_data(run, data_path, table)
         warnings = []
+    elif cfg.data.sql is not None:
+        frame = load_source(cfg, categories=categories)
+        warnings = _changed_warning(frame.path) if frame.source_sha256 != run.metrics.get("data_sha256") else []
     else:
-        path = cfg.data_path
-        warnings = _own_data_warnings(run, path)
-    frame = load_frame(cfg.data, path, categories=run.schema.get("categories"))
-    if data_path:
-        artifacts.check_step(frame, run.schema, path)
+        warnings = _own_data_warnings(run, cfg.data_path)
+        frame = load_source(cfg, categories=categories)
     scaler = Scaler.load(run.path / "scaler.json")
     if frame.columns != run.schema["columns"]:
         raise RunError(
             f"the data gives model columns {frame.columns}, the run was trained on {run.schema['columns']}",
-            where=str(path),
+            where=str(frame.path),
             fix="pass a file with the same columns as the training data",
         )
     return build(frame, cfg, scaler=scaler, check_splits=False), warnings
 
 
+def _new_data(run: artifacts.Run, data_path: str | None, table: pd.DataFrame | None):
+    """``--data FILE`` (or a DataFrame) for a run: its columns and time step checked against the run's schema."""
+    categories = run.schema.get("categories")
+    if table is not None:
+        artifacts.check_against_schema(Path("<DataFrame>"), run.schema, table)
+        frame = load_source(run.config, table, categories)
+    else:
+        path = Path(data_path).resolve()
+        if not path.exists():
+            raise DataError("--data file not found", where=str(path), fix="check the path given to --data")
+        artifacts.check_against_schema(path, run.schema)
+        frame = load_source(run.config.replace(**{"data.path": str(path), "data.sql": None}), categories=categories)
+    artifacts.check_step(frame, run.schema, frame.path)
+    return frame
+
+
+def _changed_warning(source) -> list[str]:
+    return [f"warning: {source} changed since training (SHA-256 differs); results will not match the run's metrics"]
+
+
 def _own_data_warnings(run: artifacts.Run, path: Path) -> list[str]:
     if not path.exists():
         raise RunError("the run's data file is gone", where=str(path), fix="pass the data with --data FILE")
-    if artifacts.sha256(path) != run.metrics.get("data_sha256"):
-        return [f"warning: {path} changed since training (SHA-256 differs); results will not match the run's metrics"]
-    return []
+    return _changed_warning(path) if artifacts.sha256(path) != run.metrics.get("data_sha256") else []
 
 
-def open_run_with_data(run_dir: str | Path, data_path: str | None = None):
+def open_run_with_data(run_dir: str | Path, data_path: str | None = None, table: pd.DataFrame | None = None):
     """A finished run, its model (backend activated first) and its data scaled with the run's scaler.
 
     Returns:
         ``(run, model, data, warnings)``.
     """
     run, model = _open(run_dir)
-    data, warnings = run_data(run, data_path)
+    data, warnings = run_data(run, data_path, table)
     return run, model, data, warnings
 
 
-def evaluate(run_dir: str, data_path: str | None = None, split: str = "test") -> tuple[Evaluation, list[str]]:
-    """Score a finished run and the baselines on ``split`` of its data (or of ``data_path``)."""
-    run, model, data, warnings = open_run_with_data(run_dir, data_path)
+def evaluate(
+    run_dir: str, data_path: str | None = None, split: str = "test", table: pd.DataFrame | None = None
+) -> tuple[Evaluation, list[str]]:
+    """Score a finished run and the baselines on ``split`` of its data (or of ``data_path``, or ``table``)."""
+    run, model, data, warnings = open_run_with_data(run_dir, data_path, table)
     ev = evaluate_model(model, data, run.config, split)
     w = text.mase_warning(ev)
     if w:
@@ -361,9 +389,12 @@ def evaluate(run_dir: str, data_path: str | None = None, split: str = "test") ->
     return ev, warnings
 
 
-def forecast(run_dir: str, data_path: str | None = None) -> tuple[pd.DataFrame, SeriesData, list[str]]:
-    """Forecast ``horizon`` steps past the end of the data, in original units and timestamps."""
-    run, model, data, warnings = open_run_with_data(run_dir, data_path)
+def forecast(
+    run_dir: str, data_path: str | None = None, table: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, SeriesData, list[str]]:
+    """Forecast ``horizon`` steps past the end of the data (``data_path`` or ``table`` when given), in original
+    units and timestamps."""
+    run, model, data, warnings = open_run_with_data(run_dir, data_path, table)
     table = forecast_table(model, data, run.schema["frequency"])
     if run.schema.get("calendar") == "steps":
         warnings.append(
