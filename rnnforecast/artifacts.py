@@ -176,6 +176,12 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
         raise
 
 
+def listing(directory: str | Path) -> dict[str, str]:
+    """The files and folders directly in a result directory, name -> absolute path (for ``--json``)."""
+    d = Path(directory)
+    return {p.name: str(p.resolve()) for p in sorted(d.iterdir())} if d.is_dir() else {}
+
+
 def write_json(path: Path, obj) -> None:
     write_atomic(path, json.dumps(obj, indent=1, allow_nan=False, default=str))
 

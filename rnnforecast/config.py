@@ -61,6 +61,15 @@ def mask_password(text: str, secret: str | None = None) -> str:
     return text.replace(secret, "***") if secret else text
 
 
+def sqlite_file(url: str, base_dir: str) -> Path | None:
+    """The SQLite file a ``data.sql.url`` names (a path, or ``sqlite:///path``) resolved against ``base_dir``;
+    None for a server URL or an in-memory database."""
+    if "://" in url and not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else url
+    return None if path in ("", ":memory:") else (Path(base_dir) / Path(path).expanduser()).resolve()
+
+
 @dataclass(frozen=True)
 class SqlConfig:
     """A database table or query read through SQLAlchemy (``pandas.read_sql``) instead of a file."""
@@ -201,6 +210,9 @@ class Config:
         d = _to_plain(self)
         if resolved_path and self.data.path is not None:
             d["data"]["path"] = str(self.data_path)
+        if resolved_path and self.data.sql is not None and "${" not in self.data.sql.url:
+            file = sqlite_file(self.data.sql.url, self.base_dir)  # a run re-reads it from its own folder
+            d["data"]["sql"]["url"] = str(file) if file else self.data.sql.url
         return d
 
     def to_yaml(self) -> str:

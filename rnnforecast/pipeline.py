@@ -75,6 +75,7 @@ class Evaluation:
     actual: np.ndarray  # (B, H, T) original units
     forecasts: dict[str, np.ndarray]  # name -> (B, H, T, Q); "model" first
     metrics: dict
+    source: str = ""  # the data scored: a file, a masked SQL URL, or <DataFrame>
 
 
 def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") -> Evaluation:
@@ -102,7 +103,7 @@ def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") ->
     result["n_windows"] = int(len(starts))
     if len(data.segments) > 1:
         result["per_series"] = _per_series(data, starts, actual, forecasts)
-    return Evaluation(split, starts, actual, forecasts, result)
+    return Evaluation(split, starts, actual, forecasts, result, str(data.frame.path))
 
 
 def _per_series(data: SeriesData, starts: np.ndarray, actual: np.ndarray, forecasts: dict) -> dict:

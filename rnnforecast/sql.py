@@ -10,11 +10,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-from pathlib import Path
 
 import pandas as pd
 
-from .config import SqlConfig, mask_password
+from .config import SqlConfig, mask_password, sqlite_file
 from .errors import ConfigError, DataError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -36,12 +35,9 @@ def _expand(url: str) -> str:
 
 def _sqlite_url(url: str, base_dir: str) -> str:
     """A SQLite file named by path (or a relative ``sqlite:///file``), as an absolute ``sqlite:///`` URL."""
-    path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else url
-    if path in ("", ":memory:"):
-        raise ConfigError(
-            "an in-memory SQLite database holds no data", where="data.sql.url", fix="name a SQLite file"
-        )
-    file = (Path(base_dir) / Path(path).expanduser()).resolve()
+    file = sqlite_file(url, base_dir)
+    if file is None:
+        raise ConfigError("an in-memory SQLite database holds no data", where="data.sql.url", fix="name a SQLite file")
     if not file.is_file():  # SQLite would create an empty database and report a missing table
         raise DataError("SQLite database file not found", where=str(file), fix="check data.sql.url")
     return f"sqlite:///{file}"
@@ -53,7 +49,7 @@ def resolve_url(sql: SqlConfig, base_dir: str):
     from sqlalchemy.exc import ArgumentError
 
     url = _expand(sql.url)
-    if "://" not in url or url.startswith("sqlite:///"):
+    if sqlite_file(url, base_dir) is not None or url.startswith("sqlite:"):
         url = _sqlite_url(url, base_dir)
     try:
         u = make_url(url)
