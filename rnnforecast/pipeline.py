@@ -7,6 +7,7 @@ after the backend is chosen.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 from dataclasses import dataclass
@@ -80,7 +81,7 @@ class Evaluation:
 
 def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") -> Evaluation:
     """The model and the naive baselines on every window of ``split``, scored in original and normalised units."""
-    from . import train as T  # imports Keras
+    T = importlib.import_module(".train", __package__)  # imports Keras; the package's `train` is the API's
 
     starts = data.starts(split, stride=1)
     if len(starts) == 0:
@@ -177,7 +178,7 @@ def _train_into(
     split: str = "test",
     callbacks: list | tuple = (),
 ) -> TrainResult:
-    from . import train as T  # imports Keras
+    T = importlib.import_module(".train", __package__)  # imports Keras; the package's `train` is the API's
 
     artifacts.write_config(partial, cfg)
     backend.seed_everything(cfg.seed, cfg.runtime.deterministic)
@@ -220,6 +221,8 @@ def _train_into(
     )
     if cfg.output.plots:
         plots.run_plots(partial / "plots", fit.history, fit.best_epoch, test, data)
+    if cfg.output.tensorboard:
+        T.log_lead_scores(partial / "tensorboard", val.metrics)
     final = artifacts.finish(partial)
     summary = text.train_summary(test, record, train_seconds, final)
     return TrainResult(final, test, record, summary, history, timing)
