@@ -23,7 +23,7 @@ __all__ = ["Evaluation", "Forecast", "Run", "Training", "evaluate", "load_run", 
 class Evaluation:
     """Scores of a run's model and the naive baselines on one split, in the data's units."""
 
-    run_dir: Path
+    run_dir: Path  # absolute, like every path the API returns
     split: str  # "test", "val" or "train"
     n_windows: int
     scores: dict[str, float]  # the model's mse, rmse, mae, mape (or smape), mase, skill over all windows and leads
@@ -116,8 +116,9 @@ def train(
     """
     cfg, name = _config(config, overrides)
     result = pipeline.train(cfg, config_path=name, run_dir=str(run_dir) if run_dir else None, quiet=quiet, table=data)
-    forecast = pd.read_csv(result.run_dir / "forecast.csv", parse_dates=["timestamp"])
-    return Training(result.run_dir, _evaluation(result.run_dir, result.evaluation, []), result.history, forecast)
+    run_dir = result.run_dir.resolve()
+    forecast = pd.read_csv(run_dir / "forecast.csv", parse_dates=["timestamp"])
+    return Training(run_dir, _evaluation(run_dir, result.evaluation, []), result.history, forecast)
 
 
 def _data_args(data: pd.DataFrame | str | Path | None) -> tuple[str | None, pd.DataFrame | None]:
@@ -128,7 +129,7 @@ def _data_args(data: pd.DataFrame | str | Path | None) -> tuple[str | None, pd.D
 
 def predict(run: str | Path | Run, data: pd.DataFrame | str | Path | None = None) -> Forecast:
     """Forecast the ``horizon`` steps after the last row of ``data`` (default: the run's own data)."""
-    run_dir = Path(run.path if isinstance(run, Run) else run)
+    run_dir = Path(run.path if isinstance(run, Run) else run).resolve()
     path, table = _data_args(data)
     forecast, _, warnings = pipeline.forecast(str(run_dir), path, table)
     return Forecast(run_dir, forecast, warnings)
@@ -136,7 +137,7 @@ def predict(run: str | Path | Run, data: pd.DataFrame | str | Path | None = None
 
 def evaluate(run: str | Path | Run, data: pd.DataFrame | str | Path | None = None, split: str = "test") -> Evaluation:
     """Score a run and the naive baselines on ``split`` of ``data`` (default: the run's own data)."""
-    run_dir = Path(run.path if isinstance(run, Run) else run)
+    run_dir = Path(run.path if isinstance(run, Run) else run).resolve()
     path, table = _data_args(data)
     ev, warnings = pipeline.evaluate(str(run_dir), path, split, table)
     return _evaluation(run_dir, ev, warnings)
@@ -145,4 +146,4 @@ def evaluate(run: str | Path | Run, data: pd.DataFrame | str | Path | None = Non
 def load_run(path: str | Path) -> Run:
     """A finished run directory: its config, metrics and schema (checked as ``evaluate`` checks them)."""
     r = open_run(path)
-    return Run(r.path, r.config, r.metrics, r.schema)
+    return Run(r.path.resolve(), r.config, r.metrics, r.schema)
