@@ -11,7 +11,6 @@ import datetime as dt
 import fnmatch
 import html
 import json
-import os
 from pathlib import Path
 
 from . import __version__, artifacts
@@ -107,12 +106,9 @@ def write_report(directory: str | Path, output: str | Path | None = None) -> Pat
     d = Path(directory)
     text = render(d)
     out = Path(output) if output else d / "report.html"
-    tmp = out.with_name(out.name + ".tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out)
+        artifacts.write_atomic(out, text)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise RunError(
             f"cannot write the report ({e.strerror})", where=str(out), fix="choose a writable --output"
         ) from None
