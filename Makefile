@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[test,dev,scale,export]"
+	$(BIN)/python -m pip install -q -e ".[test,dev,scale,export,sql,tensorboard]"
 	touch $(STAMP)
 
 install: $(STAMP)

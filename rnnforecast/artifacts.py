@@ -205,6 +205,12 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
         raise
 
 
+def listing(directory: str | Path) -> dict[str, str]:
+    """The files and folders directly in a result directory, name -> absolute path (for ``--json``)."""
+    d = Path(directory)
+    return {p.name: str(p.resolve()) for p in sorted(d.iterdir())} if d.is_dir() else {}
+
+
 def write_json(path: Path, obj) -> None:
     write_atomic(path, json.dumps(obj, indent=1, allow_nan=False, default=str))
 
@@ -291,7 +297,7 @@ def metrics_record(cfg: Config, scored: dict, val: dict, fit, params: int, extra
         "backend": extra["backend"],
         "versions": extra["versions"],
         "config_sha256": cfg.hash(),
-        "data_sha256": sha256(cfg.data_path),
+        "data_sha256": extra.get("data_sha256") or sha256(cfg.data_path),  # a SQL source or DataFrame: its rows
         "seed": cfg.seed,
     }
 
@@ -499,9 +505,9 @@ def open_run(path: str | Path) -> Run:
     return Run(p, cfg, schema, metrics)
 
 
-def check_against_schema(path: Path, schema: dict) -> None:
-    """New data for a run must have the source columns the run was trained on."""
-    have = set(map(str, read_table(path).columns))
+def check_against_schema(path: Path, schema: dict, table: pd.DataFrame | None = None) -> None:
+    """New data for a run (the file at ``path``, or ``table`` named ``path``) must have the run's source columns."""
+    have = set(map(str, (read_table(path) if table is None else table).columns))
     known = set(schema["columns"]) | {schema["time_column"]} | set(schema.get("categories", {}))
     missing = [c for c in schema["source_columns"] if c != "__line__" and c not in have and c in known]
     if missing:

@@ -7,7 +7,6 @@ that need it, so ``--help`` and ``--version`` answer at once.
 
 from __future__ import annotations
 
-import json
 import sys
 import traceback
 
@@ -72,6 +71,19 @@ set_option = click.option(
     help="Override a config key, e.g. --set training.epochs=3 (repeatable).",
 )
 config_argument = click.argument("config", type=click.Path(dir_okay=False))
+json_option = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document on stdout (fields: docs/json.md); the human text goes to stderr.",
+)
+
+
+def _result(human: str, as_json: bool, document) -> None:
+    """The human text on stdout, or with --json on stderr and ``document()`` (a JSON string) on stdout."""
+    click.echo(human, err=as_json)
+    if as_json:
+        click.echo(document())
 
 
 def split_option(help_text: str):
@@ -120,15 +132,18 @@ def validate(config: str, overrides: tuple[str, ...]) -> None:
     "--resume", type=click.Path(file_okay=False), help="Continue an interrupted run (its .partial directory)."
 )
 @click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress lines.")
-def train(config: str, overrides: tuple[str, ...], run_dir: str | None, resume: str | None, quiet: bool) -> None:
+@json_option
+def train(
+    config: str, overrides: tuple[str, ...], run_dir: str | None, resume: str | None, quiet: bool, as_json: bool
+) -> None:
     """Train the model CONFIG describes, evaluate it against baselines and write a run directory."""
     cfg = _config(config, overrides)
-    from . import pipeline
+    from . import pipeline, text
 
     result = pipeline.train(
         cfg, config_path=_config_path(config, overrides), run_dir=run_dir, resume=resume, quiet=quiet
     )
-    click.echo(result.table)
+    _result(result.table, as_json, lambda: text.train_json(result.metrics, result.run_dir, result.timing))
 
 
 @cli.command()
@@ -137,7 +152,7 @@ def train(config: str, overrides: tuple[str, ...], run_dir: str | None, resume: 
     "--data", "data_path", type=click.Path(dir_okay=False), help="Evaluate on this file instead of the run's own data."
 )
 @split_option("Which split's windows to score.")
-@click.option("--json", "as_json", is_flag=True, help="Print the full metrics as JSON.")
+@json_option
 @click.option(
     "--output",
     "-o",
@@ -146,12 +161,11 @@ def train(config: str, overrides: tuple[str, ...], run_dir: str | None, resume: 
 )
 def evaluate(run: str, data_path: str | None, split: str, as_json: bool, output: str | None) -> None:
     """Score a trained RUN and the naive baselines on identical windows, in original units."""
-    from . import pipeline
-    from .text import evaluation_text
+    from . import pipeline, text
 
     ev, warnings = pipeline.evaluate(run, data_path, split, output)
     _warn(warnings)
-    click.echo(evaluation_text(ev, as_json))
+    _result(text.evaluation_text(ev), as_json, lambda: text.evaluation_json(ev, run, output))
     if output:
         click.echo(f"predictions written to {output}", err=True)
 
@@ -168,20 +182,23 @@ def evaluate(run: str, data_path: str | None, split: str, as_json: bool, output:
     "--output", "-o", type=click.Path(dir_okay=False), help="Write the forecast CSV here (default: print it)."
 )
 @click.option("--plot", type=click.Path(dir_okay=False), help="Draw history and forecast into this PNG.")
-def predict(run: str, data_path: str | None, output: str | None, plot: str | None) -> None:
+@json_option
+def predict(run: str, data_path: str | None, output: str | None, plot: str | None, as_json: bool) -> None:
     """Forecast the next `horizon` steps after the data's last row, in the data's units and timestamps."""
-    from . import pipeline
+    from . import pipeline, text
 
     table, data, warnings = pipeline.forecast(run, data_path)
     _warn(warnings)
     if output:
         pipeline.save_forecast(table, output)
         click.echo(f"forecast written to {output}", err=True)
-    else:
+    elif not as_json:
         click.echo(table.to_csv(index=False), nl=False)
     if plot:
         pipeline.plot_forecast(table, data, plot)
         click.echo(f"plot written to {plot}", err=True)
+    if as_json:
+        click.echo(text.forecast_json(table, run, data.frame.path, output, plot))
 
 
 def _cells(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
@@ -215,8 +232,16 @@ def _cells(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
     "--out", type=click.Path(file_okay=False), help="Write the comparison here instead of runs/<name>-compare-<time>/."
 )
 @click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress lines.")
+@json_option
 def compare(
-    config: str, overrides: tuple[str, ...], cells: list[str], dense: bool, repeats: int, out: str | None, quiet: bool
+    config: str,
+    overrides: tuple[str, ...],
+    cells: list[str],
+    dense: bool,
+    repeats: int,
+    out: str | None,
+    quiet: bool,
+    as_json: bool,
 ) -> None:
     """Train each cell on identical data, windows, epochs and seeds; rank them on the test split.
 
@@ -224,13 +249,13 @@ def compare(
     comparison directory.
     """
     cfg = _config(config, overrides)
-    from . import pipeline
+    from . import pipeline, text
 
     cells_ = cells + ["dense"] if dense and "dense" not in cells else cells
     result = pipeline.compare(
         cfg, config_path=_config_path(config, overrides), cells=cells_, repeats=repeats, out=out, quiet=quiet
     )
-    click.echo(result.table)
+    _result(result.table, as_json, lambda: text.compare_json(result.record, result.out))
 
 
 def _levels(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, ...]:
@@ -280,9 +305,7 @@ def _refit(ctx: click.Context, param: click.Parameter, value: str) -> str:
     type=click.Path(file_okay=False),
     help="Backtest directory (default runs/<name>-backtest-<time>/); rerun with it to resume.",
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print metrics.json (per fold and aggregated) instead of the table."
-)
+@json_option
 @click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress lines.")
 def backtest(config: str, overrides: tuple[str, ...], as_json: bool, **options) -> None:
     """Rolling-origin backtest: K folds over the end of the series, each trained on everything before it.
@@ -291,10 +314,10 @@ def backtest(config: str, overrides: tuple[str, ...], as_json: bool, **options) 
     forecasts every window of its test stretch. Writes predictions.csv, metrics.json and plots/.
     """
     cfg = _config(config, overrides)
-    from . import pipeline
+    from . import pipeline, text
 
     result = pipeline.backtest(cfg, config_path=_config_path(config, overrides), **options)
-    click.echo(json.dumps(result.record, indent=1) if as_json else result.table)
+    _result(result.table, as_json, lambda: text.backtest_json(result.record, result.out))
 
 
 @cli.command()
@@ -324,14 +347,17 @@ def backtest(config: str, overrides: tuple[str, ...], as_json: bool, **options) 
     help="Tune directory (default tunes/<name>-<time>/); rerun with it to resume.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No per-trial progress lines.")
-def tune(config: str, overrides: tuple[str, ...], **options) -> None:
+@json_option
+def tune(config: str, overrides: tuple[str, ...], as_json: bool, **options) -> None:
     """Search the config's `tune:` section with Optuna on the validation split, then train the best config once.
 
     Writes every trial's run directory, trials.csv, best.yaml, plots/ and the best run into the tune directory.
     """
+    from . import text
     from . import tune as T
 
-    click.echo(T.tune(config, overrides, **options).table)
+    result = T.tune(config, overrides, **options)
+    _result(result.table, as_json, lambda: text.tune_json(result.summary, result.directory))
 
 
 @cli.command("inspect")

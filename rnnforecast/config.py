@@ -51,9 +51,42 @@ class SplitConfig:
     test_start: str | None = _f(None, "first timestamp of the test split (overrides fractions)")
 
 
+_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s]*)@")
+_ENV_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+def mask_password(text: str, secret: str | None = None) -> str:
+    """``text`` with the password of any ``scheme://user:password@`` and ``secret`` as ``***``; ``${VAR}`` stays."""
+    text = _PASSWORD.sub(lambda m: m.group(0) if _ENV_REF.fullmatch(m.group(2)) else f"{m.group(1)}***@", text)
+    return text.replace(secret, "***") if secret else text
+
+
+def sqlite_file(url: str, base_dir: str) -> Path | None:
+    """The SQLite file a ``data.sql.url`` names (a path, or ``sqlite:///path``) resolved against ``base_dir``;
+    None for a server URL or an in-memory database."""
+    if "://" in url and not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else url
+    return None if path in ("", ":memory:") else (Path(base_dir) / Path(path).expanduser()).resolve()
+
+
 @dataclass(frozen=True)
+class SqlConfig:
+    """A database table or query read through SQLAlchemy (``pandas.read_sql``) instead of a file."""
+
+    url: str = _f(
+        help="SQLAlchemy URL (postgresql://user@host/db) or a SQLite file path relative to the config's folder; "
+        "${VAR} expands from the environment"
+    )
+    query: str | None = _f(None, "SELECT statement whose rows are the data (or give `table`)")
+    table: str | None = _f(None, "table to read whole (or give `query`)")
+    password_env: str | None = _f(None, "environment variable that holds the password (never written to the run)")
+
+
+@dataclass(frozen=True, kw_only=True)
 class DataConfig:
-    path: str = _f(help="CSV or Parquet file, relative to the config file's folder")
+    path: str | None = _f(None, "CSV or Parquet file, relative to the config file's folder (or give `sql`)")
+    sql: SqlConfig | None = _f(None, "read from a database instead of `path`: {url, query | table, password_env}")
     target: list[str] = _f(help="column(s) to forecast: one name or a list")
     time_column: str = _f("date", "column holding the timestamps")
     features: list[str] | None = _f(None, "input columns; default: all numeric columns, targets included")
@@ -150,6 +183,7 @@ class TrainingConfig:
 class OutputConfig:
     runs_dir: str = _f("runs", "where run directories go, relative to the current directory")
     plots: bool = _f(True, "write plots/ at the end of training")
+    tensorboard: bool = _f(False, "write TensorBoard logs into the run's tensorboard/ (tensorboard --logdir runs/)")
 
 
 @dataclass(frozen=True)
@@ -193,7 +227,8 @@ class Config:
 
     @property
     def data_path(self) -> Path:
-        return (Path(self.base_dir) / self.data.path).resolve()
+        """``data.path`` resolved against the config's folder (meaningless when the data comes from ``data.sql``)."""
+        return (Path(self.base_dir) / (self.data.path or "")).resolve()
 
     @property
     def runs_path(self) -> Path:
@@ -204,12 +239,19 @@ class Config:
         d = _to_plain(self)
         if d.get("intervals") is None:  # absent stays absent: runs without intervals keep their config and hash
             d.pop("intervals", None)
-        if resolved_path:
+        if resolved_path and self.data.path is not None:
             d["data"]["path"] = str(self.data_path)
+        if resolved_path and self.data.sql is not None and "${" not in self.data.sql.url:
+            file = sqlite_file(self.data.sql.url, self.base_dir)  # a run re-reads it from its own folder
+            d["data"]["sql"]["url"] = str(file) if file else self.data.sql.url
         return d
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+        """The resolved config as YAML, for files: a password written into ``data.sql.url`` becomes ``***``."""
+        d = self.to_dict()
+        if d["data"].get("sql"):
+            d["data"]["sql"]["url"] = mask_password(d["data"]["sql"]["url"])
+        return yaml.safe_dump(d, sort_keys=False)
 
     def hash(self) -> str:
         """SHA-256 of the resolved config, independent of key order."""
@@ -747,6 +789,7 @@ def _check_consistency(cfg: Config, where: _Where) -> None:
         raise ConfigError("must not be empty", where=where("data.features"), fix="list input columns or remove the key")
     _check_activation(cfg.model.activation, where)
     _check_frequency(cfg.data.frequency, where)
+    _check_source(cfg.data, where)
     _check_future(cfg.data, where)
     if cfg.intervals is not None:
         _check_intervals(cfg.intervals, where)
@@ -777,6 +820,20 @@ def _check_intervals(iv: IntervalsConfig, where: _Where) -> None:
             f"adaptive applies to method conformal, received method={iv.method}",
             where=where("intervals.adaptive"),
             fix="set intervals.method: conformal, or adaptive: false",
+        )
+
+
+def _check_source(data: DataConfig, where: _Where) -> None:
+    """At most one of ``path`` and ``sql``; a query or a table, not both. (Neither: the Python API passes a frame.)"""
+    if data.path is not None and data.sql is not None:
+        raise ConfigError(
+            "give data.path or data.sql, not both", where=where("data.sql"), fix="remove one of the two keys"
+        )
+    if data.sql is not None and (data.sql.query is None) == (data.sql.table is None):
+        raise ConfigError(
+            "give exactly one of `query` and `table`",
+            where=where("data.sql"),
+            fix="add `table: NAME` to read a whole table, or `query: SELECT ...`",
         )
 
 

@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import DataConfig
+from .config import Config, DataConfig
 from .errors import ConfigError, DataError, did_you_mean
 
 SERIES = "__series__"  # internal column: the series id (one value when there is no series_id)
 LINE = "__line__"  # internal column: the row's line in a CSV (its row number in Parquet), for error messages
 RESERVED = (SERIES, LINE)  # a user column with one of these names is refused, never overwritten
 PARQUET_SUFFIXES = (".parquet", ".pq")
+DATAFRAME = "<DataFrame>"  # how messages name a frame passed to the Python API
 HEAD_BYTES = 4096  # what is read to sniff a CSV before pandas reads it
 MAX_ABS = 1e30  # the model computes in float32 (max 3.4e38); a loss squares values, so refuse beyond this
 MAX_ROWS = 10_000_000  # rows a regular grid may have after gaps become rows
@@ -37,7 +38,7 @@ class Frame:
     """The cleaned data: one row per step, sorted by series then time."""
 
     df: pd.DataFrame  # columns: time column, SERIES, every model column
-    path: Path
+    path: Path | str  # the file, or a label for rows read elsewhere (DATAFRAME, a masked SQL URL)
     time_column: str
     frequency: str
     calendar: str
@@ -50,6 +51,7 @@ class Frame:
     numeric_source: dict[str, str] = field(default_factory=dict)  # column -> dtype as read
     units: dict[str, str] = field(default_factory=dict)  # column -> unit label, from the config
     warnings: list[str] = field(default_factory=list)  # "warning: ... Fix: ..." lines for train/validate to print
+    source_sha256: str | None = None  # hash of the rows as read, for sources that are not a file (SQL, DataFrame)
     open_tail: dict[str, int] = field(default_factory=dict)  # series -> trailing rows whose targets were all empty
 
     def unit(self, column: str) -> str:
@@ -236,14 +238,59 @@ def _csv_line(row: int) -> int:
     return row + 2  # header is line 1
 
 
-def load_frame(cfg: DataConfig, path: Path, categories: dict[str, list[str]] | None = None) -> Frame:
+def load_source(cfg: Config, table: pd.DataFrame | None = None, categories: dict | None = None) -> Frame:
+    """The config's data as a checked frame: ``table`` when given (the Python API), else ``data.sql``, else the file.
+
+    Every source goes through the same steps of ``load_frame``, so every check applies to each.
+    """
+    if table is not None:
+        if not isinstance(table, pd.DataFrame):
+            raise DataError(
+                f"expected a pandas DataFrame, received {type(table).__name__}",
+                where="data",
+                fix="pass pandas.DataFrame rows, or leave data out to read data.path",
+            )
+        if table.index.name == cfg.data.time_column and cfg.data.time_column not in table.columns:
+            table = table.reset_index()  # a DatetimeIndex named like the time column is that column
+        return load_frame(cfg.data, DATAFRAME, categories, table=table)
+    if cfg.data.sql is not None:
+        from . import sql
+
+        rows = sql.read(cfg.data.sql, cfg.base_dir)
+        return load_frame(cfg.data, sql.shown(cfg.data.sql, cfg.base_dir), categories, table=rows)
+    if cfg.data.path is None:
+        raise ConfigError(
+            "the config names no data",
+            where=f"{cfg.source}: data",
+            fix="add data.path (a CSV or Parquet file) or data.sql (a database table or query)",
+        )
+    return load_frame(cfg.data, cfg.data_path, categories)
+
+
+def table_sha256(df: pd.DataFrame) -> str:
+    """SHA-256 of a table's column names and values, independent of its index."""
+    import hashlib
+
+    h = hashlib.sha256("\x1f".join(map(str, df.columns)).encode())
+    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def load_frame(
+    cfg: DataConfig,
+    path: Path | str,
+    categories: dict[str, list[str]] | None = None,
+    table: pd.DataFrame | None = None,
+) -> Frame:
     """Read, filter, parse time, check order, regularise, fill missing values, encode.
 
     Args:
+        path: the CSV or Parquet file; with ``table``, only the name messages give the rows.
         categories: the one-hot categories of a trained run; values not in it encode as all zeros.
+        table: rows read elsewhere (a DataFrame from the Python API, a ``data.sql`` query) instead of the file.
     """
     where, tc = str(path), cfg.time_column
-    df = _read_numbered(path)
+    df = _read_numbered(path) if table is None else _numbered(table.copy(), where, line_of=lambda rows: rows)
     df = _apply_filter(df, cfg.filter, path, where)
     df = _parse_time(df, tc, where, cfg.time_unit)
     df = _label_series(df, cfg, where)
@@ -286,6 +333,7 @@ def load_frame(cfg: DataConfig, path: Path, categories: dict[str, list[str]] | N
         numeric_source=numeric_source,
         units=dict(cfg.units),
         warnings=warnings,
+        source_sha256=None if table is None else table_sha256(table),
         open_tail=open_tail,
     )
 
@@ -301,22 +349,31 @@ def _open_tail(df: pd.DataFrame, targets: list[str]) -> dict[str, int]:
 
 def _read_numbered(path: Path) -> pd.DataFrame:
     """The table with text column names and a LINE column that error messages point at."""
-    df = read_table(path)
+    parquet = path.suffix.lower() in PARQUET_SUFFIXES
+    return _numbered(read_table(path), str(path), line_of=(lambda rows: rows) if parquet else _csv_line)
+
+
+def _numbered(df: pd.DataFrame, where: str, line_of) -> pd.DataFrame:
+    """Text column names, reserved names refused, and a LINE column (``line_of(row numbers)``)."""
+    if df.empty:
+        raise DataError("the table has no rows", where=where, fix="pass rows of data")
     df.columns = [str(c) for c in df.columns]
+    _check_unique_columns(list(df.columns), where)
     for name in RESERVED:
         if name in df.columns:
             raise DataError(
                 f"column {name!r} has a name rnnforecast uses internally",
-                where=f"{path}: column {name}",
-                fix=f"rename the column in the file ({', '.join(RESERVED)} are reserved)",
+                where=f"{where}: column {name}",
+                fix=f"rename the column ({', '.join(RESERVED)} are reserved)",
             )
-    rows = np.arange(len(df))
-    df[LINE] = rows if path.suffix.lower() in PARQUET_SUFFIXES else _csv_line(rows)
+    df = df.reset_index(drop=True)
+    df[LINE] = line_of(np.arange(len(df)))
     return df
 
 
 def _apply_filter(df: pd.DataFrame, filters: dict, path: Path, where: str) -> pd.DataFrame:
     """Keep the rows where each filter column equals the value (or one of the listed values)."""
+    full = df
     for col, wanted in filters.items():
         if col not in df.columns:
             raise _missing_column(col, df, where, f"data.filter.{col}")
@@ -325,7 +382,7 @@ def _apply_filter(df: pd.DataFrame, filters: dict, path: Path, where: str) -> pd
         keep = df[col].isin(values) | df[col].astype(str).isin([str(v) for v in values])
         df = df[keep]
         if df.empty:
-            seen = sorted(map(str, read_table(path)[col].dropna().unique()))[:10]
+            seen = sorted(map(str, full[col].dropna().unique()))[:10]
             raise DataError(
                 f"filter {col}={wanted!r} keeps no rows",
                 where=f"{where}: data.filter.{col}",

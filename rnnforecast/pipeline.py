@@ -7,6 +7,7 @@ after the backend is chosen.
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import sys
 import time
@@ -21,7 +22,7 @@ from . import backtest as B
 from . import compare as C
 from . import intervals as I
 from .config import Config, cuda_path_warning
-from .data import load_frame, season_length
+from .data import load_source, season_length
 from .errors import ConfigError, DataError, Interrupted, RunError
 from .internals import inspect_model
 from .models import build_model, model_quantiles
@@ -38,8 +39,9 @@ def _say(msg: str = "") -> None:
 # --------------------------------------------------------------------------- validate
 
 
-def load_data(cfg: Config) -> SeriesData:
-    return build(load_frame(cfg.data, cfg.data_path), cfg)
+def load_data(cfg: Config, table: pd.DataFrame | None = None) -> SeriesData:
+    """The config's data (``table`` when given, else ``data.sql`` or ``data.path``), split and scaled."""
+    return build(load_source(cfg, table), cfg)
 
 
 def stationarity_hints(data: SeriesData) -> dict[str, float]:
@@ -81,6 +83,7 @@ class Evaluation:
     output: np.ndarray | None = None  # (B, H, T, Qm) the model's whole output, original units
     bands: dict[str, np.ndarray] = field(default_factory=dict)  # "model"/"persistence" -> (B, H, T, Q) quantiles
     intervals: I.RunIntervals | None = None
+    source: str = ""  # the data scored: a file, a masked SQL URL, or <DataFrame>
 
 
 def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") -> Evaluation:
@@ -113,7 +116,7 @@ def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") ->
     result["n_windows"] = int(len(starts))
     if len(data.segments) > 1:
         result["per_series"] = _per_series(data, starts, actual, forecasts)
-    return Evaluation(split, starts, actual, forecasts, result, output)
+    return Evaluation(split, starts, actual, forecasts, result, output, source=str(data.frame.path))
 
 
 def calibrate(cfg: Config, val: Evaluation) -> I.RunIntervals | None:
@@ -205,14 +208,16 @@ def train(
     quiet: bool = False,
     split: str = "test",
     callbacks: list | tuple = (),
+    table: pd.DataFrame | None = None,
 ) -> TrainResult:
     """Train as ``cfg`` says and write a complete run directory (or raise, leaving a marked partial one).
 
     ``split`` is the split the run is scored on; ``tune`` trials pass "val" so the test split stays unseen.
-    ``callbacks`` are extra Keras callbacks (tune's pruning callback).
+    ``callbacks`` are extra Keras callbacks (tune's pruning callback). ``table``: the data as a DataFrame
+    (the Python API) instead of ``data.path``.
     """
     backend_name = backend.activate(cfg.runtime.backend)
-    data = load_data(cfg)
+    data = load_data(cfg, table)
     for line in text.hint_lines(stationarity_hints(data), cfg):
         _say(line)
     warn = cuda_path_warning(cfg)
@@ -267,6 +272,8 @@ def _train_into(
     )
     if cfg.output.plots:
         plots.run_plots(partial / "plots", fit.history, fit.best_epoch, test, data)
+    if cfg.output.tensorboard:
+        importlib.import_module(".train", __package__).log_lead_scores(partial / "tensorboard", val.metrics)
     final = artifacts.finish(partial)
     summary = text.train_summary(test, record, train_seconds, final)
     return TrainResult(final, test, record, summary, history, timing)
@@ -283,7 +290,7 @@ def fit_model(
 ):
     """The one training step of every command: seed, build and compile (or restore ``state``), fit on
     ``data``'s train split with early stopping on its val split. Returns ``(model, FitResult, seconds)``."""
-    from . import train as T  # imports Keras
+    T = importlib.import_module(".train", __package__)  # imports Keras; the package's `train` is the API's
 
     backend.seed_everything(cfg.seed, cfg.runtime.deterministic)
     if state is not None:
@@ -399,61 +406,85 @@ def _open(run_dir: str | Path, keras_model: bool = False):
     return run, model
 
 
-def run_data(run: artifacts.Run, data_path: str | None) -> tuple[SeriesData, list[str]]:
-    """The run's own data, or ``data_path`` checked against the run's schema, scaled with the run's scaler."""
+def run_data(
+    run: artifacts.Run, data_path: str | None, table: pd.DataFrame | None = None
+) -> tuple[SeriesData, list[str]]:
+    """The run's own data (its file or ``data.sql``, read again), or new data (``data_path`` or ``table``) checked
+    against the run's schema; scaled with the run's scaler."""
     cfg: Config = run.config
-    if data_path:
-        path = Path(data_path).resolve()
-        if not path.exists():
-            raise DataError("--data file not found", where=str(path), fix="check the path given to --data")
-        artifacts.check_against_schema(path, run.schema)
-        cfg = cfg.replace(**{"data.path": str(path)})
+    categories = run.schema.get("categories")
+    if data_path or table is not None:
+        frame = _new_data(run, data_path, table)
         warnings = []
+    elif cfg.data.sql is not None:
+        frame = load_source(cfg, categories=categories)
+        warnings = _changed_warning(frame.path) if frame.source_sha256 != run.metrics.get("data_sha256") else []
     else:
-        path = cfg.data_path
-        warnings = _own_data_warnings(run, path)
-    frame = load_frame(cfg.data, path, categories=run.schema.get("categories"))
-    if data_path:
-        artifacts.check_step(frame, run.schema, path)
+        warnings = _own_data_warnings(run, cfg.data_path)
+        frame = load_source(cfg, categories=categories)
     scaler = Scaler.load(run.path / "scaler.json")
     if frame.columns != run.schema["columns"]:
         raise RunError(
             f"the data gives model columns {frame.columns}, the run was trained on {run.schema['columns']}",
-            where=str(path),
+            where=str(frame.path),
             fix="pass a file with the same columns as the training data",
         )
     return build(frame, cfg, scaler=scaler, check_splits=False), warnings
 
 
+def _new_data(run: artifacts.Run, data_path: str | None, table: pd.DataFrame | None):
+    """``--data FILE`` (or a DataFrame) for a run: its columns and time step checked against the run's schema."""
+    categories = run.schema.get("categories")
+    if table is not None:
+        artifacts.check_against_schema(Path("<DataFrame>"), run.schema, table)
+        frame = load_source(run.config, table, categories)
+    else:
+        path = Path(data_path).resolve()
+        if not path.exists():
+            raise DataError("--data file not found", where=str(path), fix="check the path given to --data")
+        artifacts.check_against_schema(path, run.schema)
+        frame = load_source(run.config.replace(**{"data.path": str(path), "data.sql": None}), categories=categories)
+    artifacts.check_step(frame, run.schema, frame.path)
+    return frame
+
+
+def _changed_warning(source) -> list[str]:
+    return [f"warning: {source} changed since training (SHA-256 differs); results will not match the run's metrics"]
+
+
 def _own_data_warnings(run: artifacts.Run, path: Path) -> list[str]:
     if not path.exists():
         raise RunError("the run's data file is gone", where=str(path), fix="pass the data with --data FILE")
-    if artifacts.sha256(path) != run.metrics.get("data_sha256"):
-        return [f"warning: {path} changed since training (SHA-256 differs); results will not match the run's metrics"]
-    return []
+    return _changed_warning(path) if artifacts.sha256(path) != run.metrics.get("data_sha256") else []
 
 
-def open_run_with_data(run_dir: str | Path, data_path: str | None = None, keras_model: bool = False):
-    """A finished run, its model (numpy when it can; ``keras_model`` for the Keras object) and its data scaled
-    with the run's scaler.
+def open_run_with_data(
+    run_dir: str | Path, data_path: str | None = None, table: pd.DataFrame | None = None, keras_model: bool = False
+):
+    """A finished run, its model (numpy when it can; ``keras_model`` for the Keras object) and its data (its own,
+    ``data_path`` or ``table``) scaled with the run's scaler.
 
     Returns:
         ``(run, model, data, warnings)``.
     """
     run, model = _open(run_dir, keras_model)
-    data, warnings = run_data(run, data_path)
+    data, warnings = run_data(run, data_path, table)
     return run, model, data, warnings
 
 
 def evaluate(
-    run_dir: str, data_path: str | None = None, split: str = "test", output: str | None = None
+    run_dir: str,
+    data_path: str | None = None,
+    split: str = "test",
+    output: str | None = None,
+    table: pd.DataFrame | None = None,
 ) -> tuple[Evaluation, list[str]]:
-    """Score a finished run and the baselines on ``split`` of its data (or of ``data_path``).
+    """Score a finished run and the baselines on ``split`` of its data (or of ``data_path``, or ``table``).
 
     A run with intervals gets its saved bands scored too (adaptive ones start from the validation residuals).
     ``output``: also write every window's forecast there in long format (:func:`predictions.predictions_table`).
     """
-    run, model, data, warnings = open_run_with_data(run_dir, data_path)
+    run, model, data, warnings = open_run_with_data(run_dir, data_path, table)
     ev = evaluate_model(model, data, run.config, split)
     calibration = run.intervals
     if calibration is not None:
@@ -470,9 +501,12 @@ def evaluate(
     return ev, warnings
 
 
-def forecast(run_dir: str, data_path: str | None = None) -> tuple[pd.DataFrame, SeriesData, list[str]]:
-    """Forecast ``horizon`` steps past the end of the data, in original units and timestamps."""
-    run, model, data, warnings = open_run_with_data(run_dir, data_path)
+def forecast(
+    run_dir: str, data_path: str | None = None, table: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, SeriesData, list[str]]:
+    """Forecast ``horizon`` steps past the end of the data (``data_path`` or ``table`` when given), in original
+    units and timestamps."""
+    run, model, data, warnings = open_run_with_data(run_dir, data_path, table)
     table = forecast_table(model, data, run.schema["frequency"], run.intervals)
     if run.schema.get("calendar") == "steps":
         warnings.append(
@@ -651,7 +685,7 @@ def backtest_folds(spec: dict) -> list[int]:
     """
     cfg, plan, root = spec["cfg"], spec["plan"], Path(spec["dir"])
     backend.activate(cfg.runtime.backend)
-    frame = load_frame(cfg.data, cfg.data_path)
+    frame = load_source(cfg)
     model, ran = None, []
     for fold in spec["folds"]:
         if B.fold_done(root, fold.index):

@@ -187,10 +187,8 @@ def train_summary(ev: Evaluation, record: dict, train_seconds: float, run_dir) -
     return "\n".join(tail)
 
 
-def evaluation_text(ev: Evaluation, as_json: bool = False) -> str:
-    """What ``evaluate`` prints: the score table and MAE by lead time, or the full metrics as JSON."""
-    if as_json:
-        return json.dumps(ev.metrics, indent=1)
+def evaluation_text(ev: Evaluation) -> str:
+    """What ``evaluate`` prints: the score table and MAE by lead time (``evaluation_json`` for --json)."""
     lines = [f"{ev.split} split, original units, {ev.metrics['n_windows']} windows:", summary_table(ev)]
     lines += interval_lines(ev)
     lead = ev.metrics["original"]["per_lead"]["model"]["mae"]
@@ -333,3 +331,120 @@ def backtest_table(record: dict, directory) -> str:
         f"backtest directory: {directory}",
     ]
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- --json
+
+JSON_SCHEMA_VERSION = 1  # docs/json.md describes every document; bump it when a field changes meaning
+
+
+def _plain(obj):
+    """JSON-safe values: NaN and inf as null, numpy scalars as numbers, paths and timestamps as text."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # numpy scalar
+        obj = obj.item()
+    if isinstance(obj, float) and obj != obj or obj in (float("inf"), float("-inf")):
+        return None
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return str(obj)  # Path and the like
+
+
+def _absolute(path) -> str:
+    from pathlib import Path
+
+    return str(Path(path).absolute())
+
+
+def json_document(command: str, **fields) -> str:
+    """The one JSON document a command prints on stdout with ``--json``: ``command``, ``schema_version``, fields."""
+    return json.dumps(_plain({"command": command, "schema_version": JSON_SCHEMA_VERSION, **fields}), indent=1)
+
+
+def files_in(directory) -> dict[str, str]:
+    from .artifacts import listing  # the one place that reads the directory
+
+    return listing(directory)
+
+
+def train_json(record: dict, run_dir, timing: dict) -> str:
+    split = record["split"]
+    return json_document(
+        "train",
+        run_dir=_absolute(run_dir),
+        split=split,
+        n_windows=record["n_windows"],
+        metrics=record[split],
+        val_metrics=record["val"],
+        training=record["training"],
+        train_seconds=timing["train_seconds"],
+        files=files_in(run_dir),
+    )
+
+
+def evaluation_json(ev: Evaluation, run_dir, predictions=None) -> str:
+    return json_document(
+        "evaluate",
+        run_dir=_absolute(run_dir),
+        data=ev.source,
+        split=ev.split,
+        n_windows=ev.metrics["n_windows"],
+        predictions=_absolute(predictions) if predictions else None,
+        metrics=ev.metrics,
+    )
+
+
+def forecast_json(table, run_dir, source, output, plot) -> str:
+    return json_document(
+        "predict",
+        run_dir=_absolute(run_dir),
+        data=source,
+        output=output,
+        plot=plot,
+        columns=list(table.columns),
+        forecast=table.to_dict(orient="records"),
+    )
+
+
+def compare_json(record: dict, directory) -> str:
+    return json_document(
+        "compare",
+        directory=_absolute(directory),
+        split="test",
+        n_windows=record["n_test_windows"],
+        ranking=record["ranking"],
+        results=record["results"],
+        baselines=record["baselines"],
+        files=files_in(directory),
+    )
+
+
+def backtest_json(record: dict, directory) -> str:
+    return json_document(
+        "backtest",
+        directory=_absolute(directory),
+        split="test",
+        folds=record["folds"],
+        aggregate=record["aggregate"],
+        files=files_in(directory),
+    )
+
+
+def tune_json(summary: dict, directory) -> str:
+    return json_document(
+        "tune",
+        directory=_absolute(directory),
+        split="val",
+        metric=summary.get("metric"),
+        best_trial=summary.get("best_trial"),
+        best_value=summary.get("best_value"),
+        best_params=summary.get("best_params"),
+        trials=summary.get("trials"),
+        test_of_best={"split": "test", **(summary.get("test_of_best") or {})},
+        files=files_in(directory),
+    )

@@ -5,6 +5,8 @@ Imported lazily (it imports Keras); call ``backend.activate`` first.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import math
 import signal
@@ -19,7 +21,7 @@ import numpy as np
 from . import artifacts, backend
 from .backend import seed_everything  # noqa: F401  (re-exported: pipeline and bench call train.seed_everything)
 from .config import Config, TrainingConfig
-from .errors import TrainingError
+from .errors import ConfigError, TrainingError
 from .models import model_quantiles
 from .quantile_head import pinball_loss
 from .series import SeriesData
@@ -94,12 +96,19 @@ class EpochSetter(keras.callbacks.Callback):
 
 
 class Progress(keras.callbacks.Callback):
-    """One line per epoch: losses, learning rate, seconds."""
+    """One line per epoch: losses, learning rate, seconds; a line before the first epoch, which compiles the model.
 
-    def __init__(self, epochs: int, quiet: bool, stream=sys.stderr):
+    It never listens to batch ends: a callback that does makes Keras convert the logs after every batch.
+    """
+
+    def __init__(self, epochs: int, quiet: bool, stream=None):
         super().__init__()
-        self.epochs, self.quiet, self.stream = epochs, quiet, stream
+        self.epochs, self.quiet, self.stream = epochs, quiet, stream or sys.stderr
         self.epoch_seconds: list[float] = []
+
+    def on_train_begin(self, logs=None):
+        if not self.quiet:
+            print("compiling the model (first epoch) ...", file=self.stream, flush=True)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
@@ -116,6 +125,55 @@ class Progress(keras.callbacks.Callback):
                 file=self.stream,
                 flush=True,
             )
+
+
+class ProgressBar(Progress):
+    """``Progress`` plus Keras' own ``Progbar`` per epoch (batches done, ETA, loss), for a terminal on stderr."""
+
+    def __init__(self, epochs: int, steps: int, stream=None):
+        super().__init__(epochs, quiet=False, stream=stream)
+        self.steps = steps
+
+    def _on_stream(self):
+        return contextlib.redirect_stdout(self.stream)  # Progbar writes to sys.stdout, which holds only results
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        with self._on_stream():
+            self._bar = keras.utils.Progbar(self.steps, unit_name="batch")
+
+    def on_train_batch_end(self, batch, logs=None):
+        with self._on_stream():
+            self._bar.update(batch + 1, values=[("loss", float((logs or {}).get("loss", float("nan"))))])
+
+
+def progress_callback(epochs: int, steps: int, quiet: bool, stream=None) -> Progress:
+    """A bar per epoch when ``stream`` (stderr) is a terminal, else one line per epoch."""
+    stream = stream or sys.stderr
+    if not quiet and getattr(stream, "isatty", lambda: False)():
+        return ProgressBar(epochs, steps, stream)
+    return Progress(epochs, quiet, stream)
+
+
+def tensorboard_callback(log_dir: Path):
+    """Keras' TensorBoard callback (loss, val_loss, learning rate per epoch) writing into ``log_dir``."""
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError(
+            "output.tensorboard is true, but the tensorboard package is not installed",
+            where="output.tensorboard",
+            fix="pip install 'rnnforecast[tensorboard]', or set output.tensorboard: false",
+        )
+    return keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False)
+
+
+def log_lead_scores(log_dir: Path, metrics: dict) -> None:
+    """The validation split's model MAE by lead time (original units) as the scalar ``val_mae_by_lead``, step = lead."""
+    import tensorflow as tf
+
+    with tf.summary.create_file_writer(str(log_dir / "leads")).as_default():
+        for lead, mae in enumerate(metrics["original"]["per_lead"]["model"]["mae"], 1):
+            if mae is not None:
+                tf.summary.scalar("val_mae_by_lead", float(mae), step=lead)
 
 
 class NanGuard(keras.callbacks.Callback):
@@ -311,9 +369,11 @@ def fit(
     train_ds = WindowDataset(data, data.starts("train"), t.batch_size, shuffle=t.shuffle, seed=cfg.seed)
     val_ds = WindowDataset(data, data.starts("val", stride=1), t.batch_size)
     state = TrainState()
-    nan_guard, progress = NanGuard(), Progress(t.epochs, quiet)
+    nan_guard, progress = NanGuard(), progress_callback(t.epochs, len(train_ds), quiet)
     callbacks: list = [EpochSetter(train_ds), *_keras_callbacks(t), nan_guard, progress]
     callbacks.append(Checkpoint(checkpoint_dir, state, callbacks))
+    if cfg.output.tensorboard:
+        callbacks.append(tensorboard_callback(checkpoint_dir.parent / "tensorboard"))
     load_weights = _weights_loader(checkpoint_dir)
     callbacks += list(extra_callbacks)  # e.g. tune's pruning callback, after the epoch is recorded
 

@@ -23,7 +23,7 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -282,6 +282,7 @@ def metric_value(record: dict, metric: str) -> float:
 class TuneResult:
     directory: Path
     table: str
+    summary: dict = field(default_factory=dict)  # what tune.json adds: best trial, params, test of the best
 
 
 class _Dir:
@@ -573,7 +574,7 @@ def _finish(study, base: Config, config_path: str, sets: str, tdir: _Dir, metric
         f"test split of the best config (trained once): MAE {test['mae']:.5g}  RMSE {test['rmse']:.5g}",
         f"tune directory: {final}  (best.yaml trains the best config: rnnforecast train {final / 'best.yaml'})",
     ]
-    return TuneResult(final, "\n".join(lines))
+    return TuneResult(final, "\n".join(lines), summary)
 
 
 def _write_trials_csv(study, tdir: _Dir) -> None:

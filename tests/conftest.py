@@ -76,3 +76,53 @@ def weather_run(tmp_path_factory, weather_config) -> Path:
     result = CliRunner().invoke(cli, ["train", str(weather_config), "--run-dir", str(run_dir), "--quiet"])
     assert result.exit_code == 0, result.output
     return run_dir
+
+
+# --------------------------------------------------------------------------- PostgreSQL (tune storage, data.sql)
+
+PG_CANDIDATES = (
+    [os.environ["RNNFORECAST_TEST_PG"]]
+    if os.environ.get("RNNFORECAST_TEST_PG")
+    else ["postgresql://postgres@127.0.0.1:5432/test", "postgresql://root@127.0.0.1:5432/test"]
+)
+PG = PG_CANDIDATES[0]
+
+
+def _pg_answers(url: str) -> str | None:
+    import sqlalchemy
+
+    try:
+        eng = sqlalchemy.create_engine(
+            "postgresql+psycopg://" + url.split("://", 1)[1], connect_args={"connect_timeout": 3}
+        )
+        with eng.connect() as c:
+            c.execute(sqlalchemy.text("select 1"))
+        return None
+    except Exception as e:
+        return f"{type(e).__name__}: {str(e).splitlines()[0]}"
+
+
+@pytest.fixture
+def pg_url(tmp_path_factory):
+    why = ""
+    for url in PG_CANDIDATES:
+        why = _pg_answers(url)
+        if why is None:
+            yield url
+            return
+    import shutil
+
+    if not (shutil.which("initdb") and shutil.which("pg_ctl")):
+        pytest.skip(f"no PostgreSQL at {PG} ({why}) and no initdb/pg_ctl to start one")
+    d = tmp_path_factory.mktemp("pg")
+    port = 55432
+    subprocess.run(["initdb", "-D", str(d / "data"), "-U", "postgres", "--auth=trust"], check=True, capture_output=True)
+    subprocess.run(
+        ["pg_ctl", "-D", str(d / "data"), "-o", f"-p {port} -k {d}", "-l", str(d / "log"), "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(["pg_ctl", "-D", str(d / "data"), "-m", "fast", "stop"], capture_output=True)

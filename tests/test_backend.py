@@ -133,7 +133,7 @@ def test_a_run_predicts_and_evaluates_on_the_other_backend_with_the_same_numbers
         procs += [_cli("predict", str(run), backend_env=other), _cli("evaluate", str(run), "--json", backend_env=other)]
     outs = _wait(*procs)
     for i, (trained_on, run) in enumerate(runs.items()):
-        predicted, evaluated = outs[2 * i], json.loads(outs[2 * i + 1])
+        predicted, evaluated = outs[2 * i], json.loads(outs[2 * i + 1])["metrics"]
         saved = json.loads((run / "metrics.json").read_text())
         assert saved["backend"] == trained_on
         fresh, at_training = pd.read_csv(io.StringIO(predicted)), pd.read_csv(run / "forecast.csv")

@@ -86,7 +86,7 @@ def test_persistence_metric_matches_a_hand_computation(weather_run: Path):
 def test_evaluate_rebuilds_the_same_metrics(weather_run: Path):
     result = CliRunner().invoke(cli, ["evaluate", str(weather_run), "--json"])
     assert result.exit_code == 0, result.output
-    ev = json.loads(result.stdout)
+    ev = json.loads(result.stdout)["metrics"]
     saved = json.loads((weather_run / "metrics.json").read_text())["test"]
     assert ev["original"]["overall"]["model"]["mse"] == pytest.approx(
         saved["original"]["overall"]["model"]["mse"], rel=1e-6

@@ -18,7 +18,6 @@ import yaml
 
 from conftest import CONFIGS, DATA, TINY, merge, run_cli, write_config
 
-PG = os.environ.get("RNNFORECAST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 SPACE = {"model.cell": ["gru", "lstm"], "training.learning_rate": {"low": 1.0e-3, "high": 1.0e-2, "log": True}}
 
 
@@ -161,44 +160,6 @@ def test_kill_9_then_rerun_continues_the_study(tmp_path):
 
 
 # --------------------------------------------------------------------------- PostgreSQL
-
-
-def _pg_answers(url: str) -> str | None:
-    import sqlalchemy
-
-    try:
-        eng = sqlalchemy.create_engine(
-            "postgresql+psycopg://" + url.split("://", 1)[1], connect_args={"connect_timeout": 3}
-        )
-        with eng.connect() as c:
-            c.execute(sqlalchemy.text("select 1"))
-        return None
-    except Exception as e:
-        return f"{type(e).__name__}: {str(e).splitlines()[0]}"
-
-
-@pytest.fixture
-def pg_url(tmp_path_factory):
-    why = _pg_answers(PG)
-    if why is None:
-        yield PG
-        return
-    import shutil
-
-    if not (shutil.which("initdb") and shutil.which("pg_ctl")):
-        pytest.skip(f"no PostgreSQL at {PG} ({why}) and no initdb/pg_ctl to start one")
-    d = tmp_path_factory.mktemp("pg")
-    port = 55432
-    subprocess.run(["initdb", "-D", str(d / "data"), "-U", "postgres", "--auth=trust"], check=True, capture_output=True)
-    subprocess.run(
-        ["pg_ctl", "-D", str(d / "data"), "-o", f"-p {port} -k {d}", "-l", str(d / "log"), "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(["pg_ctl", "-D", str(d / "data"), "-m", "fast", "stop"], capture_output=True)
 
 
 @pytest.mark.slow
