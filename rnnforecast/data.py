@@ -50,6 +50,8 @@ class Frame:
     numeric_source: dict[str, str] = field(default_factory=dict)  # column -> dtype as read
     units: dict[str, str] = field(default_factory=dict)  # column -> unit label, from the config
     warnings: list[str] = field(default_factory=list)  # "warning: ... Fix: ..." lines for train/validate to print
+    missing_tail: dict[str, list[int]] = field(default_factory=dict)  # series -> file lines of its last rows
+    # whose target is missing (filled before use); what `predict --data` refuses to forecast from by default
 
     def unit(self, column: str) -> str:
         return self.units.get(column, "data units")
@@ -262,6 +264,7 @@ def load_frame(cfg: DataConfig, path: Path, categories: dict[str, list[str]] | N
         warnings += _gap_warning(gap_rows, len(df), frequency, where)
     for col in values:
         _check_values(df, col, where)
+    missing_tail = _missing_tail(df, cfg.target)
     df = _fill_missing(df, cfg.missing, values, tc, where)
 
     df, categories, one_hot = _encode_categories(df, cfg.categorical, categories, where)
@@ -284,7 +287,19 @@ def load_frame(cfg: DataConfig, path: Path, categories: dict[str, list[str]] | N
         numeric_source=numeric_source,
         units=dict(cfg.units),
         warnings=warnings,
+        missing_tail=missing_tail,
     )
+
+
+def _missing_tail(df: pd.DataFrame, targets: list[str]) -> dict[str, list[int]]:
+    """Per series, the file lines (0 for an invented gap row) of the trailing rows with a missing target."""
+    out = {}
+    for name, g in df.groupby(SERIES, sort=False):
+        missing = g[targets].isna().any(axis=1).to_numpy()[::-1]
+        n = int(np.argmin(missing)) if not missing.all() else len(missing)
+        if n:
+            out[str(name)] = [int(x) if x == x else 0 for x in g[LINE].to_numpy()[len(g) - n :]]
+    return out
 
 
 def _read_numbered(path: Path) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import gradients, plots, recurrence
+from .artifacts import write_atomic
 
 MAX_WINDOWS = 512  # windows for saturation and gradients: enough for stable means, seconds on a CPU
 
@@ -109,7 +110,7 @@ def inspect_model(
         "saliency": sal.tolist(),
         "files": files + ["inspect.json"],
     }
-    (out_dir / "inspect.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_atomic(out_dir / "inspect.json", json.dumps(result, indent=2) + "\n")
     return result
 
 

@@ -22,7 +22,6 @@ from .data import load_frame, season_length
 from .errors import ConfigError, DataError, Interrupted, RunError
 from .internals import inspect_model
 from .models import build_model
-from .scaling import Scaler
 from .series import SeriesData, build
 
 
@@ -139,26 +138,32 @@ def train(
     quiet: bool = False,
     split: str = "test",
     callbacks: list | tuple = (),
+    force_resume: bool = False,
 ) -> TrainResult:
     """Train as ``cfg`` says and write a complete run directory (or raise, leaving a marked partial one).
 
     ``split`` is the split the run is scored on; ``tune`` trials pass "val" so the test split stays unseen.
-    ``callbacks`` are extra Keras callbacks (tune's pruning callback).
+    ``callbacks`` are extra Keras callbacks (tune's pruning callback). ``force_resume`` resumes although the
+    config or data changed since the run started.
     """
     backend_name = backend.activate(cfg.runtime.backend)
     data = load_data(cfg)
-    for line in text.hint_lines(stationarity_hints(data), cfg):
+    for line in [*data.frame.warnings, *text.hint_lines(stationarity_hints(data), cfg)]:
         _say(line)
     warn = cuda_path_warning(cfg)
     if warn:
         _say(f"warning: {warn}")
 
     if resume:
-        partial = artifacts.resume_dir(resume, cfg)
+        partial, notes = artifacts.resume_dir(resume, cfg, force=force_resume)
+        for line in notes:
+            _say(line)
         state = artifacts.read_state(partial)
     else:
-        partial = artifacts.start(artifacts.plan_run_dir(cfg, run_dir), config_path)
+        planned = artifacts.plan_run_dir(cfg, run_dir)
+        partial = artifacts.start(planned, config_path, record=artifacts.resume_keys(cfg), numbered=run_dir is None)
         state = None
+    _say(f"run directory: {artifacts.final_of(partial).resolve()} (runs_dir: {cfg.runs_path})")
     with artifacts.kept_on_failure(partial, config_path, cfg.training.epochs):
         return _train_into(partial, cfg, data, state, backend_name, quiet, split, callbacks)
 
@@ -262,7 +267,7 @@ def compare(
     seeds = [cfg.seed + r for r in range(repeats)]
     configs = {(c, s): cfg.replace(**{"model.cell": c, "seed": s}) for c in cells for s in seeds}  # errors now
     overlay = C._overlay_axis(load_data(cfg))  # data errors before any directory exists
-    partial = artifacts.start(artifacts.plan_compare_dir(cfg, out), what="comparison")
+    partial = artifacts.start(artifacts.plan_compare_dir(cfg, out), what="comparison", numbered=out is None)
     artifacts.write_atomic(
         partial / "config.yaml",
         "# base config of this comparison; each run in runs/ changes only model.cell and seed\n" + cfg.to_yaml(),
@@ -303,11 +308,17 @@ def _compare_run(cfg: Config, config_path: str, partial: Path, rel: Path, quiet:
 def _open(run_dir: str | Path):
     run = artifacts.open_run(run_dir)
     backend.activate(run.config.runtime.backend)
-    return run, artifacts.load_model(run.model_path)
+    model = artifacts.load_model(run.model_path)
+    artifacts.check_model(run, model)
+    return run, model
 
 
-def run_data(run: artifacts.Run, data_path: str | None) -> tuple[SeriesData, list[str]]:
-    """The run's own data, or ``data_path`` checked against the run's schema, scaled with the run's scaler."""
+def run_data(
+    run: artifacts.Run, data_path: str | None, allow_missing_tail: bool = False
+) -> tuple[SeriesData, list[str]]:
+    """The run's own data, or ``data_path`` checked against the run's schema, scaled with the run's scaler.
+
+    Trailing missing target values in ``data_path`` are refused unless ``allow_missing_tail``."""
     cfg: Config = run.config
     if data_path:
         path = Path(data_path).resolve()
@@ -322,7 +333,8 @@ def run_data(run: artifacts.Run, data_path: str | None) -> tuple[SeriesData, lis
     frame = load_frame(cfg.data, path, categories=run.schema.get("categories"))
     if data_path:
         artifacts.check_step(frame, run.schema, path)
-    scaler = Scaler.load(run.path / "scaler.json")
+        warnings += artifacts.check_tail(frame, allow_missing_tail)
+    scaler = artifacts.load_scaler(run)
     if frame.columns != run.schema["columns"]:
         raise RunError(
             f"the data gives model columns {frame.columns}, the run was trained on {run.schema['columns']}",
@@ -340,14 +352,14 @@ def _own_data_warnings(run: artifacts.Run, path: Path) -> list[str]:
     return []
 
 
-def open_run_with_data(run_dir: str | Path, data_path: str | None = None):
+def open_run_with_data(run_dir: str | Path, data_path: str | None = None, allow_missing_tail: bool = False):
     """A finished run, its model (backend activated first) and its data scaled with the run's scaler.
 
     Returns:
         ``(run, model, data, warnings)``.
     """
     run, model = _open(run_dir)
-    data, warnings = run_data(run, data_path)
+    data, warnings = run_data(run, data_path, allow_missing_tail)
     return run, model, data, warnings
 
 
@@ -361,9 +373,14 @@ def evaluate(run_dir: str, data_path: str | None = None, split: str = "test") ->
     return ev, warnings
 
 
-def forecast(run_dir: str, data_path: str | None = None) -> tuple[pd.DataFrame, SeriesData, list[str]]:
-    """Forecast ``horizon`` steps past the end of the data, in original units and timestamps."""
-    run, model, data, warnings = open_run_with_data(run_dir, data_path)
+def forecast(
+    run_dir: str, data_path: str | None = None, allow_missing_tail: bool = False
+) -> tuple[pd.DataFrame, SeriesData, list[str]]:
+    """Forecast ``horizon`` steps past the end of the data, in original units and timestamps.
+
+    Trailing missing target values in ``data_path`` are refused unless ``allow_missing_tail`` (then filled, warned).
+    """
+    run, model, data, warnings = open_run_with_data(run_dir, data_path, allow_missing_tail)
     table = forecast_table(model, data, run.schema["frequency"])
     if run.schema.get("calendar") == "steps":
         warnings.append(
@@ -409,6 +426,14 @@ def _check_history(data: SeriesData) -> None:
             )
 
 
+def check_outputs(output: str | None, plot: str | None) -> None:
+    """``predict``'s output paths, before any work: never a file of a run, the plot a .png."""
+    if output:
+        artifacts.check_output(output, "--output")
+    if plot:
+        artifacts.check_output(plot, "--plot", suffix=".png")
+
+
 def save_forecast(table: pd.DataFrame, path: str) -> None:
     """``predict --output``: the forecast table as CSV, written atomically."""
     artifacts.write_table(path, table)
@@ -420,15 +445,16 @@ def plot_forecast(table: pd.DataFrame, data: SeriesData, path: str) -> None:
     rows = windows.history_rows(seg.lo, seg.hi, 5 * data.input_length)
     target = data.targets[0]
     first = table[table["series"] == seg.series] if "series" in table else table
-    plots.predict_plot(
-        data.timestamps(rows),
-        data.raw[rows, data.target_idx[0]],
-        first["timestamp"],
-        first[target],
-        target,
-        Path(path),
-        unit=data.frame.unit(target),
-    )
+    with artifacts.atomic_output(artifacts.check_output(path, "--plot", suffix=".png"), "--plot") as tmp:
+        plots.predict_plot(
+            data.timestamps(rows),
+            data.raw[rows, data.target_idx[0]],
+            first["timestamp"],
+            first[target],
+            target,
+            tmp,
+            unit=data.frame.unit(target),
+        )
 
 
 def inspect_run(run_dir: str | Path, split: str = "test", window_index: int = 0) -> tuple[dict, Path, list[str]]:
@@ -442,9 +468,19 @@ def inspect_run(run_dir: str | Path, split: str = "test", window_index: int = 0)
     if not 0 <= window_index < len(starts):
         valid = f"0..{len(starts) - 1}" if len(starts) else "none, the split has no complete window"
         raise RunError(
-            f"--window {window_index} is out of range for the {split} split (valid: {valid})", where=str(run.path)
+            f"--window {window_index} is out of range for the {split} split (valid: {valid})",
+            where=str(run.path),
+            fix=f"pass --window {len(starts) - 1} or less" if len(starts) else "use a split with windows (--split)",
         )
     x, _ = data.batch(starts)  # (N, L, F) model space
     out = run.path / "inspect"
     step = run.schema.get("median_step_seconds")
-    return inspect_model(model, x, data.features, out, window_index=window_index, step_seconds=step), out, warnings
+    try:
+        numbers = inspect_model(model, x, data.features, out, window_index=window_index, step_seconds=step)
+    except OSError as e:
+        raise RunError(
+            f"cannot write the inspection ({e.strerror or e})",
+            where=str(e.filename or out),
+            fix="make the run directory writable, or copy the run somewhere writable and inspect the copy",
+        ) from None
+    return numbers, out, warnings

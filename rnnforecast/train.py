@@ -20,7 +20,7 @@ import numpy as np
 from . import artifacts, backend
 from .backend import seed_everything  # noqa: F401  (re-exported: pipeline and bench call train.seed_everything)
 from .config import Config, TrainingConfig
-from .errors import TrainingError
+from .errors import Terminated, TrainingError
 from .series import SeriesData
 
 
@@ -144,20 +144,23 @@ class StopOnInterrupt(keras.callbacks.Callback):
 
     A signal landing inside Keras is not safe: ``pythonify_logs`` wraps the wait for the JAX step
     in a bare ``except:``, which swallowed the KeyboardInterrupt and let the run finish as if
-    nothing happened. A second Ctrl-C interrupts at once.
+    nothing happened. A second Ctrl-C interrupts at once. SIGTERM is handled the same way and raises
+    ``Terminated`` (a KeyboardInterrupt), so the run keeps its checkpoint and says how to resume.
     """
 
     def __init__(self):
         super().__init__()
-        self.requested = False
+        self.requested = None  # the signal number received, if any
 
     def request(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+        first, self.requested = self.requested, signum
+        if first is not None:
+            self._check()
 
     def _check(self, *args, **kwargs):
-        if self.requested:
+        if self.requested == signal.SIGTERM:
+            raise Terminated
+        if self.requested is not None:
             raise KeyboardInterrupt
 
     on_train_batch_end = on_test_batch_end = on_epoch_begin = _check
@@ -323,7 +326,8 @@ def _fit_until_interrupted(model, train_ds, val_ds, epochs: int, initial_epoch: 
     """``model.fit`` with Ctrl-C turned into a clean stop at the next batch (see ``StopOnInterrupt``)."""
     interrupt = StopOnInterrupt()
     main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, interrupt.request) if main else None
+    signals = (signal.SIGINT, signal.SIGTERM) if main else ()
+    previous = {sig: signal.signal(sig, interrupt.request) for sig in signals}
     try:
         model.fit(
             train_ds,
@@ -335,8 +339,8 @@ def _fit_until_interrupted(model, train_ds, val_ds, epochs: int, initial_epoch: 
             shuffle=False,  # the dataset shuffles itself, by (seed, epoch)
         )
     finally:
-        if main:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _best_epoch(val_loss: list[float]) -> int:
