@@ -7,7 +7,9 @@ processes are the point) and asserts the one error line, the exit code and the f
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -26,6 +28,7 @@ from click.testing import CliRunner
 from conftest import merge, sine_frame, write_config
 from rnnforecast import artifacts
 from rnnforecast.cli import cli
+from rnnforecast.config import load_config
 
 BASE = {
     "name": "trust_runs",
@@ -162,15 +165,13 @@ def test_two_processes_on_one_run_dir_give_one_refusal_and_one_intact_run(tmp_pa
     ]
     outcomes = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
     assert sorted(rc for rc, _ in outcomes) == [0, 1], outcomes
-    (ok_err,), (bad_rc, bad_err) = [e for rc, e in outcomes if rc == 0], next((rc, e) for rc, e in outcomes if rc)
+    bad_rc, bad_err = next((rc, e) for rc, e in outcomes if rc)
     line = clean_error(bad_err, bad_rc)
     assert "another rnnforecast process is writing this run (pid " in line or "already exists" in line, line
     seed = yaml.safe_load((run_dir / "config.yaml").read_text())["seed"]
     assert json.loads((run_dir / "metrics.json").read_text())["seed"] == seed
     winner = config if seed == 42 else other
-    assert json.loads((run_dir / "metrics.json").read_text())["config_sha256"] == (
-        __import__("rnnforecast.config", fromlist=["load_config"]).load_config(str(winner)).hash()
-    )
+    assert json.loads((run_dir / "metrics.json").read_text())["config_sha256"] == load_config(str(winner)).hash()
     assert not artifacts.partial_of(run_dir).exists()
     assert sorted(os.listdir(run_dir)) == sorted(
         [*artifacts.REQUIRED, "history.csv", "timing.json", "forecast.csv", "plots"]
@@ -414,7 +415,7 @@ def test_trailing_missing_targets_are_refused_unless_allowed(tmp_path, sine_run)
     rc, out, err = invoke("predict", sine_run, "--data", tmp_path / "new.csv", "--allow-missing-tail")
     assert rc == 0, err
     assert "warning: the last 3 row(s) have no y value" in err
-    assert len(pd.read_csv(__import__("io").StringIO(out))) == 2
+    assert len(pd.read_csv(io.StringIO(out))) == 2
 
 
 # --------------------------------------------------------------------------- 20: report embeds only real PNG files
@@ -431,8 +432,6 @@ def test_report_embeds_only_regular_png_files_inside_the_directory(tmp_path, sin
     rc, _, err = invoke("report", run)
     assert rc == 0, err
     html = (run / "report.html").read_text()
-    import base64
-
     for leaked in (b"root:x:0:0", b"TOP-SECRET-BYTES"):
         assert base64.b64encode(leaked)[:12].decode() not in html
     for name in ("leak.png", "link.png", "fake.png", "elsewhere"):
