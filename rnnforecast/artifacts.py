@@ -182,6 +182,12 @@ def _taken(final: Path, what: str, option: str, config_path: str | None) -> RunE
             where=str(partial),
             fix=f"resume it with: rnnforecast train {config_path} --resume {partial}, or pass another {option}",
         )
+    if _owner(partial).get("what") == what:  # left by an rnnforecast process that is gone: still not ours to delete
+        return RunError(
+            f"an unfinished {what} is already there",
+            where=str(partial),
+            fix=f"remove it, or pass another {option}",
+        )
     return RunError(
         f"{partial.name} already exists and was not made by this process; rnnforecast never deletes it",
         where=str(partial),
@@ -262,6 +268,7 @@ def claim(directory: Path, *, what: str, option: str, record: dict | None = None
         ) from None
     _held[directory.resolve()] = fh
     owner = {
+        **_owner(directory),  # a resume keeps what the run started with (the SHA-256s it must still match)
         "what": what,
         "pid": os.getpid(),
         "host": socket.gethostname(),
@@ -566,6 +573,8 @@ def kept_on_failure(partial: Path, config_path: str, epochs: int):
     except TrainingError:
         keep_only_checkpoint(partial)
         raise
+    finally:
+        release(partial)  # the lock (finish released it already after a success)
 
 
 def _interrupted(partial: Path, config_path: str, epochs: int, e: KeyboardInterrupt) -> Interrupted:

@@ -272,25 +272,30 @@ def compare(
         partial / "config.yaml",
         "# base config of this comparison; each run in runs/ changes only model.cell and seed\n" + cfg.to_yaml(),
     )
-    runs: dict[str, list[dict]] = {c: [] for c in cells}
-    curves: dict[str, list[list[float]]] = {c: [] for c in cells}
-    forecasts: dict[str, np.ndarray] = {}
-    first: Evaluation | None = None
-    for i, ((cell, seed), run_cfg) in enumerate(configs.items(), 1):
-        rel = Path("runs") / f"{cell}-seed{seed}"
-        _say(f"[{i}/{len(configs)}] {cell}, seed {seed} -> {partial / rel}")
-        result = _compare_run(run_cfg, f"{config_path} --set model.cell={cell} --set seed={seed}", partial, rel, quiet)
-        runs[cell].append(C.run_numbers(result.metrics, result.timing["epoch_seconds"], rel, seed))
-        curves[cell].append(result.history["val_loss"].tolist() if "val_loss" in result.history else [])
-        if seed == seeds[0]:  # the overlay shows each cell's first seed
-            forecasts[cell], overlay["actual"] = C._first_steps(result.evaluation, overlay)
-            first = first or result.evaluation
-    record = C.record(cfg, cells, seeds, runs, first.metrics)
-    artifacts.write_json(partial / "compare.json", record)
-    artifacts.write_atomic(partial / "compare.md", text.markdown(record))
-    C.compare_plots(partial / "plots", record, curves, overlay, forecasts)
-    final = artifacts.finish(partial)
-    return CompareResult(final, record, f"{text.ranked_table(record)}\n\ncomparison directory: {final}")
+    try:
+        runs: dict[str, list[dict]] = {c: [] for c in cells}
+        curves: dict[str, list[list[float]]] = {c: [] for c in cells}
+        forecasts: dict[str, np.ndarray] = {}
+        first: Evaluation | None = None
+        for i, ((cell, seed), run_cfg) in enumerate(configs.items(), 1):
+            rel = Path("runs") / f"{cell}-seed{seed}"
+            _say(f"[{i}/{len(configs)}] {cell}, seed {seed} -> {partial / rel}")
+            result = _compare_run(
+                run_cfg, f"{config_path} --set model.cell={cell} --set seed={seed}", partial, rel, quiet
+            )
+            runs[cell].append(C.run_numbers(result.metrics, result.timing["epoch_seconds"], rel, seed))
+            curves[cell].append(result.history["val_loss"].tolist() if "val_loss" in result.history else [])
+            if seed == seeds[0]:  # the overlay shows each cell's first seed
+                forecasts[cell], overlay["actual"] = C._first_steps(result.evaluation, overlay)
+                first = first or result.evaluation
+        record = C.record(cfg, cells, seeds, runs, first.metrics)
+        artifacts.write_json(partial / "compare.json", record)
+        artifacts.write_atomic(partial / "compare.md", text.markdown(record))
+        C.compare_plots(partial / "plots", record, curves, overlay, forecasts)
+        final = artifacts.finish(partial)
+        return CompareResult(final, record, f"{text.ranked_table(record)}\n\ncomparison directory: {final}")
+    finally:
+        artifacts.release(partial)  # the comparison's lock; a finished one was released by finish
 
 
 def _compare_run(cfg: Config, config_path: str, partial: Path, rel: Path, quiet: bool) -> TrainResult:

@@ -25,9 +25,10 @@ def test_start_never_replaces_an_existing_partial(tmp_path):
     run = artifacts.start(tmp_path / "r", "c.yaml")  # stopped before its first epoch, still held by this process
     with pytest.raises(RunError, match="another rnnforecast process is writing this run"):
         artifacts.start(tmp_path / "r", "c.yaml")
-    artifacts.release(run)  # its process is gone: the directory is still not ours to delete
-    with pytest.raises(RunError, match="was not made by this process; rnnforecast never deletes it"):
+    artifacts.release(run)  # its process is gone: the directory is still not this process's to delete
+    with pytest.raises(RunError, match="an unfinished run is already there") as e:
         artifacts.start(tmp_path / "r", "c.yaml")
+    assert e.value.fix == "remove it, or pass another --run-dir"
     assert (run / artifacts.MARKER).exists()
     artifacts.start(tmp_path / "cmp", what="comparison")
     with pytest.raises(RunError, match="another rnnforecast process is writing this comparison") as e:
