@@ -254,8 +254,14 @@ def atomic_output(path: str | Path, option: str):
 
 
 def claim(directory: Path, *, what: str, option: str, record: dict | None = None) -> None:
-    """Lock ``directory`` for this process (``fcntl.flock`` on its lock file, held until ``release`` or exit)
-    and write the owner record (pid, host, start time, command, ``record``)."""
+    """Lock ``directory`` for this process (``lock``) and write the owner record (``record_owner``)."""
+    lock(directory, what=what, option=option)
+    record_owner(directory, what, record)
+
+
+def lock(directory: Path, *, what: str, option: str) -> None:
+    """``fcntl.flock`` on ``directory``'s lock file, held until ``release`` or the process ends; a RunError naming
+    the owner when another process holds it."""
     fh = open(directory / LOCK, "a+")  # noqa: SIM115 (held while this process works in the directory)
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -267,8 +273,13 @@ def claim(directory: Path, *, what: str, option: str, record: dict | None = None
             fix=f"wait for it to finish, or pass another {option}",
         ) from None
     _held[directory.resolve()] = fh
+
+
+def record_owner(directory: Path, what: str, record: dict | None = None) -> None:
+    """owner.json: pid, host, start time and command of this process, and ``record``; a resume keeps what the run
+    started with unless ``record`` replaces it."""
     owner = {
-        **_owner(directory),  # a resume keeps what the run started with (the SHA-256s it must still match)
+        **_owner(directory),
         "what": what,
         "pid": os.getpid(),
         "host": socket.gethostname(),
@@ -609,13 +620,13 @@ def resume_dir(resume: str, cfg: Config, force: bool = False) -> tuple[Path, lis
         force: resume although the config or the data file changed since the run started (``--force-resume``).
     """
     p = _resumable(Path(resume))
-    claim(p, what="run", option="--resume", record=None)
+    lock(p, what="run", option="--resume")
     try:
         warnings = _check_resume(p, cfg, force)
     except BaseException:
         release(p)
         raise
-    write_json(p / OWNER, {**_owner(p), **resume_keys(cfg)})
+    record_owner(p, "run", resume_keys(cfg))
     return p, warnings
 
 
