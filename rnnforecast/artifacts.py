@@ -754,6 +754,7 @@ def open_run(path: str | Path) -> Run:
             fix="use the rnnforecast version that wrote the run, or train again",
         )
     cfg = from_dict(raw_cfg, source=str(p / "config.yaml"), base_dir=str(p))
+    _check_window(p, cfg, schema)
     return Run(p, cfg, schema, metrics)
 
 
@@ -782,22 +783,14 @@ def _check_schema(path: Path, schema: dict) -> None:
         raise RunError("features and targets are not all among 'columns'", where=str(path), fix=DAMAGED_FIX)
 
 
-def check_model(run: Run, model) -> None:
-    """The model must take the windows the run's config and schema describe: (input_length, features)."""
-    shape = tuple(model.input_shape if not isinstance(model.input_shape, dict) else model.input_shape["past"])
-    want = (run.schema["input_length"], len(run.schema["features"]))
-    if shape[1:] != want:
+def _check_window(p: Path, cfg: Config, schema: dict) -> None:
+    """config.yaml's window must be the one the model was trained with (schema.json; the model's own shapes are
+    checked against schema.json when it loads)."""
+    if cfg.window.input_length != schema["input_length"] or cfg.window.horizon != schema["horizon"]:
         raise RunError(
-            f"the model takes windows of {shape[1]} steps x {shape[2]} features, schema.json describes "
-            f"{want[0]} x {want[1]}",
-            where=str(run.model_path),
-            fix=DAMAGED_FIX,
-        )
-    if run.config.window.input_length != want[0] or run.config.window.horizon != run.schema["horizon"]:
-        raise RunError(
-            f"window.input_length={run.config.window.input_length}, window.horizon={run.config.window.horizon} "
-            f"differ from the trained model's {want[0]} and {run.schema['horizon']} (schema.json)",
-            where=str(run.path / "config.yaml"),
+            f"window.input_length={cfg.window.input_length}, window.horizon={cfg.window.horizon} differ from the "
+            f"trained model's {schema['input_length']} and {schema['horizon']} (schema.json)",
+            where=str(p / "config.yaml"),
             fix="restore the run's own config.yaml (train again for another window)",
         )
 
@@ -820,17 +813,19 @@ def load_scaler(run: Run):
     return scaler
 
 
-def check_tail(frame: Frame, allow: bool) -> list[str]:
+def check_tail(frame: Frame, allow: bool, open_rows: int = 0) -> list[str]:
     """New data whose last target values are missing: refused (the forecast would rest on filled values), or with
-    ``allow`` a warning."""
-    if not frame.missing_tail:
+    ``allow`` a warning. ``open_rows`` trailing rows per series are expected empty (the horizon rows that carry a
+    run's known-future inputs)."""
+    late = {k: v[: len(v) - open_rows] for k, v in frame.missing_tail.items() if len(v) > open_rows}
+    if not late:
         return []
-    series, lines = next(iter(frame.missing_tail.items()))
+    series, lines = next(iter(late.items()))
     who = f"series {series!r}: " if len(frame.series) > 1 else ""
     known = [n for n in lines if n]
     at = f"lines {known[0]}-{known[-1]}" if len(known) > 1 else (f"line {known[0]}" if known else "gap rows")
     what = (
-        f"{who}the last {len(lines)} row(s) have no {'/'.join(frame.targets)} value ({at}); "
+        f"{who}the last {len(lines)} observed row(s) have no {'/'.join(frame.targets)} value ({at}); "
         "the forecast would start from filled values"
     )
     if allow:

@@ -81,6 +81,16 @@ class DataConfig:
         {}, "per-column transform before scaling, e.g. {close: log_diff}; a single value applies to all targets"
     )
     time_features: list[Literal[TIME_FEATURES]] = _f([], "calendar features encoded as sin/cos pairs")  # type: ignore[valid-type]
+    future_time_features: bool = _f(
+        False,
+        "also feed time_features of the forecast steps to the output head (known in advance); off by default "
+        "until docs/accuracy.md measures it (such a model predicts through Keras, not the numpy path)",
+    )
+    future: list[str] = _f(
+        [],
+        "input columns known in advance (holiday): their values at the forecast steps feed the output head; "
+        "predict --data must then end with `horizon` rows whose target is empty and these columns filled",
+    )
     filter: dict[str, Any] = _f({}, "keep only rows where column == value (or is in a list)")
     series_id: str | None = _f(None, "column naming the series in a long-format file (ticker, station)")
     season_length: int | None = _f(None, "season for the seasonal-naive baseline; inferred from frequency", min=1)
@@ -606,7 +616,7 @@ def _convert_union(tp: Any, value: Any, key: str, where: _Where, meta: dict) -> 
 
 
 def _convert_list(item: Any, value: Any, key: str, where: _Where, meta: dict) -> list:
-    if isinstance(value, str) and key in ("data.target", "data.features", "data.categorical"):
+    if isinstance(value, str) and key in ("data.target", "data.features", "data.categorical", "data.future"):
         value = [value]  # one name stands for a list of one
     if not isinstance(value, list):
         raise ConfigError(
@@ -716,11 +726,31 @@ def _check_consistency(cfg: Config, where: _Where) -> None:
         raise ConfigError("must not be empty", where=where("data.features"), fix="list input columns or remove the key")
     _check_activation(cfg.model.activation, where)
     _check_frequency(cfg.data.frequency, where)
+    _check_future(cfg.data, where)
     tc = cfg.data.time_column
     if tc != "*" and tc in cfg.data.transform:  # the key "*" means every target, never a column
         raise ConfigError(
             "cannot transform the time column", where=where(f"data.transform.{tc}"), fix="remove that entry"
         )
+
+
+def _check_future(data: DataConfig, where: _Where) -> None:
+    """A column known in advance is an input the model reads, never a target it forecasts."""
+    both = [c for c in data.future if c in data.target]
+    if both:
+        raise ConfigError(
+            f"{both[0]!r} is a target; a target is not known in advance",
+            where=where("data.future"),
+            fix=f"remove {both[0]!r} from data.future",
+        )
+    if data.features is not None:
+        unseen = [c for c in data.future if c not in data.features and c not in data.categorical]
+        if unseen:
+            raise ConfigError(
+                f"{unseen[0]!r} is not among data.features {data.features}",
+                where=where("data.future"),
+                fix=f"add {unseen[0]!r} to data.features",
+            )
 
 
 def _check_split(s: SplitConfig, where: _Where) -> None:

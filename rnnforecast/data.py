@@ -52,6 +52,7 @@ class Frame:
     warnings: list[str] = field(default_factory=list)  # "warning: ... Fix: ..." lines for train/validate to print
     missing_tail: dict[str, list[int]] = field(default_factory=dict)  # series -> file lines of its last rows
     # whose target is missing (filled before use); what `predict --data` refuses to forecast from by default
+    open_tail: dict[str, int] = field(default_factory=dict)  # series -> trailing rows whose targets were all empty
 
     def unit(self, column: str) -> str:
         return self.units.get(column, "data units")
@@ -265,6 +266,7 @@ def load_frame(cfg: DataConfig, path: Path, categories: dict[str, list[str]] | N
     for col in values:
         _check_values(df, col, where)
     missing_tail = _missing_tail(df, cfg.target)
+    open_tail = _open_tail(df, cfg.target)
     df = _fill_missing(df, cfg.missing, values, tc, where)
 
     df, categories, one_hot = _encode_categories(df, cfg.categorical, categories, where)
@@ -288,6 +290,7 @@ def load_frame(cfg: DataConfig, path: Path, categories: dict[str, list[str]] | N
         units=dict(cfg.units),
         warnings=warnings,
         missing_tail=missing_tail,
+        open_tail=open_tail,
     )
 
 
@@ -299,6 +302,15 @@ def _missing_tail(df: pd.DataFrame, targets: list[str]) -> dict[str, list[int]]:
         n = int(np.argmin(missing)) if not missing.all() else len(missing)
         if n:
             out[str(name)] = [int(x) if x == x else 0 for x in g[LINE].to_numpy()[len(g) - n :]]
+    return out
+
+
+def _open_tail(df: pd.DataFrame, targets: list[str]) -> dict[str, int]:
+    """Per series, the rows at its end with every target empty (horizon rows that carry known-future inputs)."""
+    out = {}
+    for sid, g in df.groupby(SERIES, sort=False):
+        empty = g[targets].isna().all(axis=1).to_numpy()[::-1]
+        out[str(sid)] = int(np.argmin(empty)) if not empty.all() else len(empty)
     return out
 
 

@@ -1,6 +1,7 @@
 """Model builders: a recurrent stack of a cell from the cell table, or a dense reference.
 
-Inputs are a mapping ``{"past": (B, input_length, n_features)}``; the output is
+Inputs are a mapping ``{"past": (B, input_length, n_features)}``, plus ``"future": (B, horizon, n_future)``
+(values known at the forecast steps: calendar, holidays) when ``n_future > 0``; the output is
 ``(B, horizon, n_targets, n_quantiles)`` with ``n_quantiles = 1`` for point forecasts.
 Keras is imported inside the functions: this module is imported before the backend is chosen.
 """
@@ -11,6 +12,7 @@ from .cells import CELLS, RECURRENT
 from .config import ModelConfig
 
 N_QUANTILES = 1
+FUTURE_UNITS = 16  # per-step encoding of the known-future values: a weekday effect is not linear in sin/cos
 
 
 def cell_layer(name: str):
@@ -20,8 +22,10 @@ def cell_layer(name: str):
     return getattr(keras.layers, CELLS[name].layer)
 
 
-def build_model(cfg: ModelConfig, input_length: int, n_features: int, horizon: int, n_targets: int, seed: int):
-    """Build (not compile) the model described by ``cfg``."""
+def build_model(
+    cfg: ModelConfig, input_length: int, n_features: int, horizon: int, n_targets: int, seed: int, n_future: int = 0
+):
+    """Build (not compile) the model described by ``cfg``; ``n_future`` columns known at the forecast steps."""
     import keras
 
     reg = keras.regularizers.L2(cfg.l2) if cfg.l2 > 0 else None
@@ -52,9 +56,15 @@ def build_model(cfg: ModelConfig, input_length: int, n_features: int, horizon: i
             if cfg.bidirectional:
                 layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{i}")
             x = layer(x)
+    inputs = {"past": past}
+    if n_future:
+        inputs["future"] = future = keras.Input(shape=(horizon, n_future), name="future")  # (B, H, Fu)
+        z = keras.layers.Dense(FUTURE_UNITS, activation="tanh", name="future_encoding")(future)  # (B, H, 16)
+        z = keras.layers.Flatten(name="future_flat")(z)  # (B, H*16)
+        x = keras.layers.Concatenate(name="past_and_future")([x, z])
     x = keras.layers.Dense(horizon * n_targets * N_QUANTILES, kernel_regularizer=reg, name="head")(x)
     out = keras.layers.Reshape((horizon, n_targets, N_QUANTILES), name="forecast")(x)  # (B, H, T, Q)
-    return keras.Model(inputs={"past": past}, outputs=out, name=f"rnnforecast_{cfg.cell}")
+    return keras.Model(inputs=inputs, outputs=out, name=f"rnnforecast_{cfg.cell}")
 
 
 def recurrent_layers(model) -> list:

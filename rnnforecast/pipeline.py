@@ -77,7 +77,7 @@ class Evaluation:
 
 def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") -> Evaluation:
     """The model and the naive baselines on every window of ``split``, scored in original and normalised units."""
-    from . import train as T  # imports Keras
+    from .numpy_model import predict_windows
 
     starts = data.starts(split, stride=1)
     if len(starts) == 0:
@@ -86,7 +86,7 @@ def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") ->
             where=str(data.frame.path),
             fix="use more data or a shorter window",
         )
-    pred = data.invert(starts, T.predict(model, data, starts))  # (B, H, T, Q)
+    pred = data.invert(starts, predict_windows(model, data, starts))  # (B, H, T, Q)
     actual = data.actual(starts)
     raw_t = data.raw[:, data.target_idx]
     seg_lo = np.array([s.lo for s in data.segments])[data.series_index(starts)]
@@ -192,6 +192,7 @@ def _train_into(
             cfg.window.horizon,
             len(data.target_idx),
             cfg.seed,
+            n_future=len(data.future_idx),
         )
         T.compile_model(model, cfg)
     t0 = time.perf_counter()
@@ -212,7 +213,9 @@ def _train_into(
         history=history,
         metrics=record,
         timing=timing,
-        forecast=forecast_table(model, data, data.frame.frequency),
+        forecast=forecast_table(model, data, data.frame.frequency)
+        if data.can_forecast()  # data.future columns need horizon rows (predict --data), which training data lacks
+        else pd.DataFrame(columns=["timestamp", "step", "quantile", *data.targets]),
     )
     if cfg.output.plots:
         plots.run_plots(partial / "plots", fit.history, fit.best_epoch, test, data)
@@ -310,11 +313,13 @@ def _compare_run(cfg: Config, config_path: str, partial: Path, rel: Path, quiet:
 # --------------------------------------------------------------------------- using a finished run
 
 
-def _open(run_dir: str | Path):
+def _open(run_dir: str | Path, keras_model: bool = False):
+    """The run and its model: numpy when it can (no Keras import), or ``keras_model`` for the Keras object."""
+    from .numpy_model import load_predictor
+
     run = artifacts.open_run(run_dir)
-    backend.activate(run.config.runtime.backend)
-    model = artifacts.load_model(run.model_path)
-    artifacts.check_model(run, model)
+    backend.activate(run.config.runtime.backend if run.config.runtime.backend != "auto" else "auto")
+    model = load_predictor(run.model_path, run.schema, keras=keras_model)
     return run, model
 
 
@@ -338,7 +343,8 @@ def run_data(
     frame = load_frame(cfg.data, path, categories=run.schema.get("categories"))
     if data_path:
         artifacts.check_step(frame, run.schema, path)
-        warnings += artifacts.check_tail(frame, allow_missing_tail)
+        open_rows = cfg.window.horizon if cfg.data.future else 0  # horizon rows that carry known-future inputs
+        warnings += artifacts.check_tail(frame, allow_missing_tail, open_rows)
     scaler = artifacts.load_scaler(run)
     if frame.columns != run.schema["columns"]:
         raise RunError(
@@ -363,7 +369,7 @@ def open_run_with_data(run_dir: str | Path, data_path: str | None = None, allow_
     Returns:
         ``(run, model, data, warnings)``.
     """
-    run, model = _open(run_dir)
+    run, model = _open(run_dir, keras_model=True)
     data, warnings = run_data(run, data_path, allow_missing_tail)
     return run, model, data, warnings
 
@@ -399,9 +405,9 @@ def forecast_table(model, data: SeriesData, frequency: str) -> pd.DataFrame:
     """One row per series and step: timestamp, [series], step, quantile, one column per target."""
     _check_history(data)
     L = data.input_length
-    starts = np.array([windows.forecast_start(s.hi, L) for s in data.segments], dtype=np.int64)  # (S,)
+    starts, inputs = data.forecast_inputs(frequency)  # (S,), the window ending at each series' last observed row
     # the compiled predict step: an eager model(x) under JAX compiles the scan anew each call (~200 ms)
-    raw_pred = np.asarray(model.predict_on_batch({"past": data.inputs(starts)}))
+    raw_pred = np.asarray(model.predict_on_batch(inputs))
     pred = data.invert(starts, raw_pred)  # (S, H, T, Q)
     last_times = data.timestamps(windows.last_input_rows(starts, L))  # (S,)
     rows = []

@@ -389,7 +389,7 @@ def _foreign_model(run: Path, other: Path) -> str:
         (_truncate_scaler, "cannot read the scaler (JSONDecodeError)"),
         (_schema_list, "holds a list, not a mapping"),
         (_config_input_length, "differ from the trained model's"),
-        (_foreign_model, "the model takes windows of 7 steps x 1 features"),
+        (_foreign_model, "comes from another run"),
     ],
 )
 def test_damaged_run_files_are_a_run_error_naming_the_file(tmp_path, sine_run, weather_run, damage, phrase):
@@ -409,11 +409,11 @@ def test_trailing_missing_targets_are_refused_unless_allowed(tmp_path, sine_run)
     df.loc[297:, "y"] = None
     df.to_csv(tmp_path / "new.csv", index=False)
     rc, out, err = invoke("predict", sine_run, "--data", tmp_path / "new.csv")
-    clean_error(err, rc, "the last 3 row(s) have no y value (lines 299-301)", "--allow-missing-tail")
+    clean_error(err, rc, "the last 3 observed row(s) have no y value (lines 299-301)", "--allow-missing-tail")
     assert out == ""
     rc, out, err = invoke("predict", sine_run, "--data", tmp_path / "new.csv", "--allow-missing-tail")
     assert rc == 0, err
-    assert "warning: the last 3 row(s) have no y value" in err
+    assert "warning: the last 3 observed row(s) have no y value" in err
     assert len(pd.read_csv(io.StringIO(out))) == 2
 
 
