@@ -150,6 +150,9 @@ def _create(final: Path, what: str, option: str) -> Path | None:
         )
     try:
         partial.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file where a folder belongs, no permission
+        raise _unwritable(partial, what, option, e) from None
+    try:
         os.mkdir(partial)
     except FileExistsError:
         return None

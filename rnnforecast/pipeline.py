@@ -163,7 +163,6 @@ def train(
         planned = artifacts.plan_run_dir(cfg, run_dir)
         partial = artifacts.start(planned, config_path, record=artifacts.resume_keys(cfg), numbered=run_dir is None)
         state = None
-    _say(f"run directory: {artifacts.final_of(partial).resolve()} (runs_dir: {cfg.runs_path})")
     with artifacts.kept_on_failure(partial, config_path, cfg.training.epochs):
         return _train_into(partial, cfg, data, state, backend_name, quiet, split, callbacks)
 
@@ -220,7 +219,7 @@ def _train_into(
     if cfg.output.plots:
         plots.run_plots(partial / "plots", fit.history, fit.best_epoch, test, data)
     final = artifacts.finish(partial)
-    summary = text.train_summary(test, record, train_seconds, final)
+    summary = text.train_summary(test, record, train_seconds, final.resolve())  # absolute: runs_dir may be ../..
     return TrainResult(final, test, record, summary, history, timing)
 
 
