@@ -158,6 +158,24 @@ class RuntimeConfig:
     deterministic: bool = _f(True, "enable op determinism so reruns give identical metrics")
 
 
+INTERVAL_METHODS = ("conformal", "quantile", "cqr")
+
+
+@dataclass(frozen=True)
+class IntervalsConfig:
+    """Prediction intervals; the section absent means point forecasts only (README, "Prediction intervals")."""
+
+    levels: list[float] = _f([80.0, 95.0], "interval levels in percent, each strictly between 0 and 100")
+    method: Literal[INTERVAL_METHODS] = _f(  # type: ignore[valid-type]
+        "conformal",
+        "conformal: validation residuals of the point model; quantile: a pinball-loss quantile head; "
+        "cqr: the quantile head corrected on validation (conformalized quantile regression)",
+    )
+    joint: bool = _f(False, "Bonferroni across leads so the whole horizon path is covered at the level")
+    adaptive: bool = _f(False, "conformal only: adaptive conformal inference over the test windows in time order")
+    gamma: float = _f(0.005, "adaptive step size (Gibbs & Candes 2021)", min=0, max=1)
+
+
 @dataclass(frozen=True)
 class Config:
     data: DataConfig = _f(help="dataset section")
@@ -168,6 +186,7 @@ class Config:
     training: TrainingConfig = _f(TrainingConfig(), "training section")
     output: OutputConfig = _f(OutputConfig(), "output section")
     runtime: RuntimeConfig = _f(RuntimeConfig(), "runtime section")
+    intervals: IntervalsConfig | None = _f(None, "prediction intervals; absent: point forecasts only")
     # Where the config came from; not part of the YAML schema.
     source: str = field(default="<config>", compare=False, metadata={"internal": True})
     base_dir: str = field(default=".", compare=False, metadata={"internal": True})
@@ -183,6 +202,8 @@ class Config:
 
     def to_dict(self, *, resolved_path: bool = True) -> dict:
         d = _to_plain(self)
+        if d.get("intervals") is None:  # absent stays absent: runs without intervals keep their config and hash
+            d.pop("intervals", None)
         if resolved_path:
             d["data"]["path"] = str(self.data_path)
         return d
@@ -727,10 +748,35 @@ def _check_consistency(cfg: Config, where: _Where) -> None:
     _check_activation(cfg.model.activation, where)
     _check_frequency(cfg.data.frequency, where)
     _check_future(cfg.data, where)
+    if cfg.intervals is not None:
+        _check_intervals(cfg.intervals, where)
     tc = cfg.data.time_column
     if tc != "*" and tc in cfg.data.transform:  # the key "*" means every target, never a column
         raise ConfigError(
             "cannot transform the time column", where=where(f"data.transform.{tc}"), fix="remove that entry"
+        )
+
+
+def _check_intervals(iv: IntervalsConfig, where: _Where) -> None:
+    levels = iv.levels
+    bad = next((c for c in levels if not 0 < c < 100), None)
+    if not levels or bad is not None:
+        raise ConfigError(
+            f"levels must be percentages strictly between 0 and 100, received {levels}",
+            where=where("intervals.levels"),
+            fix="write levels like [80, 95]",
+        )
+    if list(levels) != sorted(set(levels)):
+        raise ConfigError(
+            f"levels must be sorted and unique, received {levels}",
+            where=where("intervals.levels"),
+            fix=f"write [{', '.join(f'{c:g}' for c in sorted(set(levels)))}]",
+        )
+    if iv.adaptive and iv.method != "conformal":
+        raise ConfigError(
+            f"adaptive applies to method conformal, received method={iv.method}",
+            where=where("intervals.adaptive"),
+            fix="set intervals.method: conformal, or adaptive: false",
         )
 
 
@@ -840,30 +886,36 @@ def cuda_path_warning(cfg: Config) -> str | None:
 
 
 def default_config_yaml() -> str:
-    """All keys with their defaults and help text, for `rnnforecast config --defaults`."""
+    """All keys with their defaults and help text, for `rnnforecast config --defaults`.
+
+    A section that is off by default (``null``) is listed with its keys commented out.
+    """
     out: list[str] = []
 
-    def walk(cls: type, indent: int) -> None:
+    def walk(cls: type, indent: int, mark: str = "") -> None:
         for f in dataclasses.fields(cls):
             if f.metadata.get("internal"):
                 continue
-            pad = "  " * indent
+            pad = mark + "  " * indent
             help_ = f.metadata.get("help", "")
             inner = _dataclass_in(_hints(cls)[f.name])
-            default = (
-                f.default
-                if f.default is not dataclasses.MISSING
-                else (f.default_factory() if f.default_factory is not dataclasses.MISSING else "<required>")
-            )
-            if inner is not None and default is not None and default != "<required>":
-                out.append(f"{pad}{f.name}:{'  # ' + help_ if help_ else ''}")
-                walk(inner, indent + 1)
-            elif inner is not None and default == "<required>":
-                out.append(f"{pad}{f.name}:  # {help_} (required)")
-                walk(inner, indent + 1)
+            default = _default_of(f)
+            if inner is not None and default is not None:
+                req = " (required)" if default == "<required>" else ""
+                out.append(f"{pad}{f.name}:{'  # ' + help_ + req if help_ else ''}")
+                walk(inner, indent + 1, mark)
+            elif inner is not None and f.name == "intervals":  # off by default; show how to turn it on
+                out.append(f"{pad}{f.name}: null  # {help_}; to turn on, a mapping of:")
+                walk(inner, indent + 1, "# ")
             else:
                 shown = json.dumps(default) if default != "<required>" else "<required>"
                 out.append(f"{pad}{f.name}: {shown}  # {help_}")
 
     walk(Config, 0)
     return "\n".join(out) + "\n"
+
+
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else "<required>"

@@ -8,8 +8,10 @@ Keras is imported inside the functions: this module is imported before the backe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .cells import CELLS, RECURRENT
-from .config import ModelConfig
+from .config import Config, ModelConfig
 
 N_QUANTILES = 1
 FUTURE_UNITS = 16  # per-step encoding of the known-future values: a weekday effect is not linear in sin/cos
@@ -22,10 +24,29 @@ def cell_layer(name: str):
     return getattr(keras.layers, CELLS[name].layer)
 
 
+def model_quantiles(cfg: Config) -> list[float] | None:
+    """The quantile axis a config's model is trained on (methods ``quantile`` and ``cqr``), else None (point model)."""
+    if cfg.intervals is None or cfg.intervals.method == "conformal":
+        return None
+    from .intervals import quantile_levels
+
+    return [float(q) for q in quantile_levels(cfg.intervals.levels)]
+
+
 def build_model(
-    cfg: ModelConfig, input_length: int, n_features: int, horizon: int, n_targets: int, seed: int, n_future: int = 0
+    cfg: ModelConfig,
+    input_length: int,
+    n_features: int,
+    horizon: int,
+    n_targets: int,
+    seed: int,
+    n_future: int = 0,
+    quantiles: Sequence[float] | None = None,
 ):
-    """Build (not compile) the model described by ``cfg``; ``n_future`` columns known at the forecast steps."""
+    """Build (not compile) the model described by ``cfg``; ``n_future`` columns known at the forecast steps.
+
+    ``quantiles`` (ascending, with 0.5) gives a monotone quantile head on the last axis instead of Q=1.
+    """
     import keras
 
     reg = keras.regularizers.L2(cfg.l2) if cfg.l2 > 0 else None
@@ -62,8 +83,13 @@ def build_model(
         z = keras.layers.Dense(FUTURE_UNITS, activation="tanh", name="future_encoding")(future)  # (B, H, 16)
         z = keras.layers.Flatten(name="future_flat")(z)  # (B, H*16)
         x = keras.layers.Concatenate(name="past_and_future")([x, z])
-    x = keras.layers.Dense(horizon * n_targets * N_QUANTILES, kernel_regularizer=reg, name="head")(x)
-    out = keras.layers.Reshape((horizon, n_targets, N_QUANTILES), name="forecast")(x)  # (B, H, T, Q)
+    if quantiles:
+        from .quantile_head import quantile_head
+
+        out = quantile_head(x, horizon, n_targets, quantiles, regularizer=reg)  # (B, H, T, Q), never crossing
+    else:
+        x = keras.layers.Dense(horizon * n_targets * N_QUANTILES, kernel_regularizer=reg, name="head")(x)
+        out = keras.layers.Reshape((horizon, n_targets, N_QUANTILES), name="forecast")(x)  # (B, H, T, Q)
     return keras.Model(inputs=inputs, outputs=out, name=f"rnnforecast_{cfg.cell}")
 
 

@@ -8,12 +8,12 @@ all use it without caring about the Keras backend.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from . import transforms, windows
+from . import folds, transforms, windows
 from .config import Config
 from .data import PERIODS, SERIES, Frame
 from .errors import DataError
@@ -47,6 +47,7 @@ class SeriesData:
     window_relative: bool
     future_idx: list[int] = field(default_factory=list)  # columns known at the forecast steps: data.future, calendar
     n_future_calendar: int = 0  # the last entries of future_idx that are calendar (sin/cos) columns
+    lookback: tuple[str, ...] = ()  # splits whose windows may read inputs before the split (backtest folds)
 
     # ------------------------------------------------------------------ windows
 
@@ -54,7 +55,27 @@ class SeriesData:
         return [s.bounds[split] for s in self.segments]
 
     def starts(self, split: str, stride: int | None = None) -> np.ndarray:
-        return windows.window_starts(self.bounds(split), self.input_length, self.horizon, stride or self.stride)
+        stride = stride or self.stride
+        if split not in self.lookback:
+            return windows.window_starts(self.bounds(split), self.input_length, self.horizon, stride)
+        parts = [
+            folds.target_window_starts(s.bounds[split], self.input_length, self.horizon, stride, s.bounds["train"][0])
+            for s in self.segments
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def fold_view(self, test_end: pd.Timestamp | None) -> SeriesData:
+        """A backtest fold's view: the test split stops before ``test_end`` (None: at the end), and
+        validation and test windows have their targets inside the split while their inputs may read
+        the rows before it (history known at forecast time, :func:`folds.target_window_starts`)."""
+        times = self.frame.df[self.frame.time_column].to_numpy()
+        segments = []
+        for s in self.segments:
+            lo, hi = s.bounds["test"]
+            if test_end is not None:
+                hi = min(hi, s.lo + int(np.searchsorted(times[s.lo : s.hi], np.datetime64(test_end))))
+            segments.append(Segment(s.series, s.lo, s.hi, {**s.bounds, "test": (lo, max(lo, hi))}))
+        return replace(self, segments=segments, lookback=("val", "test"))
 
     def series_index(self, rows: np.ndarray) -> np.ndarray:
         """Segment number of each row."""

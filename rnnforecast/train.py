@@ -20,6 +20,8 @@ from . import artifacts, backend
 from .backend import seed_everything  # noqa: F401  (re-exported: pipeline and bench call train.seed_everything)
 from .config import Config, TrainingConfig
 from .errors import Terminated, TrainingError
+from .models import model_quantiles
+from .quantile_head import pinball_loss
 from .series import SeriesData
 
 keras = backend.import_keras()  # the backend is chosen before this module is imported
@@ -64,11 +66,16 @@ def compile_model(model, cfg: Config) -> None:
         t.optimizer
     ]
     optimizer = opt_cls(learning_rate=t.learning_rate, clipnorm=t.clipnorm)
-    loss = {"mse": "mse", "mae": "mae", "huber": keras.losses.Huber()}[t.loss]
+    quantiles = model_quantiles(cfg)
+    if quantiles:  # a quantile head learns every quantile at once from the pinball loss
+        loss, scores = pinball_loss(quantiles), []
+    else:
+        loss = {"mse": "mse", "mae": "mae", "huber": keras.losses.Huber()}[t.loss]
+        scores = ["mse", "mae"] if t.loss != "mse" else ["mae"]
     model.compile(
         optimizer=optimizer,
         loss=loss,
-        metrics=["mse", "mae"] if t.loss != "mse" else ["mae"],
+        metrics=scores,
         jit_compile=t.jit_compile,
         steps_per_execution=t.steps_per_execution,
     )
