@@ -139,7 +139,7 @@ def evaluate(run: str | Path | Run, data: pd.DataFrame | str | Path | None = Non
     """Score a run and the naive baselines on ``split`` of ``data`` (default: the run's own data)."""
     run_dir = Path(run.path if isinstance(run, Run) else run).resolve()
     path, table = _data_args(data)
-    ev, warnings = pipeline.evaluate(str(run_dir), path, split, table)
+    ev, warnings = pipeline.evaluate(str(run_dir), path, split, table=table)
     return _evaluation(run_dir, ev, warnings)
 
 

@@ -6,12 +6,18 @@ A run (or comparison) is written under ``<name>.partial`` with a marker file and
 
 from __future__ import annotations
 
+import ctypes
+import datetime
+import errno
+import fcntl
 import hashlib
 import json
 import math
 import os
 import re
 import shutil
+import socket
+import sys
 import time
 import zipfile
 from contextlib import contextmanager
@@ -25,7 +31,7 @@ import yaml
 
 from .config import Config, from_dict
 from .data import SERIES, Frame, ns, read_table
-from .errors import Interrupted, RunError, TrainingError
+from .errors import DataError, ExitCode, Interrupted, RunError, Terminated, TrainingError
 
 if TYPE_CHECKING:
     from .series import SeriesData
@@ -33,6 +39,8 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 PARTIAL_SUFFIX = ".partial"
 MARKER = "UNFINISHED.txt"
+OWNER = "owner.json"  # who is writing a .partial directory: pid, host, start time, command, what a resume must match
+LOCK = ".lock"  # flock'ed by the process writing a .partial directory
 REQUIRED = ("model.keras", "config.yaml", "scaler.json", "schema.json", "metrics.json")
 
 
@@ -71,6 +79,16 @@ def plan_compare_dir(cfg: Config, out: str | None, kind: str = "compare") -> Pat
     return Path(cfg.output.runs_dir) / f"{slug(cfg.name)}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+# --------------------------------------------------------------------------- claiming a directory
+
+_held: dict[Path, object] = {}  # directories this process claimed -> their open, locked lock file
+
+
+def resume_keys(cfg: Config) -> dict:
+    """What a resumed run must still match: the config's and the data file's SHA-256."""
+    return {"config_sha256": cfg.hash(), "data_sha256": sha256(cfg.data_path)}
+
+
 def start_or_resume(final: Path, fingerprint: dict, *, what: str, again: str) -> tuple[Path, bool]:
     """Claim ``<final>.partial`` like :func:`start`, or take back one this command left unfinished.
 
@@ -92,55 +110,258 @@ def start_or_resume(final: Path, fingerprint: dict, *, what: str, again: str) ->
                 where=str(partial),
                 fix="rerun with the same config and options to resume it, or pass another --out",
             )
+        lock(partial, what=what, option="--out")  # another process resuming it at the same time is refused
+        record_owner(partial, what)
         return partial, True
     partial = start(final, what=what, again=again)
     write_json(partial / "plan.json", fingerprint)
     return partial, False
 
 
-def start(final: Path, config_path: str | None = None, *, what: str = "run", again: str | None = None) -> Path:
-    """Claim ``<final>.partial`` for a run or a comparison: create it, with a marker that says how to finish it.
+def start(
+    final: Path,
+    config_path: str | None = None,
+    *,
+    what: str = "run",
+    again: str | None = None,
+    record: dict | None = None,
+    numbered: bool = False,
+) -> Path:
+    """Claim ``<final>.partial`` for a run or a comparison: create it exclusively, lock it, record the owner,
+    and leave a marker that says how to finish it.
+
+    Nothing that exists is ever removed or reused: an existing ``final`` or ``.partial`` (a user's folder, another
+    process's run, an unfinished run to resume) is a RunError that says what is there.
 
     Args:
         final: the directory the result gets once complete; it must not exist.
         config_path: for a run, how the user named the config (with ``--set`` options), for the resume hint.
-        what: ``"run"`` (resumable; an unfinished one without a committed epoch is replaced), ``"comparison"``...
+        what: ``"run"`` (resumable), ``"comparison"``, ``"backtest"``...
         again: for anything but a run, the marker's line on how to finish it.
+        record: extra keys for the owner record (``resume_keys``: what a resume must match).
+        numbered: ``final`` is a planned name: when it is taken, try ``<final>-2``, ``<final>-3``, ...
 
     Returns:
-        The ``.partial`` directory, now owned by this process.
+        The ``.partial`` directory, now owned (locked) by this process until ``finish`` or the process ends.
     """
     option = "--run-dir" if what == "run" else "--out"
-    if final.exists():
-        raise RunError(
-            f"the {what} directory already exists", where=str(final), fix=f"pass another {option} or remove it"
-        )
-    partial = partial_of(final)
+    target = final
+    for n in range(2, 10_000):
+        partial = _create(target, what, option)
+        if partial is not None:
+            break
+        if not numbered:
+            raise _taken(target, what, option, config_path)
+        target = final.with_name(f"{final.name}-{n}")
     if what == "run":
         again = f"rnnforecast train {config_path} --resume {partial}"
         marker = f"This run did not finish. It is not a result.\nResume it with: {again}\n"
-        busy_fix = f"resume it with: {again}"
-        if partial.exists() and committed_epoch(partial) is None:
-            shutil.rmtree(partial, ignore_errors=True)  # it stopped before its first epoch: nothing to resume
     else:
         marker = f"This {what} did not finish. It is not a result.\n{again or 'Run rnnforecast compare again.'}\n"
-        busy_fix = f"remove it, or pass another {option}"
-    if partial.exists():
-        raise RunError(f"an unfinished {what} is already there", where=str(partial), fix=busy_fix)
     try:
-        partial.mkdir(parents=True)
-    except OSError as e:
-        raise RunError(
-            f"cannot create the {what} directory ({e.strerror})", where=str(partial), fix=f"choose a writable {option}"
-        ) from None
-    try:
+        claim(partial, what=what, option=option, record=record)
         write_atomic(partial / MARKER, marker)
     except OSError as e:
+        release(partial)
         shutil.rmtree(partial, ignore_errors=True)  # made by this call a moment ago
-        raise RunError(
-            f"cannot create the {what} directory ({e.strerror})", where=str(partial), fix=f"choose a writable {option}"
-        ) from None
+        raise _unwritable(partial, what, option, e) from None
     return partial
+
+
+def _create(final: Path, what: str, option: str) -> Path | None:
+    """``<final>.partial``, created by this call (os.mkdir, never reusing one), or None when either name is taken."""
+    if final.exists() or final.is_symlink():
+        return None
+    partial = partial_of(final)
+    inside = enclosing_result(final.parent)
+    if inside is not None and what == "run" and _owner(inside).get("what") != "comparison":
+        raise RunError(
+            f"{option} lies inside another run directory ({inside})",
+            where=str(final),
+            fix=f"pass {option} outside {inside}",
+        )
+    try:
+        partial.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file where a folder belongs, no permission
+        raise _unwritable(partial, what, option, e) from None
+    try:
+        os.mkdir(partial)
+    except FileExistsError:
+        return None
+    except OSError as e:
+        raise _unwritable(partial, what, option, e) from None
+    return partial
+
+
+def _unwritable(partial: Path, what: str, option: str, e: OSError) -> RunError:
+    return RunError(
+        f"cannot create the {what} directory ({e.strerror or e})", where=str(partial), fix=f"choose a writable {option}"
+    )
+
+
+def _taken(final: Path, what: str, option: str, config_path: str | None) -> RunError:
+    """Why ``final`` cannot be claimed: it exists, or its ``.partial`` does (running, resumable, or not ours)."""
+    partial = partial_of(final)
+    if final.exists() or final.is_symlink():
+        return RunError(f"the {what} directory already exists", where=str(final), fix=f"pass another {option}")
+    owner = locked_by(partial)
+    if owner is not None:
+        return RunError(
+            f"another rnnforecast process is writing this {what} ({owner})",
+            where=str(partial),
+            fix=f"wait for it to finish, or pass another {option}",
+        )
+    if what == "run" and committed_epoch(partial) is not None:
+        return RunError(
+            "an unfinished run is already there",
+            where=str(partial),
+            fix=f"resume it with: rnnforecast train {config_path} --resume {partial}, or pass another {option}",
+        )
+    if _owner(partial).get("what") == what:  # left by an rnnforecast process that is gone: still not ours to delete
+        return RunError(
+            f"an unfinished {what} is already there",
+            where=str(partial),
+            fix=f"remove it, or pass another {option}",
+        )
+    return RunError(
+        f"{partial.name} already exists and was not made by this process; rnnforecast never deletes it",
+        where=str(partial),
+        fix=f"pass another {option}, or move or remove {partial} yourself",
+    )
+
+
+# Files and folders a run, comparison or tune directory writes itself: no output option may overwrite them.
+OWN = frozenset(
+    {*REQUIRED, "history.csv", "timing.json", "forecast.csv", MARKER, OWNER, LOCK, "lock", "plots", "checkpoint"}
+    | {"runs", "inspect", "compare.json", "compare.md", "tune.json", "trials.csv", "best.yaml", "best"}
+)
+
+
+def enclosing_result(path: Path) -> Path | None:
+    """The nearest directory at or above ``path`` that rnnforecast wrote as a result (a run, comparison, tune,
+    finished or not), or None."""
+    for d in (path, *path.parents):
+        if any((d / name).is_file() for name in (MARKER, OWNER, "compare.json", "tune.json")) or all(
+            (d / name).is_file() for name in ("metrics.json", "schema.json")
+        ):
+            return d
+    return None
+
+
+def check_output(path: str | Path, option: str, suffix: str | None = None) -> Path:
+    """An output file the user named: refused when it would overwrite a file a run wrote (``RUN/model.keras``,
+    any run's, finished or not) or lacks ``suffix``. Returns the path."""
+    p = Path(path)
+    if suffix and p.suffix.lower() != suffix:
+        raise RunError(
+            f"{option} must name a {suffix} file. Received: {p.name}",
+            where=str(p),
+            fix=f"pass a file name ending in {suffix}",
+        )
+    real = p.resolve()
+    root = enclosing_result(real.parent)
+    if root is not None:
+        rel = real.relative_to(root)
+        if rel.parts[0] in OWN:
+            raise RunError(
+                f"{option} would overwrite {rel.as_posix()}, a file of the run in {root}",
+                where=str(p),
+                fix="write the output outside the run directory, or under another name",
+            )
+    return p
+
+
+@contextmanager
+def atomic_output(path: str | Path, option: str):
+    """A temporary name next to ``path`` for a writer that wants a path (matplotlib, Keras); renamed to ``path``
+    when the block succeeds, removed when it fails. An unwritable place is a RunError naming the option."""
+    path = Path(path)
+    tmp = path.with_name(f".{os.getpid()}.{path.name}")  # same suffix: writers pick the format from it
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as e:
+        raise RunError(
+            f"cannot write {path.name} ({e.strerror or e})", where=str(path), fix=f"pass a writable {option}"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def claim(directory: Path, *, what: str, option: str, record: dict | None = None) -> None:
+    """Lock ``directory`` for this process (``lock``) and write the owner record (``record_owner``)."""
+    lock(directory, what=what, option=option)
+    record_owner(directory, what, record)
+
+
+def lock(directory: Path, *, what: str, option: str) -> None:
+    """``fcntl.flock`` on ``directory``'s lock file, held until ``release`` or the process ends; a RunError naming
+    the owner when another process holds it."""
+    fh = open(directory / LOCK, "a+")  # noqa: SIM115 (held while this process works in the directory)
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise RunError(
+            f"another rnnforecast process is writing this {what} ({_owner_text(directory)})",
+            where=str(directory),
+            fix=f"wait for it to finish, or pass another {option}",
+        ) from None
+    _held[directory.resolve()] = fh
+
+
+def record_owner(directory: Path, what: str, record: dict | None = None) -> None:
+    """owner.json: pid, host, start time and command of this process, and ``record``; a resume keeps what the run
+    started with unless ``record`` replaces it."""
+    owner = {
+        **_owner(directory),
+        "what": what,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": " ".join(["rnnforecast", *sys.argv[1:]]),
+        **(record or {}),
+    }
+    write_json(directory / OWNER, owner)
+
+
+def release(directory: Path) -> None:
+    """Drop this process's lock on ``directory`` (a no-op when it holds none)."""
+    fh = _held.pop(directory.resolve(), None)
+    if fh is not None:
+        fh.close()
+
+
+def locked_by(directory: Path) -> str | None:
+    """Who holds ``directory``'s lock ("pid 12 on host, started ..."), or None when nobody does.
+
+    Looks without creating anything: a directory without a lock file is not locked.
+    """
+    try:
+        fh = open(directory / LOCK)  # noqa: SIM115
+    except OSError:
+        return None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _owner_text(directory)
+    return None
+
+
+def _owner(directory: Path) -> dict:
+    try:
+        owner = json.loads((directory / OWNER).read_text())
+    except (OSError, ValueError):
+        return {}
+    return owner if isinstance(owner, dict) else {}
+
+
+def _owner_text(directory: Path) -> str:
+    o = _owner(directory)
+    if not o:
+        return "owner unknown"
+    return f"pid {o.get('pid')} on {o.get('host')}, started {o.get('started')}"
 
 
 def committed_epoch(partial: Path) -> int | None:
@@ -159,8 +380,9 @@ def keep_only_checkpoint(partial: Path) -> int | None:
         The committed epoch (1-based), or None when nothing was kept.
     """
     epoch = committed_epoch(partial)
+    release(partial)
     if epoch is None:
-        shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(partial, ignore_errors=True)  # claimed (os.mkdir) by this process: nothing of anyone else's
         return None
     ckpt = partial / "checkpoint"
     state = json.loads((ckpt / "state.json").read_text())
@@ -173,17 +395,54 @@ def keep_only_checkpoint(partial: Path) -> int | None:
         if f.name not in keep:
             f.unlink(missing_ok=True)
     for f in partial.iterdir():
-        if f.name not in ("checkpoint", "config.yaml", MARKER):
+        if f.name not in ("checkpoint", "config.yaml", MARKER, OWNER, LOCK):
             shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink(missing_ok=True)
     return epoch
 
 
 def finish(partial: Path) -> Path:
+    """Turn the claimed ``partial`` into its final directory (never onto an existing one) and release it."""
     final = final_of(partial)
     shutil.rmtree(partial / "checkpoint", ignore_errors=True)
     (partial / MARKER).unlink(missing_ok=True)
-    os.replace(partial, final)
+    (partial / OWNER).unlink(missing_ok=True)
+    try:
+        rename_no_replace(partial, final)
+    except FileExistsError:
+        raise RunError(
+            "the final directory appeared while this process was writing; the result stays in the .partial directory",
+            where=str(final),
+            fix=f"move {final} away, then rename {partial} to it",
+        ) from None
+    finally:
+        release(partial)
+    (final / LOCK).unlink(missing_ok=True)
     return final
+
+
+def rename_no_replace(src: Path, dst: Path) -> None:
+    """``os.rename`` that never replaces ``dst`` (plain rename replaces an empty directory): FileExistsError."""
+    libc = _libc()
+    if libc is not None:
+        if libc.renameat2(-100, os.fsencode(src), -100, os.fsencode(dst), 1) == 0:  # AT_FDCWD, RENAME_NOREPLACE
+            return
+        err = ctypes.get_errno()
+        if err == errno.EEXIST:
+            raise FileExistsError(errno.EEXIST, "exists", str(dst))
+        if err not in (errno.ENOSYS, errno.EINVAL):
+            raise OSError(err, os.strerror(err), str(dst))
+    if dst.exists() or dst.is_symlink():
+        raise FileExistsError(errno.EEXIST, "exists", str(dst))
+    os.rename(src, dst)
+
+
+def _libc():
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.renameat2  # noqa: B018 (glibc >= 2.28)
+    except (OSError, AttributeError):
+        return None
+    return libc
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:
@@ -357,7 +616,9 @@ def save_model(model, path: Path) -> None:
 
 
 def write_table(path: str | Path, table: pd.DataFrame) -> None:
-    """A CSV the user asked for (``predict --output``), atomically; an unwritable path is a RunError."""
+    """A CSV the user asked for (``predict --output``), atomically; an unwritable path or a run's own file
+    is a RunError."""
+    check_output(path, "--output")
     try:
         write_atomic(path, table.to_csv(index=False))
     except OSError as e:
@@ -370,19 +631,8 @@ def kept_on_failure(partial: Path, config_path: str, epochs: int):
     (or nothing) and raise one error that says what was kept and how to resume."""
     try:
         yield
-    except KeyboardInterrupt:
-        epoch = keep_only_checkpoint(partial)
-        if epoch is None:
-            raise Interrupted(
-                "interrupted before the first epoch finished; nothing was kept",
-                where=str(partial),
-                fix=f"start again: rnnforecast train {config_path}",
-            ) from None
-        raise Interrupted(
-            f"interrupted; epoch {epoch} of {epochs} is saved in this unfinished run",
-            where=str(partial),
-            fix=f"resume with: rnnforecast train {config_path} --resume {partial}",
-        ) from None
+    except KeyboardInterrupt as e:
+        raise _interrupted(partial, config_path, epochs, e) from None
     except OSError as e:
         epoch = keep_only_checkpoint(partial)  # no half-written files stay behind
         kept = f"epoch {epoch} is kept in {partial}" if epoch else "nothing was kept"
@@ -397,32 +647,108 @@ def kept_on_failure(partial: Path, config_path: str, epochs: int):
     except TrainingError:
         keep_only_checkpoint(partial)
         raise
+    finally:
+        release(partial)  # the lock (finish released it already after a success)
+
+
+def _interrupted(partial: Path, config_path: str, epochs: int, e: KeyboardInterrupt) -> Interrupted:
+    """Ctrl-C or SIGTERM during a training: keep the committed checkpoint and say how to resume."""
+    signame = "SIGTERM" if isinstance(e, Terminated) else "Ctrl-C"
+    epoch = keep_only_checkpoint(partial)
+    if epoch is None:
+        err = Interrupted(
+            f"interrupted ({signame}) before the first epoch finished; nothing was kept",
+            where=str(partial),
+            fix=f"start again: rnnforecast train {config_path}",
+        )
+    else:
+        err = Interrupted(
+            f"interrupted ({signame}); epoch {epoch} of {epochs} is saved in this unfinished run",
+            where=str(partial),
+            fix=f"resume with: rnnforecast train {config_path} --resume {partial}",
+        )
+    if isinstance(e, Terminated):
+        err.exit_code = ExitCode.TERMINATED
+    return err
 
 
 # --------------------------------------------------------------------------- resuming
 
 
-def resume_dir(resume: str, cfg: Config) -> Path:
-    """The ``.partial`` directory to resume (given it or its final name), checked against ``cfg``."""
-    p = Path(resume)
+def resume_dir(resume: str, cfg: Config, force: bool = False) -> tuple[Path, list[str]]:
+    """The ``.partial`` directory to resume (given it or its final name), claimed by this process and checked
+    against ``cfg`` and its data file; touches nothing when it refuses.
+
+    Args:
+        force: resume although the config or the data file changed since the run started (``--force-resume``).
+    """
+    p = _resumable(Path(resume))
+    lock(p, what="run", option="--resume")
+    try:
+        warnings = _check_resume(p, cfg, force)
+    except BaseException:
+        release(p)
+        raise
+    record_owner(p, "run", resume_keys(cfg))
+    return p, warnings
+
+
+def _resumable(p: Path) -> Path:
     if not p.name.endswith(PARTIAL_SUFFIX) and partial_of(p).exists():
         p = partial_of(p)
+    final = final_of(p) if p.name.endswith(PARTIAL_SUFFIX) else p
+    if final.is_dir() and all((final / name).exists() for name in REQUIRED):
+        where = final if not p.exists() or p == final else p
+        raise RunError(
+            f"the run {final} finished; there is nothing to resume",
+            where=str(where),
+            fix="evaluate or predict with the finished run, or start a new training"
+            + (
+                f" (the unfinished {p.name} can only be resumed once {final} is moved away)"
+                if p.exists() and p != final
+                else ""
+            ),
+        )
     if not p.exists():
         raise RunError(
             "nothing to resume here", where=str(p), fix="pass the .partial directory printed when training stopped"
+        )
+    if final.exists() or final.is_symlink():
+        raise RunError(
+            f"{final} already exists, so this run could not be finished",
+            where=str(p),
+            fix=f"move {final} away, then resume",
         )
     if not (p / "checkpoint" / "state.json").exists():
         raise RunError(
             "no completed epoch was saved, so there is nothing to resume", where=str(p), fix="start a new training"
         )
-    saved = yaml.safe_load((p / "config.yaml").read_text()) if (p / "config.yaml").exists() else None
-    if saved is not None and saved != cfg.to_dict():
-        raise RunError(
-            "the config differs from the one this run started with",
-            where=str(p / "config.yaml"),
-            fix="resume with the same config and --set options",
-        )
     return p
+
+
+def _check_resume(p: Path, cfg: Config, force: bool) -> list[str]:
+    """Refuse a resume whose config or data file changed since the run started, unless ``force``."""
+    try:
+        saved = yaml.safe_load((p / "config.yaml").read_text()) if (p / "config.yaml").exists() else None
+    except (yaml.YAMLError, UnicodeDecodeError):
+        saved = "damaged"
+    owner = _owner(p)
+    now = resume_keys(cfg)
+    reasons = []
+    if (saved is not None and saved != cfg.to_dict()) or owner.get("config_sha256", now["config_sha256"]) != now[
+        "config_sha256"
+    ]:
+        reasons.append(("the config differs from the one this run started with", p / "config.yaml"))
+    if owner.get("data_sha256", now["data_sha256"]) != now["data_sha256"]:
+        reasons.append((f"the data file {cfg.data_path} changed since this run started (SHA-256 differs)", p / OWNER))
+    if reasons and not force:
+        what, where = reasons[0]
+        raise RunError(
+            what,
+            where=str(where),
+            fix="resume with the same config, --set options and data, or pass --force-resume to continue anyway",
+        )
+    return [f"warning: {what}; resuming anyway (--force-resume)" for what, _ in reasons]
 
 
 def read_state(partial: Path) -> dict:
@@ -494,6 +820,12 @@ def open_run(path: str | Path) -> Run:
         raise RunError(
             f"cannot read the run's files ({type(e).__name__})", where=str(p), fix="the run is damaged: train again"
         ) from None
+    for name, value in (("schema.json", schema), ("metrics.json", metrics), ("config.yaml", raw_cfg)):
+        if not isinstance(value, dict):
+            raise RunError(
+                f"{name} holds a {type(value).__name__}, not a mapping", where=str(p / name), fix=DAMAGED_FIX
+            )
+    _check_schema(p / "schema.json", schema)
     version = schema.get("format_version")
     if version != FORMAT_VERSION:
         raise RunError(
@@ -502,7 +834,87 @@ def open_run(path: str | Path) -> Run:
             fix="use the rnnforecast version that wrote the run, or train again",
         )
     cfg = from_dict(raw_cfg, source=str(p / "config.yaml"), base_dir=str(p))
+    _check_window(p, cfg, schema)
     return Run(p, cfg, schema, metrics)
+
+
+DAMAGED_FIX = "the run is damaged: train again (or copy the run directory again if it came from elsewhere)"
+
+# schema.json keys that loading a run relies on, and their types
+SCHEMA_TYPES = {
+    "format_version": int,
+    "time_column": str,
+    "columns": list,
+    "features": list,
+    "targets": list,
+    "source_columns": list,
+    "frequency": str,
+    "input_length": int,
+    "horizon": int,
+}
+
+
+def _check_schema(path: Path, schema: dict) -> None:
+    for key, kind in SCHEMA_TYPES.items():
+        if not isinstance(schema.get(key), kind) or isinstance(schema.get(key), bool):
+            got = type(schema.get(key)).__name__ if key in schema else "nothing"
+            raise RunError(f"{key!r} must be a {kind.__name__}, got {got}", where=str(path), fix=DAMAGED_FIX)
+    if not set(schema["features"]) | set(schema["targets"]) <= set(schema["columns"]):
+        raise RunError("features and targets are not all among 'columns'", where=str(path), fix=DAMAGED_FIX)
+
+
+def _check_window(p: Path, cfg: Config, schema: dict) -> None:
+    """config.yaml's window must be the one the model was trained with (schema.json; the model's own shapes are
+    checked against schema.json when it loads)."""
+    if cfg.window.input_length != schema["input_length"] or cfg.window.horizon != schema["horizon"]:
+        raise RunError(
+            f"window.input_length={cfg.window.input_length}, window.horizon={cfg.window.horizon} differ from the "
+            f"trained model's {schema['input_length']} and {schema['horizon']} (schema.json)",
+            where=str(p / "config.yaml"),
+            fix="restore the run's own config.yaml (train again for another window)",
+        )
+
+
+def load_scaler(run: Run):
+    """The run's scaler, checked (Scaler.load) and matching the schema's columns and series."""
+    from .scaling import Scaler
+
+    path = run.path / "scaler.json"
+    scaler = Scaler.load(path)
+    if list(scaler.columns) != run.schema["columns"]:
+        raise RunError(
+            f"the scaler has columns {scaler.columns}, schema.json {run.schema['columns']}",
+            where=str(path),
+            fix=DAMAGED_FIX,
+        )
+    series = run.schema.get("series") or []
+    if scaler.groups != ["*"] and sorted(scaler.groups) != sorted(series):
+        raise RunError(f"the scaler has series {scaler.groups}, schema.json {series}", where=str(path), fix=DAMAGED_FIX)
+    return scaler
+
+
+def check_tail(frame: Frame, allow: bool, open_rows: int = 0) -> list[str]:
+    """New data whose last target values are missing: refused (the forecast would rest on filled values), or with
+    ``allow`` a warning. ``open_rows`` trailing rows per series are expected empty (the horizon rows that carry a
+    run's known-future inputs)."""
+    late = {k: v[: len(v) - open_rows] for k, v in frame.missing_tail.items() if len(v) > open_rows}
+    if not late:
+        return []
+    series, lines = next(iter(late.items()))
+    who = f"series {series!r}: " if len(frame.series) > 1 else ""
+    known = [n for n in lines if n]
+    at = f"lines {known[0]}-{known[-1]}" if len(known) > 1 else (f"line {known[0]}" if known else "gap rows")
+    what = (
+        f"{who}the last {len(lines)} observed row(s) have no {'/'.join(frame.targets)} value ({at}); "
+        "the forecast would start from filled values"
+    )
+    if allow:
+        return [f"warning: {what} (filled as data.missing says; --allow-missing-tail)"]
+    raise DataError(
+        what,
+        where=str(frame.path),
+        fix="pass data that ends with observed target values, or --allow-missing-tail to fill them and forecast",
+    )
 
 
 def check_against_schema(path: Path, schema: dict, table: pd.DataFrame | None = None) -> None:

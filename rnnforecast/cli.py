@@ -7,13 +7,14 @@ that need it, so ``--help`` and ``--version`` answer at once.
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 
 import click
 
 from . import __version__
-from .errors import ConfigError, ExitCode, RnnForecastError
+from .errors import ConfigError, ExitCode, RnnForecastError, Terminated
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -22,10 +23,13 @@ class Group(click.Group):
     """Runs a command and maps failures to exit codes in one place."""
 
     def invoke(self, ctx: click.Context):
+        previous = _terminate_like_ctrl_c()
         try:
             return super().invoke(ctx)
         except RnnForecastError as e:
             _fail(ctx, f"error: {e.one_line()}", int(e.exit_code))
+        except Terminated:
+            _fail(ctx, "terminated (SIGTERM)", int(ExitCode.TERMINATED))
         except KeyboardInterrupt:
             _fail(ctx, "interrupted", int(ExitCode.INTERRUPTED))
         except (click.exceptions.Exit, click.ClickException, click.Abort):
@@ -36,6 +40,24 @@ class Group(click.Group):
                 f"error: internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (rerun with --traceback and report it)",
                 1,
             )
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate_like_ctrl_c():
+    """SIGTERM (kill, systemd, schedulers) raises ``Terminated``, a KeyboardInterrupt, so it gets Ctrl-C's cleanup.
+
+    Returns the previous handler, or None off the main thread (where Python cannot set handlers).
+    """
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    try:
+        return signal.signal(signal.SIGTERM, terminate)
+    except ValueError:
+        return None
 
 
 def _fail(ctx: click.Context, message: str, code: int):
@@ -131,17 +153,33 @@ def validate(config: str, overrides: tuple[str, ...]) -> None:
 @click.option(
     "--resume", type=click.Path(file_okay=False), help="Continue an interrupted run (its .partial directory)."
 )
+@click.option(
+    "--force-resume",
+    is_flag=True,
+    help="With --resume: continue although the config or the data file changed since the run started.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress lines.")
 @json_option
 def train(
-    config: str, overrides: tuple[str, ...], run_dir: str | None, resume: str | None, quiet: bool, as_json: bool
+    config: str,
+    overrides: tuple[str, ...],
+    run_dir: str | None,
+    resume: str | None,
+    force_resume: bool,
+    quiet: bool,
+    as_json: bool,
 ) -> None:
     """Train the model CONFIG describes, evaluate it against baselines and write a run directory."""
     cfg = _config(config, overrides)
     from . import pipeline, text
 
     result = pipeline.train(
-        cfg, config_path=_config_path(config, overrides), run_dir=run_dir, resume=resume, quiet=quiet
+        cfg,
+        config_path=_config_path(config, overrides),
+        run_dir=run_dir,
+        resume=resume,
+        quiet=quiet,
+        force_resume=force_resume,
     )
     _result(result.table, as_json, lambda: text.train_json(result.metrics, result.run_dir, result.timing))
 
@@ -182,12 +220,20 @@ def evaluate(run: str, data_path: str | None, split: str, as_json: bool, output:
     "--output", "-o", type=click.Path(dir_okay=False), help="Write the forecast CSV here (default: print it)."
 )
 @click.option("--plot", type=click.Path(dir_okay=False), help="Draw history and forecast into this PNG.")
+@click.option(
+    "--allow-missing-tail",
+    is_flag=True,
+    help="Forecast although the last target values of --data are missing (they are filled; a warning says so).",
+)
 @json_option
-def predict(run: str, data_path: str | None, output: str | None, plot: str | None, as_json: bool) -> None:
+def predict(
+    run: str, data_path: str | None, output: str | None, plot: str | None, allow_missing_tail: bool, as_json: bool
+) -> None:
     """Forecast the next `horizon` steps after the data's last row, in the data's units and timestamps."""
     from . import pipeline, text
 
-    table, data, warnings = pipeline.forecast(run, data_path)
+    pipeline.check_outputs(output, plot)
+    table, data, warnings = pipeline.forecast(run, data_path, allow_missing_tail=allow_missing_tail)
     _warn(warnings)
     if output:
         pipeline.save_forecast(table, output)

@@ -52,6 +52,8 @@ class Frame:
     units: dict[str, str] = field(default_factory=dict)  # column -> unit label, from the config
     warnings: list[str] = field(default_factory=list)  # "warning: ... Fix: ..." lines for train/validate to print
     source_sha256: str | None = None  # hash of the rows as read, for sources that are not a file (SQL, DataFrame)
+    missing_tail: dict[str, list[int]] = field(default_factory=dict)  # series -> file lines of its last rows
+    # whose target is missing (filled before use); what `predict --data` refuses to forecast from by default
     open_tail: dict[str, int] = field(default_factory=dict)  # series -> trailing rows whose targets were all empty
 
     def unit(self, column: str) -> str:
@@ -310,6 +312,7 @@ def load_frame(
         warnings += _gap_warning(gap_rows, len(df), frequency, where)
     for col in values:
         _check_values(df, col, where)
+    missing_tail = _missing_tail(df, cfg.target)
     open_tail = _open_tail(df, cfg.target)
     df = _fill_missing(df, cfg.missing, values, tc, where)
 
@@ -334,8 +337,20 @@ def load_frame(
         units=dict(cfg.units),
         warnings=warnings,
         source_sha256=None if table is None else table_sha256(table),
+        missing_tail=missing_tail,
         open_tail=open_tail,
     )
+
+
+def _missing_tail(df: pd.DataFrame, targets: list[str]) -> dict[str, list[int]]:
+    """Per series, the file lines (0 for an invented gap row) of the trailing rows with a missing target."""
+    out = {}
+    for name, g in df.groupby(SERIES, sort=False):
+        missing = g[targets].isna().any(axis=1).to_numpy()[::-1]
+        n = int(np.argmin(missing)) if not missing.all() else len(missing)
+        if n:
+            out[str(name)] = [int(x) if x == x else 0 for x in g[LINE].to_numpy()[len(g) - n :]]
+    return out
 
 
 def _open_tail(df: pd.DataFrame, targets: list[str]) -> dict[str, int]:

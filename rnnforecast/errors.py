@@ -11,7 +11,8 @@ class ExitCode(enum.IntEnum):
     OK = 0
     ERROR = 1  # config, data or run error: one line on stderr
     USAGE = 2  # click's own usage errors
-    INTERRUPTED = 130  # Ctrl-C
+    INTERRUPTED = 130  # Ctrl-C (SIGINT)
+    TERMINATED = 143  # SIGTERM (kill, systemd, batch schedulers): handled like Ctrl-C
 
 
 class RnnForecastError(Exception):
@@ -55,6 +56,10 @@ class TrainingError(RnnForecastError):
 
 class Interrupted(RnnForecastError):
     exit_code = ExitCode.INTERRUPTED
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt so that both are cleaned up alike (exit 143)."""
 
 
 def did_you_mean(name: object, options: Iterable[object]) -> str:

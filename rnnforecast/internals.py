@@ -108,5 +108,5 @@ def inspect_model(
         "saliency": sal.tolist(),
         "files": files + ["inspect.json"],
     }
-    (out_dir / "inspect.json").write_text(json.dumps(result, indent=2) + "\n")
+    artifacts.write_atomic(out_dir / "inspect.json", json.dumps(result, indent=2) + "\n")
     return result

@@ -209,26 +209,31 @@ def train(
     split: str = "test",
     callbacks: list | tuple = (),
     table: pd.DataFrame | None = None,
+    force_resume: bool = False,
 ) -> TrainResult:
     """Train as ``cfg`` says and write a complete run directory (or raise, leaving a marked partial one).
 
     ``split`` is the split the run is scored on; ``tune`` trials pass "val" so the test split stays unseen.
     ``callbacks`` are extra Keras callbacks (tune's pruning callback). ``table``: the data as a DataFrame
-    (the Python API) instead of ``data.path``.
+    (the Python API) instead of ``data.path``. ``force_resume`` resumes although the config or data changed
+    since the run started.
     """
     backend_name = backend.activate(cfg.runtime.backend)
     data = load_data(cfg, table)
-    for line in text.hint_lines(stationarity_hints(data), cfg):
+    for line in [*data.frame.warnings, *text.hint_lines(stationarity_hints(data), cfg)]:
         _say(line)
     warn = cuda_path_warning(cfg)
     if warn:
         _say(f"warning: {warn}")
 
     if resume:
-        partial = artifacts.resume_dir(resume, cfg)
+        partial, notes = artifacts.resume_dir(resume, cfg, force=force_resume)
+        for line in notes:
+            _say(line)
         state = artifacts.read_state(partial)
     else:
-        partial = artifacts.start(artifacts.plan_run_dir(cfg, run_dir), config_path)
+        planned = artifacts.plan_run_dir(cfg, run_dir)
+        partial = artifacts.start(planned, config_path, record=artifacts.resume_keys(cfg), numbered=run_dir is None)
         state = None
     with artifacts.kept_on_failure(partial, config_path, cfg.training.epochs):
         return _train_into(partial, cfg, data, state, backend_name, quiet, split, callbacks)
@@ -275,7 +280,7 @@ def _train_into(
     if cfg.output.tensorboard:
         importlib.import_module(".train", __package__).log_lead_scores(partial / "tensorboard", val.metrics)
     final = artifacts.finish(partial)
-    summary = text.train_summary(test, record, train_seconds, final)
+    summary = text.train_summary(test, record, train_seconds, final.resolve())  # absolute: runs_dir may be ../..
     return TrainResult(final, test, record, summary, history, timing)
 
 
@@ -358,30 +363,35 @@ def compare(
     seeds = [cfg.seed + r for r in range(repeats)]
     configs = {(c, s): cfg.replace(**{"model.cell": c, "seed": s}) for c in cells for s in seeds}  # errors now
     overlay = C._overlay_axis(load_data(cfg))  # data errors before any directory exists
-    partial = artifacts.start(artifacts.plan_compare_dir(cfg, out), what="comparison")
+    partial = artifacts.start(artifacts.plan_compare_dir(cfg, out), what="comparison", numbered=out is None)
     artifacts.write_atomic(
         partial / "config.yaml",
         "# base config of this comparison; each run in runs/ changes only model.cell and seed\n" + cfg.to_yaml(),
     )
-    runs: dict[str, list[dict]] = {c: [] for c in cells}
-    curves: dict[str, list[list[float]]] = {c: [] for c in cells}
-    forecasts: dict[str, np.ndarray] = {}
-    first: Evaluation | None = None
-    for i, ((cell, seed), run_cfg) in enumerate(configs.items(), 1):
-        rel = Path("runs") / f"{cell}-seed{seed}"
-        _say(f"[{i}/{len(configs)}] {cell}, seed {seed} -> {partial / rel}")
-        result = _compare_run(run_cfg, f"{config_path} --set model.cell={cell} --set seed={seed}", partial, rel, quiet)
-        runs[cell].append(C.run_numbers(result.metrics, result.timing["epoch_seconds"], rel, seed))
-        curves[cell].append(result.history["val_loss"].tolist() if "val_loss" in result.history else [])
-        if seed == seeds[0]:  # the overlay shows each cell's first seed
-            forecasts[cell], overlay["actual"] = C._first_steps(result.evaluation, overlay)
-            first = first or result.evaluation
-    record = C.record(cfg, cells, seeds, runs, first.metrics)
-    artifacts.write_json(partial / "compare.json", record)
-    artifacts.write_atomic(partial / "compare.md", text.markdown(record))
-    C.compare_plots(partial / "plots", record, curves, overlay, forecasts)
-    final = artifacts.finish(partial)
-    return CompareResult(final, record, f"{text.ranked_table(record)}\n\ncomparison directory: {final}")
+    try:
+        runs: dict[str, list[dict]] = {c: [] for c in cells}
+        curves: dict[str, list[list[float]]] = {c: [] for c in cells}
+        forecasts: dict[str, np.ndarray] = {}
+        first: Evaluation | None = None
+        for i, ((cell, seed), run_cfg) in enumerate(configs.items(), 1):
+            rel = Path("runs") / f"{cell}-seed{seed}"
+            _say(f"[{i}/{len(configs)}] {cell}, seed {seed} -> {partial / rel}")
+            result = _compare_run(
+                run_cfg, f"{config_path} --set model.cell={cell} --set seed={seed}", partial, rel, quiet
+            )
+            runs[cell].append(C.run_numbers(result.metrics, result.timing["epoch_seconds"], rel, seed))
+            curves[cell].append(result.history["val_loss"].tolist() if "val_loss" in result.history else [])
+            if seed == seeds[0]:  # the overlay shows each cell's first seed
+                forecasts[cell], overlay["actual"] = C._first_steps(result.evaluation, overlay)
+                first = first or result.evaluation
+        record = C.record(cfg, cells, seeds, runs, first.metrics)
+        artifacts.write_json(partial / "compare.json", record)
+        artifacts.write_atomic(partial / "compare.md", text.markdown(record))
+        C.compare_plots(partial / "plots", record, curves, overlay, forecasts)
+        final = artifacts.finish(partial)
+        return CompareResult(final, record, f"{text.ranked_table(record)}\n\ncomparison directory: {final}")
+    finally:
+        artifacts.release(partial)  # the comparison's lock; a finished one was released by finish
 
 
 def _compare_run(cfg: Config, config_path: str, partial: Path, rel: Path, quiet: bool) -> TrainResult:
@@ -407,10 +417,11 @@ def _open(run_dir: str | Path, keras_model: bool = False):
 
 
 def run_data(
-    run: artifacts.Run, data_path: str | None, table: pd.DataFrame | None = None
+    run: artifacts.Run, data_path: str | None, table: pd.DataFrame | None = None, allow_missing_tail: bool = False
 ) -> tuple[SeriesData, list[str]]:
     """The run's own data (its file or ``data.sql``, read again), or new data (``data_path`` or ``table``) checked
-    against the run's schema; scaled with the run's scaler."""
+    against the run's schema; scaled with the run's scaler. Trailing missing target values in new data are refused
+    unless ``allow_missing_tail``."""
     cfg: Config = run.config
     categories = run.schema.get("categories")
     if data_path or table is not None:
@@ -422,7 +433,10 @@ def run_data(
     else:
         warnings = _own_data_warnings(run, cfg.data_path)
         frame = load_source(cfg, categories=categories)
-    scaler = Scaler.load(run.path / "scaler.json")
+    if data_path or table is not None:
+        open_rows = cfg.window.horizon if cfg.data.future else 0  # horizon rows that carry known-future inputs
+        warnings += artifacts.check_tail(frame, allow_missing_tail, open_rows)
+    scaler = artifacts.load_scaler(run)
     if frame.columns != run.schema["columns"]:
         raise RunError(
             f"the data gives model columns {frame.columns}, the run was trained on {run.schema['columns']}",
@@ -459,16 +473,21 @@ def _own_data_warnings(run: artifacts.Run, path: Path) -> list[str]:
 
 
 def open_run_with_data(
-    run_dir: str | Path, data_path: str | None = None, table: pd.DataFrame | None = None, keras_model: bool = False
+    run_dir: str | Path,
+    data_path: str | None = None,
+    table: pd.DataFrame | None = None,
+    keras_model: bool = False,
+    allow_missing_tail: bool = False,
 ):
     """A finished run, its model (numpy when it can; ``keras_model`` for the Keras object) and its data (its own,
-    ``data_path`` or ``table``) scaled with the run's scaler.
+    ``data_path`` or ``table``) scaled with the run's scaler (trailing missing targets of new data refused unless
+    ``allow_missing_tail``).
 
     Returns:
         ``(run, model, data, warnings)``.
     """
     run, model = _open(run_dir, keras_model)
-    data, warnings = run_data(run, data_path, table)
+    data, warnings = run_data(run, data_path, table, allow_missing_tail)
     return run, model, data, warnings
 
 
@@ -502,11 +521,12 @@ def evaluate(
 
 
 def forecast(
-    run_dir: str, data_path: str | None = None, table: pd.DataFrame | None = None
+    run_dir: str, data_path: str | None = None, table: pd.DataFrame | None = None, allow_missing_tail: bool = False
 ) -> tuple[pd.DataFrame, SeriesData, list[str]]:
     """Forecast ``horizon`` steps past the end of the data (``data_path`` or ``table`` when given), in original
-    units and timestamps."""
-    run, model, data, warnings = open_run_with_data(run_dir, data_path, table)
+    units and timestamps. Trailing missing target values in new data are refused unless ``allow_missing_tail``
+    (then filled, warned)."""
+    run, model, data, warnings = open_run_with_data(run_dir, data_path, table, allow_missing_tail=allow_missing_tail)
     table = forecast_table(model, data, run.schema["frequency"], run.intervals)
     if run.schema.get("calendar") == "steps":
         warnings.append(
@@ -567,6 +587,14 @@ def _check_history(data: SeriesData) -> None:
             )
 
 
+def check_outputs(output: str | None, plot: str | None) -> None:
+    """``predict``'s output paths, before any work: never a file of a run, the plot a .png."""
+    if output:
+        artifacts.check_output(output, "--output")
+    if plot:
+        artifacts.check_output(plot, "--plot", suffix=".png")
+
+
 def save_forecast(table: pd.DataFrame, path: str) -> None:
     """``predict --output``: the forecast table as CSV, written atomically."""
     artifacts.write_table(path, table)
@@ -584,17 +612,18 @@ def plot_forecast(table: pd.DataFrame, data: SeriesData, path: str) -> None:
     if calibration is not None:
         bands = first[[I.quantile_column(target, q) for q in calibration.quantiles]].to_numpy()  # (H, Q)
         levels = calibration.levels
-    plots.predict_plot(
-        data.timestamps(rows),
-        data.raw[rows, data.target_idx[0]],
-        first["timestamp"],
-        first[target],
-        target,
-        Path(path),
-        unit=data.frame.unit(target),
-        bands=bands,
-        levels=levels,
-    )
+    with artifacts.atomic_output(artifacts.check_output(path, "--plot", suffix=".png"), "--plot") as tmp:
+        plots.predict_plot(
+            data.timestamps(rows),
+            data.raw[rows, data.target_idx[0]],
+            first["timestamp"],
+            first[target],
+            target,
+            tmp,
+            unit=data.frame.unit(target),
+            bands=bands,
+            levels=levels,
+        )
 
 
 def inspect_run(run_dir: str | Path, split: str = "test", window_index: int = 0) -> tuple[dict, Path, list[str]]:
@@ -608,12 +637,22 @@ def inspect_run(run_dir: str | Path, split: str = "test", window_index: int = 0)
     if not 0 <= window_index < len(starts):
         valid = f"0..{len(starts) - 1}" if len(starts) else "none, the split has no complete window"
         raise RunError(
-            f"--window {window_index} is out of range for the {split} split (valid: {valid})", where=str(run.path)
+            f"--window {window_index} is out of range for the {split} split (valid: {valid})",
+            where=str(run.path),
+            fix=f"pass --window {len(starts) - 1} or less" if len(starts) else "use a split with windows (--split)",
         )
     x, _ = data.batch(starts)  # (N, L, F) model space
     out = run.path / "inspect"
     step = run.schema.get("median_step_seconds")
-    return inspect_model(model, x, data.features, out, window_index=window_index, step_seconds=step), out, warnings
+    try:
+        numbers = inspect_model(model, x, data.features, out, window_index=window_index, step_seconds=step)
+    except OSError as e:
+        raise RunError(
+            f"cannot write the inspection ({e.strerror or e})",
+            where=str(e.filename or out),
+            fix="make the run directory writable, or copy the run somewhere writable and inspect the copy",
+        ) from None
+    return numbers, out, warnings
 
 
 # --------------------------------------------------------------------------- backtest

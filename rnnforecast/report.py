@@ -113,14 +113,13 @@ def write_report(directory: str | Path, output: str | Path | None = None) -> Pat
         The path written.
     """
     d = Path(directory)
+    out = artifacts.check_output(output, "--output") if output else d / "report.html"
     text = render(d)
-    out = Path(output) if output else d / "report.html"
     try:
         artifacts.write_atomic(out, text)
     except OSError as e:
-        raise RunError(
-            f"cannot write the report ({e.strerror})", where=str(out), fix="choose a writable --output"
-        ) from None
+        fix = "choose a writable --output" if output else "pass --output FILE in a writable place"
+        raise RunError(f"cannot write the report ({e.strerror})", where=str(out), fix=fix) from None
     return out
 
 
@@ -152,9 +151,33 @@ def kind_of(d: Path) -> str:
     )
 
 
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def figures_in(d: Path) -> list[Path]:
+    """The PNG images under ``d`` that may be embedded: regular files (no symlinks, also none on the way), whose
+    real path lies inside ``d`` and whose first bytes are the PNG signature. Anything else is never read further."""
+    root = d.resolve()
+    out = []
+    for p in sorted(d.rglob("*.png")):
+        rel = p.relative_to(d)
+        if any((d / Path(*rel.parts[: i + 1])).is_symlink() for i in range(len(rel.parts))):
+            continue
+        if not p.is_file() or not p.resolve().is_relative_to(root):
+            continue
+        try:
+            with open(p, "rb") as fh:
+                if fh.read(len(PNG_MAGIC)) != PNG_MAGIC:
+                    continue
+        except OSError:
+            continue
+        out.append(p)
+    return out
+
+
 def render(d: Path) -> str:
     kind = kind_of(d)
-    pngs = sorted(d.rglob("*.png"))
+    pngs = figures_in(d)
     page = _Page(d, pngs)
     if kind == "compare":
         record = _json(d / "compare.json")

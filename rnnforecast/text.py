@@ -65,6 +65,7 @@ def describe(cfg: Config, data: SeriesData, hints: dict[str, float]) -> str:
     out += ["", "# stationarity (share of test-split values outside the training split's range)"]
     out += [f"{col:<24} {share:.0%}" for col, share in hints.items()]
     out += hint_lines(hints, cfg)
+    out += ["", "# output", f"runs written under: {cfg.runs_path}"]
     return "\n".join(out)
 
 

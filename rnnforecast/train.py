@@ -21,7 +21,7 @@ import numpy as np
 from . import artifacts, backend
 from .backend import seed_everything  # noqa: F401  (re-exported: pipeline and bench call train.seed_everything)
 from .config import Config, TrainingConfig
-from .errors import ConfigError, TrainingError
+from .errors import ConfigError, Terminated, TrainingError
 from .models import model_quantiles
 from .quantile_head import pinball_loss
 from .series import SeriesData
@@ -214,20 +214,23 @@ class StopOnInterrupt(keras.callbacks.Callback):
 
     A signal landing inside Keras is not safe: ``pythonify_logs`` wraps the wait for the JAX step
     in a bare ``except:``, which swallowed the KeyboardInterrupt and let the run finish as if
-    nothing happened. A second Ctrl-C interrupts at once.
+    nothing happened. A second Ctrl-C interrupts at once. SIGTERM is handled the same way and raises
+    ``Terminated`` (a KeyboardInterrupt), so the run keeps its checkpoint and says how to resume.
     """
 
     def __init__(self):
         super().__init__()
-        self.requested = False
+        self.requested = None  # the signal number received, if any
 
     def request(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+        first, self.requested = self.requested, signum
+        if first is not None:
+            self.check()
 
     def check(self, *args, **kwargs):
-        if self.requested:
+        if self.requested == signal.SIGTERM:
+            raise Terminated
+        if self.requested is not None:
             raise KeyboardInterrupt
 
     on_epoch_begin = check
@@ -428,7 +431,8 @@ def _fit_until_interrupted(model, train_ds, val_ds, epochs: int, initial_epoch: 
     nan_guard = next(c for c in callbacks if isinstance(c, NanGuard))
     lean = LeanCallbacks(callbacks, model, interrupt, nan_guard, verbose=0, epochs=epochs, steps=len(train_ds))
     main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, interrupt.request) if main else None
+    signals = (signal.SIGINT, signal.SIGTERM) if main else ()
+    previous = {sig: signal.signal(sig, interrupt.request) for sig in signals}
     try:
         model.fit(
             train_ds,
@@ -440,8 +444,8 @@ def _fit_until_interrupted(model, train_ds, val_ds, epochs: int, initial_epoch: 
             shuffle=False,  # the dataset shuffles itself, by (seed, epoch)
         )
     finally:
-        if main:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _best_epoch(val_loss: list[float]) -> int:

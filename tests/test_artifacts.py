@@ -21,11 +21,17 @@ def test_one_start_claims_runs_and_comparisons(tmp_path):
     assert (cmp / artifacts.MARKER).read_text().splitlines()[1] == "Run rnnforecast compare again."
 
 
-def test_start_replaces_only_an_empty_run_and_never_a_comparison(tmp_path):
-    artifacts.start(tmp_path / "r", "c.yaml")  # stopped before its first epoch: nothing to resume
-    assert artifacts.start(tmp_path / "r", "c.yaml").exists()
+def test_start_never_replaces_an_existing_partial(tmp_path):
+    run = artifacts.start(tmp_path / "r", "c.yaml")  # stopped before its first epoch, still held by this process
+    with pytest.raises(RunError, match="another rnnforecast process is writing this run"):
+        artifacts.start(tmp_path / "r", "c.yaml")
+    artifacts.release(run)  # its process is gone: the directory is still not this process's to delete
+    with pytest.raises(RunError, match="an unfinished run is already there") as e:
+        artifacts.start(tmp_path / "r", "c.yaml")
+    assert e.value.fix == "remove it, or pass another --run-dir"
+    assert (run / artifacts.MARKER).exists()
     artifacts.start(tmp_path / "cmp", what="comparison")
-    with pytest.raises(RunError, match="an unfinished comparison is already there") as e:
+    with pytest.raises(RunError, match="another rnnforecast process is writing this comparison") as e:
         artifacts.start(tmp_path / "cmp", what="comparison")
     assert "--out" in e.value.fix
     assert (tmp_path / "cmp.partial" / artifacts.MARKER).exists()

@@ -284,7 +284,13 @@ def test_a_full_disk_gives_one_clear_line_and_leaves_no_half_written_files(tmp_p
             assert "nothing was kept" in lines[0] and not partial.exists()
             continue
         assert "epoch 2 is kept" in lines[0] and f"--resume {partial}" in lines[0]
-        assert sorted(p.name for p in partial.iterdir()) == ["UNFINISHED.txt", "checkpoint", "config.yaml"]
+        assert sorted(p.name for p in partial.iterdir()) == [
+            ".lock",
+            "UNFINISHED.txt",
+            "checkpoint",
+            "config.yaml",
+            "owner.json",
+        ]
         state = json.loads((partial / "checkpoint" / "state.json").read_text())
         names = {"state.json", state["model"], state["callbacks"]["early_stopping"]["best_weights"]}
         assert {p.name for p in (partial / "checkpoint").iterdir()} == names

@@ -291,9 +291,6 @@ def test_a_frame_that_invents_many_rows_carries_a_warning(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True, reason="needs pipeline.train to print data.frame.warnings (a one-line hook outside data.py)"
-)
 def test_train_prints_the_invented_rows_warning(tmp_path, monkeypatch):
     path = setup(tmp_path, data=business_day_csv(), frequency="D")
     monkeypatch.chdir(tmp_path)
