@@ -242,3 +242,28 @@ def test_real_sigint_keeps_an_unfinished_comparison(tmp_path, weather_config):
     kept = sorted(p.name for p in run.iterdir())
     assert kept == sorted(["checkpoint", "config.yaml", artifacts.MARKER]), kept
     assert artifacts.committed_epoch(run) >= 1
+
+
+@pytest.mark.slow
+def test_repeats_and_dense_on_real_runs(tmp_path, weather_config):
+    """`--dense --repeats 2`: seeds 42 and 43 per cell, each a real run; mean and sample std from those runs."""
+    import statistics
+
+    out = tmp_path / "rep"
+    args = ["compare", str(weather_config), "--cells", "gru", "--dense", "--repeats", "2", "--out", str(out), "--quiet"]
+    result = CliRunner().invoke(cli, args + ["--set", "output.plots=false"])
+    assert result.exit_code == 0, result.output
+    rec = json.loads((out / "compare.json").read_text())
+    assert rec["cells"] == ["gru", "dense"] and rec["seeds"] == [42, 43]
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [f"{c}-seed{s}" for c in ("dense", "gru") for s in (42, 43)]
+    for cell in ("gru", "dense"):
+        mses = []
+        for seed in (42, 43):
+            run = out / "runs" / f"{cell}-seed{seed}"
+            saved = yaml.safe_load((run / "config.yaml").read_text())
+            assert saved["seed"] == seed and saved["model"]["cell"] == cell
+            mses.append(json.loads((run / "metrics.json").read_text())["test"]["original"]["overall"]["model"]["mse"])
+        assert mses[0] != mses[1]  # the second repeat really is another seed
+        assert rec["results"][cell]["mean"]["test_mse"] == pytest.approx(statistics.mean(mses), rel=1e-9)
+        assert rec["results"][cell]["std"]["test_mse"] == pytest.approx(statistics.stdev(mses), rel=1e-9)
+    assert "mean ± std over seeds [42, 43]" in result.stdout
