@@ -221,7 +221,9 @@ def test_real_sigint_keeps_an_unfinished_comparison(tmp_path, weather_config):
     run = partial / "runs" / artifacts.partial_of(Path("gru-seed42")).name
     args = ["compare", str(weather_config), "--cells", "gru,lstm", "--out", str(out), "--quiet"]
     args += ["--set", "training.epochs=500", "--set", "training.early_stopping=null"]  # still training when hit
-    proc = subprocess.Popen([sys.executable, "-m", "rnnforecast", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnnforecast", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 120
         while not (run / "checkpoint" / "state.json").exists():
@@ -255,7 +257,9 @@ def test_repeats_and_dense_on_real_runs(tmp_path, weather_config):
     assert result.exit_code == 0, result.output
     rec = json.loads((out / "compare.json").read_text())
     assert rec["cells"] == ["gru", "dense"] and rec["seeds"] == [42, 43]
-    assert sorted(p.name for p in (out / "runs").iterdir()) == [f"{c}-seed{s}" for c in ("dense", "gru") for s in (42, 43)]
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [
+        f"{c}-seed{s}" for c in ("dense", "gru") for s in (42, 43)
+    ]
     for cell in ("gru", "dense"):
         mses = []
         for seed in (42, 43):

@@ -116,7 +116,10 @@ def test_traceback_flag_and_env_show_the_stack(trend_run, tmp_path):
     assert plain.returncode == 1 and "Traceback" not in plain.stderr
     (line,) = plain.stderr.strip().splitlines()
     assert line.startswith("error: ") and "Fix:" in line
-    for args, env in ((("--traceback", "validate", str(bad)), None), (("validate", str(bad)), {"RNNFORECAST_TRACEBACK": "1"})):
+    for args, env in (
+        (("--traceback", "validate", str(bad)), None),
+        (("validate", str(bad)), {"RNNFORECAST_TRACEBACK": "1"}),
+    ):
         shown = run_cli(*args, env=env)
         assert shown.returncode == 1
         assert "Traceback (most recent call last)" in shown.stderr and line in shown.stderr, shown.stderr

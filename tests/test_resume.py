@@ -245,7 +245,9 @@ def test_early_stopping_and_lr_cuts_carry_on_after_resume(interrupted, name):
     metrics = json.loads((run / "metrics.json").read_text())["training"]
     resumed_from = interrupted["killed"][name]["state"]["epoch"] + 1  # 0-based index of the first resumed epoch
     epochs_run, lrs = _callbacks_by_hand(list(history["val_loss"]))
-    assert metrics["stopped_early"] and metrics["epochs_run"] == epochs_run == len(history) < RESUME["training"]["epochs"]
+    assert (
+        metrics["stopped_early"] and metrics["epochs_run"] == epochs_run == len(history) < RESUME["training"]["epochs"]
+    )
     assert epochs_run > resumed_from + 1  # the stop was decided by the resumed process
     np.testing.assert_allclose(history["learning_rate"], lrs, rtol=1e-6)
     cuts = [e for e in range(1, len(lrs)) if lrs[e] < lrs[e - 1]]
