@@ -127,6 +127,66 @@ def bench_overhead(ctx: Context) -> dict:
     }
 
 
+# --------------------------------------------------------------------------- 2b. whole process
+
+
+def _train_process(ctx: Context, cfg_path: Path, label: str, **env: str) -> dict:
+    """Wall seconds of one `rnnforecast train` process, with its timing.json."""
+    run_dir = ctx.tmp / "runs" / label
+    seconds, proc = wall(
+        [*cli_command(), "train", str(cfg_path), "--run-dir", str(run_dir), "--quiet"], env=worker_env(**env)
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"rnnforecast train failed:\n{proc.stderr[-2000:]}")
+    timing = json.loads((run_dir / "timing.json").read_text())
+    shutil.rmtree(run_dir, ignore_errors=True)
+    ep = timing["epoch_seconds"]
+    return {"seconds": seconds, "train_seconds": timing["train_seconds"], "epoch_seconds": ep,
+            "compile_seconds": ep[0] - statistics.median(ep[1:]) if len(ep) > 1 else 0.0}  # fmt: skip
+
+
+def bench_process(ctx: Context) -> dict:
+    """Issue 17: the whole `rnnforecast train` process vs the tutorial's `fit` alone; compile cost with and without
+    the persistent compilation cache. 100k rows x 8 columns, LSTM(32), input_length 24, batch 32, 3 epochs."""
+    import yaml
+
+    rows, epochs, rounds = ctx.size(100_000, 1_500), 3, ctx.size(3, 1)
+    csv = write_series(ctx.tmp / "data" / f"process_{rows}.csv", rows, features=8)
+    cfg = series_config(csv, "process", training={"epochs": epochs})
+    cfg_path = ctx.tmp / "process.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    cache = str(ctx.tmp / "jax-cache")
+    cold, warm, tf_train, tut = [], [], [], []
+    for r in range(rounds):  # a fresh cache folder each round: "cold" compiles everything, "warm" reuses it
+        shutil.rmtree(cache, ignore_errors=True)
+        cold.append(_train_process(ctx, cfg_path, f"cold_{r}", RNNFORECAST_JAX_CACHE=cache))
+        warm.append(_train_process(ctx, cfg_path, f"warm_{r}", RNNFORECAST_JAX_CACHE=cache))
+        tf_train.append(_train_process(ctx, cfg_path, f"tf_{r}", KERAS_BACKEND="tensorflow"))
+        tut += run_worker(
+            [{"kind": "tutorial", "config": cfg, "tmp": str(ctx.tmp / "tut_process")}],
+            backend="tensorflow",
+            env={"TF_ENABLE_ONEDNN_OPTS": "1"},
+        )
+    fit_alone = summary([t["fit_seconds"] for t in tut])
+    whole = {k: summary([x["seconds"] for x in v]) for k, v in (("cold", cold), ("warm", warm), ("tf", tf_train))}
+    return {
+        "rows": rows,
+        "features": 8,
+        "epochs": epochs,
+        "tutorial_backend": tut[0]["backend"],
+        "tutorial_fit_seconds": fit_alone,
+        "train_process_seconds": whole,  # cold: empty compilation cache (JAX); warm: same shapes again; tf: TensorFlow
+        "train_seconds": summary([x["train_seconds"] for x in cold]),
+        "ratio_cold": fit_alone["median"] / whole["cold"]["median"],  # JAX process vs TF tutorial fit
+        "ratio_warm": fit_alone["median"] / whole["warm"]["median"],
+        "ratio_same_backend": fit_alone["median"] / whole["tf"]["median"],  # TF process vs TF tutorial fit
+        "compile_seconds": {
+            "cold": summary([x["compile_seconds"] for x in cold]),
+            "warm": summary([x["compile_seconds"] for x in warm]),
+        },
+    }
+
+
 # --------------------------------------------------------------------------- 2. tutorial pipeline
 
 
@@ -300,7 +360,7 @@ def bench_prediction(ctx: Context) -> dict:
         ]
     )
     e2e = []
-    for _ in range(ctx.size(3, 1)):
+    for _ in range(ctx.size(5, 1)):
         seconds, proc = wall([*cli_command(), "predict", str(run_dir)], env=worker_env())
         if proc.returncode != 0:
             raise RuntimeError(f"rnnforecast predict failed:\n{proc.stderr[-2000:]}")
@@ -312,6 +372,7 @@ def bench_prediction(ctx: Context) -> dict:
         "first_forecast_seconds": lat["first_seconds"],
         "warm_forecast_seconds": lat["warm_seconds"],
         "predict_command_seconds": summary(e2e),
+        "predict_imports_deep_learning": any(_modules("predict", str(run_dir))[m] for m in DL_MODULES),
     }
 
 
@@ -374,6 +435,7 @@ def bench_options(ctx: Context) -> dict:
 BENCHMARKS: dict[str, Callable[[Context], dict]] = {
     "overhead": bench_overhead,
     "tutorial": bench_tutorial,
+    "process": bench_process,
     "memory": bench_memory,
     "scaling": bench_scaling,
     "startup": bench_startup,

@@ -64,19 +64,48 @@ def final_of(partial: Path) -> Path:
     return partial.with_name(partial.name[: -len(PARTIAL_SUFFIX)])
 
 
-def plan_compare_dir(cfg: Config, out: str | None) -> Path:
+def plan_compare_dir(cfg: Config, out: str | None, kind: str = "compare") -> Path:
+    """``out``, or ``<runs_dir>/<name>-<kind>-<time>`` (kind: compare, backtest)."""
     if out:
         return Path(out)
-    return Path(cfg.output.runs_dir) / f"{slug(cfg.name)}-compare-{time.strftime('%Y%m%d-%H%M%S')}"
+    return Path(cfg.output.runs_dir) / f"{slug(cfg.name)}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def start(final: Path, config_path: str | None = None, *, what: str = "run") -> Path:
+def start_or_resume(final: Path, fingerprint: dict, *, what: str, again: str) -> tuple[Path, bool]:
+    """Claim ``<final>.partial`` like :func:`start`, or take back one this command left unfinished.
+
+    An unfinished directory is taken back only when its ``plan.json`` holds the same ``fingerprint``
+    (same config, plan and options): its finished parts are kept and the rest is redone.
+
+    Returns:
+        ``(partial, resumed)``.
+    """
+    partial = partial_of(final)
+    if partial.exists() and not final.exists():
+        try:
+            old = json.loads((partial / "plan.json").read_text())
+        except (OSError, ValueError):
+            old = None
+        if old != json.loads(json.dumps(fingerprint, default=str)):
+            raise RunError(
+                f"an unfinished {what} with another config or other options is already there",
+                where=str(partial),
+                fix="rerun with the same config and options to resume it, or pass another --out",
+            )
+        return partial, True
+    partial = start(final, what=what, again=again)
+    write_json(partial / "plan.json", fingerprint)
+    return partial, False
+
+
+def start(final: Path, config_path: str | None = None, *, what: str = "run", again: str | None = None) -> Path:
     """Claim ``<final>.partial`` for a run or a comparison: create it, with a marker that says how to finish it.
 
     Args:
         final: the directory the result gets once complete; it must not exist.
         config_path: for a run, how the user named the config (with ``--set`` options), for the resume hint.
-        what: ``"run"`` (resumable; an unfinished one without a committed epoch is replaced) or ``"comparison"``.
+        what: ``"run"`` (resumable; an unfinished one without a committed epoch is replaced), ``"comparison"``...
+        again: for anything but a run, the marker's line on how to finish it.
 
     Returns:
         The ``.partial`` directory, now owned by this process.
@@ -94,7 +123,7 @@ def start(final: Path, config_path: str | None = None, *, what: str = "run") -> 
         if partial.exists() and committed_epoch(partial) is None:
             shutil.rmtree(partial, ignore_errors=True)  # it stopped before its first epoch: nothing to resume
     else:
-        marker = f"This {what} did not finish. It is not a result.\nRun rnnforecast compare again.\n"
+        marker = f"This {what} did not finish. It is not a result.\n{again or 'Run rnnforecast compare again.'}\n"
         busy_fix = f"remove it, or pass another {option}"
     if partial.exists():
         raise RunError(f"an unfinished {what} is already there", where=str(partial), fix=busy_fix)
@@ -218,10 +247,25 @@ def schema_of(data: SeriesData, cfg: Config) -> dict:
         "transform": data.transform,
         "input_length": data.input_length,
         "horizon": data.horizon,
-        "n_quantiles": 1,
-        "quantiles": ["mean"],
+        **_quantile_axis(cfg),
         "rows": int(len(f.df)),
     }
+
+
+def _quantile_axis(cfg: Config) -> dict:
+    """The model output's last axis: one point forecast, or the quantiles of a quantile head."""
+    from .intervals import quantile_name
+    from .models import model_quantiles
+
+    qs = model_quantiles(cfg)
+    return (
+        {"n_quantiles": len(qs), "quantiles": [quantile_name(q) for q in qs]}
+        if qs
+        else {
+            "n_quantiles": 1,
+            "quantiles": ["mean"],
+        }
+    )
 
 
 def metrics_record(cfg: Config, scored: dict, val: dict, fit, params: int, extra: dict, split: str = "test") -> dict:
@@ -235,6 +279,7 @@ def metrics_record(cfg: Config, scored: dict, val: dict, fit, params: int, extra
         split: {k: scored[k] for k in ("original", "normalised")},
         "val": {k: val[k] for k in ("original", "normalised")},
         "per_series": scored.get("per_series"),
+        **({"intervals": scored["intervals"]} if "intervals" in scored else {}),
         "training": {
             "epochs_run": fit.epochs_run,
             "best_epoch": fit.best_epoch,
@@ -277,8 +322,12 @@ def write_run(
     metrics: dict,
     timing: dict,
     forecast: pd.DataFrame,
+    intervals: dict | None = None,
 ) -> None:
-    """Write every file of a trained run into ``partial`` (plots aside), each one atomically."""
+    """Write every file of a trained run into ``partial`` (plots aside), each one atomically.
+
+    ``intervals``: the calibration (``intervals.RunIntervals.to_dict``), written as intervals.json when set.
+    """
     save_model(model, partial / "model.keras")
     write_atomic(partial / "scaler.json", json.dumps(scaler.to_json(), indent=1))
     write_json(partial / "schema.json", schema)
@@ -286,6 +335,8 @@ def write_run(
     write_json(partial / "metrics.json", metrics)
     write_json(partial / "timing.json", timing)
     write_atomic(partial / "forecast.csv", forecast.to_csv(index=False))
+    if intervals is not None:
+        write_json(partial / "intervals.json", intervals)
 
 
 def save_model(model, path: Path) -> None:
@@ -387,6 +438,23 @@ class Run:
     def model_path(self) -> Path:
         return self.path / "model.keras"
 
+    @property
+    def intervals(self):
+        """The run's ``intervals.RunIntervals`` from intervals.json, or None for a point-forecast run."""
+        from .intervals import RunIntervals
+
+        path = self.path / "intervals.json"
+        if not path.exists():
+            return None
+        try:
+            return RunIntervals.from_dict(json.loads(path.read_text()))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise RunError(
+                f"cannot read intervals.json ({type(e).__name__})",
+                where=str(path),
+                fix="the run is damaged: train again",
+            ) from None
+
 
 def open_run(path: str | Path) -> Run:
     """Check a run directory and read its config, schema and metrics (not the model)."""
@@ -469,20 +537,32 @@ def load_model(path: Path):
     # see train.seed_everything), and importing it cost 2.4 s of every `predict` (docs/benchmarks.md).
     _check_archive(path)
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        return keras.saving.load_model(path, compile=False, safe_mode=True, custom_objects=_custom_objects())
     except Exception as e:  # zip, h5, JSON and deserialisation errors from a damaged or foreign file
         raise _model_error(path, e, "the model") from None
 
 
-def load_model_compiled(path: Path):
-    """Load a training checkpoint with its optimizer state (safe mode)."""
+def load_model_compiled(path: Path, quantiles: list[float] | None = None):
+    """Load a training checkpoint with its optimizer state (safe mode); ``quantiles``: its pinball loss's."""
     import keras
 
     _check_archive(path)
+    custom = _custom_objects()
+    if quantiles:
+        from .quantile_head import pinball_loss
+
+        custom["pinball"] = pinball_loss(quantiles)
     try:
-        return keras.saving.load_model(path, compile=True, safe_mode=True)
+        return keras.saving.load_model(path, compile=True, safe_mode=True, custom_objects=custom)
     except Exception as e:
         raise _model_error(path, e, "the checkpoint") from None
+
+
+def _custom_objects() -> dict:
+    """The layers rnnforecast defines (the monotone quantile head), for loading."""
+    from .quantile_head import custom_objects
+
+    return custom_objects()
 
 
 UNSAFE_MARKERS = ("safe_mode", "arbitrary code", "enable_unsafe_deserialization", "Lambda")

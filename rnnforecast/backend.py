@@ -63,24 +63,94 @@ def activate(requested: str = "auto") -> str:
     return name
 
 
-def quiet_tensorflow_import() -> None:
-    """Import TensorFlow (if installed) with its C++ start-up lines sent to /dev/null.
+def import_keras():
+    """Import Keras for the active backend without what it would import for nothing; returns the module.
 
-    Keras' model (de)serialisation imports TensorFlow when it is installed, even under JAX;
-    its absl logger then prints lines before any log level applies.
+    Measured in a whole `rnnforecast train` (docs/benchmarks.md, issue 17):
+    - matplotlib.pyplot (0.5 s): Keras' image-gallery helper imports it at import time when it is
+      installed. It is hidden during Keras' import only; ``plots`` imports it normally later.
+    - TensorFlow under JAX (2-3 s): ``model.save`` asks ``tf.available`` to test whether a config
+      value is a ``tf.TensorShape``, which imports TensorFlow. No value can be a TensorFlow object
+      while TensorFlow is not imported, so serialisation is told it is available only once imported.
     """
-    if "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    hidden = [m for m in ("matplotlib", "matplotlib.pyplot") if m not in sys.modules]
+    for m in hidden:
+        sys.modules[m] = None  # makes `import matplotlib.pyplot` raise ImportError; Keras then skips it
     try:
-        os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
+        import keras
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+        for m in hidden:
+            if sys.modules.get(m, 0) is None:
+                del sys.modules[m]
+    if keras.backend.backend() != "tensorflow":
+        _tensorflow_only_when_imported()
+    if keras.backend.backend() == "jax":
+        enable_compilation_cache()
+    return keras
+
+
+CACHE_ENV = "RNNFORECAST_JAX_CACHE"  # a folder, or 0/off/false to turn the cache off
+
+
+def compilation_cache_dir() -> str | None:
+    """Where JAX keeps compiled programs between processes: ``$RNNFORECAST_JAX_CACHE``, else
+    ``$XDG_CACHE_HOME/rnnforecast/jax`` (``~/.cache/rnnforecast/jax``); None when turned off."""
+    env = os.environ.get(CACHE_ENV, "").strip()
+    if env.lower() in ("0", "off", "false", "no"):
+        return None
+    if env:
+        return os.path.expanduser(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "rnnforecast", "jax")
+
+
+def enable_compilation_cache() -> str | None:
+    """Turn on JAX's persistent compilation cache; returns its folder (None: off or not writable).
+
+    A run compiles about 30 programs (weight initialisers, the train step for the full and the
+    last partial batch, the test and predict steps: 2-4 s on 2 cores). A later run with the same
+    shapes (compare, tune, backtest, a rerun) loads them instead. Entries are keyed by the program,
+    the shapes and the JAX/XLA versions, so a hit runs the same executable: same numbers.
+    """
+    folder = compilation_cache_dir()
+    if folder is None:
+        return None
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:  # read-only home: run without the cache
+        return None
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", folder)
+    # the defaults skip programs that compile in under 1 s: that is every program here
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return folder
+
+
+class _ImportedTensorFlow:
+    """Keras' lazy ``tensorflow`` module, ``available`` only when something else has imported it."""
+
+    def __init__(self, lazy):
+        self._lazy = lazy
+
+    @property
+    def available(self) -> bool:
+        return "tensorflow" in sys.modules and self._lazy.available
+
+    def __getattr__(self, name):
+        return getattr(self._lazy, name)
+
+
+def _tensorflow_only_when_imported() -> None:
+    try:
+        from keras.src.saving import serialization_lib
+    except ImportError:  # private API moved: model.save imports TensorFlow, slower but correct
+        return
+    if not isinstance(serialization_lib.tf, _ImportedTensorFlow):
+        serialization_lib.tf = _ImportedTensorFlow(serialization_lib.tf)
 
 
 def versions() -> dict[str, str]:
@@ -106,9 +176,7 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
     Call after ``activate``.
     """
-    import keras
-
-    quiet_tensorflow_import()  # model.save imports it later anyway; now, quietly
+    keras = import_keras()
     random.seed(seed)
     np.random.seed(seed)
     if keras.backend.backend() != "tensorflow":

@@ -7,6 +7,7 @@ that need it, so ``--help`` and ``--version`` answer at once.
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
 
@@ -92,6 +93,7 @@ def cli(ctx: click.Context, traceback: bool) -> None:
     rnnforecast train configs/weather_lstm.yaml      train, evaluate, write a run directory
     rnnforecast predict runs/<run>                   forecast the next steps
     rnnforecast compare configs/weather_lstm.yaml    SimpleRNN vs LSTM vs GRU on identical data
+    rnnforecast backtest configs/weather_lstm.yaml   rolling-origin evaluation over K folds
     rnnforecast tune configs/weather_lstm.yaml       search the config's `tune:` section with Optuna
     rnnforecast inspect runs/<run>                   hidden states, gates, gradients through time
     rnnforecast report runs/<run-or-compare>         one self-contained report.html
@@ -136,14 +138,22 @@ def train(config: str, overrides: tuple[str, ...], run_dir: str | None, resume: 
 )
 @split_option("Which split's windows to score.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full metrics as JSON.")
-def evaluate(run: str, data_path: str | None, split: str, as_json: bool) -> None:
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    help="Also write every window's forecast here as CSV, one row per window, lead and target.",
+)
+def evaluate(run: str, data_path: str | None, split: str, as_json: bool, output: str | None) -> None:
     """Score a trained RUN and the naive baselines on identical windows, in original units."""
     from . import pipeline
     from .text import evaluation_text
 
-    ev, warnings = pipeline.evaluate(run, data_path, split)
+    ev, warnings = pipeline.evaluate(run, data_path, split, output)
     _warn(warnings)
     click.echo(evaluation_text(ev, as_json))
+    if output:
+        click.echo(f"predictions written to {output}", err=True)
 
 
 @cli.command()
@@ -221,6 +231,70 @@ def compare(
         cfg, config_path=_config_path(config, overrides), cells=cells_, repeats=repeats, out=out, quiet=quiet
     )
     click.echo(result.table)
+
+
+def _levels(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, ...]:
+    try:
+        levels = tuple(float(v) for v in value.split(",") if v.strip())
+        if not levels or any(not 0 < c < 100 for c in levels):
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(
+            f"levels must be comma-separated percentages between 0 and 100, e.g. 80,95. Received: {value!r}"
+        ) from None
+    return levels
+
+
+def _refit(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from .folds import parse_refit
+
+    try:
+        parse_refit(value)
+    except ConfigError as e:
+        raise click.BadParameter(f"{e.message}; {e.fix}") from None
+    return value.strip().lower()
+
+
+@cli.command()
+@config_argument
+@set_option
+@click.option("--folds", type=click.IntRange(min=1), default=4, show_default=True, help="Number of folds (origins).")
+@click.option(
+    "--step",
+    type=click.IntRange(min=1),
+    help="Steps between origins, and forecast starts per fold [default: the folds tile the config's test split].",
+)
+@click.option(
+    "--refit",
+    default="all",
+    show_default=True,
+    callback=_refit,
+    help="all: train every fold; none: train once and slide the origin; every:N: retrain every N folds.",
+)
+@click.option(
+    "--levels", default="80,95", show_default=True, callback=_levels, help="Interval levels in percent (conformal)."
+)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Models trained at once.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Backtest directory (default runs/<name>-backtest-<time>/); rerun with it to resume.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print metrics.json (per fold and aggregated) instead of the table."
+)
+@click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress lines.")
+def backtest(config: str, overrides: tuple[str, ...], as_json: bool, **options) -> None:
+    """Rolling-origin backtest: K folds over the end of the series, each trained on everything before it.
+
+    Each fold validates on the stretch just before its origin (early stopping, conformal calibration) and
+    forecasts every window of its test stretch. Writes predictions.csv, metrics.json and plots/.
+    """
+    cfg = _config(config, overrides)
+    from . import pipeline
+
+    result = pipeline.backtest(cfg, config_path=_config_path(config, overrides), **options)
+    click.echo(json.dumps(result.record, indent=1) if as_json else result.table)
 
 
 @cli.command()

@@ -81,6 +81,16 @@ class DataConfig:
         {}, "per-column transform before scaling, e.g. {close: log_diff}; a single value applies to all targets"
     )
     time_features: list[Literal[TIME_FEATURES]] = _f([], "calendar features encoded as sin/cos pairs")  # type: ignore[valid-type]
+    future_time_features: bool = _f(
+        False,
+        "also feed time_features of the forecast steps to the output head (known in advance); off by default "
+        "until docs/accuracy.md measures it (such a model predicts through Keras, not the numpy path)",
+    )
+    future: list[str] = _f(
+        [],
+        "input columns known in advance (holiday): their values at the forecast steps feed the output head; "
+        "predict --data must then end with `horizon` rows whose target is empty and these columns filled",
+    )
     filter: dict[str, Any] = _f({}, "keep only rows where column == value (or is in a list)")
     series_id: str | None = _f(None, "column naming the series in a long-format file (ticker, station)")
     season_length: int | None = _f(None, "season for the seasonal-naive baseline; inferred from frequency", min=1)
@@ -148,6 +158,24 @@ class RuntimeConfig:
     deterministic: bool = _f(True, "enable op determinism so reruns give identical metrics")
 
 
+INTERVAL_METHODS = ("conformal", "quantile", "cqr")
+
+
+@dataclass(frozen=True)
+class IntervalsConfig:
+    """Prediction intervals; the section absent means point forecasts only (README, "Prediction intervals")."""
+
+    levels: list[float] = _f([80.0, 95.0], "interval levels in percent, each strictly between 0 and 100")
+    method: Literal[INTERVAL_METHODS] = _f(  # type: ignore[valid-type]
+        "conformal",
+        "conformal: validation residuals of the point model; quantile: a pinball-loss quantile head; "
+        "cqr: the quantile head corrected on validation (conformalized quantile regression)",
+    )
+    joint: bool = _f(False, "Bonferroni across leads so the whole horizon path is covered at the level")
+    adaptive: bool = _f(False, "conformal only: adaptive conformal inference over the test windows in time order")
+    gamma: float = _f(0.005, "adaptive step size (Gibbs & Candes 2021)", min=0, max=1)
+
+
 @dataclass(frozen=True)
 class Config:
     data: DataConfig = _f(help="dataset section")
@@ -158,6 +186,7 @@ class Config:
     training: TrainingConfig = _f(TrainingConfig(), "training section")
     output: OutputConfig = _f(OutputConfig(), "output section")
     runtime: RuntimeConfig = _f(RuntimeConfig(), "runtime section")
+    intervals: IntervalsConfig | None = _f(None, "prediction intervals; absent: point forecasts only")
     # Where the config came from; not part of the YAML schema.
     source: str = field(default="<config>", compare=False, metadata={"internal": True})
     base_dir: str = field(default=".", compare=False, metadata={"internal": True})
@@ -173,6 +202,8 @@ class Config:
 
     def to_dict(self, *, resolved_path: bool = True) -> dict:
         d = _to_plain(self)
+        if d.get("intervals") is None:  # absent stays absent: runs without intervals keep their config and hash
+            d.pop("intervals", None)
         if resolved_path:
             d["data"]["path"] = str(self.data_path)
         return d
@@ -606,7 +637,7 @@ def _convert_union(tp: Any, value: Any, key: str, where: _Where, meta: dict) -> 
 
 
 def _convert_list(item: Any, value: Any, key: str, where: _Where, meta: dict) -> list:
-    if isinstance(value, str) and key in ("data.target", "data.features", "data.categorical"):
+    if isinstance(value, str) and key in ("data.target", "data.features", "data.categorical", "data.future"):
         value = [value]  # one name stands for a list of one
     if not isinstance(value, list):
         raise ConfigError(
@@ -716,11 +747,56 @@ def _check_consistency(cfg: Config, where: _Where) -> None:
         raise ConfigError("must not be empty", where=where("data.features"), fix="list input columns or remove the key")
     _check_activation(cfg.model.activation, where)
     _check_frequency(cfg.data.frequency, where)
+    _check_future(cfg.data, where)
+    if cfg.intervals is not None:
+        _check_intervals(cfg.intervals, where)
     tc = cfg.data.time_column
     if tc != "*" and tc in cfg.data.transform:  # the key "*" means every target, never a column
         raise ConfigError(
             "cannot transform the time column", where=where(f"data.transform.{tc}"), fix="remove that entry"
         )
+
+
+def _check_intervals(iv: IntervalsConfig, where: _Where) -> None:
+    levels = iv.levels
+    bad = next((c for c in levels if not 0 < c < 100), None)
+    if not levels or bad is not None:
+        raise ConfigError(
+            f"levels must be percentages strictly between 0 and 100, received {levels}",
+            where=where("intervals.levels"),
+            fix="write levels like [80, 95]",
+        )
+    if list(levels) != sorted(set(levels)):
+        raise ConfigError(
+            f"levels must be sorted and unique, received {levels}",
+            where=where("intervals.levels"),
+            fix=f"write [{', '.join(f'{c:g}' for c in sorted(set(levels)))}]",
+        )
+    if iv.adaptive and iv.method != "conformal":
+        raise ConfigError(
+            f"adaptive applies to method conformal, received method={iv.method}",
+            where=where("intervals.adaptive"),
+            fix="set intervals.method: conformal, or adaptive: false",
+        )
+
+
+def _check_future(data: DataConfig, where: _Where) -> None:
+    """A column known in advance is an input the model reads, never a target it forecasts."""
+    both = [c for c in data.future if c in data.target]
+    if both:
+        raise ConfigError(
+            f"{both[0]!r} is a target; a target is not known in advance",
+            where=where("data.future"),
+            fix=f"remove {both[0]!r} from data.future",
+        )
+    if data.features is not None:
+        unseen = [c for c in data.future if c not in data.features and c not in data.categorical]
+        if unseen:
+            raise ConfigError(
+                f"{unseen[0]!r} is not among data.features {data.features}",
+                where=where("data.future"),
+                fix=f"add {unseen[0]!r} to data.features",
+            )
 
 
 def _check_split(s: SplitConfig, where: _Where) -> None:
@@ -810,30 +886,36 @@ def cuda_path_warning(cfg: Config) -> str | None:
 
 
 def default_config_yaml() -> str:
-    """All keys with their defaults and help text, for `rnnforecast config --defaults`."""
+    """All keys with their defaults and help text, for `rnnforecast config --defaults`.
+
+    A section that is off by default (``null``) is listed with its keys commented out.
+    """
     out: list[str] = []
 
-    def walk(cls: type, indent: int) -> None:
+    def walk(cls: type, indent: int, mark: str = "") -> None:
         for f in dataclasses.fields(cls):
             if f.metadata.get("internal"):
                 continue
-            pad = "  " * indent
+            pad = mark + "  " * indent
             help_ = f.metadata.get("help", "")
             inner = _dataclass_in(_hints(cls)[f.name])
-            default = (
-                f.default
-                if f.default is not dataclasses.MISSING
-                else (f.default_factory() if f.default_factory is not dataclasses.MISSING else "<required>")
-            )
-            if inner is not None and default is not None and default != "<required>":
-                out.append(f"{pad}{f.name}:{'  # ' + help_ if help_ else ''}")
-                walk(inner, indent + 1)
-            elif inner is not None and default == "<required>":
-                out.append(f"{pad}{f.name}:  # {help_} (required)")
-                walk(inner, indent + 1)
+            default = _default_of(f)
+            if inner is not None and default is not None:
+                req = " (required)" if default == "<required>" else ""
+                out.append(f"{pad}{f.name}:{'  # ' + help_ + req if help_ else ''}")
+                walk(inner, indent + 1, mark)
+            elif inner is not None and f.name == "intervals":  # off by default; show how to turn it on
+                out.append(f"{pad}{f.name}: null  # {help_}; to turn on, a mapping of:")
+                walk(inner, indent + 1, "# ")
             else:
                 shown = json.dumps(default) if default != "<required>" else "<required>"
                 out.append(f"{pad}{f.name}: {shown}  # {help_}")
 
     walk(Config, 0)
     return "\n".join(out) + "\n"
+
+
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else "<required>"

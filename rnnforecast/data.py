@@ -50,6 +50,7 @@ class Frame:
     numeric_source: dict[str, str] = field(default_factory=dict)  # column -> dtype as read
     units: dict[str, str] = field(default_factory=dict)  # column -> unit label, from the config
     warnings: list[str] = field(default_factory=list)  # "warning: ... Fix: ..." lines for train/validate to print
+    open_tail: dict[str, int] = field(default_factory=dict)  # series -> trailing rows whose targets were all empty
 
     def unit(self, column: str) -> str:
         return self.units.get(column, "data units")
@@ -262,6 +263,7 @@ def load_frame(cfg: DataConfig, path: Path, categories: dict[str, list[str]] | N
         warnings += _gap_warning(gap_rows, len(df), frequency, where)
     for col in values:
         _check_values(df, col, where)
+    open_tail = _open_tail(df, cfg.target)
     df = _fill_missing(df, cfg.missing, values, tc, where)
 
     df, categories, one_hot = _encode_categories(df, cfg.categorical, categories, where)
@@ -284,7 +286,17 @@ def load_frame(cfg: DataConfig, path: Path, categories: dict[str, list[str]] | N
         numeric_source=numeric_source,
         units=dict(cfg.units),
         warnings=warnings,
+        open_tail=open_tail,
     )
+
+
+def _open_tail(df: pd.DataFrame, targets: list[str]) -> dict[str, int]:
+    """Per series, the rows at its end with every target empty (horizon rows that carry known-future inputs)."""
+    out = {}
+    for sid, g in df.groupby(SERIES, sort=False):
+        empty = g[targets].isna().all(axis=1).to_numpy()[::-1]
+        out[str(sid)] = int(np.argmin(empty)) if not empty.all() else len(empty)
+    return out
 
 
 def _read_numbered(path: Path) -> pd.DataFrame:

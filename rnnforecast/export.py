@@ -65,6 +65,12 @@ def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
         )
     if n_quantiles != 1:
         raise RunError("export supports point forecasts only, not quantile models", where=where)
+    if data.future_idx:
+        raise RunError(
+            "export takes one raw window; this model also reads values of the forecast steps (a 'future' input)",
+            where=where,
+            fix="train with data.future_time_features: false and without data.future to export",
+        )
     features, targets = data.features, data.targets
     pos = [features.index(t) if t in features else -1 for t in targets]
     needs_level = [
@@ -101,6 +107,21 @@ def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
 # --------------------------------------------------------------------------- the folded model
 
 
+def _invert_steps(ops, steps, base, kind: str, horizon: int):
+    """Scaled-back steps ``(B, H)`` of one target -> levels, cumulated from the last observed level ``base (B, 1)``."""
+    if kind == "diff":
+        return base + ops.cumsum(steps, axis=1)
+    if kind == "log_diff":
+        return base * ops.exp(ops.cumsum(steps, axis=1))
+    if kind == "pct_change":
+        growth = 1.0 + steps
+        cum = [growth[:, 0]]
+        for h in range(1, horizon):  # an unrolled cumprod: every ONNX opset has Mul
+            cum.append(cum[-1] * growth[:, h])
+        return base * ops.stack(cum, axis=1)
+    return steps
+
+
 def build_exported(model, p: Plan):
     """A Keras model: raw window ``(B, W, F)`` -> forecast in original units ``(B, H, T)``."""
     import keras
@@ -133,21 +154,10 @@ def build_exported(model, p: Plan):
             if p.window_relative:
                 y = y + ops.stack([last[:, i] for i in p.target_pos], axis=-1)[:, None, :]
             y = y * p.scale_out + p.shift_out
-            columns = []
-            for j, kind in enumerate(p.target_transform):
-                steps = y[:, :, j]  # (B, H)
-                base = level[:, p.target_pos[j]][:, None] if kind != "none" else None  # (B, 1)
-                if kind == "diff":
-                    steps = base + ops.cumsum(steps, axis=1)
-                elif kind == "log_diff":
-                    steps = base * ops.exp(ops.cumsum(steps, axis=1))
-                elif kind == "pct_change":
-                    growth = 1.0 + steps
-                    cum = [growth[:, 0]]
-                    for h in range(1, p.horizon):  # an unrolled cumprod: every ONNX opset has Mul
-                        cum.append(cum[-1] * growth[:, h])
-                    steps = base * ops.stack(cum, axis=1)
-                columns.append(steps)
+            columns = [
+                _invert_steps(ops, y[:, :, j], level[:, p.target_pos[j]][:, None], kind, p.horizon)
+                for j, kind in enumerate(p.target_transform)
+            ]
             return ops.cast(ops.stack(columns, axis=-1), "float32")
 
     window = keras.Input((p.window, len(p.inputs)), name="window", dtype="float32")

@@ -9,12 +9,11 @@ window, ``window_index``, counted in the full ``x``.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
-from . import gradients, plots, recurrence
+from . import artifacts, gradients, plots, recurrence
 
 MAX_WINDOWS = 512  # windows for saturation and gradients: enough for stable means, seconds on a CPU
 
@@ -105,13 +104,9 @@ def inspect_model(
         "layers": layers,
         "steps_before_forecast": time_axis.ticks.tolist(),
         "norm_per_step": flow["norm_per_step"].tolist(),
-        "ratio": _json_float(flow["ratio"]),
+        "ratio": artifacts.finite_or_none(flow["ratio"]),
         "saliency": sal.tolist(),
         "files": files + ["inspect.json"],
     }
     (out_dir / "inspect.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
-
-
-def _json_float(value: float) -> float | None:
-    return value if math.isfinite(value) else None  # strict JSON has no inf or nan

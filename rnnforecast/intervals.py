@@ -495,6 +495,119 @@ def coverage_warnings(metrics: dict, tolerance: float = COVERAGE_TOLERANCE, spli
         why = "bands too narrow: the split differs from validation" if side == "below" else "bands wider than needed"
         out.append(
             f"warning: {c}% interval covers {cov:.1f}% of {split} values ({abs(cov - float(c)):.1f} points {side} "
-            f"nominal; {why}). Fix: a longer validation split, or intervals.method: adaptive for drifting series."
+            f"nominal; {why}). Fix: a longer validation split, or intervals.adaptive: true for drifting series."
         )
     return out
+
+
+# --------------------------------------------------------------------------- a run's intervals
+
+
+@dataclass(frozen=True)
+class RunIntervals:
+    """What a run keeps in ``intervals.json``: how its bands are made and the calibrations behind them.
+
+    Attributes:
+        method: ``conformal`` (point model + validation residuals), ``quantile`` (the head's own
+            quantiles) or ``cqr`` (the head's quantiles corrected on validation).
+        model: the model's calibration; None for ``quantile``.
+        persistence: the persistence baseline's conformal calibration on the same validation windows.
+        adaptive, gamma: adaptive conformal inference over test windows (conformal only).
+    """
+
+    method: str
+    levels: tuple[float, ...]
+    joint: bool
+    model: Calibration | None
+    persistence: Calibration
+    adaptive: bool = False
+    gamma: float = 0.005
+
+    @property
+    def quantiles(self) -> np.ndarray:
+        return quantile_levels(self.levels)
+
+    def warnings(self) -> list[str]:
+        return self.model.warnings() if self.model is not None else self.persistence.warnings()
+
+    def to_dict(self) -> dict:
+        return {
+            "method": self.method,
+            "levels": list(self.levels),
+            "quantiles": [float(q) for q in self.quantiles],
+            "joint": self.joint,
+            "adaptive": self.adaptive,
+            "gamma": self.gamma,
+            "model": None if self.model is None else self.model.to_dict(),
+            "persistence": self.persistence.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunIntervals:
+        model = None if d.get("model") is None else Calibration.from_dict(d["model"])
+        levels = tuple(float(c) for c in d["levels"])
+        per = Calibration.from_dict(d["persistence"])
+        return cls(d["method"], levels, bool(d["joint"]), model, per, bool(d.get("adaptive")), float(d["gamma"]))
+
+
+def point_forecast(output: np.ndarray, method: str | None, levels: Sequence[float] | None) -> np.ndarray:
+    """The point forecast ``(B, H, T, 1)`` of a model output ``(B, H, T, Qm)``: the median of a quantile head."""
+    if method in ("quantile", "cqr"):
+        m = median_index(levels)
+        return output[..., m : m + 1]
+    return output
+
+
+def calibrate_run(
+    method: str,
+    levels: Sequence[float],
+    joint: bool,
+    val_actual: np.ndarray,
+    val_output: np.ndarray,
+    val_persistence: np.ndarray,
+    adaptive: bool = False,
+    gamma: float = 0.005,
+) -> RunIntervals:
+    """Calibrate a run on its validation windows, all arrays in original units.
+
+    Args:
+        val_actual: ``(N, H, T)``; val_output: the model's ``(N, H, T, Qm)`` (Qm = 1 for a point model);
+        val_persistence: ``(N, H, T, 1)`` persistence forecasts of the same windows.
+    """
+    levels = check_levels(levels)
+    if method == "conformal":
+        model = calibrate(_squeeze(val_actual) - _squeeze(val_output), levels, joint)
+    elif method == "cqr":
+        model = calibrate_cqr(val_output, val_actual, levels, joint)
+    else:
+        model = None
+    persistence = calibrate(_squeeze(val_actual) - _squeeze(val_persistence), levels, joint)
+    return RunIntervals(method, levels, joint, model, persistence, adaptive, gamma)
+
+
+def model_bands(run: RunIntervals, output: np.ndarray) -> np.ndarray:
+    """The model's quantiles ``(B, H, T, Q)`` from its output ``(B, H, T, Qm)`` in original units."""
+    if run.method == "conformal":
+        return apply_bands(output, run.model.width, run.levels)
+    if run.method == "cqr":
+        return apply_cqr(output, run.model)
+    # A monotone head cannot cross in model space; an inverse transform applied per quantile path keeps that
+    # only for increasing maps, so sort once more in original units.
+    return monotone(output, median_index(run.levels))
+
+
+def adaptive_bands(
+    run: RunIntervals, point: np.ndarray, actual: np.ndarray, val_scores: np.ndarray, groups: np.ndarray
+) -> np.ndarray:
+    """Conformal bands whose level adapts over the windows of each series in time order (ACI).
+
+    Args:
+        point: ``(B, H, T, 1)``; actual: ``(B, H, T)`` test windows, each series' windows in time order;
+        val_scores: ``(N, H, T)`` absolute validation residuals; groups: ``(B,)`` series index of each window.
+    """
+    width = np.empty((len(point), len(run.levels), *point.shape[1:3]))  # (B, L, H, T)
+    for g in np.unique(groups):
+        m = groups == g
+        test_scores = np.abs(_squeeze(actual[m]) - _squeeze(point[m]))
+        width[m] = adaptive_conformal(val_scores, test_scores, run.levels, run.gamma, joint=run.joint).width
+    return apply_bands(point, width, run.levels)

@@ -1,16 +1,20 @@
 """Model builders: a recurrent stack of a cell from the cell table, or a dense reference.
 
-Inputs are a mapping ``{"past": (B, input_length, n_features)}``; the output is
+Inputs are a mapping ``{"past": (B, input_length, n_features)}``, plus ``"future": (B, horizon, n_future)``
+(values known at the forecast steps: calendar, holidays) when ``n_future > 0``; the output is
 ``(B, horizon, n_targets, n_quantiles)`` with ``n_quantiles = 1`` for point forecasts.
 Keras is imported inside the functions: this module is imported before the backend is chosen.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .cells import CELLS, RECURRENT
-from .config import ModelConfig
+from .config import Config, ModelConfig
 
 N_QUANTILES = 1
+FUTURE_UNITS = 16  # per-step encoding of the known-future values: a weekday effect is not linear in sin/cos
 
 
 def cell_layer(name: str):
@@ -20,8 +24,29 @@ def cell_layer(name: str):
     return getattr(keras.layers, CELLS[name].layer)
 
 
-def build_model(cfg: ModelConfig, input_length: int, n_features: int, horizon: int, n_targets: int, seed: int):
-    """Build (not compile) the model described by ``cfg``."""
+def model_quantiles(cfg: Config) -> list[float] | None:
+    """The quantile axis a config's model is trained on (methods ``quantile`` and ``cqr``), else None (point model)."""
+    if cfg.intervals is None or cfg.intervals.method == "conformal":
+        return None
+    from .intervals import quantile_levels
+
+    return [float(q) for q in quantile_levels(cfg.intervals.levels)]
+
+
+def build_model(
+    cfg: ModelConfig,
+    input_length: int,
+    n_features: int,
+    horizon: int,
+    n_targets: int,
+    seed: int,
+    n_future: int = 0,
+    quantiles: Sequence[float] | None = None,
+):
+    """Build (not compile) the model described by ``cfg``; ``n_future`` columns known at the forecast steps.
+
+    ``quantiles`` (ascending, with 0.5) gives a monotone quantile head on the last axis instead of Q=1.
+    """
     import keras
 
     reg = keras.regularizers.L2(cfg.l2) if cfg.l2 > 0 else None
@@ -52,9 +77,20 @@ def build_model(cfg: ModelConfig, input_length: int, n_features: int, horizon: i
             if cfg.bidirectional:
                 layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{i}")
             x = layer(x)
-    x = keras.layers.Dense(horizon * n_targets * N_QUANTILES, kernel_regularizer=reg, name="head")(x)
-    out = keras.layers.Reshape((horizon, n_targets, N_QUANTILES), name="forecast")(x)  # (B, H, T, Q)
-    return keras.Model(inputs={"past": past}, outputs=out, name=f"rnnforecast_{cfg.cell}")
+    inputs = {"past": past}
+    if n_future:
+        inputs["future"] = future = keras.Input(shape=(horizon, n_future), name="future")  # (B, H, Fu)
+        z = keras.layers.Dense(FUTURE_UNITS, activation="tanh", name="future_encoding")(future)  # (B, H, 16)
+        z = keras.layers.Flatten(name="future_flat")(z)  # (B, H*16)
+        x = keras.layers.Concatenate(name="past_and_future")([x, z])
+    if quantiles:
+        from .quantile_head import quantile_head
+
+        out = quantile_head(x, horizon, n_targets, quantiles, regularizer=reg)  # (B, H, T, Q), never crossing
+    else:
+        x = keras.layers.Dense(horizon * n_targets * N_QUANTILES, kernel_regularizer=reg, name="head")(x)
+        out = keras.layers.Reshape((horizon, n_targets, N_QUANTILES), name="forecast")(x)  # (B, H, T, Q)
+    return keras.Model(inputs=inputs, outputs=out, name=f"rnnforecast_{cfg.cell}")
 
 
 def recurrent_layers(model) -> list:

@@ -7,21 +7,25 @@ after the backend is chosen.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import artifacts, backend, metrics, plots, text, windows
+from . import backtest as B
 from . import compare as C
+from . import intervals as I
 from .config import Config, cuda_path_warning
 from .data import load_frame, season_length
 from .errors import ConfigError, DataError, Interrupted, RunError
 from .internals import inspect_model
-from .models import build_model
+from .models import build_model, model_quantiles
+from .predictions import predictions_table
 from .scaling import Scaler
 from .series import SeriesData, build
 
@@ -72,13 +76,19 @@ class Evaluation:
     split: str
     starts: np.ndarray
     actual: np.ndarray  # (B, H, T) original units
-    forecasts: dict[str, np.ndarray]  # name -> (B, H, T, Q); "model" first
+    forecasts: dict[str, np.ndarray]  # name -> (B, H, T, 1) point forecasts; "model" first
     metrics: dict
+    output: np.ndarray | None = None  # (B, H, T, Qm) the model's whole output, original units
+    bands: dict[str, np.ndarray] = field(default_factory=dict)  # "model"/"persistence" -> (B, H, T, Q) quantiles
+    intervals: I.RunIntervals | None = None
 
 
 def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") -> Evaluation:
-    """The model and the naive baselines on every window of ``split``, scored in original and normalised units."""
-    from . import train as T  # imports Keras
+    """The model and the naive baselines on every window of ``split``, scored in original and normalised units.
+
+    A quantile model is scored on its median; bands are added by :func:`add_intervals`.
+    """
+    from .numpy_model import predict_windows
 
     starts = data.starts(split, stride=1)
     if len(starts) == 0:
@@ -87,7 +97,9 @@ def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") ->
             where=str(data.frame.path),
             fix="use more data or a shorter window",
         )
-    pred = data.invert(starts, T.predict(model, data, starts))  # (B, H, T, Q)
+    output = data.invert(starts, predict_windows(model, data, starts))  # (B, H, T, Qm)
+    iv = cfg.intervals
+    pred = I.point_forecast(output, iv and iv.method, iv and iv.levels)  # (B, H, T, 1)
     actual = data.actual(starts)
     raw_t = data.raw[:, data.target_idx]
     seg_lo = np.array([s.lo for s in data.segments])[data.series_index(starts)]
@@ -101,7 +113,61 @@ def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") ->
     result["n_windows"] = int(len(starts))
     if len(data.segments) > 1:
         result["per_series"] = _per_series(data, starts, actual, forecasts)
-    return Evaluation(split, starts, actual, forecasts, result)
+    return Evaluation(split, starts, actual, forecasts, result, output)
+
+
+def calibrate(cfg: Config, val: Evaluation) -> I.RunIntervals | None:
+    """The run's intervals calibrated on the validation windows (None when the config asks for none)."""
+    iv = cfg.intervals
+    if iv is None:
+        return None
+    if len(val.starts) == 0:
+        raise DataError(
+            "intervals need validation windows to calibrate on, and the val split has none",
+            where="intervals",
+            fix="enlarge data.split.val, or remove the intervals section",
+        )
+    persistence = val.forecasts["persistence"]
+    return I.calibrate_run(iv.method, iv.levels, iv.joint, val.actual, val.output, persistence, iv.adaptive, iv.gamma)
+
+
+def add_intervals(ev: Evaluation, run: I.RunIntervals, data: SeriesData, val: Evaluation | None = None) -> None:
+    """Band the model and persistence on ``ev``'s windows and score the bands into ``ev.metrics["intervals"]``.
+
+    ``val`` (the validation evaluation) is needed only for adaptive bands: its residuals start the score pool.
+    """
+    if run.adaptive and val is not None:
+        val_scores = np.abs(val.actual - val.forecasts["model"][..., 0])  # (N, H, T)
+        model_q = I.adaptive_bands(run, ev.forecasts["model"], ev.actual, val_scores, data.series_index(ev.starts))
+    else:
+        model_q = I.model_bands(run, ev.output)
+    ev.bands = {
+        "model": model_q,
+        "persistence": I.apply_bands(ev.forecasts["persistence"], run.persistence.width, run.levels),
+    }
+    ev.intervals = run
+    scale = msis_scale(data, ev.metrics["season_length"])
+    scored = {k: I.interval_metrics(ev.actual, q, run.levels, data.targets, scale) for k, q in ev.bands.items()}
+    ev.metrics["intervals"] = {
+        "method": run.method,
+        "levels": list(run.levels),
+        "joint": run.joint,
+        "adaptive": run.adaptive and val is not None,
+        "calibration_windows": (run.model or run.persistence).n,
+        **scored,
+        "warnings": run.warnings() + I.coverage_warnings(scored["model"], split=ev.split),
+    }
+
+
+def msis_scale(data: SeriesData, season: int) -> np.ndarray:
+    """M4's MSIS denominator per target: the training rows' mean seasonal absolute difference, ``(T,)``."""
+    bounds, lo = [], 0
+    for s in data.segments:
+        a, b = s.bounds["train"]
+        bounds.append((lo, lo + b - a))
+        lo += b - a
+    rows = np.concatenate([np.arange(*s.bounds["train"]) for s in data.segments])
+    return I.seasonal_naive_scale(data.raw[rows][:, data.target_idx], season, bounds)
 
 
 def _per_series(data: SeriesData, starts: np.ndarray, actual: np.ndarray, forecasts: dict) -> dict:
@@ -173,28 +239,15 @@ def _train_into(
     split: str = "test",
     callbacks: list | tuple = (),
 ) -> TrainResult:
-    from . import train as T  # imports Keras
-
     artifacts.write_config(partial, cfg)
-    backend.seed_everything(cfg.seed, cfg.runtime.deterministic)
-    if state is not None:
-        model = _resumed_model(partial, cfg, state)
-    else:
-        model = build_model(
-            cfg.model,
-            cfg.window.input_length,
-            len(data.feature_idx),
-            cfg.window.horizon,
-            len(data.target_idx),
-            cfg.seed,
-        )
-        T.compile_model(model, cfg)
-    t0 = time.perf_counter()
-    fit = T.fit(model, data, cfg, partial / "checkpoint", quiet=quiet, resume_state=state, extra_callbacks=callbacks)
-    train_seconds = time.perf_counter() - t0
-
-    test = evaluate_model(model, data, cfg, split)  # a tune trial scores "val" and never touches test
-    val = test if split == "val" else evaluate_model(model, data, cfg, "val")
+    model, fit, train_seconds = fit_model(
+        cfg, data, partial / "checkpoint", quiet=quiet, state=state, callbacks=callbacks
+    )
+    val = evaluate_model(model, data, cfg, "val")
+    test = val if split == "val" else evaluate_model(model, data, cfg, split)  # a tune trial never touches test
+    calibration = calibrate(cfg, val)
+    if calibration is not None:
+        add_intervals(test, calibration, data, val)
     extra = {"stationarity": stationarity_hints(data), "backend": backend_name, "versions": backend.versions()}
     record = artifacts.metrics_record(cfg, test.metrics, val.metrics, fit, int(model.count_params()), extra, split)
     timing = artifacts.timing_record(train_seconds, fit.epoch_seconds)
@@ -207,7 +260,10 @@ def _train_into(
         history=history,
         metrics=record,
         timing=timing,
-        forecast=forecast_table(model, data, data.frame.frequency),
+        forecast=forecast_table(model, data, data.frame.frequency, calibration)
+        if data.can_forecast()  # data.future columns need horizon rows (predict --data), which training data lacks
+        else pd.DataFrame(columns=["timestamp", "step", "quantile", *data.targets]),
+        intervals=calibration and calibration.to_dict(),
     )
     if cfg.output.plots:
         plots.run_plots(partial / "plots", fit.history, fit.best_epoch, test, data)
@@ -216,8 +272,41 @@ def _train_into(
     return TrainResult(final, test, record, summary, history, timing)
 
 
-def _resumed_model(partial: Path, cfg: Config, state: dict):
-    model = artifacts.load_model_compiled(partial / "checkpoint" / state.get("model", "model.keras"))
+def fit_model(
+    cfg: Config,
+    data: SeriesData,
+    checkpoint_dir: Path,
+    *,
+    quiet: bool = False,
+    state: dict | None = None,
+    callbacks: list | tuple = (),
+):
+    """The one training step of every command: seed, build and compile (or restore ``state``), fit on
+    ``data``'s train split with early stopping on its val split. Returns ``(model, FitResult, seconds)``."""
+    from . import train as T  # imports Keras
+
+    backend.seed_everything(cfg.seed, cfg.runtime.deterministic)
+    if state is not None:
+        model = _resumed_model(checkpoint_dir, cfg, state)
+    else:
+        model = build_model(
+            cfg.model,
+            cfg.window.input_length,
+            len(data.feature_idx),
+            cfg.window.horizon,
+            len(data.target_idx),
+            cfg.seed,
+            n_future=len(data.future_idx),
+            quantiles=model_quantiles(cfg),
+        )
+        T.compile_model(model, cfg)
+    t0 = time.perf_counter()
+    fit = T.fit(model, data, cfg, checkpoint_dir, quiet=quiet, resume_state=state, extra_callbacks=callbacks)
+    return model, fit, time.perf_counter() - t0
+
+
+def _resumed_model(checkpoint_dir: Path, cfg: Config, state: dict):
+    model = artifacts.load_model_compiled(checkpoint_dir / state.get("model", "model.keras"), model_quantiles(cfg))
     _say(f"resuming from epoch {state['epoch'] + 1} of {cfg.training.epochs}")
     return model
 
@@ -300,10 +389,14 @@ def _compare_run(cfg: Config, config_path: str, partial: Path, rel: Path, quiet:
 # --------------------------------------------------------------------------- using a finished run
 
 
-def _open(run_dir: str | Path):
+def _open(run_dir: str | Path, keras_model: bool = False):
+    """The run and its model: numpy when it can (no Keras import), or ``keras_model`` for the Keras object."""
+    from .numpy_model import load_predictor
+
     run = artifacts.open_run(run_dir)
-    backend.activate(run.config.runtime.backend)
-    return run, artifacts.load_model(run.model_path)
+    backend.activate(run.config.runtime.backend if run.config.runtime.backend != "auto" else "auto")
+    model = load_predictor(run.model_path, run.schema, keras=keras_model)
+    return run, model
 
 
 def run_data(run: artifacts.Run, data_path: str | None) -> tuple[SeriesData, list[str]]:
@@ -340,31 +433,47 @@ def _own_data_warnings(run: artifacts.Run, path: Path) -> list[str]:
     return []
 
 
-def open_run_with_data(run_dir: str | Path, data_path: str | None = None):
-    """A finished run, its model (backend activated first) and its data scaled with the run's scaler.
+def open_run_with_data(run_dir: str | Path, data_path: str | None = None, keras_model: bool = False):
+    """A finished run, its model (numpy when it can; ``keras_model`` for the Keras object) and its data scaled
+    with the run's scaler.
 
     Returns:
         ``(run, model, data, warnings)``.
     """
-    run, model = _open(run_dir)
+    run, model = _open(run_dir, keras_model)
     data, warnings = run_data(run, data_path)
     return run, model, data, warnings
 
 
-def evaluate(run_dir: str, data_path: str | None = None, split: str = "test") -> tuple[Evaluation, list[str]]:
-    """Score a finished run and the baselines on ``split`` of its data (or of ``data_path``)."""
+def evaluate(
+    run_dir: str, data_path: str | None = None, split: str = "test", output: str | None = None
+) -> tuple[Evaluation, list[str]]:
+    """Score a finished run and the baselines on ``split`` of its data (or of ``data_path``).
+
+    A run with intervals gets its saved bands scored too (adaptive ones start from the validation residuals).
+    ``output``: also write every window's forecast there in long format (:func:`predictions.predictions_table`).
+    """
     run, model, data, warnings = open_run_with_data(run_dir, data_path)
     ev = evaluate_model(model, data, run.config, split)
+    calibration = run.intervals
+    if calibration is not None:
+        val = evaluate_model(model, data, run.config, "val") if calibration.adaptive and split != "val" else None
+        add_intervals(ev, calibration, data, val)
+        warnings += ev.metrics["intervals"]["warnings"]
     w = text.mase_warning(ev)
     if w:
         warnings.append(w)
+    if output:
+        qs = calibration.quantiles if calibration else None
+        table = predictions_table(data, ev.starts, ev.actual, ev.forecasts["model"], ev.bands.get("model"), qs)
+        artifacts.write_table(output, table)
     return ev, warnings
 
 
 def forecast(run_dir: str, data_path: str | None = None) -> tuple[pd.DataFrame, SeriesData, list[str]]:
     """Forecast ``horizon`` steps past the end of the data, in original units and timestamps."""
     run, model, data, warnings = open_run_with_data(run_dir, data_path)
-    table = forecast_table(model, data, run.schema["frequency"])
+    table = forecast_table(model, data, run.schema["frequency"], run.intervals)
     if run.schema.get("calendar") == "steps":
         warnings.append(
             f"note: rows are steps; future timestamps follow the {run.schema['frequency']!r} calendar "
@@ -373,14 +482,20 @@ def forecast(run_dir: str, data_path: str | None = None) -> tuple[pd.DataFrame, 
     return table, data, warnings
 
 
-def forecast_table(model, data: SeriesData, frequency: str) -> pd.DataFrame:
-    """One row per series and step: timestamp, [series], step, quantile, one column per target."""
+def forecast_table(model, data: SeriesData, frequency: str, calibration: I.RunIntervals | None = None) -> pd.DataFrame:
+    """One row per series and step: timestamp, [series], step, quantile, one column per target.
+
+    With intervals, one more column per target and quantile (``intervals.quantile_column``: ``temp_max_p10``).
+    """
     _check_history(data)
     L = data.input_length
-    starts = np.array([windows.forecast_start(s.hi, L) for s in data.segments], dtype=np.int64)  # (S,)
+    starts, inputs = data.forecast_inputs(frequency)  # (S,), the window ending at each series' last observed row
     # the compiled predict step: an eager model(x) under JAX compiles the scan anew each call (~200 ms)
-    raw_pred = np.asarray(model.predict_on_batch({"past": data.inputs(starts)}))
-    pred = data.invert(starts, raw_pred)  # (S, H, T, Q)
+    raw_pred = np.asarray(model.predict_on_batch(inputs))
+    output = data.invert(starts, raw_pred)  # (S, H, T, Qm)
+    method, levels = (calibration.method, calibration.levels) if calibration else (None, None)
+    pred = I.point_forecast(output, method, levels)  # (S, H, T, 1)
+    bands = I.model_bands(calibration, output) if calibration else None  # (S, H, T, Q)
     last_times = data.timestamps(windows.last_input_rows(starts, L))  # (S,)
     rows = []
     for i, s in enumerate(data.segments):
@@ -389,10 +504,19 @@ def forecast_table(model, data: SeriesData, frequency: str) -> pd.DataFrame:
             row = {"timestamp": future[h]}
             if len(data.segments) > 1:
                 row["series"] = s.series
-            row |= {"step": h + 1, "quantile": "mean"}
+            row |= {"step": h + 1, "quantile": "median" if method in ("quantile", "cqr") else "mean"}
             row |= {t: pred[i, h, j, 0] for j, t in enumerate(data.targets)}
+            if bands is not None:
+                row |= _quantile_cells(bands[i, h], data.targets, calibration.quantiles)
             rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs["intervals"] = calibration  # for plot_forecast's fan
+    return table
+
+
+def _quantile_cells(bands: np.ndarray, targets: list[str], qs: np.ndarray) -> dict:
+    """``(T, Q)`` quantiles of one forecast step -> ``{temp_max_p10: ..., ...}``."""
+    return {I.quantile_column(t, q): bands[j, k] for j, t in enumerate(targets) for k, q in enumerate(qs)}
 
 
 def _check_history(data: SeriesData) -> None:
@@ -415,11 +539,17 @@ def save_forecast(table: pd.DataFrame, path: str) -> None:
 
 
 def plot_forecast(table: pd.DataFrame, data: SeriesData, path: str) -> None:
-    """``predict --plot``: the first series' recent history (5 input windows) and its forecast of the first target."""
+    """``predict --plot``: the first series' recent history (5 input windows) and its forecast of the first target,
+    with a fan of its intervals when the run has them."""
     seg = data.segments[0]
     rows = windows.history_rows(seg.lo, seg.hi, 5 * data.input_length)
     target = data.targets[0]
     first = table[table["series"] == seg.series] if "series" in table else table
+    bands, levels = None, ()
+    calibration = table.attrs.get("intervals")  # set by forecast_table
+    if calibration is not None:
+        bands = first[[I.quantile_column(target, q) for q in calibration.quantiles]].to_numpy()  # (H, Q)
+        levels = calibration.levels
     plots.predict_plot(
         data.timestamps(rows),
         data.raw[rows, data.target_idx[0]],
@@ -428,6 +558,8 @@ def plot_forecast(table: pd.DataFrame, data: SeriesData, path: str) -> None:
         target,
         Path(path),
         unit=data.frame.unit(target),
+        bands=bands,
+        levels=levels,
     )
 
 
@@ -437,7 +569,7 @@ def inspect_run(run_dir: str | Path, split: str = "test", window_index: int = 0)
     Returns:
         ``(numbers, directory, warnings)``: the numbers behind the plots (as in inspect.json), where they are, warnings.
     """
-    run, model, data, warnings = open_run_with_data(run_dir)
+    run, model, data, warnings = open_run_with_data(run_dir, keras_model=True)  # inspect reads Keras layers
     starts = data.starts(split, stride=1)
     if not 0 <= window_index < len(starts):
         valid = f"0..{len(starts) - 1}" if len(starts) else "none, the split has no complete window"
@@ -448,3 +580,129 @@ def inspect_run(run_dir: str | Path, split: str = "test", window_index: int = 0)
     out = run.path / "inspect"
     step = run.schema.get("median_step_seconds")
     return inspect_model(model, x, data.features, out, window_index=window_index, step_seconds=step), out, warnings
+
+
+# --------------------------------------------------------------------------- backtest
+
+
+@dataclass
+class BacktestResult:
+    out: Path
+    record: dict  # the content of metrics.json
+    table: str  # what `backtest` prints
+
+
+def backtest(
+    cfg: Config,
+    *,
+    config_path: str,
+    folds: int = 4,
+    step: int | None = None,
+    refit: str = "all",
+    out: str | None = None,
+    levels: tuple[float, ...] = (80.0, 95.0),
+    workers: int = 1,
+    quiet: bool = False,
+) -> BacktestResult:
+    """Rolling-origin backtest: each fold trains (``refit``) on everything before its validation stretch,
+    calibrates conformal bands on it, and forecasts every window of its test stretch (``backtest.py``).
+
+    A rerun with the same ``out`` resumes: finished folds (``folds/NN/fold.json``) are kept.
+    """
+    from .executor import make_executor
+
+    levels = I.check_levels(levels)
+    data = load_data(cfg)  # config and data errors before any directory exists
+    plan = B.make_plan(cfg, data.frame, folds, step, refit)
+    final = artifacts.plan_compare_dir(
+        cfg, out[: -len(".partial")] if out and out.endswith(".partial") else out, "backtest"
+    )
+    again = f"Resume it with: rnnforecast backtest {config_path} --folds {folds} --step {plan.step} --refit {refit} --out {final}"
+    partial, resumed = artifacts.start_or_resume(final, B.fingerprint(cfg, plan, levels), what="backtest", again=again)
+    if not resumed:
+        artifacts.write_atomic(
+            partial / "config.yaml", "# base config; each fold changes only data.split\n" + cfg.to_yaml()
+        )
+    t0 = time.perf_counter()
+    groups = [[f for f in plan.folds if f.model_fold == k] for k in sorted({f.model_fold for f in plan.folds})]
+    todo = [g for g in groups if not all(B.fold_done(partial, f.index) for f in g)]
+    _say(
+        f"backtest: {len(plan.folds)} folds, {len(todo)} model(s) to run{' (resumed)' if resumed else ''} -> {partial}"
+    )
+    spec = {"cfg": cfg, "plan": plan, "dir": str(partial), "levels": levels, "quiet": quiet}
+    with make_executor("local", workers) as ex:
+        for h in ex.as_completed([ex.submit(backtest_folds, {**spec, "folds": g}) for g in todo]):
+            _say(f"backtest: folds {', '.join(str(i) for i in h.result())} done")
+    parts = [B.read_fold(partial, f.index) for f in plan.folds]
+    record = B.summarise(cfg, plan, [r for r, _ in parts], levels, time.perf_counter() - t0)
+    predictions = pd.concat([p for _, p in parts], ignore_index=True)
+    artifacts.write_atomic(partial / "predictions.csv", predictions.to_csv(index=False))
+    artifacts.write_json(partial / "metrics.json", record)
+    if cfg.output.plots:
+        plots.backtest_plots(partial / "plots", record, predictions, {t: data.frame.unit(t) for t in data.targets})
+    final = artifacts.finish(partial)
+    return BacktestResult(final, record, text.backtest_table(record, final))
+
+
+def backtest_folds(spec: dict) -> list[int]:
+    """Executor task: the folds that share one model, earliest first; the first of them trains it.
+
+    Each fold writes ``folds/NN/`` and marks itself done with ``fold.json``; done folds are skipped.
+    """
+    cfg, plan, root = spec["cfg"], spec["plan"], Path(spec["dir"])
+    backend.activate(cfg.runtime.backend)
+    frame = load_frame(cfg.data, cfg.data_path)
+    model, ran = None, []
+    for fold in spec["folds"]:
+        if B.fold_done(root, fold.index):
+            continue
+        fcfg = cfg.replace(**plan.overrides(fold))
+        end = plan.fold_times(fold)["test_end"]
+        model, data, training = _fold_model(fcfg, frame, fold, end, root, model, spec["quiet"])
+        record, table = _fold_forecasts(model, data, fcfg, fold, plan, spec["levels"], training)
+        fdir = B.fold_dir(root, fold.index)
+        fdir.mkdir(parents=True, exist_ok=True)
+        artifacts.write_atomic(fdir / "predictions.csv", table.to_csv(index=False))
+        artifacts.write_json(fdir / "fold.json", record)  # last: the fold is done
+        ran.append(fold.index)
+    return ran
+
+
+def _fold_model(cfg: Config, frame, fold, end: str | None, root: Path, model, quiet: bool):
+    """The fold's model and its view of the data (test stretch ending before ``end``): trained here when the
+    fold refits, else its model fold's model with that fold's scaler (the only scaling the model knows).
+
+    Returns:
+        ``(model, data, training)``; ``training`` is None when the fold reuses a model.
+    """
+    end = pd.Timestamp(end) if end else None
+    if not fold.refit:
+        mdir = B.fold_dir(root, fold.model_fold)
+        data = build(frame, cfg, scaler=Scaler.load(mdir / "scaler.json"), check_splits=False).fold_view(end)
+        return model or artifacts.load_model(mdir / "model.keras"), data, None
+    data = build(frame, cfg, check_splits=False).fold_view(end)
+    fdir = B.fold_dir(root, fold.index)
+    fdir.mkdir(parents=True, exist_ok=True)
+    model, fit, seconds = fit_model(cfg, data, fdir / "checkpoint", quiet=quiet)
+    artifacts.save_model(model, fdir / "model.keras")
+    data.scaler.save(fdir / "scaler.json")
+    artifacts.write_table(fdir / "history.csv", artifacts.history_table(fit.history, fit.epochs_run))
+    shutil.rmtree(fdir / "checkpoint", ignore_errors=True)  # made by fit_model a moment ago
+    return model, data, {"epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "train_seconds": seconds}
+
+
+def _fold_forecasts(model, data: SeriesData, cfg: Config, fold, plan, levels, training) -> tuple[dict, pd.DataFrame]:
+    """Score the fold's test windows (model and baselines), band them with conformal widths from its
+    validation windows (persistence too), and lay them out as rows."""
+    val, test = evaluate_model(model, data, cfg, "val"), evaluate_model(model, data, cfg, "test")
+    bands, scores, cal = {}, {}, None
+    for name in ("model", "persistence"):
+        q, c = I.conformal_bands(val.actual, val.forecasts[name], test.forecasts[name], levels)
+        bands[name], scores[name] = q, I.interval_metrics(test.actual, q, levels, data.targets)
+        cal = cal or c
+    q = bands["model"]  # (B, H, T, Q), the median is the point forecast
+    table = predictions_table(
+        data, test.starts, test.actual, q[..., I.median_index(levels)], q, I.quantile_levels(levels), fold.index
+    )
+    record = B.fold_record(fold, plan, test.metrics, scores, cal.to_dict(), training)
+    return record, table

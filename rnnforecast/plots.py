@@ -66,42 +66,111 @@ def loss(history: dict, best_epoch: int, path: Path, loss_name: str = "loss") ->
     _save(fig, path)
 
 
-def forecast(
-    times,
-    actual: np.ndarray,
-    pred: np.ndarray,
-    target: str,
-    path: Path,
-    n_fans: int = 5,
-    max_points: int = 400,
-    unit: str = "data units",
-) -> None:
-    """Actual vs one-step-ahead forecast on the split, plus a few full-horizon fans.
+MAX_SERIES_PANELS = 3  # series drawn per target in forecast.png; the rest are named in the caption
+ZOOM_STEPS = 60  # target times in the zoomed column
 
-    Args:
-        times: ``(B, H)`` timestamps of each window's targets.
-        actual: ``(B, H)`` observed values of one target; ``pred``: ``(B, H)`` forecasts.
+
+@dataclass
+class ForecastPanel:
+    """One (series, target) of a split, windows in time order: ``times``, ``actual``, ``pred`` ``(B, H)``,
+    ``bands`` ``(B, H, Q)`` or None."""
+
+    title: str
+    times: np.ndarray
+    actual: np.ndarray
+    pred: np.ndarray
+    bands: np.ndarray | None
+    unit: str
+
+
+def forecast(panels: list[ForecastPanel], path: Path, split: str, levels=(), caption: str = "") -> None:
+    """The whole split per series and target: actual, lead-1 and lead-H forecasts (with bands), and a zoom.
+
+    Each row is one panel; the left column spans the split, the right one its last ``ZOOM_STEPS`` target times.
     """
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    n = min(len(actual), max_points)
-    ax.plot(times[:n, 0], actual[:n, 0], color="black", lw=1.2, label="actual")
-    ax.plot(times[:n, 0], pred[:n, 0], color="C0", lw=1, label="forecast t+1")
-    if actual.shape[1] > 1:
-        for k, i in enumerate(np.linspace(0, n - 1, n_fans).astype(int)):
-            ax.plot(
-                times[i],
-                pred[i],
-                color="C3",
-                lw=2.2,
-                marker="o",
-                ms=3.5,
-                label="full-horizon forecasts" if k == 0 else None,
-            )
-    ax.set(title=f"{target}: actual vs forecast on the test split", xlabel="time", ylabel=f"{target} ({unit})")
-    ax.legend()
-    fig.autofmt_xdate()
+    fig, axes = plt.subplots(
+        len(panels),
+        2,
+        figsize=(13, 3.2 * len(panels) + 0.6),
+        squeeze=False,
+        width_ratios=[3, 1.3],
+        layout="constrained",
+    )
+    for (overview, zoom), panel in zip(axes, panels):
+        _forecast_panel(overview, panel, slice(None), levels)
+        _forecast_panel(zoom, panel, slice(-min(ZOOM_STEPS, len(panel.times)), None), levels)
+        overview.set(title=f"{panel.title}: whole {split} split", ylabel=panel.unit)
+        zoom.set(title=f"last {min(ZOOM_STEPS, len(panel.times))} windows")
+        for ax in (overview, zoom):
+            ax.tick_params(axis="x", labelrotation=30)
+    axes[0, 0].legend(loc="upper left", fontsize=8, ncol=2)
+    if caption:
+        fig.suptitle(caption, fontsize=9)
     _save(fig, path)
+
+
+def _forecast_panel(ax, p: ForecastPanel, keep: slice, levels) -> None:
+    from .intervals import bound_indices
+
+    h = p.pred.shape[1]
+    t1, th = p.times[keep, 0], p.times[keep, h - 1]
+    if p.bands is not None:
+        for k, ((lo, hi), c) in enumerate(zip(bound_indices(levels), levels)):
+            alpha = 0.3 - 0.12 * k
+            ax.fill_between(
+                t1,
+                p.bands[keep, 0, lo],
+                p.bands[keep, 0, hi],
+                color="C0",
+                alpha=alpha,
+                lw=0,
+                label=f"{c:g}% band, lead 1",
+            )
+            if h > 1:
+                ax.fill_between(
+                    th,
+                    p.bands[keep, h - 1, lo],
+                    p.bands[keep, h - 1, hi],
+                    color="C3",
+                    alpha=alpha / 2,
+                    lw=0,
+                    label=f"{c:g}% band, lead {h}",
+                )
+    ax.plot(t1, p.actual[keep, 0], color="black", lw=1.0, label="actual")
+    ax.plot(t1, p.pred[keep, 0], color="C0", lw=1.0, label="forecast, lead 1")
+    if h > 1:
+        ax.plot(th, p.pred[keep, h - 1], color="C3", lw=1.0, label=f"forecast, lead {h}")
+
+
+def forecast_panels(data, ev, max_series: int = MAX_SERIES_PANELS) -> tuple[list[ForecastPanel], str]:
+    """The panels of forecast.png (first ``max_series`` series, every target) and a caption naming the rest."""
+    panels = []
+    names = [s.series for s in data.segments]
+    bands = ev.bands.get("model")
+    many = len(names) > 1
+    for j, target in enumerate(data.targets):
+        for i, name in enumerate(names[:max_series]):
+            times, actual, pred, q = series_view(data, ev.starts, ev.actual, ev.forecasts["model"], i, j, bands)
+            if len(times):
+                title = f"{name} – {target}" if many else target
+                panels.append(ForecastPanel(title, times, actual, pred, q, f"{target} ({data.frame.unit(target)})"))
+    rest = names[max_series:]
+    caption = f"not shown: {len(rest)} more series ({', '.join(map(str, rest[:8]))}{', ...' if len(rest) > 8 else ''})"
+    return panels, caption if rest else ""
+
+
+def series_view(data, starts, actual, pred, series: int = 0, target: int = 0, bands=None) -> tuple:
+    """One series' windows of one target: ``(times, actual, pred, bands)``, ``(B0, H)`` each (bands ``(B0, H, Q)``).
+
+    Args:
+        starts: ``(B,)`` window starts; ``actual``: ``(B, H, T)``; ``pred``: ``(B, H, T, Q)``, original units.
+    """
+    rows = windows.target_rows(starts, data.input_length, data.horizon)  # (B, H)
+    times = data.frame.df[data.frame.time_column].to_numpy()[rows]
+    keep = data.series_index(starts) == series
+    q = None if bands is None else bands[keep][:, :, target, :]
+    return times[keep], actual[keep][..., target], pred[keep][..., target, 0], q
 
 
 def error_by_horizon(per_lead: dict, path: Path, units: str = "data units") -> None:
@@ -138,28 +207,18 @@ def residuals(errors: np.ndarray, target: str, path: Path, unit: str = "data uni
 
 
 def first_series_view(data, starts: np.ndarray, actual: np.ndarray, pred: np.ndarray) -> tuple:
-    """What ``forecast.png`` draws: the windows of the first series only, first target, first quantile.
-
-    Args:
-        starts: ``(B,)`` window starts; ``actual``: ``(B, H, T)``; ``pred``: ``(B, H, T, Q)``, original units.
-
-    Returns:
-        ``(times, actual, pred)``, each ``(B0, H)``: the target rows' timestamps and values of the B0 windows
-        of the first series.
-    """
-    rows = windows.target_rows(starts, data.input_length, data.horizon)  # (B, H)
-    times = data.frame.df[data.frame.time_column].to_numpy()[rows]
-    first = data.series_index(starts) == 0
-    return times[first], actual[first][..., 0], pred[first][..., 0, 0]
+    """The windows of the first series only, first target, first quantile: ``(times, actual, pred)``, each ``(B0, H)``."""
+    return series_view(data, starts, actual, pred)[:3]
 
 
 def run_plots(directory: Path, history: dict, best_epoch: int, ev, data) -> list[Path]:
-    """The four plots of a run, for the first target."""
+    """The plots of a run: loss, the split's forecasts (every target, the first series), error by lead, residuals."""
     loss(history, best_epoch, directory / "loss.png")
     target = data.targets[0]
     unit = data.frame.unit(target)
-    times, actual, pred = first_series_view(data, ev.starts, ev.actual, ev.forecasts["model"])
-    forecast(times, actual, pred, target, directory / "forecast.png", unit=unit)
+    panels, caption = forecast_panels(data, ev)
+    levels = ev.intervals.levels if ev.intervals is not None else ()
+    forecast(panels, directory / "forecast.png", ev.split, levels, caption)
     error_by_horizon(ev.metrics["original"]["per_lead"], directory / "error_by_horizon.png", units=unit)
     residuals(
         (ev.forecasts["model"][..., 0, 0] - ev.actual[..., 0]).ravel(), target, directory / "residuals.png", unit=unit
@@ -175,10 +234,26 @@ def predict_plot(
     target: str,
     path: Path,
     unit: str = "data units",
+    bands: np.ndarray | None = None,
+    levels=(),
 ) -> None:
+    """History and forecast of one target; ``bands`` ``(H, Q)`` quantiles draw a fan chart (one shade per level)."""
+    from .intervals import bound_indices
+
     plt = _plt()
     fig, ax = plt.subplots(figsize=(10, 4.5))
     ax.plot(history_times, history, color="black", lw=1.2, label="history")
+    if bands is not None:
+        for k, ((lo, hi), c) in enumerate(zip(bound_indices(levels), levels)):
+            ax.fill_between(
+                future_times,
+                bands[:, lo],
+                bands[:, hi],
+                color="C3",
+                alpha=0.35 - 0.15 * k,
+                lw=0,
+                label=f"{c:g}% interval",
+            )
     ax.plot(future_times, future, color="C3", marker="o", ms=3, lw=1.5, label="forecast")
     ax.axvline(history_times[-1], color="grey", ls=":", lw=1)
     ax.set(title=f"{target}: last observations and forecast", xlabel="time", ylabel=f"{target} ({unit})")
@@ -535,3 +610,86 @@ def saliency(sal: np.ndarray, feature_names: list[str], out_dir: Path, time_axis
     ax.set_title(f"Saliency of the first forecast step ({n_windows} windows)")
     _save(fig, out_dir / "saliency.png")
     return "saliency.png"
+
+
+# --------------------------------------------------------------------------- backtest
+
+
+def backtest_plots(directory: Path, record: dict, predictions, units: dict[str, str]) -> list[Path]:
+    """The three plots of a backtest (first target's unit on the axes)."""
+    unit = units.get(record["targets"][0], "data units")
+    backtest_error_per_fold(record, directory / "backtest_error_per_fold.png", unit)
+    backtest_error_by_lead(record, directory / "backtest_error_by_lead.png", unit)
+    backtest_forecast(record, predictions, directory / "backtest_forecast.png", unit)
+    return sorted(directory.glob("*.png"))
+
+
+def backtest_error_per_fold(record: dict, path: Path, unit: str) -> None:
+    """MAE of the model and the baselines in each fold (x: the fold's origin)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    origins = [str(f["origin"])[:10] for f in record["folds"]]
+    x = np.arange(len(origins))
+    for name, block in record["aggregate"]["scores"].items():
+        style = BASELINE_STYLE.get(name, ("C0", "-"))
+        y = [np.nan if v is None else v for v in block["mae"]["per_fold"]]
+        ax.plot(x, y, marker="o", color=style[0], ls=style[1], lw=2.2 if name == "model" else 1.2, label=name)
+    ax.set_xticks(x, origins, rotation=30, ha="right")
+    ax.set(title="Backtest: test MAE per fold (all leads and targets)", xlabel="fold origin", ylabel=f"MAE ({unit})")
+    ax.legend()
+    _save(fig, path)
+
+
+def backtest_error_by_lead(record: dict, path: Path, unit: str) -> None:
+    """MAE per lead time, mean over folds with a ± 1 std band, model and baselines."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, block in record["aggregate"]["scores"].items():
+        lead = block["mae"]["per_lead"]
+        mean = np.array([np.nan if v is None else v for v in lead["mean"]])
+        std = np.array([0.0 if v is None else v for v in lead["std"]])
+        h = np.arange(1, len(mean) + 1)
+        style = BASELINE_STYLE.get(name, ("C0", "-"))
+        ax.plot(h, mean, marker="o", color=style[0], ls=style[1], lw=2.2 if name == "model" else 1.2, label=name)
+        ax.fill_between(h, mean - std, mean + std, color=style[0], alpha=0.15)
+    ax.set(
+        title=f"Backtest: MAE by lead time over {len(record['folds'])} folds (mean ± std)",
+        xlabel="lead time (steps ahead)",
+        ylabel=f"MAE ({unit})",
+    )
+    _integer_ticks(ax.xaxis)
+    ax.legend()
+    _save(fig, path)
+
+
+def backtest_forecast(record: dict, predictions, path: Path, unit: str) -> None:
+    """Actual vs lead-1 forecast over the whole backtested stretch (first series, first target), with each
+    level's band and the fold origins as vertical lines."""
+    from .intervals import bound_indices, quantile_levels, quantile_name
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    target = record["targets"][0]
+    p = predictions[(predictions["lead"] == 1) & (predictions["target"] == target)]
+    several = "series" in p and p["series"].nunique() > 1  # the column is there only for several series
+    series = p["series"].iloc[0] if several else ""
+    p = (p[p["series"] == series] if several else p).sort_values("target_time")
+    t = np.asarray(p["target_time"], dtype="datetime64[ns]")
+    qs = quantile_levels(record["levels"])
+    for (lo, hi), c in reversed(list(zip(bound_indices(record["levels"]), sorted(record["levels"])))):
+        ax.fill_between(
+            t, p[quantile_name(qs[lo])], p[quantile_name(qs[hi])], color="C0", alpha=0.15, lw=0, label=f"{c:g}% band"
+        )
+    ax.plot(t, p["actual"], color="black", lw=1.1, label="actual")
+    ax.plot(t, p["forecast"], color="C0", lw=1, label="forecast t+1")
+    for f in record["folds"]:
+        ax.axvline(np.datetime64(str(f["origin"])[:19]), color="grey", lw=0.8, ls=":")
+    where = f", series {series}" if several else ""
+    ax.set(
+        title=f"{target}{where}: backtest, actual vs one-step forecast (dotted lines: fold origins)",
+        xlabel="time",
+        ylabel=f"{target} ({unit})",
+    )
+    ax.legend(loc="best", fontsize=8)
+    fig.autofmt_xdate()
+    _save(fig, path)

@@ -15,6 +15,8 @@ Computation is in float64, so a trace is a reference for Keras' float32 to about
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .cells import CELLS, RECURRENT, Cell
@@ -72,6 +74,8 @@ def _weights(layer, bias_shape: tuple[int, ...]):
 
 
 def _numpy(variable):
+    if isinstance(variable, np.ndarray):  # an ArrayLayer's weights: no Keras needed
+        return variable
     import keras
 
     return keras.ops.convert_to_numpy(variable)
@@ -152,11 +156,61 @@ def gru(layer, x):
     return out
 
 
-def _run(layer, x):
-    """Replay one (unidirectional) layer over x (N, L, F); a go_backwards layer reads x reversed."""
+@dataclass(frozen=True)
+class ArrayCell:
+    """A recurrent cell's weights as numpy arrays, under the attribute names of a Keras cell.
+
+    The step functions read a layer through these attributes only, so the same formulas replay a
+    live Keras layer (``inspect``) and weights read from a ``model.keras`` file without Keras
+    (``numpy_model``).
+    """
+
+    units: int
+    kernel: np.ndarray  # (F, k*U)
+    recurrent_kernel: np.ndarray  # (U, k*U)
+    bias: np.ndarray | None  # (k*U,); GRU with reset_after (2, 3U); None without bias
+    activation: str = "tanh"
+    recurrent_activation: str = "sigmoid"
+    reset_after: bool = True  # GRU only
+
+    @property
+    def use_bias(self) -> bool:
+        return self.bias is not None
+
+
+@dataclass(frozen=True)
+class ArrayLayer:
+    """A unidirectional recurrent layer for ``replay``: its cell and its direction."""
+
+    cell: ArrayCell
+    go_backwards: bool = False
+
+
+def replay(cell: str, layer, x) -> dict:
+    """Replay one unidirectional layer of ``cell`` (``simple_rnn`` | ``lstm`` | ``gru``) over x (N, L, F).
+
+    ``layer`` is a Keras layer or an ``ArrayLayer``; a go_backwards layer reads x reversed.
+    """
     if layer.go_backwards:
         x = x[:, ::-1]
-    return globals()[cell_of(layer).recurrence](layer, x)
+    return globals()[CELLS[cell].recurrence](layer, x)
+
+
+def merge_directions(fwd: dict, bwd: dict) -> tuple[dict, np.ndarray]:
+    """Join the two directions of a bidirectional layer (``merge_mode="concat"``).
+
+    Returns ``(merged, last)``: every array aligned in time and concatenated on the unit axis
+    ([forward units | backward units]), and what Keras returns without sequences (N, 2U).
+    """
+    # step s of bwd has read x[L-1-s], so flip it back into time order
+    merged = {key: np.concatenate([fwd[key], bwd[key][:, ::-1]], axis=-1) for key in fwd}
+    last = np.concatenate([fwd["hidden"][:, -1], bwd["hidden"][:, -1]], axis=-1)
+    return merged, last
+
+
+def _run(layer, x):
+    """Replay one (unidirectional) Keras layer over x (N, L, F)."""
+    return replay(cell_of(layer).name, layer, x)
 
 
 def _bidirectional(layer, x):
@@ -166,11 +220,7 @@ def _bidirectional(layer, x):
             f"inspect supports bidirectional layers with merge_mode='concat' only. "
             f"Received: merge_mode={layer.merge_mode!r} on layer {layer.name!r}"
         )
-    fwd = _run(layer.forward_layer, x)
-    bwd = _run(layer.backward_layer, x)  # step s of bwd has read x[L-1-s], so flip it back into time order
-    merged = {key: np.concatenate([fwd[key], bwd[key][:, ::-1]], axis=-1) for key in fwd}
-    last = np.concatenate([fwd["hidden"][:, -1], bwd["hidden"][:, -1]], axis=-1)  # what Keras returns without sequences
-    return merged, last
+    return merge_directions(_run(layer.forward_layer, x), _run(layer.backward_layer, x))
 
 
 def trace(model, x) -> list[dict]:

@@ -11,7 +11,6 @@ import datetime as dt
 import fnmatch
 import html
 import json
-import os
 from pathlib import Path
 
 from . import __version__, artifacts
@@ -47,6 +46,15 @@ CAPTIONS = {
     "MSE, with persistence as the dashed line. Down and to the left is better: lower error for fewer parameters.",
     "time_per_epoch.png": "Seconds per training epoch for each cell (median over epochs, the first excluded when there are "
     "others because it includes compilation). Measured on the machine that ran the comparison.",
+    # backtest (plots/ of a backtest directory)
+    "backtest_error_per_fold.png": "Test MAE of the model and the naive baselines in each fold, in the data's units, "
+    "folds by origin. A model line that crosses above persistence in some folds is not reliably better; a trend across "
+    "folds shows the error drifting with the season or regime.",
+    "backtest_error_by_lead.png": "MAE per lead time, mean over folds with a band of one standard deviation across folds, "
+    "model and baselines. A wide band means the score depends on where the origin falls: trust it less.",
+    "backtest_forecast.png": "Actual values (black) and the one-step-ahead forecast (blue) over the whole backtested "
+    "stretch, with the conformal bands of each level (shaded; wider = higher level) and the fold origins as dotted lines. "
+    "Actual values outside the band should be about 100 - level percent of the points.",
     # inspect (inspect/ of a run)
     "hidden_*.png": "Hidden state h of one recurrent layer over one input window: rows are units, columns are steps before "
     "the forecast (oldest left, newest right); red positive, blue negative. A unit that keeps its colour across many steps "
@@ -107,12 +115,9 @@ def write_report(directory: str | Path, output: str | Path | None = None) -> Pat
     d = Path(directory)
     text = render(d)
     out = Path(output) if output else d / "report.html"
-    tmp = out.with_name(out.name + ".tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out)
+        artifacts.write_atomic(out, text)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise RunError(
             f"cannot write the report ({e.strerror})", where=str(out), fix="choose a writable --output"
         ) from None
@@ -135,6 +140,8 @@ def kind_of(d: Path) -> str:
         )
     if (d / "compare.json").exists():
         return "compare"
+    if (d / "plan.json").exists() and _json(d / "metrics.json").get("kind") == "backtest":
+        return "backtest"
     if (d / "metrics.json").exists():
         artifacts.open_run(d)  # same completeness and version checks as evaluate
         return "run"
@@ -163,6 +170,11 @@ def render(d: Path) -> str:
                 run = d / r["run_dir"]
                 if run.is_dir():
                     page.run_sections(run, f"run-{run.name}", f"Run {r['run_dir']} ({c}, seed {r['seed']})", level=2)
+    elif kind == "backtest":
+        record = _json(d / "metrics.json")
+        title = f"Backtest: {record.get('name', d.name)}"
+        page.section("backtest", "Backtest", _backtest_body(record))
+        page.figures_section("backtest-plots", "Backtest plots", d / "plots")
     else:
         metrics = _json(d / "metrics.json")
         title = f"Run {d.name}"
@@ -423,6 +435,52 @@ def _inspect_body(inspect_dir: Path) -> str:
         f"of {_e(numbers.get('n_windows_total', '?'))}. The gradient ratio compares how strongly the oldest and the newest "
         "input step move the first forecast step: orders of magnitude below 1 is a vanishing gradient.</p>"
         f"<ul>{items}</ul>"
+    )
+
+
+def _backtest_body(record: dict) -> str:
+    levels = [f"{c:g}" for c in record["levels"]]
+    head = [
+        "fold",
+        "origin",
+        "windows",
+        "trained",
+        "MAE",
+        "persistence MAE",
+        "MASE",
+        *[f"coverage {c}%" for c in levels],
+    ]
+    rows = []
+    for f in record["folds"]:
+        o = f["original"]["overall"]
+        cov = [_num(f["intervals"]["model"]["levels"][c]["coverage"]["overall"], 3) for c in levels]
+        rows.append(
+            [
+                str(f["fold"]),
+                str(f["origin"]),
+                str(f["n_windows"]),
+                "yes" if f["trained"] else "no",
+                _num(o["model"]["mae"]),
+                _num(o["persistence"]["mae"]),
+                _num(o["model"]["mase"]),
+                *cov,
+            ]
+        )
+    agg = record["aggregate"]["scores"]
+    lead = [["lead", *[f"t+{i + 1}" for i in range(record["horizon"])]]]
+    for name, block in agg.items():
+        m = block["mae"]["per_lead"]
+        lead.append([name, *[f"{_num(a)} ± {_num(b, 2)}" for a, b in zip(m["mean"], m["std"])]])
+    note = (
+        f"<p class='note'>{len(record['folds'])} folds, refit {_e(record['plan']['refit'])}, step {record['plan']['step']}, "
+        f"validation {record['plan']['val_length']} steps; {record['trainings']} training(s). Every fold trains on the "
+        "rows before its validation stretch only.</p>"
+    )
+    return (
+        note
+        + _table(head, rows, highlight=None)
+        + "<h4>MAE by lead time (mean ± std over folds)</h4>"
+        + _table(lead[0], lead[1:])
     )
 
 

@@ -8,14 +8,14 @@ all use it without caring about the Keras backend.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from . import transforms, windows
+from . import folds, transforms, windows
 from .config import Config
-from .data import SERIES, Frame
+from .data import PERIODS, SERIES, Frame
 from .errors import DataError
 from .scaling import Scaler
 
@@ -45,6 +45,9 @@ class SeriesData:
     horizon: int
     stride: int
     window_relative: bool
+    future_idx: list[int] = field(default_factory=list)  # columns known at the forecast steps: data.future, calendar
+    n_future_calendar: int = 0  # the last entries of future_idx that are calendar (sin/cos) columns
+    lookback: tuple[str, ...] = ()  # splits whose windows may read inputs before the split (backtest folds)
 
     # ------------------------------------------------------------------ windows
 
@@ -52,7 +55,27 @@ class SeriesData:
         return [s.bounds[split] for s in self.segments]
 
     def starts(self, split: str, stride: int | None = None) -> np.ndarray:
-        return windows.window_starts(self.bounds(split), self.input_length, self.horizon, stride or self.stride)
+        stride = stride or self.stride
+        if split not in self.lookback:
+            return windows.window_starts(self.bounds(split), self.input_length, self.horizon, stride)
+        parts = [
+            folds.target_window_starts(s.bounds[split], self.input_length, self.horizon, stride, s.bounds["train"][0])
+            for s in self.segments
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def fold_view(self, test_end: pd.Timestamp | None) -> SeriesData:
+        """A backtest fold's view: the test split stops before ``test_end`` (None: at the end), and
+        validation and test windows have their targets inside the split while their inputs may read
+        the rows before it (history known at forecast time, :func:`folds.target_window_starts`)."""
+        times = self.frame.df[self.frame.time_column].to_numpy()
+        segments = []
+        for s in self.segments:
+            lo, hi = s.bounds["test"]
+            if test_end is not None:
+                hi = min(hi, s.lo + int(np.searchsorted(times[s.lo : s.hi], np.datetime64(test_end))))
+            segments.append(Segment(s.series, s.lo, s.hi, {**s.bounds, "test": (lo, max(lo, hi))}))
+        return replace(self, segments=segments, lookback=("val", "test"))
 
     def series_index(self, rows: np.ndarray) -> np.ndarray:
         """Segment number of each row."""
@@ -67,6 +90,71 @@ class SeriesData:
             x = x - last[:, None, self.feature_idx]
             y = y - last[:, None, self.target_idx]
         return x, y
+
+    def model_batch(self, starts: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The model's input mapping (``past``, and ``future`` when it has one) and targets ``(B, H, T)``."""
+        x, y = self.batch(starts)
+        return self._with_future({"past": x}, starts), y
+
+    def model_inputs(self, starts: np.ndarray, future: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The input mapping only; ``future`` ``(B, H, n_future)`` replaces rows past the end of the data."""
+        inputs = {"past": self.inputs(starts)}
+        if future is not None:
+            return inputs | {"future": future}
+        return self._with_future(inputs, starts)
+
+    def _with_future(self, inputs: dict, starts: np.ndarray) -> dict:
+        if self.future_idx:
+            rows = windows.target_rows(starts, self.input_length, self.horizon)  # (B, H)
+            inputs["future"] = self.values[rows][..., self.future_idx]  # (B, H, n_future)
+        return inputs
+
+    def forecast_inputs(self, frequency: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Starts ``(S,)`` and inputs of the one forecast window per series, past the end of the data.
+
+        Calendar columns of the forecast steps are computed from their timestamps. Columns the user
+        declared known in advance (``data.future``) come from the last ``horizon`` rows of each series,
+        whose targets must be empty: those rows are the forecast steps, not history.
+        """
+        n_time_features = self.n_future_calendar
+        user = len(self.future_idx) - n_time_features  # data.future columns come first in future_idx
+        tail = self.horizon if user else 0
+        if user:
+            self._check_open_tail()
+        starts = np.array([windows.forecast_start(s.hi - tail, self.input_length) for s in self.segments])
+        if not self.future_idx:
+            return starts, self.model_inputs(starts)
+        rows = windows.target_rows(starts, self.input_length, self.horizon)  # (S, H), inside the data when tail
+        future = np.zeros((len(starts), self.horizon, len(self.future_idx)), dtype=np.float32)
+        if user:
+            future[..., :user] = self.values[rows][..., self.future_idx[:user]]
+        if n_time_features:
+            last = self.timestamps(windows.last_input_rows(starts, self.input_length))
+            cols = self.future_idx[user:]
+            groups = self._scaler_groups(windows.last_input_rows(starts, self.input_length))
+            for k in range(len(starts)):
+                times = windows.target_times(last[k], self.horizon, frequency)
+                raw = time_feature_values(times, [self.columns[i] for i in cols])  # (H, n)
+                future[k, :, user:] = (raw - self.scaler.shift[groups[k]][cols]) / self.scaler.scale[groups[k]][cols]
+        return starts, self.model_inputs(starts, future)
+
+    def can_forecast(self) -> bool:
+        """False when data.future columns are read but the data has no horizon rows holding them."""
+        user = len(self.future_idx) > self.n_future_calendar
+        return not user or all(self.frame.open_tail.get(s.series, 0) == self.horizon for s in self.segments)
+
+    def _check_open_tail(self) -> None:
+        names = [self.columns[i] for i in self.future_idx]
+        for s in self.segments:
+            got = self.frame.open_tail.get(s.series, 0)
+            if got != self.horizon:
+                who = f"series {s.series!r}" if len(self.segments) > 1 else "the data"
+                raise DataError(
+                    f"the run reads {names} at the forecast steps, so {who} must end with horizon={self.horizon} "
+                    f"rows whose target is empty and those columns filled; it ends with {got}",
+                    where=str(self.frame.path),
+                    fix=f"append {self.horizon} rows with the future timestamps, an empty target and the known values",
+                )
 
     def inputs(self, starts: np.ndarray) -> np.ndarray:
         """Model-space inputs ``(B, L, F)`` only: for forecasting past the end of the data."""
@@ -192,7 +280,30 @@ def build(frame: Frame, cfg: Config, scaler: Scaler | None = None, check_splits:
         horizon=cfg.window.horizon,
         stride=cfg.window.stride,
         window_relative=kind == "window",
+        future_idx=[columns.index(c) for c in future_columns(cfg, frame)],
+        n_future_calendar=2 * len(cfg.data.time_features) if cfg.data.future_time_features else 0,
     )
+
+
+def time_feature_values(times: pd.DatetimeIndex, names: list[str]) -> np.ndarray:
+    """``(len(times), len(names))`` values of sin/cos calendar columns (``day_of_week_sin``) at ``times``."""
+    out = np.zeros((len(times), len(names)), dtype=np.float32)
+    for j, name in enumerate(names):
+        feature, part = name.rsplit("_", 1)
+        fn, period = PERIODS[feature]
+        phase = 2 * np.pi * np.asarray(fn(pd.Series(times).dt), dtype="float64") / period
+        out[:, j] = np.sin(phase) if part == "sin" else np.cos(phase)
+    return out
+
+
+def future_columns(cfg: Config, frame: Frame) -> list[str]:
+    """Model columns known at the forecast steps: ``data.future`` (one-hot columns of a categorical one) and,
+    with ``data.future_time_features``, the sin/cos columns of ``data.time_features``."""
+    d = cfg.data
+    out = [c for c in frame.columns if c in d.future or c.split("=", 1)[0] in d.future]
+    if d.future_time_features:
+        out += [f"{name}_{part}" for name in d.time_features for part in ("sin", "cos")]
+    return out
 
 
 def _transform_series(model, raw, lo: int, n: int, transform: dict, frame: Frame, g: pd.DataFrame, where: str) -> None:

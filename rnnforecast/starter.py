@@ -376,11 +376,8 @@ def _line(key: str, value, comment: str = "", indent: int = 1) -> str:
     return f"{text:<32} # {comment}" if comment else text
 
 
-def yaml_text(d: Detected, config_dir: Path, command: str) -> str:
-    """The starter config: only keys that differ from the defaults, each with why."""
-    rel = os.path.relpath(d.path.resolve(), config_dir.resolve())
-    if rel.startswith(os.path.join(os.pardir, os.pardir)):
-        rel = str(d.path.resolve())  # far away: an absolute path reads better than ../../
+def _head_lines(d: Detected, command: str) -> list[str]:
+    """The comment block on top: where the config came from and what the file holds."""
     head = [
         f"# Written by `{command}`: only what differs from the defaults (all keys: rnnforecast config).",
         f"# {d.rows} rows, {_when(d.first)} .. {_when(d.last)}, {d.step.label}.",
@@ -393,6 +390,11 @@ def yaml_text(d: Detected, config_dir: Path, command: str) -> str:
         )
     if d.ignored:
         head.append("# Not used: " + "; ".join(f"{c} ({why})" for c, why in d.ignored.items()) + ".")
+    return head
+
+
+def _data_lines(d: Detected, rel: str) -> list[str]:
+    """The `data:` section, one commented line per key that differs from the defaults."""
     data = [_line("path", rel, "relative to this file"), _line("target", d.target, d.target_reason)]
     if d.time_column != "date":
         data.append(_line("time_column", d.time_column, "the timestamps"))
@@ -400,23 +402,36 @@ def yaml_text(d: Detected, config_dir: Path, command: str) -> str:
         data.append(_line("series_id", d.series_id, "names the series (timestamps repeat across series)"))
     if d.step.frequency:
         data.append(_line("frequency", d.step.frequency, d.step.label))
-    if d.step.calendar == "steps":
-        data.append(_line("calendar", "steps", "each row is one step: no rows invented for the gaps"))
-    elif d.step.gap_rows:
-        data.append(f"  # {d.step.gap_rows} missing steps become rows, filled like missing values")
-    if d.sort:
-        data.append(_line("sort", True, "the file is not in time order"))
+    data += _calendar_lines(d)
     if d.categorical:
         data.append(_line("categorical", d.categorical, "text columns, one-hot encoded as inputs"))
     if d.transform:
         shares = ", ".join(f"{c} {d.trend[c]:.0%}" for c in d.transform)
         data.append(_line("transform", d.transform, f"test values outside the training range: {shares}"))
     if d.time_features:
-        data.append(
-            _line(
-                "time_features", d.time_features, f"calendar features that fit the step ({d.step.label.split(' (')[0]})"
-            )
-        )
+        why = f"calendar features that fit the step ({d.step.label.split(' (')[0]})"
+        data.append(_line("time_features", d.time_features, why))
+    return data
+
+
+def _calendar_lines(d: Detected) -> list[str]:
+    out = []
+    if d.step.calendar == "steps":
+        out.append(_line("calendar", "steps", "each row is one step: no rows invented for the gaps"))
+    elif d.step.gap_rows:
+        out.append(f"  # {d.step.gap_rows} missing steps become rows, filled like missing values")
+    if d.sort:
+        out.append(_line("sort", True, "the file is not in time order"))
+    return out
+
+
+def yaml_text(d: Detected, config_dir: Path, command: str) -> str:
+    """The starter config: only keys that differ from the defaults, each with why."""
+    rel = os.path.relpath(d.path.resolve(), config_dir.resolve())
+    if rel.startswith(os.path.join(os.pardir, os.pardir)):
+        rel = str(d.path.resolve())  # far away: an absolute path reads better than ../../
+    head = _head_lines(d, command)
+    data = _data_lines(d, rel)
     L0, H0, why = (
         _suggested_window(d.step.seconds) if d.step.frequency != "B" else (20, 5, "four trading weeks in, one out")
     )

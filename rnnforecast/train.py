@@ -14,14 +14,20 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import keras  # noqa: E402  (the backend is chosen before this module is imported)
 import numpy as np
 
 from . import artifacts, backend
 from .backend import seed_everything  # noqa: F401  (re-exported: pipeline and bench call train.seed_everything)
 from .config import Config, TrainingConfig
 from .errors import TrainingError
+from .models import model_quantiles
+from .quantile_head import pinball_loss
 from .series import SeriesData
+
+keras = backend.import_keras()  # the backend is chosen before this module is imported
+# NaN check every this many batch ends: reading the loss waits for the device (about 0.2 ms a time
+# on JAX, 3 s of a 10 s fit when done every batch); the loss is a running mean, so a NaN stays.
+NAN_CHECK_EVERY = 32
 
 
 class WindowDataset(keras.utils.PyDataset):
@@ -50,8 +56,8 @@ class WindowDataset(keras.utils.PyDataset):
 
     def __getitem__(self, i: int):
         idx = self._order[i * self.batch_size : (i + 1) * self.batch_size]
-        x, y = self.data.batch(idx)  # (B, L, F), (B, H, T)
-        return {"past": x}, y[..., None]  # targets carry the quantile axis: (B, H, T, 1)
+        inputs, y = self.data.model_batch(idx)  # {"past": (B, L, F)[, "future": (B, H, Fu)]}, (B, H, T)
+        return inputs, y[..., None]  # targets carry the quantile axis: (B, H, T, 1)
 
 
 def compile_model(model, cfg: Config) -> None:
@@ -60,11 +66,16 @@ def compile_model(model, cfg: Config) -> None:
         t.optimizer
     ]
     optimizer = opt_cls(learning_rate=t.learning_rate, clipnorm=t.clipnorm)
-    loss = {"mse": "mse", "mae": "mae", "huber": keras.losses.Huber()}[t.loss]
+    quantiles = model_quantiles(cfg)
+    if quantiles:  # a quantile head learns every quantile at once from the pinball loss
+        loss, scores = pinball_loss(quantiles), []
+    else:
+        loss = {"mse": "mse", "mae": "mae", "huber": keras.losses.Huber()}[t.loss]
+        scores = ["mse", "mae"] if t.loss != "mse" else ["mae"]
     model.compile(
         optimizer=optimizer,
         loss=loss,
-        metrics=["mse", "mae"] if t.loss != "mse" else ["mae"],
+        metrics=scores,
         jit_compile=t.jit_compile,
         steps_per_execution=t.steps_per_execution,
     )
@@ -118,9 +129,10 @@ class NanGuard(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._good = self.model.get_weights()
 
-    def on_train_batch_end(self, batch, logs=None):
+    def check(self, logs) -> None:
+        """Called by ``LeanCallbacks`` every ``NAN_CHECK_EVERY`` batches with Keras' raw batch logs."""
         loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
+        if loss is not None and not math.isfinite(float(keras.ops.convert_to_numpy(loss))):
             self.model.stop_training = True
             self.failed_epoch = self._epoch
 
@@ -140,7 +152,7 @@ class NanGuard(keras.callbacks.Callback):
 
 
 class StopOnInterrupt(keras.callbacks.Callback):
-    """Ctrl-C sets a flag and training stops at the next batch with KeyboardInterrupt.
+    """Ctrl-C sets a flag and training stops at the next batch end with KeyboardInterrupt.
 
     A signal landing inside Keras is not safe: ``pythonify_logs`` wraps the wait for the JAX step
     in a bare ``except:``, which swallowed the KeyboardInterrupt and let the run finish as if
@@ -156,11 +168,42 @@ class StopOnInterrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt
         self.requested = True
 
-    def _check(self, *args, **kwargs):
+    def check(self, *args, **kwargs):
         if self.requested:
             raise KeyboardInterrupt
 
-    on_train_batch_end = on_test_batch_end = on_epoch_begin = _check
+    on_epoch_begin = check
+
+
+class LeanCallbacks(keras.callbacks.CallbackList):
+    """Keras' callback list minus the per-batch log conversion; Ctrl-C and NaN checks stay per batch.
+
+    Keras converts every batch's logs to Python floats before calling any batch hook, which waits
+    for the device each step (3 s of a 10 s fit, issue 17). None of our callbacks, nor Keras'
+    EarlyStopping and ReduceLROnPlateau, use batch hooks: at a batch end this list only checks the
+    Ctrl-C flag (an attribute read) and, every ``NAN_CHECK_EVERY`` batch ends, the running loss.
+    With ``steps_per_execution`` S, Keras calls the batch hooks every S batches.
+    """
+
+    def __init__(self, callbacks: list, model, interrupt: StopOnInterrupt, nan_guard: NanGuard, **params):
+        super().__init__([*callbacks, interrupt], add_history=True, model=model, **params)
+        self.interrupt, self.nan_guard = interrupt, nan_guard
+        self._ends = 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_test_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.interrupt.check()
+        self._ends += 1
+        if self._ends % NAN_CHECK_EVERY == 0:
+            self.nan_guard.check(logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.interrupt.check()
 
 
 class Checkpoint(keras.callbacks.Callback):
@@ -322,6 +365,8 @@ def _resume(model, state: TrainState, callbacks: list, resume_state: dict, load_
 def _fit_until_interrupted(model, train_ds, val_ds, epochs: int, initial_epoch: int, callbacks: list) -> None:
     """``model.fit`` with Ctrl-C turned into a clean stop at the next batch (see ``StopOnInterrupt``)."""
     interrupt = StopOnInterrupt()
+    nan_guard = next(c for c in callbacks if isinstance(c, NanGuard))
+    lean = LeanCallbacks(callbacks, model, interrupt, nan_guard, verbose=0, epochs=epochs, steps=len(train_ds))
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, interrupt.request) if main else None
     try:
@@ -330,7 +375,7 @@ def _fit_until_interrupted(model, train_ds, val_ds, epochs: int, initial_epoch: 
             validation_data=val_ds,
             epochs=epochs,
             initial_epoch=initial_epoch,
-            callbacks=[*callbacks, interrupt],
+            callbacks=lean,
             verbose=0,
             shuffle=False,  # the dataset shuffles itself, by (seed, epoch)
         )
@@ -357,25 +402,3 @@ def _nan_error(failed_epoch: int, last_good: int, checkpoint_dir: Path) -> Train
         where="training",
         fix="lower training.learning_rate (e.g. by 10x) or set training.clipnorm: 1.0",
     )
-
-
-def predict(model, data: SeriesData, starts: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Model-space forecasts ``(B, H, T, Q)`` for the given windows, batch by batch.
-
-    ``predict_on_batch`` runs Keras' compiled predict step: under JAX an eager ``model(x)``
-    re-traces and compiles the recurrent scan on every call (8 s instead of 0.1 s for 10,000
-    windows, docs/benchmarks.md). The last batch is padded to ``batch_size`` so one shape
-    compiles once.
-    """
-    starts = np.asarray(starts, dtype=np.int64)
-    out = []
-    for i in range(0, len(starts), batch_size):
-        idx = starts[i : i + batch_size]
-        n = len(idx)
-        if len(starts) > batch_size and n < batch_size:
-            idx = np.concatenate([idx, np.repeat(idx[-1:], batch_size - n)])
-        x, _ = data.batch(idx)
-        out.append(np.asarray(model.predict_on_batch({"past": x}))[:n])
-    if not out:
-        return np.zeros((0, data.horizon, len(data.target_idx), 1), dtype=np.float32)
-    return np.concatenate(out)

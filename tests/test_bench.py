@@ -116,6 +116,13 @@ def test_quick_training_benchmarks(tmp_path: Path):
         )
     assert t["min_speedup"] == min(v["speedup"] for v in t["cells"].values())
 
+    pr = b["process"]
+    assert pr["tutorial_backend"] == "tensorflow" and pr["epochs"] == 3 and pr["features"] == 8
+    fit = pr["tutorial_fit_seconds"]["median"]
+    for key, side in (("ratio_cold", "cold"), ("ratio_warm", "warm"), ("ratio_same_backend", "tf")):
+        assert pr[key] == pytest.approx(fit / pr["train_process_seconds"][side]["median"])
+    assert pr["train_seconds"]["median"] < pr["train_process_seconds"]["cold"]["median"]
+
     s = b["scaling"]
     assert len(s["rows"]) >= 2 and len(s["units"]) >= 2 and s["linearity"] > 0
     params = [v["params"] for v in s["units"].values()]
@@ -124,6 +131,7 @@ def test_quick_training_benchmarks(tmp_path: Path):
     p = b["prediction"]
     assert p["backend"] == "jax"
     _positive(p, "load_seconds", "first_forecast_seconds", "warm_forecast_seconds", "predict_command_seconds")
+    assert p["predict_imports_deep_learning"] is False  # the numpy path (rnnforecast.numpy_model)
 
     opt = b["options"]
     for be in ("jax", "tensorflow"):

@@ -102,7 +102,9 @@ def test_predict_in_a_fresh_process_reproduces_training(weather_run: Path, tmp_p
     proc = run_cli("predict", str(weather_run), "--output", str(out), "--plot", str(tmp_path / "f.png"))
     assert proc.returncode == 0, proc.stderr
     fresh, trained = pd.read_csv(out), pd.read_csv(weather_run / "forecast.csv")
-    assert list(fresh.columns) == ["timestamp", "step", "quantile", "temp_max"]
+    bands = ["temp_max_p2.5", "temp_max_p10", "temp_max_p50", "temp_max_p90", "temp_max_p97.5"]  # the demo's 80/95 %
+    assert list(fresh.columns) == ["timestamp", "step", "quantile", "temp_max", *bands]
+    np.testing.assert_allclose(fresh[bands], trained[bands], rtol=1e-5)
     assert list(fresh["timestamp"]) == ["2016-01-01", "2016-01-02"]
     np.testing.assert_allclose(fresh["temp_max"], trained["temp_max"], rtol=1e-5)
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
