@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -27,6 +28,36 @@ def test_help_and_version_import_nothing_heavy():
         "from rnnforecast.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
     )
     assert help_mods == set(), help_mods
+
+
+def test_version_and_every_subcommand_help_import_nothing_heavy():
+    """`--version` and `rnnforecast CMD --help` for every command: exit 0, real help text, no heavy import."""
+    probe = """
+import contextlib, io, json, sys
+from rnnforecast.cli import cli, main
+out = {}
+for args in [["--version"]] + [[name, "--help"] for name in sorted(cli.commands)]:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        try:
+            main(args)
+        except SystemExit as e:
+            out[" ".join(args)] = [e.code, buf.getvalue()]
+heavy = [m for m in ("pandas", "keras", "jax", "tensorflow", "matplotlib", "optuna", "ray") if m in sys.modules]
+print("JSON:" + json.dumps({"runs": out, "heavy": heavy}))
+"""
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    result = json.loads(next(x for x in proc.stdout.splitlines() if x.startswith("JSON:"))[5:])
+    assert result["heavy"] == [], result["heavy"]
+    runs = result["runs"]
+    assert runs.pop("--version") == [0, f"rnnforecast, version {__version__}\n"]
+    assert {k.split()[0] for k in runs} >= {"train", "validate", "evaluate", "predict", "compare", "inspect", "report"}
+    for args, (code, text) in runs.items():
+        name = args.split()[0]
+        assert code == 0, args
+        assert text.startswith(f"Usage: rnnforecast {name} "), (args, text[:80])
+        assert "Options:" in text and "--help" in text, args
+        assert len(text.splitlines()[2].strip()) > 10, (args, text)  # the command's docstring, not empty
 
 
 def test_validate_imports_no_deep_learning_library():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -204,3 +205,69 @@ def test_tables_show_mean_and_std_with_repeats():
     assert "1.5 ± 0.25" in table[2] and "2.5 ± 0.7" in table[2]
     assert table[4].split()[0] == "(persistence)"
     assert "| gru | 80 ± 0 |" in markdown(rec) and "`runs/lstm-seed2`" in markdown(rec)
+
+
+@pytest.mark.slow
+def test_real_sigint_keeps_an_unfinished_comparison(tmp_path, weather_config):
+    """A real Ctrl-C (SIGINT) to a compare process once its first run has a checkpoint: one clean line, exit 130,
+    the comparison stays .partial with the first run's checkpoint, and nothing is promoted to --out."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "cmp"
+    partial = artifacts.partial_of(out)
+    run = partial / "runs" / artifacts.partial_of(Path("gru-seed42")).name
+    args = ["compare", str(weather_config), "--cells", "gru,lstm", "--out", str(out), "--quiet"]
+    args += ["--set", "training.epochs=500", "--set", "training.early_stopping=null"]  # still training when hit
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnnforecast", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "checkpoint" / "state.json").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no checkpoint of the first run within 120 s"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill() if proc.poll() is None else None
+    assert proc.returncode == 130, err
+    (line,) = err.decode().strip().splitlines()[-1:]
+    assert "Traceback" not in err.decode()
+    assert line == f"error: {partial}: interrupted; the comparison is unfinished. Fix: run rnnforecast compare again."
+    assert not out.exists()
+    assert (partial / artifacts.MARKER).is_file() and (partial / "config.yaml").is_file()
+    assert sorted(p.name for p in (partial / "runs").iterdir()) == [run.name]  # the second cell never started
+    kept = sorted(p.name for p in run.iterdir())
+    assert kept == sorted(["checkpoint", "config.yaml", artifacts.MARKER]), kept
+    assert artifacts.committed_epoch(run) >= 1
+
+
+@pytest.mark.slow
+def test_repeats_and_dense_on_real_runs(tmp_path, weather_config):
+    """`--dense --repeats 2`: seeds 42 and 43 per cell, each a real run; mean and sample std from those runs."""
+    import statistics
+
+    out = tmp_path / "rep"
+    args = ["compare", str(weather_config), "--cells", "gru", "--dense", "--repeats", "2", "--out", str(out), "--quiet"]
+    result = CliRunner().invoke(cli, args + ["--set", "output.plots=false"])
+    assert result.exit_code == 0, result.output
+    rec = json.loads((out / "compare.json").read_text())
+    assert rec["cells"] == ["gru", "dense"] and rec["seeds"] == [42, 43]
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [
+        f"{c}-seed{s}" for c in ("dense", "gru") for s in (42, 43)
+    ]
+    for cell in ("gru", "dense"):
+        mses = []
+        for seed in (42, 43):
+            run = out / "runs" / f"{cell}-seed{seed}"
+            saved = yaml.safe_load((run / "config.yaml").read_text())
+            assert saved["seed"] == seed and saved["model"]["cell"] == cell
+            mses.append(json.loads((run / "metrics.json").read_text())["test"]["original"]["overall"]["model"]["mse"])
+        assert mses[0] != mses[1]  # the second repeat really is another seed
+        assert rec["results"][cell]["mean"]["test_mse"] == pytest.approx(statistics.mean(mses), rel=1e-9)
+        assert rec["results"][cell]["std"]["test_mse"] == pytest.approx(statistics.stdev(mses), rel=1e-9)
+    assert "mean ± std over seeds [42, 43]" in result.stdout

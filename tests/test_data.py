@@ -138,10 +138,13 @@ def test_several_series_never_share_a_window(tmp_path):
 
 def test_filter_selects_one_series(tmp_path):
     t = pd.date_range("2020", periods=30, freq="D")
-    df = pd.concat([pd.DataFrame({"time": t, "ticker": k, "y": np.arange(30.0)}) for k in "AB"])
-    p = write_csv(tmp_path, df)
+    df = pd.concat([pd.DataFrame({"time": t, "ticker": k, "y": np.arange(30.0) + 100 * i}) for i, k in enumerate("AB")])
+    p = write_csv(tmp_path, df.sample(frac=1, random_state=0).sort_values("time", kind="stable"))  # A and B interleaved
     frame = load_frame(cfg_for(p, filter={"ticker": "B"}).data, p)
-    assert len(frame.df) == 30
+    assert frame.df["y"].tolist() == list(np.arange(30.0) + 100)  # B's values, in time order, none of A's
+    assert frame.df["time"].tolist() == list(t)
+    frame = load_frame(cfg_for(p, filter={"ticker": "A"}).data, p)
+    assert frame.df["y"].tolist() == list(np.arange(30.0))
 
 
 def test_season_length_from_frequency():

@@ -79,6 +79,12 @@ def test_batches_give_the_same_gradients_as_one_call():
 # distractors with twice the spread: an LSTM's input gate can shut them out of its cell state, a SimpleRNN
 # takes every input through the same weights. With all inputs N(0, 1) a 16-unit SimpleRNN often learns to
 # latch the first value (it meets a zero state) into saturated units, and then its gradient does not vanish.
+# How the seed was chosen (issue 12): seed 6 was picked together with these settings, and the test rests on it.
+# Measured pass rate of this test's two conditions on other seeds (JAX, CPU, 2026-11, tests/test_gradients.py's
+# long_range_ratios with LONG["seed"] = s; about 25 s per seed): seeds 0, 1, 2, 4, 6 pass (LSTM loss < 0.003,
+# ratio 292..662 vs SimpleRNN 0.0006..0.14); seeds 3, 5, 7 fail because the LSTM has not learned the lag within
+# 80 epochs (loss 0.45..0.77, ratio 0.9..8.4). So 5 of 8 seeds: the claim "an LSTM keeps the gradient flowing"
+# holds when it has learned the task, and 80 epochs do not guarantee that; a sweep of seeds is too slow for CI.
 LONG = dict(input_length=45, windows=3000, epochs=80, batch_size=32, learning_rate=5e-3, distractor_scale=2.0, seed=6)
 LAG = LONG["input_length"] - 1
 

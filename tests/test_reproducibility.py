@@ -60,6 +60,20 @@ def test_same_config_and_seed_give_identical_metrics(jax_runs):
     assert (a / "forecast.csv").read_text() == (b / "forecast.csv").read_text()
 
 
+def test_seed_plus_one_gives_different_numbers(jax_runs):
+    """The seed really decides something: seed 43 must not reproduce seed 42 (else "identical" proves nothing)."""
+    config, a, _ = jax_runs
+    other = config.parent / "seed43"
+    r = CliRunner().invoke(cli, ["train", str(config), "--set", "seed=43", "--run-dir", str(other), "--quiet"])
+    assert r.exit_code == 0, r.output
+    m42, m43 = _metrics(a), _metrics(other)
+    assert m42["seed"] == 42 and m43["seed"] == 43
+    o42, o43 = (m["test"]["original"]["overall"] for m in (m42, m43))
+    assert o43["persistence"] == o42["persistence"]  # same data, same windows: only the model changed
+    assert o43["model"]["mse"] != o42["model"]["mse"] and o43["model"]["mae"] != o42["model"]["mae"]
+    assert (other / "history.csv").read_text() != (a / "history.csv").read_text()
+
+
 def test_metrics_record_versions_hashes_and_no_timings(jax_runs):
     config, a, _ = jax_runs
     m = _metrics(a)

@@ -1,8 +1,10 @@
 """Interrupted and failing training: Ctrl-C and kill -9 cost nothing, NaN losses and full disks say what to do.
 
 The resume test follows issue 8 point 11: dropout, early stopping and learning-rate reduction are
-on; the process is killed when its checkpoint shows two finished epochs (polling the file, no
-timer); the resumed run must end with the metrics of an uninterrupted run with the same seed.
+on; the process is killed when its checkpoint shows four finished epochs (polling the file, no
+timer): past the first plateau (measured: val loss best at epoch 3, worse at 4..7), so the callbacks'
+counters are live at the kill; the resumed run must end with the metrics of an uninterrupted run
+with the same seed, and stop and cut the learning rate where those counters say.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ RESUME = {
     },
     "output": {"plots": False},
 }
+KILL_AT = 3  # 0-based epoch index in the checkpoint that triggers the kill
 
 
 def _config(directory: Path, extra: dict) -> Path:
@@ -74,15 +77,15 @@ def _epoch(partial: Path) -> int:
         return -1
 
 
-def _kill_after_two_epochs(procs: dict[str, tuple[subprocess.Popen, Path, int]]) -> dict[str, int]:
-    """Poll each run's checkpoint; send its signal once it shows epoch index >= 1. Returns that index."""
+def _kill_after_four_epochs(procs: dict[str, tuple[subprocess.Popen, Path, int]]) -> dict[str, int]:
+    """Poll each run's checkpoint; send its signal once it shows epoch index >= KILL_AT. Returns that index."""
     pending, killed_at = dict(procs), {}
     deadline = time.monotonic() + 300
     while pending:
         for name, (proc, partial, sig) in list(pending.items()):
-            assert proc.poll() is None, f"{name} ended before two epochs were checkpointed:\n{_output(proc)}"
+            assert proc.poll() is None, f"{name} ended before epoch index {KILL_AT} was checkpointed:\n{_output(proc)}"
             epoch = _epoch(partial)
-            if epoch >= 1:
+            if epoch >= KILL_AT:
                 proc.send_signal(sig)
                 killed_at[name] = epoch
                 del pending[name]
@@ -93,7 +96,7 @@ def _kill_after_two_epochs(procs: dict[str, tuple[subprocess.Popen, Path, int]])
 
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory) -> dict:
-    """Two runs killed after epoch 2 (SIGINT, SIGKILL) and resumed, and an uninterrupted reference.
+    """Two runs killed after epoch 4 (SIGINT, SIGKILL) and resumed, and an uninterrupted reference.
 
     The reference trains in this process while the resumed runs train in theirs (2 cores).
     """
@@ -105,7 +108,7 @@ def interrupted(tmp_path_factory) -> dict:
     runs = {name: root / name for name in ("reference", "sigint", "sigkill")}
     partial = {name: runs[name].with_name(name + ".partial") for name in runs}
     procs = {name: _popen(config, runs[name]) for name in ("sigint", "sigkill")}
-    killed_at = _kill_after_two_epochs(
+    killed_at = _kill_after_four_epochs(
         {
             name: (procs[name], partial[name], sig)
             for name, sig in (("sigint", signal.SIGINT), ("sigkill", signal.SIGKILL))
@@ -155,7 +158,10 @@ def test_an_unfinished_run_is_never_mistaken_for_a_result(interrupted, name):
     # One committed checkpoint: the model and best weights state.json names, nothing half-written beside them.
     state = k["state"]
     assert state["epoch"] >= 1 and state["model"] in k["checkpoint"]
-    assert set(k["checkpoint"]) <= {"state.json", state["model"], state["callbacks"]["early_stopping"]["best_weights"]}
+    named = {"state.json", state["model"], state["callbacks"]["early_stopping"]["best_weights"]}
+    # A SIGKILL between the commit (state.json) and the clean-up may leave the previous epoch's complete files.
+    previous = {f"model-{state['epoch']:04d}.keras", f"best-{state['epoch']:04d}.npz"} if name == "sigkill" else set()
+    assert set(k["checkpoint"]) <= named | previous, k["checkpoint"]
 
 
 def _leaves(obj, prefix=""):
@@ -180,7 +186,7 @@ def test_resumed_run_ends_with_the_uninterrupted_metrics(interrupted, name):
     got = json.loads((runs[name] / "metrics.json").read_text())
     assert not runs[name].with_name(name + ".partial").exists() and not (runs[name] / "checkpoint").exists()
     # The kill really interrupted training: the run went on for more epochs after it.
-    assert 1 <= interrupted["killed_at"][name] <= interrupted["killed"][name]["state"]["epoch"]
+    assert KILL_AT <= interrupted["killed_at"][name] <= interrupted["killed"][name]["state"]["epoch"]
     assert interrupted["killed"][name]["state"]["epoch"] + 1 < ref["training"]["epochs_run"]
     ref_leaves, got_leaves = dict(_leaves(ref)), dict(_leaves(got))
     assert ref_leaves.keys() == got_leaves.keys()
@@ -199,6 +205,56 @@ def test_resumed_run_ends_with_the_uninterrupted_metrics(interrupted, name):
     np.testing.assert_allclose(
         np.loadtxt(got_hist[1:], delimiter=","), np.loadtxt(ref_hist[1:], delimiter=","), rtol=1e-6
     )
+
+
+def _callbacks_by_hand(val_loss: list[float], reset_at: int | None = None) -> tuple[int, list[float]]:
+    """Keras' EarlyStopping (patience 4, min_delta 0) and ReduceLROnPlateau (patience 1, factor 0.5,
+    min_delta 1e-4, min_lr 1e-6) replayed on a val-loss history: (epochs run, learning rate of each epoch).
+    ``reset_at``: forget both callbacks' state before that epoch index, as a resume without their state would."""
+    es = RESUME["training"]["early_stopping"]["patience"]
+    rlr = RESUME["training"]["reduce_lr_on_plateau"]
+    lr, lrs = RESUME["training"]["learning_rate"], []
+    es_best = rlr_best = np.inf
+    es_wait = rlr_wait = 0
+    for epoch, loss in enumerate(val_loss):
+        if epoch == reset_at:
+            es_best = rlr_best = np.inf
+            es_wait = rlr_wait = 0
+        lrs.append(lr)
+        if loss < rlr_best - 1e-4:
+            rlr_best, rlr_wait = loss, 0
+        else:
+            rlr_wait += 1
+            if rlr_wait >= rlr["patience"]:
+                lr, rlr_wait = max(lr * rlr["factor"], 1e-6), 0
+        if loss < es_best:
+            es_best, es_wait = loss, 0
+        else:
+            es_wait += 1
+            if es_wait >= es and epoch > 0:
+                return epoch + 1, lrs
+    return len(val_loss), lrs
+
+
+@pytest.mark.parametrize("name", ["sigint", "sigkill"])
+def test_early_stopping_and_lr_cuts_carry_on_after_resume(interrupted, name):
+    """The callbacks' counters come back with the checkpoint: the resumed run stops and cuts the rate exactly
+    where Keras' rules applied to the whole val-loss history say, and a forgetful resume would differ."""
+    run = interrupted["runs"][name]
+    history = np.genfromtxt(run / "history.csv", delimiter=",", names=True)
+    metrics = json.loads((run / "metrics.json").read_text())["training"]
+    resumed_from = interrupted["killed"][name]["state"]["epoch"] + 1  # 0-based index of the first resumed epoch
+    epochs_run, lrs = _callbacks_by_hand(list(history["val_loss"]))
+    assert (
+        metrics["stopped_early"] and metrics["epochs_run"] == epochs_run == len(history) < RESUME["training"]["epochs"]
+    )
+    assert epochs_run > resumed_from + 1  # the stop was decided by the resumed process
+    np.testing.assert_allclose(history["learning_rate"], lrs, rtol=1e-6)
+    cuts = [e for e in range(1, len(lrs)) if lrs[e] < lrs[e - 1]]
+    assert any(e > resumed_from for e in cuts), cuts  # at least one cut made after the resume
+    # A resume that forgot the callbacks' state would stop or cut elsewhere: this test can tell the two apart.
+    forgetful = _callbacks_by_hand(list(history["val_loss"]), reset_at=resumed_from)
+    assert forgetful != (epochs_run, lrs[: forgetful[0]] if forgetful[0] <= len(lrs) else lrs), resumed_from
 
 
 def test_resume_refuses_a_different_config(interrupted, tmp_path):
