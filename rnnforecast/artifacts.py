@@ -174,7 +174,7 @@ def _create(final: Path, what: str, option: str) -> Path | None:
         return None
     partial = partial_of(final)
     inside = enclosing_result(final.parent)
-    if inside is not None and what == "run" and _owner(inside).get("what") != "comparison":
+    if inside is not None and what == "run" and _owner(inside).get("what") not in ("comparison", "tune"):
         raise RunError(
             f"{option} lies inside another run directory ({inside})",
             where=str(final),

@@ -168,6 +168,42 @@ def versions() -> dict[str, str]:
     return out
 
 
+# --------------------------------------------------------------------------- one model, several devices
+
+
+def distribute(name: str, batch_size: int) -> None:
+    """Set Keras' distribution for the models built next: ``data_parallel`` replicates the model on every visible
+    device and splits each batch over them (``keras.distribution.DataParallel``, JAX only). Call before building."""
+    keras = import_keras()
+    if name == "none":
+        if keras.distribution.distribution() is not None:
+            keras.distribution.set_distribution(None)
+        return
+    if keras.backend.backend() != "jax":
+        raise ConfigError(
+            f"runtime.distribution: {name} needs the JAX backend; this run uses {keras.backend.backend()!r}",
+            where="runtime.distribution",
+            fix="set runtime.backend: jax, or runtime.distribution: none",
+        )
+    devices = keras.distribution.list_devices()
+    if batch_size % len(devices):
+        raise ConfigError(
+            f"data_parallel splits each batch over {len(devices)} devices, so training.batch_size must be a "
+            f"multiple of {len(devices)}. Received: batch_size={batch_size}",
+            where="training.batch_size",
+            fix=f"set training.batch_size to a multiple of {len(devices)}",
+        )
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+
+
+def batch_split() -> int:
+    """Over how many devices each batch is split (1 without a distribution)."""
+    import keras
+
+    dist = keras.distribution.distribution()
+    return int(dist.device_mesh.devices.size) if dist is not None else 1
+
+
 # --------------------------------------------------------------------------- seeding and determinism
 
 

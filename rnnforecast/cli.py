@@ -436,7 +436,7 @@ def inspect_command(run: str, window_index: int, split: str) -> None:
     "--output", "-o", type=click.Path(dir_okay=False), help="Write the HTML here (default: DIRECTORY/report.html)."
 )
 def report(directory: str, output: str | None) -> None:
-    """Write one self-contained HTML report of a run or comparison DIRECTORY (images embedded)."""
+    """Write one self-contained HTML report of a run, comparison, backtest or tune DIRECTORY (images embedded)."""
     from . import report as R
 
     path = R.write_report(directory, output)

@@ -190,6 +190,9 @@ class OutputConfig:
 class RuntimeConfig:
     backend: Literal["auto", "jax", "tensorflow"] = _f("auto", "Keras backend; auto picks the fastest installed")
     deterministic: bool = _f(True, "enable op determinism so reruns give identical metrics")
+    distribution: Literal["none", "data_parallel"] = _f(
+        "none", "data_parallel: split every batch over the visible devices (JAX only; README, 'Tune and scale out')"
+    )
 
 
 INTERVAL_METHODS = ("conformal", "quantile", "cqr")

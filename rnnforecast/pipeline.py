@@ -258,7 +258,12 @@ def _train_into(
     calibration = calibrate(cfg, val)
     if calibration is not None:
         add_intervals(test, calibration, data, val)
-    extra = {"stationarity": stationarity_hints(data), "backend": backend_name, "versions": backend.versions()}
+    extra = {
+        "stationarity": stationarity_hints(data),
+        "backend": backend_name,
+        "devices": backend.batch_split(),  # how many devices each batch was split over (runtime.distribution)
+        "versions": backend.versions(),
+    }
     record = artifacts.metrics_record(cfg, test.metrics, val.metrics, fit, int(model.count_params()), extra, split)
     timing = artifacts.timing_record(train_seconds, fit.epoch_seconds)
     history = artifacts.history_table(fit.history, fit.epochs_run)
@@ -298,6 +303,7 @@ def fit_model(
     T = importlib.import_module(".train", __package__)  # imports Keras; the package's `train` is the API's
 
     backend.seed_everything(cfg.seed, cfg.runtime.deterministic)
+    backend.distribute(cfg.runtime.distribution, cfg.training.batch_size)  # before the model's variables exist
     if state is not None:
         model = _resumed_model(checkpoint_dir, cfg, state)
     else:

@@ -1,4 +1,4 @@
-"""One self-contained HTML report of a run or comparison directory: tables, config, data, every PNG embedded.
+"""One self-contained HTML report of a run, comparison, backtest or tune directory: tables, config, data, every PNG embedded.
 
 The page needs nothing but itself: images are base64 data URIs, the CSS is inline, there is no
 script and no network access. Every PNG under the directory appears exactly once, captioned.
@@ -55,6 +55,15 @@ CAPTIONS = {
     "backtest_forecast.png": "Actual values (black) and the one-step-ahead forecast (blue) over the whole backtested "
     "stretch, with the conformal bands of each level (shaded; wider = higher level) and the fold origins as dotted lines. "
     "Actual values outside the band should be about 100 - level percent of the points.",
+    # tune (plots/ of a tune directory)
+    "optimization_history.png": "The study's objective (validation metric, data units) of every trial in the order the "
+    "trials finished, with the best value so far as a line. A line that stops falling early says more trials of this "
+    "search space will not help; widen the space instead.",
+    "param_importances.png": "How much of the objective's variation each searched key explains (PED-ANOVA, over the "
+    "complete trials). Keys near zero can be fixed in the config to search the others more finely.",
+    "parallel_coordinate.png": "Every complete trial as one line through its value of each searched key and its "
+    "objective (right axis); darker lines are better trials. Good trials bunched on one side of an axis show where to "
+    "search next.",
     # inspect (inspect/ of a run)
     "hidden_*.png": "Hidden state h of one recurrent layer over one input window: rows are units, columns are steps before "
     "the forecast (oldest left, newest right); red positive, blue negative. A unit that keeps its colour across many steps "
@@ -139,15 +148,17 @@ def kind_of(d: Path) -> str:
         )
     if (d / "compare.json").exists():
         return "compare"
+    if (d / "tune.json").exists() and (d / "trials.csv").exists():
+        return "tune"
     if (d / "plan.json").exists() and _json(d / "metrics.json").get("kind") == "backtest":
         return "backtest"
     if (d / "metrics.json").exists():
         artifacts.open_run(d)  # same completeness and version checks as evaluate
         return "run"
     raise RunError(
-        "neither a run directory (metrics.json) nor a comparison directory (compare.json)",
+        "neither a run directory (metrics.json), a comparison directory (compare.json) nor a tune directory (tune.json)",
         where=str(d),
-        fix="pass a directory written by rnnforecast train or rnnforecast compare",
+        fix="pass a directory written by rnnforecast train, compare, backtest or tune",
     )
 
 
@@ -193,6 +204,8 @@ def render(d: Path) -> str:
                 run = d / r["run_dir"]
                 if run.is_dir():
                     page.run_sections(run, f"run-{run.name}", f"Run {r['run_dir']} ({c}, seed {r['seed']})", level=2)
+    elif kind == "tune":
+        title = _tune_sections(page, d)
     elif kind == "backtest":
         record = _json(d / "metrics.json")
         title = f"Backtest: {record.get('name', d.name)}"
@@ -505,6 +518,58 @@ def _backtest_body(record: dict) -> str:
         + "<h4>MAE by lead time (mean ± std over folds)</h4>"
         + _table(lead[0], lead[1:])
     )
+
+
+def _tune_sections(page: _Page, d: Path) -> str:
+    """The study (facts and every trial), the best config, the search plots and the best config's one run."""
+    record = _json(d / "tune.json")
+    page.section("tune", "Study", _tune_body(record, d / "trials.csv"))
+    best = d / "best.yaml"
+    if best.exists():
+        page.section(
+            "best-config",
+            "Best config (best.yaml)",
+            f"<p class='note'>A plain config: train it with <code>rnnforecast train best.yaml</code>.</p>"
+            f"<pre>{_e(best.read_text())}</pre>",
+        )
+    page.figures_section("tune-plots", "Search plots", d / "plots")
+    if (d / "best" / "metrics.json").exists():
+        page.run_sections(d / "best", "best-run", "The best config, trained once (the only run on the test split)", 2)
+    return f"Tune: {record.get('study', d.name)}"
+
+
+def _tune_body(record: dict, trials_csv: Path) -> str:
+    import csv
+
+    metric = record.get("metric", "val_mae")
+    test = record.get("test_of_best") or {}
+    note = (
+        f"{record.get('trials', '?')} trials in study {record.get('study')!r}, scored on the validation split by "
+        f"{metric} (lower is better); best trial {record.get('best_trial')} with {metric} "
+        f"{_num(record.get('best_value'))}. Its config, trained once more and scored on the test split: "
+        + ", ".join(f"{k.upper()} {_num(v)}" for k, v in test.items())
+        + ". Pruned trials stopped early because their validation loss lagged the median; failed trials carry "
+        "their error."
+    )
+    try:
+        with open(trials_csv, newline="") as fh:
+            rows = list(csv.reader(fh))
+    except OSError as e:
+        raise RunError(f"cannot read trials.csv ({e.strerror})", where=str(trials_csv), fix="rerun the tune") from None
+    if not rows:
+        return f"<p class='note'>{_e(note)}</p>"
+    keep = [i for i, h in enumerate(rows[0]) if h != "user_attrs_run_dir"]
+    head = [rows[0][i].removeprefix("params_").removeprefix("user_attrs_") for i in keep]
+    body = [[_cell(r[i]) if i < len(r) else "" for i in keep] for r in rows[1:]]
+    best = str(record.get("best_trial"))
+    return f"<p class='note'>{_e(note)}</p>" + _table(head, body, best)
+
+
+def _cell(v: str) -> str:
+    try:
+        return _num(float(v)) if v and not v.lstrip("-").isdigit() else v
+    except ValueError:
+        return v
 
 
 def _compare_body(record: dict) -> str:

@@ -38,10 +38,21 @@ class WindowDataset(keras.utils.PyDataset):
     Only the ``(n_windows,)`` start indices are held; each ``__getitem__`` copies one batch.
     """
 
-    def __init__(self, data: SeriesData, starts: np.ndarray, batch_size: int, shuffle: bool = False, seed: int = 0):
+    def __init__(
+        self,
+        data: SeriesData,
+        starts: np.ndarray,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        split: int = 1,
+    ):
         super().__init__(workers=1, use_multiprocessing=False)
         self.data = data
-        self.starts = np.asarray(starts, dtype=np.int64)
+        starts = np.asarray(starts, dtype=np.int64)
+        # Data parallel over `split` devices: every batch must divide evenly, so the last few windows that
+        # would leave a ragged last batch are dropped (at most split - 1; none with one device).
+        self.starts = starts[: len(starts) - len(starts) % split]
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
@@ -369,8 +380,9 @@ def fit(
 ) -> FitResult:
     """Train ``model`` (compiled, or restored from a checkpoint) on the train split, validating on val."""
     t = cfg.training
-    train_ds = WindowDataset(data, data.starts("train"), t.batch_size, shuffle=t.shuffle, seed=cfg.seed)
-    val_ds = WindowDataset(data, data.starts("val", stride=1), t.batch_size)
+    split = backend.batch_split()
+    train_ds = WindowDataset(data, data.starts("train"), t.batch_size, shuffle=t.shuffle, seed=cfg.seed, split=split)
+    val_ds = WindowDataset(data, data.starts("val", stride=1), t.batch_size, split=split)
     state = TrainState()
     nan_guard, progress = NanGuard(), progress_callback(t.epochs, len(train_ds), quiet)
     callbacks: list = [EpochSetter(train_ds), *_keras_callbacks(t), nan_guard, progress]

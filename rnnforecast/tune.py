@@ -16,7 +16,6 @@ Search space, keyed by the same dotted keys as ``--set``::
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
@@ -203,10 +202,13 @@ def _storage(url: str, heartbeat: bool = False):
     if url.startswith("sqlite"):
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 120}}  # workers and driver write one file
     if heartbeat:
+        # Optuna 4.9 renamed the callback (the old name warns); keep both ends of optuna>=4.0,<5 working.
+        st = optuna.storages
+        retry = getattr(st, "RetryHeartbeatStaleTrialCallback", None) or st.RetryFailedTrialCallback
         kwargs.update(
             heartbeat_interval=HEARTBEAT_S,
             grace_period=GRACE_S,
-            heartbeat_stale_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
+            heartbeat_stale_trial_callback=retry(max_retry=1),
         )
     for attempt in range(5):
         try:
@@ -286,50 +288,19 @@ class TuneResult:
 
 
 class _Dir:
-    """The tune directory: ``<final>.partial`` claimed by this process (flock) until the study is done."""
+    """The tune directory: ``<final>.partial`` claimed with ``artifacts.start_or_resume`` (created exclusively,
+    owner recorded, locked) until the study is done; an unfinished one with the same fingerprint is taken back."""
 
-    def __init__(self, final: Path, fingerprint: dict):
-        self.final, self.partial = final, artifacts.partial_of(final)
-        if final.exists():
-            raise RunError("this tune already finished", where=str(final), fix="pass another --out or remove it")
-        resumed = self.partial.exists()
-        if not resumed:
-            try:
-                self.partial.mkdir(parents=True)
-            except FileExistsError:
-                resumed = True
-            except OSError as e:
-                raise RunError(
-                    f"cannot create the tune directory ({e.strerror})",
-                    where=str(self.partial),
-                    fix="choose a writable --out",
-                ) from None
-        self._lock = open(self.partial / "lock", "a+")  # noqa: SIM115 (held for the whole study)
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunError(
-                "another tune process is working in this directory",
-                where=str(self.partial),
-                fix="wait for it, or pass another --out (several processes share one study via --storage)",
-            ) from None
-        self.resumed = resumed
+    def __init__(self, final: Path, fingerprint: dict, again: str):
+        self.final = final
+        self.partial, self.resumed = artifacts.start_or_resume(final, fingerprint, what="tune", again=again)
         info = self.partial / "tune.json"
-        if resumed and info.exists():
-            saved = json.loads(info.read_text())
-            if saved.get("fingerprint") != fingerprint:
-                raise RunError(
-                    "this unfinished tune was started with another config, search space or storage",
-                    where=str(info),
-                    fix="rerun with the same config and options, or pass another --out",
-                )
-        artifacts.write_json(info, {"fingerprint": fingerprint, "driver_pid": os.getpid()})
+        saved = json.loads(info.read_text()) if info.exists() else {}
+        artifacts.write_json(info, {**saved, "fingerprint": fingerprint, "driver_pid": os.getpid()})
 
     def finish(self) -> Path:
-        (self.partial / "lock").unlink(missing_ok=True)
-        self._lock.close()
-        os.replace(self.partial, self.final)
-        return self.final
+        (self.partial / "lock").unlink(missing_ok=True)  # left by tune directories of earlier versions
+        return artifacts.finish(self.partial)
 
 
 def _done_count(trials) -> int:
@@ -379,7 +350,9 @@ def tune(
         "storage": storage,
         "study": name,
     }
-    tdir = _Dir(final, fingerprint)
+    sets = "".join(f" --set {o}" for o in overrides)
+    again = f"rnnforecast tune {config_path}{sets} --out {final}" + (f" --storage {storage}" if storage else "")
+    tdir = _Dir(final, fingerprint, again=f"Resume it with: {again}")
     url = storage or f"sqlite:///{(tdir.partial / 'study.db').resolve()}"
     store = _storage(url, heartbeat=True)
     study = optuna.create_study(
@@ -393,7 +366,6 @@ def tune(
     )
     _recover(study, store, local_db)
 
-    sets = "".join(f" --set {o}" for o in overrides)
     spec0 = {
         "config": str(Path(config_path).resolve()),
         "overrides": list(overrides),
@@ -402,15 +374,14 @@ def tune(
         "metric": metric,
         "config_path": f"{config_path}{sets}",
     }
-    fix = f"resume with: rnnforecast tune {config_path}{sets} --out {final}" + (
-        f" --storage {storage}" if storage else ""
-    )
     with make_executor(executor, workers, address) as ex:
         try:
             mine = _drive(study, store, ex, space, spec0, tdir, trials, timeout, quiet)
         except KeyboardInterrupt:
             raise Interrupted(
-                "interrupted; finished trials are kept in the study", where=str(tdir.partial), fix=fix
+                "interrupted; finished trials are kept in the study",
+                where=str(tdir.partial),
+                fix=f"resume with: {again}",
             ) from None
     return _finish(study, base, config_path, sets, tdir, metric, mine, quiet)
 

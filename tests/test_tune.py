@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -19,12 +20,16 @@ import yaml
 from conftest import CONFIGS, DATA, TINY, merge, run_cli, write_config
 
 SPACE = {"model.cell": ["gru", "lstm"], "training.learning_rate": {"low": 1.0e-3, "high": 1.0e-2, "log": True}}
+ROWS = 300  # of the weather data: every trial trains in well under a second once its worker is warm
+SMALL = {"model": {"units": [4]}, "output": {"plots": False}}  # on top of TINY (1 epoch); tune's own plots stay
 
 
 def tune_config(directory: Path, space: dict | None = None) -> Path:
+    data = directory / "weather_head.csv"
+    data.write_text("".join((DATA / "weather.csv").read_text().splitlines(keepends=True)[: ROWS + 1]))
     cfg = yaml.safe_load((CONFIGS / "weather_lstm.yaml").read_text())
-    cfg["data"]["path"] = str(DATA / "weather.csv")
-    cfg = merge(cfg, TINY)
+    cfg["data"]["path"] = str(data)
+    cfg = merge(merge(cfg, TINY), SMALL)
     cfg["tune"] = SPACE if space is None else space
     return write_config(directory, cfg)
 
@@ -81,42 +86,11 @@ def test_space_values_become_typed_optuna_params(tmp_path):
     assert params[1].is_int and params[0].choices[1] == [8, 4]
 
 
-# --------------------------------------------------------------------------- real studies
+# --------------------------------------------------------------------------- one local study, shared by the tests below
 
 
 def read_trials(tune_dir: Path) -> pd.DataFrame:
     return pd.read_csv(tune_dir / "trials.csv")
-
-
-@pytest.mark.slow
-def test_local_tune_three_trials_and_one_test_evaluation(tmp_path):
-    cfg = tune_config(tmp_path)
-    out = tmp_path / "tune"
-    r = run_cli("tune", str(cfg), "--trials", "3", "--out", str(out), "--quiet", timeout=900)
-    assert r.returncode == 0, r.stderr
-    trials = read_trials(out)
-    assert list(trials["number"]) == [0, 1, 2]
-    assert set(trials["state"]) <= {"COMPLETE", "PRUNED"}
-    assert set(trials["params_model.cell"]) <= {"gru", "lstm"}
-    assert trials["params_training.learning_rate"].between(1e-3, 1e-2).all()
-    # Trials are scored on val only; the test split is read once, by best/.
-    records = {p.parent.name: json.loads(p.read_text()) for p in out.rglob("metrics.json")}
-    assert sorted(records) == ["0000", "0001", "0002", "best"]
-    assert [k for k, r in records.items() if "test" in r] == ["best"]
-    assert all(records[f"000{i}"]["split"] == "val" for i in range(3))
-    info = json.loads((out / "tune.json").read_text())
-    best = trials.loc[trials["value"].idxmin()]
-    assert info["best_trial"] == best["number"] and info["best_value"] == pytest.approx(best["value"])
-    assert records[f"{int(best['number']):04d}"]["val"]["original"]["overall"]["model"]["mae"] == pytest.approx(
-        best["value"]
-    )
-    assert (out / "plots" / "optimization_history.png").stat().st_size > 1000
-    assert not out.with_name("tune.partial").exists()
-    # best.yaml is a plain config `train` accepts, and it holds the best parameters.
-    best_cfg = yaml.safe_load((out / "best.yaml").read_text())
-    assert best_cfg["model"]["cell"] == best["params_model.cell"]
-    r = run_cli("train", str(out / "best.yaml"), "--run-dir", str(tmp_path / "again"), "--quiet", timeout=600)
-    assert r.returncode == 0, r.stderr
 
 
 def finished_in(db: Path) -> int:
@@ -129,34 +103,149 @@ def finished_in(db: Path) -> int:
         return 0
 
 
-@pytest.mark.slow
-def test_kill_9_then_rerun_continues_the_study(tmp_path):
-    cfg = tune_config(tmp_path)
-    out = tmp_path / "tune"
-    cmd = [sys.executable, "-m", "rnnforecast", "tune", str(cfg), "--trials", "4", "--out", str(out), "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    db = out.with_name("tune.partial") / "study.db"
+def wait_for(what, proc: subprocess.Popen, limit: float = 300) -> None:
     t0 = time.monotonic()
-    while finished_in(db) < 2:
-        assert proc.poll() is None, "tune ended before it could be killed"
-        assert time.monotonic() - t0 < 600
-        time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers, with no chance to clean up
-    proc.wait()
-    with sqlite3.connect(db) as con:
+    while not what():
+        assert proc.poll() is None, "tune ended too early"
+        assert time.monotonic() - t0 < limit
+        time.sleep(0.2)
+
+
+@dataclass
+class Killed:
+    out: Path
+    config: Path
+    pid: int  # the first tune process, killed with -9 after two finished trials
+    second: subprocess.CompletedProcess  # a second tune on the same directory while the first ran
+    before: dict  # trial number -> value, as the killed process left them
+    rerun: subprocess.CompletedProcess  # the rerun that finished the study
+
+
+@pytest.fixture(scope="module")
+def killed_study(tmp_path_factory) -> Killed:
+    """``tune --trials 3``: a second process is refused while it runs, kill -9 after 2 finished trials, rerun."""
+    d = tmp_path_factory.mktemp("tune")
+    cfg = tune_config(d)
+    out = d / "tune"
+    partial = out.with_name("tune.partial")
+    cmd = [sys.executable, "-m", "rnnforecast", "tune", str(cfg), "--trials", "3", "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: (partial / "plan.json").exists(), proc)
+        second = run_cli("tune", str(cfg), "--trials", "3", "--out", str(out), "--quiet")
+        wait_for(lambda: finished_in(partial / "study.db") >= 2, proc)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers, with no chance to clean up
+        proc.wait()
+    with sqlite3.connect(partial / "study.db") as con:
         before = dict(con.execute("select t.number, v.value from trials t join trial_values v using (trial_id)"))
-    assert len(before) >= 2
-    r = run_cli("tune", str(cfg), "--trials", "4", "--out", str(out), "--quiet", timeout=900)
-    assert r.returncode == 0, r.stderr
-    trials = read_trials(out)
+    rerun = run_cli("tune", str(cfg), "--trials", "3", "--out", str(out), "--quiet", timeout=600)
+    return Killed(out, cfg, proc.pid, second, before, rerun)
+
+
+@pytest.mark.slow
+def test_a_second_process_is_refused_naming_the_owner(killed_study):
+    r = killed_study.second
+    assert r.returncode == 1, r.stderr
+    assert f"another rnnforecast process is writing this tune (pid {killed_study.pid} on " in r.stderr
+    assert "Fix:" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_kill_9_then_rerun_continues_the_study(killed_study):
+    assert killed_study.rerun.returncode == 0, killed_study.rerun.stderr
+    assert len(killed_study.before) >= 2
+    trials = read_trials(killed_study.out)
     finished = trials[trials["state"].isin(["COMPLETE", "PRUNED"])]
-    assert len(finished) == 4
-    for number, value in before.items():  # the finished trials are kept, untouched
+    assert len(finished) == 3
+    for number, value in killed_study.before.items():  # the finished trials are kept, untouched
         assert trials.loc[trials["number"] == number, "value"].item() == pytest.approx(value)
     # A trial that was running when killed is failed and retried once, never left RUNNING.
     assert "RUNNING" not in set(trials["state"])
     for _, t in trials[trials["state"] == "FAIL"].iterrows():
         assert (trials["user_attrs_retry_of"] == t["number"]).sum() == 1
+    assert not killed_study.out.with_name("tune.partial").exists()
+    assert not (killed_study.out / "owner.json").exists() and not (killed_study.out / ".lock").exists()
+
+
+@pytest.mark.slow
+def test_trials_score_val_and_only_the_best_touches_test(killed_study):
+    out = killed_study.out
+    trials = read_trials(out)
+    assert set(trials["params_model.cell"]) <= {"gru", "lstm"}
+    assert trials["params_training.learning_rate"].between(1e-3, 1e-2).all()
+    # Trials are scored on val only; the test split is read once, by best/.
+    records = {p.parent.name: json.loads(p.read_text()) for p in out.rglob("metrics.json")}
+    done = trials[trials["state"] == "COMPLETE"]["number"]
+    assert {f"{n:04d}" for n in done} | {"best"} <= set(records)
+    assert [k for k, r in records.items() if "test" in r] == ["best"]
+    assert all(r["split"] == "val" for k, r in records.items() if k != "best")
+    info = json.loads((out / "tune.json").read_text())
+    best = trials.loc[trials["value"].idxmin()]
+    assert info["best_trial"] == best["number"] and info["best_value"] == pytest.approx(best["value"])
+    assert records[f"{int(best['number']):04d}"]["val"]["original"]["overall"]["model"]["mae"] == pytest.approx(
+        best["value"]
+    )
+    assert info["test_of_best"]["mae"] == pytest.approx(records["best"]["test"]["original"]["overall"]["model"]["mae"])
+    assert (out / "plots" / "optimization_history.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_best_yaml_is_a_config_train_accepts(killed_study, tmp_path):
+    from click.testing import CliRunner
+
+    from rnnforecast.cli import cli
+
+    out = killed_study.out
+    best = read_trials(out).set_index("number").loc[json.loads((out / "tune.json").read_text())["best_trial"]]
+    best_cfg = yaml.safe_load((out / "best.yaml").read_text())
+    assert best_cfg["model"]["cell"] == best["params_model.cell"]
+    assert best_cfg["training"]["learning_rate"] == pytest.approx(best["params_training.learning_rate"])
+    r = CliRunner().invoke(cli, ["train", str(out / "best.yaml"), "--run-dir", str(tmp_path / "again"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert again["test"]["original"]["overall"]["model"]["mae"] == pytest.approx(
+        json.loads((out / "tune.json").read_text())["test_of_best"]["mae"], rel=1e-4
+    )
+
+
+@pytest.mark.slow
+def test_report_renders_the_tune_directory(killed_study, tmp_path):
+    out = killed_study.out
+    page = tmp_path / "tune.html"
+    r = run_cli("report", str(out), "--output", str(page))
+    assert r.returncode == 0, r.stderr
+    html = page.read_text()
+    info = json.loads((out / "tune.json").read_text())
+    assert f"<title>Tune: {info['study']}</title>" in html
+    trials = read_trials(out)
+    assert html.count("<tr") >= len(trials) + 1  # the trials table: a header and one row per trial
+    assert f"best trial {info['best_trial']} with val_mae" in html
+    assert "Best config (best.yaml)" in html and "learning_rate" in html
+    drawn = [k for k, v in info["plots"].items() if v.startswith("plots/")]
+    assert "optimization_history" in drawn
+    for name in drawn:
+        assert f"alt='plots/{name}.png'" in html
+    assert html.count("data:image/png;base64,") == len(list(out.rglob("*.png")))
+    assert "the only run on the test split" in html
+
+
+def test_an_unfinished_tune_with_another_config_is_refused(tmp_path):
+    from rnnforecast import artifacts
+    from rnnforecast.config import load_config
+    from rnnforecast.tune import _Dir
+
+    cfg = tune_config(tmp_path)
+    final = tmp_path / "t"
+    d = _Dir(final, {"config": load_config(cfg).hash()}, again="Resume it with: rnnforecast tune ...")
+    owner = json.loads((d.partial / "owner.json").read_text())
+    assert owner["what"] == "tune" and owner["pid"] == os.getpid()
+    assert "Resume it with: rnnforecast tune" in (d.partial / "UNFINISHED.txt").read_text()
+    artifacts.release(d.partial)
+    r = run_cli("tune", str(cfg), "--out", str(final))
+    assert r.returncode == 1
+    assert "an unfinished tune with another config or other options is already there" in r.stderr
+    assert str(d.partial) in r.stderr
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -170,37 +259,23 @@ def test_two_processes_share_one_postgresql_study(tmp_path, pg_url):
 
     study = f"test-{uuid.uuid4().hex[:10]}"
     cfg = tune_config(tmp_path)
+    args = [sys.executable, "-m", "rnnforecast", "tune", str(cfg), "--trials", "3", "--storage", pg_url]
     try:
         procs = [
             subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "rnnforecast",
-                    "tune",
-                    str(cfg),
-                    "--trials",
-                    "4",
-                    "--storage",
-                    pg_url,
-                    "--study",
-                    study,
-                    "--out",
-                    str(tmp_path / f"p{i}"),
-                    "--quiet",
-                ],
+                [*args, "--study", study, "--out", str(tmp_path / f"p{i}"), "--quiet"],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
             )
             for i in range(2)
         ]
-        outs = [p.communicate(timeout=900) for p in procs]
+        outs = [p.communicate(timeout=600) for p in procs]
         assert [p.returncode for p in procs] == [0, 0], outs
         infos = [json.loads((tmp_path / f"p{i}" / "tune.json").read_text()) for i in range(2)]
         s = optuna.load_study(study_name=study, storage=_storage(pg_url))
         finished = [t for t in s.trials if t.state.name in ("COMPLETE", "PRUNED")]
-        assert 4 <= len(finished) <= 5  # two drivers may both ask for the last slot at the same instant
+        assert 3 <= len(finished) <= 4  # two drivers may both ask for the last slot at the same instant
         assert sum(i["trials_by_this_process"] for i in infos) == len(s.trials)
         assert all(i["trials_by_this_process"] >= 1 for i in infos)
         pids = {t.user_attrs["pid"] for t in finished}
@@ -232,7 +307,7 @@ def test_ray_trials_run_in_ray_worker_processes(tmp_path):
         "--out",
         str(out),
         "--quiet",
-        timeout=900,
+        timeout=600,
         env={"PYTHONPATH": str(Path(__file__).parents[1])},
     )
     assert r.returncode == 0, r.stderr
