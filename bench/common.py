@@ -117,6 +117,36 @@ def write_series(path: Path, rows: int, features: int = 14, seed: int = 0) -> Pa
     return path
 
 
+def write_many_series(path: Path, n_series: int, rows: int, seed: int = 0) -> Path:
+    """A long-format hourly CSV of ``n_series`` series of ``rows`` rows each: ``id, date, y, x1``; every series
+    has its own level, daily phase and AR(1) noise (vectorised over series)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows, dtype=np.float64)[None, :]  # (1, R)
+    level = rng.uniform(5, 15, (n_series, 1))
+    phase = rng.uniform(0, 2 * np.pi, (n_series, 1))
+    noise = rng.standard_normal((n_series, rows))
+    ar = np.empty_like(noise)
+    ar[:, 0] = noise[:, 0]
+    for i in range(1, rows):
+        ar[:, i] = 0.8 * ar[:, i - 1] + noise[:, i]
+    y = level + 3 * np.sin(2 * np.pi * t / 24 + phase) + 0.5 * ar  # (S, R)
+    x1 = np.sin(2 * np.pi * t / 24 + phase + 1) + 0.3 * rng.standard_normal((n_series, rows))
+    frame = pd.DataFrame(
+        {
+            "id": np.repeat([f"s{i:04d}" for i in range(n_series)], rows),
+            "date": np.tile(pd.date_range("2000-01-01", periods=rows, freq="h").astype(str), n_series),
+            "y": y.ravel(),
+            "x1": x1.ravel(),
+        }
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False, float_format="%.5f")
+    return path
+
+
 def series_config(csv: Path, name: str, **sections: dict) -> dict:
     """The benchmark config: LSTM(32) -> head, 24 steps in, 1 out, batch 32; ``sections`` override it."""
     cfg = {

@@ -229,6 +229,22 @@ def _details(b: dict) -> list[str]:
         ]
         out += ["", f"| units ({s['units_at_rows']:,} rows) | parameters | s/epoch |", "|---|---|---|"]
         out += [f"| {u} | {v['params']:,} | {_s(_med(v['epoch_seconds']))} |" for u, v in s["units"].items()]
+    if "many_series" in b:
+        m = b["many_series"]
+        out += [
+            "",
+            f"**Many series** (one global model, `data.series_id`; {m['rows_per_series']:,} rows per series, "
+            f"{m['backend']}, LSTM(16), batch 256; peak = the training process's peak RSS; time per window at the "
+            f"largest size / the smallest: {m['linearity']:.2f}, 1.0 is linear):",
+            "",
+            "| series | windows/epoch | s/epoch | us/window | peak memory |",
+            "|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {int(n):,} | {v['windows']:,} | {_s(_med(v['epoch_seconds']))} | {v['us_per_window']:.1f} | "
+            f"{_mb(v['peak_rss_bytes'])} |"
+            for n, v in m["sizes"].items()
+        ]
     if "options" in b:
         o = b["options"]
         out += [

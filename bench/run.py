@@ -35,6 +35,7 @@ from bench.common import (
     timed_epochs,
     wall,
     worker_env,
+    write_many_series,
     write_series,
 )
 from bench.report import update_docs
@@ -297,6 +298,42 @@ def bench_scaling(ctx: Context) -> dict:
     }
 
 
+# --------------------------------------------------------------------------- 4b. many series
+
+
+def bench_many_series(ctx: Context) -> dict:
+    """One global model (``data.series_id``) over 10, 100 and 1,000 synthetic series of 1,000 rows: seconds per
+    epoch and peak memory, each size in a fresh process so its peak is its own."""
+    counts = ctx.size([10, 100, 1_000], [2, 4])
+    rows = ctx.size(1_000, 200)
+    out: dict = {"rows_per_series": rows, "sizes": {}}
+    for n in counts:
+        csv = write_many_series(ctx.tmp / "data" / f"many_{n}.csv", n, rows)
+        cfg = series_config(
+            csv,
+            f"many_{n}",
+            data={"series_id": "id"},
+            model={"units": [16]},
+            training={"epochs": ctx.size(3, 2), "batch_size": 256},
+        )
+        task = {"kind": "train_peak", "config": cfg, "run_dir": str(ctx.tmp / "runs" / f"many_{n}")}
+        r = run_worker([task])[0]
+        w = split_windows(rows)
+        windows = n * (w["train"] + w["val"])
+        s = summary(timed_epochs(r["epoch_seconds"]))
+        out["sizes"][str(n)] = {
+            "windows": windows,
+            "epoch_seconds": s,
+            "us_per_window": 1e6 * s["median"] / windows,
+            "peak_rss_bytes": r["peak_rss_bytes"],
+            "csv_bytes": csv.stat().st_size,
+        }
+        out["backend"] = r["backend"]
+    lo, hi = out["sizes"][str(counts[0])], out["sizes"][str(counts[-1])]
+    out["linearity"] = hi["us_per_window"] / lo["us_per_window"]  # 1.0: time per epoch grows exactly with windows
+    return out
+
+
 # --------------------------------------------------------------------------- 5. start-up
 
 
@@ -438,6 +475,7 @@ BENCHMARKS: dict[str, Callable[[Context], dict]] = {
     "process": bench_process,
     "memory": bench_memory,
     "scaling": bench_scaling,
+    "many_series": bench_many_series,
     "startup": bench_startup,
     "prediction": bench_prediction,
     "options": bench_options,

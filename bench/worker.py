@@ -51,6 +51,15 @@ def task_train(t: dict) -> dict:
     }
 
 
+def task_train_peak(t: dict) -> dict:
+    """``task_train`` plus this process's peak resident memory (``ru_maxrss``) after it."""
+    import resource
+
+    out = task_train(t)
+    out["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    return out
+
+
 def _arrays(cfg_dict: dict, tmp: Path):
     """The config as rnnforecast reads it, and its train/val windows materialised as numpy arrays."""
     from rnnforecast import pipeline
@@ -318,6 +327,7 @@ TASKS = {
     "tutorial": task_tutorial,
     "memory": task_memory,
     "predict_latency": task_predict_latency,
+    "train_peak": task_train_peak,
 }
 
 
