@@ -554,6 +554,7 @@ def metrics_record(cfg: Config, scored: dict, val: dict, fit, params: int, extra
         },
         "stationarity": {"share_test_outside_train_range": extra["stationarity"]},
         "backend": extra["backend"],
+        "devices": extra.get("devices", 1),  # each batch split over this many devices (runtime.distribution)
         "versions": extra["versions"],
         "config_sha256": cfg.hash(),
         "data_sha256": extra.get("data_sha256") or sha256(cfg.data_path),  # a SQL source or DataFrame: its rows

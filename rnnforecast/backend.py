@@ -171,6 +171,16 @@ def versions() -> dict[str, str]:
 # --------------------------------------------------------------------------- one model, several devices
 
 
+def check_distribution(name: str, backend_name: str) -> None:
+    """Refuse a distribution the backend cannot run (before anything is written)."""
+    if name != "none" and backend_name != "jax":
+        raise ConfigError(
+            f"runtime.distribution: {name} needs the JAX backend; this run uses {backend_name!r}",
+            where="runtime.distribution",
+            fix="set runtime.backend: jax, or runtime.distribution: none",
+        )
+
+
 def distribute(name: str, batch_size: int) -> None:
     """Set Keras' distribution for the models built next: ``data_parallel`` replicates the model on every visible
     device and splits each batch over them (``keras.distribution.DataParallel``, JAX only). Call before building."""
@@ -179,12 +189,7 @@ def distribute(name: str, batch_size: int) -> None:
         if keras.distribution.distribution() is not None:
             keras.distribution.set_distribution(None)
         return
-    if keras.backend.backend() != "jax":
-        raise ConfigError(
-            f"runtime.distribution: {name} needs the JAX backend; this run uses {keras.backend.backend()!r}",
-            where="runtime.distribution",
-            fix="set runtime.backend: jax, or runtime.distribution: none",
-        )
+    check_distribution(name, keras.backend.backend())
     devices = keras.distribution.list_devices()
     if batch_size % len(devices):
         raise ConfigError(

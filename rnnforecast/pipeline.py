@@ -219,6 +219,7 @@ def train(
     since the run started.
     """
     backend_name = backend.activate(cfg.runtime.backend)
+    backend.check_distribution(cfg.runtime.distribution, backend_name)
     data = load_data(cfg, table)
     for line in [*data.frame.warnings, *text.hint_lines(stationarity_hints(data), cfg)]:
         _say(line)
