@@ -202,9 +202,9 @@ def test_tables_show_mean_and_std_with_repeats():
     table = ranked_table(rec).splitlines()
     assert "mean ± std over seeds [1, 2]" in table[0]
     assert table[2].split()[:2] == ["gru", "80"]
-    assert "1.5 ± 0.25" in table[2] and "2.5 ± 0.7" in table[2]
+    assert "1.500 ± 0.25" in table[2] and "2.5 ± 0.71" in table[2]
     assert table[4].split()[0] == "(persistence)"
-    assert "| gru | 80 ± 0 |" in markdown(rec) and "`runs/lstm-seed2`" in markdown(rec)
+    assert "| gru | 80 |" in markdown(rec) and "`runs/lstm-seed2`" in markdown(rec)
 
 
 @pytest.mark.slow
