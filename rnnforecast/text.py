@@ -85,7 +85,7 @@ def table(header: list[str], rows: list[list], specs: list[str | None]) -> list[
 
     Columns are separated by at least two spaces whatever the widths of the values.
     """
-    cols = [_column_cells([r[i] for r in rows], specs[i]) for i in range(len(header))]
+    cols = [column_cells([r[i] for r in rows], specs[i]) for i in range(len(header))]
     widths = [max(len(h), *(len(c) for c in col)) if col else len(h) for h, col in zip(header, cols)]
     lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))]
     for j in range(len(rows)):
@@ -94,7 +94,7 @@ def table(header: list[str], rows: list[list], specs: list[str | None]) -> list[
     return [line.rstrip() for line in lines]
 
 
-def _column_cells(values: list, spec: str | None) -> list[str]:
+def column_cells(values: list, spec: str | None) -> list[str]:
     """Formatted cells of one column; ``mean ± std`` pairs get the means right-aligned and the stds left-aligned."""
     if spec is None:
         return ["" if v is None else str(v) for v in values]
@@ -225,13 +225,27 @@ def interval_lines(ev: Evaluation) -> list[str]:
 
 def mase_warning(ev: Evaluation) -> str | None:
     """A warning when the model does no better than persistence (MASE >= 1), else None."""
-    mase = ev.metrics["original"]["overall"]["model"]["mase"]
+    return mase_warning_for(ev.metrics["original"]["overall"]["model"]["mase"], ev.split)
+
+
+def mase_warning_for(mase, split: str, who: str = "the model") -> str | None:
+    """The MASE >= 1 warning (terminal and report.html say the same), or None when ``mase`` is below 1 or unknown."""
     if mase is not None and mase >= 1:
         return (
-            f"warning: MASE {mase:.3f} >= 1 on the {ev.split} split: the model does no better than repeating the last "
+            f"warning: MASE {mase:.3f} >= 1 on the {split} split: {who} does no better than repeating the last "
             "observed value (persistence)."
         )
     return None
+
+
+def beats_every_baseline(scores: dict, baselines: list[dict], keys=("mse", "mae")) -> bool:
+    """True when ``scores`` is lower than every baseline on every one of ``keys`` (a missing number never wins)."""
+    for key in keys:
+        mine = scores.get(key)
+        theirs = [b.get(key) for b in baselines if b.get(key) is not None]
+        if mine is None or any(mine >= t for t in theirs):
+            return False
+    return True
 
 
 def train_summary(ev: Evaluation, record: dict, train_seconds: float, run_dir) -> str:
@@ -306,7 +320,7 @@ def compare_cells(record: dict) -> tuple[list[str], list[list]]:
 def table_rows(record: dict) -> list[list[str]]:
     """The compare table as strings (Markdown, HTML): header, then the rows, one format per column."""
     header, rows = compare_cells(record)
-    cols = [_column_cells([r[i] for r in rows], spec) for i, (_, _, spec) in enumerate(COLUMNS)]
+    cols = [column_cells([r[i] for r in rows], spec) for i, (_, _, spec) in enumerate(COLUMNS)]
     return [header] + [[" ".join(col[j].split()) for col in cols] for j in range(len(rows))]
 
 

@@ -14,7 +14,7 @@ from rnnforecast import artifacts
 from rnnforecast.cli import cli
 from rnnforecast.compare import parse_cells, seconds_per_epoch
 from rnnforecast.errors import ConfigError
-from rnnforecast.text import markdown, ranked_table
+from rnnforecast.text import markdown, ranked_table, table_rows
 
 CELLS = ("simple_rnn", "gru")
 PLOTS = (
@@ -115,12 +115,12 @@ def test_report_on_compare_dir(compared):
     page = parse_report(out / "report.html")
     assert_embeds_exactly_the_pngs(page, out)
     assert len(page.images) == len(PLOTS) + 4 * len(CELLS)
-    text = page.text
     assert page.headings[0].startswith("Cell comparison")
     rec = json.loads((out / "compare.json").read_text())
-    for c in CELLS:
+    shown = table_rows(rec)  # the table the terminal prints, one number format per column
+    for c, row in zip(rec["ranking"], shown[1:]):
         assert f"Run runs/{c}-seed42 ({c}, seed 42)" in page.headings
-        assert f"{rec['results'][c]['mean']['test_mse']:.4g}" in text
+        assert f"<td>{c}</td>" + "".join(f"<td>{v}</td>" for v in row[1:]) in (out / "report.html").read_text()
 
 
 def test_interrupted_compare_stays_partial(tmp_path, weather_config, monkeypatch):

@@ -82,6 +82,6 @@ def test_summary_columns_never_run_together(big):
 
 
 def test_mean_std_shows_no_plus_minus_for_zero_std_or_one_seed():
-    assert text._column_cells([(4419.0, 0.0), (80.0, None)], ".0f") == ["4419", "  80"]
-    cells = text._column_cells([(1.5, 0.25), (12.25, None)], text.AUTO)
+    assert text.column_cells([(4419.0, 0.0), (80.0, None)], ".0f") == ["4419", "  80"]
+    cells = text.column_cells([(1.5, 0.25), (12.25, None)], text.AUTO)
     assert cells == [" 1.50 ± 0.25", "12.25       "]  # means right-aligned, decimals in one column
