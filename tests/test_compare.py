@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -271,3 +273,25 @@ def test_repeats_and_dense_on_real_runs(tmp_path, weather_config):
         assert rec["results"][cell]["mean"]["test_mse"] == pytest.approx(statistics.mean(mses), rel=1e-9)
         assert rec["results"][cell]["std"]["test_mse"] == pytest.approx(statistics.stdev(mses), rel=1e-9)
     assert "mean ± std over seeds [42, 43]" in result.stdout
+
+
+def test_forecast_overlay_is_small_multiples_one_panel_per_cell(tmp_path):
+    """Four cells on one axis were a tangle: one panel per cell, each with the actual curve, shared axes."""
+    import matplotlib.image
+
+    from rnnforecast import plots
+
+    times = pd.date_range("2020-01-01", periods=30, freq="D")
+    actual = np.sin(np.arange(30) / 3)
+    cells = ["simple_rnn", "lstm", "gru", "dense"]
+    forecasts = {c: actual + 0.1 * (i + 1) for i, c in enumerate(cells)}  # cell i is off by 0.1 * (i + 1)
+    record = {"seeds": [1], "cells": cells, "targets": ["y"], "target_units": {"y": "°C"}}
+    view = plots._Comparison.of(record, "y")
+    overlay = {"starts": np.arange(30), "times": times, "target": "y", "actual": actual}
+    titles = plots.forecast_overlay(view, overlay, forecasts, tmp_path / "o.png")
+    assert titles == [f"{c}: MAE {0.1 * (i + 1):.3g} on these windows" for i, c in enumerate(cells)]
+    tall = matplotlib.image.imread(tmp_path / "o.png").shape[0]
+    plots.forecast_overlay(
+        plots._Comparison.of({**record, "cells": cells[:1]}, "y"), overlay, forecasts, tmp_path / "1.png"
+    )
+    assert tall > 2 * matplotlib.image.imread(tmp_path / "1.png").shape[0]  # the figure grows a panel per cell
