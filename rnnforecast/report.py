@@ -40,9 +40,9 @@ CAPTIONS = {
     "persistence line means the cell does worse than repeating the last value.",
     "error_by_lead.png": "Test MSE per lead time for each cell (mean over seeds) with persistence dashed, in the data's units "
     "squared. Cells that keep long-range memory tend to gain most at the later lead times.",
-    "forecast_overlay.png": "Actual values (black) and every cell's one-step-ahead forecast on the same stretch of the test "
-    "split (first seed of each cell), in the data's units. Curves that hug the black line are better; one shifted a step to "
-    "the right is mostly persistence.",
+    "forecast_overlay.png": "One panel per cell, shared axes: actual values (black) and the cell's one-step-ahead forecast "
+    "on the same stretch of the test split (first seed of each cell), in the data's units, with the cell's MAE over that "
+    "stretch. Curves that hug the black line are better; one shifted a step to the right is mostly persistence.",
     "params_vs_error.png": "Parameters of each cell's model (log scale when they span more than 10x) against its test "
     "MSE, with persistence as the dashed line. Down and to the left is better: lower error for fewer parameters.",
     "time_per_epoch.png": "Seconds per training epoch for each cell (median over epochs, the first excluded when there are "
