@@ -104,10 +104,25 @@ def forecast(panels: list[ForecastPanel], path: Path, split: str, levels=(), cap
         zoom.set(title=f"last {min(ZOOM_STEPS, len(panel.times))} windows")
         for ax in (overview, zoom):
             ax.tick_params(axis="x", labelrotation=30)
-    axes[0, 0].legend(loc="upper left", fontsize=8, ncol=2)
+        _few_time_ticks(zoom, panel.times)  # the narrow zoom had its dates printed over each other
+    # below the panels, not over the data (it hid the first weeks of the actual curve)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", fontsize=8, ncols=min(len(labels), 7))
     if caption:
         fig.suptitle(caption, fontsize=9)
     _save(fig, path)
+
+
+def _few_time_ticks(ax, times, most: int = 4) -> None:
+    """At most ``most`` ticks on a narrow time axis: dates in the concise form, numbers at whole values."""
+    from matplotlib import dates, ticker
+
+    if np.issubdtype(np.asarray(times).dtype, np.datetime64):
+        locator = dates.AutoDateLocator(minticks=2, maxticks=most)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
+    else:
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(most, integer=True))
 
 
 def _forecast_panel(ax, p: ForecastPanel, keep: slice, levels) -> None:
