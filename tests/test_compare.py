@@ -244,7 +244,8 @@ def test_real_sigint_keeps_an_unfinished_comparison(tmp_path, weather_config):
     assert (partial / artifacts.MARKER).is_file() and (partial / "config.yaml").is_file()
     assert sorted(p.name for p in (partial / "runs").iterdir()) == [run.name]  # the second cell never started
     kept = sorted(p.name for p in run.iterdir())
-    assert kept == sorted(["checkpoint", "config.yaml", artifacts.MARKER]), kept
+    # the claim's lock file and owner record stay with the unfinished run (issue 12: who made it, when)
+    assert kept == sorted(["checkpoint", "config.yaml", artifacts.MARKER, ".lock", "owner.json"]), kept
     assert artifacts.committed_epoch(run) >= 1
 
 

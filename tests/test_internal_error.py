@@ -37,7 +37,9 @@ def test_a_bug_gives_one_line_exit_1_and_no_stack():
     p = _run("validate", str(CONFIGS / "weather_lstm.yaml"))
     assert p.returncode == 1
     lines = p.stderr.strip().splitlines()
-    assert lines == ["error: internal error: ZeroDivisionError: division by zero (rerun with --traceback and report it)"]
+    assert lines == [
+        "error: internal error: ZeroDivisionError: division by zero (rerun with --traceback and report it)"
+    ]
     assert "Traceback" not in p.stderr
 
 
