@@ -355,10 +355,12 @@ def _resumed_model(checkpoint_dir: Path, cfg: Config, state: dict):
 
 
 @dataclass
-class CompareResult:
+class DirectoryResult:
+    """What a command that writes one directory of many trainings (compare, backtest) returns."""
+
     out: Path
-    record: dict  # the content of compare.json
-    table: str  # what `compare` prints
+    record: dict  # the directory's main JSON: compare.json, or backtest's metrics.json
+    table: str  # what the command prints
 
 
 def compare(
@@ -369,7 +371,7 @@ def compare(
     repeats: int = 1,
     out: str | None = None,
     quiet: bool = False,
-) -> CompareResult:
+) -> DirectoryResult:
     """Train every cell in ``cells`` with seeds ``cfg.seed .. cfg.seed + repeats - 1`` and compare them.
 
     Every run is a normal ``train`` that differs from ``cfg`` only in ``model.cell`` and ``seed``.
@@ -417,7 +419,7 @@ def compare(
         artifacts.write_atomic(partial / "compare.md", text.markdown(record))
         C.compare_plots(partial / "plots", record, curves, overlay, forecasts)
         final = artifacts.finish(partial)
-        return CompareResult(final, record, f"{text.ranked_table(record)}\n\ncomparison directory: {final}")
+        return DirectoryResult(final, record, f"{text.ranked_table(record)}\n\ncomparison directory: {final}")
     finally:
         artifacts.release(partial)  # the comparison's lock; a finished one was released by finish
 
@@ -688,13 +690,6 @@ def inspect_run(run_dir: str | Path, split: str = "test", window_index: int = 0)
 # --------------------------------------------------------------------------- backtest
 
 
-@dataclass
-class BacktestResult:
-    out: Path
-    record: dict  # the content of metrics.json
-    table: str  # what `backtest` prints
-
-
 def backtest(
     cfg: Config,
     *,
@@ -706,7 +701,7 @@ def backtest(
     levels: tuple[float, ...] = (80.0, 95.0),
     workers: int = 1,
     quiet: bool = False,
-) -> BacktestResult:
+) -> DirectoryResult:
     """Rolling-origin backtest: each fold trains (``refit``) on everything before its validation stretch,
     calibrates conformal bands on it, and forecasts every window of its test stretch (``backtest.py``).
 
@@ -744,7 +739,7 @@ def backtest(
     if cfg.output.plots:
         plots.backtest_plots(partial / "plots", record, predictions, {t: data.frame.unit(t) for t in data.targets})
     final = artifacts.finish(partial)
-    return BacktestResult(final, record, text.backtest_table(record, final))
+    return DirectoryResult(final, record, text.backtest_table(record, final))
 
 
 def backtest_folds(spec: dict) -> list[int]:
