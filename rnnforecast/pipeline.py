@@ -26,6 +26,7 @@ from .data import load_source, season_length
 from .errors import ConfigError, DataError, Interrupted, RunError
 from .internals import inspect_model
 from .models import build_model, model_quantiles
+from .numpy_model import Ensemble
 from .predictions import predictions_table
 from .scaling import Scaler
 from .series import SeriesData, build
@@ -253,18 +254,24 @@ def _train_into(
     model, fit, train_seconds = fit_model(
         cfg, data, partial / "checkpoint", quiet=quiet, state=state, callbacks=callbacks
     )
+    members = fit_members(cfg, data, partial, quiet) if cfg.model.ensemble > 1 else []
+    train_seconds += sum(m["seconds"] for m in members)
+    if members:
+        model = Ensemble([model, *(m["model"] for m in members)])
     val = evaluate_model(model, data, cfg, "val")
     test = val if split == "val" else evaluate_model(model, data, cfg, split)  # a tune trial never touches test
     calibration = calibrate(cfg, val)
     if calibration is not None:
         add_intervals(test, calibration, data, val)
     extra = {"stationarity": stationarity_hints(data), "backend": backend_name, "versions": backend.versions()}
+    if members:
+        extra["ensemble"] = artifacts.ensemble_record(cfg.seed, fit, train_seconds, members)
     record = artifacts.metrics_record(cfg, test.metrics, val.metrics, fit, int(model.count_params()), extra, split)
     timing = artifacts.timing_record(train_seconds, fit.epoch_seconds)
     history = artifacts.history_table(fit.history, fit.epochs_run)
     artifacts.write_run(
         partial,
-        model=model,
+        model=model.members[0] if members else model,  # model.keras: member 0; members/N.keras: the others
         scaler=data.scaler,
         schema=artifacts.schema_of(data, cfg),
         history=history,
@@ -315,6 +322,27 @@ def fit_model(
     t0 = time.perf_counter()
     fit = T.fit(model, data, cfg, checkpoint_dir, quiet=quiet, resume_state=state, extra_callbacks=callbacks)
     return model, fit, time.perf_counter() - t0
+
+
+def fit_members(cfg: Config, data: SeriesData, partial: Path, quiet: bool) -> list[dict]:
+    """Members 1..N-1 of a seed ensemble (member 0 is the run's own training), one after another in this
+    process, each a :func:`fit_model` with ``seed + i``; each is saved to ``members/<i>.keras`` when done.
+
+    Returns:
+        One ``{"model", "fit", "seconds"}`` per member. Resuming an interrupted ensemble resumes member 0
+        from its checkpoint and trains these members again.
+    """
+    out = []
+    n = cfg.model.ensemble
+    for i in range(1, n):
+        member_cfg = cfg.replace(**{"seed": cfg.seed + i, "output.tensorboard": False})
+        _say(f"ensemble member {i + 1} of {n} (seed {cfg.seed + i})")
+        checkpoint = artifacts.member_path(partial, i).with_suffix(".checkpoint")
+        model, fit, seconds = fit_model(member_cfg, data, checkpoint, quiet=quiet)
+        artifacts.save_model(model, artifacts.member_path(partial, i))
+        shutil.rmtree(checkpoint, ignore_errors=True)  # made by fit_model a moment ago
+        out.append({"model": model, "fit": fit, "seconds": seconds})
+    return out
 
 
 def _resumed_model(checkpoint_dir: Path, cfg: Config, state: dict):
@@ -414,8 +442,10 @@ def _open(run_dir: str | Path, keras_model: bool = False):
 
     run = artifacts.open_run(run_dir)
     backend.activate(run.config.runtime.backend if run.config.runtime.backend != "auto" else "auto")
-    model = load_predictor(run.model_path, run.schema, keras=keras_model)
-    return run, model
+    paths = run.member_paths()
+    if keras_model or len(paths) == 1:  # inspect reads member 0's layers
+        return run, load_predictor(paths[0], run.schema, keras=keras_model)
+    return run, Ensemble([load_predictor(p, run.schema) for p in paths])
 
 
 def run_data(
