@@ -3,7 +3,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-CONFIG ?= configs/weather_lstm.yaml
+# the demo config: beats persistence, seasonal naive and window mean (tests/test_demo.py)
+CONFIG ?= configs/weather_gru.yaml
 
 .PHONY: install demo test test-fast lint format bench bench-quick bench-accuracy clean
 

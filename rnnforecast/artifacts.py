@@ -559,6 +559,7 @@ def metrics_record(cfg: Config, scored: dict, val: dict, fit, params: int, extra
         "config_sha256": cfg.hash(),
         "data_sha256": extra.get("data_sha256") or sha256(cfg.data_path),  # a SQL source or DataFrame: its rows
         "seed": cfg.seed,
+        **({"ensemble": extra["ensemble"]} if "ensemble" in extra else {}),  # training above: member 0's
     }
 
 
@@ -603,6 +604,24 @@ def write_run(
     write_atomic(partial / "forecast.csv", forecast.to_csv(index=False))
     if intervals is not None:
         write_json(partial / "intervals.json", intervals)
+
+
+def member_path(run_dir: Path, i: int) -> Path:
+    """Where member ``i`` (>= 1) of a seed ensemble is saved; member 0 is ``model.keras``."""
+    return run_dir / "members" / f"{i}.keras"
+
+
+def ensemble_record(seed: int, first, seconds: float, members: list[dict]) -> dict:
+    """metrics.json's ``ensemble``: each member's seed, epochs and best epoch, and the total training time."""
+    fits = [first, *(m["fit"] for m in members)]
+    return {
+        "members": len(fits),
+        "seeds": [seed + i for i in range(len(fits))],
+        "epochs_run": [f.epochs_run for f in fits],
+        "best_epoch": [f.best_epoch for f in fits],
+        "train_seconds": round(seconds, 3),
+        "combined": "mean (median of each quantile for quantile outputs)",
+    }
 
 
 def save_model(model, path: Path) -> None:
@@ -770,6 +789,15 @@ class Run:
     @property
     def model_path(self) -> Path:
         return self.path / "model.keras"
+
+    def member_paths(self) -> list[Path]:
+        """The model files: ``model.keras``, then ``members/<i>.keras`` for a seed ensemble's other members."""
+        n = self.config.model.ensemble
+        paths = [self.model_path, *(member_path(self.path, i) for i in range(1, n))]
+        for p in paths[1:]:
+            if not p.exists():
+                raise RunError(f"ensemble member {p.stem} of {n} is missing", where=str(p), fix=DAMAGED_FIX)
+        return paths
 
     @property
     def intervals(self):

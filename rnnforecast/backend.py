@@ -63,6 +63,23 @@ def activate(requested: str = "auto") -> str:
     return name
 
 
+def quiet_tensorflow_import() -> None:
+    """Import TensorFlow (if installed) with its C++ start-up lines sent to /dev/null (export uses TensorFlow;
+    its absl logger prints before any log level applies)."""
+    if "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def import_keras():
     """Import Keras for the active backend without what it would import for nothing; returns the module.
 

@@ -26,6 +26,7 @@ from .errors import ConfigError, did_you_mean
 
 TRANSFORMS = ("none", "diff", "log_diff", "pct_change")
 TIME_FEATURES = ("hour_of_day", "day_of_week", "day_of_month", "day_of_year", "month_of_year")
+ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear", "elu", "selu", "softsign")
 
 
 def _f(default: Any = dataclasses.MISSING, help: str = "", **constraints: Any) -> Any:
@@ -146,9 +147,14 @@ class ModelConfig:
     dropout: float = _f(0.0, "dropout on layer inputs", min=0, max=0.99)
     recurrent_dropout: float = _f(0.0, "dropout on recurrent state (leaves the cuDNN path)", min=0, max=0.99)
     bidirectional: bool = _f(False, "wrap each recurrent layer in Bidirectional")
-    activation: str = _f("tanh", "recurrent activation of the cell output (tanh keeps the cuDNN path)")
+    activation: str = _f(
+        "tanh", "recurrent activation of the cell output (tanh keeps the cuDNN path)", choices=ACTIVATIONS
+    )
     l2: float = _f(0.0, "L2 weight regularisation factor", min=0)
     reset_after: bool = _f(True, "GRU only: apply reset gate after the matrix product (Keras/cuDNN default)")
+    ensemble: int = _f(
+        1, "members trained with seeds seed..seed+N-1; forecast = their mean (median of quantiles)", min=1
+    )
 
 
 @dataclass(frozen=True)
@@ -254,7 +260,7 @@ class Config:
         d = self.to_dict()
         if d["data"].get("sql"):
             d["data"]["sql"]["url"] = mask_password(d["data"]["sql"]["url"])
-        return yaml.safe_dump(d, sort_keys=False)
+        return yaml.safe_dump(d, sort_keys=False, allow_unicode=True)  # °C, not "\\xB0C"
 
     def hash(self) -> str:
         """SHA-256 of the resolved config, independent of key order."""
@@ -686,11 +692,23 @@ def _convert_list(item: Any, value: Any, key: str, where: _Where, meta: dict) ->
         value = [value]  # one name stands for a list of one
     if not isinstance(value, list):
         raise ConfigError(
-            f"received {_show(value)}; expected a list", where=where(key), fix=f"write a list like [{_example(item)}]"
+            f"received {_show(value)}; expected a list", where=where(key), fix=_list_fix(item, value, key, where, meta)
         )
     if not value and key in ("data.target", "model.units"):
         raise ConfigError("must not be empty", where=where(key), fix="give at least one entry")
     return [_convert(item, v, f"{key}[{i}]", where, meta) for i, v in enumerate(value)]
+
+
+def _list_fix(item: Any, value: Any, key: str, where: _Where, meta: dict) -> str:
+    """``write a list: [64]`` when the received value would do as the list's one entry, else an example."""
+    if value is not None and not isinstance(value, dict):
+        try:
+            one = _convert(item, value, f"{key}[0]", where, meta)
+        except ConfigError:
+            pass
+        else:
+            return f"write a list: {yaml.safe_dump([one], default_flow_style=True, allow_unicode=True).strip()}"
+    return f"write a list like [{_example(item)}]"
 
 
 def _convert_dict(item: Any, value: Any, key: str, where: _Where) -> dict:
@@ -913,9 +931,6 @@ def _check_frequency(frequency: str | None, where: _Where) -> None:
         )
 
 
-ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear", "elu", "selu", "softsign")
-
-
 def _check_activation(activation: str, where: _Where) -> None:
     if activation not in ACTIVATIONS:
         raise ConfigError(
@@ -968,11 +983,31 @@ def default_config_yaml() -> str:
                 out.append(f"{pad}{f.name}: null  # {help_}; to turn on, a mapping of:")
                 walk(inner, indent + 1, "# ")
             else:
-                shown = json.dumps(default) if default != "<required>" else "<required>"
-                out.append(f"{pad}{f.name}: {shown}  # {help_}")
+                shown = json.dumps(default, ensure_ascii=False) if default != "<required>" else "<required>"
+                allowed = allowed_values(_hints(cls)[f.name]) or list(f.metadata.get("choices", ()))
+                out.append(f"{pad}{f.name}: {shown}  # {help_}" + (f" ({' | '.join(allowed)})" if allowed else ""))
 
     walk(Config, 0)
     return "\n".join(out) + "\n"
+
+
+def allowed_values(tp: Any) -> list[str]:
+    """The values a key with type ``tp`` may take when they are a closed set (``Literal`` anywhere in the type, with
+    ``bool`` as true/false and ``None`` as null), else ``[]``: ``Literal["a", "b"] | None`` -> ``[a, b, null]``."""
+    literals = []
+
+    def collect(t: Any) -> None:
+        if typing.get_origin(t) is Literal:
+            literals.extend(map(str, typing.get_args(t)))
+        for arg in typing.get_args(t):
+            collect(arg)
+
+    collect(tp)
+    if not literals:
+        return []
+    args = typing.get_args(tp) if typing.get_origin(tp) in (Union, types.UnionType) else ()
+    extra = (["true", "false"] if bool in args else []) + (["null"] if type(None) in args else [])
+    return extra + literals if bool in args else literals + extra
 
 
 def _default_of(f: dataclasses.Field) -> Any:

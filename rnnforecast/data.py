@@ -406,16 +406,20 @@ def _apply_filter(df: pd.DataFrame, filters: dict, path: Path, where: str) -> pd
     return df
 
 
+def _first_line_where(df: pd.DataFrame, bad: pd.Series, where: str) -> str:
+    """``file:line`` of the first row where ``bad`` is true."""
+    return f"{where}:{df[LINE].iloc[int(np.argmax(bad.to_numpy()))]}"
+
+
 def _parse_time(df: pd.DataFrame, tc: str, where: str, unit: str | None = None) -> pd.DataFrame:
     """Turn the time column into naive timestamps (aware ones in UTC); the first value that is not one is an error."""
     if tc not in df.columns:
         raise _missing_column(tc, df, where, "data.time_column")
     col = df[tc]
     if col.isna().any():
-        i = int(np.argmax(col.isna().to_numpy()))
         raise DataError(
             f"empty time value in column {tc!r}",
-            where=f"{where}:{df[LINE].iloc[i]}",
+            where=_first_line_where(df, col.isna(), where),
             fix="fill in the timestamp or remove the row",
         )
     numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
@@ -457,7 +461,7 @@ def _text_times(df: pd.DataFrame, tc: str, where: str) -> pd.Series:
         i = int(np.argmax(times.isna().to_numpy()))
         raise DataError(
             f"cannot parse time value {_cell(df[tc].iloc[i])} in column {tc!r}",
-            where=f"{where}:{df[LINE].iloc[i]}",
+            where=_first_line_where(df, times.isna(), where),
             fix="use ISO timestamps like 2015-01-31 or 2015-01-31 13:00",
         )
     return times

@@ -67,5 +67,22 @@ def did_you_mean(name: object, options: Iterable[object]) -> str:
 
     Both sides are compared as text, so a number or a YAML key that is not a string still gets an answer.
     """
-    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    text = str(name)
+    close = difflib.get_close_matches(text, [str(o) for o in options], n=1, cutoff=0.6)
+    # a look-alike is a typo only within a few edits: 'zero' is 0.67 similar to 'error' yet no misspelling of it
+    if close and edits(text.lower(), close[0].lower()) <= max(1, len(close[0]) // 4):
+        return f" (did you mean {close[0]!r}?)"
+    return ""
+
+
+def edits(a: str, b: str) -> int:
+    """Edit distance counting an insertion, deletion, substitution or swap of neighbours as one edit."""
+    prev2, prev = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if prev2 is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]

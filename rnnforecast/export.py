@@ -218,6 +218,12 @@ def export_run(run_dir: str, fmt: str, output: str | None = None) -> str:
     from . import pipeline
 
     run = artifacts.open_run(run_dir)
+    if run.config.model.ensemble > 1:
+        raise RunError(
+            f"export writes one network; this run is a seed ensemble of {run.config.model.ensemble} members",
+            where=str(run.path),
+            fix="train with model.ensemble: 1 to export, or use rnnforecast predict on this run",
+        )
     out = target_dir(run.path, fmt, output)
     if fmt == "onnx" and not _has_onnx_tools():
         raise RunError("ONNX export needs the onnx and tf2onnx packages", fix='pip install "rnnforecast[export]"')

@@ -106,6 +106,37 @@ class NumpyModel:
         return cls(path, input_shape, shape, layers)
 
 
+@dataclass
+class Ensemble:
+    """The members of a seed ensemble (``model.ensemble``) behind one ``predict_on_batch``.
+
+    Args:
+        members: ``NumpyModel`` or Keras models with the same input and output shapes; member 0 is the
+            run's ``model.keras``.
+    """
+
+    members: list
+
+    def predict_on_batch(self, inputs) -> np.ndarray:
+        """The members' forecasts combined by :func:`combine`, float32 ``(B, H, T, Q)``."""
+        return combine([np.asarray(m.predict_on_batch(inputs)) for m in self.members])
+
+    def count_params(self) -> int:
+        return sum(int(m.count_params()) for m in self.members)
+
+    @property
+    def numpy(self) -> bool:
+        return all(isinstance(m, NumpyModel) for m in self.members)
+
+
+def combine(outputs: list[np.ndarray]) -> np.ndarray:
+    """Members' forecasts ``[(B, H, T, Q)] * N`` -> one: the mean of point forecasts (Q = 1); for quantile
+    outputs the median of each quantile, so one member's wild tail does not move the band."""
+    stacked = np.stack(outputs).astype(np.float64)  # (N, B, H, T, Q)
+    out = np.median(stacked, axis=0) if stacked.shape[-1] > 1 else stacked.mean(axis=0)
+    return out.astype(np.float32)
+
+
 def load_predictor(path: str | Path, schema: dict | None = None, keras: bool = False):
     """The model in ``path``, as something with ``predict_on_batch({"past": x}) -> (B, H, T, Q)``.
 
@@ -155,7 +186,7 @@ def predict_windows(model, data, starts: np.ndarray, batch_size: int = 256) -> n
     for i in range(0, len(starts), batch_size):
         idx = starts[i : i + batch_size]
         n = len(idx)
-        if n < batch_size and not isinstance(model, NumpyModel):
+        if n < batch_size and not (isinstance(model, NumpyModel) or getattr(model, "numpy", False)):
             # Keras: one padded shape compiles once per process (and is then found in the compilation
             # cache): the test split, the validation split and the one-window forecast share it
             idx = np.concatenate([idx, np.repeat(idx[-1:], batch_size - n)])

@@ -26,6 +26,7 @@ from .data import load_source, season_length
 from .errors import ConfigError, DataError, Interrupted, RunError
 from .internals import inspect_model
 from .models import build_model, model_quantiles
+from .numpy_model import Ensemble
 from .predictions import predictions_table
 from .scaling import Scaler
 from .series import SeriesData, build
@@ -254,6 +255,10 @@ def _train_into(
     model, fit, train_seconds = fit_model(
         cfg, data, partial / "checkpoint", quiet=quiet, state=state, callbacks=callbacks
     )
+    members = fit_members(cfg, data, partial, quiet) if cfg.model.ensemble > 1 else []
+    train_seconds += sum(m["seconds"] for m in members)
+    if members:
+        model = Ensemble([model, *(m["model"] for m in members)])
     val = evaluate_model(model, data, cfg, "val")
     test = val if split == "val" else evaluate_model(model, data, cfg, split)  # a tune trial never touches test
     calibration = calibrate(cfg, val)
@@ -265,12 +270,14 @@ def _train_into(
         "devices": backend.batch_split(),  # how many devices each batch was split over (runtime.distribution)
         "versions": backend.versions(),
     }
+    if members:
+        extra["ensemble"] = artifacts.ensemble_record(cfg.seed, fit, train_seconds, members)
     record = artifacts.metrics_record(cfg, test.metrics, val.metrics, fit, int(model.count_params()), extra, split)
     timing = artifacts.timing_record(train_seconds, fit.epoch_seconds)
     history = artifacts.history_table(fit.history, fit.epochs_run)
     artifacts.write_run(
         partial,
-        model=model,
+        model=model.members[0] if members else model,  # model.keras: member 0; members/N.keras: the others
         scaler=data.scaler,
         schema=artifacts.schema_of(data, cfg),
         history=history,
@@ -324,6 +331,27 @@ def fit_model(
     return model, fit, time.perf_counter() - t0
 
 
+def fit_members(cfg: Config, data: SeriesData, partial: Path, quiet: bool) -> list[dict]:
+    """Members 1..N-1 of a seed ensemble (member 0 is the run's own training), one after another in this
+    process, each a :func:`fit_model` with ``seed + i``; each is saved to ``members/<i>.keras`` when done.
+
+    Returns:
+        One ``{"model", "fit", "seconds"}`` per member. Resuming an interrupted ensemble resumes member 0
+        from its checkpoint and trains these members again.
+    """
+    out = []
+    n = cfg.model.ensemble
+    for i in range(1, n):
+        member_cfg = cfg.replace(**{"seed": cfg.seed + i, "output.tensorboard": False})
+        _say(f"ensemble member {i + 1} of {n} (seed {cfg.seed + i})")
+        checkpoint = artifacts.member_path(partial, i).with_suffix(".checkpoint")
+        model, fit, seconds = fit_model(member_cfg, data, checkpoint, quiet=quiet)
+        artifacts.save_model(model, artifacts.member_path(partial, i))
+        shutil.rmtree(checkpoint, ignore_errors=True)  # made by fit_model a moment ago
+        out.append({"model": model, "fit": fit, "seconds": seconds})
+    return out
+
+
 def _resumed_model(checkpoint_dir: Path, cfg: Config, state: dict):
     model = artifacts.load_model_compiled(checkpoint_dir / state.get("model", "model.keras"), model_quantiles(cfg))
     _say(f"resuming from epoch {state['epoch'] + 1} of {cfg.training.epochs}")
@@ -334,10 +362,12 @@ def _resumed_model(checkpoint_dir: Path, cfg: Config, state: dict):
 
 
 @dataclass
-class CompareResult:
+class DirectoryResult:
+    """What a command that writes one directory of many trainings (compare, backtest) returns."""
+
     out: Path
-    record: dict  # the content of compare.json
-    table: str  # what `compare` prints
+    record: dict  # the directory's main JSON: compare.json, or backtest's metrics.json
+    table: str  # what the command prints
 
 
 def compare(
@@ -348,7 +378,7 @@ def compare(
     repeats: int = 1,
     out: str | None = None,
     quiet: bool = False,
-) -> CompareResult:
+) -> DirectoryResult:
     """Train every cell in ``cells`` with seeds ``cfg.seed .. cfg.seed + repeats - 1`` and compare them.
 
     Every run is a normal ``train`` that differs from ``cfg`` only in ``model.cell`` and ``seed``.
@@ -396,7 +426,7 @@ def compare(
         artifacts.write_atomic(partial / "compare.md", text.markdown(record))
         C.compare_plots(partial / "plots", record, curves, overlay, forecasts)
         final = artifacts.finish(partial)
-        return CompareResult(final, record, f"{text.ranked_table(record)}\n\ncomparison directory: {final}")
+        return DirectoryResult(final, record, f"{text.ranked_table(record)}\n\ncomparison directory: {final}")
     finally:
         artifacts.release(partial)  # the comparison's lock; a finished one was released by finish
 
@@ -419,8 +449,10 @@ def _open(run_dir: str | Path, keras_model: bool = False):
 
     run = artifacts.open_run(run_dir)
     backend.activate(run.config.runtime.backend if run.config.runtime.backend != "auto" else "auto")
-    model = load_predictor(run.model_path, run.schema, keras=keras_model)
-    return run, model
+    paths = run.member_paths()
+    if keras_model or len(paths) == 1:  # inspect reads member 0's layers
+        return run, load_predictor(paths[0], run.schema, keras=keras_model)
+    return run, Ensemble([load_predictor(p, run.schema) for p in paths])
 
 
 def run_data(
@@ -665,13 +697,6 @@ def inspect_run(run_dir: str | Path, split: str = "test", window_index: int = 0)
 # --------------------------------------------------------------------------- backtest
 
 
-@dataclass
-class BacktestResult:
-    out: Path
-    record: dict  # the content of metrics.json
-    table: str  # what `backtest` prints
-
-
 def backtest(
     cfg: Config,
     *,
@@ -683,7 +708,7 @@ def backtest(
     levels: tuple[float, ...] = (80.0, 95.0),
     workers: int = 1,
     quiet: bool = False,
-) -> BacktestResult:
+) -> DirectoryResult:
     """Rolling-origin backtest: each fold trains (``refit``) on everything before its validation stretch,
     calibrates conformal bands on it, and forecasts every window of its test stretch (``backtest.py``).
 
@@ -721,7 +746,7 @@ def backtest(
     if cfg.output.plots:
         plots.backtest_plots(partial / "plots", record, predictions, {t: data.frame.unit(t) for t in data.targets})
     final = artifacts.finish(partial)
-    return BacktestResult(final, record, text.backtest_table(record, final))
+    return DirectoryResult(final, record, text.backtest_table(record, final))
 
 
 def backtest_folds(spec: dict) -> list[int]:

@@ -104,10 +104,25 @@ def forecast(panels: list[ForecastPanel], path: Path, split: str, levels=(), cap
         zoom.set(title=f"last {min(ZOOM_STEPS, len(panel.times))} windows")
         for ax in (overview, zoom):
             ax.tick_params(axis="x", labelrotation=30)
-    axes[0, 0].legend(loc="upper left", fontsize=8, ncol=2)
+        _few_time_ticks(zoom, panel.times)  # the narrow zoom had its dates printed over each other
+    # below the panels, not over the data (it hid the first weeks of the actual curve)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", fontsize=8, ncols=min(len(labels), 7))
     if caption:
         fig.suptitle(caption, fontsize=9)
     _save(fig, path)
+
+
+def _few_time_ticks(ax, times, most: int = 4) -> None:
+    """At most ``most`` ticks on a narrow time axis: dates in the concise form, numbers at whole values."""
+    from matplotlib import dates, ticker
+
+    if np.issubdtype(np.asarray(times).dtype, np.datetime64):
+        locator = dates.AutoDateLocator(minticks=2, maxticks=most)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
+    else:
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(most, integer=True))
 
 
 def _forecast_panel(ax, p: ForecastPanel, keep: slice, levels) -> None:
@@ -384,21 +399,36 @@ def error_by_lead(view: _Comparison, path: Path) -> None:
     _save(fig, path)
 
 
-def forecast_overlay(view: _Comparison, overlay: dict, forecasts: dict, path: Path) -> None:
-    """Actual values and each cell's one-step forecast on the same test windows."""
+def forecast_overlay(view: _Comparison, overlay: dict, forecasts: dict, path: Path) -> list[str]:
+    """Actual values and each cell's one-step forecast on the same test windows: small multiples, one panel per
+    cell with the actual curve in each, shared time and value axes (four curves on one axis are a tangle).
+
+    Returns:
+        The panel titles, one per cell in ranking order.
+    """
     target = overlay["target"]
-    fig, ax = _plt().subplots(figsize=(10, 4.5))
-    ax.plot(overlay["times"], overlay["actual"], color="black", lw=1.4, label="actual")
-    for cell in view.cells:
-        ax.plot(overlay["times"], forecasts[cell], color=view.colors[cell], lw=1, alpha=0.9, label=f"{cell} (t+1)")
-    ax.set(
-        title=f"{target}: actual and each cell's one-step forecast, first {len(overlay['starts'])} test windows",
-        xlabel="time",
-        ylabel=f"{target} ({view.record['target_units'][target]})",
+    actual = np.asarray(overlay["actual"], dtype=float)
+    n = len(view.cells)
+    fig, axes = _plt().subplots(
+        n, 1, figsize=(10, 1.0 + 2.0 * n), sharex=True, sharey=True, squeeze=False, layout="constrained"
     )
-    ax.legend(fontsize=8)
-    fig.autofmt_xdate()
+    titles = []
+    for ax, cell in zip(axes[:, 0], view.cells):
+        pred = np.asarray(forecasts[cell], dtype=float)
+        mae = float(np.nanmean(np.abs(pred - actual)))
+        ax.plot(overlay["times"], actual, color="black", lw=1.2, label="actual")
+        ax.plot(overlay["times"], pred, color=view.colors[cell], lw=1.1, label=f"{cell} (t+1)")
+        titles.append(f"{cell}: MAE {mae:.3g} on these windows")
+        ax.set_title(titles[-1], fontsize=9, loc="left")
+        ax.set_ylabel(f"{target} ({view.record['target_units'][target]})", fontsize=8)
+        ax.legend(fontsize=7, loc="upper right", ncols=2)
+    axes[-1, 0].set_xlabel("time")
+    fig.suptitle(
+        f"{target}: actual (black) and each cell's one-step forecast, first {len(overlay['starts'])} test windows"
+    )
+    axes[-1, 0].tick_params(axis="x", labelrotation=30)
     _save(fig, path)
+    return titles
 
 
 def params_vs_error(view: _Comparison, path: Path) -> None:

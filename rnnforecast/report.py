@@ -15,7 +15,8 @@ from pathlib import Path
 
 from . import __version__, artifacts
 from .errors import RunError
-from .text import inspect_summary, table_rows
+from .text import AUTO, beats_every_baseline, column_cells, compare_cells, inspect_summary, mase_warning_for, num
+from .text import COLUMNS as COMPARE_COLUMNS
 
 # File name (or glob) -> what the figure shows and how to read it. Unknown PNGs get GENERIC.
 CAPTIONS = {
@@ -39,9 +40,9 @@ CAPTIONS = {
     "persistence line means the cell does worse than repeating the last value.",
     "error_by_lead.png": "Test MSE per lead time for each cell (mean over seeds) with persistence dashed, in the data's units "
     "squared. Cells that keep long-range memory tend to gain most at the later lead times.",
-    "forecast_overlay.png": "Actual values (black) and every cell's one-step-ahead forecast on the same stretch of the test "
-    "split (first seed of each cell), in the data's units. Curves that hug the black line are better; one shifted a step to "
-    "the right is mostly persistence.",
+    "forecast_overlay.png": "One panel per cell, shared axes: actual values (black) and the cell's one-step-ahead forecast "
+    "on the same stretch of the test split (first seed of each cell), in the data's units, with the cell's MAE over that "
+    "stretch. Curves that hug the black line are better; one shifted a step to the right is mostly persistence.",
     "params_vs_error.png": "Parameters of each cell's model (log scale when they span more than 10x) against its test "
     "MSE, with persistence as the dashed line. Down and to the left is better: lower error for fewer parameters.",
     "time_per_epoch.png": "Seconds per training epoch for each cell (median over epochs, the first excluded when there are "
@@ -90,15 +91,21 @@ main{max-width:1000px;margin:0 auto;padding:1.5rem 1.25rem 4rem;background:#fff}
 h1{font-size:1.6rem;margin:.2rem 0 .4rem}h2{font-size:1.3rem;margin-top:2.2rem;border-bottom:1px solid #dde1e8;padding-bottom:.2rem}
 h3{font-size:1.08rem;margin-top:1.4rem}h4{font-size:.98rem;margin:1rem 0 .3rem}
 .meta,.note{color:#5a6275;font-size:.9rem}
-table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.88rem;display:block;overflow-x:auto;max-width:100%}
-th,td{border:1px solid #dde1e8;padding:.25rem .55rem;text-align:right;white-space:nowrap}
+.scroll{overflow-x:auto;max-width:100%;margin:.5rem 0 1rem}
+table{border-collapse:collapse;font-size:.88rem}table.wide{font-size:.8rem}table.wide td,table.wide th{padding:.2rem .4rem}
+th,td{border:1px solid #dde1e8;padding:.25rem .55rem;text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 th:first-child,td:first-child{text-align:left}thead th{background:#eef1f5}
-tr.model td{font-weight:600}
+tr.best td{font-weight:600}
+.warning{background:#fff4e5;border-left:4px solid #e8a13a;padding:.5rem .8rem;color:#6b3e00;margin:.6rem 0}
 pre{background:#f3f5f8;border:1px solid #dde1e8;padding:.7rem;overflow-x:auto;font-size:.82rem;max-height:28rem}
 figure{margin:1.2rem 0 1.8rem}figure img{max-width:100%;height:auto;border:1px solid #e3e6eb}
 figcaption{font-size:.88rem;color:#3b4252;margin-top:.35rem}figcaption code{font-size:.82rem;color:#5a6275}
 nav ul{columns:2;font-size:.9rem}
 """
+
+SCORE_SPECS = {"mape": ".2f", "smape": ".2f", "mase": ".3f", "skill": ".3f"}  # the others: one AUTO per column
+BASELINES = ("persistence", "seasonal_naive", "window_mean")
+WIDE = 8  # tables with more columns than this get the smaller font
 
 SCORES = {
     "mse": "MSE",
@@ -218,6 +225,7 @@ def render(d: Path) -> str:
         page.section("data", "Data", _schema_body(d, d))
         page.run_sections(d, "run", "Results", level=2, metrics=metrics)
     page.leftovers()
+    warnings = "".join(f"<p class='warning'>{_e(w)}</p>" for w in _warnings(kind, d))
     generated = dt.datetime.now().isoformat(timespec="seconds")
     head = (
         f"<h1>{_e(title)}</h1><p class='meta'>{_e(kind)} directory <code>{_e(str(d.resolve()))}</code>; "
@@ -227,7 +235,7 @@ def render(d: Path) -> str:
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{_e(title)}</title><style>{CSS}</style></head>\n<body><main>\n{head}\n{toc}\n"
+        f"<title>{_e(title)}</title><style>{CSS}</style></head>\n<body><main>\n{head}\n{warnings}{toc}\n"
         + "\n".join(page.parts)
         + "\n</main></body></html>\n"
     )
@@ -369,34 +377,46 @@ def _schema_body(run: Path, root: Path) -> str:
     return f"<p class='note'>From <code>{_e(rel)}</code>.</p><table><tbody>{body}</tbody></table>"
 
 
-def _num(v, digits: int = 4) -> str:
-    if v is None:
-        return "n/a"
-    if isinstance(v, bool) or isinstance(v, str):
-        return str(v)
-    if isinstance(v, int):
-        return str(v)
-    return f"{v:.{digits}g}"
+def _table(header: list[str], rows: list[list], bold: str | None = None, specs: list[str] | None = None) -> str:
+    """An HTML table, one number format per column (``text.column``: decimals line up), the row named ``bold``
+    in bold; wide tables scroll inside their own box and use a smaller font.
 
-
-def _table(header: list[str], rows: list[list[str]], highlight: str | None = "model") -> str:
+    Args:
+        header: column titles.
+        rows: first cell the row's name, then numbers, None, str or (mean, std) pairs.
+        bold: the name of the one row to bold (the caller decides it earned it), or None.
+        specs: a format per column after the first (default: ``text.AUTO`` for each).
+    """
+    specs = [None] + (specs or [AUTO] * (len(header) - 1))
+    cols = [column_cells([r[i] for r in rows], spec) for i, spec in enumerate(specs)]
+    cells = [[" ".join(col[j].split()) for col in cols] for j in range(len(rows))]
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     body = "".join(
-        ("<tr class='model'>" if highlight and r[0] == highlight else "<tr>")
+        ("<tr class='best'>" if bold is not None and r[0] == bold else "<tr>")
         + "".join(f"<td>{_e(v)}</td>" for v in r)
         + "</tr>"
-        for r in rows
+        for r in cells
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    wide = " class='wide'" if len(header) > WIDE else ""
+    return f"<div class='scroll'><table{wide}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+
+
+def _winner(block: dict) -> str | None:
+    """``"model"`` when it scores below every baseline on MSE and MAE (worth bolding), else None."""
+    model = block.get("model")
+    others = [block[b] for b in BASELINES if b in block]
+    return "model" if model and beats_every_baseline(model, others) else None
 
 
 def _scores_table(block: dict) -> str:
-    """Forecaster -> scores dict as a table (one row per forecaster)."""
+    """Forecaster -> scores dict as a table (one row per forecaster); the model in bold only if it wins."""
     first = next(iter(block.values()))
     cols = [k for k in SCORES if k in first]
     return _table(
         ["forecaster"] + [SCORES[c] for c in cols],
-        [[name] + [_num(s.get(c)) for c in cols] for name, s in block.items()],
+        [[name] + [s.get(c) for c in cols] for name, s in block.items()],
+        bold=_winner(block),
+        specs=[SCORE_SPECS.get(c, AUTO) for c in cols],
     )
 
 
@@ -404,8 +424,34 @@ def _lead_table(block: dict, score: str) -> str:
     n = len(next(iter(block.values()))[score])
     return _table(
         ["forecaster"] + [f"t+{i + 1}" for i in range(n)],
-        [[name] + [_num(v) for v in s[score]] for name, s in block.items()],
+        [[name] + list(s[score]) for name, s in block.items()],
     )
+
+
+def _warnings(kind: str, d: Path) -> list[str]:
+    """The MASE >= 1 warnings the terminal printed, for the top of the page."""
+    if kind == "run":
+        m = _json(d / "metrics.json")
+        w = mase_warning_for(
+            m.get("test", {}).get("original", {}).get("overall", {}).get("model", {}).get("mase"), "test"
+        )
+        return [w] if w else []
+    if kind == "backtest":
+        m = _json(d / "metrics.json")
+        mase = m["aggregate"]["scores"]["model"].get("mase", {}).get("mean")
+        w = mase_warning_for(mase, "test", f"the model (mean over {len(m['folds'])} folds)")
+        return [w] if w else []
+    record = _json(d / "compare.json")
+    losers = [c for c in record.get("ranking", []) if (record["results"][c]["mean"].get("test_mase") or 0) >= 1]
+    if not losers:
+        return []
+    who = ", ".join(f"{c} ({record['results'][c]['mean']['test_mase']:.3f})" for c in losers)
+    everyone = len(losers) == len(record["ranking"])
+    return [
+        f"warning: MASE >= 1 on the test split for {who}: "
+        + ("no cell does" if everyone else "these cells do")
+        + " better than repeating the last observed value (persistence)."
+    ]
 
 
 def _metrics_body(m: dict, run: Path) -> str:
@@ -420,8 +466,11 @@ def _metrics_body(m: dict, run: Path) -> str:
     ]
     if timing.get("train_seconds") is not None:
         facts.append(f"training time {timing['train_seconds']:.1f} s")
+    mase = m.get("test", {}).get("original", {}).get("overall", {}).get("model", {}).get("mase")
+    warning = mase_warning_for(mase, "test")
     out = [
         f"<p>{_e('; '.join(facts))}.</p>",
+        f"<p class='warning'>{_e(warning)}</p>" if warning else "",
         "<p class='note'>Scores on identical windows for the model and three naive baselines: persistence (repeat the "
         "last value), seasonal naive (repeat the value one season earlier) and window mean. MASE = MAE / persistence "
         "MAE (below 1 beats persistence); skill = 1 - MSE / persistence MSE (above 0 beats persistence). Original "
@@ -449,13 +498,10 @@ def _metrics_body(m: dict, run: Path) -> str:
         )
     per_series = m.get("per_series")
     if per_series:
-        rows = [
-            [name] + [_num(s["model"].get(k)) for k in ("mse", "mae", "mase", "skill")]
-            for name, s in per_series.items()
-        ]
+        rows = [[name] + [s["model"].get(k) for k in ("mse", "mae", "mase", "skill")] for name, s in per_series.items()]
         out.append(
             "<h4>Test, original units: model per series</h4>"
-            + _table(["series", "MSE", "MAE", "MASE", "skill"], rows, None)
+            + _table(["series", "MSE", "MAE", "MASE", "skill"], rows, specs=[AUTO, AUTO, ".3f", ".3f"])
         )
     return "\n".join(out)
 
@@ -489,32 +535,25 @@ def _backtest_body(record: dict) -> str:
     rows = []
     for f in record["folds"]:
         o = f["original"]["overall"]
-        cov = [_num(f["intervals"]["model"]["levels"][c]["coverage"]["overall"], 3) for c in levels]
+        cov = [f["intervals"]["model"]["levels"][c]["coverage"]["overall"] for c in levels]
         rows.append(
-            [
-                str(f["fold"]),
-                str(f["origin"]),
-                str(f["n_windows"]),
-                "yes" if f["trained"] else "no",
-                _num(o["model"]["mae"]),
-                _num(o["persistence"]["mae"]),
-                _num(o["model"]["mase"]),
-                *cov,
-            ]
+            [str(f["fold"]), str(f["origin"]), f["n_windows"], "yes" if f["trained"] else "no"]
+            + [o["model"]["mae"], o["persistence"]["mae"], o["model"]["mase"], *cov]
         )
     agg = record["aggregate"]["scores"]
     lead = [["lead", *[f"t+{i + 1}" for i in range(record["horizon"])]]]
     for name, block in agg.items():
         m = block["mae"]["per_lead"]
-        lead.append([name, *[f"{_num(a)} ± {_num(b, 2)}" for a, b in zip(m["mean"], m["std"])]])
+        lead.append([name, *[(a, b) for a, b in zip(m["mean"], m["std"] or [None] * len(m["mean"]))]])
     note = (
         f"<p class='note'>{len(record['folds'])} folds, refit {_e(record['plan']['refit'])}, step {record['plan']['step']}, "
         f"validation {record['plan']['val_length']} steps; {record['trainings']} training(s). Every fold trains on the "
         "rows before its validation stretch only.</p>"
     )
+    specs = [None, AUTO, None, AUTO, AUTO, ".3f", *[".1f"] * len(levels)]
     return (
         note
-        + _table(head, rows, highlight=None)
+        + _table(head, rows, specs=specs)
         + "<h4>MAE by lead time (mean ± std over folds)</h4>"
         + _table(lead[0], lead[1:])
     )
@@ -546,8 +585,8 @@ def _tune_body(record: dict, trials_csv: Path) -> str:
     note = (
         f"{record.get('trials', '?')} trials in study {record.get('study')!r}, scored on the validation split by "
         f"{metric} (lower is better); best trial {record.get('best_trial')} with {metric} "
-        f"{_num(record.get('best_value'))}. Its config, trained once more and scored on the test split: "
-        + ", ".join(f"{k.upper()} {_num(v)}" for k, v in test.items())
+        f"{num(record.get('best_value'))}. Its config, trained once more and scored on the test split: "
+        + ", ".join(f"{k.upper()} {num(v)}" for k, v in test.items())
         + ". Pruned trials stopped early because their validation loss lagged the median; failed trials carry "
         "their error."
     )
@@ -560,20 +599,24 @@ def _tune_body(record: dict, trials_csv: Path) -> str:
         return f"<p class='note'>{_e(note)}</p>"
     keep = [i for i, h in enumerate(rows[0]) if h != "user_attrs_run_dir"]
     head = [rows[0][i].removeprefix("params_").removeprefix("user_attrs_") for i in keep]
-    body = [[_cell(r[i]) if i < len(r) else "" for i in keep] for r in rows[1:]]
+    body = [[r[keep[0]], *(_cell(r[i]) if i < len(r) else None for i in keep[1:])] for r in rows[1:]]
     best = str(record.get("best_trial"))
     return f"<p class='note'>{_e(note)}</p>" + _table(head, body, best)
 
 
-def _cell(v: str) -> str:
+def _cell(v: str):
+    """A trials.csv cell for ``_table``: numbers as numbers (one format per column), empty as None, text as is."""
+    if v == "":
+        return None
     try:
-        return _num(float(v)) if v and not v.lstrip("-").isdigit() else v
+        return float(v)
     except ValueError:
         return v
 
 
 def _compare_body(record: dict) -> str:
-    rows = table_rows(record)
+    header, rows = compare_cells(record)
+    specs = [spec for _, _, spec in COMPARE_COLUMNS[1:]]
     seeds = record.get("seeds", [])
     note = (
         f"Test split ({record.get('n_test_windows')} windows), original units (MSE in units squared), ranked by test MSE; "
@@ -586,8 +629,18 @@ def _compare_body(record: dict) -> str:
         "differs. s/epoch is the median epoch time (first epoch excluded when possible). Rows in parentheses are naive "
         "baselines on the same windows. MASE below 1 and skill above 0 beat persistence."
     )
-    best = record["ranking"][0] if record.get("ranking") else None
-    return f"<p class='note'>{_e(note)}</p>" + _table(rows[0], rows[1:], best)
+    return f"<p class='note'>{_e(note)}</p>" + _table(header, rows, _compare_winner(record), specs)
+
+
+def _compare_winner(record: dict) -> str | None:
+    """The best-ranked cell when its mean test MSE and MAE beat every baseline (worth bolding), else None."""
+    if not record.get("ranking"):
+        return None
+    best = record["ranking"][0]
+    keys = ("test_mse", "test_mae")
+    if beats_every_baseline(record["results"][best]["mean"], list(record["baselines"].values()), keys):
+        return best
+    return None
 
 
 def _e(text: str) -> str:

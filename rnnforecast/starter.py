@@ -151,14 +151,19 @@ def _looks_like_time(s: pd.Series) -> bool:
     return bool(parsed.notna().mean() >= 0.95)
 
 
+def _require_column(option: str, given: str, df: pd.DataFrame, where: str, allowed: list[str], what: str) -> None:
+    """``--target`` / ``--time-column`` must name a column of the file."""
+    if given not in df.columns:
+        raise DataError(
+            f"{option} {given!r} is not a column{did_you_mean(given, df.columns)}",
+            where=where,
+            fix=f"use one of {what}: {', '.join(map(str, allowed))}",
+        )
+
+
 def _time_column(df: pd.DataFrame, given: str | None, where: str) -> str:
     if given is not None:
-        if given not in df.columns:
-            raise DataError(
-                f"--time-column {given!r} is not a column{did_you_mean(given, df.columns)}",
-                where=where,
-                fix=f"use one of: {', '.join(df.columns)}",
-            )
+        _require_column("--time-column", given, df, where, list(df.columns), "the columns")
         return given
     found = [c for c in df.columns if _looks_like_time(df[c])]
     if not found:
@@ -229,12 +234,7 @@ def _series_column(df: pd.DataFrame, tc: str, times: pd.Series, categorical: lis
 
 def _target(numeric: list[str], given: str | None, df: pd.DataFrame, where: str) -> tuple[str, str]:
     if given is not None:
-        if given not in df.columns:
-            raise DataError(
-                f"--target {given!r} is not a column{did_you_mean(given, df.columns)}",
-                where=where,
-                fix=f"use one of the numeric columns: {', '.join(numeric)}",
-            )
+        _require_column("--target", given, df, where, numeric, "the numeric columns")
         if given not in numeric:
             raise DataError(f"--target {given!r} is not numeric", where=where, fix=f"use one of: {', '.join(numeric)}")
         return given, "given with --target"

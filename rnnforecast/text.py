@@ -7,6 +7,7 @@ Numbers are formatted by :func:`num` only, so ``n/a`` and the digits shown are t
 from __future__ import annotations
 
 import json
+import math
 from typing import TYPE_CHECKING
 
 from . import windows
@@ -33,6 +34,76 @@ def num(value, spec: str = ".4g", width: int = 0) -> str:
     else:
         text = format(value, spec)
     return text.rjust(width) if width else text
+
+
+AUTO = ".4g"  # the default spec: a column of these gets one fixed number of decimals (see ``column``)
+MAX_DECIMALS = 6
+PLUS_MINUS = " ± "
+
+
+def decimals_for(values) -> int:
+    """Decimals that show the column's largest magnitude with 4 significant digits, and its smallest non-zero one
+    with at least 2 (at most ``MAX_DECIMALS``)."""
+    mags = [abs(float(v)) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    mags = [m for m in mags if m > 0 and m != float("inf")]
+    if not mags:
+        return 0
+    decimals = min(max(3 - math.floor(math.log10(max(mags))), 0), MAX_DECIMALS)
+    while decimals < MAX_DECIMALS and min(mags) < 10 ** (1 - decimals):
+        decimals += 1
+    return decimals
+
+
+def column(values, spec: str = AUTO) -> list[str]:
+    """One format for a whole column of numbers, so that right-aligned, their decimal points line up.
+
+    ``spec`` ``".4g"`` (the default) picks a fixed number of decimals from the values (``decimals_for``);
+    ``"~.1f"`` is ``.1f`` unless every value is whole; any other spec (``".3f"``) is used as given. Integers stay integers, None is ``n/a`` (like ``num``).
+    """
+    floats = [v for v in values if isinstance(v, float) and math.isfinite(v)]
+    whole = all(v == int(v) for v in floats)
+    if spec == AUTO:
+        spec = ".0f" if whole else f".{decimals_for(floats)}f"
+    elif spec.startswith("~"):  # "~.1f": whole numbers when all are whole (best epoch of one seed), else .1f
+        spec = ".0f" if whole else spec[1:]
+    return [num(v, spec) for v in values]
+
+
+def mean_std(value, std) -> tuple:
+    """A (mean, std) pair for ``table``: the std only where it says something (not None, not 0)."""
+    return (value, None if std is None or std == 0 else std)
+
+
+def table(header: list[str], rows: list[list], specs: list[str | None]) -> list[str]:
+    """An aligned plain-text table: first column left, the others right-aligned with one format per column.
+
+    Args:
+        header: the column titles.
+        rows: the cells: a str (shown as is), a number, None (``n/a``) or a (mean, std) pair from ``mean_std``,
+            shown as ``mean ± std`` with the means' decimals aligned.
+        specs: per column a format for ``column`` (None: text column).
+
+    Columns are separated by at least two spaces whatever the widths of the values.
+    """
+    cols = [column_cells([r[i] for r in rows], specs[i]) for i in range(len(header))]
+    widths = [max(len(h), *(len(c) for c in col)) if col else len(h) for h, col in zip(header, cols)]
+    lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))]
+    for j in range(len(rows)):
+        cells = [cols[i][j].ljust(w) if i == 0 else cols[i][j].rjust(w) for i, w in enumerate(widths)]
+        lines.append("  ".join(cells))
+    return [line.rstrip() for line in lines]
+
+
+def column_cells(values: list, spec: str | None) -> list[str]:
+    """Formatted cells of one column; ``mean ± std`` pairs get the means right-aligned and the stds left-aligned."""
+    if spec is None:
+        return ["" if v is None else str(v) for v in values]
+    pairs = [v if isinstance(v, tuple) else (v, None) for v in values]
+    blank = [isinstance(v, str) and not v for v in values]  # "" leaves the cell empty
+    means = column([None if b else m for b, (m, _) in zip(blank, pairs)], spec)
+    stds = [PLUS_MINUS + num(float(s), ".2g") if s else "" for _, s in pairs]  # no ± 0, no ± for one seed
+    wm, ws = max(map(len, means)), max(map(len, stds))
+    return ["" if b else (m.rjust(wm) + s.ljust(ws)) for b, m, s in zip(blank, means, stds)]
 
 
 # --------------------------------------------------------------------------- validate
@@ -126,13 +197,10 @@ def summary_table(ev: Evaluation) -> str:
     """Model and baselines, original units: MSE, RMSE, MAE, MAPE (or sMAPE), MASE, skill."""
     rows = ev.metrics["original"]["overall"]
     pct = "mape" if "mape" in rows["model"] else "smape"
-    lines = [f"{'':<16}{'MSE':>12}{'RMSE':>12}{'MAE':>12}{pct.upper():>9}{'MASE':>8}{'skill':>8}"]
-    for name, r in rows.items():
-        lines.append(
-            f"{name:<16}{num(r['mse'], width=12)}{num(r['rmse'], width=12)}{num(r['mae'], width=12)}"
-            f"{num(r[pct], '.2f', 9)}{num(r['mase'], '.3f', 8)}{num(r['skill'], '.3f', 8)}"
-        )
-    return "\n".join(lines)
+    keys = ("mse", "rmse", "mae", pct, "mase", "skill")
+    header = ["", "MSE", "RMSE", "MAE", pct.upper(), "MASE", "skill"]
+    body = [[name] + [r.get(k) for k in keys] for name, r in rows.items()]
+    return "\n".join(table(header, body, [None, AUTO, AUTO, AUTO, ".2f", ".3f", ".3f"]))
 
 
 def interval_lines(ev: Evaluation) -> list[str]:
@@ -141,31 +209,43 @@ def interval_lines(ev: Evaluation) -> list[str]:
     if not iv:
         return []
     how = iv["method"] + (", joint" if iv["joint"] else "") + (", adaptive" if iv["adaptive"] else "")
-    lines = [
+    body = [
+        [name, level + "%", b["coverage"]["overall"], b["joint_coverage"]["overall"], b["width"]["overall"]]
+        + [b.get("msis", {}).get("overall")]
+        for name in ("model", "persistence")
+        for level, b in iv[name]["levels"].items()
+    ]
+    header = ["", "level", "coverage %", "joint %", "width", "MSIS"]
+    return [
         "",
         f"intervals ({how}; calibrated on {iv['calibration_windows']} validation windows):",
-        f"{'':<16}{'level':>7}{'coverage':>10}{'joint':>8}{'width':>12}{'MSIS':>9}",
+        *table(header, body, [None, None, ".1f", ".1f", AUTO, ".3f"]),
     ]
-    for name in ("model", "persistence"):
-        for level, b in iv[name]["levels"].items():
-            msis = b.get("msis", {}).get("overall")
-            lines.append(
-                f"{name:<16}{level + '%':>7}{num(b['coverage']['overall'], '.1f', 9)}%"
-                f"{num(b['joint_coverage']['overall'], '.1f', 7)}%{num(b['width']['overall'], width=12)}"
-                f"{num(msis, '.3f', 9)}"
-            )
-    return lines
 
 
 def mase_warning(ev: Evaluation) -> str | None:
     """A warning when the model does no better than persistence (MASE >= 1), else None."""
-    mase = ev.metrics["original"]["overall"]["model"]["mase"]
+    return mase_warning_for(ev.metrics["original"]["overall"]["model"]["mase"], ev.split)
+
+
+def mase_warning_for(mase, split: str, who: str = "the model") -> str | None:
+    """The MASE >= 1 warning (terminal and report.html say the same), or None when ``mase`` is below 1 or unknown."""
     if mase is not None and mase >= 1:
         return (
-            f"warning: MASE {mase:.3f} >= 1 on the {ev.split} split: the model does no better than repeating the last "
+            f"warning: MASE {mase:.3f} >= 1 on the {split} split: {who} does no better than repeating the last "
             "observed value (persistence)."
         )
     return None
+
+
+def beats_every_baseline(scores: dict, baselines: list[dict], keys=("mse", "mae")) -> bool:
+    """True when ``scores`` is lower than every baseline on every one of ``keys`` (a missing number never wins)."""
+    for key in keys:
+        mine = scores.get(key)
+        theirs = [b.get(key) for b in baselines if b.get(key) is not None]
+        if mine is None or any(mine >= t for t in theirs):
+            return False
+    return True
 
 
 def train_summary(ev: Evaluation, record: dict, train_seconds: float, run_dir) -> str:
@@ -203,44 +283,55 @@ def evaluation_text(ev: Evaluation) -> str:
 COLUMNS = (  # (header, key, format) of the compare table
     ("cell", None, None),
     ("params", "params", ".0f"),
-    ("s/epoch", "seconds_per_epoch", ".3g"),
-    ("best epoch", "best_epoch", ".3g"),
-    ("val MSE", "val_mse", ".4g"),
-    ("test MSE", "test_mse", ".4g"),
-    ("test MAE", "test_mae", ".4g"),
+    ("s/epoch", "seconds_per_epoch", ".3f"),
+    ("best epoch", "best_epoch", "~.1f"),
+    ("val MSE", "val_mse", AUTO),
+    ("test MSE", "test_mse", AUTO),
+    ("test MAE", "test_mae", AUTO),
     ("MASE", "test_mase", ".3f"),
     ("skill", "test_skill", ".3f"),
 )
 
 
 def _mean_std(value, std, spec: str) -> str:
+    """``mean ± std`` inline in a sentence; the std only when it is known and not 0."""
     if value is None:
         return "n/a"
     text = num(float(value), spec)
-    return f"{text} ± {num(float(std), '.2g')}" if std is not None else text
+    return f"{text}{PLUS_MINUS}{num(float(std), '.2g')}" if std else text
+
+
+def _stat(value, std):
+    return None if value is None else mean_std(float(value), None if std is None else float(std))
+
+
+def compare_cells(record: dict) -> tuple[list[str], list[list]]:
+    """Header and rows of the compare table (one row per cell ranked by test MSE, then one per baseline), values
+    unformatted: (mean, std) pairs, None for missing, "" where a baseline has no such number."""
+    rows = []
+    for cell in record["ranking"]:
+        r = record["results"][cell]
+        rows.append([cell] + [_stat(r["mean"][k], r["std"][k]) for _, k, _ in COLUMNS[1:]])
+    for name, b in record["baselines"].items():
+        rows.append([f"({name})"] + [_stat(b[k], None) if k in b else "" for _, k, _ in COLUMNS[1:]])
+    return [h for h, _, _ in COLUMNS], rows
 
 
 def table_rows(record: dict) -> list[list[str]]:
-    """Header, then one row per cell (ranked by test MSE), then one per baseline."""
-    rows = [[h for h, _, _ in COLUMNS]]
-    for cell in record["ranking"]:
-        r = record["results"][cell]
-        rows.append([cell] + [_mean_std(r["mean"][k], r["std"][k], f) for _, k, f in COLUMNS[1:]])
-    for name, b in record["baselines"].items():
-        rows.append([f"({name})"] + [_mean_std(b[k], None, f) if k in b else "" for _, k, f in COLUMNS[1:]])
-    return rows
+    """The compare table as strings (Markdown, HTML): header, then the rows, one format per column."""
+    header, rows = compare_cells(record)
+    cols = [column_cells([r[i] for r in rows], spec) for i, (_, _, spec) in enumerate(COLUMNS)]
+    return [header] + [[" ".join(col[j].split()) for col in cols] for j in range(len(rows))]
 
 
 def ranked_table(record: dict) -> str:
     """The compare table as aligned plain text, with a title line naming the split and the seeds."""
-    rows = table_rows(record)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    header, rows = compare_cells(record)
     lines = [
         f"test split, original units, {record['n_test_windows']} windows, ranked by test MSE"
         + (f"; mean ± std over seeds {record['seeds']}" if len(record["seeds"]) > 1 else f"; seed {record['seeds'][0]}")
     ]
-    for r in rows:
-        lines.append("  ".join(v.ljust(widths[0]) if i == 0 else v.rjust(widths[i]) for i, v in enumerate(r)).rstrip())
+    lines += table(header, rows, [spec for _, _, spec in COLUMNS])
     return "\n".join(lines)
 
 
@@ -306,17 +397,15 @@ def backtest_table(record: dict, directory) -> str:
     """What ``backtest`` prints: one row per fold (origin, windows, MAE model vs persistence, MASE, coverage),
     then mean ± std over folds, then the directory."""
     levels = [f"{c:g}" for c in record["levels"]]
-    head = f"{'fold':<6}{'origin':<22}{'windows':>8}{'trained':>8}{'MAE':>11}{'persist.':>11}{'MASE':>8}"
-    head += "".join(f"{'cov' + c + '%':>9}" for c in levels)
-    lines = [head]
-    for f in record["folds"]:
-        o = f["original"]["overall"]
-        cov = [f["intervals"]["model"]["levels"][c]["coverage"]["overall"] for c in levels]
-        lines.append(
-            f"{f['fold']:<6}{str(f['origin'])[:19]:<22}{f['n_windows']:>8}{'yes' if f['trained'] else 'no':>8}"
-            f"{num(o['model']['mae'], width=11)}{num(o['persistence']['mae'], width=11)}{num(o['model']['mase'], '.3f', 8)}"
-            + "".join(num(v, ".1f", 9) for v in cov)
-        )
+    header = ["fold", "origin", "windows", "trained", "MAE", "persist.", "MASE", *[f"cov{c}%" for c in levels]]
+    body = [
+        [str(f["fold"]), str(f["origin"])[:19], f["n_windows"], "yes" if f["trained"] else "no"]
+        + [f["original"]["overall"]["model"]["mae"], f["original"]["overall"]["persistence"]["mae"]]
+        + [f["original"]["overall"]["model"]["mase"]]
+        + [f["intervals"]["model"]["levels"][c]["coverage"]["overall"] for c in levels]
+        for f in record["folds"]
+    ]
+    lines = table(header, body, [None, None, ".0f", None, AUTO, AUTO, ".3f", *[".1f"] * len(levels)])
     agg = record["aggregate"]
     s, cov = agg["scores"], agg["intervals"]["model"]
     lines += [

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -14,7 +16,7 @@ from rnnforecast import artifacts
 from rnnforecast.cli import cli
 from rnnforecast.compare import parse_cells, seconds_per_epoch
 from rnnforecast.errors import ConfigError
-from rnnforecast.text import markdown, ranked_table
+from rnnforecast.text import markdown, ranked_table, table_rows
 
 CELLS = ("simple_rnn", "gru")
 PLOTS = (
@@ -115,12 +117,12 @@ def test_report_on_compare_dir(compared):
     page = parse_report(out / "report.html")
     assert_embeds_exactly_the_pngs(page, out)
     assert len(page.images) == len(PLOTS) + 4 * len(CELLS)
-    text = page.text
     assert page.headings[0].startswith("Cell comparison")
     rec = json.loads((out / "compare.json").read_text())
-    for c in CELLS:
+    shown = table_rows(rec)  # the table the terminal prints, one number format per column
+    for c, row in zip(rec["ranking"], shown[1:]):
         assert f"Run runs/{c}-seed42 ({c}, seed 42)" in page.headings
-        assert f"{rec['results'][c]['mean']['test_mse']:.4g}" in text
+        assert f"<td>{c}</td>" + "".join(f"<td>{v}</td>" for v in row[1:]) in (out / "report.html").read_text()
 
 
 def test_interrupted_compare_stays_partial(tmp_path, weather_config, monkeypatch):
@@ -202,9 +204,9 @@ def test_tables_show_mean_and_std_with_repeats():
     table = ranked_table(rec).splitlines()
     assert "mean ± std over seeds [1, 2]" in table[0]
     assert table[2].split()[:2] == ["gru", "80"]
-    assert "1.5 ± 0.25" in table[2] and "2.5 ± 0.7" in table[2]
+    assert "1.500 ± 0.25" in table[2] and "2.5 ± 0.71" in table[2]
     assert table[4].split()[0] == "(persistence)"
-    assert "| gru | 80 ± 0 |" in markdown(rec) and "`runs/lstm-seed2`" in markdown(rec)
+    assert "| gru | 80 |" in markdown(rec) and "`runs/lstm-seed2`" in markdown(rec)
 
 
 @pytest.mark.slow
@@ -242,7 +244,8 @@ def test_real_sigint_keeps_an_unfinished_comparison(tmp_path, weather_config):
     assert (partial / artifacts.MARKER).is_file() and (partial / "config.yaml").is_file()
     assert sorted(p.name for p in (partial / "runs").iterdir()) == [run.name]  # the second cell never started
     kept = sorted(p.name for p in run.iterdir())
-    assert kept == sorted(["checkpoint", "config.yaml", artifacts.MARKER]), kept
+    # the claim's lock file and owner record stay with the unfinished run (issue 12: who made it, when)
+    assert kept == sorted(["checkpoint", "config.yaml", artifacts.MARKER, ".lock", "owner.json"]), kept
     assert artifacts.committed_epoch(run) >= 1
 
 
@@ -271,3 +274,25 @@ def test_repeats_and_dense_on_real_runs(tmp_path, weather_config):
         assert rec["results"][cell]["mean"]["test_mse"] == pytest.approx(statistics.mean(mses), rel=1e-9)
         assert rec["results"][cell]["std"]["test_mse"] == pytest.approx(statistics.stdev(mses), rel=1e-9)
     assert "mean ± std over seeds [42, 43]" in result.stdout
+
+
+def test_forecast_overlay_is_small_multiples_one_panel_per_cell(tmp_path):
+    """Four cells on one axis were a tangle: one panel per cell, each with the actual curve, shared axes."""
+    import matplotlib.image
+
+    from rnnforecast import plots
+
+    times = pd.date_range("2020-01-01", periods=30, freq="D")
+    actual = np.sin(np.arange(30) / 3)
+    cells = ["simple_rnn", "lstm", "gru", "dense"]
+    forecasts = {c: actual + 0.1 * (i + 1) for i, c in enumerate(cells)}  # cell i is off by 0.1 * (i + 1)
+    record = {"seeds": [1], "cells": cells, "targets": ["y"], "target_units": {"y": "°C"}}
+    view = plots._Comparison.of(record, "y")
+    overlay = {"starts": np.arange(30), "times": times, "target": "y", "actual": actual}
+    titles = plots.forecast_overlay(view, overlay, forecasts, tmp_path / "o.png")
+    assert titles == [f"{c}: MAE {0.1 * (i + 1):.3g} on these windows" for i, c in enumerate(cells)]
+    tall = matplotlib.image.imread(tmp_path / "o.png").shape[0]
+    plots.forecast_overlay(
+        plots._Comparison.of({**record, "cells": cells[:1]}, "y"), overlay, forecasts, tmp_path / "1.png"
+    )
+    assert tall > 2 * matplotlib.image.imread(tmp_path / "1.png").shape[0]  # the figure grows a panel per cell

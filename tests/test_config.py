@@ -125,3 +125,53 @@ def test_did_you_mean_offers_the_closest_option_or_nothing():
     assert did_you_mean(123, [124, "x"]) == " (did you mean '124'?)"  # non-text keys are compared as text
     assert did_you_mean("zzz", ["window", "model"]) == ""
     assert did_you_mean("a", []) == ""
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from rnnforecast.cli import cli
+
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_config_command_lists_the_allowed_values_of_every_closed_key():
+    out = _cli("config").output
+    line = {ln.split(":")[0].strip().lstrip("# "): ln for ln in out.splitlines()}
+    assert line["missing"].endswith("(interpolate | ffill | drop | error)")
+    assert line["cell"].endswith("(simple_rnn | lstm | gru | dense)")
+    assert line["scaling"].endswith("(standard | minmax | none | window)")
+    assert line["time_unit"].endswith("(year | s | ms | us | ns | null)")
+    assert line["jit_compile"].endswith("(true | false | auto)")
+    assert line["activation"].endswith("(tanh | relu | sigmoid | linear | elu | selu | softsign)")
+    assert line["method"].endswith("(conformal | quantile | cqr)")
+    assert "|" not in line["epochs"] and "|" not in line["target"]  # open keys list nothing
+
+
+def test_set_a_scalar_where_a_list_is_expected_suggests_the_list_of_that_value(tmp_path):
+    cfg = write(tmp_path, MINIMAL)
+    r = _cli("validate", str(cfg), "--set", "model.units=64")
+    assert r.exit_code != 0
+    assert "--set model.units: received 64 (integer); expected a list. Fix: write a list: [64]." in r.output
+    r = _cli("validate", str(cfg), "--set", "model.units=abc")  # not a possible entry: a generic example
+    assert "Fix: write a list like [an integer]" in r.output
+
+
+def test_set_a_far_off_choice_lists_the_allowed_values_without_a_wrong_guess(tmp_path):
+    cfg = write(tmp_path, MINIMAL)
+    r = _cli("validate", str(cfg), "--set", "data.missing=zero")
+    assert r.exit_code != 0
+    assert "received 'zero' (string). Fix: use one of: interpolate, ffill, drop, error." in r.output
+    assert "did you mean" not in r.output
+    r = _cli("validate", str(cfg), "--set", "data.missing=interpolat")
+    assert "(did you mean 'interpolate'?)" in r.output
+    assert did_you_mean("zero", ["interpolate", "ffill", "drop", "error"]) == ""
+    assert did_you_mean("gur", ["lstm", "gru"]) == " (did you mean 'gru'?)"  # a swap is one edit
+
+
+def test_validate_prints_units_as_unicode(tmp_path):
+    data = Path(__file__).resolve().parents[1] / "data" / "weather.csv"
+    cfg = write(tmp_path, f"data:\n  path: {data}\n  target: temp_max\n  units: {{temp_max: °C}}\n")
+    r = _cli("validate", str(cfg))
+    assert r.exit_code == 0, r.output
+    assert "temp_max: °C" in r.output and "\\xB0" not in r.output

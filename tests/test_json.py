@@ -114,7 +114,14 @@ def test_predict_json_holds_the_forecast_with_timestamps(weather_run: Path, tmp_
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["command"] == "predict" and doc["output"] == str(out)
-    assert doc["columns"] == ["timestamp", "step", "quantile", "temp_max"]
+    # the demo config asks for 80 % and 95 % intervals: their quantile columns follow the point forecast
+    assert doc["columns"] == [
+        "timestamp",
+        "step",
+        "quantile",
+        "temp_max",
+        *[f"temp_max_p{q}" for q in (2.5, 10, 50, 90, 97.5)],
+    ]
     assert [row["timestamp"] for row in doc["forecast"]] == ["2016-01-01T00:00:00", "2016-01-02T00:00:00"]
     assert [row["temp_max"] for row in doc["forecast"]] == pytest.approx(pd.read_csv(out)["temp_max"].tolist())
 

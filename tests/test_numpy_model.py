@@ -193,7 +193,9 @@ def test_evaluate_command_imports_no_deep_learning_and_matches_training_metrics(
     proc, modules = _probe("evaluate", str(weather_run), "--json")
     assert proc.returncode == 0, proc.stderr
     assert modules == []
-    _assert_same_metrics(json.loads(proc.stdout), json.loads((weather_run / "metrics.json").read_text())["test"])
+    _assert_same_metrics(
+        json.loads(proc.stdout)["metrics"], json.loads((weather_run / "metrics.json").read_text())["test"]
+    )
 
 
 def test_predict_falls_back_to_keras_for_a_model_it_does_not_know(weather_run, tmp_path):
@@ -202,8 +204,9 @@ def test_predict_falls_back_to_keras_for_a_model_it_does_not_know(weather_run, t
     model = _unknown_layer_model(schema["input_length"], len(schema["features"]), schema["horizon"])
     _randomise(model)
     model.save(run / "model.keras")
-    data = pipeline.open_run_with_data(run)[2]
-    expected = pipeline.forecast_table(model, data, schema["frequency"])  # the Keras model in this process
+    opened, _, data, _ = pipeline.open_run_with_data(run)
+    # the Keras model in this process, with the run's calibrated bands (the demo config asks for intervals)
+    expected = pipeline.forecast_table(model, data, schema["frequency"], opened.intervals)
 
     proc, modules = _probe("predict", str(run))
     assert proc.returncode == 0, proc.stderr

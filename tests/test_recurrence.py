@@ -15,6 +15,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:model settings .* leave the cuDN
 
 
 def _model(cell, units, **kwargs):
+    from rnnforecast import backend
+
+    backend.activate("auto")  # choose the backend before Keras is imported, as every other test does
     import keras
 
     keras.utils.set_random_seed(0)

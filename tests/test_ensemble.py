@@ -1,0 +1,116 @@
+"""Seed ensembles (``model.ensemble``): members saved in one run, forecast = mean of the members, reproducible."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from conftest import CONFIGS, DATA, TINY, merge, write_config
+from rnnforecast import intervals as I
+from rnnforecast import pipeline
+from rnnforecast.cli import cli
+from rnnforecast.numpy_model import NumpyModel, load_predictor, predict_windows
+
+N = 3
+
+
+@pytest.fixture(scope="module")
+def ensemble_config(tmp_path_factory):
+    cfg = yaml.safe_load((CONFIGS / "weather_lstm.yaml").read_text())  # has conformal intervals
+    cfg["data"]["path"] = str(DATA / "weather.csv")
+    cfg = merge(cfg, TINY)
+    cfg = merge(cfg, {"model": {"ensemble": N}, "training": {"epochs": 2}, "output": {"plots": False}})
+    return write_config(tmp_path_factory.mktemp("ens_cfg"), cfg)
+
+
+def train(config, run_dir):
+    result = CliRunner().invoke(cli, ["train", str(config), "--run-dir", str(run_dir), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def ensemble_run(tmp_path_factory, ensemble_config):
+    return train(ensemble_config, tmp_path_factory.mktemp("ens") / "run")
+
+
+def member_forecasts(run_dir, split):
+    """Each member's forecasts in original units, ``(N, B, H, T)``, recomputed from its own file."""
+    run, _, data, _ = pipeline.open_run_with_data(run_dir)
+    starts = data.starts(split, stride=1)
+    paths = [run_dir / "model.keras", *(run_dir / "members" / f"{i}.keras" for i in range(1, N))]
+    members = [load_predictor(p, run.schema) for p in paths]
+    assert all(isinstance(m, NumpyModel) for m in members)  # predict stays on the numpy path per member
+    return np.stack([data.invert(starts, predict_windows(m, data, starts))[..., 0] for m in members]), data, starts
+
+
+def test_members_are_saved_and_no_checkpoint_is_left(ensemble_run):
+    assert (ensemble_run / "model.keras").is_file()
+    assert sorted(p.name for p in (ensemble_run / "members").iterdir()) == ["1.keras", "2.keras"]
+    record = json.loads((ensemble_run / "metrics.json").read_text())["ensemble"]
+    assert record["members"] == N and record["seeds"] == [42, 43, 44]
+
+
+def test_forecast_is_the_mean_of_the_members(ensemble_run):
+    each, data, starts = member_forecasts(ensemble_run, "test")  # (N, B, H, T)
+    assert np.abs(each[0] - each[1]).max() > 1e-3  # the members differ: the mean is not one of them
+    mean = each.mean(axis=0)
+    ev, _ = pipeline.evaluate(str(ensemble_run))
+    np.testing.assert_allclose(ev.forecasts["model"][..., 0], mean, rtol=1e-5, atol=1e-4)
+    saved = json.loads((ensemble_run / "metrics.json").read_text())["test"]["original"]["overall"]["model"]["mae"]
+    assert saved == pytest.approx(np.abs(data.actual(starts) - mean).mean(), rel=1e-5)
+    member_mae = [np.abs(data.actual(starts) - e).mean() for e in each]
+    assert min(abs(saved - m) for m in member_mae) > 1e-4  # the saved score is the ensemble's, not a member's
+
+
+def test_intervals_are_calibrated_on_the_ensemble(ensemble_run):
+    each, data, starts = member_forecasts(ensemble_run, "val")
+    expected = I.calibrate(data.actual(starts) - each.mean(axis=0), (80.0, 95.0))
+    saved = json.loads((ensemble_run / "intervals.json").read_text())
+    width = np.array(I.RunIntervals.from_dict(saved).model.width)
+    np.testing.assert_allclose(width, expected.width, rtol=1e-5, atol=1e-4)
+
+
+def test_predict_uses_every_member(ensemble_run, tmp_path):
+    out = tmp_path / "forecast.csv"
+    result = CliRunner().invoke(cli, ["predict", str(ensemble_run), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    run, _, data, _ = pipeline.open_run_with_data(ensemble_run)
+    starts, inputs = data.forecast_inputs(run.schema["frequency"])
+    paths = [ensemble_run / "model.keras", *(ensemble_run / "members" / f"{i}.keras" for i in range(1, N))]
+    each = [data.invert(starts, load_predictor(p).predict_on_batch(inputs))[0, :, 0, 0] for p in paths]
+    np.testing.assert_allclose(pd.read_csv(out)["temp_max"], np.mean(each, axis=0), rtol=1e-5)
+
+
+def test_same_config_gives_the_same_numbers(ensemble_run, ensemble_config, tmp_path):
+    again = train(ensemble_config, tmp_path / "again")
+    first = json.loads((ensemble_run / "metrics.json").read_text())["test"]["original"]["overall"]["model"]
+    second = json.loads((again / "metrics.json").read_text())["test"]["original"]["overall"]["model"]
+    assert second["mae"] == pytest.approx(first["mae"], rel=1e-6)
+    a, _, _ = member_forecasts(ensemble_run, "test")
+    b, _, _ = member_forecasts(again, "test")
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_export_refuses_an_ensemble(ensemble_run, tmp_path):
+    result = CliRunner().invoke(
+        cli, ["export", str(ensemble_run), "--format", "savedmodel", "--output", str(tmp_path / "x")]
+    )
+    assert result.exit_code != 0
+    assert "seed ensemble of 3 members" in result.output and "Fix:" in result.output
+
+
+def test_a_missing_member_is_named(ensemble_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(ensemble_run, copy)
+    (copy / "members" / "2.keras").unlink()
+    result = CliRunner().invoke(cli, ["predict", str(copy)])
+    assert result.exit_code != 0
+    assert "ensemble member 2 of 3 is missing" in result.output
