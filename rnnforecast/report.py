@@ -430,6 +430,10 @@ def _lead_table(block: dict, score: str) -> str:
 
 def _warnings(kind: str, d: Path) -> list[str]:
     """The MASE >= 1 warnings the terminal printed, for the top of the page."""
+    if kind == "tune":  # the best config's one run on the test split
+        kind, d = ("run", d / "best") if (d / "best" / "metrics.json").exists() else ("none", d)
+    if kind == "none":
+        return []
     if kind == "run":
         m = _json(d / "metrics.json")
         w = mase_warning_for(
