@@ -84,9 +84,10 @@ def plan_compare_dir(cfg: Config, out: str | None, kind: str = "compare") -> Pat
 _held: dict[Path, object] = {}  # directories this process claimed -> their open, locked lock file
 
 
-def resume_keys(cfg: Config) -> dict:
-    """What a resumed run must still match: the config's and the data file's SHA-256."""
-    return {"config_sha256": cfg.hash(), "data_sha256": sha256(cfg.data_path)}
+def resume_keys(cfg: Config, source_sha256: str | None = None) -> dict:
+    """What a resumed run must still match: the config's SHA-256 and the data's (the file's, or ``source_sha256``:
+    the rows of a SQL source or DataFrame as read)."""
+    return {"config_sha256": cfg.hash(), "data_sha256": source_sha256 or sha256(cfg.data_path)}
 
 
 def start_or_resume(final: Path, fingerprint: dict, *, what: str, again: str) -> tuple[Path, bool]:
@@ -695,7 +696,9 @@ def _interrupted(partial: Path, config_path: str, epochs: int, e: KeyboardInterr
 # --------------------------------------------------------------------------- resuming
 
 
-def resume_dir(resume: str, cfg: Config, force: bool = False) -> tuple[Path, list[str]]:
+def resume_dir(
+    resume: str, cfg: Config, force: bool = False, source_sha256: str | None = None
+) -> tuple[Path, list[str]]:
     """The ``.partial`` directory to resume (given it or its final name), claimed by this process and checked
     against ``cfg`` and its data file; touches nothing when it refuses.
 
@@ -705,11 +708,11 @@ def resume_dir(resume: str, cfg: Config, force: bool = False) -> tuple[Path, lis
     p = _resumable(Path(resume))
     lock(p, what="run", option="--resume")
     try:
-        warnings = _check_resume(p, cfg, force)
+        warnings = _check_resume(p, cfg, force, source_sha256)
     except BaseException:
         release(p)
         raise
-    record_owner(p, "run", resume_keys(cfg))
+    record_owner(p, "run", resume_keys(cfg, source_sha256))
     return p, warnings
 
 
@@ -746,14 +749,14 @@ def _resumable(p: Path) -> Path:
     return p
 
 
-def _check_resume(p: Path, cfg: Config, force: bool) -> list[str]:
+def _check_resume(p: Path, cfg: Config, force: bool, source_sha256: str | None = None) -> list[str]:
     """Refuse a resume whose config or data file changed since the run started, unless ``force``."""
     try:
         saved = yaml.safe_load((p / "config.yaml").read_text()) if (p / "config.yaml").exists() else None
     except (yaml.YAMLError, UnicodeDecodeError):
         saved = "damaged"
     owner = _owner(p)
-    now = resume_keys(cfg)
+    now = resume_keys(cfg, source_sha256)
     reasons = []
     if (saved is not None and saved != cfg.to_dict()) or owner.get("config_sha256", now["config_sha256"]) != now[
         "config_sha256"

@@ -229,13 +229,14 @@ def train(
         _say(f"warning: {warn}")
 
     if resume:
-        partial, notes = artifacts.resume_dir(resume, cfg, force=force_resume)
+        partial, notes = artifacts.resume_dir(resume, cfg, force=force_resume, source_sha256=data.frame.source_sha256)
         for line in notes:
             _say(line)
         state = artifacts.read_state(partial)
     else:
         planned = artifacts.plan_run_dir(cfg, run_dir)
-        partial = artifacts.start(planned, config_path, record=artifacts.resume_keys(cfg), numbered=run_dir is None)
+        keys = artifacts.resume_keys(cfg, data.frame.source_sha256)
+        partial = artifacts.start(planned, config_path, record=keys, numbered=run_dir is None)
         state = None
     with artifacts.kept_on_failure(partial, config_path, cfg.training.epochs):
         return _train_into(partial, cfg, data, state, backend_name, quiet, split, callbacks)
@@ -269,6 +270,7 @@ def _train_into(
         "backend": backend_name,
         "devices": backend.batch_split(),  # how many devices each batch was split over (runtime.distribution)
         "versions": backend.versions(),
+        "data_sha256": data.frame.source_sha256,  # the rows of a SQL source or DataFrame; None: the file is hashed
     }
     if members:
         extra["ensemble"] = artifacts.ensemble_record(cfg.seed, fit, train_seconds, members)

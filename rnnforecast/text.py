@@ -515,14 +515,8 @@ def compare_json(record: dict, directory) -> str:
 
 
 def backtest_json(record: dict, directory) -> str:
-    return json_document(
-        "backtest",
-        directory=_absolute(directory),
-        split="test",
-        folds=record["folds"],
-        aggregate=record["aggregate"],
-        files=files_in(directory),
-    )
+    """The backtest's metrics.json (every fold and the aggregate) with the directory and its files."""
+    return json_document("backtest", directory=_absolute(directory), split="test", files=files_in(directory), **record)
 
 
 def tune_json(summary: dict, directory) -> str:

@@ -98,7 +98,7 @@ def test_evaluate_split_and_its_mase_warning(trend_run):
     test = run_cli("evaluate", str(run), "--json")
     val = run_cli("evaluate", str(run), "--split", "val", "--json")
     assert test.returncode == 0 and val.returncode == 0, test.stderr + val.stderr
-    on_test, on_val = json.loads(test.stdout), json.loads(val.stdout)
+    on_test, on_val = json.loads(test.stdout)["metrics"], json.loads(val.stdout)["metrics"]  # docs/json.md
     saved = json.loads((run / "metrics.json").read_text())
     t = trend_run["t"]
     n_val_rows = int(((t >= pd.Timestamp(VAL_START)) & (t < pd.Timestamp(TEST_START))).sum())
