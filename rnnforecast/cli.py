@@ -277,18 +277,20 @@ def _cells(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
 @click.option(
     "--out", type=click.Path(file_okay=False), help="Write the comparison here instead of runs/<name>-compare-<time>/."
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Runs trained at once; above 1 each run is a task of --executor (no per-epoch lines).",
+)
+@click.option(
+    "--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Where runs go."
+)
+@click.option("--address", help="Ray cluster address (auto, ray://host:10001); default: a local Ray runtime.")
 @click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress lines.")
 @json_option
-def compare(
-    config: str,
-    overrides: tuple[str, ...],
-    cells: list[str],
-    dense: bool,
-    repeats: int,
-    out: str | None,
-    quiet: bool,
-    as_json: bool,
-) -> None:
+def compare(config: str, overrides: tuple[str, ...], cells: list[str], dense: bool, as_json: bool, **options) -> None:
     """Train each cell on identical data, windows, epochs and seeds; rank them on the test split.
 
     Writes one run directory per cell and seed, compare.json, compare.md and plots/ into the
@@ -298,9 +300,7 @@ def compare(
     from . import pipeline, text
 
     cells_ = cells + ["dense"] if dense and "dense" not in cells else cells
-    result = pipeline.compare(
-        cfg, config_path=_config_path(config, overrides), cells=cells_, repeats=repeats, out=out, quiet=quiet
-    )
+    result = pipeline.compare(cfg, config_path=_config_path(config, overrides), cells=cells_, **options)
     _result(result.table, as_json, lambda: text.compare_json(result.record, result.out))
 
 

@@ -199,6 +199,12 @@ class RuntimeConfig:
     distribution: Literal["none", "data_parallel"] = _f(
         "none", "data_parallel: split every batch over the visible devices (JAX only; README, 'Tune and scale out')"
     )
+    workers: int = _f(
+        1,
+        "trainings of a seed ensemble (model.ensemble) at once: member 0 here, the others in workers - 1 local "
+        "processes; the numbers do not change",
+        min=1,
+    )
 
 
 INTERVAL_METHODS = ("conformal", "quantile", "cqr")
@@ -263,8 +269,14 @@ class Config:
         return yaml.safe_dump(d, sort_keys=False, allow_unicode=True)  # °C, not "\\xB0C"
 
     def hash(self) -> str:
-        """SHA-256 of the resolved config, independent of key order."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+        """SHA-256 of the resolved config, independent of key order.
+
+        ``runtime.workers`` is left out: it changes how many processes train, not the numbers, so a run may be
+        resumed with another value (and runs made before the key existed keep their hash).
+        """
+        d = self.to_dict()
+        d["runtime"].pop("workers", None)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
     def replace(self, **changes: Any) -> Config:
         """Change dotted keys (``{"model.cell": "gru"}``) and re-validate."""

@@ -1,7 +1,7 @@
 """Run many independent trainings at once: N local worker processes, or Ray tasks on a local runtime or a cluster.
 
-One interface for every command that fans out trainings (tune trials today; compare cells x seeds, backtest
-folds and ensemble members can hand their loops to the same object):
+One interface for every command that fans out trainings (tune trials, compare cells x seeds, backtest folds,
+seed-ensemble members):
 
     with make_executor("local", workers=2) as ex:
         handles = [ex.submit(fn, item) for item in items]
@@ -48,6 +48,7 @@ class Executor:
     """Base class: ``submit`` a task, iterate ``as_completed``; subclasses map them onto processes or Ray."""
 
     workers: int = 1
+    label = "tasks"  # what the tasks run as, for progress lines
 
     def submit(self, fn: Callable, item: Any) -> Handle:
         raise NotImplementedError
@@ -84,6 +85,8 @@ class Executor:
 
 class LocalExecutor(Executor):
     """``workers`` processes started with the spawn method (no forked JAX/TensorFlow state)."""
+
+    label = "local processes"
 
     def __init__(self, workers: int = 1):
         self.workers = max(1, int(workers))
@@ -122,6 +125,8 @@ class RayExecutor(Executor):
     Ray's own task retries are off (``max_retries=0``): a crashed worker surfaces as WorkerDied, and the
     caller (tune) records it and decides about the retry, so the study shows what happened.
     """
+
+    label = "Ray tasks"
 
     def __init__(
         self, workers: int | None = None, address: str | None = None, num_cpus: float = 1, num_gpus: float = 0

@@ -7,7 +7,10 @@ after the backend is chosen.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import importlib
+import os
 import shutil
 import sys
 import time
@@ -23,7 +26,7 @@ from . import compare as C
 from . import intervals as I
 from .config import Config, cuda_path_warning
 from .data import load_source, season_length
-from .errors import ConfigError, DataError, Interrupted, RunError
+from .errors import ConfigError, DataError, Interrupted, RunError, TrainingError
 from .internals import inspect_model
 from .models import build_model, model_quantiles
 from .numpy_model import Ensemble
@@ -253,10 +256,7 @@ def _train_into(
     callbacks: list | tuple = (),
 ) -> TrainResult:
     artifacts.write_config(partial, cfg)
-    model, fit, train_seconds = fit_model(
-        cfg, data, partial / "checkpoint", quiet=quiet, state=state, callbacks=callbacks
-    )
-    members = fit_members(cfg, data, partial, quiet) if cfg.model.ensemble > 1 else []
+    model, fit, train_seconds, members = fit_ensemble(cfg, data, partial, quiet=quiet, state=state, callbacks=callbacks)
     train_seconds += sum(m["seconds"] for m in members)
     if members:
         model = Ensemble([model, *(m["model"] for m in members)])
@@ -333,6 +333,42 @@ def fit_model(
     return model, fit, time.perf_counter() - t0
 
 
+def fit_ensemble(
+    cfg: Config, data: SeriesData, partial: Path, *, quiet: bool, state: dict | None, callbacks: list | tuple = ()
+):
+    """Member 0 (the run's own training, resumable from ``state``) and the other members of a seed ensemble.
+
+    With ``runtime.workers`` > 1, members 1..N-1 train in ``workers - 1`` local worker processes (the executor)
+    while member 0 trains here; else here, one after another, after it. Same seeds, same numbers either way.
+
+    Returns:
+        ``(model, fit, seconds, members)``: member 0's model, FitResult and training seconds, and one
+        ``{"model", "fit", "seconds"}`` per other member (none for a single model).
+    """
+    n = cfg.model.ensemble
+    pool, handles = None, []
+    if n > 1 and cfg.runtime.workers > 1:
+        from .executor import LocalExecutor
+
+        pool = LocalExecutor(min(cfg.runtime.workers - 1, n - 1))
+        _say(f"ensemble members 2..{n} (seeds {cfg.seed + 1}..{cfg.seed + n - 1}) in {pool.workers} worker process(es)")
+        handles = [
+            pool.submit(fit_member, {"cfg": cfg, "data": data, "dir": str(partial), "i": i}) for i in range(1, n)
+        ]
+    try:
+        model, fit, seconds = fit_model(
+            cfg, data, partial / "checkpoint", quiet=quiet, state=state, callbacks=callbacks
+        )
+        if pool is not None:
+            members = _members_from(handles, partial)
+        else:
+            members = fit_members(cfg, data, partial, quiet) if n > 1 else []
+    finally:
+        if pool is not None:
+            pool.close()
+    return model, fit, seconds, members
+
+
 def fit_members(cfg: Config, data: SeriesData, partial: Path, quiet: bool) -> list[dict]:
     """Members 1..N-1 of a seed ensemble (member 0 is the run's own training), one after another in this
     process, each a :func:`fit_model` with ``seed + i``; each is saved to ``members/<i>.keras`` when done.
@@ -344,13 +380,44 @@ def fit_members(cfg: Config, data: SeriesData, partial: Path, quiet: bool) -> li
     out = []
     n = cfg.model.ensemble
     for i in range(1, n):
-        member_cfg = cfg.replace(**{"seed": cfg.seed + i, "output.tensorboard": False})
         _say(f"ensemble member {i + 1} of {n} (seed {cfg.seed + i})")
-        checkpoint = artifacts.member_path(partial, i).with_suffix(".checkpoint")
-        model, fit, seconds = fit_model(member_cfg, data, checkpoint, quiet=quiet)
-        artifacts.save_model(model, artifacts.member_path(partial, i))
-        shutil.rmtree(checkpoint, ignore_errors=True)  # made by fit_model a moment ago
-        out.append({"model": model, "fit": fit, "seconds": seconds})
+        out.append(_fit_member(cfg, data, partial, i, quiet))
+    return out
+
+
+def _fit_member(cfg: Config, data: SeriesData, partial: Path, i: int, quiet: bool) -> dict:
+    member_cfg = cfg.replace(**{"seed": cfg.seed + i, "output.tensorboard": False})
+    checkpoint = artifacts.member_path(partial, i).with_suffix(".checkpoint")
+    model, fit, seconds = fit_model(member_cfg, data, checkpoint, quiet=quiet)
+    artifacts.save_model(model, artifacts.member_path(partial, i))
+    shutil.rmtree(checkpoint, ignore_errors=True)  # made by fit_model a moment ago
+    return {"model": model, "fit": fit, "seconds": seconds}
+
+
+def fit_member(spec: dict) -> dict:
+    """Executor task: member ``spec["i"]`` of a seed ensemble, trained in a worker process and saved to
+    ``members/<i>.keras``; the model goes back through that file, the rest as plain data."""
+    cfg = spec["cfg"]
+    backend.activate(cfg.runtime.backend)
+    out = _fit_member(cfg, spec["data"], Path(spec["dir"]), spec["i"], quiet=True)
+    return {"fit": dataclasses.replace(out["fit"], model=None), "seconds": out["seconds"], "pid": os.getpid()}
+
+
+def _members_from(handles: list, partial: Path) -> list[dict]:
+    """The members trained by :func:`fit_member` tasks, in member order, their models read back from their files."""
+    from .executor import WorkerDied
+
+    out = []
+    for i, h in enumerate(handles, 1):
+        try:
+            r = h.result()
+        except WorkerDied as e:
+            raise TrainingError(
+                f"the worker process training ensemble member {i + 1} died ({e})",
+                where=str(partial),
+                fix="train again; with runtime.workers: 1 the members train in this process",
+            ) from None
+        out.append({"model": artifacts.load_model(artifacts.member_path(partial, i)), **r})
     return out
 
 
@@ -380,6 +447,9 @@ def compare(
     repeats: int = 1,
     out: str | None = None,
     quiet: bool = False,
+    workers: int = 1,
+    executor: str = "local",
+    address: str | None = None,
 ) -> DirectoryResult:
     """Train every cell in ``cells`` with seeds ``cfg.seed .. cfg.seed + repeats - 1`` and compare them.
 
@@ -391,7 +461,9 @@ def compare(
         cells: cell names from ``config.CELLS``, in the order they are trained.
         repeats: seeds per cell (>= 1); with more than one, tables show mean ± std.
         out: the comparison directory; default ``<runs_dir>/<name>-compare-<time>``.
-        quiet: no per-epoch lines.
+        quiet: no per-epoch lines (runs in worker processes are always quiet).
+        workers: runs at once. 1 with the local executor trains them here, one after another; otherwise
+            each run is a task of ``executor`` (``local`` processes or ``ray``, at ``address``).
     """
     if repeats < 1:
         raise ConfigError(
@@ -402,44 +474,109 @@ def compare(
     seeds = [cfg.seed + r for r in range(repeats)]
     configs = {(c, s): cfg.replace(**{"model.cell": c, "seed": s}) for c in cells for s in seeds}  # errors now
     overlay = C._overlay_axis(load_data(cfg))  # data errors before any directory exists
-    partial = artifacts.start(artifacts.plan_compare_dir(cfg, out), what="comparison", numbered=out is None)
-    artifacts.write_atomic(
-        partial / "config.yaml",
-        "# base config of this comparison; each run in runs/ changes only model.cell and seed\n" + cfg.to_yaml(),
+    with contextlib.ExitStack() as stack:
+        pool = None
+        if workers > 1 or executor != "local" or address:
+            from .executor import make_executor
+
+            pool = stack.enter_context(make_executor(executor, workers, address))  # errors before the directory
+        partial = artifacts.start(artifacts.plan_compare_dir(cfg, out), what="comparison", numbered=out is None)
+        stack.callback(artifacts.release, partial)  # the comparison's lock; a finished one was released by finish
+        artifacts.write_atomic(
+            partial / "config.yaml",
+            "# base config of this comparison; each run in runs/ changes only model.cell and seed\n" + cfg.to_yaml(),
+        )
+        specs = [
+            {
+                "cfg": run_cfg,
+                "config_path": f"{config_path} --set model.cell={cell} --set seed={seed}",
+                "run_dir": str(partial / "runs" / f"{cell}-seed{seed}"),
+                "rel": f"runs/{cell}-seed{seed}",
+                "cell": cell,
+                "seed": seed,
+                "overlay_starts": overlay["starts"],
+                "quiet": quiet or pool is not None,  # epoch lines of parallel runs would interleave
+            }
+            for (cell, seed), run_cfg in configs.items()
+        ]
+        done = _compare_on(pool, specs, partial) if pool is not None else _compare_here(specs, partial)
+        return _compare_finish(cfg, cells, seeds, specs, done, overlay, partial)
+
+
+def _compare_finish(cfg: Config, cells, seeds, specs, done: list[dict], overlay: dict, partial: Path):
+    """compare.json, compare.md and the plots from the runs' results (in ``specs`` order), then the final directory."""
+    runs: dict[str, list[dict]] = {c: [] for c in cells}
+    curves: dict[str, list[list[float]]] = {c: [] for c in cells}
+    forecasts: dict[str, np.ndarray] = {}
+    for spec, r in zip(specs, done):
+        runs[spec["cell"]].append(r["numbers"])
+        curves[spec["cell"]].append(r["curve"])
+        if spec["seed"] == seeds[0]:  # the overlay shows each cell's first seed
+            forecasts[spec["cell"]], overlay["actual"] = r["first_steps"]
+    record = C.record(cfg, cells, seeds, runs, done[0]["test_metrics"])
+    artifacts.write_json(partial / "compare.json", record)
+    artifacts.write_atomic(partial / "compare.md", text.markdown(record))
+    C.compare_plots(partial / "plots", record, curves, overlay, forecasts)
+    final = artifacts.finish(partial)
+    return DirectoryResult(final, record, f"{text.ranked_table(record)}\n\ncomparison directory: {final}")
+
+
+def compare_run(spec: dict) -> dict:
+    """One run of a comparison (an executor task, or called here): ``train`` into ``spec["run_dir"]``.
+
+    Returns:
+        Plain data: the run's numbers for compare.json (with the ``pid`` of the process that trained it), its
+        validation-loss curve, its t+1 forecasts and actual values on the overlay windows, its test metrics.
+    """
+    result = train(spec["cfg"], config_path=spec["config_path"], run_dir=spec["run_dir"], quiet=spec["quiet"])
+    numbers = C.run_numbers(result.metrics, result.timing["epoch_seconds"], Path(spec["rel"]), spec["seed"])
+    return {
+        "numbers": {**numbers, "pid": os.getpid()},
+        "curve": result.history["val_loss"].tolist() if "val_loss" in result.history else [],
+        "first_steps": C._first_steps(result.evaluation, {"starts": spec["overlay_starts"]}),
+        "test_metrics": result.evaluation.metrics,
+    }
+
+
+def _compare_here(specs: list[dict], partial: Path) -> list[dict]:
+    """The runs in this process, one after another."""
+    done = []
+    for i, spec in enumerate(specs, 1):
+        _say(f"[{i}/{len(specs)}] {spec['cell']}, seed {spec['seed']} -> {spec['run_dir']}")
+        try:
+            done.append(compare_run(spec))
+        except Interrupted as e:
+            raise _unfinished(partial) from e
+    return done
+
+
+def _compare_on(pool, specs: list[dict], partial: Path) -> list[dict]:
+    """The runs as tasks of ``pool``, up to ``pool.workers`` at once; results in ``specs`` order.
+
+    Ctrl-C, an interrupted run or a worker that died leaves the comparison unfinished, as a Ctrl-C does here.
+    """
+    from .executor import WorkerDied
+
+    _say(f"{len(specs)} runs, {pool.workers} at a time in {pool.label} -> {partial}")
+    done: dict[int, dict] = {}
+    try:
+        with pool:  # closed (workers joined) before the comparison's lock is released
+            handles = {pool.submit(compare_run, spec): i for i, spec in enumerate(specs)}
+            for h in pool.as_completed(handles):
+                i = handles[h]
+                done[i] = h.result()
+                _say(
+                    f"[{len(done)}/{len(specs)}] {specs[i]['cell']}, seed {specs[i]['seed']} done -> {specs[i]['run_dir']}"
+                )
+    except (KeyboardInterrupt, Interrupted, WorkerDied) as e:
+        raise _unfinished(partial) from e
+    return [done[i] for i in range(len(specs))]
+
+
+def _unfinished(partial: Path) -> Interrupted:
+    return Interrupted(
+        "interrupted; the comparison is unfinished", where=str(partial), fix="run rnnforecast compare again"
     )
-    try:
-        runs: dict[str, list[dict]] = {c: [] for c in cells}
-        curves: dict[str, list[list[float]]] = {c: [] for c in cells}
-        forecasts: dict[str, np.ndarray] = {}
-        first: Evaluation | None = None
-        for i, ((cell, seed), run_cfg) in enumerate(configs.items(), 1):
-            rel = Path("runs") / f"{cell}-seed{seed}"
-            _say(f"[{i}/{len(configs)}] {cell}, seed {seed} -> {partial / rel}")
-            result = _compare_run(
-                run_cfg, f"{config_path} --set model.cell={cell} --set seed={seed}", partial, rel, quiet
-            )
-            runs[cell].append(C.run_numbers(result.metrics, result.timing["epoch_seconds"], rel, seed))
-            curves[cell].append(result.history["val_loss"].tolist() if "val_loss" in result.history else [])
-            if seed == seeds[0]:  # the overlay shows each cell's first seed
-                forecasts[cell], overlay["actual"] = C._first_steps(result.evaluation, overlay)
-                first = first or result.evaluation
-        record = C.record(cfg, cells, seeds, runs, first.metrics)
-        artifacts.write_json(partial / "compare.json", record)
-        artifacts.write_atomic(partial / "compare.md", text.markdown(record))
-        C.compare_plots(partial / "plots", record, curves, overlay, forecasts)
-        final = artifacts.finish(partial)
-        return DirectoryResult(final, record, f"{text.ranked_table(record)}\n\ncomparison directory: {final}")
-    finally:
-        artifacts.release(partial)  # the comparison's lock; a finished one was released by finish
-
-
-def _compare_run(cfg: Config, config_path: str, partial: Path, rel: Path, quiet: bool) -> TrainResult:
-    try:
-        return train(cfg, config_path=config_path, run_dir=str(partial / rel), quiet=quiet)
-    except Interrupted as e:
-        raise Interrupted(
-            "interrupted; the comparison is unfinished", where=str(partial), fix="run rnnforecast compare again"
-        ) from e
 
 
 # --------------------------------------------------------------------------- using a finished run

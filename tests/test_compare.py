@@ -296,3 +296,75 @@ def test_forecast_overlay_is_small_multiples_one_panel_per_cell(tmp_path):
         plots._Comparison.of({**record, "cells": cells[:1]}, "y"), overlay, forecasts, tmp_path / "1.png"
     )
     assert tall > 2 * matplotlib.image.imread(tmp_path / "1.png").shape[0]  # the figure grows a panel per cell
+
+
+@pytest.mark.slow
+def test_workers_give_the_same_numbers_from_other_processes(compared, tmp_path, weather_config):
+    """`--workers 2`: the runs are tasks of the local executor (spawned processes, not this one) and compare.json
+    holds the numbers of the in-process comparison (`compared`, same cells and seed). The Ray path of the same
+    loop is not started here: one Ray runtime per suite is enough (tests/test_tune.py covers the Ray executor)."""
+    import os
+
+    out = tmp_path / "par"
+    args = ["compare", str(weather_config), "--cells", ",".join(CELLS), "--out", str(out), "--workers", "2"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "2 runs, 2 at a time in local processes" in result.stderr
+    one = json.loads((compared[0] / "compare.json").read_text())
+    two = json.loads((out / "compare.json").read_text())
+    assert two["ranking"] == one["ranking"] and two["baselines"] == one["baselines"]
+    for c in CELLS:
+        (a,) = one["results"][c]["runs"]
+        (b,) = two["results"][c]["runs"]
+        assert a["pid"] == os.getpid()  # --workers 1 trains in the driver
+        assert b["pid"] != os.getpid()  # --workers 2: in a worker process
+        for k in ("params", "best_epoch", "val_mse", "test_mse", "test_mae", "test_mase", "test_skill"):
+            assert b[k] == pytest.approx(a[k], rel=1e-6), (c, k)
+        assert b["test_mse_by_lead"] == pytest.approx(a["test_mse_by_lead"], rel=1e-6)
+        artifacts.open_run(out / b["run_dir"])  # a complete run directory where the driver said
+
+
+@pytest.mark.slow
+def test_a_killed_worker_leaves_the_comparison_unfinished(tmp_path, weather_config):
+    """kill -9 of the worker process training a run: the driver says what a Ctrl-C says (exit 130, one line)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "cmp"
+    partial = artifacts.partial_of(out)
+    run = partial / "runs" / artifacts.partial_of(Path("gru-seed42")).name
+    args = ["compare", str(weather_config), "--cells", "gru,lstm", "--out", str(out), "--workers", "2"]
+    args += ["--set", "training.epochs=500", "--set", "training.early_stopping=null"]  # still training when hit
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnnforecast", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "checkpoint" / "state.json").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no checkpoint of the first run within 120 s"
+            time.sleep(0.1)
+        worker = json.loads((run / artifacts.OWNER).read_text())["pid"]  # the process that claimed the run
+        assert worker != proc.pid
+        os.kill(worker, signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill() if proc.poll() is None else None
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err.decode()
+    (line,) = err.decode().strip().splitlines()[-1:]
+    assert line == f"error: {partial}: interrupted; the comparison is unfinished. Fix: run rnnforecast compare again."
+    assert not out.exists() and (partial / artifacts.MARKER).is_file()
+
+
+def test_address_without_ray_is_refused_before_any_directory(tmp_path, weather_config):
+    out = tmp_path / "cmp"
+    result = CliRunner().invoke(cli, ["compare", str(weather_config), "--out", str(out), "--address", "auto"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: --address: --address only applies to the ray executor. Fix: add --executor ray."
+    )
+    assert not out.exists() and not artifacts.partial_of(out).exists()

@@ -114,3 +114,33 @@ def test_a_missing_member_is_named(ensemble_run, tmp_path):
     result = CliRunner().invoke(cli, ["predict", str(copy)])
     assert result.exit_code != 0
     assert "ensemble member 2 of 3 is missing" in result.output
+
+
+@pytest.mark.slow
+def test_members_trained_in_worker_processes_give_the_same_numbers(ensemble_run, ensemble_config, tmp_path):
+    """`runtime.workers: 2`: members 1 and 2 train in a spawned worker process while member 0 trains here;
+    the members, the ensemble's metrics and its intervals equal those of the sequential run."""
+    run_dir = tmp_path / "parallel"
+    args = ["train", str(ensemble_config), "--run-dir", str(run_dir), "--quiet", "--set", "runtime.workers=2"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "ensemble members 2..3 (seeds 43..44) in 1 worker process(es)" in result.stderr
+    assert "ensemble member 2 of 3" not in result.stderr  # not the sequential path
+    seq = json.loads((ensemble_run / "metrics.json").read_text())
+    par = json.loads((run_dir / "metrics.json").read_text())
+    for split in ("val", "test"):
+        a, b = seq[split]["original"]["overall"]["model"], par[split]["original"]["overall"]["model"]
+        assert b["mae"] == pytest.approx(a["mae"], rel=1e-6) and b["mse"] == pytest.approx(a["mse"], rel=1e-6)
+    assert par["ensemble"]["seeds"] == seq["ensemble"]["seeds"] == [42, 43, 44]
+    assert par["ensemble"]["best_epoch"] == seq["ensemble"]["best_epoch"]
+    a, _, _ = member_forecasts(ensemble_run, "test")
+    b, _, _ = member_forecasts(run_dir, "test")
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert _same_widths(ensemble_run, run_dir)  # intervals calibrated on the same ensemble forecasts
+    assert not list((run_dir / "members").glob("*.checkpoint"))
+
+
+def _same_widths(a, b) -> bool:
+    wa = np.array(I.RunIntervals.from_dict(json.loads((a / "intervals.json").read_text())).model.width)
+    wb = np.array(I.RunIntervals.from_dict(json.loads((b / "intervals.json").read_text())).model.width)
+    return bool(np.allclose(wa, wb, rtol=1e-5, atol=1e-5))
