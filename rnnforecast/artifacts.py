@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 PARTIAL_SUFFIX = ".partial"
 MARKER = "UNFINISHED.txt"
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe loader when built in: ~10 ms less per load
 OWNER = "owner.json"  # who is writing a .partial directory: pid, host, start time, command, what a resume must match
 LOCK = ".lock"  # flock'ed by the process writing a .partial directory
 REQUIRED = ("model.keras", "config.yaml", "scaler.json", "schema.json", "metrics.json")
@@ -847,7 +848,7 @@ def open_run(path: str | Path) -> Run:
     try:
         schema = json.loads((p / "schema.json").read_text())
         metrics = json.loads((p / "metrics.json").read_text())
-        raw_cfg = yaml.safe_load((p / "config.yaml").read_text())
+        raw_cfg = yaml.load((p / "config.yaml").read_text(), Loader=SAFE_LOADER)
     except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as e:
         raise RunError(
             f"cannot read the run's files ({type(e).__name__})", where=str(p), fix="the run is damaged: train again"

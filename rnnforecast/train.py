@@ -130,9 +130,10 @@ class Progress(keras.callbacks.Callback):
         if not self.quiet:
             logs = logs or {}
             lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            took = f"{dt:.2f}s" if dt < 10 else f"{dt:.0f}s"  # sub-second epochs are common on small data
             print(
                 f"epoch {epoch + 1:>3}/{self.epochs}  loss {logs.get('loss', float('nan')):.5f}  "
-                f"val_loss {logs.get('val_loss', float('nan')):.5f}  lr {lr:.2g}  {dt:.1f}s",
+                f"val_loss {logs.get('val_loss', float('nan')):.5f}  lr {lr:.2g}  {took}",
                 file=self.stream,
                 flush=True,
             )

@@ -27,20 +27,27 @@ def coverage_rows(name: str, seed: int, work: Path) -> list[str]:
     s = BY_NAME[name]
     rows = []
     for variant, sets in VARIANTS.items():
-        r = run_rnnforecast(s, DATA / f"{name}.csv", seed, sets, work / name / variant)
-        iv = json.loads((Path(r["run_dir"]) / "metrics.json").read_text())["intervals"]
+        done = work / name / variant / "run" / "metrics.json"  # a finished run of an earlier call is reused
+        run_dir = (
+            done.parent
+            if done.exists()
+            else Path(run_rnnforecast(s, DATA / f"{name}.csv", seed, sets, work / name / variant)["run_dir"])
+        )
+        m = json.loads((run_dir / "metrics.json").read_text())
+        iv, n_windows = m["intervals"], m["n_windows"]
         for who in ("model", "persistence"):
             if who == "persistence" and variant == "adaptive":
                 continue  # persistence bands are static in both runs
             cells = []
             for level in ("80", "95"):
                 b = iv[who]["levels"][level]
+                width = b["width"]["overall"]  # None: some adaptive bands are infinite (alpha_t <= 0)
                 cells += [
                     f"{b['coverage']['overall']:.1f}",
                     f"{b['joint_coverage']['overall']:.1f}",
-                    f"{b['width']['overall']:.4g}",
+                    "inf" if width is None else f"{width:.4g}",
                 ]
-            rows.append(f"| {name} | {who} ({variant}) | {r['n_windows']} | " + " | ".join(cells) + " |")
+            rows.append(f"| {name} | {who} ({variant}) | {n_windows} | " + " | ".join(cells) + " |")
     return rows
 
 
