@@ -750,6 +750,17 @@ def _resumable(p: Path) -> Path:
     return p
 
 
+def _same_run_config(saved, cfg: Config) -> bool:
+    """config.yaml of a run vs ``cfg``, ignoring ``runtime.workers`` (how many processes train, not what)."""
+    if not isinstance(saved, dict):
+        return False
+    now = cfg.to_dict()
+    for d in (saved, now):
+        if isinstance(d.get("runtime"), dict):
+            d["runtime"] = {k: v for k, v in d["runtime"].items() if k != "workers"}
+    return saved == now
+
+
 def _check_resume(p: Path, cfg: Config, force: bool, source_sha256: str | None = None) -> list[str]:
     """Refuse a resume whose config or data file changed since the run started, unless ``force``."""
     try:
@@ -759,9 +770,9 @@ def _check_resume(p: Path, cfg: Config, force: bool, source_sha256: str | None =
     owner = _owner(p)
     now = resume_keys(cfg, source_sha256)
     reasons = []
-    if (saved is not None and saved != cfg.to_dict()) or owner.get("config_sha256", now["config_sha256"]) != now[
-        "config_sha256"
-    ]:
+    if (saved is not None and not _same_run_config(saved, cfg)) or owner.get(
+        "config_sha256", now["config_sha256"]
+    ) != now["config_sha256"]:
         reasons.append(("the config differs from the one this run started with", p / "config.yaml"))
     if owner.get("data_sha256", now["data_sha256"]) != now["data_sha256"]:
         reasons.append((f"the data file {cfg.data_path} changed since this run started (SHA-256 differs)", p / OWNER))
