@@ -108,6 +108,31 @@ def _result(human: str, as_json: bool, document) -> None:
         click.echo(document())
 
 
+def executor_options(workers_help: str):
+    """``--workers``, ``--executor`` and ``--address``: where the many trainings of compare and tune run."""
+
+    def decorate(command):
+        for option in reversed(
+            (
+                click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help=workers_help),
+                click.option(
+                    "--executor",
+                    type=click.Choice(["local", "ray"]),
+                    default="local",
+                    show_default=True,
+                    help="Where the trainings run: local processes or Ray tasks.",
+                ),
+                click.option(
+                    "--address", help="Ray cluster address (auto, ray://host:10001); default: a local Ray runtime."
+                ),
+            )
+        ):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 def split_option(help_text: str):
     # the split names are series.SPLITS, written out so that --help imports nothing heavy
     return click.option(
@@ -277,17 +302,7 @@ def _cells(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
 @click.option(
     "--out", type=click.Path(file_okay=False), help="Write the comparison here instead of runs/<name>-compare-<time>/."
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Runs trained at once; above 1 each run is a task of --executor (no per-epoch lines).",
-)
-@click.option(
-    "--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Where runs go."
-)
-@click.option("--address", help="Ray cluster address (auto, ray://host:10001); default: a local Ray runtime.")
+@executor_options("Runs trained at once; above 1 each run is a task of --executor (no per-epoch lines).")
 @click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress lines.")
 @json_option
 def compare(config: str, overrides: tuple[str, ...], cells: list[str], dense: bool, as_json: bool, **options) -> None:
@@ -380,13 +395,9 @@ def backtest(config: str, overrides: tuple[str, ...], as_json: bool, **options) 
     show_default=True,
     help="Validation-split metric to minimise.",
 )
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Trials run at once.")
+@executor_options("Trials run at once.")
 @click.option("--storage", metavar="URL", help="Study database shared by several processes, e.g. postgresql://host/db.")
 @click.option("--study", "study_name", help="Study name in the storage (default: the config's name).")
-@click.option(
-    "--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Where trials run."
-)
-@click.option("--address", help="Ray cluster address (auto, ray://host:10001); default: a local Ray runtime.")
 @click.option(
     "--out",
     type=click.Path(file_okay=False),

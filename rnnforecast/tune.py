@@ -91,7 +91,9 @@ def load_space(path: str | Path, base: Config) -> list[Param]:
     src = str(path)
     if not section:
         raise ConfigError(
-            "the config has no `tune:` section, so there is nothing to search",
+            "the config has no `tune:` section, so there is nothing to search"
+            if section is None
+            else "the `tune:` section is empty, so there is nothing to search",
             where=src,
             fix="add e.g. `tune: {model.cell: [gru, lstm], training.learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}}`",
         )

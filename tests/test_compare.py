@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -209,19 +214,13 @@ def test_tables_show_mean_and_std_with_repeats():
     assert "| gru | 80 |" in markdown(rec) and "`runs/lstm-seed2`" in markdown(rec)
 
 
-@pytest.mark.slow
-def test_real_sigint_keeps_an_unfinished_comparison(tmp_path, weather_config):
-    """A real Ctrl-C (SIGINT) to a compare process once its first run has a checkpoint: one clean line, exit 130,
-    the comparison stays .partial with the first run's checkpoint, and nothing is promoted to --out."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
+def _interrupt_compare(tmp_path, weather_config, extra: list[str], hit) -> tuple[subprocess.Popen, str, Path, Path]:
+    """Start a real `compare` of gru then lstm (long epochs), wait until its first run has a checkpoint, call
+    ``hit(proc, run)`` (a signal to the driver or to a worker); returns the process, its stderr, --out and .partial."""
     out = tmp_path / "cmp"
     partial = artifacts.partial_of(out)
     run = partial / "runs" / artifacts.partial_of(Path("gru-seed42")).name
-    args = ["compare", str(weather_config), "--cells", "gru,lstm", "--out", str(out), "--quiet"]
+    args = ["compare", str(weather_config), "--cells", "gru,lstm", "--out", str(out), *extra]
     args += ["--set", "training.epochs=500", "--set", "training.early_stopping=null"]  # still training when hit
     proc = subprocess.Popen(
         [sys.executable, "-m", "rnnforecast", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -232,14 +231,29 @@ def test_real_sigint_keeps_an_unfinished_comparison(tmp_path, weather_config):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "no checkpoint of the first run within 120 s"
             time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
+        hit(proc, run)
         _, err = proc.communicate(timeout=120)
     finally:
         proc.kill() if proc.poll() is None else None
-    assert proc.returncode == 130, err
-    (line,) = err.decode().strip().splitlines()[-1:]
-    assert "Traceback" not in err.decode()
+    return proc, err.decode(), out, partial
+
+
+def _unfinished_line(err: str, partial: Path) -> None:
+    assert "Traceback" not in err
+    (line,) = err.strip().splitlines()[-1:]
     assert line == f"error: {partial}: interrupted; the comparison is unfinished. Fix: run rnnforecast compare again."
+
+
+@pytest.mark.slow
+def test_real_sigint_keeps_an_unfinished_comparison(tmp_path, weather_config):
+    """A real Ctrl-C (SIGINT) to a compare process once its first run has a checkpoint: one clean line, exit 130,
+    the comparison stays .partial with the first run's checkpoint, and nothing is promoted to --out."""
+    proc, err, out, partial = _interrupt_compare(
+        tmp_path, weather_config, ["--quiet"], lambda proc, run: proc.send_signal(signal.SIGINT)
+    )
+    run = partial / "runs" / artifacts.partial_of(Path("gru-seed42")).name
+    assert proc.returncode == 130, err
+    _unfinished_line(err, partial)
     assert not out.exists()
     assert (partial / artifacts.MARKER).is_file() and (partial / "config.yaml").is_file()
     assert sorted(p.name for p in (partial / "runs").iterdir()) == [run.name]  # the second cell never started
@@ -303,8 +317,6 @@ def test_workers_give_the_same_numbers_from_other_processes(compared, tmp_path, 
     """`--workers 2`: the runs are tasks of the local executor (spawned processes, not this one) and compare.json
     holds the numbers of the in-process comparison (`compared`, same cells and seed). The Ray path of the same
     loop is not started here: one Ray runtime per suite is enough (tests/test_tune.py covers the Ray executor)."""
-    import os
-
     out = tmp_path / "par"
     args = ["compare", str(weather_config), "--cells", ",".join(CELLS), "--out", str(out), "--workers", "2"]
     result = CliRunner().invoke(cli, args)
@@ -327,36 +339,15 @@ def test_workers_give_the_same_numbers_from_other_processes(compared, tmp_path, 
 @pytest.mark.slow
 def test_a_killed_worker_leaves_the_comparison_unfinished(tmp_path, weather_config):
     """kill -9 of the worker process training a run: the driver says what a Ctrl-C says (exit 130, one line)."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
 
-    out = tmp_path / "cmp"
-    partial = artifacts.partial_of(out)
-    run = partial / "runs" / artifacts.partial_of(Path("gru-seed42")).name
-    args = ["compare", str(weather_config), "--cells", "gru,lstm", "--out", str(out), "--workers", "2"]
-    args += ["--set", "training.epochs=500", "--set", "training.early_stopping=null"]  # still training when hit
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rnnforecast", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not (run / "checkpoint" / "state.json").exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no checkpoint of the first run within 120 s"
-            time.sleep(0.1)
+    def kill_worker(proc, run):
         worker = json.loads((run / artifacts.OWNER).read_text())["pid"]  # the process that claimed the run
         assert worker != proc.pid
         os.kill(worker, signal.SIGKILL)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill() if proc.poll() is None else None
+
+    proc, err, out, partial = _interrupt_compare(tmp_path, weather_config, ["--workers", "2"], kill_worker)
     assert proc.returncode == 130, err
-    assert "Traceback" not in err.decode()
-    (line,) = err.decode().strip().splitlines()[-1:]
-    assert line == f"error: {partial}: interrupted; the comparison is unfinished. Fix: run rnnforecast compare again."
+    _unfinished_line(err, partial)
     assert not out.exists() and (partial / artifacts.MARKER).is_file()
 
 

@@ -227,6 +227,14 @@ def _train_until_first_checkpoint(config: Path, run_dir: Path, sig: int) -> tupl
     return rc, log.read()
 
 
+def _change_one_value(data: Path) -> bytes:
+    """Change the second row's value of the project's data file (its SHA-256 changes); return the original bytes."""
+    original = data.read_bytes()
+    data.write_bytes(original.replace(b"\n2020-01-01 01:00:00,0.", b"\n2020-01-01 01:00:00,9.", 1))
+    assert data.read_bytes() != original
+    return original
+
+
 @pytest.mark.slow
 def test_sigterm_keeps_the_checkpoint_and_resume_checks_config_and_data(tmp_path):
     config = project(tmp_path, n=1200, training={"epochs": 6, "batch_size": 8})
@@ -242,8 +250,7 @@ def test_sigterm_keeps_the_checkpoint_and_resume_checks_config_and_data(tmp_path
     rc, _, err = invoke("train", changed, "--resume", partial, "--quiet")
     clean_error(err, rc, "the config differs", "--force-resume")
     data = tmp_path / "data.csv"
-    original = data.read_bytes()
-    data.write_bytes(original.replace(b"\n2020-01-01 01:00:00,0.", b"\n2020-01-01 01:00:00,9.", 1))
+    original = _change_one_value(data)
     rc, _, err = invoke("train", config, "--resume", partial, "--quiet")
     clean_error(err, rc, "data.csv changed since this run started (SHA-256 differs)", "--force-resume")
     assert snapshot(partial) == before  # refusals touch nothing
@@ -263,7 +270,7 @@ def test_sigint_keeps_the_checkpoint_and_force_resume_continues_on_changed_data(
     partial = artifacts.partial_of(run_dir)
     clean_error(out, rc, "interrupted (Ctrl-C)", f"--resume {partial}", code=130)
     data = tmp_path / "data.csv"
-    data.write_bytes(data.read_bytes().replace(b"\n2020-01-01 01:00:00,0.", b"\n2020-01-01 01:00:00,9.", 1))
+    _change_one_value(data)
     rc, _, err = invoke("train", config, "--resume", partial, "--quiet", "--force-resume")
     assert rc == 0, err
     assert "warning: the data file" in err and "resuming anyway (--force-resume)" in err

@@ -75,6 +75,18 @@ def test_bad_choice_is_checked_by_the_schema(tmp_path):
     assert "the value 'lstmm' is not valid for model.cell" in r.stderr
 
 
+def test_an_empty_or_missing_search_space_is_refused_before_anything_is_written(tmp_path):
+    empty = tune_config(tmp_path, {})
+    r = run_cli("tune", str(empty), "--out", str(tmp_path / "t"))
+    assert r.returncode == 1 and "the `tune:` section is empty, so there is nothing to search" in r.stderr
+    raw = yaml.safe_load(empty.read_text())
+    del raw["tune"]
+    missing = write_config(tmp_path, raw, "no_tune.yaml")
+    r = run_cli("tune", str(missing), "--out", str(tmp_path / "t"))
+    assert r.returncode == 1 and "the config has no `tune:` section" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "t").exists() and not (tmp_path / "t.partial").exists()
+
+
 def test_space_values_become_typed_optuna_params(tmp_path):
     from rnnforecast.config import load_config
     from rnnforecast.tune import Param, load_space
