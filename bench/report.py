@@ -189,7 +189,8 @@ def render(result: dict, json_path: Path | str) -> str:
             (
                 "6b",
                 "prediction: `rnnforecast predict RUN` end to end",
-                f"**{_s(seconds)}**; imports keras/jax/tensorflow: {'-' if dl is None else '**yes**' if dl else 'none'}",
+                f"**{_s(seconds)}**{_cold(p)}; imports keras/jax/tensorflow: "
+                f"{'-' if dl is None else '**yes**' if dl else 'none'}",
                 "<= 0.6 s, no backend import",
                 "**no**" if dl else _ok("predict", seconds),
             )
@@ -197,6 +198,14 @@ def render(result: dict, json_path: Path | str) -> str:
     lines += [f"| {' | '.join(r)} |" for r in rows]
     lines += _details(b)
     return "\n".join(lines)
+
+
+def _cold(p: dict) -> str:
+    """The predict figure when the package's bytecode is not cached (compiled in every process)."""
+    cold, floor = p.get("predict_command_seconds_no_bytecode"), p.get("import_numpy_pandas_seconds")
+    parts = [f"{_s(_med(cold))} without cached bytecode"] if cold else []
+    parts += [f"floor `import numpy, pandas` {_s(_med(floor))}"] if floor else []
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _details(b: dict) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -26,6 +27,7 @@ from pathlib import Path
 from bench.common import (
     ROOT,
     cli_command,
+    compile_bytecode,
     load_average,
     machine,
     run_worker,
@@ -396,21 +398,44 @@ def bench_prediction(ctx: Context) -> dict:
             {"kind": "predict_latency", "run_dir": str(run_dir), "calls": calls},
         ]
     )
-    e2e = []
-    for _ in range(ctx.size(5, 1)):
-        seconds, proc = wall([*cli_command(), "predict", str(run_dir)], env=worker_env())
-        if proc.returncode != 0:
-            raise RuntimeError(f"rnnforecast predict failed:\n{proc.stderr[-2000:]}")
-        e2e.append(seconds)
+    # the same command when nothing cached the package's bytecode (an editable install under
+    # PYTHONDONTWRITEBYTECODE): a copy of the package without __pycache__, first on the path
+    copy = ctx.tmp / "no-bytecode"
+    shutil.copytree(ROOT / "rnnforecast", copy / "rnnforecast", ignore=shutil.ignore_patterns("__pycache__"))
+    cold_env = worker_env(PYTHONDONTWRITEBYTECODE="1")
+    cold_env["PYTHONPATH"] = os.pathsep.join([str(copy), cold_env["PYTHONPATH"]])
+    _check_package(cold_env, copy / "rnnforecast")
+    commands = {  # interleaved, so a slow moment of a shared machine slows all three alike
+        "floor": ([sys.executable, "-c", "import numpy, pandas"], worker_env()),
+        "warm": ([*cli_command(), "predict", str(run_dir)], worker_env()),
+        "cold": ([*cli_command(), "predict", str(run_dir)], cold_env),
+    }
+    walls = {k: [] for k in commands}
+    for _ in range(ctx.size(7, 1)):
+        for k, (cmd, env) in commands.items():
+            seconds, proc = wall(cmd, env=env)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{' '.join(cmd[-3:])} failed:\n{proc.stderr[-2000:]}")
+            walls[k].append(seconds)
     return {
         "config": "configs/weather_lstm.yaml (1 epoch)",
         "backend": trained["backend"],
         "load_seconds": lat["load_seconds"],
         "first_forecast_seconds": lat["first_seconds"],
         "warm_forecast_seconds": lat["warm_seconds"],
-        "predict_command_seconds": summary(e2e),
+        "predict_command_seconds": summary(walls["warm"]),
+        "predict_command_seconds_no_bytecode": summary(walls["cold"]),
+        "import_numpy_pandas_seconds": summary(walls["floor"]),
         "predict_imports_deep_learning": any(_modules("predict", str(run_dir))[m] for m in DL_MODULES),
     }
+
+
+def _check_package(env: dict, expect: Path) -> None:
+    """The copy of the package a command run with ``env`` imports is ``expect``."""
+    probe = "import rnnforecast, sys; sys.stdout.write(rnnforecast.__file__)"
+    _, proc = wall([sys.executable, "-P", "-c", probe], env=env)  # -P: not the cwd first, as the script runs
+    if Path(proc.stdout).parent != expect:
+        raise RuntimeError(f"expected the package from {expect}, got {proc.stdout or proc.stderr[-500:]}")
 
 
 # --------------------------------------------------------------------------- 7. options
@@ -501,6 +526,7 @@ def run(
     if unknown:
         raise SystemExit(f"error: unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHMARKS)}")
     info = machine()
+    info["bytecode"] = compile_bytecode()
     result = {
         "date": dt.date.today().isoformat(),
         "started": dt.datetime.now().isoformat(timespec="seconds"),

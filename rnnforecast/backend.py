@@ -12,7 +12,6 @@ import platform
 import random
 import sys
 from collections.abc import Callable
-from importlib import metadata
 
 import numpy as np
 
@@ -172,6 +171,8 @@ def _tensorflow_only_when_imported() -> None:
 
 def versions() -> dict[str, str]:
     """Versions of everything that shapes a result, for metrics.json."""
+    from importlib import metadata  # 7 ms: only training records versions
+
     out = {"python": platform.python_version()}
     for pkg in ("rnnforecast", "keras", "tensorflow", "jax", "jaxlib", "numpy", "pandas"):
         try:

@@ -131,6 +131,10 @@ def test_quick_training_benchmarks(tmp_path: Path):
     p = b["prediction"]
     assert p["backend"] == "jax"
     _positive(p, "load_seconds", "first_forecast_seconds", "warm_forecast_seconds", "predict_command_seconds")
+    _positive(p, "predict_command_seconds_no_bytecode", "import_numpy_pandas_seconds")  # a second copy; the floor
+    row = report.render(result, path).split("| 6b |")[1].splitlines()[0]
+    assert "without cached bytecode" in row and "floor `import numpy, pandas`" in row
+    assert result["machine"]["bytecode"].startswith("compiled before measuring")
     assert p["predict_imports_deep_learning"] is False  # the numpy path (rnnforecast.numpy_model)
 
     opt = b["options"]
