@@ -30,7 +30,7 @@ import pandas as pd
 import yaml
 
 from .config import Config, from_dict
-from .data import SERIES, Frame, ns, read_table
+from .data import SERIES, Frame, ns
 from .errors import DataError, ExitCode, Interrupted, RunError, Terminated, TrainingError
 
 if TYPE_CHECKING:
@@ -961,9 +961,9 @@ def check_tail(frame: Frame, allow: bool, open_rows: int = 0) -> list[str]:
     )
 
 
-def check_against_schema(path: Path, schema: dict, table: pd.DataFrame | None = None) -> None:
-    """New data for a run (the file at ``path``, or ``table`` named ``path``) must have the run's source columns."""
-    have = set(map(str, (read_table(path) if table is None else table).columns))
+def check_against_schema(path: Path, schema: dict, columns) -> None:
+    """New data for a run (``columns`` of the file or table named ``path``) must have the run's source columns."""
+    have = set(map(str, columns))
     known = set(schema["columns"]) | {schema["time_column"]} | set(schema.get("categories", {}))
     missing = [c for c in schema["source_columns"] if c != "__line__" and c not in have and c in known]
     if missing:

@@ -240,10 +240,13 @@ def _csv_line(row: int) -> int:
     return row + 2  # header is line 1
 
 
-def load_source(cfg: Config, table: pd.DataFrame | None = None, categories: dict | None = None) -> Frame:
+def load_source(
+    cfg: Config, table: pd.DataFrame | None = None, categories: dict | None = None, check_columns=None
+) -> Frame:
     """The config's data as a checked frame: ``table`` when given (the Python API), else ``data.sql``, else the file.
 
-    Every source goes through the same steps of ``load_frame``, so every check applies to each.
+    Every source goes through the same steps of ``load_frame``, so every check applies to each;
+    ``check_columns`` (of the file) as in ``load_frame``.
     """
     if table is not None:
         if not isinstance(table, pd.DataFrame):
@@ -266,7 +269,7 @@ def load_source(cfg: Config, table: pd.DataFrame | None = None, categories: dict
             where=f"{cfg.source}: data",
             fix="add data.path (a CSV or Parquet file) or data.sql (a database table or query)",
         )
-    return load_frame(cfg.data, cfg.data_path, categories)
+    return load_frame(cfg.data, cfg.data_path, categories, check_columns=check_columns)
 
 
 def table_sha256(df: pd.DataFrame) -> str:
@@ -283,6 +286,7 @@ def load_frame(
     path: Path | str,
     categories: dict[str, list[str]] | None = None,
     table: pd.DataFrame | None = None,
+    check_columns=None,
 ) -> Frame:
     """Read, filter, parse time, check order, regularise, fill missing values, encode.
 
@@ -290,9 +294,12 @@ def load_frame(
         path: the CSV or Parquet file; with ``table``, only the name messages give the rows.
         categories: the one-hot categories of a trained run; values not in it encode as all zeros.
         table: rows read elsewhere (a DataFrame from the Python API, a ``data.sql`` query) instead of the file.
+        check_columns: called with the column names read, before any step (a run's schema check of new data).
     """
     where, tc = str(path), cfg.time_column
     df = _read_numbered(path) if table is None else _numbered(table.copy(), where, line_of=lambda rows: rows)
+    if check_columns is not None:
+        check_columns([c for c in df.columns if c != LINE])
     df = _apply_filter(df, cfg.filter, path, where)
     df = _parse_time(df, tc, where, cfg.time_unit)
     df = _label_series(df, cfg, where)

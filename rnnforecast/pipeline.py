@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import importlib
 import os
 import shutil
@@ -628,14 +629,15 @@ def _new_data(run: artifacts.Run, data_path: str | None, table: pd.DataFrame | N
     """``--data FILE`` (or a DataFrame) for a run: its columns and time step checked against the run's schema."""
     categories = run.schema.get("categories")
     if table is not None:
-        artifacts.check_against_schema(Path("<DataFrame>"), run.schema, table)
+        artifacts.check_against_schema(Path("<DataFrame>"), run.schema, table.columns)
         frame = load_source(run.config, table, categories)
     else:
         path = Path(data_path).resolve()
         if not path.exists():
             raise DataError("--data file not found", where=str(path), fix="check the path given to --data")
-        artifacts.check_against_schema(path, run.schema)
-        frame = load_source(run.config.replace(**{"data.path": str(path), "data.sql": None}), categories=categories)
+        cfg = run.config.replace(**{"data.path": str(path), "data.sql": None})
+        check = functools.partial(artifacts.check_against_schema, path, run.schema)  # on the file read once
+        frame = load_source(cfg, categories=categories, check_columns=check)
     artifacts.check_step(frame, run.schema, frame.path)
     return frame
 

@@ -246,3 +246,44 @@ def test_every_shipped_config_forecasts_as_keras_did(name, tmp_path):
     _assert_same_forecast(_numbers(table.to_csv(index=False)), pd.read_csv(run / "forecast.csv"))
     ev, _ = pipeline.evaluate(str(run))
     _assert_same_metrics(ev.metrics, json.loads((run / "metrics.json").read_text())["test"])
+
+
+_OPENED: list[str] = []
+_COUNTING = [False]
+
+
+def _count_opens(event: str, args: tuple) -> None:
+    if _COUNTING[0] and event == "open" and isinstance(args[0], (str, Path)):
+        _OPENED.append(str(args[0]))
+
+
+sys.addaudithook(_count_opens)  # an audit hook cannot be removed: it records only while _COUNTING is set
+
+
+def _opens_of(name: str, call) -> list[str]:
+    """The paths named ``name`` that ``call()`` opens."""
+    _OPENED.clear()
+    _COUNTING[0] = True
+    try:
+        call()
+    finally:
+        _COUNTING[0] = False
+    return [p for p in _OPENED if Path(p).name == name]
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_new_data_is_read_once(weather_run, tmp_path, command):
+    """``--data`` is checked against the run's columns and loaded from one read of the file (a large file costs once):
+    the command opens it exactly as often as one ``read_table`` does (its head, its header, the table)."""
+    from rnnforecast.data import read_table
+
+    new = tmp_path / "new.csv"
+    shutil.copy(DATA / "weather.csv", new)
+    one_read = _opens_of("new.csv", lambda: read_table(new))
+    assert one_read and set(one_read) == {str(new)}
+    results = []
+    opened = _opens_of(
+        "new.csv", lambda: results.append(CliRunner().invoke(cli, [command, str(weather_run), "--data", str(new)]))
+    )
+    assert results[0].exit_code == 0, results[0].output
+    assert opened == one_read
