@@ -27,7 +27,7 @@ from . import compare as C
 from . import intervals as I
 from .config import Config, cuda_path_warning
 from .data import load_source, season_length
-from .errors import ConfigError, DataError, Interrupted, RunError, TrainingError
+from .errors import ConfigError, DataError, ExitCode, Interrupted, RunError, Terminated, TrainingError
 from .internals import inspect_model
 from .models import build_model, model_quantiles
 from .numpy_model import Ensemble
@@ -547,7 +547,7 @@ def _compare_here(specs: list[dict], partial: Path) -> list[dict]:
         try:
             done.append(compare_run(spec))
         except Interrupted as e:
-            raise _unfinished(partial) from e
+            raise _unfinished(partial, e) from e
     return done
 
 
@@ -570,14 +570,20 @@ def _compare_on(pool, specs: list[dict], partial: Path) -> list[dict]:
                     f"[{len(done)}/{len(specs)}] {specs[i]['cell']}, seed {specs[i]['seed']} done -> {specs[i]['run_dir']}"
                 )
     except (KeyboardInterrupt, Interrupted, WorkerDied) as e:
-        raise _unfinished(partial) from e
+        raise _unfinished(partial, e) from e
     return [done[i] for i in range(len(specs))]
 
 
-def _unfinished(partial: Path) -> Interrupted:
-    return Interrupted(
-        "interrupted; the comparison is unfinished", where=str(partial), fix="run rnnforecast compare again"
+def _unfinished(partial: Path, e: BaseException, what: str = "comparison", fix: str = "run rnnforecast compare again"):
+    """Ctrl-C, SIGTERM, an interrupted run or a worker that died left ``what`` unfinished in ``partial``; what
+    finished there is kept. SIGTERM keeps its exit code (143), as a training's does."""
+    terminated = isinstance(e, Terminated) or getattr(e, "exit_code", None) == ExitCode.TERMINATED
+    err = Interrupted(
+        f"interrupted{' (SIGTERM)' if terminated else ''}; the {what} is unfinished", where=str(partial), fix=fix
     )
+    if terminated:
+        err.exit_code = ExitCode.TERMINATED
+    return err
 
 
 # --------------------------------------------------------------------------- using a finished run
@@ -855,7 +861,7 @@ def backtest(
 
     A rerun with the same ``out`` resumes: finished folds (``folds/NN/fold.json``) are kept.
     """
-    from .executor import make_executor
+    from .executor import WorkerDied
 
     levels = I.check_levels(levels)
     data = load_data(cfg)  # config and data errors before any directory exists
@@ -863,7 +869,8 @@ def backtest(
     final = artifacts.plan_compare_dir(
         cfg, out[: -len(".partial")] if out and out.endswith(".partial") else out, "backtest"
     )
-    again = f"Resume it with: rnnforecast backtest {config_path} --folds {folds} --step {plan.step} --refit {refit} --out {final}"
+    resume = f"rnnforecast backtest {config_path} --folds {folds} --step {plan.step} --refit {refit} --out {final}"
+    again = f"Resume it with: {resume}"
     partial, resumed = artifacts.start_or_resume(final, B.fingerprint(cfg, plan, levels), what="backtest", again=again)
     if not resumed:
         artifacts.write_atomic(
@@ -876,9 +883,11 @@ def backtest(
         f"backtest: {len(plan.folds)} folds, {len(todo)} model(s) to run{' (resumed)' if resumed else ''} -> {partial}"
     )
     spec = {"cfg": cfg, "plan": plan, "dir": str(partial), "levels": levels, "quiet": quiet}
-    with make_executor("local", workers) as ex:
-        for h in ex.as_completed([ex.submit(backtest_folds, {**spec, "folds": g}) for g in todo]):
-            _say(f"backtest: folds {', '.join(str(i) for i in h.result())} done")
+    try:
+        for ran in _backtest_groups(spec, todo, workers):
+            _say(f"backtest: folds {', '.join(str(i) for i in ran)} done")
+    except (KeyboardInterrupt, Interrupted, WorkerDied) as e:
+        raise _unfinished(partial, e, "backtest", f"finished folds are kept; resume with: {resume}") from e
     parts = [B.read_fold(partial, f.index) for f in plan.folds]
     record = B.summarise(cfg, plan, [r for r, _ in parts], levels, time.perf_counter() - t0)
     predictions = pd.concat([p for _, p in parts], ignore_index=True)
@@ -888,6 +897,20 @@ def backtest(
         plots.backtest_plots(partial / "plots", record, predictions, {t: data.frame.unit(t) for t in data.targets})
     final = artifacts.finish(partial)
     return DirectoryResult(final, record, text.backtest_table(record, final))
+
+
+def _backtest_groups(spec: dict, groups: list[list], workers: int):
+    """Each group of folds (one model) in this process, as ``train`` runs (Ctrl-C and SIGTERM stop it at the next
+    batch), or as tasks of ``workers`` local processes; yields the folds each group ran."""
+    from .executor import make_executor
+
+    if workers == 1:
+        for g in groups:
+            yield backtest_folds({**spec, "folds": g})
+        return
+    with make_executor("local", workers) as ex:
+        for h in ex.as_completed([ex.submit(backtest_folds, {**spec, "folds": g}) for g in groups]):
+            yield h.result()
 
 
 def backtest_folds(spec: dict) -> list[int]:

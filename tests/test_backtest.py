@@ -152,3 +152,43 @@ def test_refit_none_trains_once_rows_recompute_metrics_and_resume_skips_done_fol
     r = run_cli("backtest", str(path), "--folds", "2", "--out", str(tmp_path / "other"))
     assert r.returncode != 0 and "with another config or other options is already there" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_mid_fold_keeps_finished_folds_and_says_how_to_resume(tmp_path):
+    """A real SIGTERM while fold 1 trains: one line naming the unfinished directory and the exact resume command,
+    exit 143; that command finishes the backtest, keeping fold 0 and retraining only what was not done."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _, raw = _config(tmp_path, n=200, training={"epochs": 40, "batch_size": 16, "early_stopping": None})
+    path = write_config(tmp_path, raw)
+    out, partial = tmp_path / "bt", tmp_path / "bt.partial"
+    args = [sys.executable, "-m", "rnnforecast", "backtest", str(path), "--folds", "3", "--out", str(out), "-q"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not (partial / "folds" / "01" / "checkpoint").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "fold 1 did not start within 180 s"
+            time.sleep(0.05)
+        fold0 = (partial / "folds" / "00" / "fold.json").read_text()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill() if proc.poll() is None else None
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith(f"error: {partial}: interrupted (SIGTERM); the backtest is unfinished. Fix: finished folds")
+    command = line.split("resume with: ", 1)[1].rstrip(".")
+    assert command.startswith(f"rnnforecast backtest {path} --folds 3 --step ") and command.endswith(f"--out {out}")
+    assert not out.exists() and not (partial / "folds" / "01" / "fold.json").exists()
+
+    r = run_cli(*command.split()[1:], "-q")
+    assert r.returncode == 0, r.stderr
+    assert "2 model(s) to run (resumed)" in r.stderr and "folds 1 done" in r.stderr and "folds 2 done" in r.stderr
+    assert (out / "folds" / "00" / "fold.json").read_text() == fold0  # kept as it was
+    assert [f["fold"] for f in json.loads((out / "metrics.json").read_text())["folds"]] == [0, 1, 2]
