@@ -21,13 +21,15 @@ a trial's final state is, so a dead worker becomes a FAIL row, never a half-writ
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
 import os
+import signal
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, Interrupted
 
 
 class WorkerDied(RuntimeError):
@@ -73,13 +75,18 @@ class Executor:
         list(self.as_completed(handles))
         return [h.result() for h in handles]
 
+    def stop(self) -> None:
+        """Stop promptly: tasks not started are dropped and running ones asked to stop (the driver was interrupted)."""
+
     def close(self) -> None:
         pass
 
     def __enter__(self) -> Executor:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is not None:  # Ctrl-C, SIGTERM or an error in the driver: the other tasks' results are not wanted
+            self.stop()
         self.close()
 
 
@@ -90,9 +97,28 @@ SHARED_ACCELERATOR = {  # worker processes share one GPU: memory grows as needed
 
 
 def share_accelerator() -> None:
-    """Start-up of each local worker, before it imports a backend; a value the user set is kept. No effect on a CPU."""
+    """Before a local worker imports a backend: a value the user set is kept. No effect on a CPU."""
     for k, v in SHARED_ACCELERATOR.items():
         os.environ.setdefault(k, v)
+
+
+_STOP = None  # in a local worker: the executor's stop event, shared by its workers
+
+
+def _start_worker(stop) -> None:
+    """Start-up of each local worker. Ctrl-C (the terminal signals every process of the group) or SIGTERM outside a
+    training finishes the task at hand and starts no other; during a training, ``train`` stops at the next batch."""
+    global _STOP
+    _STOP = stop
+    share_accelerator()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stop.set())
+
+
+def _run_task(fn: Callable, item: Any) -> Any:
+    if _STOP is not None and _STOP.is_set():
+        raise Interrupted("not started: the command was interrupted")
+    return fn(item)
 
 
 class LocalExecutor(Executor):
@@ -102,20 +128,31 @@ class LocalExecutor(Executor):
 
     def __init__(self, workers: int = 1):
         self.workers = max(1, int(workers))
+        self._spawn = multiprocessing.get_context("spawn")
+        self._stop = self._spawn.Event()
         self._pool = self._new_pool()
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
-        spawn = multiprocessing.get_context("spawn")
-        return cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=spawn, initializer=share_accelerator)
+        return cf.ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=self._spawn, initializer=_start_worker, initargs=(self._stop,)
+        )
 
     def submit(self, fn: Callable, item: Any) -> Handle:
         try:
-            fut = self._pool.submit(fn, item)
+            fut = self._pool.submit(_run_task, fn, item)
         except cf.process.BrokenProcessPool:  # a worker died earlier: the pool is unusable, start a fresh one
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
-            fut = self._pool.submit(fn, item)
+            fut = self._pool.submit(_run_task, fn, item)
         return Handle(self, fut, item)
+
+    def stop(self) -> None:
+        """Queued tasks return at once; each worker gets SIGTERM, so a training stops at its next batch (keeping its
+        checkpoint) instead of running to the end while the driver waits in ``close``."""
+        self._stop.set()
+        for p in list((self._pool._processes or {}).values()):  # concurrent.futures keeps no public list of them
+            with contextlib.suppress(OSError):
+                p.terminate()
 
     def wait(self, handles: list[Handle], timeout: float | None = None) -> list[Handle]:
         by_future = {h.inner: h for h in handles}

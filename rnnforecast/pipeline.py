@@ -347,26 +347,19 @@ def fit_ensemble(
         ``{"model", "fit", "seconds"}`` per other member (none for a single model).
     """
     n = cfg.model.ensemble
-    pool, handles = None, []
+    pool = None
     if n > 1 and cfg.runtime.workers > 1:
         from .executor import LocalExecutor
 
         pool = LocalExecutor(min(cfg.runtime.workers - 1, n - 1))
         _say(f"ensemble members 2..{n} (seeds {cfg.seed + 1}..{cfg.seed + n - 1}) in {pool.workers} worker process(es)")
-        handles = [
-            pool.submit(fit_member, {"cfg": cfg, "data": data, "dir": str(partial), "i": i}) for i in range(1, n)
-        ]
-    try:
+    with pool or contextlib.nullcontext():  # an interruption here stops the workers too
+        spec = {"cfg": cfg, "data": data, "dir": str(partial)}
+        handles = [pool.submit(fit_member, {**spec, "i": i}) for i in range(1, n)] if pool else []
         model, fit, seconds = fit_model(
             cfg, data, partial / "checkpoint", quiet=quiet, state=state, callbacks=callbacks
         )
-        if pool is not None:
-            members = _members_from(handles, partial)
-        else:
-            members = fit_members(cfg, data, partial, quiet) if n > 1 else []
-    finally:
-        if pool is not None:
-            pool.close()
+        members = _members_from(handles, partial) if pool else fit_members(cfg, data, partial, quiet) if n > 1 else []
     return model, fit, seconds, members
 
 

@@ -351,6 +351,29 @@ def test_a_killed_worker_leaves_the_comparison_unfinished(tmp_path, weather_conf
     assert not out.exists() and (partial / artifacts.MARKER).is_file()
 
 
+@pytest.mark.slow
+def test_sigterm_to_the_driver_stops_its_workers_mid_training(tmp_path, weather_config):
+    """`kill PID` reaches only the driver: it stops its worker processes (each run stops at its next batch and keeps
+    its checkpoint) instead of waiting for 500 epochs in ``close``; exit 143, one line, no worker left behind."""
+    import psutil
+
+    workers = []
+
+    def terminate_driver(proc, run):
+        workers.extend(psutil.Process(proc.pid).children(recursive=True))
+        proc.send_signal(signal.SIGTERM)
+
+    proc, err, out, partial = _interrupt_compare(tmp_path, weather_config, ["--workers", "2"], terminate_driver)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        f"error: {partial}: interrupted (SIGTERM); the comparison is unfinished. Fix: run rnnforecast compare again."
+    )
+    assert len(workers) >= 2 and not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    run = partial / "runs" / artifacts.partial_of(Path("gru-seed42")).name
+    assert artifacts.committed_epoch(run) >= 1 and not out.exists()
+
+
 def test_address_without_ray_is_refused_before_any_directory(tmp_path, weather_config):
     out = tmp_path / "cmp"
     result = CliRunner().invoke(cli, ["compare", str(weather_config), "--out", str(out), "--address", "auto"])
