@@ -567,7 +567,10 @@ def _compare_on(pool, specs: list[dict], partial: Path) -> list[dict]:
     return [done[i] for i in range(len(specs))]
 
 
-def _unfinished(partial: Path, e: BaseException, what: str = "comparison", fix: str = "run rnnforecast compare again"):
+COMPARE_AGAIN = "compare has no resume: remove this unfinished comparison, or run the command again with another --out"
+
+
+def _unfinished(partial: Path, e: BaseException, what: str = "comparison", fix: str = COMPARE_AGAIN):
     """Ctrl-C, SIGTERM, an interrupted run or a worker that died left ``what`` unfinished in ``partial``; what
     finished there is kept. SIGTERM keeps its exit code (143), as a training's does."""
     terminated = isinstance(e, Terminated) or getattr(e, "exit_code", None) == ExitCode.TERMINATED
