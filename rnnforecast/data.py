@@ -339,7 +339,7 @@ def load_frame(
         categories=categories,
         missing_before=missing_before,
         gap_rows=gap_rows,
-        series=list(dict.fromkeys(df[SERIES])),
+        series=df[SERIES].unique().tolist(),  # in order of appearance
         numeric_source=numeric_source,
         units=dict(cfg.units),
         warnings=warnings,
@@ -450,7 +450,7 @@ TZ_SUFFIX = r":\d{2}(?:\.\d+)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"  # 12:00+01:00, 1
 def _text_times(df: pd.DataFrame, tc: str, where: str) -> pd.Series:
     """Parse text timestamps; any with a UTC offset are converted to UTC (mixed offsets and DST shifts alike)."""
     text = df[tc].astype(str).str.strip()
-    aware = text.str.contains(TZ_SUFFIX, regex=True).to_numpy()
+    aware = _with_offset(text)
     if aware.any() and not aware.all():
         i = int(np.argmax(~aware if aware[0] else aware))
         raise DataError(
@@ -472,6 +472,19 @@ def _text_times(df: pd.DataFrame, tc: str, where: str) -> pd.Series:
             fix="use ISO timestamps like 2015-01-31 or 2015-01-31 13:00",
         )
     return times
+
+
+def _with_offset(text: pd.Series) -> np.ndarray:
+    """Which timestamps end in a UTC offset (``TZ_SUFFIX``). The regex runs only where one could be: a ``Z`` at the
+    end, or a sign among the last 6 characters (``+01:00``, ``-0500``); most files have none, and a regex per row
+    cost 33 ms per 100,000 rows."""
+    tail = text.str.slice(-6)
+    could = text.str.endswith("Z") | tail.str.contains("+", regex=False) | tail.str.contains("-", regex=False)
+    aware = np.zeros(len(text), dtype=bool)
+    maybe = could.to_numpy(dtype=bool)
+    if maybe.any():
+        aware[maybe] = text[maybe].str.contains(TZ_SUFFIX, regex=True).to_numpy(dtype=bool)
+    return aware
 
 
 def _one_time(value: str, utc: bool) -> pd.Timestamp:
@@ -816,6 +829,8 @@ def _fill_missing(df: pd.DataFrame, how: str, cols: list[str], tc: str, where: s
         return df
     if how == "drop":
         return df.dropna(subset=cols).reset_index(drop=True)
+    if not df[cols].isna().to_numpy().any():  # nothing to fill (the common case): no copy per series
+        return df.reset_index(drop=True)
     out = []
     for _, g in df.groupby(SERIES, sort=False):
         g = g.copy()

@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnnforecast import series
 from rnnforecast.config import from_dict
@@ -201,3 +203,25 @@ def test_unreadable_csv_says_why(tmp_path, body, phrase):
     with pytest.raises(DataError, match="Fix:") as e:
         load_frame(cfg_for(p).data, p)
     assert phrase in str(e.value) and str(p) in str(e.value)
+
+
+_STAMPS = st.one_of(
+    st.tuples(
+        st.sampled_from(["2020-01-01", "01/02/2020", "2020-1-2", ""]),
+        st.sampled_from([" ", "T", ""]),
+        st.sampled_from(["12:00", "12:00:00", "12:00:00.5", "12", ""]),
+        st.sampled_from(["", " ", "  "]),
+        st.sampled_from(["", "Z", "z", "+01:00", "-0500", "+05", "+1", "-03:30", "+01:00x", "-", "+0100 "]),
+    ).map("".join),
+    st.text(alphabet="0123456789:-+ .TZz", max_size=16),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_STAMPS, min_size=1, max_size=20))
+def test_offset_prefilter_finds_exactly_what_the_regex_finds(texts):
+    """``_with_offset`` skips the regex where no offset can end the text; on any text it agrees with the regex."""
+    from rnnforecast.data import TZ_SUFFIX, _with_offset
+
+    s = pd.Series(texts, dtype="str")
+    assert _with_offset(s).tolist() == s.str.contains(TZ_SUFFIX, regex=True).to_numpy(dtype=bool).tolist()
