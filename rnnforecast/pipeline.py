@@ -878,7 +878,7 @@ def backtest(
     _say(
         f"backtest: {len(plan.folds)} folds, {len(todo)} model(s) to run{' (resumed)' if resumed else ''} -> {partial}"
     )
-    spec = {"cfg": cfg, "plan": plan, "dir": str(partial), "levels": levels, "quiet": quiet}
+    spec = {"cfg": cfg, "frame": data.frame, "plan": plan, "dir": str(partial), "levels": levels, "quiet": quiet}
     try:
         for ran in _backtest_groups(spec, todo, workers):
             _say(f"backtest: folds {', '.join(str(i) for i in ran)} done")
@@ -914,9 +914,8 @@ def backtest_folds(spec: dict) -> list[int]:
 
     Each fold writes ``folds/NN/`` and marks itself done with ``fold.json``; done folds are skipped.
     """
-    cfg, plan, root = spec["cfg"], spec["plan"], Path(spec["dir"])
+    cfg, frame, plan, root = spec["cfg"], spec["frame"], spec["plan"], Path(spec["dir"])  # the driver's read
     backend.activate(cfg.runtime.backend)
-    frame = load_source(cfg)
     model, ran = None, []
     for fold in spec["folds"]:
         if B.fold_done(root, fold.index):

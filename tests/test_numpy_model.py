@@ -250,6 +250,7 @@ def test_every_shipped_config_forecasts_as_keras_did(name, tmp_path):
 
 _OPENED: list[str] = []
 _COUNTING = [False]
+_HOOKED: list[bool] = []
 
 
 def _count_opens(event: str, args: tuple) -> None:
@@ -257,11 +258,11 @@ def _count_opens(event: str, args: tuple) -> None:
         _OPENED.append(str(args[0]))
 
 
-sys.addaudithook(_count_opens)  # an audit hook cannot be removed: it records only while _COUNTING is set
-
-
 def _opens_of(name: str, call) -> list[str]:
     """The paths named ``name`` that ``call()`` opens."""
+    if not _HOOKED:  # an audit hook cannot be removed: added once, it records only while _COUNTING is set
+        sys.addaudithook(_count_opens)
+        _HOOKED.append(True)
     _OPENED.clear()
     _COUNTING[0] = True
     try:
