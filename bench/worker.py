@@ -245,13 +245,15 @@ def task_memory(t: dict) -> dict:
     import numpy as np
 
     from rnnforecast import windows
+    from rnnforecast.framing import Framing
     from rnnforecast.series import SeriesData
 
     rows, F, L, H, B = t["rows"], t["features"], t["input_length"], t["horizon"], t["batch_size"]
     values = np.random.default_rng(0).standard_normal((rows, F), dtype=np.float32)  # (N, F) the scaled series
     data = SeriesData(
         frame=None, raw=None, values=values, columns=[f"c{j}" for j in range(F)], feature_idx=list(range(F)), target_idx=[0],
-        transform={}, scaler=None, segments=[], input_length=L, horizon=H, stride=1, window_relative=False,
+        transform={}, scaler=None, segments=[], input_length=L, horizon=H, stride=1,
+        framing=Framing("none", "none", 1, False, (0,), F),
     )  # fmt: skip
     rss0 = _rss()
     maxrss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux

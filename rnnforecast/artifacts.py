@@ -515,8 +515,17 @@ def schema_of(data: SeriesData, cfg: Config) -> dict:
         "input_length": data.input_length,
         "horizon": data.horizon,
         **_quantile_axis(cfg),
+        **_network_shape(data),
         "rows": int(len(f.df)),
     }
+
+
+def _network_shape(data: SeriesData) -> dict:
+    """With independent channels the network reads one sequence per target: its own shapes (framing.py)."""
+    fr = data.framing
+    if not fr.independent:
+        return {}
+    return {"network": {"inputs": fr.network_inputs, "targets": fr.network_targets}}
 
 
 def _quantile_axis(cfg: Config) -> dict:
@@ -1021,10 +1030,10 @@ def load_model_compiled(path: Path, quantiles: list[float] | None = None):
 
 
 def _custom_objects() -> dict:
-    """The layers rnnforecast defines (the monotone quantile head), for loading."""
-    from .quantile_head import custom_objects
+    """The layers rnnforecast defines (the monotone quantile head, segment recurrence), for loading."""
+    from . import quantile_head, segments
 
-    return custom_objects()
+    return quantile_head.custom_objects() | segments.custom_objects()
 
 
 UNSAFE_MARKERS = ("safe_mode", "arbitrary code", "enable_unsafe_deserialization", "Lambda")

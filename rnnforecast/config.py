@@ -106,9 +106,11 @@ class DataConfig:
     sort: bool = _f(False, "sort rows by time instead of refusing unsorted data")
     missing: Literal["interpolate", "ffill", "drop", "error"] = _f("interpolate", "how to fill missing values")
     split: SplitConfig = _f(SplitConfig(), "chronological train/val/test split")
-    scaling: Literal["standard", "minmax", "none", "window"] = _f(
+    scaling: Literal["standard", "minmax", "none", "window", "instance"] = _f(
         "standard",
-        "standard/minmax: fitted on the training split; window: each input window relative to its last value",
+        "standard/minmax: fitted on the training split; window: each input window relative to its last value; "
+        "instance: standard, then each window's targets by their own mean and standard deviation (RevIN), "
+        "the forecast de-normalised with the same statistics",
     )
     scale_per_series: bool = _f(True, "with series_id: fit one scaler per series (else one global)")
     transform: dict[str, Literal["none", "diff", "log_diff", "pct_change"]] = _f(
@@ -155,6 +157,22 @@ class ModelConfig:
     ensemble: int = _f(
         1, "members trained with seeds seed..seed+N-1; forecast = their mean (median of quantiles)", min=1
     )
+    channels: Literal["mixed", "independent"] = _f(
+        "mixed",
+        "mixed: all columns into one state; independent: every target column runs through the same network as "
+        "its own sequence, with a learned channel embedding; non-target inputs reach every channel",
+    )
+    segment_length: int | None = _f(
+        None,
+        "SegRNN: cut the window into segments of this many steps, embed each, run the cell over segments and "
+        "decode every output segment at once from learned position embeddings; null: one step at a time",
+        min=1,
+    )
+    residual: Literal["none", "persistence", "seasonal"] = _f(
+        "none",
+        "the network forecasts the difference to this baseline, which is added back: persistence (last value) "
+        "or seasonal (same step last season, data.season_length or the frequency's season)",
+    )
 
 
 @dataclass(frozen=True)
@@ -177,6 +195,10 @@ class TrainingConfig:
     optimizer: Literal["adam", "rmsprop", "sgd"] = _f("adam", "optimizer")
     learning_rate: float = _f(1e-3, "optimizer learning rate", gt=0)
     loss: Literal["mse", "mae", "huber"] = _f("mse", "training loss")
+    lr_schedule: Literal["constant", "cosine"] = _f(
+        "constant", "cosine: the learning rate decays to 0 over the epochs (after warmup_epochs of linear warm-up)"
+    )
+    warmup_epochs: int = _f(0, "epochs of linear learning-rate warm-up (with lr_schedule: cosine)", min=0)
     clipnorm: float | None = _f(None, "clip gradient norm (against exploding gradients)", gt=0)
     early_stopping: EarlyStoppingConfig | None = _f(EarlyStoppingConfig(), "null disables")
     reduce_lr_on_plateau: ReduceLROnPlateauConfig | None = _f(None, "null disables")
@@ -821,6 +843,7 @@ def _check_consistency(cfg: Config, where: _Where) -> None:
         # Targets need not be among the features: a model may forecast a column it does not see.
         raise ConfigError("must not be empty", where=where("data.features"), fix="list input columns or remove the key")
     _check_activation(cfg.model.activation, where)
+    _check_model_shape(cfg, where)
     _check_frequency(cfg.data.frequency, where)
     _check_source(cfg.data, where)
     _check_future(cfg.data, where)
@@ -913,6 +936,51 @@ def _check_units(units: list[int], where: _Where) -> None:
             f"every layer needs at least 1 unit, received {bad}",
             where=where("model.units"),
             fix="use positive integers, e.g. [32]",
+        )
+
+
+def _check_model_shape(cfg: Config, where: _Where) -> None:
+    """Segment and channel options that need a recurrent cell, whole segments, or targets among the inputs."""
+    m, w = cfg.model, cfg.window
+    if m.segment_length is not None:
+        if m.cell == "dense":
+            raise ConfigError(
+                "segments run a recurrent cell; cell dense has none",
+                where=where("model.segment_length"),
+                fix="set model.cell to gru, lstm or simple_rnn, or remove model.segment_length",
+            )
+        if m.segment_length > w.input_length:
+            raise ConfigError(
+                f"a segment of {m.segment_length} steps is longer than window.input_length={w.input_length}",
+                where=where("model.segment_length"),
+                fix=f"use a segment_length of at most {w.input_length} (a divisor of it uses every step)",
+            )
+        if m.bidirectional:
+            raise ConfigError(
+                "segment models read the window forward only",
+                where=where("model.bidirectional"),
+                fix="set model.bidirectional: false, or remove model.segment_length",
+            )
+    features = cfg.data.features
+    missing = [t for t in cfg.data.target if features is not None and t not in features]
+    for key, on in (("model.channels", m.channels == "independent"), ("model.residual", m.residual != "none")):
+        if on and missing:
+            raise ConfigError(
+                f"needs the history of every target, but target {missing[0]!r} is not among data.features",
+                where=where(key),
+                fix=f"add {missing[0]!r} to data.features",
+            )
+    if cfg.training.lr_schedule == "cosine" and cfg.training.reduce_lr_on_plateau is not None:
+        raise ConfigError(
+            "a cosine schedule sets the learning rate itself; reduce_lr_on_plateau cannot change it",
+            where=where("training.reduce_lr_on_plateau"),
+            fix="set training.reduce_lr_on_plateau: null, or training.lr_schedule: constant",
+        )
+    if cfg.training.warmup_epochs and cfg.training.lr_schedule != "cosine":
+        raise ConfigError(
+            "warm-up is part of the cosine schedule",
+            where=where("training.warmup_epochs"),
+            fix="set training.lr_schedule: cosine, or warmup_epochs: 0",
         )
 
 

@@ -42,16 +42,21 @@ def build_model(
     seed: int,
     n_future: int = 0,
     quantiles: Sequence[float] | None = None,
+    context: int = 0,
 ):
     """Build (not compile) the model described by ``cfg``; ``n_future`` columns known at the forecast steps.
 
     ``quantiles`` (ascending, with 0.5) gives a monotone quantile head on the last axis instead of Q=1.
+    ``context``: the last input columns that name the channel (independent channels); a segment model's
+    decoder reads them.
     """
     import keras
 
     reg = keras.regularizers.L2(cfg.l2) if cfg.l2 > 0 else None
     past = keras.Input(shape=(input_length, n_features), name="past")  # (B, L, F)
     x = past
+    if cfg.segment_length is not None:
+        return _segment_model(cfg, past, horizon, n_targets, seed, n_future, quantiles, context, reg)
     if not CELLS[cfg.cell].recurrent:
         x = keras.layers.Flatten(name="flatten")(x)  # (B, L*F)
         for i, units in enumerate(cfg.units):
@@ -91,6 +96,48 @@ def build_model(
         x = keras.layers.Dense(horizon * n_targets * N_QUANTILES, kernel_regularizer=reg, name="head")(x)
         out = keras.layers.Reshape((horizon, n_targets, N_QUANTILES), name="forecast")(x)  # (B, H, T, Q)
     return keras.Model(inputs=inputs, outputs=out, name=f"rnnforecast_{cfg.cell}")
+
+
+def _segment_model(cfg: ModelConfig, past, horizon, n_targets, seed, n_future, quantiles, context, reg):
+    """SegRNN (segments.py): segments -> cell -> all output segments at once -> Dense(S*T*Q) per segment."""
+    import keras
+
+    from .segments import SegmentSpec, layer_class
+
+    _, steps, n_in = past.shape
+    spec = SegmentSpec(
+        cell=cfg.cell,
+        units=tuple(cfg.units),
+        segment_length=cfg.segment_length,
+        input_length=steps,
+        horizon=horizon,
+        n_inputs=n_in,
+        context=context,
+        activation=cfg.activation,
+        reset_after=cfg.reset_after if cfg.cell == "gru" else True,
+    )
+    states = layer_class()(spec.__dict__, dropout=cfg.dropout, seed=seed, name="segments")(past)  # (B, M, U)
+    inputs = {"past": past}
+    n_q = len(quantiles) if quantiles else N_QUANTILES
+    s, m = spec.segment_length, spec.n_out
+    if n_future:  # the known-future values of each output segment's steps join its decoder state
+        inputs["future"] = future = keras.Input(shape=(horizon, n_future), name="future")  # (B, H, Fu)
+        z = keras.layers.Dense(FUTURE_UNITS, activation="tanh", name="future_encoding")(future)  # (B, H, 16)
+        z = keras.layers.ZeroPadding1D((0, m * s - horizon), name="future_pad")(z)  # (B, M*S, 16)
+        z = keras.layers.Reshape((m, s * FUTURE_UNITS), name="future_segments")(z)  # (B, M, S*16)
+        states = keras.layers.Concatenate(name="states_and_future")([states, z])
+    if quantiles:
+        from .quantile_head import quantile_head
+
+        flat = keras.layers.Flatten(name="states_flat")(states)  # (B, M*U)
+        out = quantile_head(flat, horizon, n_targets, quantiles, regularizer=reg)
+        return keras.Model(inputs=inputs, outputs=out, name=f"rnnforecast_seg_{cfg.cell}")
+    x = keras.layers.Dense(s * n_targets * n_q, kernel_regularizer=reg, name="head")(states)  # (B, M, S*T*Q)
+    x = keras.layers.Reshape((m * s, n_targets * n_q), name="steps")(x)  # (B, M*S, T*Q)
+    if m * s != horizon:
+        x = keras.layers.Cropping1D((0, m * s - horizon), name="crop")(x)  # (B, H, T*Q)
+    out = keras.layers.Reshape((horizon, n_targets, n_q), name="forecast")(x)  # (B, H, T, Q)
+    return keras.Model(inputs=inputs, outputs=out, name=f"rnnforecast_seg_{cfg.cell}")
 
 
 def recurrent_layers(model) -> list:

@@ -162,8 +162,9 @@ def load_predictor(path: str | Path, schema: dict | None = None, keras: bool = F
 
 def check_shapes(path: Path, input_shape: tuple, output_shape: tuple, schema: dict) -> None:
     """The model's window and forecast shapes must be the ones the run's ``schema.json`` describes."""
-    want_in = (schema["input_length"], len(schema["features"]))
-    want_out = (schema["horizon"], len(schema["targets"]), schema.get("n_quantiles", 1))
+    network = schema.get("network") or {}  # independent channels: one sequence per target (framing.py)
+    want_in = (schema["input_length"], network.get("inputs", len(schema["features"])))
+    want_out = (schema["horizon"], network.get("targets", len(schema["targets"])), schema.get("n_quantiles", 1))
     if tuple(input_shape) != want_in or tuple(output_shape) != want_out:
         raise RunError(
             f"the model reads {_steps(input_shape, 'features')} and forecasts {_steps(output_shape, 'targets')}, "
@@ -190,7 +191,7 @@ def predict_windows(model, data, starts: np.ndarray, batch_size: int = 256) -> n
             # Keras: one padded shape compiles once per process (and is then found in the compilation
             # cache): the test split, the validation split and the one-window forecast share it
             idx = np.concatenate([idx, np.repeat(idx[-1:], batch_size - n)])
-        out.append(np.asarray(model.predict_on_batch(data.model_inputs(idx)))[:n])
+        out.append(data.unfold(model.predict_on_batch(data.model_inputs(idx)))[:n])
     if not out:
         return np.zeros((0, data.horizon, len(data.target_idx), 1), dtype=np.float32)
     return np.concatenate(out)
@@ -239,9 +240,13 @@ def _inbound(spec: dict) -> str:
     return arg["config"]["keras_history"][0]
 
 
+OWN_LAYERS = ("rnnforecast>SegmentRecurrence",)  # rnnforecast's layers this module replays (segments.py)
+
+
 def _check_layer(spec: dict) -> None:
-    """A built-in Keras layer computing in float32 (no custom class, no mixed precision)."""
-    if spec.get("module") != "keras.layers" or spec.get("registered_name") is not None:
+    """A built-in Keras layer (or one of OWN_LAYERS) computing in float32 (no mixed precision)."""
+    own = spec.get("registered_name") in OWN_LAYERS
+    if not own and (spec.get("module") != "keras.layers" or spec.get("registered_name") is not None):
         raise Unsupported(f"layer {spec['name']!r} is not a built-in Keras layer")
     dtype = spec["config"].get("dtype", "float32")
     name = dtype["config"]["name"] if isinstance(dtype, dict) else dtype
@@ -369,6 +374,26 @@ def _reshape(config: dict, group, shape: tuple):
     return (lambda x: x.reshape(len(x), *target)), target
 
 
+def _cropping(config: dict, group, shape: tuple):
+    lo, hi = config.get("cropping", (1, 1))
+    steps = shape[0] - lo - hi
+    if len(shape) != 2 or steps < 1:
+        raise Unsupported(f"Cropping1D {config.get('cropping')} of {shape}")
+    return (lambda x: x[:, lo : lo + steps]), (steps, shape[1])
+
+
+def _segments(config: dict, group, shape: tuple):
+    from .segments import SegmentSpec, numpy_forward
+
+    spec = SegmentSpec(**{**config["spec"], "units": tuple(config["spec"]["units"])})
+    if tuple(shape) != (spec.input_length, spec.n_inputs):
+        raise Unsupported(f"segment layer built for {(spec.input_length, spec.n_inputs)}, receives {shape}")
+    for name in (spec.activation, spec.recurrent_activation):
+        _activation(name)
+    w = {name: _array(group, str(k), want) for k, (name, want) in enumerate(spec.weight_shapes())}
+    return (lambda x: numpy_forward(spec, w, x)), (spec.n_out, spec.units[-1])
+
+
 def _identity(config: dict, group, shape: tuple):
     return (lambda x: x), shape
 
@@ -379,6 +404,8 @@ BUILDERS = {
     "Dense": _dense,
     "Flatten": _flatten,
     "Reshape": _reshape,
+    "Cropping1D": _cropping,
+    "SegmentRecurrence": _segments,
     **{name: _identity for name in IDENTITY},
 }
 

@@ -321,12 +321,13 @@ def fit_model(
         model = build_model(
             cfg.model,
             cfg.window.input_length,
-            len(data.feature_idx),
+            data.framing.network_inputs,
             cfg.window.horizon,
-            len(data.target_idx),
+            data.framing.network_targets,
             cfg.seed,
             n_future=len(data.future_idx),
             quantiles=model_quantiles(cfg),
+            context=len(data.targets) if data.framing.independent else 0,
         )
         T.compile_model(model, cfg)
     t0 = time.perf_counter()
@@ -727,7 +728,7 @@ def forecast_table(model, data: SeriesData, frequency: str, calibration: I.RunIn
     L = data.input_length
     starts, inputs = data.forecast_inputs(frequency)  # (S,), the window ending at each series' last observed row
     # the compiled predict step: an eager model(x) under JAX compiles the scan anew each call (~200 ms)
-    raw_pred = np.asarray(model.predict_on_batch(inputs))
+    raw_pred = data.unfold(model.predict_on_batch(inputs))  # (S, H, T, Q)
     output = data.invert(starts, raw_pred)  # (S, H, T, Qm)
     method, levels = (calibration.method, calibration.levels) if calibration else (None, None)
     pred = I.point_forecast(output, method, levels)  # (S, H, T, 1)

@@ -22,7 +22,7 @@ class Scaler:
     series when scaling is global.
     """
 
-    kind: str  # standard | minmax | none | window (window = standard, then relative to each window's last value)
+    kind: str  # standard | minmax | none | window | instance (both: standard, then per window, series.py)
     columns: list[str]
     shift: np.ndarray  # (G, C)
     scale: np.ndarray  # (G, C)
@@ -44,7 +44,7 @@ class Scaler:
         for g, group in enumerate(groups):
             rows = np.concatenate([np.arange(lo, hi) for sid, lo, hi in train_bounds if group in ("*", sid)])
             x = values[rows].astype(np.float64)  # (n_train, C)
-            if kind in ("standard", "window"):
+            if kind in ("standard", "window", "instance"):
                 # Divide by the largest magnitude first: the squares of values near 1e200 overflow float64.
                 big = np.nanmax(np.abs(x), axis=0)
                 big = np.where(np.isfinite(big) & (big > 0), big, 1.0)

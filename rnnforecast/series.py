@@ -15,8 +15,9 @@ import pandas as pd
 
 from . import folds, transforms, windows
 from .config import Config
-from .data import PERIODS, SERIES, Frame
+from .data import PERIODS, SERIES, Frame, season_length
 from .errors import DataError
+from .framing import Framing
 from .scaling import Scaler
 
 SPLITS = ("train", "val", "test")
@@ -44,7 +45,7 @@ class SeriesData:
     input_length: int
     horizon: int
     stride: int
-    window_relative: bool
+    framing: Framing  # per-window normalisation, residual baseline, channels (framing.py)
     future_idx: list[int] = field(default_factory=list)  # columns known at the forecast steps: data.future, calendar
     n_future_calendar: int = 0  # the last entries of future_idx that are calendar (sin/cos) columns
     lookback: tuple[str, ...] = ()  # splits whose windows may read inputs before the split (backtest folds)
@@ -83,25 +84,27 @@ class SeriesData:
         return np.searchsorted(los, np.asarray(rows), side="right") - 1
 
     def batch(self, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Model-space inputs ``(B, L, F)`` and targets ``(B, H, T)`` of the given windows."""
+        """Normalised inputs ``(B, L, F)`` and targets ``(B, H, T)`` of the given windows (before channel folding).
+
+        Targets are residuals to the framing's baseline when ``model.residual`` asks for one."""
         x, y = windows.gather(self.values, starts, self.input_length, self.horizon, self.feature_idx, self.target_idx)
-        if self.window_relative:
-            last = self._last_values(starts)  # (B, C)
-            x = x - last[:, None, self.feature_idx]
-            y = y - last[:, None, self.target_idx]
-        return x, y
+        return self._normalise(starts, x, y)
 
     def model_batch(self, starts: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """The model's input mapping (``past``, and ``future`` when it has one) and targets ``(B, H, T)``."""
+        """The network's input mapping (``past``, and ``future`` when it has one) and targets, channels folded:
+        ``(B, H, T)``, or ``(B*T, H, 1)`` with independent channels."""
         x, y = self.batch(starts)
-        return self._with_future({"past": x}, starts), y
+        return self.framing.fold(self._with_future({"past": x}, starts), y)
 
     def model_inputs(self, starts: np.ndarray, future: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """The input mapping only; ``future`` ``(B, H, n_future)`` replaces rows past the end of the data."""
         inputs = {"past": self.inputs(starts)}
-        if future is not None:
-            return inputs | {"future": future}
-        return self._with_future(inputs, starts)
+        inputs = inputs | {"future": future} if future is not None else self._with_future(inputs, starts)
+        return self.framing.fold(inputs)[0]
+
+    def unfold(self, out) -> np.ndarray:
+        """The network's output for :meth:`model_inputs` -> ``(B, H, T, Q)`` in normalised units."""
+        return self.framing.unfold(out)
 
     def _with_future(self, inputs: dict, starts: np.ndarray) -> dict:
         if self.future_idx:
@@ -157,15 +160,31 @@ class SeriesData:
                 )
 
     def inputs(self, starts: np.ndarray) -> np.ndarray:
-        """Model-space inputs ``(B, L, F)`` only: for forecasting past the end of the data."""
+        """Normalised inputs ``(B, L, F)`` only: for forecasting past the end of the data."""
         x = windows.gather_inputs(self.values, starts, self.input_length, self.feature_idx)
-        if self.window_relative:
-            x = x - self._last_values(starts)[:, None, self.feature_idx]
-        return x
+        return self._normalise(starts, x)[0]
 
-    def _last_values(self, starts: np.ndarray) -> np.ndarray:
-        """Model-space values ``(B, C)`` at each window's last input row (the window-relative origin)."""
-        return self.values[windows.last_input_rows(starts, self.input_length)]
+    @property
+    def window_relative(self) -> bool:
+        return self.framing.norm == "window"
+
+    def _normalise(self, starts: np.ndarray, x: np.ndarray, y: np.ndarray | None = None):
+        """Framing steps 1-2: each window by its own statistics; targets minus the baseline."""
+        f = self.framing
+        if f.norm == "none" and f.residual == "none":
+            return x, y
+        loc, scale = self._window_stats(starts)  # (B, C)
+        F, T = self.feature_idx, self.target_idx
+        x = ((x - loc[:, None, F]) / scale[:, None, F]).astype(np.float32)
+        if y is not None:
+            y = ((y - loc[:, None, T]) / scale[:, None, T] - f.base(x, self.horizon)).astype(np.float32)
+        return x, y
+
+    def _window_stats(self, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(loc, scale)`` ``(B, C)`` of each window (framing.py), from the scaled values of its input rows."""
+        last = self.values[windows.last_input_rows(starts, self.input_length)]  # (B, C)
+        x = windows.gather_inputs(self.values, starts, self.input_length) if self.framing.norm == "instance" else None
+        return self.framing.stats(x, last, self.target_idx, self.feature_idx)
 
     # ------------------------------------------------------------------ back to original units
 
@@ -174,8 +193,12 @@ class SeriesData:
         pred = np.asarray(pred, dtype=np.float64)
         last_rows = windows.last_input_rows(starts, self.input_length)
         t = self.target_idx
-        if self.window_relative:
-            pred = pred + self.values[last_rows][:, None, t, None].astype(np.float64)
+        f = self.framing
+        if f.norm != "none" or f.residual != "none":
+            if f.residual != "none":
+                pred = pred + f.base(self.inputs(starts), self.horizon)[..., None]
+            loc, scale = self._window_stats(starts)
+            pred = pred * scale[:, None, t, None] + loc[:, None, t, None]
         groups = self._scaler_groups(last_rows)
         shift = self.scaler.shift[groups][:, t][:, None, :, None]  # (B, 1, T, 1)
         scale = self.scaler.scale[groups][:, t][:, None, :, None]
@@ -261,7 +284,6 @@ def build(frame: Frame, cfg: Config, scaler: Scaler | None = None, check_splits:
         _transform_series(model, raw, lo, n, transform, frame, g, where)
         bounds = _series_bounds(sid, lo, g, frame, cfg, transform, where, check_splits)
         segments.append(Segment(str(sid), lo, lo + n, bounds))
-    kind = cfg.data.scaling
     if scaler is None:
         scaler = _fit_scaler(model, segments, frame, cfg, where)
     else:
@@ -279,9 +301,35 @@ def build(frame: Frame, cfg: Config, scaler: Scaler | None = None, check_splits:
         input_length=cfg.window.input_length,
         horizon=cfg.window.horizon,
         stride=cfg.window.stride,
-        window_relative=kind == "window",
+        framing=framing_of(cfg, frame, columns),
         future_idx=[columns.index(c) for c in future_columns(cfg, frame)],
         n_future_calendar=2 * len(cfg.data.time_features) if cfg.data.future_time_features else 0,
+    )
+
+
+def framing_of(cfg: Config, frame: Frame, columns: list[str]) -> Framing:
+    """The run's framing (framing.py) from its config and columns."""
+    features = [columns.index(c) for c in frame.features]
+    kind = cfg.data.scaling
+    season = 1
+    if cfg.model.residual == "seasonal":
+        season = season_length(frame.frequency, cfg.data.season_length)
+        if season > cfg.window.input_length:
+            raise DataError(
+                f"model.residual: seasonal copies the last season, {season} steps, but the window has "
+                f"input_length={cfg.window.input_length}",
+                where=f"{frame.path}: window.input_length",
+                fix=f"set window.input_length to at least {season}, or data.season_length to a shorter season",
+            )
+    return Framing(
+        norm=kind if kind in ("window", "instance") else "none",
+        residual=cfg.model.residual,
+        season=season,
+        independent=cfg.model.channels == "independent",
+        target_pos=tuple(
+            features.index(columns.index(t)) if columns.index(t) in features else -1 for t in frame.targets
+        ),
+        n_inputs=len(features),
     )
 
 

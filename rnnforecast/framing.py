@@ -1,0 +1,132 @@
+"""What happens to a window between the scaled series and the network, and back: pure numpy, written once.
+
+Training, evaluation, prediction (numpy or Keras) and export all go through these functions, so a
+forecast is de-normalised exactly as its window was normalised::
+
+    scaled window x (B, L, F), targets y (B, H, T)
+      1. per-window normalisation (data.scaling):
+           window    x - x[last]                                   (loc = last value, scale = 1)
+           instance  (x - mean(x)) / sqrt(var(x) + 1e-5)           (RevIN, Kim et al. 2022; targets only)
+      2. residual (model.residual): y - base(x), base = persistence (x[L-1]) or seasonal naive (x[L-1+h-m*ceil(h/m)])
+      3. channels (model.channels: independent): one sequence per target c:
+           [x[..., c], the non-target inputs, one-hot(c)]  (B*T, L, 1 + E + T); y -> (B*T, H, 1)
+    network output (B*T | B, H, 1 | T, Q) -> unfold -> + base -> * scale + loc -> original units (series.py)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EPS = 1e-5  # RevIN's variance epsilon: a flat window is not divided by 0
+
+
+@dataclass(frozen=True)
+class Framing:
+    """How windows are framed for the network.
+
+    Args:
+        norm: ``none`` | ``window`` (relative to the last value, every input column) | ``instance``
+            (each target column by its window's mean and standard deviation).
+        residual: ``none`` | ``persistence`` | ``seasonal``.
+        season: steps per season for ``seasonal`` (at most ``input_length``).
+        independent: one sequence per target channel.
+        target_pos: position of each target among the input columns (-1: not an input).
+        n_inputs: input columns F.
+    """
+
+    norm: str
+    residual: str
+    season: int
+    independent: bool
+    target_pos: tuple[int, ...]
+    n_inputs: int
+
+    @property
+    def other_pos(self) -> list[int]:
+        """Input columns that are not targets (exogenous: calendar, other measurements), in order."""
+        own = set(self.target_pos)
+        return [i for i in range(self.n_inputs) if i not in own]
+
+    @property
+    def network_inputs(self) -> int:
+        """Columns of one sequence the network reads: F, or 1 + E + T with independent channels."""
+        if not self.independent:
+            return self.n_inputs
+        return 1 + len(self.other_pos) + len(self.target_pos)
+
+    @property
+    def network_targets(self) -> int:
+        return 1 if self.independent else len(self.target_pos)
+
+    # ------------------------------------------------------------------ 1. per-window normalisation
+
+    def stats(self, x: np.ndarray, last: np.ndarray, target_idx: list[int], feature_idx: list[int]):
+        """``(loc, scale)`` each ``(B, C)`` over all model columns C, from the window's own values.
+
+        Args:
+            x: ``(B, L, C)`` scaled values of every model column over each window's input rows.
+            last: ``(B, C)`` scaled values at each window's last input row.
+        """
+        loc = np.zeros(last.shape, dtype=np.float64)
+        scale = np.ones(last.shape, dtype=np.float64)
+        if self.norm == "window":
+            loc = last.astype(np.float64)
+        elif self.norm == "instance":
+            t = list(target_idx)
+            xt = x[..., t].astype(np.float64)  # (B, L, T)
+            loc[:, t] = xt.mean(axis=1)
+            scale[:, t] = np.sqrt(xt.var(axis=1) + EPS)
+        return loc, scale
+
+    # ------------------------------------------------------------------ 2. residual baseline
+
+    def base(self, x: np.ndarray, horizon: int) -> np.ndarray:
+        """The baseline ``(B, H, T)`` in normalised units, from the normalised inputs ``x (B, L, F)``."""
+        if self.residual == "none":
+            return np.zeros((len(x), horizon, len(self.target_pos)), dtype=np.float64)
+        own = x[..., list(self.target_pos)].astype(np.float64)  # (B, L, T)
+        return own[:, base_steps(x.shape[1], horizon, self.residual, self.season)]
+
+    # ------------------------------------------------------------------ 3. channels
+
+    def fold(self, inputs: dict, y: np.ndarray | None = None):
+        """Network inputs (and targets ``(B*T, H, 1)``) from window inputs ``{"past": (B, L, F), ...}``."""
+        if not self.independent:
+            return inputs, y
+        past = inputs["past"]
+        b, steps, _ = past.shape
+        n_t = len(self.target_pos)
+        own = np.moveaxis(past[..., list(self.target_pos)], -1, 1)[..., None]  # (B, T, L, 1)
+        other = np.broadcast_to(past[:, None, :, self.other_pos], (b, n_t, steps, len(self.other_pos)))
+        onehot = np.broadcast_to(np.eye(n_t, dtype=past.dtype)[None, :, None, :], (b, n_t, steps, n_t))
+        seq = np.concatenate([own, other, onehot], axis=-1).reshape(b * n_t, steps, -1)  # (B*T, L, 1+E+T)
+        out = {"past": seq.astype(past.dtype)}
+        if "future" in inputs:
+            out["future"] = np.repeat(inputs["future"], n_t, axis=0)  # (B*T, H, Fu): every channel sees them
+        if y is not None:
+            y = np.moveaxis(y, -1, 1).reshape(b * n_t, y.shape[1], 1)  # (B*T, H, 1)
+        return out, y
+
+    def unfold(self, out: np.ndarray) -> np.ndarray:
+        """Network outputs ``(B*T, H, 1, Q)`` -> ``(B, H, T, Q)`` (unchanged without independent channels)."""
+        out = np.asarray(out)
+        if not self.independent:
+            return out
+        n_t = len(self.target_pos)
+        seqs, h, _, q = out.shape
+        return np.moveaxis(out.reshape(seqs // n_t, n_t, h, q), 1, 2)  # (B, H, T, Q)
+
+
+def base_steps(input_length: int, horizon: int, kind: str, season: int) -> np.ndarray:
+    """``(H,)`` input steps (0-based in the window) a baseline copies for each forecast step.
+
+    persistence: the last step ``L-1``; seasonal with season ``m``: step ``L-1+h-m*ceil(h/m)`` for lead
+    ``h = 1..H``, the same phase in the last season of the window (needs ``m <= L``).
+    """
+    h = np.arange(1, horizon + 1)
+    if kind == "persistence":
+        return np.full(horizon, input_length - 1)
+    back = season * np.ceil(h / season).astype(np.int64)
+    return input_length - 1 + h - back
