@@ -425,7 +425,19 @@ def _keras_callbacks(t: TrainingConfig) -> list:
         out.append(
             keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=r.factor, patience=r.patience, min_lr=r.min_lr)
         )
+    if t.lr_schedule == "cosine":
+        out.append(keras.callbacks.LearningRateScheduler(lambda epoch, _lr: cosine_rate(t, epoch)))
     return out
+
+
+def cosine_rate(t: TrainingConfig, epoch: int) -> float:
+    """The learning rate of ``epoch`` (0-based): linear warm-up over ``warmup_epochs``, then a half cosine from
+    ``learning_rate`` towards 0 over the remaining epochs. A function of the epoch alone, so a resumed run
+    continues the same schedule."""
+    w, n = t.warmup_epochs, t.epochs
+    if epoch < w:
+        return t.learning_rate * (epoch + 1) / (w + 1)
+    return t.learning_rate * 0.5 * (1.0 + math.cos(math.pi * (epoch - w) / max(1, n - w)))
 
 
 def _resume(model, state: TrainState, callbacks: list, resume_state: dict, load_weights) -> int:

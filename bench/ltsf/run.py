@@ -1,0 +1,134 @@
+"""ETTh1 on the long-horizon papers' protocol: ``python -m bench.ltsf.run --data PATH/ETTh1.csv``.
+
+Trains the shipped configs ``bench/ltsf/etth1_h<H>.yaml`` through the real CLI (``rnnforecast train``),
+reads their test scores in z-units from metrics.json (the "normalised" block: errors divided by each
+column's training standard deviation), and prints them beside the published SegRNN, PatchTST and DLinear
+rows and this run's own persistence and Keras DLinear (reference.py). The bench stops when the package
+scored another number of test windows than the protocol's 2881 - H, or when its persistence differs from
+the reference's: then the two would not be the same protocol.
+
+ETTh1.csv comes from the ETDataset repository (ETT-small/ETTh1.csv); its sha256 is checked; nothing is
+downloaded. Results: ``bench/results/<date>-ltsf.json`` and a table on stdout (docs/accuracy.md keeps it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from bench.common import machine
+from bench.ltsf import reference
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+SHA256 = "f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066"
+HORIZONS = (96, 192, 336, 720)
+# MSE / MAE at input 96. SegRNN: its README's L=96 table with the test loader's drop_last fixed (issue 22);
+# PatchTST and DLinear: as issue 22 quotes them at L=96.
+PUBLISHED = {
+    "SegRNN": {96: (0.368, None), 192: (0.408, None), 336: (0.444, None), 720: (0.446, None)},
+    "PatchTST": {96: (0.414, None), 192: (0.460, None), 336: (0.501, None), 720: (0.500, None)},
+    "DLinear": {96: (0.386, None), 192: (0.437, None), 336: (0.481, None), 720: (0.519, None)},
+}
+
+
+def prepare(data: Path, work: Path) -> Path:
+    digest = hashlib.sha256(data.read_bytes()).hexdigest()
+    if digest != SHA256:
+        raise SystemExit(
+            f"error: {data} has sha256 {digest[:12]}..., not ETTh1.csv's {SHA256[:12]}... Fix: pass ETT-small/ETTh1.csv"
+        )
+    work.mkdir(parents=True, exist_ok=True)
+    out = work / "ETTh1_14400.csv"
+    lines = data.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines[: reference.ROWS + 1]))  # header + rows [0, 14400)
+    return out
+
+
+def train(horizon: int, seed: int, csv: Path, work: Path, overrides: list[str]) -> dict:
+    cfg = yaml.safe_load((HERE / f"etth1_h{horizon}.yaml").read_text())
+    cfg["data"]["path"] = str(csv)
+    cfg["seed"] = seed
+    tag = f"h{horizon}-s{seed}" + (f"-{abs(hash(tuple(overrides))) % 10**6}" if overrides else "")
+    path = work / f"etth1_{tag}.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    run_dir = work / "runs" / tag
+    if not (run_dir / "metrics.json").exists():
+        cmd = [sys.executable, "-m", "rnnforecast", "train", str(path), "--run-dir", str(run_dir), "-q"]
+        for o in overrides:
+            cmd += ["--set", o]
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"error: {' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
+        seconds = time.perf_counter() - t0
+    else:
+        seconds = None
+    m = json.loads((run_dir / "metrics.json").read_text())
+    z = m["test"]["normalised"]["overall"]
+    want = 2881 - horizon
+    if m["n_windows"] != want:
+        raise SystemExit(f"error: {run_dir} scored {m['n_windows']} test windows, the protocol has {want}")
+    return {
+        "mse": z["model"]["mse"],
+        "mae": z["model"]["mae"],
+        "persistence_mse": z["persistence"]["mse"],
+        "seconds": seconds,
+        "train_seconds": m["training"].get("seconds"),
+        "epochs": m["training"].get("epochs_run"),
+        "run": str(run_dir),
+    }
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, type=Path, help="ETT-small/ETTh1.csv of the ETDataset repository")
+    ap.add_argument("--horizons", default=",".join(map(str, HORIZONS)))
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--set", action="append", default=[], help="override for every training (KEY=VALUE)")
+    ap.add_argument("--work", type=Path, default=ROOT / "bench" / "ltsf" / "work")
+    ap.add_argument("--no-dlinear", action="store_true", help="skip the same-run DLinear reference")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    csv = prepare(args.data, args.work)
+    rows = []
+    for h in map(int, args.horizons.split(",")):
+        runs = [train(h, seed, csv, args.work, args.set) for seed in range(args.seeds)]
+        pers = reference.persistence(str(csv), h)
+        if abs(runs[0]["persistence_mse"] - pers["mse"]) > 1e-6 * pers["mse"]:
+            raise SystemExit(f"error: persistence MSE {runs[0]['persistence_mse']:.6f} != reference {pers['mse']:.6f}")
+        dl = None if args.no_dlinear else reference.dlinear(str(csv), h, seed=0)
+        rows.append({"horizon": h, "runs": runs, "persistence": pers, "dlinear": dl})
+        print(_row(rows[-1]), flush=True)
+    out = ROOT / "bench" / "results" / f"{dt.date.today()}-ltsf.json"
+    out.write_text(json.dumps({"machine": machine(), "overrides": args.set, "rows": rows}, indent=1))
+    print(f"results: {out}")
+
+
+def _row(r: dict) -> str:
+    h = r["horizon"]
+    mse = [x["mse"] for x in r["runs"]]
+    mae = [x["mae"] for x in r["runs"]]
+    secs = [x["seconds"] for x in r["runs"] if x["seconds"]]
+    pub = "  ".join(f"{k} {v[h][0]:.3f}" for k, v in PUBLISHED.items())
+    dl = f"  DLinear(here) {r['dlinear']['mse']:.3f}" if r["dlinear"] else ""
+    sd = statistics.pstdev(mse) if len(mse) > 1 else 0.0
+    took = f"  {statistics.mean(secs):.0f}s/run" if secs else ""
+    return (
+        f"H={h:<4} rnnforecast MSE {statistics.mean(mse):.3f} ±{sd:.3f} MAE {statistics.mean(mae):.3f} "
+        f"({len(mse)} seeds){took} | persistence {r['persistence']['mse']:.3f}{dl} | published: {pub}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""framing.py: per-window normalisation (RevIN), residual baselines and independent channels, by hand and end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import DATA
+from rnnforecast import backend, metrics, series, windows
+from rnnforecast.config import load_config
+from rnnforecast.data import load_source
+from rnnforecast.framing import EPS, Framing, base_steps
+from rnnforecast.numpy_model import predict_windows
+
+backend.activate("auto")
+
+
+def test_base_steps_by_hand():
+    # L=6, H=5, season 2: lead h copies step 5 + h - 2*ceil(h/2): 4, 5, 4, 5, 4 (the same phase, last season)
+    assert base_steps(6, 5, "seasonal", 2).tolist() == [4, 5, 4, 5, 4]
+    # season 3, H=4: 5+1-3=3, 5+2-3=4, 5+3-3=5, 5+4-6=3 (lead 4 goes back two seasons... one: ceil(4/3)=2)
+    assert base_steps(6, 4, "seasonal", 3).tolist() == [3, 4, 5, 3]
+    assert base_steps(6, 3, "persistence", 99).tolist() == [5, 5, 5]
+
+
+def test_instance_stats_are_each_windows_own_mean_and_std():
+    f = Framing("instance", "none", 1, False, (0, 2), 3)
+    x = np.array([[[1.0, 10.0, 2.0], [3.0, 20.0, 2.0], [5.0, 30.0, 2.0]]])  # (1, 3, 3); target columns 0 and 2
+    loc, scale = f.stats(x, x[:, -1], target_idx=[0, 2], feature_idx=[0, 1, 2])
+    # column 0: mean 3, population variance (4 + 0 + 4) / 3; column 2 is flat: sqrt(EPS), never 0
+    assert loc.tolist() == [[3.0, 0.0, 2.0]]
+    np.testing.assert_allclose(scale, [[np.sqrt(8 / 3 + EPS), 1.0, np.sqrt(EPS)]], rtol=1e-12)
+
+
+def test_fold_lays_out_one_sequence_per_target_and_unfold_inverts_it():
+    f = Framing("none", "none", 1, True, (0, 2), 3)  # targets at input positions 0 and 2, column 1 exogenous
+    past = np.arange(2 * 2 * 3, dtype=np.float32).reshape(2, 2, 3)  # (B=2, L=2, F=3)
+    y = np.arange(2 * 4 * 2, dtype=np.float32).reshape(2, 4, 2)  # (B, H=4, T=2)
+    inputs, yf = f.fold({"past": past, "future": np.ones((2, 4, 1), np.float32)}, y)
+    seq = inputs["past"]
+    assert seq.shape == (4, 2, 1 + 1 + 2) and f.network_inputs == 4 and f.network_targets == 1
+    # sequence 1 = window 0, channel 1 (input column 2): [own value, exogenous column 1, one-hot (0, 1)]
+    assert seq[1].tolist() == [[2, 1, 0, 1], [5, 4, 0, 1]]
+    assert seq[2].tolist() == [[6, 7, 1, 0], [9, 10, 1, 0]]  # window 1, channel 0
+    assert inputs["future"].shape == (4, 4, 1)
+    assert yf[:, :, 0].tolist() == [y[0, :, 0].tolist(), y[0, :, 1].tolist(), y[1, :, 0].tolist(), y[1, :, 1].tolist()]
+    out = yf[..., None]  # a network that forecasts its targets exactly: (B*T, H, 1, 1)
+    np.testing.assert_array_equal(f.unfold(out)[..., 0], y)
+
+
+def _data(tmp_path, scaling="instance", channels="independent", residual="none", frame=None, **model):
+    path = tmp_path / "weather.csv"
+    (frame if frame is not None else pd.read_csv(DATA / "weather.csv")).to_csv(path, index=False)
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text(
+        f"data: {{path: {path}, target: [temp_max, temp_min], features: [temp_max, wind, temp_min], "
+        f"scaling: {scaling}, season_length: 7}}\n"
+        f"window: {{input_length: 14, horizon: 9}}\n"
+        f"model: {{cell: gru, units: [6], channels: {channels}, residual: {residual}"
+        + "".join(f", {k}: {v}" for k, v in model.items())
+        + "}\n"
+    )
+    cfg = load_config(cfg_path)
+    return cfg, series.build(load_source(cfg), cfg)
+
+
+@pytest.mark.parametrize("scaling", ["instance", "window"])
+@pytest.mark.parametrize("residual", ["none", "seasonal", "persistence"])
+def test_normalised_targets_invert_exactly_to_the_actuals(tmp_path, scaling, residual):
+    """A network that outputs the framed targets exactly gets back the actuals in original units (RevIN inverse)."""
+    _, data = _data(tmp_path, scaling=scaling, residual=residual)
+    starts = data.starts("test")
+    inputs, y = data.model_batch(starts)  # (B*T, H, 1) framed targets
+    back = data.invert(starts, data.unfold(y[..., None]))[..., 0]  # (B, H, T)
+    np.testing.assert_allclose(back, data.actual(starts), rtol=1e-5, atol=1e-4)
+    assert not np.allclose(y[:, 0, 0], 0)  # the framing did something: targets are not the raw values
+
+
+def _zero_network(cfg, data):
+    from rnnforecast.models import build_model
+
+    model = build_model(cfg.model, 14, data.framing.network_inputs, 9, data.framing.network_targets, seed=0, context=2)
+    model.set_weights([np.zeros_like(w) for w in model.get_weights()])
+    return model
+
+
+@pytest.mark.parametrize("segments", [None, 7])
+def test_a_silent_network_on_a_seasonal_residual_is_seasonal_naive(tmp_path, segments):
+    """Residual to the seasonal baseline, network output 0: the forecast is the seasonal-naive baseline of
+    metrics.py (a separate implementation on the original-unit series), here with horizon 9 > season 7."""
+    extra = {"segment_length": segments} if segments else {}
+    cfg, data = _data(tmp_path, scaling="instance", residual="seasonal", **extra)
+    starts = data.starts("test")
+    got = data.invert(starts, predict_windows(_zero_network(cfg, data), data, starts))[..., 0]  # (B, H, T)
+    seg_lo = np.array([s.lo for s in data.segments])[data.series_index(starts)]
+    base = metrics.baseline_forecasts(data.raw[:, data.target_idx], starts, 14, 9, 7, seg_lo)["seasonal_naive"]
+    np.testing.assert_allclose(got, base[..., 0], rtol=1e-5, atol=1e-4)
+    # and the seasonal rows really are one and two seasons back
+    rows = windows.seasonal_rows(starts, 14, 9, 7, seg_lo)
+    np.testing.assert_allclose(got[:, 8, 0], data.raw[rows[:, 8], data.target_idx[0]], rtol=1e-5)
+
+
+@pytest.mark.parametrize("segments", [None, 7])
+def test_an_independent_channel_ignores_what_the_other_channel_holds(tmp_path, segments):
+    extra = {"segment_length": segments} if segments else {}
+    frame = pd.read_csv(DATA / "weather.csv")
+    (tmp_path / "a").mkdir()
+    cfg, data = _data(tmp_path / "a", frame=frame, **extra)
+    model = _random_network(cfg, data)
+    other = frame.copy()
+    other["temp_min"] = np.random.default_rng(3).normal(50, 20, len(other))  # channel 2 replaced by noise
+    (tmp_path / "b").mkdir()
+    _, data_b = _data(tmp_path / "b", frame=other, **extra)
+    starts = data.starts("test")
+    a = data.invert(starts, predict_windows(model, data, starts))
+    b = data_b.invert(starts, predict_windows(model, data_b, starts))
+    np.testing.assert_allclose(a[:, :, 0], b[:, :, 0], rtol=1e-5, atol=1e-5)  # temp_max's forecast unchanged
+    assert np.abs(a[:, :, 1] - b[:, :, 1]).max() > 0.1  # temp_min's moved with its own history
+
+
+def _random_network(cfg, data):
+    from rnnforecast.models import build_model
+
+    model = build_model(cfg.model, 14, data.framing.network_inputs, 9, data.framing.network_targets, seed=0, context=2)
+    rng = np.random.default_rng(1)
+    model.set_weights([rng.normal(0, 0.4, w.shape).astype("float32") for w in model.get_weights()])
+    return model
+
+
+def test_mixed_channels_do_depend_on_the_other_channel(tmp_path):
+    """The control for the test above: with mixed channels, noise in temp_min moves temp_max's forecast."""
+    frame = pd.read_csv(DATA / "weather.csv")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    cfg, data = _data(tmp_path / "a", frame=frame, channels="mixed")
+    other = frame.copy()
+    other["temp_min"] = np.random.default_rng(3).normal(50, 20, len(other))
+    _, data_b = _data(tmp_path / "b", frame=other, channels="mixed")
+    model = _random_network(cfg, data)
+    starts = data.starts("test")
+    a = data.invert(starts, predict_windows(model, data, starts))
+    b = data_b.invert(starts, predict_windows(model, data_b, starts))
+    assert np.abs(a[:, :, 0] - b[:, :, 0]).max() > 0.01

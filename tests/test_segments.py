@@ -1,0 +1,166 @@
+"""segments.py: the segment recurrence by hand, against Keras' own cells, through the CLI; and the new config keys."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import DATA, run_cli, write_config
+from rnnforecast import backend
+from rnnforecast.config import TrainingConfig
+from rnnforecast.segments import SegmentSpec, layer_class, numpy_forward
+
+PROBE = """
+import sys
+from rnnforecast.cli import main
+try:
+    main(sys.argv[1:])
+finally:
+    print("MODULES", sorted(m for m in ("keras", "jax", "tensorflow") if m in sys.modules), file=sys.stderr)
+"""
+
+backend.activate("auto")
+
+
+def _weights(spec: SegmentSpec, rng) -> dict:
+    return {name: rng.normal(0, 0.5, shape) for name, shape in spec.weight_shapes()}
+
+
+def test_segment_recurrence_equals_a_hand_computation():
+    """SimpleRNN, linear, one unit; L=4 in segments of 2, H=2 (one output segment)."""
+    spec = SegmentSpec("simple_rnn", (1,), 2, 4, 2, 1, activation="linear")
+    w = {
+        "embed_kernel": np.array([[0.5], [0.5]]),  # a segment's embedding: relu(mean of its two steps)
+        "embed_bias": np.array([0.0]),
+        "kernel_0": np.array([[2.0]]),
+        "recurrent_kernel_0": np.array([[0.5]]),
+        "bias_0": np.array([0.25]),
+        "position": np.array([[1.0]]),
+    }
+    x = np.array([[[1.0], [2.0], [3.0], [4.0]]])
+    # embeddings 1.5 and 3.5; h1 = 2*1.5 + 0.25 = 3.25; h2 = 2*3.5 + 0.5*3.25 + 0.25 = 8.875
+    # decoder: one step from h2 with input position 1.0: 2*1 + 0.5*8.875 + 0.25 = 6.6875
+    states = []
+    out = numpy_forward(spec, w, x, states)
+    assert states[0][0, :, 0].tolist() == [3.25, 8.875]
+    assert out.tolist() == [[[6.6875]]]
+    layer = layer_class()(spec.__dict__)
+    layer.build((None, 4, 1))
+    layer.set_weights([w[name].astype("float32") for name, _ in spec.weight_shapes()])
+    assert np.asarray(layer(x.astype("float32"))).tolist() == [[[6.6875]]]
+
+
+@pytest.mark.parametrize(
+    "cell,options",
+    [("gru", {"reset_after": True}), ("gru", {"reset_after": False}), ("lstm", {}), ("simple_rnn", {})],
+)
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_encoder_states_equal_keras_own_layer(cell, options, activation):
+    """The encoder's states over segments are what Keras' own GRU/LSTM/SimpleRNN layer computes on the embedded
+    segments with the same weights: the step formulas are Keras', not a copy of ours."""
+    import keras
+
+    spec = SegmentSpec(cell, (5,), 3, 10, 4, 2, activation=activation, **options)
+    rng = np.random.default_rng(0)
+    w = _weights(spec, rng)
+    x = rng.normal(size=(3, 10, 2))
+    states = []
+    numpy_forward(spec, w, x, states)
+    seg = x[:, 1:].reshape(3, 3, 6)  # the oldest 10 - 3*3 = 1 step is dropped
+    embedded = np.maximum(seg @ w["embed_kernel"] + w["embed_bias"], 0.0)
+    cls = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM, "simple_rnn": keras.layers.SimpleRNN}[cell]
+    ref = cls(5, activation=activation, return_sequences=True, **options)
+    ref.build((None, 3, 5))
+    ref.set_weights([w["kernel_0"], w["recurrent_kernel_0"], w["bias_0"]])
+    np.testing.assert_allclose(states[0], np.asarray(ref(embedded.astype("float32"))), rtol=1e-4, atol=1e-5)
+
+
+def _multi_target_config(tmp_path, **model) -> str:
+    cfg = {
+        "name": "seg",
+        "data": {
+            "path": str(DATA / "weather.csv"),
+            "target": ["temp_max", "temp_min"],
+            "categorical": ["weather"],
+            "scaling": "instance",
+        },
+        "window": {"input_length": 14, "horizon": 5},
+        "model": {"cell": "gru", "units": [8], "segment_length": 7, "channels": "independent", **model},
+        "training": {"epochs": 2, "batch_size": 64, "loss": "mae", "lr_schedule": "cosine", "warmup_epochs": 1},
+        "output": {"plots": False},
+        "intervals": {"levels": [80]},
+    }
+    return str(write_config(tmp_path, cfg))
+
+
+@pytest.mark.slow
+def test_segment_model_trains_and_predicts_without_keras_as_keras_does(tmp_path):
+    cfg = _multi_target_config(tmp_path, residual="seasonal")
+    run = tmp_path / "run"
+    done = run_cli("train", cfg, "--run-dir", str(run), "-q")
+    assert done.returncode == 0, done.stderr
+    schema = json.loads((run / "schema.json").read_text())
+    # one sequence per target: own value, the other numeric inputs, the one-hot channel
+    assert schema["network"] == {"inputs": 1 + (len(schema["features"]) - 2) + 2, "targets": 1}
+    proc = subprocess.run([sys.executable, "-c", PROBE, "predict", str(run)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "MODULES []"  # the numpy path replays the segment model
+    numpy_forecast = pd.read_csv(io.StringIO(proc.stdout))
+    keras_forecast = pd.read_csv(run / "forecast.csv")  # written at training time by the Keras model
+    for col in ("temp_max", "temp_min", "temp_max_p10", "temp_min_p90"):
+        np.testing.assert_allclose(numpy_forecast[col], keras_forecast[col], rtol=1e-5, atol=1e-4)
+    history = pd.read_csv(run / "history.csv")
+    if "lr" in history:  # the cosine schedule with one warm-up epoch: half the rate, then the full rate
+        assert history["lr"].round(8).tolist()[:2] == [0.0005, 0.001]
+
+
+def test_cosine_rate_by_hand():
+    from rnnforecast.train import cosine_rate
+
+    t = TrainingConfig(epochs=5, learning_rate=0.1, lr_schedule="cosine", warmup_epochs=1)
+    # warm-up: 0.1 * 1/2; then 0.1 * (1 + cos(pi * k / 4)) / 2 for k = 0..3
+    want = [0.05, 0.1, 0.1 * (1 + math.cos(math.pi / 4)) / 2, 0.05, 0.1 * (1 + math.cos(3 * math.pi / 4)) / 2]
+    assert [cosine_rate(t, e) for e in range(5)] == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "changes,where,words",
+    [
+        ({"model": {"cell": "dense", "segment_length": 7}}, "model.segment_length", "cell dense has none"),
+        ({"model": {"segment_length": 30}}, "model.segment_length", "longer than window.input_length=14"),
+        ({"model": {"segment_length": 7, "bidirectional": True}}, "model.bidirectional", "forward only"),
+        ({"model": {"channels": "independent"}, "data": {"features": ["wind"]}}, "model.channels", "'temp_max'"),
+        ({"model": {"residual": "seasonal"}, "data": {"features": ["wind"]}}, "model.residual", "'temp_max'"),
+        ({"training": {"lr_schedule": "cosine", "reduce_lr_on_plateau": {}}}, "reduce_lr_on_plateau", "cosine"),
+        ({"training": {"warmup_epochs": 2}}, "training.warmup_epochs", "cosine"),
+        ({"model": {"channels": "independant"}}, "model.channels", "independent"),
+    ],
+)
+def test_new_keys_refuse_what_cannot_work_in_one_line(tmp_path, changes, where, words):
+    cfg = {"data": {"path": str(DATA / "weather.csv"), "target": "temp_max"}, "window": {"input_length": 14}}
+    for section, values in changes.items():
+        cfg[section] = {**cfg.get(section, {}), **values}
+    path = write_config(tmp_path, cfg)
+    done = run_cli("validate", str(path))
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert where in lines[0] and words in lines[0] and "Fix:" in lines[0]
+
+
+def test_seasonal_residual_longer_than_the_window_is_refused(tmp_path):
+    cfg = {
+        "data": {"path": str(DATA / "weather.csv"), "target": "temp_max", "season_length": 30},
+        "window": {"input_length": 14},
+        "model": {"residual": "seasonal"},
+    }
+    done = run_cli("validate", str(write_config(tmp_path, cfg)))
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "input_length" in done.stderr and "at least 30" in done.stderr
