@@ -963,13 +963,12 @@ def _check_model_shape(cfg: Config, where: _Where) -> None:
             )
     features = cfg.data.features
     missing = [t for t in cfg.data.target if features is not None and t not in features]
-    for key, on in (("model.channels", m.channels == "independent"), ("model.residual", m.residual != "none")):
-        if on and missing:
-            raise ConfigError(
-                f"needs the history of every target, but target {missing[0]!r} is not among data.features",
-                where=where(key),
-                fix=f"add {missing[0]!r} to data.features",
-            )
+    if m.channels == "independent" and missing:
+        raise ConfigError(
+            f"runs each target's own history, but target {missing[0]!r} is not among data.features",
+            where=where("model.channels"),
+            fix=f"add {missing[0]!r} to data.features",
+        )
     if cfg.training.lr_schedule == "cosine" and cfg.training.reduce_lr_on_plateau is not None:
         raise ConfigError(
             "a cosine schedule sets the learning rate itself; reduce_lr_on_plateau cannot change it",

@@ -7,7 +7,8 @@ forecast is de-normalised exactly as its window was normalised::
       1. per-window normalisation (data.scaling):
            window    x - x[last]                                   (loc = last value, scale = 1)
            instance  (x - mean(x)) / sqrt(var(x) + 1e-5)           (RevIN, Kim et al. 2022; targets only)
-      2. residual (model.residual): y - base(x), base = persistence (x[L-1]) or seasonal naive (x[L-1+h-m*ceil(h/m)])
+      2. residual (model.residual): y - base, base = persistence (the last input row) or seasonal naive (the target
+         row moved back by whole seasons; may read rows before the window), normalised like the window
       3. channels (model.channels: independent): one sequence per target c:
            [x[..., c], the non-target inputs, one-hot(c)]  (B*T, L, 1 + E + T); y -> (B*T, H, 1)
     network output (B*T | B, H, 1 | T, Q) -> unfold -> + base -> * scale + loc -> original units (series.py)
@@ -18,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from . import windows
 
 EPS = 1e-5  # RevIN's variance epsilon: a flat window is not divided by 0
 
@@ -82,12 +85,12 @@ class Framing:
 
     # ------------------------------------------------------------------ 2. residual baseline
 
-    def base(self, x: np.ndarray, horizon: int) -> np.ndarray:
-        """The baseline ``(B, H, T)`` in normalised units, from the normalised inputs ``x (B, L, F)``."""
-        if self.residual == "none":
-            return np.zeros((len(x), horizon, len(self.target_pos)), dtype=np.float64)
-        own = x[..., list(self.target_pos)].astype(np.float64)  # (B, L, T)
-        return own[:, base_steps(x.shape[1], horizon, self.residual, self.season)]
+    def base_rows(self, starts: np.ndarray, input_length: int, horizon: int, series_lo: np.ndarray) -> np.ndarray:
+        """``(B, H)`` rows the baseline copies (``windows.seasonal_rows``, as metrics.py's seasonal naive): the last
+        input row (persistence), or each target row moved back by whole seasons, which may lie before the window."""
+        if self.residual == "persistence":
+            return np.repeat(windows.last_input_rows(starts, input_length)[:, None], horizon, axis=1)
+        return windows.seasonal_rows(starts, input_length, horizon, self.season, series_lo)
 
     # ------------------------------------------------------------------ 3. channels
 
@@ -117,16 +120,3 @@ class Framing:
         n_t = len(self.target_pos)
         seqs, h, _, q = out.shape
         return np.moveaxis(out.reshape(seqs // n_t, n_t, h, q), 1, 2)  # (B, H, T, Q)
-
-
-def base_steps(input_length: int, horizon: int, kind: str, season: int) -> np.ndarray:
-    """``(H,)`` input steps (0-based in the window) a baseline copies for each forecast step.
-
-    persistence: the last step ``L-1``; seasonal with season ``m``: step ``L-1+h-m*ceil(h/m)`` for lead
-    ``h = 1..H``, the same phase in the last season of the window (needs ``m <= L``).
-    """
-    h = np.arange(1, horizon + 1)
-    if kind == "persistence":
-        return np.full(horizon, input_length - 1)
-    back = season * np.ceil(h / season).astype(np.int64)
-    return input_length - 1 + h - back

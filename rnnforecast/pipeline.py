@@ -226,7 +226,7 @@ def train(
     backend_name = backend.activate(cfg.runtime.backend)
     backend.check_distribution(cfg.runtime.distribution, backend_name)
     data = load_data(cfg, table)
-    for line in [*data.frame.warnings, *text.hint_lines(stationarity_hints(data), cfg)]:
+    for line in [*data.frame.warnings, *text.hint_lines(stationarity_hints(data), cfg, data.level_shift())]:
         _say(line)
     warn = cuda_path_warning(cfg)
     if warn:

@@ -177,8 +177,17 @@ class SeriesData:
         F, T = self.feature_idx, self.target_idx
         x = ((x - loc[:, None, F]) / scale[:, None, F]).astype(np.float32)
         if y is not None:
-            y = ((y - loc[:, None, T]) / scale[:, None, T] - f.base(x, self.horizon)).astype(np.float32)
+            y = ((y - loc[:, None, T]) / scale[:, None, T] - self._base(starts, loc, scale)).astype(np.float32)
         return x, y
+
+    def _base(self, starts: np.ndarray, loc: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """The residual's baseline ``(B, H, T)``, normalised like each window's targets (zeros without one)."""
+        if self.framing.residual == "none":
+            return np.zeros((len(starts), self.horizon, len(self.target_idx)))
+        series_lo = np.array([s.lo for s in self.segments])[self.series_index(starts)]
+        rows = self.framing.base_rows(starts, self.input_length, self.horizon, series_lo)  # (B, H)
+        T = self.target_idx
+        return (self.values[rows][..., T] - loc[:, None, T]) / scale[:, None, T]
 
     def _window_stats(self, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(loc, scale)`` ``(B, C)`` of each window (framing.py), from the scaled values of its input rows."""
@@ -195,10 +204,8 @@ class SeriesData:
         t = self.target_idx
         f = self.framing
         if f.norm != "none" or f.residual != "none":
-            if f.residual != "none":
-                pred = pred + f.base(self.inputs(starts), self.horizon)[..., None]
             loc, scale = self._window_stats(starts)
-            pred = pred * scale[:, None, t, None] + loc[:, None, t, None]
+            pred = (pred + self._base(starts, loc, scale)[..., None]) * scale[:, None, t, None] + loc[:, None, t, None]
         groups = self._scaler_groups(last_rows)
         shift = self.scaler.shift[groups][:, t][:, None, :, None]  # (B, 1, T, 1)
         scale = self.scaler.scale[groups][:, t][:, None, :, None]
@@ -228,6 +235,17 @@ class SeriesData:
 
     def timestamps(self, rows: np.ndarray) -> pd.DatetimeIndex:
         return pd.DatetimeIndex(self.frame.df[self.frame.time_column].to_numpy()[np.asarray(rows)])
+
+    def level_shift(self) -> dict[str, float]:
+        """Per target: how far the test split's mean lies from the training split's, in training standard
+        deviations (a level a model scaled on training statistics never saw)."""
+        out = {}
+        for j, col in zip(self.target_idx, self.targets):
+            tr = np.concatenate([self.raw[slice(*s.bounds["train"]), j] for s in self.segments])
+            te = np.concatenate([self.raw[slice(*s.bounds["test"]), j] for s in self.segments])
+            std = np.nanstd(tr) if len(tr) else 0.0
+            out[col] = float(abs(np.nanmean(te) - np.nanmean(tr)) / std) if len(te) and std > 0 else 0.0
+        return out
 
     @property
     def targets(self) -> list[str]:
@@ -311,16 +329,7 @@ def framing_of(cfg: Config, frame: Frame, columns: list[str]) -> Framing:
     """The run's framing (framing.py) from its config and columns."""
     features = [columns.index(c) for c in frame.features]
     kind = cfg.data.scaling
-    season = 1
-    if cfg.model.residual == "seasonal":
-        season = season_length(frame.frequency, cfg.data.season_length)
-        if season > cfg.window.input_length:
-            raise DataError(
-                f"model.residual: seasonal copies the last season, {season} steps, but the window has "
-                f"input_length={cfg.window.input_length}",
-                where=f"{frame.path}: window.input_length",
-                fix=f"set window.input_length to at least {season}, or data.season_length to a shorter season",
-            )
+    season = season_length(frame.frequency, cfg.data.season_length) if cfg.model.residual == "seasonal" else 1
     return Framing(
         norm=kind if kind in ("window", "instance") else "none",
         residual=cfg.model.residual,

@@ -109,14 +109,28 @@ def column_cells(values: list, spec: str | None) -> list[str]:
 # --------------------------------------------------------------------------- validate
 
 
-def hint_lines(hints: dict[str, float], cfg: Config) -> list[str]:
-    """Advice for targets whose test values mostly lie outside the training range (``hints``: target -> share)."""
+LEVEL_SHIFT = 1.0  # training standard deviations between the test and training means worth a hint
+
+
+def hint_lines(hints: dict[str, float], cfg: Config, shifts: dict[str, float] | None = None) -> list[str]:
+    """Advice for targets whose test values mostly lie outside the training range (``hints``: target -> share)
+    or whose test level moved away from training (``shifts``: target -> distance in training std)."""
     lines = []
+    per_window = cfg.data.scaling in ("window", "instance")
+    moved = {c: d for c, d in (shifts or {}).items() if d > LEVEL_SHIFT and not per_window}
+    if moved:
+        col, d = max(moved.items(), key=lambda kv: kv[1])
+        lines.append(
+            f"hint: the test split's mean of {col!r} lies {d:.1f} training standard deviations from the training "
+            f"mean ({len(moved)} of {len(shifts)} targets moved > {LEVEL_SHIFT:g}); a model scaled on training "
+            "statistics starts from a level it never saw. Consider data.scaling: instance (each window by its own "
+            "mean and deviation) or window (relative to the last value)."
+        )
     for col, share in hints.items():
         if (
             share > 0.2
             and cfg.data.transform.get(col, cfg.data.transform.get("*", "none")) == "none"
-            and cfg.data.scaling != "window"
+            and not per_window
         ):
             lines.append(
                 f"hint: {share:.0%} of the test values of {col!r} lie outside the training range; the model will have to "
@@ -135,7 +149,7 @@ def describe(cfg: Config, data: SeriesData, hints: dict[str, float]) -> str:
     out += _window_lines(cfg, data)
     out += ["", "# stationarity (share of test-split values outside the training split's range)"]
     out += [f"{col:<24} {share:.0%}" for col, share in hints.items()]
-    out += hint_lines(hints, cfg)
+    out += hint_lines(hints, cfg, data.level_shift())
     out += ["", "# output", f"runs written under: {cfg.runs_path}"]
     return "\n".join(out)
 

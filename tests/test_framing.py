@@ -10,18 +10,20 @@ from conftest import DATA
 from rnnforecast import backend, metrics, series, windows
 from rnnforecast.config import load_config
 from rnnforecast.data import load_source
-from rnnforecast.framing import EPS, Framing, base_steps
+from rnnforecast.framing import EPS, Framing
 from rnnforecast.numpy_model import predict_windows
 
 backend.activate("auto")
 
 
-def test_base_steps_by_hand():
-    # L=6, H=5, season 2: lead h copies step 5 + h - 2*ceil(h/2): 4, 5, 4, 5, 4 (the same phase, last season)
-    assert base_steps(6, 5, "seasonal", 2).tolist() == [4, 5, 4, 5, 4]
-    # season 3, H=4: 5+1-3=3, 5+2-3=4, 5+3-3=5, 5+4-6=3 (lead 4 goes back two seasons... one: ceil(4/3)=2)
-    assert base_steps(6, 4, "seasonal", 3).tolist() == [3, 4, 5, 3]
-    assert base_steps(6, 3, "persistence", 99).tolist() == [5, 5, 5]
+def test_base_rows_by_hand():
+    f = Framing("none", "seasonal", 3, False, (0,), 1)
+    # window start 10, L=6: last input row 15; season 3: lead h copies row 15 + h - 3*ceil(h/3)
+    assert f.base_rows(np.array([10]), 6, 5, np.array([0])).tolist() == [[13, 14, 15, 13, 14]]
+    # a series starting at row 14: rows before it are never read (clamped to its first row, as metrics.py does)
+    assert f.base_rows(np.array([10]), 6, 2, np.array([14])).tolist() == [[14, 14]]
+    p = Framing("none", "persistence", 1, False, (0,), 1)
+    assert p.base_rows(np.array([10, 20]), 6, 3, np.array([0, 0])).tolist() == [[15] * 3, [25] * 3]
 
 
 def test_instance_stats_are_each_windows_own_mean_and_std():
@@ -49,14 +51,14 @@ def test_fold_lays_out_one_sequence_per_target_and_unfold_inverts_it():
     np.testing.assert_array_equal(f.unfold(out)[..., 0], y)
 
 
-def _data(tmp_path, scaling="instance", channels="independent", residual="none", frame=None, **model):
+def _data(tmp_path, scaling="instance", channels="independent", residual="none", frame=None, input_length=14, **model):
     path = tmp_path / "weather.csv"
     (frame if frame is not None else pd.read_csv(DATA / "weather.csv")).to_csv(path, index=False)
     cfg_path = tmp_path / "c.yaml"
     cfg_path.write_text(
         f"data: {{path: {path}, target: [temp_max, temp_min], features: [temp_max, wind, temp_min], "
         f"scaling: {scaling}, season_length: 7}}\n"
-        f"window: {{input_length: 14, horizon: 9}}\n"
+        f"window: {{input_length: {input_length}, horizon: 9}}\n"
         f"model: {{cell: gru, units: [6], channels: {channels}, residual: {residual}"
         + "".join(f", {k}: {v}" for k, v in model.items())
         + "}\n"
@@ -85,19 +87,21 @@ def _zero_network(cfg, data):
     return model
 
 
-@pytest.mark.parametrize("segments", [None, 7])
-def test_a_silent_network_on_a_seasonal_residual_is_seasonal_naive(tmp_path, segments):
+@pytest.mark.parametrize("segments,input_length", [(None, 14), (7, 14), (None, 5)])
+def test_a_silent_network_on_a_seasonal_residual_is_seasonal_naive(tmp_path, segments, input_length):
     """Residual to the seasonal baseline, network output 0: the forecast is the seasonal-naive baseline of
-    metrics.py (a separate implementation on the original-unit series), here with horizon 9 > season 7."""
+    metrics.py (a separate implementation on the original-unit series), with horizon 9 > season 7, and with a
+    window (5) shorter than the season (the baseline then reads rows before the window)."""
     extra = {"segment_length": segments} if segments else {}
-    cfg, data = _data(tmp_path, scaling="instance", residual="seasonal", **extra)
+    cfg, data = _data(tmp_path, scaling="instance", residual="seasonal", input_length=input_length, **extra)
     starts = data.starts("test")
     got = data.invert(starts, predict_windows(_zero_network(cfg, data), data, starts))[..., 0]  # (B, H, T)
     seg_lo = np.array([s.lo for s in data.segments])[data.series_index(starts)]
-    base = metrics.baseline_forecasts(data.raw[:, data.target_idx], starts, 14, 9, 7, seg_lo)["seasonal_naive"]
+    raw_t = data.raw[:, data.target_idx]
+    base = metrics.baseline_forecasts(raw_t, starts, input_length, 9, 7, seg_lo)["seasonal_naive"]
     np.testing.assert_allclose(got, base[..., 0], rtol=1e-5, atol=1e-4)
     # and the seasonal rows really are one and two seasons back
-    rows = windows.seasonal_rows(starts, 14, 9, 7, seg_lo)
+    rows = windows.seasonal_rows(starts, input_length, 9, 7, seg_lo)
     np.testing.assert_allclose(got[:, 8, 0], data.raw[rows[:, 8], data.target_idx[0]], rtol=1e-5)
 
 
@@ -142,3 +146,24 @@ def test_mixed_channels_do_depend_on_the_other_channel(tmp_path):
     a = data.invert(starts, predict_windows(model, data, starts))
     b = data_b.invert(starts, predict_windows(model, data_b, starts))
     assert np.abs(a[:, :, 0] - b[:, :, 0]).max() > 0.01
+
+
+def test_validate_points_at_instance_scaling_when_the_test_level_moved(tmp_path):
+    from conftest import run_cli
+
+    n = 600
+    t = np.arange(n)
+    y = np.sin(2 * np.pi * t / 24) + np.where(t >= 510, 6.0, 0.0)  # the test split (last 15 %) jumps by 6
+    frame = pd.DataFrame({"time": pd.date_range("2021-01-01", periods=n, freq="h"), "y": y})
+    frame.to_csv(tmp_path / "jump.csv", index=False)
+    for scaling, hinted in (("standard", True), ("instance", False)):
+        cfg = tmp_path / f"{scaling}.yaml"
+        cfg.write_text(f"data: {{path: jump.csv, time_column: time, target: y, scaling: {scaling}}}\n")
+        done = run_cli("validate", str(cfg))
+        assert done.returncode == 0, done.stderr
+        # train std of a sine is 1/sqrt(2): the jump of 6 is 6 * sqrt(2) = 8.5 standard deviations (minus the
+        # test's own sine mean)
+        line = next((ln for ln in (done.stdout + done.stderr).splitlines() if "training standard deviations" in ln), "")
+        assert bool(line) == hinted, done.stdout
+        if hinted:
+            assert "'y' lies 8." in line and "data.scaling: instance" in line

@@ -137,7 +137,6 @@ def test_cosine_rate_by_hand():
         ({"model": {"segment_length": 30}}, "model.segment_length", "longer than window.input_length=14"),
         ({"model": {"segment_length": 7, "bidirectional": True}}, "model.bidirectional", "forward only"),
         ({"model": {"channels": "independent"}, "data": {"features": ["wind"]}}, "model.channels", "'temp_max'"),
-        ({"model": {"residual": "seasonal"}, "data": {"features": ["wind"]}}, "model.residual", "'temp_max'"),
         ({"training": {"lr_schedule": "cosine", "reduce_lr_on_plateau": {}}}, "reduce_lr_on_plateau", "cosine"),
         ({"training": {"warmup_epochs": 2}}, "training.warmup_epochs", "cosine"),
         ({"model": {"channels": "independant"}}, "model.channels", "independent"),
@@ -153,14 +152,3 @@ def test_new_keys_refuse_what_cannot_work_in_one_line(tmp_path, changes, where, 
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert where in lines[0] and words in lines[0] and "Fix:" in lines[0]
-
-
-def test_seasonal_residual_longer_than_the_window_is_refused(tmp_path):
-    cfg = {
-        "data": {"path": str(DATA / "weather.csv"), "target": "temp_max", "season_length": 30},
-        "window": {"input_length": 14},
-        "model": {"residual": "seasonal"},
-    }
-    done = run_cli("validate", str(write_config(tmp_path, cfg)))
-    assert done.returncode != 0 and "Traceback" not in done.stderr
-    assert "input_length" in done.stderr and "at least 30" in done.stderr
