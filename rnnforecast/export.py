@@ -71,6 +71,7 @@ def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
             where=where,
             fix="train with data.future_time_features: false and without data.future to export",
         )
+    _check_framing(data.framing, where)
     features, targets = data.features, data.targets
     pos = [features.index(t) if t in features else -1 for t in targets]
     needs_level = [
@@ -102,6 +103,25 @@ def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
         window_relative=data.window_relative,
         scaling=scaler.kind,
     )
+
+
+def _check_framing(f, where: str) -> None:
+    """The framings export does not fold yet (framing.py): say which, and what to train instead."""
+    keys = {
+        "data.scaling: instance": f.norm == "instance",
+        f"model.residual: {f.residual}": f.residual != "none",
+        "model.channels: independent": f.independent,
+    }
+    named = [k for k, on in keys.items() if on]
+    if named:
+        raise RunError(
+            f"export does not fold {' and '.join(named)} into the exported model yet; this run's forecasts come "
+            "from rnnforecast predict (numpy, no Keras) or the Python API",
+            where=where,
+            fix="use rnnforecast predict / serve for this run, or train without "
+            + ", ".join(k.split(":")[0] for k in named)
+            + " to export",
+        )
 
 
 # --------------------------------------------------------------------------- the folded model
