@@ -26,6 +26,7 @@ from . import backtest as B
 from . import compare as C
 from . import final_fit as FF
 from . import intervals as I
+from . import short_series as SS
 from .config import Config, cuda_path_warning
 from .data import load_source, season_length
 from .errors import ConfigError, DataError, ExitCode, Interrupted, RunError, Terminated, TrainingError
@@ -46,8 +47,9 @@ def _say(msg: str = "") -> None:
 
 
 def load_data(cfg: Config, table: pd.DataFrame | None = None) -> SeriesData:
-    """The config's data (``table`` when given, else ``data.sql`` or ``data.path``), split and scaled."""
-    return build(load_source(cfg, table), cfg)
+    """The config's data (``table`` when given, else ``data.sql`` or ``data.path``), split and scaled; series too
+    short for the model set apart (:mod:`short_series`)."""
+    return build(SS.set_apart(load_source(cfg, table), cfg), cfg)
 
 
 def stationarity_hints(data: SeriesData) -> dict[str, float]:
@@ -279,6 +281,9 @@ def _train_into(
     record = artifacts.metrics_record(cfg, test.metrics, val.metrics, fit, int(model.count_params()), extra, split)
     refit = _final_fit(cfg, data, fit, partial, quiet, split, members, model)
     record["forecast_model"] = FF.record(refit, None if refit or not cfg.training.final_fit else "not for ensembles")
+    short_by = SS.best_baseline(test.metrics) if data.frame.short is not None else None
+    if short_by:
+        record["short_series"] = SS.record(data.frame, short_by)
     timing = artifacts.timing_record(train_seconds, fit.epoch_seconds) | (
         {"final_fit_seconds": refit.seconds} if refit else {}
     )
@@ -292,7 +297,14 @@ def _train_into(
         history=history,
         metrics=record,
         timing=timing,
-        forecast=forecast_table(f_model, f_data, data.frame.frequency, calibration)
+        forecast=SS.add_forecasts(
+            forecast_table(f_model, f_data, data.frame.frequency, calibration),
+            data.frame,
+            short_by,
+            data.horizon,
+            test.metrics["season_length"],
+            data.frame.frequency,
+        )
         if data.can_forecast()  # data.future columns need horizon rows (predict --data), which training data lacks
         else pd.DataFrame(columns=["timestamp", "step", "quantile", *data.targets]),
         intervals=calibration and calibration.to_dict(),
@@ -645,6 +657,7 @@ def run_data(
         warnings += artifacts.check_tail(frame, allow_missing_tail, open_rows)
     held = FF.heldout_dir(run.path) if heldout else None
     scaler = artifacts.load_scaler(run, held / "scaler.json" if held else None)
+    frame = SS.set_apart_named(frame, (run.metrics.get("short_series") or {}).get("series", []))
     if frame.columns != run.schema["columns"]:
         raise RunError(
             f"the data gives model columns {frame.columns}, the run was trained on {run.schema['columns']}",
@@ -739,6 +752,12 @@ def forecast(
     (then filled, warned)."""
     run, model, data, warnings = open_run_with_data(run_dir, data_path, table, allow_missing_tail=allow_missing_tail)
     table = forecast_table(model, data, run.schema["frequency"], run.intervals)
+    short = run.metrics.get("short_series") or {}
+    if data.frame.short is not None:  # series too short for the model: their baseline's forecast, marked
+        season = run.metrics.get("season_length", 1)
+        table = SS.add_forecasts(
+            table, data.frame, short.get("forecast_by"), data.horizon, season, run.schema["frequency"]
+        )
     if run.schema.get("calendar") == "steps":
         warnings.append(
             f"note: rows are steps; future timestamps follow the {run.schema['frequency']!r} calendar "

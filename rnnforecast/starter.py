@@ -89,9 +89,10 @@ def detect(path: Path, target: str | None = None, horizon: int | None = None, ti
     tc = _time_column(df, time_column, where)
     times = _parse_times(df[tc], tc, where)
     categorical, ignored = _text_columns(df, tc)
-    series_id = _series_column(df, tc, times, categorical, where)
-    if series_id:
+    series_id = _series_column(df, tc, times, categorical + _id_columns(df, ignored), where)
+    if series_id in categorical:
         categorical.remove(series_id)
+    ignored.pop(series_id, None)  # an id column of many series: too many values for a category, not free text
     numeric = [c for c in df.columns if c not in (tc, series_id) and _is_number(df[c])]
     if not numeric:
         raise DataError(
@@ -213,6 +214,11 @@ def _text_columns(df: pd.DataFrame, tc: str) -> tuple[list[str], dict[str, str]]
         else:
             categorical.append(c)
     return categorical, ignored
+
+
+def _id_columns(df: pd.DataFrame, ignored: dict[str, str]) -> list[str]:
+    """Text columns with too many values for a category that could still name series: some value repeats."""
+    return [c for c in ignored if _is_text(df[c]) and 1 < df[c].nunique(dropna=True) < df[c].notna().sum()]
 
 
 def _series_column(df: pd.DataFrame, tc: str, times: pd.Series, categorical: list[str], where: str) -> str | None:
