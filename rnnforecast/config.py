@@ -184,7 +184,7 @@ class TrainingConfig:
     jit_compile: bool | Literal["auto"] = _f("auto", "XLA-compile the train step (auto: Keras decides)")
     steps_per_execution: int = _f(1, "batches per compiled call", min=1)
     final_fit: bool = _f(
-        False,
+        True,
         "after the held-out evaluation, train again on every row for the epochs early stopping chose; that model "
         "forecasts (README, 'A final fit on every row')",
     )

@@ -65,8 +65,7 @@ def record(final: FinalFit | None, reason: str | None = None) -> dict:
         "model": "final",
         "final_fit": True,
         "epochs": final.epochs,
-        "training_rows": int(rows),
-        "seconds": final.seconds,
+        "training_rows": int(rows),  # its seconds are in timing.json: metrics.json is reproducible byte for byte
         "note": "model.keras was trained again on every row for the epochs early stopping chose; the scores and "
         "the intervals' calibration are the held-out model's (kept in heldout/)",
     }
@@ -94,6 +93,18 @@ def heldout_dir(run_dir: Path) -> Path | None:
     """``heldout/`` of a final-fit run, or None."""
     d = Path(run_dir) / HELDOUT
     return d if (d / "model.keras").exists() else None
+
+
+def trained_on(run, data_path: str | None, frame) -> bool:
+    """True when ``run`` has a held-out model and the data (its own, a file or a table) are the rows it trained on."""
+    if heldout_dir(run.path) is None:
+        return False
+    want = run.metrics.get("data_sha256")
+    if frame.source_sha256 is not None:  # a table or SQL rows: hashed when read
+        return frame.source_sha256 == want
+    from .artifacts import sha256
+
+    return sha256(Path(data_path) if data_path else run.config.data_path) == want
 
 
 def cleanup(partial: Path) -> None:

@@ -324,9 +324,7 @@ def _train_into(
 def _final_fit(cfg: Config, data: SeriesData, fit, partial: Path, quiet: bool, split: str, members, model):
     """The final fit on every row when ``training.final_fit`` asks (not for a tune trial or an ensemble); the
     held-out model is kept in ``heldout/``."""
-    if not cfg.training.final_fit or split != "test" or members:
-        if cfg.training.final_fit and members:
-            _say("warning: training.final_fit is not done for seed ensembles; the held-out members forecast")
+    if not cfg.training.final_fit or split != "test" or members:  # metrics.json forecast_model says which
         return None
     FF.save_heldout(partial, model, data)
     return FF.refit(cfg, data, fit.best_epoch, partial, quiet)
@@ -726,8 +724,9 @@ def evaluate(
     A run with intervals gets its saved bands scored too (adaptive ones start from the validation residuals).
     ``output``: also write every window's forecast there in long format (:func:`predictions.predictions_table`).
     """
-    own = data_path is None and table is None  # a final-fit run is scored on its own rows by its held-out model
-    run, model, data, warnings = open_run_with_data(run_dir, data_path, table, heldout=own)
+    run, model, data, warnings = open_run_with_data(run_dir, data_path, table)
+    if FF.trained_on(run, data_path, data.frame):  # the final model trained on these rows: score the held-out one
+        run, model, data, warnings = open_run_with_data(run_dir, data_path, table, heldout=True)
     ev = evaluate_model(model, data, run.config, split)
     calibration = run.intervals
     if calibration is not None:

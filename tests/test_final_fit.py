@@ -118,3 +118,45 @@ def test_evaluate_rebuilds_the_held_out_scores(final_run):
     want = json.loads((run / "metrics.json").read_text())["test"]["original"]["overall"]
     assert got["persistence"] == want["persistence"]
     assert got["model"]["mse"] == pytest.approx(want["model"]["mse"], rel=1e-6)
+
+
+@pytest.mark.slow
+def test_kill_9_during_the_final_fit_resumes_to_the_same_run(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sine_frame(1500, seed=5).to_csv(tmp_path / "sine.csv", index=False)
+    cfg = {
+        "seed": 3,
+        "data": {"path": str(tmp_path / "sine.csv"), "target": "y", "time_column": "time"},
+        "window": {"input_length": 7, "horizon": 2},
+        "model": {"cell": "gru", "units": [8]},
+        "training": {"epochs": 3, "batch_size": 8, "final_fit": True, "early_stopping": None},
+        "output": {"plots": False},
+    }
+    config = write_config(tmp_path, cfg)
+    whole = run_cli("train", str(config), "--run-dir", str(tmp_path / "whole"), "--quiet")
+    assert whole.returncode == 0, whole.stderr
+
+    run = tmp_path / "killed"
+    partial = tmp_path / "killed.partial"
+    cmd = [sys.executable, "-m", "rnnforecast", "train", str(config), "--run-dir", str(run), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = partial / "final-checkpoint" / "state.json"
+    deadline = time.monotonic() + 240
+    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run finished before the final fit's first epoch was committed"
+    os.kill(proc.pid, signal.SIGKILL)  # after the final fit's first of 3 epochs
+    proc.wait()
+    assert json.loads(state.read_text())["epoch"] == 0 and not run.exists()
+
+    resumed = run_cli("train", str(config), "--resume", str(partial), "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    # the held-out training had finished (3 of 3); the final fit continues after its committed epoch (index 0)
+    assert "final fit: 3 epoch(s) on every row, seed 3\nresuming from epoch 1 of 3" in resumed.stderr, resumed.stderr
+    assert (run / "forecast.csv").read_bytes() == (tmp_path / "whole" / "forecast.csv").read_bytes()
+    assert (run / "metrics.json").read_bytes() == (tmp_path / "whole" / "metrics.json").read_bytes()
