@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # the demo config: beats persistence, seasonal naive and window mean (tests/test_demo.py)
 CONFIG ?= configs/weather_gru.yaml
 
-.PHONY: install bytecode demo test test-fast lint format bench bench-quick bench-accuracy clean
+.PHONY: install bytecode demo test test-fast lint format bench bench-quick bench-accuracy bench-m4 clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -56,6 +56,10 @@ $(ACCURACY_STAMP): bench/accuracy/fetch.py bench/accuracy/series.py pyproject.to
 
 bench-accuracy: $(STAMP) $(ACCURACY_STAMP)
 	nice -n 19 $(BIN)/python -m bench.accuracy.run
+
+# M4 Hourly (bench/m4/README.md): the competition's Naive and seasonal naive rows reproduced, then hourly.yaml scored.
+bench-m4: $(STAMP)
+	nice -n 10 $(BIN)/python -m bench.m4.run
 
 clean:
 	rm -rf runs .pytest_cache build *.egg-info

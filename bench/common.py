@@ -181,11 +181,12 @@ def series_config(csv: Path, name: str, **sections: dict) -> dict:
 def split_windows(
     rows: int, input_length: int = 24, horizon: int = 1, train: float = 0.7, val: float = 0.15
 ) -> dict[str, int]:
-    """Windows in the train (stride 1) and val splits of one series, as series.split_rows cuts it."""
+    """Windows in the train (stride 1) and val splits of one series, as series.split_rows cuts it and
+    SeriesData.starts windows it (val windows own their targets; their inputs read the rows before)."""
     a = int(round(rows * train))
     b = a + int(round(rows * val))
     span = input_length + horizon
-    return {"train": max(a - span + 1, 0), "val": max(b - a - span + 1, 0)}
+    return {"train": max(a - span + 1, 0), "val": max(b - a - horizon + 1, 0)}
 
 
 # --------------------------------------------------------------------------- processes

@@ -397,7 +397,7 @@ def keep_only_checkpoint(partial: Path) -> int | None:
         if f.name not in keep:
             f.unlink(missing_ok=True)
     for f in partial.iterdir():
-        if f.name not in ("checkpoint", "config.yaml", MARKER, OWNER, LOCK):
+        if f.name not in ("checkpoint", "final-checkpoint", "config.yaml", MARKER, OWNER, LOCK):  # final_fit.py
             shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink(missing_ok=True)
     return epoch
 
@@ -928,11 +928,11 @@ def _check_window(p: Path, cfg: Config, schema: dict) -> None:
         )
 
 
-def load_scaler(run: Run):
-    """The run's scaler, checked (Scaler.load) and matching the schema's columns and series."""
+def load_scaler(run: Run, path: Path | None = None):
+    """The run's scaler (or the one at ``path``), checked (Scaler.load) and matching the schema's columns and series."""
     from .scaling import Scaler
 
-    path = run.path / "scaler.json"
+    path = path or run.path / "scaler.json"
     scaler = Scaler.load(path)
     if list(scaler.columns) != run.schema["columns"]:
         raise RunError(

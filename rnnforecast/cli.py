@@ -184,6 +184,11 @@ def validate(config: str, overrides: tuple[str, ...]) -> None:
     help="With --resume: continue although the config or the data file changed since the run started.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress lines.")
+@click.option(
+    "--final-fit/--no-final-fit",
+    default=None,
+    help="After the held-out evaluation, train again on every row; that model forecasts (training.final_fit).",
+)
 @json_option
 def train(
     config: str,
@@ -192,9 +197,12 @@ def train(
     resume: str | None,
     force_resume: bool,
     quiet: bool,
+    final_fit: bool | None,
     as_json: bool,
 ) -> None:
     """Train the model CONFIG describes, evaluate it against baselines and write a run directory."""
+    if final_fit is not None:  # a --set, so the resume hints repeat it
+        overrides = (*overrides, f"training.final_fit={str(final_fit).lower()}")
     cfg = _config(config, overrides)
     from . import pipeline, text
 

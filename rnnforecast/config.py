@@ -205,6 +205,11 @@ class TrainingConfig:
     shuffle: bool = _f(True, "shuffle training windows each epoch (seeded by seed and epoch)")
     jit_compile: bool | Literal["auto"] = _f("auto", "XLA-compile the train step (auto: Keras decides)")
     steps_per_execution: int = _f(1, "batches per compiled call", min=1)
+    final_fit: bool = _f(
+        True,
+        "after the held-out evaluation, train again on every row for the epochs early stopping chose; that model "
+        "forecasts (README, 'A final fit on every row')",
+    )
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ class Frame:
     missing_tail: dict[str, list[int]] = field(default_factory=dict)  # series -> file lines of its last rows
     # whose target is missing (filled before use); what `predict --data` refuses to forecast from by default
     open_tail: dict[str, int] = field(default_factory=dict)  # series -> trailing rows whose targets were all empty
+    short: pd.DataFrame | None = None  # rows of series too short for the model, set apart (short_series.py)
 
     def unit(self, column: str) -> str:
         return self.units.get(column, "data units")

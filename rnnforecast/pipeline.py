@@ -24,7 +24,9 @@ import pandas as pd
 from . import artifacts, backend, metrics, plots, text, windows
 from . import backtest as B
 from . import compare as C
+from . import final_fit as FF
 from . import intervals as I
+from . import short_series as SS
 from .config import Config, cuda_path_warning
 from .data import load_source, season_length
 from .errors import ConfigError, DataError, ExitCode, Interrupted, RunError, Terminated, TrainingError
@@ -45,8 +47,9 @@ def _say(msg: str = "") -> None:
 
 
 def load_data(cfg: Config, table: pd.DataFrame | None = None) -> SeriesData:
-    """The config's data (``table`` when given, else ``data.sql`` or ``data.path``), split and scaled."""
-    return build(load_source(cfg, table), cfg)
+    """The config's data (``table`` when given, else ``data.sql`` or ``data.path``), split and scaled; series too
+    short for the model set apart (:mod:`short_series`)."""
+    return build(SS.set_apart(load_source(cfg, table), cfg), cfg)
 
 
 def stationarity_hints(data: SeriesData) -> dict[str, float]:
@@ -276,28 +279,55 @@ def _train_into(
     if members:
         extra["ensemble"] = artifacts.ensemble_record(cfg.seed, fit, train_seconds, members)
     record = artifacts.metrics_record(cfg, test.metrics, val.metrics, fit, int(model.count_params()), extra, split)
-    timing = artifacts.timing_record(train_seconds, fit.epoch_seconds)
+    refit = _final_fit(cfg, data, fit, partial, split, members, model)
+    record["forecast_model"] = FF.record(refit, None if refit or not cfg.training.final_fit else "not for ensembles")
+    short_by = SS.best_baseline(test.metrics) if data.frame.short is not None else None
+    if short_by:
+        record["short_series"] = SS.record(data.frame, short_by)
+    timing = artifacts.timing_record(train_seconds, fit.epoch_seconds) | (
+        {"final_fit_seconds": refit.seconds} if refit else {}
+    )
     history = artifacts.history_table(fit.history, fit.epochs_run)
+    f_model, f_data = (refit.model, refit.data) if refit else (model, data)  # what forecasts: model.keras
     artifacts.write_run(
         partial,
-        model=model.members[0] if members else model,  # model.keras: member 0; members/N.keras: the others
-        scaler=data.scaler,
+        model=model.members[0] if members else f_model,  # model.keras: member 0; members/N.keras: the others
+        scaler=f_data.scaler,
         schema=artifacts.schema_of(data, cfg),
         history=history,
         metrics=record,
         timing=timing,
-        forecast=forecast_table(model, data, data.frame.frequency, calibration)
+        forecast=SS.add_forecasts(
+            forecast_table(f_model, f_data, data.frame.frequency, calibration),
+            data.frame,
+            short_by,
+            data.horizon,
+            test.metrics["season_length"],
+            data.frame.frequency,
+        )
         if data.can_forecast()  # data.future columns need horizon rows (predict --data), which training data lacks
         else pd.DataFrame(columns=["timestamp", "step", "quantile", *data.targets]),
         intervals=calibration and calibration.to_dict(),
     )
+    FF.cleanup(partial)
     if cfg.output.plots:
         plots.run_plots(partial / "plots", fit.history, fit.best_epoch, test, data)
     if cfg.output.tensorboard:
         importlib.import_module(".train", __package__).log_lead_scores(partial / "tensorboard", val.metrics)
     final = artifacts.finish(partial)
     summary = text.train_summary(test, record, train_seconds, final.resolve())  # absolute: runs_dir may be ../..
+    if record["forecast_model"]["final_fit"]:
+        summary += "\n" + FF.summary_line(record["forecast_model"], calibration is not None)
     return TrainResult(final, test, record, summary, history, timing)
+
+
+def _final_fit(cfg: Config, data: SeriesData, fit, partial: Path, split: str, members, model):
+    """The final fit on every row when ``training.final_fit`` asks (not for a tune trial or an ensemble); the
+    held-out model is kept in ``heldout/``."""
+    if not cfg.training.final_fit or split != "test" or members:  # metrics.json forecast_model says which
+        return None
+    FF.save_heldout(partial, model, data)
+    return FF.refit(cfg, data, fit.best_epoch, partial)
 
 
 def fit_model(
@@ -586,20 +616,26 @@ def _unfinished(partial: Path, e: BaseException, what: str = "comparison", fix: 
 # --------------------------------------------------------------------------- using a finished run
 
 
-def _open(run_dir: str | Path, keras_model: bool = False):
-    """The run and its model: numpy when it can (no Keras import), or ``keras_model`` for the Keras object."""
+def _open(run_dir: str | Path, keras_model: bool = False, heldout: bool = False):
+    """The run and its model: numpy when it can (no Keras import), or ``keras_model`` for the Keras object;
+    ``heldout``: a final-fit run's held-out model (``heldout/``) instead of the final one."""
     from .numpy_model import load_predictor
 
     run = artifacts.open_run(run_dir)
     backend.activate(run.config.runtime.backend if run.config.runtime.backend != "auto" else "auto")
-    paths = run.member_paths()
+    held = FF.heldout_dir(run.path) if heldout else None
+    paths = [held / "model.keras"] if held else run.member_paths()
     if keras_model or len(paths) == 1:  # inspect reads member 0's layers
         return run, load_predictor(paths[0], run.schema, keras=keras_model)
     return run, Ensemble([load_predictor(p, run.schema) for p in paths])
 
 
 def run_data(
-    run: artifacts.Run, data_path: str | None, table: pd.DataFrame | None = None, allow_missing_tail: bool = False
+    run: artifacts.Run,
+    data_path: str | None,
+    table: pd.DataFrame | None = None,
+    allow_missing_tail: bool = False,
+    heldout: bool = False,
 ) -> tuple[SeriesData, list[str]]:
     """The run's own data (its file or ``data.sql``, read again), or new data (``data_path`` or ``table``) checked
     against the run's schema; scaled with the run's scaler. Trailing missing target values in new data are refused
@@ -618,7 +654,9 @@ def run_data(
     if data_path or table is not None:
         open_rows = cfg.window.horizon if cfg.data.future else 0  # horizon rows that carry known-future inputs
         warnings += artifacts.check_tail(frame, allow_missing_tail, open_rows)
-    scaler = artifacts.load_scaler(run)
+    held = FF.heldout_dir(run.path) if heldout else None
+    scaler = artifacts.load_scaler(run, held / "scaler.json" if held else None)
+    frame = SS.set_apart_named(frame, (run.metrics.get("short_series") or {}).get("series", []))
     if frame.columns != run.schema["columns"]:
         raise RunError(
             f"the data gives model columns {frame.columns}, the run was trained on {run.schema['columns']}",
@@ -661,6 +699,7 @@ def open_run_with_data(
     table: pd.DataFrame | None = None,
     keras_model: bool = False,
     allow_missing_tail: bool = False,
+    heldout: bool = False,
 ):
     """A finished run, its model (numpy when it can; ``keras_model`` for the Keras object) and its data (its own,
     ``data_path`` or ``table``) scaled with the run's scaler (trailing missing targets of new data refused unless
@@ -669,8 +708,8 @@ def open_run_with_data(
     Returns:
         ``(run, model, data, warnings)``.
     """
-    run, model = _open(run_dir, keras_model)
-    data, warnings = run_data(run, data_path, table, allow_missing_tail)
+    run, model = _open(run_dir, keras_model, heldout)
+    data, warnings = run_data(run, data_path, table, allow_missing_tail, heldout)
     return run, model, data, warnings
 
 
@@ -687,6 +726,8 @@ def evaluate(
     ``output``: also write every window's forecast there in long format (:func:`predictions.predictions_table`).
     """
     run, model, data, warnings = open_run_with_data(run_dir, data_path, table)
+    if FF.trained_on(run, data_path, data.frame):  # the final model trained on these rows: score the held-out one
+        run, model, data, warnings = open_run_with_data(run_dir, data_path, table, heldout=True)
     ev = evaluate_model(model, data, run.config, split)
     calibration = run.intervals
     if calibration is not None:
@@ -711,6 +752,12 @@ def forecast(
     (then filled, warned)."""
     run, model, data, warnings = open_run_with_data(run_dir, data_path, table, allow_missing_tail=allow_missing_tail)
     table = forecast_table(model, data, run.schema["frequency"], run.intervals)
+    short = run.metrics.get("short_series") or {}
+    if data.frame.short is not None:  # series too short for the model: their baseline's forecast, marked
+        season = run.metrics.get("season_length", 1)
+        table = SS.add_forecasts(
+            table, data.frame, short.get("forecast_by"), data.horizon, season, run.schema["frequency"]
+        )
     if run.schema.get("calendar") == "steps":
         warnings.append(
             f"note: rows are steps; future timestamps follow the {run.schema['frequency']!r} calendar "

@@ -48,7 +48,6 @@ class SeriesData:
     framing: Framing  # per-window normalisation, residual baseline, channels (framing.py)
     future_idx: list[int] = field(default_factory=list)  # columns known at the forecast steps: data.future, calendar
     n_future_calendar: int = 0  # the last entries of future_idx that are calendar (sin/cos) columns
-    lookback: tuple[str, ...] = ()  # splits whose windows may read inputs before the split (backtest folds)
 
     # ------------------------------------------------------------------ windows
 
@@ -56,8 +55,18 @@ class SeriesData:
         return [s.bounds[split] for s in self.segments]
 
     def starts(self, split: str, stride: int | None = None) -> np.ndarray:
+        """Window starts of ``split``. A split owns targets, not inputs: a window belongs to the split of its
+        first target. Training windows lie inside the training rows entirely; a validation or test window
+        has every target inside its split and reads its inputs from the rows before, of the same series
+        (history known at forecast time, :func:`folds.target_window_starts`), never before the first
+        training row. With ``input_length=3, horizon=2``, train rows 0..5, val rows 6..8::
+
+            row:    0  1  2  3  4  5 | 6  7  8
+            train:  x  x  x  y  y    |            starts 0, 1 (targets never leave the training rows)
+            val:             x  x  x | y  y       starts 3, 4: inputs [3, 6) and [4, 7), targets in 6..8
+        """
         stride = stride or self.stride
-        if split not in self.lookback:
+        if split == "train":
             return windows.window_starts(self.bounds(split), self.input_length, self.horizon, stride)
         parts = [
             folds.target_window_starts(s.bounds[split], self.input_length, self.horizon, stride, s.bounds["train"][0])
@@ -66,9 +75,8 @@ class SeriesData:
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
     def fold_view(self, test_end: pd.Timestamp | None) -> SeriesData:
-        """A backtest fold's view: the test split stops before ``test_end`` (None: at the end), and
-        validation and test windows have their targets inside the split while their inputs may read
-        the rows before it (history known at forecast time, :func:`folds.target_window_starts`)."""
+        """A backtest fold's view: the test split stops before ``test_end`` (None: at the end); windows follow
+        :meth:`starts` like every run's."""
         times = self.frame.df[self.frame.time_column].to_numpy()
         segments = []
         for s in self.segments:
@@ -76,7 +84,7 @@ class SeriesData:
             if test_end is not None:
                 hi = min(hi, s.lo + int(np.searchsorted(times[s.lo : s.hi], np.datetime64(test_end))))
             segments.append(Segment(s.series, s.lo, s.hi, {**s.bounds, "test": (lo, max(lo, hi))}))
-        return replace(self, segments=segments, lookback=("val", "test"))
+        return replace(self, segments=segments)
 
     def series_index(self, rows: np.ndarray) -> np.ndarray:
         """Segment number of each row."""
@@ -284,12 +292,16 @@ def split_rows(n: int, lo: int, cfg: Config, times: pd.Series, where: str) -> di
     return {"train": (lo, a), "val": (a, b), "test": (b, lo + n)}
 
 
-def build(frame: Frame, cfg: Config, scaler: Scaler | None = None, check_splits: bool = True) -> SeriesData:
+def build(
+    frame: Frame, cfg: Config, scaler: Scaler | None = None, check_splits: bool = True, train_all: bool = False
+) -> SeriesData:
     """Transform, split and scale a frame; the scaler sees training rows only.
 
     Args:
         scaler: a saved scaler (from a run) to apply instead of fitting a new one.
         check_splits: refuse splits shorter than one window (off for forecasting).
+        train_all: the training split runs to the end of every series (the final fit on every row); the
+            validation and test splits stay where they are, for monitoring only.
     """
     where = str(frame.path)
     columns = frame.columns
@@ -301,6 +313,8 @@ def build(frame: Frame, cfg: Config, scaler: Scaler | None = None, check_splits:
         lo, n = int(g.index[0]), len(g)
         _transform_series(model, raw, lo, n, transform, frame, g, where)
         bounds = _series_bounds(sid, lo, g, frame, cfg, transform, where, check_splits)
+        if train_all:
+            bounds["train"] = (bounds["train"][0], lo + n)
         segments.append(Segment(str(sid), lo, lo + n, bounds))
     if scaler is None:
         scaler = _fit_scaler(model, segments, frame, cfg, where)
@@ -383,17 +397,20 @@ def _transform_series(model, raw, lo: int, n: int, transform: dict, frame: Frame
 def _series_bounds(
     sid, lo: int, g: pd.DataFrame, frame: Frame, cfg: Config, transform: dict, where: str, check_splits: bool
 ) -> dict[str, tuple[int, int]]:
-    """Split rows of one series; with ``check_splits`` every split must hold at least one window."""
+    """Split rows of one series; with ``check_splits`` every split must hold at least one window: the
+    training split ``input_length + horizon`` rows, validation and test ``horizon`` rows (their windows'
+    inputs read the rows before them, :meth:`SeriesData.starts`)."""
     b = split_rows(len(g), lo, cfg, g[frame.time_column], where)
     if any(k != "none" for k in transform.values()):  # the first row has no predecessor to difference against
         b["train"] = (b["train"][0] + 1, b["train"][1])
     L, H = cfg.window.input_length, cfg.window.horizon
     for name in SPLITS if check_splits else ():
         a, z = b[name]
-        if z - a < L + H:
+        need, why = (L + H, f"input_length + horizon = {L} + {H}") if name == "train" else (H, "horizon")
+        if z - a < need:
             label = f" of series {sid!r}" if cfg.data.series_id else ""
             raise DataError(
-                f"the {name} split{label} has {max(z - a, 0)} rows, fewer than input_length + horizon = {L} + {H} = {L + H}",
+                f"the {name} split{label} has {max(z - a, 0)} rows, fewer than {why} = {need}",
                 where=f"{where}: data.split",
                 fix="use more data, a larger split fraction, or a shorter window.input_length",
             )

@@ -89,9 +89,10 @@ def detect(path: Path, target: str | None = None, horizon: int | None = None, ti
     tc = _time_column(df, time_column, where)
     times = _parse_times(df[tc], tc, where)
     categorical, ignored = _text_columns(df, tc)
-    series_id = _series_column(df, tc, times, categorical, where)
-    if series_id:
+    series_id = _series_column(df, tc, times, categorical + _id_columns(df, ignored), where)
+    if series_id in categorical:
         categorical.remove(series_id)
+    ignored.pop(series_id, None)  # an id column of many series: too many values for a category, not free text
     numeric = [c for c in df.columns if c not in (tc, series_id) and _is_number(df[c])]
     if not numeric:
         raise DataError(
@@ -215,6 +216,11 @@ def _text_columns(df: pd.DataFrame, tc: str) -> tuple[list[str], dict[str, str]]
     return categorical, ignored
 
 
+def _id_columns(df: pd.DataFrame, ignored: dict[str, str]) -> list[str]:
+    """Text columns with too many values for a category that could still name series: some value repeats."""
+    return [c for c in ignored if _is_text(df[c]) and 1 < df[c].nunique(dropna=True) < df[c].notna().sum()]
+
+
 def _series_column(df: pd.DataFrame, tc: str, times: pd.Series, categorical: list[str], where: str) -> str | None:
     """The column that tells several series apart when timestamps repeat (long format), or None."""
     if not times.duplicated().any():
@@ -313,21 +319,25 @@ def _suggested_window(seconds: float) -> tuple[int, int, str]:
 
 
 def _window(step: Step, n: int, horizon: int | None, where: str) -> tuple[int, int]:
-    """The suggested window, shrunk so the smallest default split (15% of rows) holds a few windows."""
+    """The suggested window, shrunk so that the validation and test splits (15% of rows each) hold a few forecasts
+    of ``horizon`` targets and the training split (70%) a few windows of ``input_length + horizon`` rows (a split
+    owns targets, not inputs: validation and test inputs read the rows before them)."""
     if step.frequency == "B":
         L, H = 20, 5  # four trading weeks in, one out
     else:
         L, H, _ = _suggested_window(step.seconds)
     room = int(round(0.15 * n))  # rows of the val and test splits at the default fractions
+    train = int(round(0.7 * n))
     if horizon is not None:
         H = horizon
     elif H > max(1, room // 4):
         H = max(1, room // 4)
-    L = max(H, min(L, room // 2 - H))
-    if L < 2 or L + H > room:
+    L = max(H, min(L, train // 2 - H))
+    if L < 2 or H > room or L + H > train:
         fix = "use a smaller --horizon" if horizon is not None else "use a longer file"
         raise DataError(
-            f"{n} rows are too few: the test split ({room} rows at 15%) cannot hold a window of {L} + {H} steps",
+            f"{n} rows are too few: the test split ({room} rows at 15%) must hold {H} forecast steps and the "
+            f"training split ({train} rows at 70%) a window of {L} + {H} steps",
             where=where,
             fix=fix,
         )

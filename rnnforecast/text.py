@@ -198,6 +198,10 @@ def _window_lines(cfg: Config, data: SeriesData) -> list[str]:
     ]
     out += [f"{name:<5} windows: {len(data.starts(name, stride=S if name == 'train' else 1))}" for name in SPLITS]
     out.append(
+        f"a split owns targets, not inputs: val and test windows have every target inside their split and read "
+        f"their {L} input rows from the rows before it (train windows stay inside the train rows)"
+    )
+    out.append(
         f"batch shapes: past ({B}, {L}, {len(data.feature_idx)}) -> forecast ({B}, {H}, {len(data.target_idx)}, 1)"
         "  # (batch, horizon, targets, quantiles)"
     )

@@ -10,7 +10,8 @@ targets from rows ``s+input_length .. s+input_length+horizon-1``. With ``input_l
     window 2:               x  x  x  y  y        start 4: inputs [4, 7), targets [7, 9)
 
 Window 3 would need row 10, outside the split, so there are 3 windows. Inputs and targets
-of a window always lie inside one split of one series (``bounds``).
+of a window from :func:`window_starts` lie inside one of ``bounds`` (validation and test
+windows read inputs before their split: ``SeriesData.starts``).
 
 In the Keras/TensorFlow time-series tutorial's vocabulary, ``input_length`` is
 ``input_width``, ``horizon`` is ``label_width`` and the tutorial's ``shift`` equals

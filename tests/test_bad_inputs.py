@@ -255,10 +255,16 @@ DATA_CASES = [
         ),
     ),
     Case("inf_value", ["data.csv:40", "column y", "infinite"], data=csv_with(40, "2020-02-08,inf,0.5")),
-    Case(
+    Case(  # 9 rows at 0.7: 6 training rows, one short of a training window's 5 + 2
         "too_few_rows_for_split",
-        ["data.csv", "data.split", "val split has 4 rows", "fewer than input_length + horizon", "5 + 2"],
+        ["data.csv", "data.split", "train split has 6 rows", "fewer than input_length + horizon", "5 + 2 = 7"],
+        data=good_csv(9),
+    ),
+    Case(  # 30 rows: val 4 rows; val windows read inputs before the split, so they need only horizon rows
+        "too_few_val_rows_for_horizon",
+        ["data.csv", "data.split", "val split has 4 rows", "fewer than horizon = 5"],
         data=good_csv(30),
+        config=cfg(window={"input_length": 5, "horizon": 5}),
     ),
     Case("binary_file", ["data.csv", "binary"], data=b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4),
     Case(

@@ -36,8 +36,9 @@ def test_summary_is_the_median_with_its_spread():
 
 
 def test_split_windows_matches_rnnforecast_splits():
-    # 1,000 rows at 0.7/0.15/0.15: train rows 0..699, val rows 700..849; windows of 24 + 1 rows
-    assert split_windows(1_000) == {"train": 700 - 25 + 1, "val": 150 - 25 + 1}
+    # 1,000 rows at 0.7/0.15/0.15: train rows 0..699, val rows 700..849; windows of 24 + 1 rows. Val windows own
+    # their one target each and read inputs before the split: one window per val row
+    assert split_windows(1_000) == {"train": 700 - 25 + 1, "val": 150}
 
 
 def test_update_docs_rewrites_only_between_the_markers(tmp_path: Path):

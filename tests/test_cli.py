@@ -104,11 +104,14 @@ def test_validate_counts_windows_exactly():
             "window.stride=3",
         ],
     )
-    # 1461 rows: train 1023, val 219, test 219. Train stride 3: (1023-14)//3+1 = 337; val/test stride 1: 219-14+1 = 206
+    # 1461 rows: train 1023, val 219, test 219. Train stride 3: (1023-14)//3+1 = 337; val/test (stride 1) own
+    # targets only, their inputs read the rows before: one window per first target with all 4 targets inside,
+    # 219-4+1 = 216
     assert (
         "train windows: 337" in result.stdout
-        and "val   windows: 206" in result.stdout
-        and "test  windows: 206" in result.stdout
+        and "val   windows: 216" in result.stdout
+        and "test  windows: 216" in result.stdout
+        and "a split owns targets, not inputs" in result.stdout
     )
 
 

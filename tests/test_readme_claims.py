@@ -56,9 +56,10 @@ def test_parquet_business_days_and_date_splits(trend_run):
     assert metrics["season_length"] == 5  # README: seasonal naive uses 5 for business days
     schema = json.loads((run / "schema.json").read_text())
     assert "B" in json.dumps(schema)  # the inferred step is recorded as business days
-    # Date split: the test split starts at TEST_START, so its windows are the rows from there on.
+    # Date split: the test split starts at TEST_START, the first forecast target; its windows' inputs read
+    # the 7 rows before it, so there is one window per first target with both targets inside: rows - 2 + 1.
     n_test_rows = int((t >= pd.Timestamp(TEST_START)).sum())
-    assert metrics["n_windows"] == n_test_rows - 7 - 2 + 1
+    assert metrics["n_windows"] == n_test_rows - 2 + 1
     forecast = pd.read_csv(run / "forecast.csv")
     first = pd.to_datetime(forecast.iloc[:, 0]).min()
     assert first >= pd.Timestamp(TEST_START), first
@@ -105,7 +106,7 @@ def test_evaluate_split_and_its_mase_warning(trend_run):
     assert on_test != on_val
     mase_test = saved["test"]["original"]["overall"]["model"]["mase"]
     assert f"warning: MASE {mase_test:.3f} >= 1 on the test split" in test.stderr
-    assert on_val["n_windows"] == n_val_rows - 7 - 2 + 1 and on_test["n_windows"] == saved["n_windows"]
+    assert on_val["n_windows"] == n_val_rows - 2 + 1 and on_test["n_windows"] == saved["n_windows"]
     mase_val = on_val["original"]["overall"]["model"]["mase"]
     assert mase_val >= 1 and f"warning: MASE {mase_val:.3f} >= 1 on the val split" in val.stderr, val.stderr
     got, want = on_test["original"]["overall"], saved["test"]["original"]["overall"]

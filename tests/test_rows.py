@@ -1,8 +1,9 @@
 """One window, the same rows everywhere: every consumer of window rows agrees with windows.py.
 
 The series are built so that a value names its row: series "a" holds 0..39 in rows 0..39 and
-series "b" holds 100..139 in rows 40..79. With input_length 3 and horizon 2, the first test window
-of "a" starts at row 30: inputs are rows 30, 31, 32 and targets rows 33, 34.
+series "b" holds 100..139 in rows 40..79. With input_length 3 and horizon 2, the test split of "a" is
+rows 30..39 and owns targets, not inputs: its first window starts at row 27, inputs rows 27, 28, 29
+(validation rows, known at forecast time) and targets rows 30, 31.
 """
 
 from __future__ import annotations
@@ -62,9 +63,9 @@ def test_the_rows_themselves():
 def test_series_data_reads_the_window_rows(tmp_path):
     data = _data(tmp_path)
     starts = data.starts("test")
-    assert starts.tolist() == [30, 31, 32, 33, 34, 35, 70, 71, 72, 73, 74, 75]
+    assert starts.tolist() == [27, 28, 29, 30, 31, 32, 33, 34, 35, 67, 68, 69, 70, 71, 72, 73, 74, 75]
     x_rows, y_rows = windows.input_rows(starts, L), windows.target_rows(starts, L, H)
-    assert data.actual(starts)[:2, :, 0].tolist() == [[33.0, 34.0], [34.0, 35.0]]  # values name their rows
+    assert data.actual(starts)[:2, :, 0].tolist() == [[30.0, 31.0], [31.0, 32.0]]  # values name their rows
     np.testing.assert_array_equal(data.actual(starts), data.raw[y_rows][..., data.target_idx])
     np.testing.assert_array_equal(data.inputs_raw(starts), data.raw[x_rows][..., data.target_idx])
     np.testing.assert_array_equal(data.inputs(starts), data.values[x_rows][..., data.feature_idx])
@@ -96,9 +97,9 @@ def test_baselines_read_the_window_rows(tmp_path):
     mean = raw_t[windows.input_rows(starts, L)].mean(axis=1)
     np.testing.assert_array_equal(f["window_mean"][:, 0, :, 0], mean)
     np.testing.assert_array_equal(f["seasonal_naive"][..., 0], raw_t[windows.seasonal_rows(starts, L, H, 2, series_lo)])
-    assert f["persistence"][0, :, 0, 0].tolist() == [32.0, 32.0]  # start 30: last input row 32
-    assert f["window_mean"][0, 0, 0, 0] == pytest.approx(31.0)  # mean of rows 30, 31, 32
-    assert f["seasonal_naive"][0, :, 0, 0].tolist() == [31.0, 32.0]
+    assert f["persistence"][0, :, 0, 0].tolist() == [29.0, 29.0]  # start 27: last input row 29
+    assert f["window_mean"][0, 0, 0, 0] == pytest.approx(28.0)  # mean of rows 27, 28, 29
+    assert f["seasonal_naive"][0, :, 0, 0].tolist() == [28.0, 29.0]
 
 
 def test_plotted_forecast_view_shows_the_target_rows_of_the_first_series(tmp_path):
@@ -109,19 +110,19 @@ def test_plotted_forecast_view_shows_the_target_rows_of_the_first_series(tmp_pat
     times, shown, forecast = plots.first_series_view(data, starts, actual, pred)
     first = starts[data.series_index(starts) == 0]  # series "a" only
     rows = windows.target_rows(first, L, H)
-    assert first.tolist() == [30, 31, 32, 33, 34, 35]
+    assert first.tolist() == [27, 28, 29, 30, 31, 32, 33, 34, 35]
     np.testing.assert_array_equal(shown, data.raw[rows, data.target_idx[0]])
     np.testing.assert_array_equal(forecast, data.raw[rows, data.target_idx[0]] + 0.5)
     np.testing.assert_array_equal(pd.DatetimeIndex(times.ravel()), data.timestamps(rows.ravel()))
-    assert pd.Timestamp(times[0, 0]) == pd.Timestamp("2020-01-02 09:00")  # row 33 is hour 33
+    assert pd.Timestamp(times[0, 0]) == pd.Timestamp("2020-01-02 06:00")  # row 30 is hour 30
 
 
 def test_compare_overlay_uses_the_first_target_row(tmp_path):
     data = _data(tmp_path)
     overlay = _overlay_axis(data)
-    assert overlay["starts"].tolist() == [30, 31, 32, 33, 34, 35]
+    assert overlay["starts"].tolist() == [27, 28, 29, 30, 31, 32, 33, 34, 35]
     first_targets = windows.target_rows(overlay["starts"], L, H)[:, 0]
-    assert first_targets.tolist() == [33, 34, 35, 36, 37, 38]
+    assert first_targets.tolist() == [30, 31, 32, 33, 34, 35, 36, 37, 38]
     assert list(overlay["times"]) == list(data.timestamps(first_targets))
     assert overlay["target"] == "y"
 

@@ -1,0 +1,162 @@
+"""training.final_fit through the CLI: predict forecasts with a model trained on every row, the held-out scores stay.
+
+A noisy sine of 300 hourly rows; the held-out run trains 3 epochs at most, then the final fit trains again on every
+row for the epochs early stopping chose. Checked independently: the final scaler is the mean/std of every row (by
+hand), the held-out one of the first 210; predict's forecast is not the held-out model's (the same run directory
+with heldout/ put back in place forecasts otherwise) and is, to float32 precision, the forecast of a model trained
+here in-process on every row with the same seed and epochs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import run_cli, sine_frame, write_config
+
+N = 300
+
+
+@pytest.fixture(scope="module")
+def final_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("final_fit")
+    sine_frame(N, seed=3).to_csv(d / "sine.csv", index=False)
+    cfg = {
+        "name": "sine",
+        "seed": 7,
+        "data": {"path": str(d / "sine.csv"), "target": "y", "time_column": "time"},
+        "window": {"input_length": 7, "horizon": 2},
+        "model": {"cell": "gru", "units": [8]},
+        "training": {"epochs": 3, "batch_size": 32},
+        "intervals": {"levels": [80]},
+        "output": {"plots": False},
+    }
+    config = write_config(d, cfg)
+    run = d / "run"
+    result = run_cli("train", str(config), "--run-dir", str(run), "--final-fit", "--quiet")
+    assert result.returncode == 0, result.stderr
+    return {"dir": d, "config": config, "run": run, "train": result, "cfg": cfg}
+
+
+@pytest.mark.slow
+def test_the_run_says_which_model_forecasts(final_run):
+    run, out = final_run["run"], final_run["train"].stdout
+    m = json.loads((run / "metrics.json").read_text())
+    fm = m["forecast_model"]
+    assert fm["model"] == "final" and fm["epochs"] == m["training"]["best_epoch"] and fm["training_rows"] == N
+    assert "forecasts come from the final model, trained again on every row (300 rows" in out, out
+    assert "intervals keep their held-out calibration" in out
+    assert (run / "heldout" / "model.keras").exists() and not (run / "final-checkpoint").exists()
+    saved = yaml_config(run)
+    assert saved["training"]["final_fit"] is True
+
+
+def yaml_config(run):
+    import yaml
+
+    return yaml.safe_load((run / "config.yaml").read_text())
+
+
+@pytest.mark.slow
+def test_scalers_by_hand(final_run):
+    y = pd.read_csv(final_run["dir"] / "sine.csv")["y"].to_numpy()
+    final = json.loads((final_run["run"] / "scaler.json").read_text())
+    held = json.loads((final_run["run"] / "heldout" / "scaler.json").read_text())
+    np.testing.assert_allclose(final["shift"][0], [y.mean()], rtol=1e-12)
+    np.testing.assert_allclose(final["scale"][0], [y.std()], rtol=1e-12)
+    np.testing.assert_allclose(held["shift"][0], [y[:210].mean()], rtol=1e-12)
+    assert held["shift"] != final["shift"]
+
+
+@pytest.mark.slow
+def test_predict_uses_the_final_model(final_run, tmp_path):
+    run = final_run["run"]
+    pred = run_cli("predict", str(run))
+    assert pred.returncode == 0, pred.stderr
+    got = pd.read_csv(pd.io.common.StringIO(pred.stdout))
+    written = pd.read_csv(run / "forecast.csv")
+    np.testing.assert_allclose(got["y"], written["y"], rtol=1e-6)
+
+    # the same run with the held-out model and scaler in place forecasts otherwise
+    other = tmp_path / "heldout_run"
+    shutil.copytree(run, other)
+    for name in ("model.keras", "scaler.json"):
+        shutil.copy(run / "heldout" / name, other / name)
+    held = run_cli("predict", str(other))
+    assert held.returncode == 0, held.stderr
+    held_y = pd.read_csv(pd.io.common.StringIO(held.stdout))["y"].to_numpy()
+    assert np.abs(held_y - got["y"].to_numpy()).max() > 1e-3
+
+    # a model trained here on every row, same seed and epochs, forecasts what predict printed
+    from rnnforecast import backend
+
+    backend.activate("auto")
+    from rnnforecast import final_fit, pipeline
+    from rnnforecast.config import load_config
+    from rnnforecast.data import load_source
+    from rnnforecast.series import build
+
+    cfg = load_config(str(final_run["config"]), ())
+    epochs = json.loads((run / "metrics.json").read_text())["training"]["best_epoch"]
+    data = build(load_source(cfg), cfg, train_all=True)
+    assert [b for b in data.bounds("train")] == [(0, N)]
+    model, _, _ = pipeline.fit_model(final_fit.final_config(cfg, epochs), data, tmp_path / "ckpt", quiet=True)
+    mine = pipeline.forecast_table(model, data, data.frame.frequency)
+    np.testing.assert_allclose(mine["y"].to_numpy(), got["y"].to_numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_evaluate_rebuilds_the_held_out_scores(final_run):
+    run = final_run["run"]
+    ev = run_cli("evaluate", str(run), "--json")
+    assert ev.returncode == 0, ev.stderr
+    got = json.loads(ev.stdout)["metrics"]["original"]["overall"]
+    want = json.loads((run / "metrics.json").read_text())["test"]["original"]["overall"]
+    assert got["persistence"] == want["persistence"]
+    assert got["model"]["mse"] == pytest.approx(want["model"]["mse"], rel=1e-6)
+
+
+@pytest.mark.slow
+def test_kill_9_during_the_final_fit_resumes_to_the_same_run(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sine_frame(1500, seed=5).to_csv(tmp_path / "sine.csv", index=False)
+    cfg = {
+        "seed": 3,
+        "data": {"path": str(tmp_path / "sine.csv"), "target": "y", "time_column": "time"},
+        "window": {"input_length": 7, "horizon": 2},
+        "model": {"cell": "gru", "units": [8]},
+        "training": {"epochs": 3, "batch_size": 8, "final_fit": True, "early_stopping": None},
+        "output": {"plots": False},
+    }
+    config = write_config(tmp_path, cfg)
+    whole = run_cli("train", str(config), "--run-dir", str(tmp_path / "whole"), "--quiet")
+    assert whole.returncode == 0, whole.stderr
+
+    run = tmp_path / "killed"
+    partial = tmp_path / "killed.partial"
+    cmd = [sys.executable, "-m", "rnnforecast", "train", str(config), "--run-dir", str(run), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = partial / "final-checkpoint" / "state.json"
+    deadline = time.monotonic() + 240
+    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run finished before the final fit's first epoch was committed"
+    os.kill(proc.pid, signal.SIGKILL)  # after the final fit's first of 3 epochs
+    proc.wait()
+    assert json.loads(state.read_text())["epoch"] == 0 and not run.exists()
+
+    resumed = run_cli("train", str(config), "--resume", str(partial), "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    # the held-out training had finished (3 of 3); the final fit continues after its committed epoch (index 0)
+    assert "final fit: 3 epoch(s) on every row, seed 3\nresuming from epoch 1 of 3" in resumed.stderr, resumed.stderr
+    assert (run / "forecast.csv").read_bytes() == (tmp_path / "whole" / "forecast.csv").read_bytes()
+    assert (run / "metrics.json").read_bytes() == (tmp_path / "whole" / "metrics.json").read_bytes()
