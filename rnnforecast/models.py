@@ -93,9 +93,16 @@ def build_model(
 
         out = quantile_head(x, horizon, n_targets, quantiles, regularizer=reg)  # (B, H, T, Q), never crossing
     else:
-        x = keras.layers.Dense(horizon * n_targets * N_QUANTILES, kernel_regularizer=reg, name="head")(x)
+        x = keras.layers.Dense(
+            horizon * n_targets * N_QUANTILES, kernel_regularizer=reg, kernel_initializer=_head_init(cfg), name="head"
+        )(x)
         out = keras.layers.Reshape((horizon, n_targets, N_QUANTILES), name="forecast")(x)  # (B, H, T, Q)
     return keras.Model(inputs=inputs, outputs=out, name=f"rnnforecast_{cfg.cell}")
+
+
+def _head_init(cfg: ModelConfig) -> str:
+    """A residual model starts as its baseline (a zero head: output 0) and learns only what improves on it."""
+    return "zeros" if cfg.residual != "none" else "glorot_uniform"
 
 
 def _segment_model(cfg: ModelConfig, past, horizon, n_targets, seed, n_future, quantiles, context, reg):
@@ -132,7 +139,9 @@ def _segment_model(cfg: ModelConfig, past, horizon, n_targets, seed, n_future, q
         flat = keras.layers.Flatten(name="states_flat")(states)  # (B, M*U)
         out = quantile_head(flat, horizon, n_targets, quantiles, regularizer=reg)
         return keras.Model(inputs=inputs, outputs=out, name=f"rnnforecast_seg_{cfg.cell}")
-    x = keras.layers.Dense(s * n_targets * n_q, kernel_regularizer=reg, name="head")(states)  # (B, M, S*T*Q)
+    x = keras.layers.Dense(
+        s * n_targets * n_q, kernel_regularizer=reg, kernel_initializer=_head_init(cfg), name="head"
+    )(states)  # (B, M, S*T*Q)
     x = keras.layers.Reshape((m * s, n_targets * n_q), name="steps")(x)  # (B, M*S, T*Q)
     if m * s != horizon:
         x = keras.layers.Cropping1D((0, m * s - horizon), name="crop")(x)  # (B, H, T*Q)
