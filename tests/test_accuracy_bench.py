@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.accuracy import report, tasks
-from rnnforecast import metrics, windows
+from rnnforecast import folds, metrics
 
 
 def test_split_bounds_match_the_seventy_fifteen_fifteen_rounding():
@@ -14,22 +14,23 @@ def test_split_bounds_match_the_seventy_fifteen_fifteen_rounding():
 
 
 def test_persistence_mae_by_hand_on_a_tiny_series():
-    # 20 rows: test split is rows 17..19; with L=1, H=1 the windows start at 17 and 18:
-    # window 17 sees y[17]=289 and forecasts y[18]=324; window 18 sees 324 and forecasts y[19]=361.
+    # 20 rows: test split is rows 17..19 and owns their targets; with L=1, H=1 the windows start at 16, 17, 18:
+    # window 16 sees y[16]=256 (a row before the split) and forecasts y[17]=289; then 289 -> 324, 324 -> 361.
     y = np.arange(20, dtype=float) ** 2
     lo, hi = tasks.split_bounds(len(y))["test"]
     s = tasks.starts(lo, hi, 1, 1)
-    assert s.tolist() == [17, 18]
+    assert s.tolist() == [16, 17, 18]
+    assert tasks.starts(lo, hi, 1, 1, lookback=False).tolist() == [17, 18]  # a training window stays inside
     actual = tasks.test_targets(y, s, 1, 1)
-    assert actual[:, 0].tolist() == [324.0, 361.0]
+    assert actual[:, 0].tolist() == [289.0, 324.0, 361.0]
     got = tasks.mae(tasks.persistence(y, s, 1, 1), actual)
-    assert got == ((324 - 289) + (361 - 324)) / 2 == 36.0
+    assert got == ((289 - 256) + (324 - 289) + (361 - 324)) / 3 == 35.0
 
 
 def test_multi_step_windows_and_seasonal_naive_by_hand():
     y = np.array([1.0, 5.0, 2.0, 6.0, 3.0, 7.0, 4.0, 8.0, 5.0, 9.0] * 4)  # 40 rows, season 2
     lo, hi = tasks.split_bounds(len(y))["test"]  # (34, 40)
-    s = tasks.starts(lo, hi, 2, 2)
+    s = tasks.starts(lo, hi, 2, 2, lookback=False)
     assert s.tolist() == [34, 35, 36]
     x, target = tasks.windows(y[:, None], s, 2, 2, 0)
     assert x.shape == (3, 2, 1) and x[0, :, 0].tolist() == [y[34], y[35]]
@@ -53,7 +54,7 @@ def test_same_windows_and_baselines_as_rnnforecast():
     L, H, m = 12, 5, 7
     lo, hi = tasks.split_bounds(len(y))["test"]
     s = tasks.starts(lo, hi, L, H)
-    assert s.tolist() == windows.window_starts([(lo, hi)], L, H).tolist()
+    assert s.tolist() == folds.target_window_starts((lo, hi), L, H, 1, 0).tolist()  # rnnforecast's test windows
     theirs = metrics.baseline_forecasts(y[:, None], s, L, H, m, np.zeros(len(s), dtype=np.int64))
     assert np.array_equal(theirs["persistence"][..., 0, 0], tasks.persistence(y, s, L, H))
     assert np.array_equal(theirs["seasonal_naive"][..., 0, 0], tasks.seasonal_naive(y, s, L, H, m))

@@ -30,7 +30,12 @@ def fit_predict(values: np.ndarray, target: int, input_length: int, horizon: int
     lo, hi = b["train"]
     mean, std = values[lo:hi].mean(axis=0), values[lo:hi].std(axis=0)
     z = ((values - mean) / std).astype("float32")  # (N, F)
-    data = {k: tasks.windows(z, tasks.starts(*b[k], input_length, horizon), input_length, horizon, target) for k in b}
+    data = {
+        k: tasks.windows(
+            z, tasks.starts(*b[k], input_length, horizon, lookback=k != "train"), input_length, horizon, target
+        )
+        for k in b
+    }
 
     model = keras.Sequential(
         [

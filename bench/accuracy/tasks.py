@@ -5,9 +5,10 @@ windows.window_starts): the benchmark must not trust the code it measures, and r
 that both give the same persistence MAE on the same test windows.
 
 With ``n`` rows, train is rows ``[0, a)``, val ``[a, b)``, test ``[b, n)`` where
-``a = round(0.7 n)`` and ``b = a + round(0.15 n)``. A test window starting at row ``s`` reads
-rows ``s .. s+L-1`` and forecasts rows ``s+L .. s+L+H-1``; starts run ``b, b+1, ..,
-n-L-H`` (stride 1), so no window reads a row outside its split.
+``a = round(0.7 n)`` and ``b = a + round(0.15 n)``. A window starting at row ``s`` reads
+rows ``s .. s+L-1`` and forecasts rows ``s+L .. s+L+H-1``. A split owns targets: a training window
+lies inside ``[0, a)``; a test window's targets lie inside ``[b, n)`` and its inputs may be the rows
+before ``b``, so test starts run ``b-L, .., n-L-H`` (stride 1); the same for validation.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ def split_bounds(n: int, train: float = 0.7, val: float = 0.15) -> dict[str, tup
     return {"train": (0, a), "val": (a, b), "test": (b, n)}
 
 
-def starts(lo: int, hi: int, input_length: int, horizon: int) -> np.ndarray:
-    """Stride-1 window starts inside rows ``[lo, hi)``."""
-    return np.arange(lo, hi - input_length - horizon + 1, dtype=np.int64)
+def starts(lo: int, hi: int, input_length: int, horizon: int, lookback: bool = True) -> np.ndarray:
+    """Stride-1 starts of the windows whose targets lie inside rows ``[lo, hi)``; their inputs may come from the
+    rows before ``lo`` (``lookback``, validation and test) or not (training: the whole window inside)."""
+    first = max(0, lo - input_length) if lookback else lo
+    return np.arange(first, hi - input_length - horizon + 1, dtype=np.int64)
 
 
 def windows(
