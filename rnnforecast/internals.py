@@ -18,6 +18,29 @@ from . import artifacts, gradients, plots, recurrence
 MAX_WINDOWS = 512  # windows for saturation and gradients: enough for stable means, seconds on a CPU
 
 
+def _segment_flow(grads: np.ndarray, entries: list[dict]) -> dict:
+    """For a segment model: the input gradient's norm per segment (over its steps and features, mean over windows,
+    oldest first) and each over the newest segment's: how much the forecast still feels each segment."""
+    length = next((e["segment_length"] for e in entries if e.get("segment_length")), None)
+    if not length:
+        return {}
+    n = grads.shape[1] // length
+    per = grads[:, grads.shape[1] - n * length :].astype(np.float64).reshape(len(grads), n, -1)
+    norms = np.linalg.norm(per, axis=-1).mean(axis=0)  # (segments,)
+    ratios = [artifacts.finite_or_none(float(v / norms[-1])) if norms[-1] > 0 else None for v in norms]
+    return {"segment_length": length, "norm_per_segment": norms.tolist(), "ratio_per_segment": ratios}
+
+
+def _axis_of(entry: dict, steps_axis, step_seconds: float | None):
+    """The time axis of a layer's states: input steps, or segments of a segment model (one tick = S steps)."""
+    length = entry.get("segment_length")
+    if not length:
+        return steps_axis
+    axis = plots.TimeAxis(entry["hidden"].shape[1], step_seconds * length if step_seconds else None)
+    axis.label = axis.label.replace("steps before forecast", f"segments of {length} steps before forecast")
+    return axis
+
+
 def subsample(n: int, limit: int = MAX_WINDOWS) -> np.ndarray:
     """At most ``limit`` evenly spaced indices into ``range(n)``, first and last included."""
     if n <= limit:
@@ -73,8 +96,9 @@ def inspect_model(
     one = recurrence.trace(model, x[window_index : window_index + 1])  # (1, L, U) per layer, for the heatmaps
     many = recurrence.trace(model, sample)
     for mine, entry in zip(one, many):
-        files += plots.layer_states(mine, out_dir, time_axis, window_index)
-        files += plots.layer_gates(mine, out_dir, time_axis, window_index)
+        axis = _axis_of(entry, time_axis, step_seconds)
+        files += plots.layer_states(mine, out_dir, axis, window_index)
+        files += plots.layer_gates(mine, out_dir, axis, window_index)
         saturation = recurrence.gate_saturation(entry)
         layers.append(
             {
@@ -107,6 +131,7 @@ def inspect_model(
         "ratio": artifacts.finite_or_none(flow["ratio"]),
         "saliency": sal.tolist(),
         "files": files + ["inspect.json"],
+        **_segment_flow(grads, many),
     }
     artifacts.write_atomic(out_dir / "inspect.json", json.dumps(result, indent=2) + "\n")
     return result

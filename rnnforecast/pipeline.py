@@ -872,10 +872,12 @@ def inspect_run(run_dir: str | Path, split: str = "test", window_index: int = 0)
             fix=f"pass --window {len(starts) - 1} or less" if len(starts) else "use a split with windows (--split)",
         )
     x, _ = data.batch(starts)  # (N, L, F) model space
+    x = data.framing.fold({"past": x})[0]["past"]  # independent channels: (N*T, L, 1+E+T)
     out = run.path / "inspect"
     step = run.schema.get("median_step_seconds")
     try:
-        numbers = inspect_model(model, x, data.features, out, window_index=window_index, step_seconds=step)
+        names = data.network_features
+        numbers = inspect_model(model, x, names, out, window_index=window_index, step_seconds=step)
     except OSError as e:
         raise RunError(
             f"cannot write the inspection ({e.strerror or e})",

@@ -247,6 +247,9 @@ def trace(model, x) -> list[dict]:
     seq = np.asarray(x, dtype=np.float64)  # (N, L, F)
     if seq.ndim != 3:
         raise ValueError(f"`x` must be (windows, steps, features). Received shape {seq.shape}")
+    segment_layers = [layer for layer in model.layers if type(layer).__name__ == "SegmentRecurrence"]
+    if segment_layers:
+        return trace_segments(segment_layers[0], seq)
     entries = []
     for layer in recurrent_layers(model):
         bidirectional = isinstance(layer, keras.layers.Bidirectional)
@@ -267,6 +270,37 @@ def trace(model, x) -> list[dict]:
             }
         )
         seq = hidden  # the next layer reads the full sequence (B, L, U)
+    return entries
+
+
+def trace_segments(layer, x: np.ndarray) -> list[dict]:
+    """``trace`` of a segment model (segments.py): each encoder layer replayed over the N embedded segments with
+    this module's step functions (from a zero state, as the encoder starts), so states and gates are (N, segments, U).
+    Entries carry ``segment_length``: one time step of theirs is that many input steps."""
+    from .segments import embed_segments
+
+    spec = layer.spec
+    w = {name: np.asarray(_numpy(v), dtype=np.float64) for name, v in layer.named.items()}
+    seq = embed_segments(spec, w, x)  # (N, segments, D)
+    entries = []
+    for i, units in enumerate(spec.units):
+        cell = ArrayCell(
+            units, w[f"kernel_{i}"], w[f"recurrent_kernel_{i}"], w[f"bias_{i}"],
+            spec.activation, spec.recurrent_activation, spec.reset_after,
+        )  # fmt: skip
+        internals = replay(spec.cell, ArrayLayer(cell), seq)
+        seq = internals["hidden"]
+        entries.append(
+            {
+                "name": f"{layer.name}_{i}",
+                "cell": spec.cell,
+                "units": units,
+                "bidirectional": False,
+                **internals,
+                "output": seq[:, -1],
+                "segment_length": spec.segment_length,
+            }
+        )
     return entries
 
 

@@ -139,6 +139,13 @@ class NumpyOps:
         return np.split(x, n, axis=axis)
 
 
+def embed_segments(spec: SegmentSpec, w: dict, x: np.ndarray) -> np.ndarray:
+    """The encoder's input in numpy: ``(B, N, D)`` embedded segments of ``x (B, L, F)`` (as ``forward``)."""
+    s, n = spec.segment_length, spec.n_segments
+    seg = np.asarray(x, np.float64)[:, spec.input_length - n * s :].reshape(len(x), n, s * spec.n_inputs)
+    return np.maximum(seg @ w["embed_kernel"] + w["embed_bias"], 0.0)
+
+
 def numpy_forward(spec: SegmentSpec, w: dict, x: np.ndarray, states: list | None = None) -> np.ndarray:
     """``forward`` in float64 numpy: the Keras-free predict path and inspect."""
     from .recurrence import activation_fn

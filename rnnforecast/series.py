@@ -263,6 +263,15 @@ class SeriesData:
     def features(self) -> list[str]:
         return [self.columns[i] for i in self.feature_idx]
 
+    @property
+    def network_features(self) -> list[str]:
+        """The names of the columns the network reads (framing.py): the features, or with independent channels
+        the channel's own value, the non-target inputs and one column per channel."""
+        if not self.framing.independent:
+            return self.features
+        names = self.features
+        return ["own value", *(names[i] for i in self.framing.other_pos), *(f"channel={t}" for t in self.targets)]
+
     def series_of(self, starts: np.ndarray) -> np.ndarray:
         names = np.array([s.series for s in self.segments], dtype=object)
         return names[self.series_index(starts)]
