@@ -203,3 +203,27 @@ def test_inspect_trace_replays_the_encoder_as_the_layer_runs_it(cell):
     assert [e["hidden"].shape for e in entries] == [(5, 3, 6), (5, 3, 4)]
     for entry, want in zip(entries, states):
         np.testing.assert_allclose(entry["hidden"], want, rtol=1e-6, atol=1e-8)
+
+
+def test_tune_searches_over_the_new_keys_and_checks_their_values(tmp_path):
+    from rnnforecast.config import load_config
+    from rnnforecast.errors import ConfigError
+    from rnnforecast.tune import load_space
+
+    base = {"data": {"path": str(DATA / "weather.csv"), "target": "temp_max"}, "window": {"input_length": 14}}
+    good = {
+        **base,
+        "tune": {
+            "model.segment_length": [None, 7],
+            "model.channels": ["mixed", "independent"],
+            "model.residual": ["none", "seasonal"],
+            "data.scaling": ["standard", "instance"],
+            "training.lr_schedule": ["constant", "cosine"],
+        },
+    }
+    path = write_config(tmp_path, good)
+    space = load_space(path, load_config(path))
+    assert [(p.key, p.choices) for p in space] == [(k, tuple(v)) for k, v in good["tune"].items()]
+    bad = write_config(tmp_path, {**base, "tune": {"model.segment_length": [7, 30]}}, "bad.yaml")
+    with pytest.raises(ConfigError, match=r"30 is not valid for model.segment_length: .*longer than"):
+        load_space(bad, load_config(bad))
