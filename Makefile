@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # the demo config: beats persistence, seasonal naive and window mean (tests/test_demo.py)
 CONFIG ?= configs/weather_gru.yaml
 
-.PHONY: install bytecode demo test test-fast lint format bench bench-quick bench-accuracy bench-m4 clean
+.PHONY: install bytecode demo test test-fast lint format bench bench-quick bench-accuracy bench-m4 bench-ltsf clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -58,6 +58,12 @@ bench-accuracy: $(STAMP) $(ACCURACY_STAMP)
 	nice -n 19 $(BIN)/python -m bench.accuracy.run
 
 # M4 Hourly (bench/m4/README.md): the competition's Naive and seasonal naive rows reproduced, then hourly.yaml scored.
+# ETTh1 on the long-horizon papers' protocol (bench/ltsf/run.py): pass the ETDataset file, nothing is downloaded:
+#   make bench-ltsf ETTH1=path/to/ETT-small/ETTh1.csv
+bench-ltsf: $(STAMP) bytecode
+	@test -n "$(ETTH1)" || { echo "error: make bench-ltsf needs ETTH1=path/to/ETTh1.csv (ETDataset, ETT-small/). Fix: pass it"; exit 2; }
+	$(BIN)/python -m bench.ltsf.run --data "$(ETTH1)"
+
 bench-m4: $(STAMP)
 	nice -n 10 $(BIN)/python -m bench.m4.run
 
