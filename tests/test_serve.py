@@ -1,0 +1,338 @@
+"""rnnforecast serve: the real server in a subprocess on a free 127.0.0.1 port, called over HTTP."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import DATA, run_cli
+
+TOKEN = "s3cret-token-for-tests"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+WEATHER = DATA / "weather.csv"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``python -m rnnforecast serve`` in a subprocess; its stdout and stderr go to ``log``."""
+
+    def __init__(self, runs: list[Path], log: Path, *args: str, env: dict | None = None):
+        self.port, self.log = free_port(), log
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [sys.executable, "-m", "rnnforecast", "serve", *map(str, runs), "--port", str(self.port), *args]
+        with log.open("wb") as fh:
+            self.proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        self.client = httpx.Client(base_url=self.url, timeout=30, headers=AUTH)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the server exited {self.proc.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise AssertionError(f"the server did not answer /health within 120 s:\n{log.read_text()}")
+
+    def stop(self) -> None:
+        self.client.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+
+def tail_rows(n: int) -> tuple[list[str], list[list[str]]]:
+    with WEATHER.open() as fh:
+        rows = list(csv.reader(fh))
+    return rows[0], rows[-n:]
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows([header, *rows])
+    return path
+
+
+def records(header: list[str], rows: list[list[str]]) -> list[dict]:
+    """JSON records as a client would send them: numbers as numbers, text as text."""
+
+    def value(v: str):
+        try:
+            return float(v)
+        except ValueError:
+            return v
+
+    return [{h: value(v) for h, v in zip(header, row)} for row in rows]
+
+
+@pytest.fixture(scope="module")
+def server(weather_run, tmp_path_factory):
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    srv = Server([weather_run], log, "--token-env", "SERVE_TOKEN", "--max-rows", "400", "--max-bytes", "60000",
+                 env={"SERVE_TOKEN": TOKEN})  # fmt: skip
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def predict_json(run: Path, data: Path) -> dict:
+    r = run_cli("predict", str(run), "--data", str(data), "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_forecast_equals_predict_json(server, weather_run, tmp_path):
+    header, rows = tail_rows(30)
+    path = write_csv(tmp_path / "recent.csv", header, rows)
+    want = predict_json(weather_run, path)
+    by_json = server.client.post("/v1/runs/weather/forecast", json={"data": records(header, rows)})
+    by_csv = server.client.post(
+        "/v1/runs/weather/forecast", content=path.read_bytes(), headers={"Content-Type": "text/csv"}
+    )
+    for r in (by_json, by_csv):
+        assert r.status_code == 200, r.text
+        doc = r.json()
+        assert doc["columns"] == want["columns"]
+        assert doc["forecast"] == want["forecast"]  # the same floats, to the last bit
+    assert [f["timestamp"] for f in want["forecast"]] == ["2016-01-01T00:00:00", "2016-01-02T00:00:00"]
+    # two windows ending at different rows give different numbers: the server does not answer from a cache
+    other = server.client.post("/v1/runs/weather/forecast", json={"data": records(header, rows[:-1])}).json()
+    assert other["forecast"][0]["timestamp"] == "2015-12-31T00:00:00"
+    assert other["forecast"][0]["temp_max"] != want["forecast"][0]["temp_max"]
+    assert server.client.get("/health").json()["keras"] is False  # the numpy path: no Keras in the server
+
+
+def test_batch_matches_single_forecasts(server):
+    header, rows = tail_rows(40)
+    items = [{"id": f"end-{k}", "data": records(header, rows[k : k + 20])} for k in range(0, 20, 5)]
+    items.append({"id": "short", "data": records(header, rows[:3])})
+    r = server.client.post("/v1/runs/weather/forecast/batch", json={"items": items})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["failed"] == 1 and [x["id"] for x in doc["results"]] == [i["id"] for i in items]
+    for item, result in zip(items[:-1], doc["results"]):
+        single = server.client.post("/v1/runs/weather/forecast", json={"data": item["data"]}).json()
+        assert result["forecast"] == single["forecast"]
+    short = doc["results"][-1]["problem"]
+    assert short["status"] == 422 and "fewer than input_length=7" in short["detail"]
+
+
+def _cli_error(run: Path, path: Path) -> str:
+    r = run_cli("predict", str(run), "--data", str(path), "--json")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    return r.stderr.strip().removeprefix("error: ")
+
+
+def _damaged_tables():
+    header, rows = tail_rows(30)
+    no_column = [[v for h, v in zip(header, r) if h != "temp_min"] for r in rows]
+    word = [list(r) for r in rows]
+    word[8][header.index("temp_max")] = "warm"  # line 10 of the file (header is line 1)
+    tail = [list(r) for r in rows]
+    tail[-1][header.index("temp_max")] = ""
+    return {
+        "missing column": ([h for h in header if h != "temp_min"], no_column, "temp_min"),
+        "too few rows": (header, rows[-5:], "fewer than input_length=7"),
+        "non-numeric value": (header, word, ":10"),
+        "trailing missing target": (header, tail, "no temp_max value"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_damaged_tables()))
+def test_data_errors_are_the_cli_messages(server, weather_run, tmp_path, case):
+    header, rows, needle = _damaged_tables()[case]
+    path = write_csv(tmp_path / "bad.csv", header, rows)
+    r = server.client.post("/v1/runs/weather/forecast", content=path.read_bytes(), headers={"Content-Type": "text/csv"})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    doc = r.json()
+    assert doc["type"].endswith(":data-error") or doc["type"].endswith(":run-error")
+    assert doc["status"] == 422 and doc["title"] and needle in doc["message"] and "Fix:" in doc["message"]
+    # the CLI's one line on the same rows, with the file's path where the server says "body"
+    assert doc["message"].replace("body", str(path), 1) == _cli_error(weather_run, path)
+    js = server.client.post("/v1/runs/weather/forecast", json={"data": records(header, rows)})
+    assert js.status_code == 422 and js.json()["where"].startswith("data")
+
+
+def test_request_errors(server):
+    header, rows = tail_rows(30)
+    c = server.client
+    cases = [
+        (c.post("/v1/runs/weather/forecast", content=b'{"data": [', headers={"Content-Type": "application/json"}), 400, "bad-json"),
+        (c.post("/v1/runs/weather/forecast", json={"rows": []}), 422, "bad-request"),
+        (c.post("/v1/runs/weather/forecast", json={"data": [1, 2]}), 422, "bad-request"),
+        (c.post("/v1/runs/nosuch/forecast", json={"data": records(header, rows)}), 404, "unknown-run"),
+        (c.post("/v1/runs/weather/forecast", content=b"x" * 70000, headers={"Content-Type": "text/csv"}), 413, "too-large"),
+        (c.post("/v1/runs/weather/forecast", json={"data": records(header, tail_rows(401)[1])}), 413, "too-many-rows"),
+        (c.post("/v1/runs/weather/forecast", content=b"a=1", headers={"Content-Type": "text/plain"}), 415, "unsupported-media-type"),
+        (c.get("/v1/nothing"), 404, "not-found"),
+        (httpx.get(server.url + "/v1/runs"), 401, "unauthorized"),
+        (httpx.get(server.url + "/metrics", headers={"Authorization": "Bearer wrong"}), 401, "unauthorized"),
+    ]  # fmt: skip
+    for r, status, kind in cases:
+        doc = r.json()
+        assert (r.status_code, doc["type"]) == (status, f"urn:rnnforecast:problem:{kind}"), r.text
+        assert doc["status"] == status and doc["title"] and doc["detail"] and "Traceback" not in r.text
+    assert "nosuch" in cases[3][0].json()["detail"] and "weather" in cases[3][0].json()["fix"]
+    assert cases[8][0].headers["www-authenticate"] == "Bearer"
+    assert httpx.get(server.url + "/health").status_code == 200  # open without the token
+
+
+def test_runs_listing(server, weather_run):
+    doc = server.client.get("/v1/runs").json()
+    (run,) = doc["runs"]
+    metrics = json.loads((weather_run / "metrics.json").read_text())
+    assert run["name"] == "weather" and run["targets"] == ["temp_max"]
+    assert (run["horizon"], run["input_length"], run["frequency"]) == (2, 7, "D")
+    assert run["columns"] == ["date", "precipitation", "temp_max", "temp_min", "weather", "wind"]
+    assert run["intervals"]["levels"] == [80.0, 95.0] and run["engine"] == "numpy"
+    assert run["metrics"]["model"]["mae"] == metrics["test"]["original"]["overall"]["model"]["mae"]
+    spec = server.client.get("/openapi.json").json()
+    assert spec["openapi"].startswith("3.") and "/v1/runs/{name}/forecast" in spec["paths"]
+
+
+def _samples(text: str, name: str, **labels) -> float:
+    """The sum of the samples of ``name`` whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_metrics_and_access_log(server):
+    header, rows = tail_rows(20)
+    before = server.client.get("/metrics").text
+    for _ in range(3):
+        assert server.client.post("/v1/runs/weather/forecast", json={"data": records(header, rows)}).status_code == 200
+    assert server.client.post("/v1/runs/weather/forecast", json={"data": records(header, rows[:2])}).status_code == 422
+    after = server.client.get("/metrics").text
+
+    def delta(name, **labels):
+        return _samples(after, name, **labels) - _samples(before, name, **labels)
+
+    assert delta("rnnforecast_requests_total", route="forecast_endpoint", run="weather", status="200") == 3
+    assert delta("rnnforecast_requests_total", route="forecast_endpoint", run="weather", status="422") == 1
+    assert delta("rnnforecast_errors_total", kind="data-error", run="weather") == 1
+    assert delta("rnnforecast_request_seconds_count", route="forecast_endpoint", run="weather") == 4
+    lines = [json.loads(x) for x in server.log.read_text().splitlines() if x.startswith("{")]
+    last = [x for x in lines if x["path"] == "/v1/runs/weather/forecast"][-1]
+    assert (last["status"], last["run"], last["problem"], last["method"]) == (422, "weather", "data-error", "POST")
+    assert last["ms"] > 0
+
+
+def test_reload_under_load_and_a_damaged_directory(server, weather_run, tmp_path):
+    header, rows = tail_rows(20)
+    body = {"data": records(header, rows)}
+    want = server.client.post("/v1/runs/weather/forecast", json=body).json()["forecast"]
+    damaged = tmp_path / "damaged"
+    shutil.copytree(weather_run, damaged)
+    (damaged / "model.keras").write_bytes(b"not a model")
+    results, stop = [], threading.Event()
+
+    def client_loop():
+        with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as c:
+            for _ in range(200):  # bounded
+                if stop.is_set():
+                    return
+                r = c.post("/v1/runs/weather/forecast", json=body)
+                results.append((r.status_code, r.json().get("forecast") == want))
+
+    threads = [threading.Thread(target=client_loop) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        first = server.client.get("/v1/runs").json()["runs"][0]["loaded_at"]
+        reloads = [server.client.post("/v1/runs/weather/reload") for _ in range(3)]
+        refused = server.client.post("/v1/runs/weather/reload", json={"path": str(damaged)})
+        time.sleep(1.0)
+        os.kill(server.proc.pid, signal.SIGHUP)  # reloads every run
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    assert all(r.status_code == 200 for r in reloads), [r.text for r in reloads]
+    assert refused.status_code == 409 and refused.json()["type"].endswith(":reload-refused")
+    assert "model.keras" in refused.json()["message"] and "Fix:" in refused.json()["message"]
+    assert len(results) >= 8 and all(results[i] == (200, True) for i in range(len(results))), results
+    run = server.client.get("/v1/runs").json()["runs"][0]
+    assert run["path"] == str(weather_run.resolve()) and run["loaded_at"] >= first
+    metrics = server.client.get("/metrics").text
+    assert _samples(metrics, "rnnforecast_reloads_total", run="weather", outcome="ok") >= 4  # 3 + SIGHUP
+    assert _samples(metrics, "rnnforecast_reloads_total", run="weather", outcome="refused") == 1
+    assert server.client.post("/v1/runs/weather/forecast", json=body).json()["forecast"] == want
+
+
+def test_sigterm_finishes_the_request_in_flight(weather_run, tmp_path):
+    srv = Server([weather_run], tmp_path / "server.log")
+    try:
+        header, rows = tail_rows(20)
+        body = json.dumps({"data": records(header, rows)}).encode()
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
+            head = "POST /v1/runs/weather/forecast HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            s.sendall(head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:100])
+            time.sleep(0.5)  # the request is in flight: headers read, body half sent
+            srv.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            with pytest.raises(httpx.TransportError):  # no new connections while it drains
+                httpx.get(srv.url + "/health", timeout=2)
+            s.sendall(body[100:])
+            answer = b""
+            while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < 20:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+        assert b'"forecast"' in answer
+        assert srv.proc.wait(timeout=60) == 0
+        assert "stopped" in srv.log.read_text()
+    finally:
+        srv.stop()
+
+
+def test_damaged_run_refused_at_start(weather_run, tmp_path):
+    damaged = tmp_path / "weather"
+    shutil.copytree(weather_run, damaged)
+    (damaged / "scaler.json").write_text("{")
+    r = run_cli("serve", str(damaged), "--port", str(free_port()), timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().startswith("error: ") and "scaler.json" in r.stderr and "Fix:" in r.stderr
+    r = run_cli("serve", str(weather_run), "--token-env", "NO_SUCH_VARIABLE_SET", timeout=120)
+    assert r.returncode == 1 and "NO_SUCH_VARIABLE_SET" in r.stderr
+
+
+def test_help_imports_neither_keras_nor_starlette():
+    code = (
+        "import sys\nfrom rnnforecast.cli import main\ntry:\n main(['serve', '--help'])\nexcept SystemExit:\n pass\n"
+        "print(sorted(m for m in ('keras', 'starlette', 'uvicorn', 'pandas') if m in sys.modules))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "--token-env" in r.stdout and r.stdout.strip().endswith("[]")
+
+
+def test_page_has_no_external_assets(server):
+    r = httpx.get(server.url + "/")
+    assert r.status_code == 200 and "<svg" in r.text and "/v1/runs" in r.text
+    assert "http://" not in r.text and "https://" not in r.text and "src=" not in r.text
