@@ -277,7 +277,20 @@ def records_table(records, where: str, max_rows: int) -> pd.DataFrame:
     for i, r in enumerate(records):
         if not isinstance(r, dict):
             raise _bad(f"{where}[{i}] is a {type(r).__name__}, not an object", "send one object per row", where)
-    return pd.DataFrame.from_records(records)
+    return _numbers_from_text(pd.DataFrame.from_records(records))
+
+
+def _numbers_from_text(df: pd.DataFrame) -> pd.DataFrame:
+    """JSON numbers sent as text (``"12.8"``) read as numbers, as a CSV reader reads them; a column with any
+    value that is no number stays as sent, so the frame's checks name that value and its row."""
+    for col in df.columns:
+        s = df[col]
+        if pd.api.types.is_numeric_dtype(s) or not all(isinstance(v, str) or v is None for v in s):
+            continue
+        conv = pd.to_numeric(s.replace("", None), errors="coerce")
+        if (conv.isna() == s.replace("", None).isna()).all():
+            df[col] = conv
+    return df
 
 
 def check_rows(n: int, max_rows: int) -> None:
@@ -522,6 +535,8 @@ async def reload_endpoint(request: Request) -> Response:
     body = await read_body(request, s.options.max_bytes)
     doc = parse_json(body) if body.strip() else {}
     path = doc.get("path") if isinstance(doc, dict) else None
+    if path is not None and not isinstance(path, str):
+        raise _bad('"path" must be a string: a run directory on the server', 'send {"path": "runs/<run>"} or no body')
     try:
         new = await run_in_threadpool(s.runs.reload, name, path)
     except RnnForecastError as e:

@@ -231,7 +231,7 @@ function draw(history, forecast, run) {
   }
   svg.innerHTML = `<text x="${P}" y="20">${t}: history and forecast</text>` +
     `<text x="4" y="${Y(y1) + 4}" font-size="11">${y1.toFixed(1)}</text><text x="4" y="${Y(y0)}" font-size="11">${y0.toFixed(1)}</text>` +
-    bands + line(hist, "#444") + line(fc, "#1f77b4");
+    bands + line(hist, "#444") + line(hist.slice(-1).concat(fc), "#1f77b4");
 }
 async function go() {
   $("err").textContent = ""; $("out").textContent = "";
@@ -247,6 +247,11 @@ async function go() {
 }
 $("load").onclick = loadRuns; $("run").onchange = about; $("go").onclick = go;
 $("file").onchange = async () => { const f = $("file").files[0]; if (f) $("csv").value = await f.text(); };
-loadRuns();
+// a link to /#csv=<rows, URL-encoded> (optionally ?run=NAME) forecasts those rows as soon as the runs are listed
+loadRuns().then(() => {
+  const run = new URLSearchParams(location.search).get("run");
+  if (run) $("run").value = run;
+  if (location.hash.startsWith("#csv=")) { $("csv").value = decodeURIComponent(location.hash.slice(5)); go(); }
+});
 </script></body></html>
 """

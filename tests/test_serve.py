@@ -109,7 +109,10 @@ def test_forecast_equals_predict_json(server, weather_run, tmp_path):
     by_csv = server.client.post(
         "/v1/runs/weather/forecast", content=path.read_bytes(), headers={"Content-Type": "text/csv"}
     )
-    for r in (by_json, by_csv):
+    as_text = server.client.post(  # numbers sent as JSON strings read as a CSV reader reads them
+        "/v1/runs/weather/forecast", json={"data": [dict(zip(header, r)) for r in rows]}
+    )
+    for r in (by_json, by_csv, as_text):
         assert r.status_code == 200, r.text
         doc = r.json()
         assert doc["columns"] == want["columns"]
@@ -336,3 +339,127 @@ def test_page_has_no_external_assets(server):
     r = httpx.get(server.url + "/")
     assert r.status_code == 200 and "<svg" in r.text and "/v1/runs" in r.text
     assert "http://" not in r.text and "https://" not in r.text and "src=" not in r.text
+
+
+def test_fuzzed_bodies_never_answer_5xx(server):
+    """A property test in schemathesis' place: bodies near and far from the OpenAPI schema get 2xx or a 4xx
+    problem document, never a 5xx or a trace."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    header, rows = tail_rows(12)
+    good = records(header, rows)
+    scalar = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(10**30), max_value=10**30),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=12),
+        st.sampled_from(["2016-01-01", "2015-12-31T12:00:00+05:00", "1e400", "nan", "", "sun"]),
+    )
+    mutated = st.builds(
+        lambda i, col, v, drop: [
+            {k: (v if (n == i and k == col) else x) for k, x in r.items() if not (drop and k == col)}
+            for n, r in enumerate(good)
+        ],
+        st.integers(0, len(good) - 1),
+        st.sampled_from([*header, "extra"]),
+        scalar,
+        st.booleans(),
+    )
+    anything = st.recursive(
+        scalar,
+        lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=6), kids, max_size=4),
+        max_leaves=12,
+    )
+    body = st.one_of(
+        st.builds(lambda d: {"data": d}, mutated),
+        st.builds(lambda d: {"items": [{"id": "x", "data": d}, {"data": good}]}, mutated),
+        st.builds(lambda d: {"data": d}, anything),
+        anything,
+    )
+    seen = []
+
+    @settings(
+        max_examples=int(os.environ.get("SERVE_FUZZ_EXAMPLES", "60")),
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+    @given(body=body, batch=st.booleans(), as_csv=st.booleans())
+    def check(body, batch, as_csv):
+        url = "/v1/runs/weather/forecast" + ("/batch" if batch else "")
+        if as_csv and isinstance(body, dict) and isinstance(body.get("data"), list) and body["data"]:
+            lines = [",".join(header)] + [
+                ",".join(str(r.get(h, "")) if isinstance(r, dict) else str(r) for h in header) for r in body["data"]
+            ]
+            r = server.client.post(url, content="\n".join(lines).encode(), headers={"Content-Type": "text/csv"})
+        else:
+            r = server.client.post(url, content=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        seen.append(r.status_code)
+        assert r.status_code < 500, r.text
+        assert "Traceback" not in r.text
+        if r.status_code >= 400:
+            doc = r.json()
+            assert doc["status"] == r.status_code and doc["type"].startswith("urn:rnnforecast:problem:")
+
+    check()
+    assert any(s == 200 for s in seen) and any(400 <= s < 500 for s in seen)  # both sides were reached
+
+
+def test_workers_share_metrics_and_stop_on_sigterm(weather_run, tmp_path):
+    srv = Server([weather_run], tmp_path / "server.log", "--workers", "2")
+    try:
+        header, rows = tail_rows(20)
+        pids = set()
+        for _ in range(6):
+            with httpx.Client(base_url=srv.url, timeout=30) as c:  # a new connection may land on either worker
+                assert c.post("/v1/runs/weather/forecast", json={"data": records(header, rows)}).status_code == 200
+        for line in srv.log.read_text().splitlines():
+            if line.startswith("INFO:") and "Started server process" in line:
+                pids.add(line.split("[")[1].split("]")[0])
+        assert len(pids) == 2, srv.log.read_text()
+        text = httpx.get(srv.url + "/metrics", timeout=30).text
+        assert _samples(text, "rnnforecast_requests_total", route="forecast_endpoint", status="200") == 6
+        srv.proc.send_signal(signal.SIGTERM)
+        assert srv.proc.wait(timeout=60) == 0
+    finally:
+        srv.stop()
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no chromium (apt-get install chromium) for the page test")
+def test_page_draws_the_fan_chart_in_chromium(weather_run, tmp_path):
+    """The page at / in headless Chromium: a link with the rows in its #csv= fragment lists the run, posts the
+    rows and draws history, forecast and the two bands (80 %, 95 %); the screenshot holds the bands' colour."""
+    from urllib.parse import quote
+
+    from matplotlib.image import imread
+
+    srv = Server([weather_run], tmp_path / "server.log")
+    try:
+        header, rows = tail_rows(30)
+        url = srv.url + "/#csv=" + quote("\n".join(",".join(r) for r in [header, *rows]))
+        base = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000"]
+        r = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert 'data-done="1"' in r.stdout, r.stdout[-3000:]
+        svg = r.stdout.split("<svg", 1)[1].split("</svg>", 1)[0]
+        assert svg.count("<polygon") == 2 and svg.count("<polyline") == 2
+        shot = tmp_path / "page.png"
+        r = subprocess.run(
+            [*base, f"--screenshot={shot}", "--window-size=900,900", url], capture_output=True, timeout=120
+        )
+        assert r.returncode == 0 and shot.exists(), r.stderr[-2000:]
+        img = (imread(shot)[..., :3] * 255).round()  # (H, W, 3)
+
+        def near(rgb):
+            return int((abs(img - rgb) <= 6).all(axis=-1).sum())
+
+        # the 95 % band alone (18 % of #1f77b4 over white), inside it the 80 % band (two layers), the forecast line
+        assert near((215, 231, 242)) > 1000 and near((181, 211, 231)) > 1000 and near((31, 119, 180)) > 20
+    finally:
+        srv.stop()
