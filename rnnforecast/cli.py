@@ -502,6 +502,8 @@ def export(run: str, fmt: str, output: str | None) -> None:
 )
 @click.option("--max-rows", type=click.IntRange(min=1), default=10_000, show_default=True, help="Rows per request.")
 @click.option("--max-bytes", type=click.IntRange(min=1), default=1 << 20, show_default=True, help="Bytes per request.")
+@click.option("--ray", "on_ray", is_flag=True, help="Deploy on Ray Serve instead, --workers replicas over the cluster.")
+@click.option("--address", help="With --ray: the cluster (auto, ray://host:10001); default: a local Ray runtime.")
 def serve(runs: tuple[str, ...], host: str, port: int, workers: int, token_env: str | None, **limits) -> None:
     """Answer forecasts over HTTP from the trained RUNS, each loaded once (docs/serve.md).
 
@@ -510,8 +512,14 @@ def serve(runs: tuple[str, ...], host: str, port: int, workers: int, token_env: 
     """
     from . import serve as S  # starlette, uvicorn, pandas: not for --help
 
-    signal.signal(signal.SIGTERM, lambda *_: None)  # uvicorn answers it and re-raises it when it has stopped
-    S.serve(S.Options(list(runs), token_env, limits["max_bytes"], limits["max_rows"]), host, port, workers)
+    options = S.Options(list(runs), token_env, limits["max_bytes"], limits["max_rows"])
+    if limits["on_ray"]:
+        from .serve_ray import run
+
+        run(options, host, port, workers, limits["address"])
+    else:
+        signal.signal(signal.SIGTERM, lambda *_: None)  # uvicorn answers it and re-raises it when it has stopped
+        S.serve(options, host, port, workers)
     click.echo("stopped", err=True)
 
 

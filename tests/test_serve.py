@@ -33,14 +33,14 @@ def free_port() -> int:
 class Server:
     """``python -m rnnforecast serve`` in a subprocess; its stdout and stderr go to ``log``."""
 
-    def __init__(self, runs: list[Path], log: Path, *args: str, env: dict | None = None):
+    def __init__(self, runs: list[Path], log: Path, *args: str, env: dict | None = None, start_timeout: float = 120):
         self.port, self.log = free_port(), log
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "rnnforecast", "serve", *map(str, runs), "--port", str(self.port), *args]
         with log.open("wb") as fh:
             self.proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         self.client = httpx.Client(base_url=self.url, timeout=30, headers=AUTH)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + start_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"the server exited {self.proc.returncode}:\n{log.read_text()}")
@@ -51,7 +51,7 @@ class Server:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise AssertionError(f"the server did not answer /health within 120 s:\n{log.read_text()}")
+        raise AssertionError(f"the server did not answer /health within {start_timeout} s:\n{log.read_text()}")
 
     def stop(self) -> None:
         self.client.close()
@@ -267,7 +267,7 @@ def test_reload_under_load_and_a_damaged_directory(server, weather_run, tmp_path
         first = server.client.get("/v1/runs").json()["runs"][0]["loaded_at"]
         reloads = [server.client.post("/v1/runs/weather/reload") for _ in range(3)]
         refused = server.client.post("/v1/runs/weather/reload", json={"path": str(damaged)})
-        time.sleep(1.0)
+        time.sleep(0.5)
         os.kill(server.proc.pid, signal.SIGHUP)  # reloads every run
         time.sleep(1.0)
     finally:
@@ -407,6 +407,7 @@ def test_fuzzed_bodies_never_answer_5xx(server):
     assert any(s == 200 for s in seen) and any(400 <= s < 500 for s in seen)  # both sides were reached
 
 
+@pytest.mark.slow
 def test_workers_share_metrics_and_stop_on_sigterm(weather_run, tmp_path):
     srv = Server([weather_run], tmp_path / "server.log", "--workers", "2")
     try:
@@ -461,5 +462,34 @@ def test_page_draws_the_fan_chart_in_chromium(weather_run, tmp_path):
 
         # the 95 % band alone (18 % of #1f77b4 over white), inside it the 80 % band (two layers), the forecast line
         assert near((215, 231, 242)) > 1000 and near((181, 211, 231)) > 1000 and near((31, 119, 180)) > 20
+    finally:
+        srv.stop()
+
+
+def _ray_serve() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("ray.serve") is not None and importlib.util.find_spec("fastapi") is not None
+    except ImportError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _ray_serve(), reason='Ray Serve not installed (pip install "ray[serve]")')
+def test_ray_serve_deployment_answers_like_the_server(weather_run, tmp_path):
+    """``serve --ray`` on a local Ray: the same forecast numbers and error documents, and SIGTERM stops it."""
+    header, rows = tail_rows(30)
+    path = write_csv(tmp_path / "recent.csv", header, rows)
+    want = predict_json(weather_run, path)
+    srv = Server([weather_run], tmp_path / "server.log", "--ray", start_timeout=300)
+    try:
+        r = srv.client.post("/v1/runs/weather/forecast", json={"data": records(header, rows)})
+        assert r.status_code == 200, r.text
+        assert r.json()["forecast"] == want["forecast"]
+        bad = srv.client.post("/v1/runs/weather/forecast", json={"data": records(header, rows[:3])})
+        assert bad.status_code == 422 and "fewer than input_length=7" in bad.json()["message"]
+        srv.proc.send_signal(signal.SIGTERM)
+        assert srv.proc.wait(timeout=120) == 0
     finally:
         srv.stop()
