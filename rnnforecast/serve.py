@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import io
 import json
@@ -33,7 +34,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from . import artifacts, pipeline
-from .data import load_frame
+from .data import SERIES, load_frame
 from .errors import RnnForecastError, RunError
 from .series import build
 from .text import _plain
@@ -115,15 +116,22 @@ def load_run(path: str | Path, name: str | None = None) -> LoadedRun:
     )
 
 
-def forecast(loaded: LoadedRun, table: pd.DataFrame, where: str = "data", line_of=None) -> tuple[pd.DataFrame, list]:
+def forecast(
+    loaded: LoadedRun, table: pd.DataFrame, where: str = "data", line_of=None, per_series_step: bool = False
+) -> tuple[pd.DataFrame, list]:
     """The forecast table ``rnnforecast predict RUN --data FILE`` prints for these rows, and its warnings.
 
-    ``where`` names the rows in error messages, ``line_of(row numbers)`` the row a message points at.
+    ``where`` names the rows in error messages, ``line_of(row numbers)`` the row a message points at;
+    ``per_series_step``: check the time step of each series on its own (a batch's items).
     """
     run, cfg = loaded.run, loaded.run.config
     artifacts.check_against_schema(where, run.schema, table.columns)
     frame = load_frame(cfg.data, where, run.schema.get("categories"), table=table, line_of=line_of)
-    artifacts.check_step(frame, run.schema, where)
+    if per_series_step:
+        for _, g in frame.df.groupby(SERIES, sort=False):
+            artifacts.check_step(dataclasses.replace(frame, df=g), run.schema, where)
+    else:
+        artifacts.check_step(frame, run.schema, where)
     warnings = artifacts.check_tail(frame, False, cfg.window.horizon if cfg.data.future else 0)
     if frame.columns != run.schema["columns"]:
         raise RunError(
@@ -133,6 +141,32 @@ def forecast(loaded: LoadedRun, table: pd.DataFrame, where: str = "data", line_o
         )
     data = build(frame, cfg, scaler=loaded.scaler, check_splits=False)
     return pipeline.forecast_table(loaded.model, data, run.schema["frequency"], loaded.intervals), warnings
+
+
+ITEM = "__item__"  # the column that tells a batch's items apart when they are forecast as the series of one frame
+
+
+def forecast_stacked(loaded: LoadedRun, tables: list[pd.DataFrame]) -> list[pd.DataFrame] | None:
+    """The items of a batch as the series of one frame: the frame's checks run once for all of them.
+
+    Only for a run without ``series_id`` (one global scaler), and only when every item passes cleanly: on any error
+    or warning the answer is None, and the caller forecasts item by item so that each item gets its own message.
+    """
+    run = loaded.run
+    if run.config.data.series_id or len(tables) < 2 or loaded.scaler.groups != ["*"]:
+        return None
+    keys = [f"{k:06d}" for k in range(len(tables))]
+    rows = pd.concat([t.assign(**{ITEM: key}) for t, key in zip(tables, keys)], ignore_index=True)
+    config = run.config.replace(**{"data.series_id": ITEM})
+    stacked = dataclasses.replace(loaded, run=dataclasses.replace(run, config=config))
+    try:
+        table, warnings = forecast(stacked, rows, "items", per_series_step=True)
+    except RnnForecastError:
+        return None
+    if warnings:
+        return None
+    parts = dict(tuple(table.groupby("series", sort=False)))
+    return [parts[k].drop(columns="series").reset_index(drop=True) for k in keys]
 
 
 def forecast_records(table: pd.DataFrame) -> dict:
@@ -503,6 +537,10 @@ def _batch_items(body: bytes, max_rows: int) -> list[tuple[str, pd.DataFrame | P
 
 def forecast_many(loaded: LoadedRun, items: list) -> list[dict]:
     """Each item's forecast, or its problem document: one bad item does not fail the others."""
+    if not any(isinstance(t, Problem) for _, t in items):
+        tables = forecast_stacked(loaded, [t for _, t in items])
+        if tables is not None:
+            return [{"id": n, **forecast_records(t), "warnings": []} for (n, _), t in zip(items, tables)]
     results = []
     for k, (name, table) in enumerate(items):
         try:

@@ -138,6 +138,11 @@ def test_batch_matches_single_forecasts(server):
         assert result["forecast"] == single["forecast"]
     short = doc["results"][-1]["problem"]
     assert short["status"] == 422 and "fewer than input_length=7" in short["detail"]
+    # only good items: forecast as the series of one frame (one pass of the checks), the same numbers as one by one
+    good = server.client.post("/v1/runs/weather/forecast/batch", json={"items": items[:-1]}).json()
+    assert good["failed"] == 0
+    assert [r["forecast"] for r in good["results"]] == [r["forecast"] for r in doc["results"][:-1]]
+    assert len({r["forecast"][0]["temp_max"] for r in good["results"]}) == len(items) - 1  # distinct windows
 
 
 def _cli_error(run: Path, path: Path) -> str:
