@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import os
+import queue
 import signal
 import sys
 import threading
@@ -172,6 +173,70 @@ def forecast_stacked(loaded: LoadedRun, tables: list[pd.DataFrame]) -> list[pd.D
 def forecast_records(table: pd.DataFrame) -> dict:
     """The ``columns`` and ``forecast`` fields, as ``predict --json`` prints them."""
     return {"columns": list(table.columns), "forecast": _plain(table.to_dict(orient="records"))}
+
+
+class Batcher:
+    """Forecast requests that arrive while others are being answered wait, then go together as the series of one
+    frame (``forecast_stacked``): under concurrent load the frame's checks run once per group, not per request.
+
+    One thread does the work (the GIL lets pandas use one core anyway; ``--workers`` adds cores). A group that
+    cannot be stacked (an error, a warning, a run with ``series_id``) is answered request by request, as alone.
+    """
+
+    MAX_GROUP = 64
+
+    def __init__(self, metrics: Metrics):
+        self.metrics = metrics
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    async def forecast(self, loaded: LoadedRun, table: pd.DataFrame, where: str, line_of) -> tuple[pd.DataFrame, list]:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._start()
+        self.queue.put((loaded, table, where, line_of, future, loop))
+        return await future
+
+    def _start(self) -> None:
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._work, name="rnnforecast-batcher", daemon=True)
+                self.thread.start()
+
+    def _work(self) -> None:
+        while True:
+            group = [self.queue.get()]
+            while len(group) < self.MAX_GROUP:
+                try:
+                    group.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            by_run: dict[int, list] = {}
+            for job in group:
+                by_run.setdefault(id(job[0]), []).append(job)
+            for jobs in by_run.values():
+                self._answer(jobs)
+
+    def _answer(self, jobs: list) -> None:
+        stacked = forecast_stacked(jobs[0][0], [j[1] for j in jobs]) if len(jobs) > 1 else None
+        if stacked is not None:
+            self.metrics.stacked.labels(jobs[0][0].name).inc(len(jobs))
+        for k, (loaded, table, where, line_of, future, loop) in enumerate(jobs):
+            try:
+                result = (stacked[k], []) if stacked is not None else forecast(loaded, table, where, line_of)
+                loop.call_soon_threadsafe(_settle, future, result, None)
+            except Exception as e:  # the request's own error (or a bug), raised in its handler
+                loop.call_soon_threadsafe(_settle, future, None, e)
+
+
+def _settle(future: asyncio.Future, result, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 class Runs:
@@ -398,6 +463,9 @@ class Metrics:
         self.errors = Counter("rnnforecast_errors", "Error documents by kind", ["kind", "run"], registry=r)
         self.forecasts = Counter("rnnforecast_series_forecast", "Series forecast", ["run"], registry=r)
         self.reloads = Counter("rnnforecast_reloads", "Run reloads", ["run", "outcome"], registry=r)
+        self.stacked = Counter(
+            "rnnforecast_stacked_requests", "Requests answered together with others in one frame", ["run"], registry=r
+        )
         self.in_flight = Gauge(
             "rnnforecast_in_flight", "Requests being answered", registry=r, multiprocess_mode="livesum"
         )
@@ -487,6 +555,7 @@ class Observe:
 class State:
     def __init__(self, options: Options, runs: Runs):
         self.options, self.runs, self.metrics, self.token = options, runs, Metrics(), options.token()
+        self.batcher = Batcher(self.metrics)
 
 
 def _state(request: Request) -> State:
@@ -513,7 +582,7 @@ async def forecast_endpoint(request: Request) -> Response:
     loaded = s.runs.get(request.path_params["name"])
     body = await read_body(request, s.options.max_bytes)
     table, where, line_of = request_rows(body, request.headers.get("content-type", ""), s.options.max_rows)
-    result, warnings = await run_in_threadpool(forecast, loaded, table, where, line_of)
+    result, warnings = await s.batcher.forecast(loaded, table, where, line_of)
     s.metrics.forecasts.labels(loaded.name).inc(result["series"].nunique() if "series" in result else 1)
     return _json({"run": loaded.name, **forecast_records(result), "warnings": warnings})
 

@@ -145,6 +145,32 @@ def test_batch_matches_single_forecasts(server):
     assert len({r["forecast"][0]["temp_max"] for r in good["results"]}) == len(items) - 1  # distinct windows
 
 
+def test_concurrent_requests_answer_as_alone(server):
+    """Requests that arrive together are answered together (one frame), with the numbers each gets alone."""
+    header, rows = tail_rows(60)
+    bodies = [{"data": records(header, rows[k : k + 30])} for k in range(0, 24, 3)]  # 8 distinct windows
+    alone = [server.client.post("/v1/runs/weather/forecast", json=b).json()["forecast"] for b in bodies]
+    before = _samples(server.client.get("/metrics").text, "rnnforecast_stacked_requests_total", run="weather")
+    answers = {}
+
+    def client(k: int):
+        with httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as c:
+            for _ in range(5):
+                r = c.post("/v1/runs/weather/forecast", json=bodies[k])
+                answers.setdefault(k, []).append((r.status_code, r.json().get("forecast")))
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(len(bodies))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(answers) == list(range(len(bodies)))
+    for k, got in answers.items():
+        assert got == [(200, alone[k])] * 5, k
+    after = _samples(server.client.get("/metrics").text, "rnnforecast_stacked_requests_total", run="weather")
+    assert after > before  # some of the 40 requests were answered together
+
+
 def _cli_error(run: Path, path: Path) -> str:
     r = run_cli("predict", str(run), "--data", str(path), "--json")
     assert r.returncode == 1 and "Traceback" not in r.stderr
