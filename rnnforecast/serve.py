@@ -384,12 +384,23 @@ def _numbers_from_text(df: pd.DataFrame) -> pd.DataFrame:
     value that is no number stays as sent, so the frame's checks name that value and its row."""
     for col in df.columns:
         s = df[col]
-        if pd.api.types.is_numeric_dtype(s) or not all(isinstance(v, str) or v is None for v in s):
-            continue
-        conv = pd.to_numeric(s.replace("", None), errors="coerce")
-        if (conv.isna() == s.replace("", None).isna()).all():
+        if pd.api.types.is_numeric_dtype(s) or not _number_text(next((v for v in s if v not in (None, "")), None)):
+            continue  # numbers already, or text whose first value is no number (times, categories): cheap to skip
+        if not all(v is None or (isinstance(v, (str, int, float)) and not isinstance(v, bool)) for v in s):
+            continue  # a list, an object or a bool: left as sent, for the frame's checks to name
+        text = s.replace("", None)
+        conv = pd.to_numeric(text, errors="coerce")
+        if (conv.isna() == text.isna()).all():
             df[col] = conv
     return df
+
+
+def _number_text(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(value, str)
 
 
 def check_rows(n: int, max_rows: int) -> None:
