@@ -141,33 +141,39 @@ def forecast(
             fix="pass rows with the same columns as the training data",
         )
     data = build(frame, cfg, scaler=loaded.scaler, check_splits=False)
+    if run.schema.get("calendar") == "steps":  # the note `predict` prints
+        warnings.append(
+            f"note: rows are steps; future timestamps follow the {run.schema['frequency']!r} calendar "
+            "(e.g. business days), holidays not excluded"
+        )
     return pipeline.forecast_table(loaded.model, data, run.schema["frequency"], loaded.intervals), warnings
 
 
 ITEM = "__item__"  # the column that tells a batch's items apart when they are forecast as the series of one frame
 
 
-def forecast_stacked(loaded: LoadedRun, tables: list[pd.DataFrame]) -> list[pd.DataFrame] | None:
+def forecast_stacked(loaded: LoadedRun, tables: list[pd.DataFrame]) -> tuple[list[pd.DataFrame], list] | None:
     """The items of a batch as the series of one frame: the frame's checks run once for all of them.
 
-    Only for a run without ``series_id`` (one global scaler), and only when every item passes cleanly: on any error
-    or warning the answer is None, and the caller forecasts item by item so that each item gets its own message.
+    Returns each item's forecast table and the notes every item gets. Only for a run without ``series_id`` (one
+    global scaler), and only when every item passes cleanly: on any error or warning the answer is None, and the
+    caller forecasts item by item so that each item gets its own message.
     """
     run = loaded.run
     if run.config.data.series_id or len(tables) < 2 or loaded.scaler.groups != ["*"]:
         return None
     keys = [f"{k:06d}" for k in range(len(tables))]
     rows = pd.concat([t.assign(**{ITEM: key}) for t, key in zip(tables, keys)], ignore_index=True)
-    config = run.config.replace(**{"data.series_id": ITEM})
-    stacked = dataclasses.replace(loaded, run=dataclasses.replace(run, config=config))
     try:
+        config = run.config.replace(**{"data.series_id": ITEM})
+        stacked = dataclasses.replace(loaded, run=dataclasses.replace(run, config=config))
         table, warnings = forecast(stacked, rows, "items", per_series_step=True)
     except RnnForecastError:
         return None
-    if warnings:
+    if any(not w.startswith("note:") for w in warnings):
         return None
     parts = dict(tuple(table.groupby("series", sort=False)))
-    return [parts[k].drop(columns="series").reset_index(drop=True) for k in keys]
+    return [parts[k].drop(columns="series").reset_index(drop=True) for k in keys], warnings
 
 
 def forecast_records(table: pd.DataFrame) -> dict:
@@ -224,7 +230,7 @@ class Batcher:
             self.metrics.stacked.labels(jobs[0][0].name).inc(len(jobs))
         for k, (loaded, table, where, line_of, future, loop) in enumerate(jobs):
             try:
-                result = (stacked[k], []) if stacked is not None else forecast(loaded, table, where, line_of)
+                result = (stacked[0][k], stacked[1]) if stacked is not None else forecast(loaded, table, where, line_of)
                 loop.call_soon_threadsafe(_settle, future, result, None)
             except Exception as e:  # the request's own error (or a bug), raised in its handler
                 loop.call_soon_threadsafe(_settle, future, None, e)
@@ -618,9 +624,10 @@ def _batch_items(body: bytes, max_rows: int) -> list[tuple[str, pd.DataFrame | P
 def forecast_many(loaded: LoadedRun, items: list) -> list[dict]:
     """Each item's forecast, or its problem document: one bad item does not fail the others."""
     if not any(isinstance(t, Problem) for _, t in items):
-        tables = forecast_stacked(loaded, [t for _, t in items])
-        if tables is not None:
-            return [{"id": n, **forecast_records(t), "warnings": []} for (n, _), t in zip(items, tables)]
+        stacked = forecast_stacked(loaded, [t for _, t in items])
+        if stacked is not None:
+            tables, notes = stacked
+            return [{"id": n, **forecast_records(t), "warnings": notes} for (n, _), t in zip(items, tables)]
     results = []
     for k, (name, table) in enumerate(items):
         try:

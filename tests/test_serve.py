@@ -16,8 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
-from conftest import DATA, run_cli
+from conftest import CONFIGS, DATA, TINY, merge, run_cli, write_config
 
 TOKEN = "s3cret-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -85,9 +86,21 @@ def records(header: list[str], rows: list[list[str]]) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def server(weather_run, tmp_path_factory):
+def stock_run(tmp_path_factory) -> Path:
+    """A business-day run whose rows are steps (calendar: steps) and whose target is log-differenced."""
+    d = tmp_path_factory.mktemp("stock")
+    cfg = merge(yaml.safe_load((CONFIGS / "stock_gru.yaml").read_text()), TINY)
+    cfg["data"]["path"] = str(DATA / "stock.csv")
+    run = d / "stock"
+    r = run_cli("train", str(write_config(d, cfg)), "--run-dir", str(run), "--quiet")
+    assert r.returncode == 0, r.stderr
+    return run
+
+
+@pytest.fixture(scope="module")
+def server(weather_run, stock_run, tmp_path_factory):
     log = tmp_path_factory.mktemp("serve") / "server.log"
-    srv = Server([weather_run], log, "--token-env", "SERVE_TOKEN", "--max-rows", "400", "--max-bytes", "60000",
+    srv = Server([weather_run, stock_run], log, "--token-env", "SERVE_TOKEN", "--max-rows", "400", "--max-bytes", "60000",
                  env={"SERVE_TOKEN": TOKEN})  # fmt: skip
     try:
         yield srv
@@ -123,6 +136,27 @@ def test_forecast_equals_predict_json(server, weather_run, tmp_path):
     assert other["forecast"][0]["timestamp"] == "2015-12-31T00:00:00"
     assert other["forecast"][0]["temp_max"] != want["forecast"][0]["temp_max"]
     assert server.client.get("/health").json()["keras"] is False  # the numpy path: no Keras in the server
+
+
+def test_steps_calendar_and_transform_run(server, stock_run, tmp_path):
+    """Business days as steps, a log-differenced target: the numbers and the note of predict, one more row needed."""
+    with (DATA / "stock.csv").open() as fh:
+        table = list(csv.reader(fh))
+    header, rows = table[0], table[-40:]
+    path = write_csv(tmp_path / "recent.csv", header, rows)
+    want = predict_json(stock_run, path)
+    r = server.client.post("/v1/runs/stock/forecast", json={"data": records(header, rows)})
+    assert r.status_code == 200, r.text
+    assert r.json()["forecast"] == want["forecast"]
+    assert [f["timestamp"][:10] for f in want["forecast"]] == ["2017-11-13", "2017-11-14"]  # Friday -> Mon, Tue
+    assert r.json()["warnings"][0].startswith("note: rows are steps")
+    items = [{"data": records(header, rows[k : k + 20])} for k in range(0, 20, 5)]
+    batch = server.client.post("/v1/runs/stock/forecast/batch", json={"items": items}).json()
+    for item, result in zip(items, batch["results"]):
+        single = server.client.post("/v1/runs/stock/forecast", json=item).json()
+        assert (result["forecast"], result["warnings"]) == (single["forecast"], single["warnings"])
+    short = server.client.post("/v1/runs/stock/forecast", json={"data": records(header, rows[-7:])})
+    assert short.status_code == 422 and "fewer than input_length=7 + 1 (for the transform)" in short.json()["message"]
 
 
 def test_batch_matches_single_forecasts(server):
@@ -233,7 +267,8 @@ def test_request_errors(server):
 
 def test_runs_listing(server, weather_run):
     doc = server.client.get("/v1/runs").json()
-    (run,) = doc["runs"]
+    assert sorted(r["name"] for r in doc["runs"]) == ["stock", "weather"]
+    (run,) = [r for r in doc["runs"] if r["name"] == "weather"]
     metrics = json.loads((weather_run / "metrics.json").read_text())
     assert run["name"] == "weather" and run["targets"] == ["temp_max"]
     assert (run["horizon"], run["input_length"], run["frequency"]) == (2, 7, "D")
