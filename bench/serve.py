@@ -3,7 +3,8 @@
 Trains the demo config (configs/weather_gru.yaml, a few epochs) unless ``--run`` names a run, starts the server in a
 subprocess and measures, with keep-alive ``http.client`` connections in threads:
 
-- one-series forecasts of 60 recent rows: p50/p99 latency and requests/s with ``--connections`` (8) connections;
+- one-series forecasts of 60 recent rows: p50/p99 latency and requests/s with ``--connections`` (8) connections,
+  and with one connection (latency without queueing);
 - the batch endpoint: series forecast per second (``--batch`` items of 60 rows per request);
 - memory: the server's RSS with one run, and what a second loaded run adds (psutil);
 - beside them, ``rnnforecast predict RUN --data FILE --json`` from a fresh process (median of 3).
@@ -223,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
             path = f"/v1/runs/{run.name}/forecast"
             load(port, path, single, args.connections, 2.0)  # warm-up
             result["single"] = load(port, path, single, args.connections, args.seconds)
+            result["single_one_connection"] = load(port, path, single, 1, args.seconds)  # latency without a queue
             b = load(port, path + "/batch", batch, 2, args.seconds)  # 2 connections: a request is many forecasts
             b["items_per_request"] = n_items
             b["series_per_s"] = round(b["requests_per_s"] * n_items, 1)
@@ -243,6 +245,8 @@ def main(argv: list[str] | None = None) -> None:
     s, b = result["single"], result["batch"]
     print(f"one series, {ROWS} rows, {args.connections} connections, {args.workers} worker(s):")
     print(f"  p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, {s['requests_per_s']} requests/s, {s['failed']} failed")
+    o = result["single_one_connection"]
+    print(f"  one connection: p50 {o['p50_ms']} ms, p99 {o['p99_ms']} ms, {o['requests_per_s']} requests/s")
     print(f"batch of {n_items}, 2 connections: {b['series_per_s']} series/s (p50 {b['p50_ms']} ms per request)")
     m = result["many_series"]
     print(
