@@ -496,7 +496,13 @@ def export(run: str, fmt: str, output: str | None) -> None:
 @click.argument("runs", nargs=-1, required=True, type=click.Path())
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="TCP port.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Server processes.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Server processes (with --ray: replicas).",
+)
 @click.option(
     "--token-env", metavar="VAR", help="Require 'Authorization: Bearer <$VAR>' on every route but / and /health."
 )

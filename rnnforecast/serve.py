@@ -750,6 +750,23 @@ def _log_setup() -> None:
         access.propagate = False
 
 
+def check_address(host: str, port: int) -> None:
+    """Refuse, before the runs load, an address this process cannot listen on (in use, not this machine's)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(infos[0][4])
+    except OSError as e:
+        raise RnnForecastError(
+            f"cannot listen on {host}:{port} ({e.strerror or e})",
+            where="--host/--port",
+            fix="stop the program that holds the port or pass another --port; --host must be an address of this machine",
+        ) from None
+
+
 def serve(options: Options, host: str, port: int, workers: int = 1) -> None:
     """Load every run (errors name the run), then answer on ``host:port`` until SIGTERM or Ctrl-C."""
     import tempfile
@@ -762,6 +779,7 @@ def serve(options: Options, host: str, port: int, workers: int = 1) -> None:
             where="--token-env",
             fix=f"export {options.token_env}=<a long random token> before starting",
         )
+    check_address(host, port)
     runs = Runs(options.runs)
     runs.load_all()  # before listening: a damaged run is one clean error line
     _log_setup()

@@ -10,7 +10,7 @@ import signal
 import time
 
 from .errors import ConfigError
-from .serve import Options, Runs, create_app
+from .serve import Options, Runs, check_address, create_app
 
 
 def _stop(signum, frame):
@@ -35,6 +35,7 @@ def run(options: Options, host: str, port: int, replicas: int = 1, address: str 
         from ray import serve
     except ImportError:
         raise ConfigError("Ray Serve is not installed", where="--ray", fix='pip install "ray[serve]>=2.9,<3"') from None
+    check_address(host, port)
     Runs(options.runs).load_all()  # a damaged run is one clean error line before Ray starts
     ray.init(address=address, include_dashboard=False, log_to_driver=False)
     signal.signal(signal.SIGTERM, _stop)  # Ray's own handler aborts the process

@@ -389,6 +389,16 @@ def test_damaged_run_refused_at_start(weather_run, tmp_path):
     assert r.stderr.strip().startswith("error: ") and "scaler.json" in r.stderr and "Fix:" in r.stderr
     r = run_cli("serve", str(weather_run), "--token-env", "NO_SUCH_VARIABLE_SET", timeout=120)
     assert r.returncode == 1 and "NO_SUCH_VARIABLE_SET" in r.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = run_cli("serve", str(weather_run), "--port", str(port), timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == (
+        f"error: --host/--port: cannot listen on 127.0.0.1:{port} (Address already in use). Fix: stop the program "
+        "that holds the port or pass another --port; --host must be an address of this machine."
+    )
 
 
 def test_help_imports_neither_keras_nor_starlette():
