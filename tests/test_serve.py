@@ -352,6 +352,30 @@ def test_reload_under_load_and_a_damaged_directory(server, weather_run, tmp_path
     assert server.client.post("/v1/runs/weather/forecast", json=body).json()["forecast"] == want
 
 
+def test_reload_swaps_in_another_directory(server, weather_run, tmp_path):
+    """``{"path": ...}`` serves another directory under the same name; reloading the first brings its numbers back."""
+    header, rows = tail_rows(20)
+    body = {"data": records(header, rows)}
+    before = server.client.post("/v1/runs/weather/forecast", json=body).json()["forecast"][0]
+    wider = tmp_path / "weather-wider"
+    shutil.copytree(weather_run, wider)
+    doc = json.loads((wider / "intervals.json").read_text())
+    doc["model"]["width"] = [[[2 * w for w in t] for t in h] for h in doc["model"]["width"]]  # twice as wide
+    (wider / "intervals.json").write_text(json.dumps(doc))
+    try:
+        r = server.client.post("/v1/runs/weather/reload", json={"path": str(wider)})
+        assert r.status_code == 200, r.text
+        assert r.json()["reloaded"]["path"] == str(wider.resolve())
+        after = server.client.post("/v1/runs/weather/forecast", json=body).json()["forecast"][0]
+        assert after["temp_max"] == before["temp_max"]
+        for q in ("temp_max_p10", "temp_max_p90"):
+            assert after[q] - after["temp_max"] == pytest.approx(2 * (before[q] - before["temp_max"]), rel=1e-9)
+    finally:
+        back = server.client.post("/v1/runs/weather/reload", json={"path": str(weather_run)})
+    assert back.status_code == 200
+    assert server.client.post("/v1/runs/weather/forecast", json=body).json()["forecast"][0] == before
+
+
 def test_sigterm_finishes_the_request_in_flight(weather_run, tmp_path):
     srv = Server([weather_run], tmp_path / "server.log")
     try:
