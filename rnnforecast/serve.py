@@ -156,11 +156,12 @@ def forecast_stacked(loaded: LoadedRun, tables: list[pd.DataFrame]) -> tuple[lis
     """The items of a batch as the series of one frame: the frame's checks run once for all of them.
 
     Returns each item's forecast table and the notes every item gets. Only for a run without ``series_id`` (one
-    global scaler), and only when every item passes cleanly: on any error or warning the answer is None, and the
-    caller forecasts item by item so that each item gets its own message.
+    global scaler) on the numpy path (a compiled Keras step may round differently for another batch size), and only
+    when every item passes cleanly: on any error or warning the answer is None, and the caller forecasts item by
+    item so that each item gets its own message.
     """
     run = loaded.run
-    if run.config.data.series_id or len(tables) < 2 or loaded.scaler.groups != ["*"]:
+    if run.config.data.series_id or len(tables) < 2 or loaded.scaler.groups != ["*"] or loaded.engine != "numpy":
         return None
     keys = [f"{k:06d}" for k in range(len(tables))]
     rows = pd.concat([t.assign(**{ITEM: key}) for t, key in zip(tables, keys)], ignore_index=True)

@@ -593,3 +593,35 @@ def test_ray_serve_deployment_answers_like_the_server(weather_run, tmp_path):
         assert srv.proc.wait(timeout=120) == 0
     finally:
         srv.stop()
+
+
+@pytest.mark.slow
+def test_a_run_numpy_cannot_replay_is_served_through_keras(weather_config, tmp_path):
+    """A quantile-head run (a custom Keras layer): loaded through Keras once at start, the numbers of predict."""
+    cfg = yaml.safe_load(weather_config.read_text())
+    cfg["intervals"] = {"levels": [80], "method": "quantile"}
+    run = tmp_path / "quantile"
+    r = run_cli("train", str(write_config(tmp_path, cfg)), "--run-dir", str(run), "--quiet")
+    assert r.returncode == 0, r.stderr
+    header, rows = tail_rows(20)
+    want = predict_json(run, write_csv(tmp_path / "recent.csv", header, rows))
+    srv = Server([run], tmp_path / "server.log")
+    try:
+        assert srv.client.get("/v1/runs").json()["runs"][0]["engine"] == "keras"
+        assert srv.client.get("/health").json()["keras"] is True
+        results = []
+
+        def client():
+            with httpx.Client(base_url=srv.url, timeout=60) as c:
+                for _ in range(3):
+                    results.append(c.post("/v1/runs/quantile/forecast", json={"data": records(header, rows)}).json())
+
+        threads = [threading.Thread(target=client) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert len(results) == 9 and all(x["forecast"] == want["forecast"] for x in results)
+        assert "temp_max_p10" in want["columns"] and want["forecast"][0]["quantile"] == "median"
+    finally:
+        srv.stop()
