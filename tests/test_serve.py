@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 import yaml
 
-from conftest import CONFIGS, DATA, TINY, merge, run_cli, write_config
+from conftest import CONFIGS, DATA, TINY, merge, run_cli, sine_frame, write_config
 
 TOKEN = "s3cret-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -98,9 +99,28 @@ def stock_run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(weather_run, stock_run, tmp_path_factory):
+def many_run(tmp_path_factory) -> Path:
+    """Three hourly series in long format (column ``id``), each with its own level: one request forecasts all."""
+    d = tmp_path_factory.mktemp("many")
+    frames = [sine_frame(400, seed=k).assign(id=f"s{k}", y=lambda f, k=k: f["y"] + 3 * k) for k in range(3)]
+    pd.concat(frames).to_csv(d / "many.csv", index=False)
+    cfg = merge(
+        {
+            "name": "many",
+            "data": {"path": str(d / "many.csv"), "target": "y", "series_id": "id", "time_column": "time"},
+        },
+        TINY,
+    )
+    run = d / "many"
+    r = run_cli("train", str(write_config(d, cfg)), "--run-dir", str(run), "--quiet")
+    assert r.returncode == 0, r.stderr
+    return run
+
+
+@pytest.fixture(scope="module")
+def server(weather_run, stock_run, many_run, tmp_path_factory):
     log = tmp_path_factory.mktemp("serve") / "server.log"
-    srv = Server([weather_run, stock_run], log, "--token-env", "SERVE_TOKEN", "--max-rows", "400", "--max-bytes", "60000",
+    srv = Server([weather_run, stock_run, many_run], log, "--token-env", "SERVE_TOKEN", "--max-rows", "400", "--max-bytes", "60000",
                  env={"SERVE_TOKEN": TOKEN})  # fmt: skip
     try:
         yield srv
@@ -157,6 +177,23 @@ def test_steps_calendar_and_transform_run(server, stock_run, tmp_path):
         assert (result["forecast"], result["warnings"]) == (single["forecast"], single["warnings"])
     short = server.client.post("/v1/runs/stock/forecast", json={"data": records(header, rows[-7:])})
     assert short.status_code == 422 and "fewer than input_length=7 + 1 (for the transform)" in short.json()["message"]
+
+
+def test_many_series_in_one_request(server, many_run, tmp_path):
+    """A run with series_id: the last rows of every series in one request, one forecast per series, as predict."""
+    df = pd.read_csv(many_run.parent / "many.csv").groupby("id").tail(30)
+    path = tmp_path / "recent.csv"
+    df.to_csv(path, index=False)
+    want = predict_json(many_run, path)
+    before = _samples(server.client.get("/metrics").text, "rnnforecast_series_forecast_total", run="many")
+    r = server.client.post("/v1/runs/many/forecast", content=path.read_bytes(), headers={"Content-Type": "text/csv"})
+    assert r.status_code == 200, r.text
+    assert r.json()["forecast"] == want["forecast"]
+    assert [f["series"] for f in want["forecast"]] == ["s0", "s0", "s1", "s1", "s2", "s2"]
+    levels = [f["y"] for f in want["forecast"][::2]]
+    assert levels[0] < levels[1] < levels[2]  # each series keeps its own level (+3 per series)
+    after = _samples(server.client.get("/metrics").text, "rnnforecast_series_forecast_total", run="many")
+    assert after - before == 3
 
 
 def test_batch_matches_single_forecasts(server):
@@ -267,7 +304,7 @@ def test_request_errors(server):
 
 def test_runs_listing(server, weather_run):
     doc = server.client.get("/v1/runs").json()
-    assert sorted(r["name"] for r in doc["runs"]) == ["stock", "weather"]
+    assert sorted(r["name"] for r in doc["runs"]) == ["many", "stock", "weather"]
     (run,) = [r for r in doc["runs"] if r["name"] == "weather"]
     metrics = json.loads((weather_run / "metrics.json").read_text())
     assert run["name"] == "weather" and run["targets"] == ["temp_max"]
