@@ -559,6 +559,16 @@ def test_workers_share_metrics_and_stop_on_sigterm(weather_run, tmp_path):
         assert len(pids) == 2, srv.log.read_text()
         text = httpx.get(srv.url + "/metrics", timeout=30).text
         assert _samples(text, "rnnforecast_requests_total", route="forecast_endpoint", status="200") == 6
+        # SIGHUP to the main process: each worker is replaced by a new one that reads the runs again
+        first = httpx.get(srv.url + "/v1/runs", timeout=30).json()["runs"][0]["loaded_at"]
+        time.sleep(1.1)  # loaded_at counts whole seconds
+        srv.proc.send_signal(signal.SIGHUP)
+        fresh, deadline = 0, time.monotonic() + 120
+        while fresh < 4 and time.monotonic() < deadline:
+            with httpx.Client(base_url=srv.url, timeout=30) as c:
+                assert c.post("/v1/runs/weather/forecast", json={"data": records(header, rows)}).status_code == 200
+                fresh = fresh + 1 if c.get("/v1/runs").json()["runs"][0]["loaded_at"] > first else 0
+        assert fresh == 4, srv.log.read_text()[-3000:]
         srv.proc.send_signal(signal.SIGTERM)
         assert srv.proc.wait(timeout=60) == 0
     finally:
