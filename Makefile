@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[test,dev,scale,export,sql,tensorboard]"
+	$(BIN)/python -m pip install -q -e ".[test,dev,scale,export,sql,tensorboard,serve,serve-ray]"
 	touch $(STAMP)
 
 install: $(STAMP)

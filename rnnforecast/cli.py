@@ -500,6 +500,43 @@ def export(run: str, fmt: str, output: str | None) -> None:
     click.echo(export_run(run, fmt, output))
 
 
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path())
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="TCP port.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Server processes (with --ray: replicas).",
+)
+@click.option(
+    "--token-env", metavar="VAR", help="Require 'Authorization: Bearer <$VAR>' on every route but / and /health."
+)
+@click.option("--max-rows", type=click.IntRange(min=1), default=10_000, show_default=True, help="Rows per request.")
+@click.option("--max-bytes", type=click.IntRange(min=1), default=1 << 20, show_default=True, help="Bytes per request.")
+@click.option("--ray", "on_ray", is_flag=True, help="Deploy on Ray Serve instead, --workers replicas over the cluster.")
+@click.option("--address", help="With --ray: the cluster (auto, ray://host:10001); default: a local Ray runtime.")
+def serve(runs: tuple[str, ...], host: str, port: int, workers: int, token_env: str | None, **limits) -> None:
+    """Answer forecasts over HTTP from the trained RUNS, each loaded once (docs/serve.md).
+
+    POST /v1/runs/<run>/forecast with {"data": [rows]} or CSV; GET /v1/runs, /health, /metrics, /openapi.json;
+    a page at /. SIGHUP reloads every run; SIGTERM finishes the requests in flight and stops.
+    """
+    from . import serve as S  # starlette, uvicorn, pandas: not for --help
+
+    options = S.Options(list(runs), token_env, limits["max_bytes"], limits["max_rows"])
+    if limits["on_ray"]:
+        from .serve_ray import run
+
+        run(options, host, port, workers, limits["address"])
+    else:
+        signal.signal(signal.SIGTERM, lambda *_: None)  # uvicorn answers it and re-raises it when it has stopped
+        S.serve(options, host, port, workers)
+    click.echo("stopped", err=True)
+
+
 @cli.command("config")
 def show_config() -> None:
     """Print every config key with its default and meaning."""

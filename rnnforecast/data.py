@@ -288,6 +288,7 @@ def load_frame(
     categories: dict[str, list[str]] | None = None,
     table: pd.DataFrame | None = None,
     check_columns=None,
+    line_of=None,
 ) -> Frame:
     """Read, filter, parse time, check order, regularise, fill missing values, encode.
 
@@ -296,9 +297,13 @@ def load_frame(
         categories: the one-hot categories of a trained run; values not in it encode as all zeros.
         table: rows read elsewhere (a DataFrame from the Python API, a ``data.sql`` query) instead of the file.
         check_columns: called with the column names read, before any step (a run's schema check of new data).
+        line_of: with ``table``, the row number messages give each row (default: its position, from 0).
     """
     where, tc = str(path), cfg.time_column
-    df = _read_numbered(path) if table is None else _numbered(table.copy(), where, line_of=lambda rows: rows)
+    if table is None:
+        df = _read_numbered(path)
+    else:
+        df = _numbered(table.copy(), where, line_of=line_of or (lambda rows: rows))
     if check_columns is not None:
         check_columns([c for c in df.columns if c != LINE])
     df = _apply_filter(df, cfg.filter, path, where)
