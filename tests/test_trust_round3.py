@@ -88,3 +88,99 @@ def test_the_portable_watcher_ends_a_worker_whose_parent_was_killed(tmp_path):
     finally:
         parent.kill() if parent.poll() is None else None
     assert alive == []
+
+
+# --------------------------------------------------------------------------- 2: outputs never land in a result
+
+
+def invoke(*args) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from rnnforecast.cli import cli
+
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    return result.exit_code, result.stderr
+
+
+def clean_error(stderr: str, rc: int, expected: str, code: int = 1) -> None:
+    """Exactly the one line ``expected`` (error: ... Fix: ...), exit ``code``, no traceback."""
+    assert rc == code, (rc, stderr)
+    assert "Traceback" not in stderr and "internal error" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert lines == [expected], stderr
+
+
+def snapshot(d: Path) -> dict[str, bytes]:
+    """Every file under ``d`` and its bytes: what "touching nothing" compares."""
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def small_project(d: Path, n: int = 200) -> Path:
+    from conftest import sine_frame, write_config
+
+    sine_frame(n).to_csv(d / "s.csv", index=False)
+    raw = {
+        "name": "r3",
+        "data": {"path": str(d / "s.csv"), "target": "y", "time_column": "time"},
+        "window": {"input_length": 3, "horizon": 2},
+        "model": {"cell": "gru", "units": [4]},
+        "training": {"epochs": 1, "batch_size": 16},
+        "output": {"runs_dir": str(d / "runs"), "plots": True},
+    }
+    return write_config(d, raw)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    """A finished run, backtest (2 folds) and comparison, side by side."""
+    from conftest import run_cli
+
+    d = tmp_path_factory.mktemp("results")
+    config = small_project(d)
+    assert invoke("train", config, "--run-dir", d / "run", "--quiet")[0] == 0
+    r = run_cli("backtest", str(config), "--folds", "2", "--refit", "none", "--out", str(d / "bt"), "-q")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("compare", str(config), "--cells", "gru", "--out", str(d / "cmp"), "-q")
+    assert r.returncode == 0, r.stderr
+    return d
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args, target, root, kind, exists",
+    [
+        (["predict", "{d}/run", "-o", "{t}"], "bt/metrics.json", "bt", "backtest", True),
+        (["evaluate", "{d}/run", "-o", "{t}"], "bt/predictions.csv", "bt", "backtest", True),
+        (["predict", "{d}/run", "-o", "{t}"], "bt/folds/00/model.keras", "bt", "backtest", True),
+        (["report", "{d}/run", "-o", "{t}"], "bt/plan.json", "bt", "backtest", True),
+        (["predict", "{d}/run", "-o", "{t}"], "bt/folds/01/mine.csv", "bt", "backtest", False),  # a new name, deep
+        (["predict", "{d}/run", "--plot", "{t}"], "bt/plots/new.png", "bt", "backtest", False),
+        (["init", "{d}/s.csv", "-o", "{t}", "--force"], "bt/config.yaml", "bt", "backtest", True),
+        (["export", "{d}/run", "--format", "onnx", "-o", "{t}"], "bt/folds/export", "bt", "backtest", False),
+        (["predict", "{d}/run", "-o", "{t}"], "cmp/compare.json", "cmp", "comparison", True),
+        (["report", "{d}/run", "-o", "{t}"], "cmp/runs/gru-seed42/metrics.json", "cmp", "comparison", True),
+        (["evaluate", "{d}/run", "-o", "{t}"], "run/mine.csv", "run", "run", False),
+    ],
+)
+def test_no_output_lands_inside_a_result(results, args, target, root, kind, exists):
+    """predict/evaluate/report/init/export -o anywhere inside a backtest, comparison or run (finished: no owner
+    record left) is refused before any work with one line naming the result; every byte under it stays."""
+    before = snapshot(results)
+    option = "--plot" if "--plot" in args else "-o" if args[0] in ("init", "export") else "--output"
+    path = results / target
+    rc, err = invoke(*(a.format(d=results, t=path) for a in args))
+    what = (
+        f"would overwrite {Path(target).relative_to(root).as_posix()}, a file of the {kind} in {results / root}"
+        if exists
+        else f"lies inside the {kind} in {results / root}, a result rnnforecast wrote"
+    )
+    clean_error(err, rc, f"error: {path}: {option} {what}. Fix: write the output outside {results / root}.")
+    assert path.exists() == exists
+    assert snapshot(results) == before
+
+
+def test_a_users_plan_json_does_not_make_a_folder_a_result(tmp_path):
+    """Only the tool's own sets of files mark a result: a project folder with its own plan.json is not one."""
+    (tmp_path / "plan.json").write_text("{}")
+    assert artifacts.enclosing_result(tmp_path) is None
+    artifacts.check_output(tmp_path / "out.csv", "--output")  # no error
