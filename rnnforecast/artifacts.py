@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from . import masking
 from .config import Config, from_dict
 from .data import SERIES, Frame, ns
 from .errors import DataError, ExitCode, Interrupted, RunError, Terminated, TrainingError
@@ -106,7 +107,7 @@ def start_or_resume(final: Path, fingerprint: dict, *, what: str, again: str) ->
             old = json.loads((partial / "plan.json").read_text())
         except (OSError, ValueError):
             old = None
-        if old != json.loads(json.dumps(fingerprint, default=str)):
+        if old != masking.masked(json.loads(json.dumps(fingerprint, default=str))):  # as written: no password
             raise RunError(
                 f"an unfinished {what} with another config or other options is already there",
                 where=str(partial),
@@ -487,6 +488,8 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    if isinstance(data, str) and "://" in data:  # no URL credential reaches a file (config, report, owner, marker)
+        data = masking.mask_secrets(data)
     try:
         if isinstance(data, bytes):
             tmp.write_bytes(data)
@@ -505,7 +508,7 @@ def listing(directory: str | Path) -> dict[str, str]:
 
 
 def write_json(path: Path, obj) -> None:
-    write_atomic(path, json.dumps(obj, indent=1, allow_nan=False, default=str))
+    write_atomic(path, json.dumps(masking.masked(obj), indent=1, allow_nan=False, default=str))
 
 
 def finite_or_none(value: float | None) -> float | None:

@@ -4,6 +4,7 @@ mixed inputs are refused, and bad input gets one clean line instead of an intern
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -184,3 +185,133 @@ def test_a_users_plan_json_does_not_make_a_folder_a_result(tmp_path):
     (tmp_path / "plan.json").write_text("{}")
     assert artifacts.enclosing_result(tmp_path) is None
     artifacts.check_output(tmp_path / "out.csv", "--output")  # no error
+
+
+# --------------------------------------------------------------------------- 4 (issue): secrets stay secret
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("postgresql://u:pw@127.0.0.1:1/x", "postgresql://u:***@127.0.0.1:1/x"),
+        ("postgresql://u:p@ss@h:1/x", "postgresql://u:***@h:1/x"),  # an unencoded @: the tail is hidden too
+        ("postgresql://u:pa/ss@h/db", "postgresql://u:***@h/db"),
+        (
+            "pg://u@h/x?sslmode=require&PassWord=a&api_KEY=b;Token=c",
+            "pg://u@h/x?sslmode=require&PassWord=***&api_KEY=***;Token=***",
+        ),
+        ("postgresql://u:${PW}@h/x?password=${PW}", "postgresql://u:${PW}@h/x?password=${PW}"),  # references stay
+        ("--storage postgresql://u:pw@h:1/x: refused.", "--storage postgresql://u:***@h:1/x: refused."),
+        ('{"url": "mysql://a:b@c/d"}', '{"url": "mysql://a:***@c/d"}'),
+        ("sqlite:///a/b.db and postgresql://h:5432/db?x=1", "sqlite:///a/b.db and postgresql://h:5432/db?x=1"),
+    ],
+)
+def test_mask_secrets_hides_every_url_credential(text, expected):
+    from rnnforecast.config import mask_password
+    from rnnforecast.masking import mask_secrets
+
+    assert mask_secrets(text) == expected == mask_password(text)  # one rule, under both names
+
+
+def _everything(d: Path) -> str:
+    """The text of every file under ``d`` (undecodable bytes kept as escapes)."""
+    return "\n".join(p.read_bytes().decode("utf-8", "backslashreplace") for p in d.rglob("*") if p.is_file())
+
+
+def test_storage_credentials_reach_neither_screen_nor_disk(tmp_path):
+    """tune --storage with a password and a token, the server unreachable: one line with both masked, and no
+    directory left; a password with an unencoded @ is refused without showing any part of it."""
+    from conftest import run_cli
+
+    config = small_project(tmp_path)
+    config.write_text(config.read_text() + "tune:\n  model.cell: [gru, lstm]\n")
+    url = "postgresql://u:TOPSECRET@127.0.0.1:1/x?Token=TOKEN123"
+    r = run_cli("tune", str(config), "--trials", "1", "--out", str(tmp_path / "t"), "--storage", url, cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("error: --storage postgresql://u:***@127.0.0.1:1/x?Token=***: cannot open the study storage")
+    assert line.endswith("Fix: check the URL, the server and the credentials.")
+    assert not (tmp_path / "t").exists() and not artifacts.partial_of(tmp_path / "t").exists()
+    r2 = run_cli(
+        "tune", str(config), "--out", str(tmp_path / "t"), "--storage", "postgresql://u:p@ssTAIL9@127.0.0.1:1/x"
+    )
+    assert r2.stderr.strip() == (
+        "error: --storage: the password in the URL holds an unencoded '@'. Fix: write each '@' of the password as %40."
+    )
+    assert r2.returncode == 1 and not artifacts.partial_of(tmp_path / "t").exists()
+    seen = r.stdout + r.stderr + r2.stdout + r2.stderr + _everything(tmp_path)
+    for secret in ("TOPSECRET", "TOKEN123", "ssTAIL9", "p@ss"):
+        assert secret not in seen
+
+
+@pytest.mark.slow
+def test_sql_url_credentials_reach_no_file_and_no_output(tmp_path, pg_url):
+    """A PostgreSQL table read with ``?password=`` in data.sql.url, and a userinfo password given with --set: train,
+    an interrupted train (UNFINISHED.txt, owner.json), backtest, report, evaluate --json, predict, validate and a
+    wrong table write neither secret to any file or any output."""
+    import sqlalchemy
+
+    from conftest import run_cli, sine_frame, write_config
+
+    table = "r3_" + os.urandom(4).hex()
+    engine = sqlalchemy.create_engine("postgresql+psycopg://" + pg_url.split("://", 1)[1])
+    sine_frame(200).to_sql(table, engine, index=False)
+    user, rest = pg_url.split("://", 1)[1].split("@", 1)
+    query_url = f"postgresql://{user}@{rest}?sslmode=disable&password=QSECRET1"  # trust auth ignores both
+    userinfo_url = f"postgresql://{user}:USECRET2@{rest}"
+    raw = {
+        "name": "pgs",
+        "data": {"sql": {"url": query_url, "table": table}, "target": "y", "time_column": "time"},
+        "window": {"input_length": 3, "horizon": 2},
+        "model": {"cell": "gru", "units": [4]},
+        "training": {"epochs": 1, "batch_size": 16},
+        "output": {"runs_dir": str(tmp_path / "runs"), "plots": True},
+    }
+    config = write_config(tmp_path, raw, "c.yaml")
+    user_set = ["--set", f"data.sql.url={userinfo_url}"]
+    try:
+        outs = [
+            run_cli("train", str(config), "--run-dir", str(tmp_path / "run")),
+            run_cli("backtest", str(config), "--folds", "2", "--refit", "none", "--out", str(tmp_path / "bt")),
+            run_cli("report", str(tmp_path / "run")),
+            run_cli("evaluate", str(tmp_path / "run"), "--json"),
+            run_cli("predict", str(tmp_path / "run"), "--json"),
+            run_cli("validate", str(config), *user_set),
+            run_cli("train", str(config), *user_set, "--run-dir", str(tmp_path / "run3")),
+        ]
+        assert [o.returncode for o in outs[:-1]] == [0] * 6, [o.stderr[-300:] for o in outs]
+        assert outs[-1].returncode == 0, outs[-1].stderr
+        wrong = run_cli(
+            "validate",
+            str(config),
+            "--set",
+            f"data.sql.url={userinfo_url}?password=QSECRET1",
+            "--set",
+            "data.sql.table=nope",
+        )
+        assert wrong.returncode == 1 and f"postgresql+psycopg://{user}:***@" in wrong.stderr
+        # interrupted while training: the marker and owner record hold the command line with the --set
+        args = ["train", str(config), *user_set, "--run-dir", str(tmp_path / "run2")]
+        args += ["--set", "training.epochs=500", "--set", "training.early_stopping=null"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rnnforecast", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        partial = artifacts.partial_of(tmp_path / "run2")
+        try:
+            _wait_for(lambda: (partial / "checkpoint" / "state.json").exists(), proc, 120, "a checkpoint")
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill() if proc.poll() is None else None
+    finally:
+        with engine.begin() as c:
+            c.execute(sqlalchemy.text(f'DROP TABLE IF EXISTS "{table}"'))
+        engine.dispose()
+    assert proc.returncode == 143
+    masked = f"postgresql://{user}:***@{rest}"
+    assert masked in (partial / artifacts.MARKER).read_text() and masked in (partial / artifacts.OWNER).read_text()
+    assert "?sslmode=disable&password=***" in (tmp_path / "run" / "config.yaml").read_text()
+    assert (tmp_path / "run" / "report.html").is_file() and (tmp_path / "bt" / "config.yaml").is_file()
+    written = _everything(tmp_path).replace(config.read_text(), "")  # the user's own config holds its password
+    seen = "".join(o.stdout + o.stderr for o in [*outs, wrong]) + out.decode() + err.decode() + written
+    assert "QSECRET1" not in seen and "USECRET2" not in seen
