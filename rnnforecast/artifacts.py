@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from . import masking
 from .config import Config, from_dict
 from .data import SERIES, Frame, ns
 from .errors import DataError, ExitCode, Interrupted, RunError, Terminated, TrainingError
@@ -106,7 +107,7 @@ def start_or_resume(final: Path, fingerprint: dict, *, what: str, again: str) ->
             old = json.loads((partial / "plan.json").read_text())
         except (OSError, ValueError):
             old = None
-        if old != json.loads(json.dumps(fingerprint, default=str)):
+        if old != masking.masked(json.loads(json.dumps(fingerprint, default=str))):  # as written: no password
             raise RunError(
                 f"an unfinished {what} with another config or other options is already there",
                 where=str(partial),
@@ -232,27 +233,48 @@ def _taken(final: Path, what: str, option: str, config_path: str | None) -> RunE
     )
 
 
-# Files and folders a run, comparison or tune directory writes itself: no output option may overwrite them.
-OWN = frozenset(
-    {*REQUIRED, "history.csv", "timing.json", "forecast.csv", MARKER, OWNER, LOCK, "lock", "plots", "checkpoint"}
-    | {"runs", "inspect", "compare.json", "compare.md", "tune.json", "trials.csv", "best.yaml", "best"}
+RESULT_SIGNS = (  # files that together mark a directory rnnforecast wrote as a result (a finished one has no owner)
+    ((MARKER,), None),
+    ((OWNER,), None),
+    (("metrics.json", "schema.json"), "run"),
+    (("compare.json",), "comparison"),
+    (("tune.json",), "tune"),
+    (("plan.json", "metrics.json"), "backtest"),
+    (("fold.json", "predictions.csv"), "backtest fold"),
 )
+
+
+def _result_kind(d: Path) -> str | None:
+    """What rnnforecast wrote ``d`` as ("run", "comparison", "tune", "backtest", ...), or None when it did not."""
+    for names, kind in RESULT_SIGNS:
+        if all((d / name).is_file() for name in names):
+            return kind or _owner(d).get("what") or "run"
+    return None
 
 
 def enclosing_result(path: Path) -> Path | None:
     """The nearest directory at or above ``path`` that rnnforecast wrote as a result (a run, comparison, tune,
-    finished or not), or None."""
+    backtest or one of its folds, finished or not), or None."""
     for d in (path, *path.parents):
-        if any((d / name).is_file() for name in (MARKER, OWNER, "compare.json", "tune.json")) or all(
-            (d / name).is_file() for name in ("metrics.json", "schema.json")
-        ):
+        if _result_kind(d) is not None:
             return d
     return None
 
 
+def outermost_result(path: Path) -> tuple[Path, str] | None:
+    """The outermost directory at or above ``path`` that rnnforecast wrote as a result, and what it is; or None."""
+    found = None
+    for d in (path, *path.parents):
+        kind = _result_kind(d)
+        if kind is not None:
+            found = (d, kind)
+    return found
+
+
 def check_output(path: str | Path, option: str, suffix: str | None = None) -> Path:
-    """An output file the user named: refused when it would overwrite a file a run wrote (``RUN/model.keras``,
-    any run's, finished or not) or lacks ``suffix``. Returns the path."""
+    """An output file the user named: refused when it lies inside a result rnnforecast wrote (``RUN/model.keras``,
+    ``BT/folds/00/x.csv``; any run's, backtest's, comparison's or tune's, finished or not, at any depth) or lacks
+    ``suffix``. Returns the path."""
     p = Path(path)
     if suffix and p.suffix.lower() != suffix:
         raise RunError(
@@ -260,17 +282,28 @@ def check_output(path: str | Path, option: str, suffix: str | None = None) -> Pa
             where=str(p),
             fix=f"pass a file name ending in {suffix}",
         )
-    real = p.resolve()
-    root = enclosing_result(real.parent)
-    if root is not None:
-        rel = real.relative_to(root)
-        if rel.parts[0] in OWN:
-            raise RunError(
-                f"{option} would overwrite {rel.as_posix()}, a file of the run in {root}",
-                where=str(p),
-                fix="write the output outside the run directory, or under another name",
-            )
+    refuse_inside_result(p, option)
     return p
+
+
+def refuse_inside_result(path: Path, option: str) -> None:
+    """A RunError when ``path`` lies inside a directory rnnforecast wrote as a result, at any depth (a run,
+    comparison, tune, backtest, its folds): an output never lands in a result, new name or not."""
+    real = path.resolve()
+    found = outermost_result(real.parent)
+    if found is None:
+        return
+    root, kind = found
+    rel = real.relative_to(root)
+    if real.exists():
+        what = f"would overwrite {rel.as_posix()}, a file of the {kind} in {root}"
+    else:
+        what = f"lies inside the {kind} in {root}, a result rnnforecast wrote"
+    raise RunError(
+        f"{option} {what}",
+        where=str(path),
+        fix=f"write the output outside {root}",
+    )
 
 
 @contextmanager
@@ -455,6 +488,8 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    if isinstance(data, str) and "://" in data:  # no URL credential reaches a file (config, report, owner, marker)
+        data = masking.mask_secrets(data)
     try:
         if isinstance(data, bytes):
             tmp.write_bytes(data)
@@ -473,7 +508,7 @@ def listing(directory: str | Path) -> dict[str, str]:
 
 
 def write_json(path: Path, obj) -> None:
-    write_atomic(path, json.dumps(obj, indent=1, allow_nan=False, default=str))
+    write_atomic(path, json.dumps(masking.masked(obj), indent=1, allow_nan=False, default=str))
 
 
 def finite_or_none(value: float | None) -> float | None:

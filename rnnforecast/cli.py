@@ -15,6 +15,7 @@ import click
 
 from . import __version__
 from .errors import ConfigError, ExitCode, RnnForecastError, Terminated
+from .masking import mask_secrets
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -63,7 +64,7 @@ def _terminate_like_ctrl_c():
 def _fail(ctx: click.Context, message: str, code: int):
     if (ctx.obj or {}).get("traceback"):
         traceback.print_exc()
-    click.echo(" ".join(message.split()), err=True)
+    click.echo(mask_secrets(" ".join(message.split())), err=True)
     ctx.exit(code)
 
 
@@ -82,7 +83,7 @@ def _config_path(path: str, overrides: tuple[str, ...]) -> str:
 
 def _warn(warnings: list[str]) -> None:
     for w in warnings:
-        click.echo(w, err=True)
+        click.echo(mask_secrets(w), err=True)
 
 
 set_option = click.option(
@@ -103,9 +104,9 @@ json_option = click.option(
 
 def _result(human: str, as_json: bool, document) -> None:
     """The human text on stdout, or with --json on stderr and ``document()`` (a JSON string) on stdout."""
-    click.echo(human, err=as_json)
+    click.echo(mask_secrets(human), err=as_json)
     if as_json:
-        click.echo(document())
+        click.echo(mask_secrets(document()))
 
 
 def executor_options(workers_help: str):

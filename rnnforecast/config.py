@@ -23,6 +23,7 @@ import yaml
 
 from .cells import CELL_NAMES
 from .errors import ConfigError, did_you_mean
+from .masking import mask_secrets
 
 TRANSFORMS = ("none", "diff", "log_diff", "pct_change")
 TIME_FEATURES = ("hour_of_day", "day_of_week", "day_of_month", "day_of_year", "month_of_year")
@@ -52,14 +53,10 @@ class SplitConfig:
     test_start: str | None = _f(None, "first timestamp of the test split (overrides fractions)")
 
 
-_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s]*)@")
-_ENV_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
-
-
 def mask_password(text: str, secret: str | None = None) -> str:
-    """``text`` with the password of any ``scheme://user:password@`` and ``secret`` as ``***``; ``${VAR}`` stays."""
-    text = _PASSWORD.sub(lambda m: m.group(0) if _ENV_REF.fullmatch(m.group(2)) else f"{m.group(1)}***@", text)
-    return text.replace(secret, "***") if secret else text
+    """``text`` with every URL credential and ``secret`` as ``***``; ``${VAR}`` stays (the one rule:
+    :func:`rnnforecast.masking.mask_secrets`)."""
+    return mask_secrets(text, secret)
 
 
 def sqlite_file(url: str, base_dir: str) -> Path | None:

@@ -6,6 +6,8 @@ import difflib
 import enum
 from collections.abc import Iterable
 
+from .masking import mask_secrets
+
 
 class ExitCode(enum.IntEnum):
     OK = 0
@@ -35,7 +37,7 @@ class RnnForecastError(Exception):
             parts.append(f". Fix: {self.fix.rstrip('.')}.")
         else:
             parts.append(".")
-        return " ".join("".join(parts).split())  # always one line
+        return mask_secrets(" ".join("".join(parts).split()))  # always one line, never a password
 
 
 class ConfigError(RnnForecastError):

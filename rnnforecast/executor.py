@@ -22,10 +22,14 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import signal
 import socket
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -105,11 +109,38 @@ def share_accelerator() -> None:
 _STOP = None  # in a local worker: the executor's stop event, shared by its workers
 
 
-def _start_worker(stop) -> None:
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+PARENT_POLL_S = 0.25  # how often the portable watcher looks at the parent pid
+
+
+def die_with_parent(parent: int, deathsig: bool = True) -> None:
+    """In a worker: end this process as soon as ``parent`` (the driver) is gone, even after a kill -9 of the driver,
+    which no handler sees. Linux: the kernel's parent-death signal (SIGKILL), then a re-check, since the parent may
+    have died before it was set. Everywhere (macOS, or a pool started off the main thread, where ``deathsig`` is False
+    because Linux sends that signal when the *thread* that started the worker ends): a daemon thread that polls the
+    parent pid, which changes to the reaper's when the parent dies."""
+    if deathsig and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
+    threading.Thread(target=_watch_parent, args=(parent,), name="rnnforecast-parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os.kill(os.getpid(), signal.SIGKILL)  # no cleanup to do: the driver that wanted the result is gone
+
+
+def _start_worker(stop, parent: int | None = None, deathsig: bool = True) -> None:
     """Start-up of each local worker. Ctrl-C (the terminal signals every process of the group) or SIGTERM outside a
-    training finishes the task at hand and starts no other; during a training, ``train`` stops at the next batch."""
+    training finishes the task at hand and starts no other; during a training, ``train`` stops at the next batch.
+    The worker dies with its driver (``die_with_parent``)."""
     global _STOP
     _STOP = stop
+    if parent is not None:
+        die_with_parent(parent, deathsig)
     share_accelerator()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, frame: stop.set())
@@ -133,8 +164,13 @@ class LocalExecutor(Executor):
         self._pool = self._new_pool()
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
+        # workers start in the thread that submits: Linux's parent-death signal only when that is the main thread
+        deathsig = threading.current_thread() is threading.main_thread()
         return cf.ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=self._spawn, initializer=_start_worker, initargs=(self._stop,)
+            max_workers=self.workers,
+            mp_context=self._spawn,
+            initializer=_start_worker,
+            initargs=(self._stop, os.getpid(), deathsig),
         )
 
     def submit(self, fn: Callable, item: Any) -> Handle:
@@ -206,10 +242,19 @@ class RayExecutor(Executor):
                 )
         self.workers = int(workers or ray.cluster_resources().get("CPU", 1))
         self.num_cpus, self.num_gpus = num_cpus, num_gpus
+        self._submitted: list[Any] = []
 
     def submit(self, fn: Callable, item: Any) -> Handle:
         remote = self.ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=0)(fn)
-        return Handle(self, remote.remote(item), item)
+        handle = Handle(self, remote.remote(item), item)
+        self._submitted.append(handle.inner)
+        return handle
+
+    def stop(self) -> None:
+        """Cancel every task not finished (force: a running one's worker is killed), so none trains on for nobody."""
+        for ref in self._submitted:
+            with contextlib.suppress(Exception):  # finished, or the runtime is already going away
+                self.ray.cancel(ref, force=True)
 
     def wait(self, handles: list[Handle], timeout: float | None = None) -> list[Handle]:
         by_ref = {h.inner: h for h in handles}

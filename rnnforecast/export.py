@@ -197,6 +197,8 @@ def target_dir(run_path: Path, fmt: str, output: str | None) -> Path:
         raise RunError(what, where=str(out), fix="pass -o with a new or empty directory")
     if out.resolve() == run_path.resolve():
         raise RunError("is the run directory itself", where=str(out), fix="pass -o with a new directory")
+    if output and out.resolve() != (run_path / f"export-{fmt}").resolve():  # the default place is the tool's own
+        artifacts.refuse_inside_result(out, "-o")
     return out
 
 

@@ -725,6 +725,8 @@ def evaluate(
     A run with intervals gets its saved bands scored too (adaptive ones start from the validation residuals).
     ``output``: also write every window's forecast there in long format (:func:`predictions.predictions_table`).
     """
+    if output:  # refused before any work
+        artifacts.check_output(output, "--output")
     run, model, data, warnings = open_run_with_data(run_dir, data_path, table)
     if FF.trained_on(run, data_path, data.frame):  # the final model trained on these rows: score the held-out one
         run, model, data, warnings = open_run_with_data(run_dir, data_path, table, heldout=True)
@@ -1000,7 +1002,8 @@ def _fold_model(cfg: Config, frame, fold, end: str | None, root: Path, model, qu
     model, fit, seconds = fit_model(cfg, data, fdir / "checkpoint", quiet=quiet)
     artifacts.save_model(model, fdir / "model.keras")
     data.scaler.save(fdir / "scaler.json")
-    artifacts.write_table(fdir / "history.csv", artifacts.history_table(fit.history, fit.epochs_run))
+    history = artifacts.history_table(fit.history, fit.epochs_run)
+    artifacts.write_atomic(fdir / "history.csv", history.to_csv(index=False))  # the tool's own file: no output check
     shutil.rmtree(fdir / "checkpoint", ignore_errors=True)  # made by fit_model a moment ago
     return model, data, {"epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "train_seconds": seconds}
 

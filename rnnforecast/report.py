@@ -129,7 +129,9 @@ def write_report(directory: str | Path, output: str | Path | None = None) -> Pat
         The path written.
     """
     d = Path(directory)
-    out = artifacts.check_output(output, "--output") if output else d / "report.html"
+    out = d / "report.html"  # the directory's own page, the one place report writes inside a result
+    if output and Path(output).resolve() != out.resolve():
+        out = artifacts.check_output(output, "--output")
     text = render(d)
     try:
         artifacts.write_atomic(out, text)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from .config import SqlConfig, mask_password, sqlite_file
 from .errors import ConfigError, DataError
+from .masking import unencoded_at
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -49,8 +50,9 @@ def resolve_url(sql: SqlConfig, base_dir: str):
     from sqlalchemy.exc import ArgumentError
 
     url = _expand(sql.url)
-    if sqlite_file(url, base_dir) is not None or url.startswith("sqlite:"):
+    if sqlite_file(url, base_dir) is not None or url.startswith("sqlite:") or url.strip() == ":memory:":
         url = _sqlite_url(url, base_dir)
+    refuse_unencoded_at(url, "data.sql.url")
     try:
         u = make_url(url)
     except ArgumentError:
@@ -72,10 +74,22 @@ def resolve_url(sql: SqlConfig, base_dir: str):
     return u
 
 
+def refuse_unencoded_at(url: str, where: str) -> None:
+    """A ConfigError (that shows no part of the URL) when its password holds an unencoded ``@``: SQLAlchemy would
+    take the rest of the password for the host and print it in its errors."""
+    if unencoded_at(url):
+        raise ConfigError(
+            "the password in the URL holds an unencoded '@'",
+            where=where,
+            fix="write each '@' of the password as %40"
+            + (", or leave the password out and use data.sql.password_env" if where == "data.sql.url" else ""),
+        )
+
+
 def shown(sql: SqlConfig, base_dir: str = ".") -> str:
     """The source for messages and records: the URL with ``***`` for any password, then the table or query."""
     try:
-        url = resolve_url(sql, base_dir).render_as_string(hide_password=True)
+        url = mask_password(resolve_url(sql, base_dir).render_as_string(hide_password=True))
     except (ConfigError, DataError):
         url = mask_password(sql.url)
     what = f"table {sql.table}" if sql.table else "query"

@@ -18,7 +18,7 @@ import yaml
 
 from .config import TIME_FEATURES, from_dict
 from .data import PARQUET_SUFFIXES, ns, read_table
-from .errors import ConfigError, DataError, RnnForecastError, did_you_mean
+from .errors import ConfigError, DataError, RnnForecastError, RunError, did_you_mean
 
 DATA_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", *PARQUET_SUFFIXES)
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds", "day", "period", "month", "week")
@@ -478,6 +478,7 @@ def init(
         raise ConfigError("is a directory", where=output, fix="pass a file name with -o, e.g. -o config.yaml")
     if out.exists() and not force:
         raise ConfigError("already exists", where=output, fix="pass --force to replace it, or -o another file")
+    check_destination(out)
     d = detect(Path(data_path), target, horizon, time_column)
     command = "rnnforecast init " + shlex.quote(data_path) + (f" --target {target}" if target else "")
     text = yaml_text(d, out.parent, command)
@@ -488,7 +489,10 @@ def init(
         raise type(e)(
             f"the config init would write does not validate ({e.message})", where=e.where, fix=e.fix
         ) from None
-    artifacts.write_atomic(out, text)
+    try:
+        artifacts.write_atomic(out, text)
+    except OSError as e:  # a full disk, no permission
+        raise RunError(f"cannot write the config ({e.strerror or e})", where=output, fix="pass a writable -o") from None
     hints = [line for line in report.splitlines() if line.startswith("hint:")]
     return "\n".join(
         [
@@ -498,6 +502,19 @@ def init(
             f"next: rnnforecast train {shlex.quote(output)}",
         ]
     )
+
+
+def check_destination(out: Path) -> None:
+    """``init -o``: its folder must exist (init creates no folders), and it never lands inside a result."""
+    from . import artifacts
+
+    if not out.parent.is_dir():
+        raise ConfigError(
+            "the folder does not exist" if not out.parent.exists() else "is not a folder",
+            where=str(out.parent),
+            fix=f"create it first (mkdir -p {shlex.quote(str(out.parent))}), or pass -o in an existing folder",
+        )
+    artifacts.check_output(out, "-o")
 
 
 def summary(d: Detected) -> list[str]:

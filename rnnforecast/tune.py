@@ -212,6 +212,9 @@ def _storage(url: str, heartbeat: bool = False):
             grace_period=GRACE_S,
             heartbeat_stale_trial_callback=retry(max_retry=1),
         )
+    from .sql import refuse_unencoded_at
+
+    refuse_unencoded_at(url, "--storage")
     for attempt in range(5):
         try:
             return optuna.storages.RDBStorage(url, **kwargs)
@@ -354,9 +357,10 @@ def tune(
     }
     sets = "".join(f" --set {o}" for o in overrides)
     again = f"rnnforecast tune {config_path}{sets} --out {final}" + (f" --storage {storage}" if storage else "")
+    store = _storage(storage, heartbeat=True) if storage else None  # a wrong URL is refused before any directory
     tdir = _Dir(final, fingerprint, again=f"Resume it with: {again}")
     url = storage or f"sqlite:///{(tdir.partial / 'study.db').resolve()}"
-    store = _storage(url, heartbeat=True)
+    store = store or _storage(url, heartbeat=True)
     study = optuna.create_study(
         study_name=name,
         storage=store,

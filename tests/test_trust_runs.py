@@ -300,9 +300,9 @@ def test_outputs_never_overwrite_a_runs_files(tmp_path, sine_run, args, name):
 
 def test_predict_outputs_are_written_whole_next_to_the_run(tmp_path, sine_run):
     run = copy_run(sine_run, tmp_path / "run")
-    rc, _, err = invoke("predict", run, "-o", run / "next.csv", "--plot", tmp_path / "p.png")
+    rc, _, err = invoke("predict", run, "-o", tmp_path / "next.csv", "--plot", tmp_path / "p.png")
     assert rc == 0, err
-    table = pd.read_csv(run / "next.csv")
+    table = pd.read_csv(tmp_path / "next.csv")
     assert list(table["step"]) == [1, 2] and table["y"].notna().all()
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in os.listdir(run) + os.listdir(tmp_path) if p.startswith(".")]  # no temporary left
@@ -341,7 +341,7 @@ def read_only(d: Path):
     [
         (["inspect", "{run}"], "cannot write the inspection"),
         (["report", "{run}"], "cannot write the report"),
-        (["predict", "{run}", "--plot", "{run}/p.png"], "cannot write p.png"),
+        (["predict", "{run}", "--plot", "{run}/p.png"], "--plot lies inside the run"),
     ],
 )
 def test_a_read_only_run_directory_gives_a_clean_error(tmp_path, sine_run, args, phrase):

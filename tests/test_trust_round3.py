@@ -1,0 +1,317 @@
+"""Issue 24, trust round 3: workers die with their driver, outputs never land in a result, secrets stay secret,
+mixed inputs are refused, and bad input gets one clean line instead of an internal error."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from rnnforecast import artifacts
+
+# --------------------------------------------------------------------------- 1: orphaned workers
+
+
+def _wait_for(cond, proc, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not cond():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"{what} within {seconds} s"
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_sigkill_of_a_compare_driver_takes_its_workers_with_it(tmp_path, weather_config):
+    """kill -9 of a `compare --workers 2` driver while both workers train 500 epochs: no handler runs in the driver,
+    yet every worker (and multiprocessing's resource tracker) is gone within a few seconds; the comparison stays
+    .partial with the first run's checkpoint, nothing is promoted to --out."""
+    out = tmp_path / "cmp"
+    partial = artifacts.partial_of(out)
+    runs = [partial / "runs" / artifacts.partial_of(Path(f"{c}-seed42")).name for c in ("gru", "lstm")]
+    args = ["compare", str(weather_config), "--cells", "gru,lstm", "--out", str(out), "--workers", "2"]
+    args += ["--set", "training.epochs=500", "--set", "training.early_stopping=null"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnnforecast", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        _wait_for(lambda: all((r / "checkpoint" / "state.json").exists() for r in runs), proc, 180, "both checkpoints")
+        children = psutil.Process(proc.pid).children(recursive=True)
+        workers = {json.loads((r / artifacts.OWNER).read_text())["pid"] for r in runs}  # the processes training
+        assert workers <= {c.pid for c in children} and len(workers) == 2
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        t0 = time.monotonic()
+        _, alive = psutil.wait_procs(children, timeout=5)
+        gone_after = time.monotonic() - t0
+    finally:
+        proc.kill() if proc.poll() is None else None
+    assert proc.returncode == -signal.SIGKILL
+    assert alive == [], f"still running {gone_after:.1f} s after the driver died: {alive}"
+    assert not out.exists() and (partial / artifacts.MARKER).is_file()
+    assert all(artifacts.committed_epoch(r) >= 1 for r in runs)  # each worker's checkpoint stays for a look
+
+
+def test_the_portable_watcher_ends_a_worker_whose_parent_was_killed(tmp_path):
+    """The macOS path (no parent-death signal; also used off the main thread): a watcher thread polling the parent
+    pid. A parent process starts a child that calls die_with_parent(deathsig=False) and sleeps; kill -9 of the parent
+    ends the child within a second or two."""
+    pidfile = tmp_path / "child.pid"
+    code = textwrap.dedent(
+        f"""
+        import os, subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", '''
+        import os, sys, time
+        from rnnforecast.executor import die_with_parent
+        die_with_parent({{parent}}, deathsig=False)
+        open({str(pidfile)!r} + ".tmp", "w").write(str(os.getpid()))
+        os.replace({str(pidfile)!r} + ".tmp", {str(pidfile)!r})
+        time.sleep(120)
+        '''.replace("{{parent}}", str(os.getpid()))])
+        time.sleep(120)
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        _wait_for(pidfile.exists, parent, 60, "the child's pid file")
+        child = psutil.Process(int(pidfile.read_text()))
+        assert child.ppid() == parent.pid
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        _, alive = psutil.wait_procs([child], timeout=3)
+    finally:
+        parent.kill() if parent.poll() is None else None
+    assert alive == []
+
+
+# --------------------------------------------------------------------------- 2: outputs never land in a result
+
+
+def invoke(*args) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from rnnforecast.cli import cli
+
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    return result.exit_code, result.stderr
+
+
+def clean_error(stderr: str, rc: int, expected: str, code: int = 1) -> None:
+    """Exactly the one line ``expected`` (error: ... Fix: ...), exit ``code``, no traceback."""
+    assert rc == code, (rc, stderr)
+    assert "Traceback" not in stderr and "internal error" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert lines == [expected], stderr
+
+
+def snapshot(d: Path) -> dict[str, bytes]:
+    """Every file under ``d`` and its bytes: what "touching nothing" compares."""
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def small_project(d: Path, n: int = 200) -> Path:
+    from conftest import sine_frame, write_config
+
+    sine_frame(n).to_csv(d / "s.csv", index=False)
+    raw = {
+        "name": "r3",
+        "data": {"path": str(d / "s.csv"), "target": "y", "time_column": "time"},
+        "window": {"input_length": 3, "horizon": 2},
+        "model": {"cell": "gru", "units": [4]},
+        "training": {"epochs": 1, "batch_size": 16},
+        "output": {"runs_dir": str(d / "runs"), "plots": True},
+    }
+    return write_config(d, raw)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    """A finished run, backtest (2 folds) and comparison, side by side."""
+    from conftest import run_cli
+
+    d = tmp_path_factory.mktemp("results")
+    config = small_project(d)
+    assert invoke("train", config, "--run-dir", d / "run", "--quiet")[0] == 0
+    r = run_cli("backtest", str(config), "--folds", "2", "--refit", "none", "--out", str(d / "bt"), "-q")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("compare", str(config), "--cells", "gru", "--out", str(d / "cmp"), "-q")
+    assert r.returncode == 0, r.stderr
+    return d
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args, target, root, kind, exists",
+    [
+        (["predict", "{d}/run", "-o", "{t}"], "bt/metrics.json", "bt", "backtest", True),
+        (["evaluate", "{d}/run", "-o", "{t}"], "bt/predictions.csv", "bt", "backtest", True),
+        (["predict", "{d}/run", "-o", "{t}"], "bt/folds/00/model.keras", "bt", "backtest", True),
+        (["report", "{d}/run", "-o", "{t}"], "bt/plan.json", "bt", "backtest", True),
+        (["predict", "{d}/run", "-o", "{t}"], "bt/folds/01/mine.csv", "bt", "backtest", False),  # a new name, deep
+        (["predict", "{d}/run", "--plot", "{t}"], "bt/plots/new.png", "bt", "backtest", False),
+        (["init", "{d}/s.csv", "-o", "{t}", "--force"], "bt/config.yaml", "bt", "backtest", True),
+        (["export", "{d}/run", "--format", "onnx", "-o", "{t}"], "bt/folds/export", "bt", "backtest", False),
+        (["predict", "{d}/run", "-o", "{t}"], "cmp/compare.json", "cmp", "comparison", True),
+        (["report", "{d}/run", "-o", "{t}"], "cmp/runs/gru-seed42/metrics.json", "cmp", "comparison", True),
+        (["evaluate", "{d}/run", "-o", "{t}"], "run/mine.csv", "run", "run", False),
+    ],
+)
+def test_no_output_lands_inside_a_result(results, args, target, root, kind, exists):
+    """predict/evaluate/report/init/export -o anywhere inside a backtest, comparison or run (finished: no owner
+    record left) is refused before any work with one line naming the result; every byte under it stays."""
+    before = snapshot(results)
+    option = "--plot" if "--plot" in args else "-o" if args[0] in ("init", "export") else "--output"
+    path = results / target
+    rc, err = invoke(*(a.format(d=results, t=path) for a in args))
+    what = (
+        f"would overwrite {Path(target).relative_to(root).as_posix()}, a file of the {kind} in {results / root}"
+        if exists
+        else f"lies inside the {kind} in {results / root}, a result rnnforecast wrote"
+    )
+    clean_error(err, rc, f"error: {path}: {option} {what}. Fix: write the output outside {results / root}.")
+    assert path.exists() == exists
+    assert snapshot(results) == before
+
+
+def test_a_users_plan_json_does_not_make_a_folder_a_result(tmp_path):
+    """Only the tool's own sets of files mark a result: a project folder with its own plan.json is not one."""
+    (tmp_path / "plan.json").write_text("{}")
+    assert artifacts.enclosing_result(tmp_path) is None
+    artifacts.check_output(tmp_path / "out.csv", "--output")  # no error
+
+
+# --------------------------------------------------------------------------- 4 (issue): secrets stay secret
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("postgresql://u:pw@127.0.0.1:1/x", "postgresql://u:***@127.0.0.1:1/x"),
+        ("postgresql://u:p@ss@h:1/x", "postgresql://u:***@h:1/x"),  # an unencoded @: the tail is hidden too
+        ("postgresql://u:pa/ss@h/db", "postgresql://u:***@h/db"),
+        (
+            "pg://u@h/x?sslmode=require&PassWord=a&api_KEY=b;Token=c",
+            "pg://u@h/x?sslmode=require&PassWord=***&api_KEY=***;Token=***",
+        ),
+        ("postgresql://u:${PW}@h/x?password=${PW}", "postgresql://u:${PW}@h/x?password=${PW}"),  # references stay
+        ("--storage postgresql://u:pw@h:1/x: refused.", "--storage postgresql://u:***@h:1/x: refused."),
+        ('{"url": "mysql://a:b@c/d"}', '{"url": "mysql://a:***@c/d"}'),
+        ("sqlite:///a/b.db and postgresql://h:5432/db?x=1", "sqlite:///a/b.db and postgresql://h:5432/db?x=1"),
+    ],
+)
+def test_mask_secrets_hides_every_url_credential(text, expected):
+    from rnnforecast.config import mask_password
+    from rnnforecast.masking import mask_secrets
+
+    assert mask_secrets(text) == expected == mask_password(text)  # one rule, under both names
+
+
+def _everything(d: Path) -> str:
+    """The text of every file under ``d`` (undecodable bytes kept as escapes)."""
+    return "\n".join(p.read_bytes().decode("utf-8", "backslashreplace") for p in d.rglob("*") if p.is_file())
+
+
+def test_storage_credentials_reach_neither_screen_nor_disk(tmp_path):
+    """tune --storage with a password and a token, the server unreachable: one line with both masked, and no
+    directory left; a password with an unencoded @ is refused without showing any part of it."""
+    from conftest import run_cli
+
+    config = small_project(tmp_path)
+    config.write_text(config.read_text() + "tune:\n  model.cell: [gru, lstm]\n")
+    url = "postgresql://u:TOPSECRET@127.0.0.1:1/x?Token=TOKEN123"
+    r = run_cli("tune", str(config), "--trials", "1", "--out", str(tmp_path / "t"), "--storage", url, cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("error: --storage postgresql://u:***@127.0.0.1:1/x?Token=***: cannot open the study storage")
+    assert line.endswith("Fix: check the URL, the server and the credentials.")
+    assert not (tmp_path / "t").exists() and not artifacts.partial_of(tmp_path / "t").exists()
+    r2 = run_cli(
+        "tune", str(config), "--out", str(tmp_path / "t"), "--storage", "postgresql://u:p@ssTAIL9@127.0.0.1:1/x"
+    )
+    assert r2.stderr.strip() == (
+        "error: --storage: the password in the URL holds an unencoded '@'. Fix: write each '@' of the password as %40."
+    )
+    assert r2.returncode == 1 and not artifacts.partial_of(tmp_path / "t").exists()
+    seen = r.stdout + r.stderr + r2.stdout + r2.stderr + _everything(tmp_path)
+    for secret in ("TOPSECRET", "TOKEN123", "ssTAIL9", "p@ss"):
+        assert secret not in seen
+
+
+@pytest.mark.slow
+def test_sql_url_credentials_reach_no_file_and_no_output(tmp_path, pg_url):
+    """A PostgreSQL table read with ``?password=`` in data.sql.url, and a userinfo password given with --set: train,
+    an interrupted train (UNFINISHED.txt, owner.json), backtest, report, evaluate --json, predict, validate and a
+    wrong table write neither secret to any file or any output."""
+    import sqlalchemy
+
+    from conftest import run_cli, sine_frame, write_config
+
+    table = "r3_" + os.urandom(4).hex()
+    engine = sqlalchemy.create_engine("postgresql+psycopg://" + pg_url.split("://", 1)[1])
+    sine_frame(200).to_sql(table, engine, index=False)
+    user, rest = pg_url.split("://", 1)[1].split("@", 1)
+    query_url = f"postgresql://{user}@{rest}?sslmode=disable&password=QSECRET1"  # trust auth ignores both
+    userinfo_url = f"postgresql://{user}:USECRET2@{rest}"
+    raw = {
+        "name": "pgs",
+        "data": {"sql": {"url": query_url, "table": table}, "target": "y", "time_column": "time"},
+        "window": {"input_length": 3, "horizon": 2},
+        "model": {"cell": "gru", "units": [4]},
+        "training": {"epochs": 1, "batch_size": 16},
+        "output": {"runs_dir": str(tmp_path / "runs"), "plots": True},
+    }
+    config = write_config(tmp_path, raw, "c.yaml")
+    user_set = ["--set", f"data.sql.url={userinfo_url}"]
+    try:
+        outs = [
+            run_cli("train", str(config), "--run-dir", str(tmp_path / "run")),
+            run_cli("backtest", str(config), "--folds", "2", "--refit", "none", "--out", str(tmp_path / "bt")),
+            run_cli("report", str(tmp_path / "run")),
+            run_cli("evaluate", str(tmp_path / "run"), "--json"),
+            run_cli("predict", str(tmp_path / "run"), "--json"),
+            run_cli("validate", str(config), *user_set),
+            run_cli("train", str(config), *user_set, "--run-dir", str(tmp_path / "run3")),
+        ]
+        assert [o.returncode for o in outs[:-1]] == [0] * 6, [o.stderr[-300:] for o in outs]
+        assert outs[-1].returncode == 0, outs[-1].stderr
+        wrong = run_cli(
+            "validate",
+            str(config),
+            "--set",
+            f"data.sql.url={userinfo_url}?password=QSECRET1",
+            "--set",
+            "data.sql.table=nope",
+        )
+        assert wrong.returncode == 1 and f"postgresql+psycopg://{user}:***@" in wrong.stderr
+        # interrupted while training: the marker and owner record hold the command line with the --set
+        args = ["train", str(config), *user_set, "--run-dir", str(tmp_path / "run2")]
+        args += ["--set", "training.epochs=500", "--set", "training.early_stopping=null"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rnnforecast", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        partial = artifacts.partial_of(tmp_path / "run2")
+        try:
+            _wait_for(lambda: (partial / "checkpoint" / "state.json").exists(), proc, 120, "a checkpoint")
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill() if proc.poll() is None else None
+    finally:
+        with engine.begin() as c:
+            c.execute(sqlalchemy.text(f'DROP TABLE IF EXISTS "{table}"'))
+        engine.dispose()
+    assert proc.returncode == 143
+    masked = f"postgresql://{user}:***@{rest}"
+    assert masked in (partial / artifacts.MARKER).read_text() and masked in (partial / artifacts.OWNER).read_text()
+    assert "?sslmode=disable&password=***" in (tmp_path / "run" / "config.yaml").read_text()
+    assert (tmp_path / "run" / "report.html").is_file() and (tmp_path / "bt" / "config.yaml").is_file()
+    written = _everything(tmp_path).replace(config.read_text(), "")  # the user's own config holds its password
+    seen = "".join(o.stdout + o.stderr for o in [*outs, wrong]) + out.decode() + err.decode() + written
+    assert "QSECRET1" not in seen and "USECRET2" not in seen
