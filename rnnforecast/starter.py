@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from . import frequencies
 from .config import TIME_FEATURES, from_dict
-from .data import PARQUET_SUFFIXES, ns, read_table
+from .data import PARQUET_SUFFIXES, read_table
 from .errors import ConfigError, DataError, RnnForecastError, did_you_mean
 
 DATA_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", *PARQUET_SUFFIXES)
@@ -46,7 +47,7 @@ class Step:
 
     seconds: float  # most common gap between rows
     label: str  # words for people: "daily", "trading days", "hourly"
-    frequency: str | None  # what to write as data.frequency (None: the loader infers the same)
+    frequency: str  # what to write as data.frequency (the loader would infer the same)
     calendar: str  # regular | steps
     gap_rows: int  # rows a regular calendar would add
 
@@ -252,47 +253,18 @@ def _target(numeric: list[str], given: str | None, df: pd.DataFrame, where: str)
 
 
 def _step(t: pd.DatetimeIndex, where: str) -> Step:
+    """The step by :func:`frequencies.infer`, the inference the loader uses: trading days are B with rows as steps."""
     if len(t) < 3:
         raise DataError(f"only {len(t)} rows", where=where, fix="use a file with at least a few dozen rows")
-    steps = np.diff(ns(t)) / 1e9  # seconds
-    steps = steps[steps > 0]
-    common = float(pd.Series(steps).mode().iloc[0])
-    if _trading_days(t, common, steps):
-        absent = len(pd.bdate_range(t[0], t[-1])) - len(t)
-        if absent == 0:
-            return Step(DAY, "business days", "B", "regular", 0)
-        return Step(DAY, f"trading days ({absent} weekdays absent, e.g. holidays)", "B", "steps", 0)
-    if (np.mod(steps, common) == 0).all():
-        gaps = int((steps // common - 1).sum())
-        return Step(common, _words(common), None, "regular", gaps)
-    share = float((steps == common).mean())
-    return Step(
-        common, f"irregular (most common step {_words(common)}, {share:.0%} of rows)", _alias(common), "steps", 0
-    )
-
-
-def _trading_days(t: pd.DatetimeIndex, common: float, steps: np.ndarray) -> bool:
-    """Weekdays only, at midnight, one day apart except across weekends (and holidays)."""
-    return bool(common == DAY and (t.dayofweek < 5).all() and (t == t.normalize()).all() and (steps == 3 * DAY).any())
-
-
-def _words(seconds: float) -> str:
-    names = {60: "minutely", 3600: "hourly", DAY: "daily", 7 * DAY: "weekly"}
-    if seconds in names:
-        return names[seconds]
-    if 28 * DAY <= seconds <= 31 * DAY:
-        return "monthly"
-    if 89 * DAY <= seconds <= 92 * DAY:
-        return "quarterly"
-    return f"every {pd.Timedelta(seconds=seconds)}"
-
-
-def _alias(seconds: float) -> str:
-    for unit, size in (("D", DAY), ("h", 3600), ("min", 60), ("s", 1)):
-        n, rest = divmod(int(seconds), size)
-        if n and not rest:
-            return unit if n == 1 else f"{n}{unit}"
-    return f"{int(seconds)}s"
+    found = frequencies.infer(t)
+    if found.trading_days:
+        return Step(DAY, f"trading days ({found.gap_rows} weekdays absent, e.g. holidays)", "B", "steps", 0)
+    if found.frequency is None:
+        common = found.common_seconds
+        words = f"irregular (most common step {pd.Timedelta(seconds=common)}, {found.common_share:.0%} of rows)"
+        return Step(common, words, frequencies.alias(common), "steps", 0)
+    seconds = found.common_seconds if found.frequency != "B" else DAY
+    return Step(seconds, frequencies.label(found.frequency), found.frequency, "regular", found.gap_rows)
 
 
 def _suggested_window(seconds: float) -> tuple[int, int, str]:
@@ -400,8 +372,9 @@ def _data_lines(d: Detected, rel: str) -> list[str]:
         data.append(_line("time_column", d.time_column, "the timestamps"))
     if d.series_id:
         data.append(_line("series_id", d.series_id, "names the series (timestamps repeat across series)"))
-    if d.step.frequency:
-        data.append(_line("frequency", d.step.frequency, d.step.label))
+    data.append(_line("frequency", d.step.frequency, d.step.label))
+    season = frequencies.season(d.step.frequency)
+    data.append(_line("season_length", season.length, f"seasonal-naive baseline: {season.reason}"))
     data += _calendar_lines(d)
     if d.categorical:
         data.append(_line("categorical", d.categorical, "text columns, one-hot encoded as inputs"))

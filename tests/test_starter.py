@@ -38,12 +38,14 @@ def test_init_weather_detects_daily_categories_and_season(tmp_path):
     assert "categorical: weather" in result.stdout and "missing:     none" in result.stdout
     assert result.stdout.strip().endswith(f"next: rnnforecast train {out}")
     raw = yaml.safe_load(out.read_text())
-    # only what differs from the defaults: no time_column (it is "date"), no frequency (inferred), no model section
+    # what differs from the defaults (no time_column: it is "date"; no model section), and the step and season
     assert raw == {
         "name": "weather",
         "data": {
             "path": str((DATA / "weather.csv").resolve()),
             "target": "temp_max",
+            "frequency": "D",
+            "season_length": 7,
             "categorical": ["weather"],
             "time_features": ["day_of_week", "day_of_year"],
         },
