@@ -104,3 +104,43 @@ def _plain(x):
 
 def _num(v: float) -> float | None:
     return None if v != v or v in (float("inf"), float("-inf")) else float(v)
+
+
+def verdict(maes: dict, split: str = "test", who: str = "the model") -> list[str]:
+    """The model against its best baseline, by MAE in original units: one ``verdict:`` line, and a warning
+    when it loses to (or ties) any baseline. Every scoring command prints these two, from this rule.
+
+    Args:
+        maes: forecaster -> MAE (original units, None when unknown); ``"model"`` and the baselines present
+            (``BASELINES`` names; others are ignored).
+        who: how the lines name the model ("the model", "gru (best cell)").
+
+    Percentages are relative to the best baseline's MAE: beating 1.00 with 0.80 is "20.0 % lower".
+    """
+    mine = maes.get("model")
+    base = {k: v for k, v in maes.items() if k in BASELINES and v is not None}
+    if mine is None or not base:
+        return [f"verdict: no MAE to compare on the {split} split"]
+    best = min(base, key=base.get)
+    b = base[best]
+    rel = 100 * abs(mine - b) / b if b > 0 else float("inf")
+    how = "beats" if mine < b else ("ties with" if mine == b else "loses to")
+    by = "" if mine == b else f": MAE {_g(mine)} is {rel:.1f} % {'lower' if mine < b else 'higher'}"
+    lines = [f"verdict: on the {split} split {who} {how} the best baseline, {best} (MAE {_g(b)}){by}"]
+    losses = [k for k in sorted(base, key=base.get) if mine >= base[k]]
+    if losses:
+        names = ", ".join(f"{k} (MAE {_g(base[k])})" for k in losses)
+        lines.append(
+            f"warning: {who} (MAE {_g(mine)}) does no better than {names} on the {split} split: "
+            "a naive forecast is at least as good here (see backtest for more evidence)"
+        )
+    return lines
+
+
+def overall_maes(section: dict) -> dict:
+    """forecaster -> MAE from a metrics ``original.overall`` section."""
+    return {k: v.get("mae") for k, v in section.items()}
+
+
+def _g(v: float) -> str:
+    return f"{v:.4g}"

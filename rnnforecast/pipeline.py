@@ -695,6 +695,7 @@ def evaluate(
     w = text.mase_warning(ev)
     if w:
         warnings.append(w)
+    warnings += text.run_verdict(ev.metrics, ev.split)[1:]
     if output:
         qs = calibration.quantiles if calibration else None
         table = predictions_table(data, ev.starts, ev.actual, ev.forecasts["model"], ev.bands.get("model"), qs)
