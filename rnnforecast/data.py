@@ -55,6 +55,7 @@ class Frame:
     missing_tail: dict[str, list[int]] = field(default_factory=dict)  # series -> file lines of its last rows
     # whose target is missing (filled before use); what `predict --data` refuses to forecast from by default
     open_tail: dict[str, int] = field(default_factory=dict)  # series -> trailing rows whose targets were all empty
+    filled: np.ndarray | None = None  # (N, T) target values the tool filled (gap rows, missing cells): no actuals
 
     def unit(self, column: str) -> str:
         return self.units.get(column, "data units")
@@ -321,6 +322,7 @@ def load_frame(
         _check_values(df, col, where)
     missing_tail = _missing_tail(df, cfg.target)
     open_tail = _open_tail(df, cfg.target)
+    filled = df[list(cfg.target)].isna().to_numpy() if cfg.missing != "drop" else None  # (N, T)
     df = _fill_missing(df, cfg.missing, values, tc, where)
 
     df, categories, one_hot = _encode_categories(df, cfg.categorical, categories, where)
@@ -346,6 +348,7 @@ def load_frame(
         source_sha256=None if table is None else table_sha256(table),
         missing_tail=missing_tail,
         open_tail=open_tail,
+        filled=filled if filled is not None else np.zeros((len(df), len(cfg.target)), dtype=bool),
     )
 
 

@@ -243,6 +243,17 @@ def run_verdict(scored: dict, split: str = "test", who: str = "the model") -> li
     return metrics.verdict(metrics.overall_maes(scored.get("original", {}).get("overall", {})), split, who)
 
 
+def evidence(scored: dict, split: str = "test") -> list[str]:
+    """:func:`metrics.evidence_warnings` of one split's metrics (thin evidence, invented actuals)."""
+    return metrics.evidence_warnings(
+        scored.get("n_windows", 0),
+        scored.get("split_rows", 0),
+        scored.get("season_length", 1),
+        scored.get("filled_actuals", 0),
+        split,
+    )
+
+
 def compare_verdict(record: dict) -> list[str]:
     """compare.json's verdict: the ranked-first cell against the best baseline, and a warning for every cell
     that does no better than a baseline (means over seeds)."""
@@ -297,6 +308,7 @@ def train_summary(ev: Evaluation, record: dict, train_seconds: float, run_dir) -
     w = mase_warning(ev)
     if w:
         tail.append(w)
+    tail += evidence(ev.metrics, ev.split)
     tail += ev.metrics.get("intervals", {}).get("warnings", [])
     tail.append(f"run directory: {run_dir}")
     return "\n".join(tail)
