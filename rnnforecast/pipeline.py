@@ -969,7 +969,7 @@ def _fold_forecasts(model, data: SeriesData, cfg: Config, fold, plan, levels, tr
     bands, scores, cal = {}, {}, None
     for name in ("model", "persistence"):
         q, c = I.conformal_bands(val.actual, val.forecasts[name], test.forecasts[name], levels)
-        bands[name], scores[name] = q, I.interval_metrics(test.actual, q, levels, data.targets)
+        bands[name], scores[name] = q, I.interval_metrics(test.actual, q, levels, data.targets, scored=~test.filled)
         cal = cal or c
     q = bands["model"]  # (B, H, T, Q), the median is the point forecast
     table = predictions_table(
