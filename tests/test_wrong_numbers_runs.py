@@ -88,3 +88,24 @@ def test_compare_results_are_keyed_by_run_not_by_completion_order(tmp_path):
         own = json.loads((out / run["run_dir"] / "metrics.json").read_text())["test"]["original"]["overall"]["model"]
         assert record["results"][cell]["mean"]["test_mae"] == pytest.approx(own["mae"])
         assert record["results"][cell]["mean"]["test_mse"] == pytest.approx(own["mse"])
+
+
+def test_cqr_trained_end_to_end_covers_exactly_k_of_n_validation_windows(tmp_path):
+    """Planted bug: ``cqr`` never trained in a test. Trained for real, its correction is the k-th smallest CQR score
+    of the n validation windows (k = ceil((n + 1) * 0.8)) per lead, so on those very windows each lead's band holds
+    exactly k of n actuals, the k-th on its edge (counted covered on the closed band)."""
+    raw = _raw(tmp_path, n=300)
+    raw["intervals"] = {"method": "cqr", "levels": [80]}
+    path = write_config(tmp_path, raw)
+    run = tmp_path / "run"
+    r = run_cli("train", str(path), "--run-dir", str(run), "-q")
+    assert r.returncode == 0, r.stderr
+    saved = json.loads((run / "intervals.json").read_text())
+    assert saved["method"] == "cqr"
+    r = run_cli("evaluate", str(run), "--split", "val", "--json")
+    assert r.returncode == 0, r.stderr
+    scored = json.loads(r.stdout)
+    n = scored["n_windows"]
+    cov = scored["metrics"]["intervals"]["model"]["levels"]["80"]["coverage"]
+    k = int(np.ceil((n + 1) * 0.8 - 1e-9))
+    assert cov["per_lead"] == pytest.approx([100 * k / n] * 2)
