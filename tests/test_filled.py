@@ -76,6 +76,7 @@ def test_evaluate_masks_and_flags_invented_weeks(tmp_path):
     r = CliRunner().invoke(cli, ["train", str(tmp_path / "c.yaml"), "--run-dir", str(run), "--quiet"])
     assert r.exit_code == 0, r.output
     assert "invented by gap filling" in r.stdout and "thin evidence" in r.stdout
+    assert "verdict: on the test split the model " in r.stdout
     out = tmp_path / "p.csv"
     r = CliRunner().invoke(cli, ["evaluate", str(run), "--output", str(out)])
     assert r.exit_code == 0, r.output
