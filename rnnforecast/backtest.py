@@ -32,7 +32,7 @@ from .series import split_rows
 
 SCORES = ("mae", "rmse", "mase")  # aggregated per forecaster, overall and per lead
 # predictions.csv of a single series (several series add a `series` column after `fold`: predictions.predictions_table)
-PREDICTION_COLUMNS = ("fold", "target", "origin_time", "target_time", "lead", "actual", "forecast")
+PREDICTION_COLUMNS = ("fold", "target", "origin_time", "target_time", "lead", "actual", "filled", "forecast")
 
 
 @dataclass(frozen=True)

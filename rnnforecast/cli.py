@@ -469,6 +469,11 @@ def report(directory: str, output: str | None) -> None:
 @click.option("--horizon", type=click.IntRange(min=1), help="Steps to forecast at once (default: from the step).")
 @click.option("--time-column", help="The timestamp column, when several columns hold timestamps.")
 @click.option(
+    "--time-unit",
+    type=click.Choice(["year", "s", "ms", "us", "ns"]),
+    help="What a numeric time column counts: whole years, or s/ms/us/ns since 1970 (YEAR columns: found alone).",
+)
+@click.option(
     "--output",
     "-o",
     default="config.yaml",
@@ -477,11 +482,13 @@ def report(directory: str, output: str | None) -> None:
     help="Where to write the config.",
 )
 @click.option("--force", is_flag=True, help="Replace an existing --output file.")
-def init(data: str, target: str | None, horizon: int | None, time_column: str | None, output: str, force: bool) -> None:
+def init(
+    data: str, target: str | None, horizon: int | None, time_column: str | None, time_unit: str | None, **kw
+) -> None:
     """Look at DATA (CSV or Parquet) and write a commented starter config for it, checked by validate."""
     from .starter import init as write_starter
 
-    click.echo(write_starter(data, output, target=target, horizon=horizon, time_column=time_column, force=force))
+    click.echo(write_starter(data, target=target, horizon=horizon, time_column=time_column, time_unit=time_unit, **kw))
 
 
 @cli.command()

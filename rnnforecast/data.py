@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import frequencies
 from .config import Config, DataConfig
 from .errors import ConfigError, DataError, did_you_mean
 
@@ -23,7 +24,6 @@ HEAD_BYTES = 4096  # what is read to sniff a CSV before pandas reads it
 MAX_ABS = 1e30  # the model computes in float32 (max 3.4e38); a loss squares values, so refuse beyond this
 MAX_ROWS = 10_000_000  # rows a regular grid may have after gaps become rows
 GAP_WARN_SHARE = 0.05  # warn when regularising invents more than this share of the rows
-DEFAULT_SEASON = {"h": 24, "D": 7, "B": 5, "W": 52, "M": 12, "ME": 12, "MS": 12, "Q": 4, "QE": 4, "QS": 4, "min": 60}
 PERIODS = {  # time feature -> (accessor, period)
     "hour_of_day": (lambda t: t.hour + t.minute / 60, 24),
     "day_of_week": (lambda t: t.dayofweek, 7),
@@ -56,6 +56,7 @@ class Frame:
     # whose target is missing (filled before use); what `predict --data` refuses to forecast from by default
     open_tail: dict[str, int] = field(default_factory=dict)  # series -> trailing rows whose targets were all empty
     short: pd.DataFrame | None = None  # rows of series too short for the model, set apart (short_series.py)
+    filled: np.ndarray | None = None  # (N, T) target values the tool filled (gap rows, missing cells): no actuals
 
     def unit(self, column: str) -> str:
         return self.units.get(column, "data units")
@@ -327,6 +328,7 @@ def load_frame(
         _check_values(df, col, where)
     missing_tail = _missing_tail(df, cfg.target)
     open_tail = _open_tail(df, cfg.target)
+    filled = df[list(cfg.target)].isna().to_numpy() if cfg.missing != "drop" else None  # (N, T)
     df = _fill_missing(df, cfg.missing, values, tc, where)
 
     df, categories, one_hot = _encode_categories(df, cfg.categorical, categories, where)
@@ -352,6 +354,7 @@ def load_frame(
         source_sha256=None if table is None else table_sha256(table),
         missing_tail=missing_tail,
         open_tail=open_tail,
+        filled=filled if filled is not None else np.zeros((len(df), len(cfg.target)), dtype=bool),
     )
 
 
@@ -677,6 +680,7 @@ def _check_time_order(g: pd.DataFrame, tc: str, where: str, sid: str, series_col
 
 
 def _infer_frequency(df: pd.DataFrame, tc: str, where: str) -> str:
+    """The first series' step by :func:`frequencies.infer` (the one inference ``init`` uses too)."""
     g = df[df[SERIES] == df[SERIES].iloc[0]]
     t = pd.DatetimeIndex(g[tc])
     if len(t) < 3:
@@ -685,21 +689,15 @@ def _infer_frequency(df: pd.DataFrame, tc: str, where: str) -> str:
             where=f"{where}: data.frequency",
             fix="set data.frequency (e.g. D or h)",
         )
-    freq = pd.infer_freq(t[: min(len(t), 2000)])
-    if freq is None:
-        # Tolerate gaps: use the most common step if it covers most rows.
-        steps = pd.Series(np.diff(ns(t)))
-        common = int(steps.mode().iloc[0])
-        share = float((steps == common).mean())
-        if common > 0 and (steps % common == 0).all():  # a regular grid with gaps
-            freq = _alias(common)
-        else:
-            raise DataError(
-                f"cannot infer the frequency: timestamps are irregular (the most common step, {pd.Timedelta(common, unit='ns')}, covers {share:.0%} of rows)",
-                where=f"{where}: data.frequency",
-                fix="set data.frequency (e.g. D, h, B); for trading days also set data.calendar: steps",
-            )
-    return freq
+    found = frequencies.infer(t)
+    if found.frequency is None:
+        raise DataError(
+            f"cannot infer the frequency: timestamps are irregular (the most common step, "
+            f"{pd.Timedelta(seconds=found.common_seconds)}, covers {found.common_share:.0%} of rows)",
+            where=f"{where}: data.frequency",
+            fix="set data.frequency (e.g. D, h, B, W-SUN, MS); for trading days also set data.calendar: steps",
+        )
+    return found.frequency
 
 
 def _resolve_features(cfg: DataConfig, df: pd.DataFrame, where: str) -> list[str]:
@@ -784,18 +782,8 @@ def _regularise(df: pd.DataFrame, tc: str, offset, where: str, frequency: str) -
     return pd.concat(parts, ignore_index=True), gaps
 
 
-def _grid_rows(first: pd.Timestamp, last: pd.Timestamp, offset) -> float:
-    """About how many steps of ``offset`` lie from ``first`` to ``last``, computed without building them."""
-    try:
-        step = ((first + 10 * offset) - first) / 10  # mean step (B, MS and the like vary)
-    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
-        return float("inf")
-    step_ns = step.value if hasattr(step, "value") else 0
-    return (last - first).value / step_ns + 1 if step_ns > 0 else float("inf")
-
-
 def _check_grid_size(g: pd.DataFrame, tc: str, offset, where: str, frequency: str) -> None:
-    rows = _grid_rows(g[tc].iloc[0], g[tc].iloc[-1], offset)
+    rows = frequencies.grid_rows(g[tc].iloc[0], g[tc].iloc[-1], offset)
     if rows > 20 * len(g) or rows > MAX_ROWS:
         shown = f"{rows:,.0f}" if rows != float("inf") else "unboundedly many"
         gap = np.diff(ns(g[tc]))
@@ -848,22 +836,11 @@ def _fill_missing(df: pd.DataFrame, how: str, cols: list[str], tc: str, where: s
     return pd.concat(out, ignore_index=True)
 
 
-def _alias(step_ns: int) -> str:
-    for unit, size in (("D", 86_400), ("h", 3600), ("min", 60), ("s", 1)):
-        n, rest = divmod(step_ns, size * 10**9)
-        if n and not rest:
-            return unit if n == 1 else f"{n}{unit}"
-    return f"{step_ns}ns"
-
-
 def ns(times) -> np.ndarray:
     """Timestamps as int64 nanoseconds, whatever resolution pandas chose."""
     return np.asarray(times, dtype="datetime64[ns]").astype(np.int64)
 
 
 def season_length(frequency: str, configured: int | None) -> int:
-    """Season for the seasonal-naive baseline: configured, or 24 hourly / 7 daily / 5 business days."""
-    if configured:
-        return configured
-    base = "".join(ch for ch in frequency if not ch.isdigit()) or frequency
-    return DEFAULT_SEASON.get(base, DEFAULT_SEASON.get(base.upper(), 1))
+    """Season for the seasonal-naive baseline: configured, or from the frequency (:func:`frequencies.season`)."""
+    return configured or frequencies.season(frequency).length

@@ -22,6 +22,7 @@ bands together with probability at least ``1 - alpha``.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -415,9 +416,10 @@ def seasonal_naive_scale(
     return np.concatenate(diffs).mean(axis=0)
 
 
-def _mean(x: np.ndarray, axis) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        return np.mean(x, axis=axis)
+def _mean(x: np.ndarray, axis, nan: bool = False) -> np.ndarray:
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of nothing observed: NaN, said as null
+        return np.nanmean(x, axis=axis) if nan else np.mean(x, axis=axis)
 
 
 def interval_metrics(
@@ -426,6 +428,7 @@ def interval_metrics(
     levels: Sequence[float],
     targets: Sequence[str],
     scale: np.ndarray | None = None,
+    scored: np.ndarray | None = None,
 ) -> dict:
     """Interval and quantile scores in original units, per level, lead and target.
 
@@ -435,6 +438,7 @@ def interval_metrics(
         levels: the interval levels in percent.
         targets: the ``T`` target names.
         scale: ``(T,)`` :func:`seasonal_naive_scale` of the training rows; without it MSIS is omitted.
+        scored: ``(B, H, T)`` False where ``actual`` was filled by the tool: left out of every score.
 
     Returns:
         ``{"levels": {"80": {...}}, "quantiles": {"p10": {...}}, "crps": {...}}``. Each level has
@@ -443,39 +447,45 @@ def interval_metrics(
         share of windows whose whole path lies inside the band, per target and for all targets).
     """
     y = _squeeze(actual)
+    keep = None if scored is None else np.asarray(scored, dtype=bool)  # (B, H, T)
+
+    def summary(x: np.ndarray) -> dict:  # of the observed values only
+        return _summary(x, targets) if keep is None else _summary(np.where(keep, x, np.nan), targets, nan=True)
+
     levels = check_levels(levels)
     qs = quantile_levels(levels)
     out: dict = {"levels": {}, "quantiles": {}}
     for c, (lo, hi) in zip(levels, bound_indices(levels)):
         low, up = quantiles[..., lo], quantiles[..., hi]
         inside = (y >= low) & (y <= up)  # (B, H, T)
+        whole = inside if keep is None else inside | ~keep  # a path's unobserved steps do not break it
         alpha = 1 - c / 100
         block = {
-            "coverage": _summary(100 * inside, targets),
+            "coverage": summary(100.0 * inside),
             "joint_coverage": {
-                "overall": _num(100 * np.mean(inside.all(axis=(1, 2)))),
-                "per_target": {t: _num(100 * np.mean(inside[..., j].all(axis=1))) for j, t in enumerate(targets)},
+                "overall": _num(100 * np.mean(whole.all(axis=(1, 2)))),
+                "per_target": {t: _num(100 * np.mean(whole[..., j].all(axis=1))) for j, t in enumerate(targets)},
             },
             "width": _summary(up - low, targets),
-            "interval_score": _summary(interval_score(y, low, up, alpha), targets),
+            "interval_score": summary(interval_score(y, low, up, alpha)),
         }
         if scale is not None:
             s = np.asarray(scale, dtype=float)
             with np.errstate(divide="ignore", invalid="ignore"):
-                block["msis"] = _summary(interval_score(y, low, up, alpha) / s, targets)
+                block["msis"] = summary(interval_score(y, low, up, alpha) / s)
         out["levels"][f"{c:g}"] = block
     for k, q in enumerate(qs):
-        out["quantiles"][quantile_name(q)] = _summary(pinball(y, quantiles[..., k], q), targets)
-    out["crps"] = _summary(crps_from_quantiles(y, quantiles, qs), targets)
+        out["quantiles"][quantile_name(q)] = summary(pinball(y, quantiles[..., k], q))
+    out["crps"] = summary(crps_from_quantiles(y, quantiles, qs))
     return out
 
 
-def _summary(x: np.ndarray, targets: Sequence[str]) -> dict:
-    """``(B, H, T)`` elementwise scores -> overall mean, mean per lead, mean per target."""
+def _summary(x: np.ndarray, targets: Sequence[str], nan: bool = False) -> dict:
+    """``(B, H, T)`` elementwise scores -> overall mean, mean per lead, mean per target (``nan``: NaN left out)."""
     return {
-        "overall": _num(_mean(x, None)),
-        "per_lead": [_num(v) for v in _mean(x, (0, 2))],
-        "per_target": {t: _num(v) for t, v in zip(targets, _mean(x, (0, 1)))},
+        "overall": _num(_mean(x, None, nan)),
+        "per_lead": [_num(v) for v in _mean(x, (0, 2), nan)],
+        "per_target": {t: _num(v) for t, v in zip(targets, _mean(x, (0, 1), nan))},
     }
 
 

@@ -6,6 +6,8 @@ on original values. Skill = 1 - MSE_model / MSE_persistence.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from . import windows
@@ -33,21 +35,27 @@ def baseline_forecasts(
 
 
 def _scores(err: np.ndarray, actual: np.ndarray, pred: np.ndarray, axis, pct_kind: str) -> dict:
-    mse = np.mean(err**2, axis=axis)
-    mae = np.mean(np.abs(err), axis=axis)
-    out = {"mse": mse, "rmse": np.sqrt(mse), "mae": mae}
-    with np.errstate(divide="ignore", invalid="ignore"):
+    """Scores of errors ``err``; NaN errors (values not observed) are left out of every mean."""
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # a lead or target with nothing observed: NaN, said as null
+        mse = np.nanmean(err**2, axis=axis)
+        mae = np.nanmean(np.abs(err), axis=axis)
+        out = {"mse": mse, "rmse": np.sqrt(mse), "mae": mae}
         if pct_kind == "mape":
-            out["mape"] = 100 * np.mean(np.abs(err) / np.abs(actual), axis=axis)
+            out["mape"] = 100 * np.nanmean(np.abs(err) / np.abs(actual), axis=axis)
         else:
             denom = np.abs(actual) + np.abs(pred)
             ratio = np.where(denom > 0, 2 * np.abs(err) / np.where(denom > 0, denom, 1), 0.0)
-            out["smape"] = 100 * np.mean(ratio, axis=axis)
+            out["smape"] = 100 * np.nanmean(np.where(np.isnan(err), np.nan, ratio), axis=axis)
     return out
 
 
 def evaluate_forecasts(
-    actual: np.ndarray, forecasts: dict[str, np.ndarray], targets: list[str], norm_scale: np.ndarray
+    actual: np.ndarray,
+    forecasts: dict[str, np.ndarray],
+    targets: list[str],
+    norm_scale: np.ndarray,
+    scored: np.ndarray | None = None,
 ) -> dict:
     """Metrics for every forecaster against ``actual``.
 
@@ -55,6 +63,7 @@ def evaluate_forecasts(
         actual: ``(B, H, T)`` observed values, original units.
         forecasts: name -> ``(B, H, T, Q)``; must include ``persistence``. Point metrics use quantile 0.
         norm_scale: ``(T,)`` training-split std of each target; normalised metrics divide by it.
+        scored: ``(B, H, T)`` False where ``actual`` was filled by the tool (gap rows): left out of every score.
 
     Returns:
         ``{"original": {...}, "normalised": {...}}`` each with ``overall``, ``per_target`` and
@@ -68,7 +77,7 @@ def evaluate_forecasts(
         section: dict = {"overall": {}, "per_target": {t: {} for t in targets}, "per_lead": {}}
         for name, f in forecasts.items():
             p = f[..., 0] / scale  # (B, H, T)
-            err = p - a
+            err = p - a if scored is None else np.where(scored, p - a, np.nan)
             section["overall"][name] = _scores(err, a, p, None, overall_kind)
             for j, t in enumerate(targets):
                 section["per_target"][t][name] = _scores(err[..., j], a[..., j], p[..., j], None, pct_kind[t])
@@ -104,3 +113,68 @@ def _plain(x):
 
 def _num(v: float) -> float | None:
     return None if v != v or v in (float("inf"), float("-inf")) else float(v)
+
+
+def verdict(maes: dict, split: str = "test", who: str = "the model") -> list[str]:
+    """The model against its best baseline, by MAE in original units: one ``verdict:`` line, and a warning
+    when it loses to (or ties) any baseline. Every scoring command prints these two, from this rule.
+
+    Args:
+        maes: forecaster -> MAE (original units, None when unknown); ``"model"`` and the baselines present
+            (``BASELINES`` names; others are ignored).
+        who: how the lines name the model ("the model", "gru (best cell)").
+
+    Percentages are relative to the best baseline's MAE: beating 1.00 with 0.80 is "20.0 % lower".
+    """
+    mine = maes.get("model")
+    base = {k: v for k, v in maes.items() if k in BASELINES and v is not None}
+    if mine is None or not base:
+        return [f"verdict: no MAE to compare on the {split} split"]
+    best = min(base, key=base.get)
+    b = base[best]
+    rel = 100 * abs(mine - b) / b if b > 0 else float("inf")
+    how = "beats" if mine < b else ("ties with" if mine == b else "loses to")
+    by = "" if mine == b else f": MAE {_g(mine)} is {rel:.1f} % {'lower' if mine < b else 'higher'}"
+    lines = [f"verdict: on the {split} split {who} {how} the best baseline, {best} (MAE {_g(b)}){by}"]
+    losses = [k for k in sorted(base, key=base.get) if mine >= base[k]]
+    if losses:
+        names = ", ".join(f"{k} (MAE {_g(base[k])})" for k in losses)
+        lines.append(
+            f"warning: {who} (MAE {_g(mine)}) does no better than {names} on the {split} split: "
+            "a naive forecast is at least as good here (see backtest for more evidence)"
+        )
+    return lines
+
+
+def overall_maes(section: dict) -> dict:
+    """forecaster -> MAE from a metrics ``original.overall`` section."""
+    return {k: v.get("mae") for k, v in section.items()}
+
+
+def _g(v: float) -> str:
+    return f"{v:.4g}"
+
+
+THIN_WINDOWS = 30  # fewer test windows than this: a metric's noise is of the order of its differences
+
+
+def evidence_warnings(n_windows: int, split_rows: int, season: int, filled: int, split: str = "test") -> list[str]:
+    """Warnings when the numbers rest on thin evidence (few windows, a split shorter than one season), and a note
+    on actual values the tool invented by gap filling (left out of every score)."""
+    out = []
+    thin = []
+    if n_windows < THIN_WINDOWS:
+        thin.append(f"{n_windows} windows (fewer than {THIN_WINDOWS})")
+    if season > 1 and split_rows < season:
+        thin.append(f"{split_rows} rows, shorter than one season ({season} steps)")
+    if thin:
+        out.append(
+            f"warning: thin evidence on the {split} split: {' and '.join(thin)}; the scores may not hold on other "
+            "periods. Fix: rnnforecast backtest CONFIG scores several periods (folds)."
+        )
+    if filled:
+        out.append(
+            f"note: {filled} {split} actual value(s) were invented by gap filling (interpolated rows or cells); "
+            "they are left out of every score (column `filled` in evaluate --output)."
+        )
+    return out

@@ -92,6 +92,7 @@ class Evaluation:
     bands: dict[str, np.ndarray] = field(default_factory=dict)  # "model"/"persistence" -> (B, H, T, Q) quantiles
     intervals: I.RunIntervals | None = None
     source: str = ""  # the data scored: a file, a masked SQL URL, or <DataFrame>
+    filled: np.ndarray | None = None  # (B, H, T) actuals the tool filled (gap rows): left out of every score
 
 
 def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") -> Evaluation:
@@ -119,12 +120,16 @@ def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") ->
         "model": pred,
         **metrics.baseline_forecasts(raw_t, starts, data.input_length, data.horizon, season, seg_lo),
     }
-    result = metrics.evaluate_forecasts(actual, forecasts, data.targets, norm_scale(data))
+    filled = data.filled(starts)  # (B, H, T)
+    result = metrics.evaluate_forecasts(actual, forecasts, data.targets, norm_scale(data), ~filled)
     result["season_length"] = season
     result["n_windows"] = int(len(starts))
     if len(data.segments) > 1:
-        result["per_series"] = _per_series(data, starts, actual, forecasts)
-    return Evaluation(split, starts, actual, forecasts, result, output, source=str(data.frame.path))
+        result["per_series"] = _per_series(data, starts, actual, forecasts, ~filled)
+    ev = Evaluation(split, starts, actual, forecasts, result, output, source=str(data.frame.path), filled=filled)
+    result["filled_actuals"] = int(filled.sum())
+    result["split_rows"] = min((hi - lo for lo, hi in data.bounds(split)), default=0)
+    return ev
 
 
 def calibrate(cfg: Config, val: Evaluation) -> I.RunIntervals | None:
@@ -158,7 +163,8 @@ def add_intervals(ev: Evaluation, run: I.RunIntervals, data: SeriesData, val: Ev
     }
     ev.intervals = run
     scale = msis_scale(data, ev.metrics["season_length"])
-    scored = {k: I.interval_metrics(ev.actual, q, run.levels, data.targets, scale) for k, q in ev.bands.items()}
+    kept = None if ev.filled is None else ~ev.filled
+    scored = {k: I.interval_metrics(ev.actual, q, run.levels, data.targets, scale, kept) for k, q in ev.bands.items()}
     ev.metrics["intervals"] = {
         "method": run.method,
         "levels": list(run.levels),
@@ -181,16 +187,16 @@ def msis_scale(data: SeriesData, season: int) -> np.ndarray:
     return I.seasonal_naive_scale(data.raw[rows][:, data.target_idx], season, bounds)
 
 
-def _per_series(data: SeriesData, starts: np.ndarray, actual: np.ndarray, forecasts: dict) -> dict:
+def _per_series(data: SeriesData, starts: np.ndarray, actual: np.ndarray, forecasts: dict, scored: np.ndarray) -> dict:
     names = data.series_of(starts)
     out = {}
     for s in data.segments:
         m = names == s.series
         if m.any():
             sub = {k: v[m] for k, v in forecasts.items()}
-            out[s.series] = metrics.evaluate_forecasts(actual[m], sub, data.targets, norm_scale(data))["original"][
-                "overall"
-            ]
+            out[s.series] = metrics.evaluate_forecasts(actual[m], sub, data.targets, norm_scale(data), scored[m])[
+                "original"
+            ]["overall"]
     return out
 
 
@@ -739,6 +745,7 @@ def evaluate(
     w = text.mase_warning(ev)
     if w:
         warnings.append(w)
+    warnings += text.run_verdict(ev.metrics, ev.split)[1:] + text.evidence(ev.metrics, ev.split)
     if output:
         qs = calibration.quantiles if calibration else None
         table = predictions_table(data, ev.starts, ev.actual, ev.forecasts["model"], ev.bands.get("model"), qs)
@@ -1015,7 +1022,7 @@ def _fold_forecasts(model, data: SeriesData, cfg: Config, fold, plan, levels, tr
     bands, scores, cal = {}, {}, None
     for name in ("model", "persistence"):
         q, c = I.conformal_bands(val.actual, val.forecasts[name], test.forecasts[name], levels)
-        bands[name], scores[name] = q, I.interval_metrics(test.actual, q, levels, data.targets)
+        bands[name], scores[name] = q, I.interval_metrics(test.actual, q, levels, data.targets, scored=~test.filled)
         cal = cal or c
     q = bands["model"]  # (B, H, T, Q), the median is the point forecast
     table = predictions_table(

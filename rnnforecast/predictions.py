@@ -2,7 +2,9 @@
 
 One row per window, lead and target::
 
-    [fold,] [series,] target, origin_time, target_time, lead, actual, forecast, [p2.5, p10, p50, p90, p97.5]
+    [fold,] [series,] target, origin_time, target_time, lead, actual, filled, forecast, [p2.5, p10, p50, p90, p97.5]
+
+``filled`` is True where the actual value was invented by gap filling (interpolated): such rows are not scored.
 
 ``origin_time`` is the time of the window's last input row (the moment the forecast is made);
 lead ``h`` forecasts the row ``h`` steps later, at ``target_time``. Quantile columns are named by
@@ -55,6 +57,7 @@ def predictions_table(
     cols["target_time"] = np.broadcast_to(times[rows][:, None, :], shape).ravel()
     cols["lead"] = np.broadcast_to(np.arange(1, h + 1)[None, None, :], shape).ravel()
     cols["actual"] = actual.transpose(0, 2, 1).ravel()
+    cols["filled"] = data.filled(starts)[:, :h].transpose(0, 2, 1).ravel()  # actual invented by gap filling: not scored
     cols["forecast"] = point.transpose(0, 2, 1).ravel()
     if quantiles is not None:
         for k, q in enumerate(qs):

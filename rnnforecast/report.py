@@ -15,7 +15,18 @@ from pathlib import Path
 
 from . import __version__, artifacts
 from .errors import RunError
-from .text import AUTO, beats_every_baseline, column_cells, compare_cells, inspect_summary, mase_warning_for, num
+from .text import (
+    AUTO,
+    backtest_verdict,
+    beats_every_baseline,
+    column_cells,
+    compare_cells,
+    compare_verdict,
+    inspect_summary,
+    mase_warning_for,
+    num,
+    run_verdict,
+)
 from .text import COLUMNS as COMPARE_COLUMNS
 
 # File name (or glob) -> what the figure shows and how to read it. Unknown PNGs get GENERIC.
@@ -97,6 +108,7 @@ th,td{border:1px solid #dde1e8;padding:.25rem .55rem;text-align:right;white-spac
 th:first-child,td:first-child{text-align:left}thead th{background:#eef1f5}
 tr.best td{font-weight:600}
 .warning{background:#fff4e5;border-left:4px solid #e8a13a;padding:.5rem .8rem;color:#6b3e00;margin:.6rem 0}
+.verdict{background:#eef6ee;border-left:4px solid #4a9a4a;padding:.5rem .8rem;margin:.6rem 0;font-weight:600}
 pre{background:#f3f5f8;border:1px solid #dde1e8;padding:.7rem;overflow-x:auto;font-size:.82rem;max-height:28rem}
 figure{margin:1.2rem 0 1.8rem}figure img{max-width:100%;height:auto;border:1px solid #e3e6eb}
 figcaption{font-size:.88rem;color:#3b4252;margin-top:.35rem}figcaption code{font-size:.82rem;color:#5a6275}
@@ -227,7 +239,9 @@ def render(d: Path) -> str:
         page.section("data", "Data", _schema_body(d, d))
         page.run_sections(d, "run", "Results", level=2, metrics=metrics)
     page.leftovers()
-    warnings = "".join(f"<p class='warning'>{_e(w)}</p>" for w in _warnings(kind, d))
+    warnings = "".join(
+        f"<p class='{'warning' if w.startswith('warning') else 'verdict'}'>{_e(w)}</p>" for w in _warnings(kind, d)
+    )
     generated = dt.datetime.now().isoformat(timespec="seconds")
     head = (
         f"<h1>{_e(title)}</h1><p class='meta'>{_e(kind)} directory <code>{_e(str(d.resolve()))}</code>; "
@@ -431,7 +445,7 @@ def _lead_table(block: dict, score: str) -> str:
 
 
 def _warnings(kind: str, d: Path) -> list[str]:
-    """The MASE >= 1 warnings the terminal printed, for the top of the page."""
+    """The verdict against the best baseline first, then the MASE >= 1 warnings the terminal printed."""
     if kind == "tune":  # the best config's one run on the test split
         kind, d = ("run", d / "best") if (d / "best" / "metrics.json").exists() else ("none", d)
     if kind == "none":
@@ -441,21 +455,22 @@ def _warnings(kind: str, d: Path) -> list[str]:
         w = mase_warning_for(
             m.get("test", {}).get("original", {}).get("overall", {}).get("model", {}).get("mase"), "test"
         )
-        return [w] if w else []
+        return run_verdict(m.get("test", {})) + ([w] if w else [])
     if kind == "backtest":
         m = _json(d / "metrics.json")
         mase = m["aggregate"]["scores"]["model"].get("mase", {}).get("mean")
         w = mase_warning_for(mase, "test", f"the model (mean over {len(m['folds'])} folds)")
-        return [w] if w else []
+        return backtest_verdict(m) + ([w] if w else [])
     record = _json(d / "compare.json")
+    verdict = compare_verdict(record)
     losers = [c for c in record.get("ranking", []) if (record["results"][c]["mean"].get("test_mase") or 0) >= 1]
     if not losers:
-        return []
+        return verdict
     who = ", ".join(f"{c} ({record['results'][c]['mean']['test_mase']:.3f})" for c in losers)
     everyone = len(losers) == len(record["ranking"])
-    return [
+    return verdict + [
         f"warning: MASE >= 1 on the test split for {who}: "
-        + ("no cell does" if everyone else "these cells do")
+        + ("no cell does" if everyone else "these cells do no")
         + " better than repeating the last observed value (persistence)."
     ]
 

@@ -230,6 +230,14 @@ class SeriesData:
         rows = windows.target_rows(starts, self.input_length, self.horizon)
         return self.raw[rows][..., self.target_idx]
 
+    def filled(self, starts: np.ndarray) -> np.ndarray:
+        """``(B, H, T)`` True where a target value was filled by the tool (a gap row, a missing cell): not observed,
+        so never scored as an actual."""
+        rows = windows.target_rows(starts, self.input_length, self.horizon)
+        if self.frame.filled is None:
+            return np.zeros((*rows.shape, len(self.target_idx)), dtype=bool)
+        return self.frame.filled[rows]
+
     def inputs_raw(self, starts: np.ndarray) -> np.ndarray:
         """Observed targets over each input window ``(B, L, T)`` in original units."""
         return windows.gather_inputs(self.raw, starts, self.input_length, self.target_idx)

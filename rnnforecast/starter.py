@@ -16,12 +16,15 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from . import frequencies
 from .config import TIME_FEATURES, from_dict
-from .data import PARQUET_SUFFIXES, ns, read_table
+from .data import PARQUET_SUFFIXES, read_table
 from .errors import ConfigError, DataError, RnnForecastError, RunError, did_you_mean
 
 DATA_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", *PARQUET_SUFFIXES)
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds", "day", "period", "month", "week")
+YEAR_NAMES = ("year", "yr", "years")  # a numeric column of whole years under one of these names is the time
+TIME_UNITS = ("year", "s", "ms", "us", "ns")  # data.time_unit: what the numbers of a numeric time column count
 TARGET_NAMES = ("y", "target", "value", "close", "adj_close", "sales", "demand", "load", "price", "count")
 TARGET_PREFIXES = ("target", "close", "sales", "demand", "load", "price", "temp", "value")
 MAX_CATEGORIES = 50  # a text column with more distinct values is an id or free text, not a category
@@ -46,7 +49,7 @@ class Step:
 
     seconds: float  # most common gap between rows
     label: str  # words for people: "daily", "trading days", "hourly"
-    frequency: str | None  # what to write as data.frequency (None: the loader infers the same)
+    frequency: str  # what to write as data.frequency (the loader would infer the same)
     calendar: str  # regular | steps
     gap_rows: int  # rows a regular calendar would add
 
@@ -74,20 +77,27 @@ class Detected:
     trend: dict[str, float] = field(default_factory=dict)  # column -> share of test values outside train range
     sort: bool = False
     series_id: str | None = None
+    time_unit: str | None = None  # data.time_unit for a numeric time column (years, seconds since 1970)
 
 
 # --------------------------------------------------------------------------- detection
 
 
-def detect(path: Path, target: str | None = None, horizon: int | None = None, time_column: str | None = None):
+def detect(
+    path: Path,
+    target: str | None = None,
+    horizon: int | None = None,
+    time_column: str | None = None,
+    time_unit: str | None = None,
+):
     """Read ``path`` and work out a starter config's contents; errors name the column and the fix."""
     if not path.exists():  # read_table's fix speaks of data.path, which init has not written yet
         raise DataError("data file not found", where=str(path), fix="check the path of the CSV or Parquet file")
     df = read_table(path)
     df.columns = [str(c) for c in df.columns]
     where = str(path)
-    tc = _time_column(df, time_column, where)
-    times = _parse_times(df[tc], tc, where)
+    tc, time_unit = _time_column(df, time_column, where, time_unit)
+    times = _parse_times(df[tc], tc, where, time_unit)
     categorical, ignored = _text_columns(df, tc)
     series_id = _series_column(df, tc, times, categorical + _id_columns(df, ignored), where)
     if series_id in categorical:
@@ -129,6 +139,7 @@ def detect(path: Path, target: str | None = None, horizon: int | None = None, ti
         trend=trend,
         sort=not first.is_monotonic_increasing,
         series_id=series_id,
+        time_unit=time_unit,
     )
 
 
@@ -162,11 +173,31 @@ def _require_column(option: str, given: str, df: pd.DataFrame, where: str, allow
         )
 
 
-def _time_column(df: pd.DataFrame, given: str | None, where: str) -> str:
+def _year_column(df: pd.DataFrame) -> str | None:
+    """A numeric column named like a year (YEAR, yr) holding distinct whole years 1000..2300, or None."""
+    for c in df.columns:
+        s = df[c]
+        if c.strip().lower() in YEAR_NAMES and _is_number(s) and s.notna().all() and s.is_unique:
+            if bool(((s % 1 == 0) & s.between(1000, 2300)).all()):
+                return c
+    return None
+
+
+def _time_column(df: pd.DataFrame, given: str | None, where: str, unit: str | None) -> tuple[str, str | None]:
+    """The time column and its ``data.time_unit`` (None for timestamps): given, found, or a column of years."""
     if given is not None:
         _require_column("--time-column", given, df, where, list(df.columns), "the columns")
-        return given
+        if unit is None and _is_number(df[given]) and given == _year_column(df[[given]]):
+            unit = "year"
+        return given, unit
     found = [c for c in df.columns if _looks_like_time(df[c])]
+    year = _year_column(df)
+    if not found and year is not None:
+        return year, unit or "year"
+    if not found and unit is not None:
+        named = [c for c in df.columns if _is_number(df[c]) and c.lower() in TIME_NAMES + YEAR_NAMES]
+        if len(named) == 1:
+            return named[0], unit
     if not found:
         named = [c for c in df.columns if c.lower() in TIME_NAMES]
         hint = f" ({named[0]!r} is named like one but its values are not timestamps)" if named else ""
@@ -181,11 +212,19 @@ def _time_column(df: pd.DataFrame, given: str | None, where: str) -> str:
             where=where,
             fix=f"name the one that orders the rows, e.g. --time-column {shlex.quote(found[0])}",
         )
-    return found[0]
+    return found[0], unit
 
 
-def _parse_times(s: pd.Series, tc: str, where: str) -> pd.Series:
-    times = pd.to_datetime(s, errors="coerce", format="mixed" if _is_text(s) else None)
+def _parse_times(s: pd.Series, tc: str, where: str, unit: str | None = None) -> pd.Series:
+    if unit == "year":
+        years = pd.to_numeric(s, errors="coerce")
+        ok = years.between(1, 9999) & (years % 1 == 0)
+        times = pd.to_datetime(pd.DataFrame({"year": years.where(ok, 1970), "month": 1, "day": 1}))
+        times = times.where(ok)
+    elif unit is not None:
+        times = pd.to_datetime(pd.to_numeric(s, errors="coerce"), unit=unit, errors="coerce")
+    else:
+        times = pd.to_datetime(s, errors="coerce", format="mixed" if _is_text(s) else None)
     bad = times.isna()
     if bad.any():
         i = int(np.argmax(bad.to_numpy()))
@@ -258,47 +297,18 @@ def _target(numeric: list[str], given: str | None, df: pd.DataFrame, where: str)
 
 
 def _step(t: pd.DatetimeIndex, where: str) -> Step:
+    """The step by :func:`frequencies.infer`, the inference the loader uses: trading days are B with rows as steps."""
     if len(t) < 3:
         raise DataError(f"only {len(t)} rows", where=where, fix="use a file with at least a few dozen rows")
-    steps = np.diff(ns(t)) / 1e9  # seconds
-    steps = steps[steps > 0]
-    common = float(pd.Series(steps).mode().iloc[0])
-    if _trading_days(t, common, steps):
-        absent = len(pd.bdate_range(t[0], t[-1])) - len(t)
-        if absent == 0:
-            return Step(DAY, "business days", "B", "regular", 0)
-        return Step(DAY, f"trading days ({absent} weekdays absent, e.g. holidays)", "B", "steps", 0)
-    if (np.mod(steps, common) == 0).all():
-        gaps = int((steps // common - 1).sum())
-        return Step(common, _words(common), None, "regular", gaps)
-    share = float((steps == common).mean())
-    return Step(
-        common, f"irregular (most common step {_words(common)}, {share:.0%} of rows)", _alias(common), "steps", 0
-    )
-
-
-def _trading_days(t: pd.DatetimeIndex, common: float, steps: np.ndarray) -> bool:
-    """Weekdays only, at midnight, one day apart except across weekends (and holidays)."""
-    return bool(common == DAY and (t.dayofweek < 5).all() and (t == t.normalize()).all() and (steps == 3 * DAY).any())
-
-
-def _words(seconds: float) -> str:
-    names = {60: "minutely", 3600: "hourly", DAY: "daily", 7 * DAY: "weekly"}
-    if seconds in names:
-        return names[seconds]
-    if 28 * DAY <= seconds <= 31 * DAY:
-        return "monthly"
-    if 89 * DAY <= seconds <= 92 * DAY:
-        return "quarterly"
-    return f"every {pd.Timedelta(seconds=seconds)}"
-
-
-def _alias(seconds: float) -> str:
-    for unit, size in (("D", DAY), ("h", 3600), ("min", 60), ("s", 1)):
-        n, rest = divmod(int(seconds), size)
-        if n and not rest:
-            return unit if n == 1 else f"{n}{unit}"
-    return f"{int(seconds)}s"
+    found = frequencies.infer(t)
+    if found.trading_days:
+        return Step(DAY, f"trading days ({found.gap_rows} weekdays absent, e.g. holidays)", "B", "steps", 0)
+    if found.frequency is None:
+        common = found.common_seconds
+        words = f"irregular (most common step {pd.Timedelta(seconds=common)}, {found.common_share:.0%} of rows)"
+        return Step(common, words, frequencies.alias(common), "steps", 0)
+    seconds = found.common_seconds if found.frequency != "B" else DAY
+    return Step(seconds, frequencies.label(found.frequency), found.frequency, "regular", found.gap_rows)
 
 
 def _suggested_window(seconds: float) -> tuple[int, int, str]:
@@ -408,10 +418,14 @@ def _data_lines(d: Detected, rel: str) -> list[str]:
     data = [_line("path", rel, "relative to this file"), _line("target", d.target, d.target_reason)]
     if d.time_column != "date":
         data.append(_line("time_column", d.time_column, "the timestamps"))
+    if d.time_unit:
+        what = "whole years (1990 is 1990-01-01)" if d.time_unit == "year" else f"{d.time_unit} since 1970"
+        data.append(_line("time_unit", d.time_unit, f"the time column counts {what}"))
     if d.series_id:
         data.append(_line("series_id", d.series_id, "names the series (timestamps repeat across series)"))
-    if d.step.frequency:
-        data.append(_line("frequency", d.step.frequency, d.step.label))
+    data.append(_line("frequency", d.step.frequency, d.step.label))
+    season = frequencies.season(d.step.frequency)
+    data.append(_line("season_length", season.length, f"seasonal-naive baseline: {season.reason}"))
     data += _calendar_lines(d)
     if d.categorical:
         data.append(_line("categorical", d.categorical, "text columns, one-hot encoded as inputs"))
@@ -421,6 +435,8 @@ def _data_lines(d: Detected, rel: str) -> list[str]:
     if d.time_features:
         why = f"calendar features that fit the step ({d.step.label.split(' (')[0]})"
         data.append(_line("time_features", d.time_features, why))
+    unit = f"  # units: {{{_value(d.target)}: UNIT}}"
+    data.append(f"{unit:<32} # fill in the target's unit (e.g. degC, ppm): tables and plots show it")
     return data
 
 
@@ -449,6 +465,10 @@ def yaml_text(d: Detected, config_dir: Path, command: str) -> str:
     lines = [*head, _line("name", _name(d.path), indent=0), "data:", *data, "window:"]
     lines.append(_line("input_length", d.input_length, f"steps of history; {why}{shrunk}"))
     lines.append(_line("horizon", d.horizon, "steps forecast at once"))
+    lines += [
+        "intervals:",
+        _line("levels", [80, 95], "prediction bands, conformal, calibrated on the validation split"),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -469,6 +489,7 @@ def init(
     horizon: int | None = None,
     time_column: str | None = None,
     force: bool = False,
+    time_unit: str | None = None,
 ) -> str:
     """Detect, write ``output`` (atomically, after it validates) and return the lines to print."""
     from . import artifacts, pipeline
@@ -479,7 +500,7 @@ def init(
     if out.exists() and not force:
         raise ConfigError("already exists", where=output, fix="pass --force to replace it, or -o another file")
     check_destination(out)
-    d = detect(Path(data_path), target, horizon, time_column)
+    d = detect(Path(data_path), target, horizon, time_column, time_unit)
     command = "rnnforecast init " + shlex.quote(data_path) + (f" --target {target}" if target else "")
     text = yaml_text(d, out.parent, command)
     try:

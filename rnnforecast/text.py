@@ -10,7 +10,7 @@ import json
 import math
 from typing import TYPE_CHECKING
 
-from . import windows
+from . import metrics, windows
 from .series import SPLITS
 
 if TYPE_CHECKING:  # types only: text must stay importable without Keras
@@ -256,6 +256,50 @@ def mase_warning_for(mase, split: str, who: str = "the model") -> str | None:
     return None
 
 
+def run_verdict(scored: dict, split: str = "test", who: str = "the model") -> list[str]:
+    """:func:`metrics.verdict` of one split's metrics (``ev.metrics``, or ``metrics.json``'s ``test``)."""
+    return metrics.verdict(metrics.overall_maes(scored.get("original", {}).get("overall", {})), split, who)
+
+
+def evidence(scored: dict, split: str = "test") -> list[str]:
+    """:func:`metrics.evidence_warnings` of one split's metrics (thin evidence, invented actuals)."""
+    return metrics.evidence_warnings(
+        scored.get("n_windows", 0),
+        scored.get("split_rows", 0),
+        scored.get("season_length", 1),
+        scored.get("filled_actuals", 0),
+        split,
+    )
+
+
+def compare_verdict(record: dict) -> list[str]:
+    """compare.json's verdict: the ranked-first cell against the best baseline, and a warning for every cell
+    that does no better than a baseline (means over seeds)."""
+    ranking = record.get("ranking") or []
+    if not ranking:
+        return []
+    base = {k: b.get("test_mae") for k, b in record.get("baselines", {}).items()}
+    seeds = len(record.get("seeds", [])) > 1
+
+    def maes(cell: str) -> dict:
+        return {"model": record["results"][cell]["mean"].get("test_mae"), **base}
+
+    def who(cell: str) -> str:
+        return cell + (" (mean over seeds)" if seeds else "")
+
+    lines = metrics.verdict(maes(ranking[0]), "test", f"the first-ranked cell, {who(ranking[0])},")
+    for cell in ranking[1:]:
+        lines += metrics.verdict(maes(cell), "test", who(cell))[1:]
+    return lines
+
+
+def backtest_verdict(record: dict) -> list[str]:
+    """A backtest's verdict on the MAE of each forecaster averaged over folds."""
+    s = record["aggregate"]["scores"]
+    who = f"the model (mean over {len(record['folds'])} folds)"
+    return metrics.verdict({k: v["mae"]["mean"] for k, v in s.items()}, "test", who)
+
+
 def beats_every_baseline(scores: dict, baselines: list[dict], keys=("mse", "mae")) -> bool:
     """True when ``scores`` is lower than every baseline on every one of ``keys`` (a missing number never wins)."""
     for key in keys:
@@ -277,10 +321,12 @@ def train_summary(ev: Evaluation, record: dict, train_seconds: float, run_dir) -
         "",
         f"epochs run {t['epochs_run']}, best epoch {t['best_epoch']}, training time {train_seconds:.1f}s "
         f"({t['params']} parameters, backend {record['backend']})",
+        *run_verdict(ev.metrics, ev.split),
     ]
     w = mase_warning(ev)
     if w:
         tail.append(w)
+    tail += evidence(ev.metrics, ev.split)
     tail += ev.metrics.get("intervals", {}).get("warnings", [])
     tail.append(f"run directory: {run_dir}")
     return "\n".join(tail)
@@ -289,7 +335,7 @@ def train_summary(ev: Evaluation, record: dict, train_seconds: float, run_dir) -
 def evaluation_text(ev: Evaluation) -> str:
     """What ``evaluate`` prints: the score table and MAE by lead time (``evaluation_json`` for --json)."""
     lines = [f"{ev.split} split, original units, {ev.metrics['n_windows']} windows:", summary_table(ev)]
-    lines += interval_lines(ev)
+    lines += run_verdict(ev.metrics, ev.split)[:1] + interval_lines(ev)
     lead = ev.metrics["original"]["per_lead"]["model"]["mae"]
     if len(lead) > 1:
         lines.append("model MAE by lead time: " + "  ".join(f"t+{i + 1} {num(v)}" for i, v in enumerate(lead)))
@@ -350,7 +396,7 @@ def ranked_table(record: dict) -> str:
         + (f"; mean ± std over seeds {record['seeds']}" if len(record["seeds"]) > 1 else f"; seed {record['seeds'][0]}")
     ]
     lines += table(header, rows, [spec for _, _, spec in COLUMNS])
-    return "\n".join(lines)
+    return "\n".join(lines + compare_verdict(record))
 
 
 def markdown(record: dict) -> str:
@@ -435,6 +481,7 @@ def backtest_table(record: dict, directory) -> str:
         + ", ".join(f"{c}% {_mean_std(cov[c]['coverage']['mean'], cov[c]['coverage']['std'], '.1f')}" for c in levels),
         "model MAE by lead: "
         + "  ".join(f"t+{i + 1} {num(v)}" for i, v in enumerate(s["model"]["mae"]["per_lead"]["mean"])),
+        *backtest_verdict(record),
         f"{record['trainings']} training(s), {record['seconds']:.1f}s",
         f"backtest directory: {directory}",
     ]

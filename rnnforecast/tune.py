@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from . import artifacts
+from . import artifacts, text
 from .config import Config, _check_override_key, _node_lines, load_config
 from .errors import ConfigError, Interrupted, RnnForecastError, RunError, did_you_mean
 
@@ -525,9 +525,10 @@ def _finish(study, base: Config, config_path: str, sets: str, tdir: _Dir, metric
             quiet=quiet,
             resume=str(resume) if artifacts.committed_epoch(resume) is not None else None,
         )
-        test = result.metrics["test"]["original"]["overall"]["model"]
+        scored = result.metrics["test"]
     else:
-        test = json.loads((best_dir / "metrics.json").read_text())["test"]["original"]["overall"]["model"]
+        scored = json.loads((best_dir / "metrics.json").read_text())["test"]
+    test = scored["original"]["overall"]["model"]
     _write_trials_csv(study, tdir)
     plots = _plots(study, tdir.partial / "plots")
     summary = {
@@ -549,6 +550,7 @@ def _finish(study, base: Config, config_path: str, sets: str, tdir: _Dir, metric
         f"{len(study.trials)} trials in study {study.study_name!r} ({mine} run by this process)",
         f"best trial {best.number}: {metric} {best.value:.5g} with {_show(params)}",
         f"test split of the best config (trained once): MAE {test['mae']:.5g}  RMSE {test['rmse']:.5g}",
+        *text.run_verdict(scored, "test", "the best config"),
         f"tune directory: {final}  (best.yaml trains the best config: rnnforecast train {final / 'best.yaml'})",
     ]
     return TuneResult(final, "\n".join(lines), summary)

@@ -176,7 +176,7 @@ def test_evaluate_output_rows_reproduce_metrics(weather_interval_run, tmp_path):
     h = TINY["window"]["horizon"]
     assert len(rows) == m["n_windows"] * h  # one target: one row per window and lead
     assert list(rows.columns) == [
-        "target", "origin_time", "target_time", "lead", "actual", "forecast", "p2.5", "p10", "p50", "p90", "p97.5"
+        "target", "origin_time", "target_time", "lead", "actual", "filled", "forecast", "p2.5", "p10", "p50", "p90", "p97.5"
     ]  # fmt: skip
     assert (rows["target_time"] - rows["origin_time"] == pd.to_timedelta(rows["lead"], unit="D")).all()
     err = (rows["forecast"] - rows["actual"]).abs()

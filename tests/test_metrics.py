@@ -50,3 +50,13 @@ def test_smape_when_values_cross_zero():
     m = out["original"]["overall"]["model"]
     assert "smape" in m and "mape" not in m
     assert m["smape"] == pytest.approx(100 * np.mean([0.0, 2 * 1 / (1 + 0)]))
+
+
+def test_seasonal_naive_with_horizon_longer_than_the_season_reads_only_the_past():
+    """Planted bug caught: seasonal naive copying row ``t + h - m`` (one season back only), which for h > m reads
+    rows after the last input (future values) and scores an impossible baseline."""
+    y = np.array([10.0, 11.0, 13.0, 16.0, 20.0, 25.0, 31.0, 38.0, 46.0, 55.0, 65.0, 76.0])[:, None]
+    f = metrics.baseline_forecasts(y, np.array([0, 1]), input_length=4, horizon=7, season=3, series_lo=np.zeros(2, int))
+    # window 0: last input row 3; step h copies row 3 + h - 3*ceil(h/3): 1,2,3,1,2,3,1 -> 11,13,16,11,13,16,11
+    # window 1: last input row 4: rows 2,3,4,2,3,4,2 -> 13,16,20,13,16,20,13
+    assert f["seasonal_naive"][..., 0, 0].tolist() == [[11, 13, 16, 11, 13, 16, 11], [13, 16, 20, 13, 16, 20, 13]]

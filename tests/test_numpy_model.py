@@ -49,12 +49,15 @@ VARIANTS = {
     "bidirectional": {"units": [5], "bidirectional": True},
     "bidirectional_two_layers": {"units": [4, 3], "bidirectional": True},
 }
-CELLS = [
+CELLS = [  # a non-tanh activation for every cell: caught the planted bug of a numpy GRU with a hard-coded tanh
     ("simple_rnn", {}),
     ("simple_rnn", {"activation": "relu"}),
     ("lstm", {}),
+    ("lstm", {"activation": "relu"}),
     ("gru", {"reset_after": True}),
     ("gru", {"reset_after": False}),
+    ("gru", {"reset_after": True, "activation": "relu"}),
+    ("gru", {"reset_after": False, "activation": "elu"}),
 ]
 
 

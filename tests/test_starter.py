@@ -38,16 +38,19 @@ def test_init_weather_detects_daily_categories_and_season(tmp_path):
     assert "categorical: weather" in result.stdout and "missing:     none" in result.stdout
     assert result.stdout.strip().endswith(f"next: rnnforecast train {out}")
     raw = yaml.safe_load(out.read_text())
-    # only what differs from the defaults: no time_column (it is "date"), no frequency (inferred), no model section
+    # what differs from the defaults (no time_column: it is "date"; no model section), and the step and season
     assert raw == {
         "name": "weather",
         "data": {
             "path": str((DATA / "weather.csv").resolve()),
             "target": "temp_max",
+            "frequency": "D",
+            "season_length": 7,
             "categorical": ["weather"],
             "time_features": ["day_of_week", "day_of_year"],
         },
         "window": {"input_length": 28, "horizon": 7},
+        "intervals": {"levels": [80, 95]},
     }
     text = out.read_text()
     assert text.startswith("# Written by `rnnforecast init") and "# guessed from its name; change with --target" in text
@@ -171,3 +174,38 @@ def test_train_on_a_data_file_answers_with_init(tmp_path):
         )
     result = CliRunner().invoke(cli, ["validate", "data.csv"])
     assert "rnnforecast init data.csv" in _one_line_error(result)
+
+
+def test_init_finds_a_year_column_and_writes_a_complete_config(tmp_path):
+    """Sunspots by year: a numeric YEAR column is the time (data.time_unit: year), yearly steps, no season;
+    the config has intervals on, season_length with its reason and a units placeholder."""
+    years = np.arange(1749, 2024)
+    rng = np.random.default_rng(0)
+    y = 80 + 60 * np.sin(2 * np.pi * (years - 1749) / 11) + rng.normal(0, 10, len(years))
+    pd.DataFrame({"YEAR": years, "SUNSPOTS": y.round(1)}).to_csv(tmp_path / "sun.csv", index=False)
+    out = tmp_path / "sun.yaml"
+    result = _init(str(tmp_path / "sun.csv"), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "time:        YEAR, yearly (year starts), 1749-01-01 .. 2023-01-01" in result.stdout
+    raw = yaml.safe_load(out.read_text())
+    assert raw["data"]["time_column"] == "YEAR" and raw["data"]["time_unit"] == "year"
+    assert raw["data"]["frequency"] == "YS-JAN" and raw["data"]["season_length"] == 1
+    assert raw["intervals"] == {"levels": [80, 95]}
+    text = out.read_text()
+    assert "# units: {SUNSPOTS: UNIT}" in text and "no season within a year" in text
+
+
+def test_init_time_unit_reads_epoch_seconds(tmp_path):
+    t = 1_700_000_000 + 3600 * np.arange(300)
+    pd.DataFrame({"t": t, "load": np.random.default_rng(1).normal(size=300).round(3)}).to_csv(
+        tmp_path / "e.csv", index=False
+    )
+    out = tmp_path / "e.yaml"
+    without = _init(str(tmp_path / "e.csv"), "-o", str(out))
+    assert without.exit_code == 1 and "no time column found" in without.stderr
+    result = _init(str(tmp_path / "e.csv"), "--time-column", "t", "--time-unit", "s", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    raw = yaml.safe_load(out.read_text())["data"]
+    assert (raw["time_unit"], raw["frequency"], raw["season_length"]) == ("s", "h", 24)
+    # 1_700_000_000 s after 1970 is 2023-11-14 22:13:20 UTC
+    assert "2023-11-14 22:13:20 .. 2023-11-27 09:13:20" in result.stdout

@@ -198,6 +198,13 @@ def test_trials_score_val_and_only_the_best_touches_test(killed_study):
     assert records[f"{int(best['number']):04d}"]["val"]["original"]["overall"]["model"]["mae"] == pytest.approx(
         best["value"]
     )
+    # tune's best gets the verdict against its best baseline, by MAE on the test split (metrics.verdict)
+    overall = records["best"]["test"]["original"]["overall"]
+    base = {k: v["mae"] for k, v in overall.items() if k != "model"}
+    name = min(base, key=base.get)
+    how = "beats" if overall["model"]["mae"] < base[name] else "loses to"
+    verdict = f"verdict: on the test split the best config {how} the best baseline, {name} (MAE {base[name]:.4g})"
+    assert verdict in killed_study.rerun.stdout
     assert info["test_of_best"]["mae"] == pytest.approx(records["best"]["test"]["original"]["overall"]["model"]["mae"])
     assert (out / "plots" / "optimization_history.png").stat().st_size > 1000
 
