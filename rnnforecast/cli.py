@@ -196,7 +196,7 @@ def train(
 ) -> None:
     """Train the model CONFIG describes, evaluate it against baselines and write a run directory."""
     cfg = _config(config, overrides)
-    from . import pipeline, text
+    from . import nextsteps, pipeline, text
 
     result = pipeline.train(
         cfg,
@@ -206,7 +206,8 @@ def train(
         quiet=quiet,
         force_resume=force_resume,
     )
-    _result(result.table, as_json, lambda: text.train_json(result.metrics, result.run_dir, result.timing))
+    human = result.table + "\n" + nextsteps.train_next(result.run_dir, result.decimals, result.latest)
+    _result(human, as_json, lambda: text.train_json(result.metrics, result.run_dir, result.timing))
 
 
 @cli.command()
@@ -264,7 +265,11 @@ def predict(
         pipeline.save_forecast(table, output)
         click.echo(f"forecast written to {output}", err=True)
     elif not as_json:
-        click.echo(table.to_csv(index=False), nl=False)
+        from .nextsteps import printed_forecast_csv
+
+        csv, note = printed_forecast_csv(table, data)
+        click.echo(csv, nl=False)
+        click.echo(note, err=True)
     if plot:
         pipeline.plot_forecast(table, data, plot)
         click.echo(f"plot written to {plot}", err=True)

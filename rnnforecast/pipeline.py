@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import artifacts, backend, metrics, plots, text, windows
+from . import artifacts, backend, metrics, nextsteps, plots, text, windows
 from . import backtest as B
 from . import compare as C
 from . import intervals as I
@@ -202,6 +202,8 @@ class TrainResult:
     table: str  # what `train` prints
     history: pd.DataFrame  # the content of history.csv
     timing: dict  # the content of timing.json
+    decimals: dict = field(default_factory=dict)  # per target, the decimals the data is recorded with
+    latest: tuple | None = None  # (runs/<name>-latest or None, note) when the run went to the default runs_dir
 
 
 def train(
@@ -243,7 +245,10 @@ def train(
         partial = artifacts.start(planned, config_path, record=keys, numbered=run_dir is None)
         state = None
     with artifacts.kept_on_failure(partial, config_path, cfg.training.epochs):
-        return _train_into(partial, cfg, data, state, backend_name, quiet, split, callbacks)
+        result = _train_into(partial, cfg, data, state, backend_name, quiet, split, callbacks)
+    if run_dir is None and result.run_dir.parent.resolve() == cfg.runs_path:  # not compare's, tune's or --run-dir's
+        result.latest = nextsteps.update_latest(result.run_dir, artifacts.slug(cfg.name))
+    return result
 
 
 def _train_into(
@@ -297,7 +302,8 @@ def _train_into(
         importlib.import_module(".train", __package__).log_lead_scores(partial / "tensorboard", val.metrics)
     final = artifacts.finish(partial)
     summary = text.train_summary(test, record, train_seconds, final.resolve())  # absolute: runs_dir may be ../..
-    return TrainResult(final, test, record, summary, history, timing)
+    decimals = {t: nextsteps.data_decimals(data.raw[:, i]) for t, i in zip(data.targets, data.target_idx)}
+    return TrainResult(final, test, record, summary, history, timing, decimals)
 
 
 def fit_model(
