@@ -163,12 +163,16 @@ def cli(ctx: click.Context, traceback: bool) -> None:
 @cli.command()
 @config_argument
 @set_option
-def validate(config: str, overrides: tuple[str, ...]) -> None:
+@click.option("--show-config", is_flag=True, help="Also print the resolved config (every key, defaults filled in).")
+def validate(config: str, overrides: tuple[str, ...], show_config: bool) -> None:
     """Check CONFIG and its data; print splits, window geometry and batch shapes. No training."""
     cfg = _config(config, overrides)
-    from . import pipeline
+    from . import pipeline, text
 
     click.echo(pipeline.validate(cfg))
+    if show_config:
+        click.echo("\n" + text.resolved_config(cfg))
+    click.echo("\n" + text.ready_line(_config_path(config, overrides)))
 
 
 @cli.command()

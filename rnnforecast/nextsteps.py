@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .text import decimals_for, table
+from .text import dates_only, decimals_for, table, time_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,26 +95,6 @@ def data_decimals(values) -> int:
 def shown_decimals(forecast_values, data_dec: int) -> int:
     """The data's decimals, or fewer when 4 significant digits of the forecast need fewer."""
     return min(data_dec, decimals_for([float(x) for x in forecast_values if math.isfinite(float(x))]))
-
-
-def dates_only(times) -> bool:
-    """True when every timestamp is at midnight (daily or coarser data): print dates, not ``00:00:00``."""
-    import pandas as pd
-
-    t = pd.to_datetime(pd.Series(list(times)), errors="coerce")
-    if t.isna().any() or not len(t):
-        return False
-    if getattr(t.dt, "tz", None) is not None:
-        t = t.dt.tz_localize(None)
-    return bool((t == t.dt.normalize()).all())
-
-
-def time_text(value, dates: bool) -> str:
-    """One timestamp as a person reads it: the date alone for daily data, else up to the second."""
-    if dates and hasattr(value, "strftime"):
-        return value.strftime("%Y-%m-%d")
-    text = str(value)
-    return text[:10] if dates and len(text) >= 10 and text[10:].strip(" T0:") == "" else text
 
 
 def printable_forecast(frame: pd.DataFrame, targets: list[str], decimals: dict[str, int]) -> pd.DataFrame:

@@ -106,6 +106,27 @@ def column_cells(values: list, spec: str | None) -> list[str]:
     return ["" if b else (m.rjust(wm) + s.ljust(ws)) for b, m, s in zip(blank, means, stds)]
 
 
+def dates_only(times) -> bool:
+    """True when every timestamp is at midnight (daily or coarser data): print dates, not ``00:00:00``."""
+    import pandas as pd
+
+    t = times if isinstance(times, pd.Series) else pd.Series(list(times))
+    if not pd.api.types.is_datetime64_any_dtype(t):
+        t = pd.to_datetime(t, errors="coerce")
+        if t.isna().any():  # not all times (steps, text): print as they are
+            return False
+    t = t.dropna()
+    return bool(len(t)) and bool((t == t.dt.normalize()).all())
+
+
+def time_text(value, dates: bool) -> str:
+    """One timestamp as a person reads it: the date alone for daily data, else up to the second."""
+    if dates and hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%d")
+    text = str(value)
+    return text[:10] if dates and len(text) >= 10 and text[10:].strip(" T0:") == "" else text
+
+
 # --------------------------------------------------------------------------- validate
 
 
@@ -126,8 +147,9 @@ def hint_lines(hints: dict[str, float], cfg: Config) -> list[str]:
 
 
 def describe(cfg: Config, data: SeriesData, hints: dict[str, float]) -> str:
-    """The validate report: config, data, splits, window geometry, batch shapes, stationarity."""
-    out = ["# resolved config", cfg.to_yaml().rstrip(), "", "# data"]
+    """The validate report: data, splits, window geometry, batch shapes, stationarity (the resolved config is
+    ``resolved_config``, printed after it with ``validate --show-config``)."""
+    out = ["# data"]
     out += _data_lines(cfg, data)
     out += ["", "# splits (chronological; scaler fitted on train only)"]
     out += _split_lines(data)
@@ -140,11 +162,22 @@ def describe(cfg: Config, data: SeriesData, hints: dict[str, float]) -> str:
     return "\n".join(out)
 
 
+def resolved_config(cfg: Config) -> str:
+    """``validate --show-config``: every key of the config, defaults filled in, paths made absolute."""
+    return "\n".join(["# resolved config", cfg.to_yaml().rstrip()])
+
+
+def ready_line(config_path: str) -> str:
+    """The line ``validate`` ends with when config and data passed every check."""
+    return f"ready to train: rnnforecast train {config_path}"
+
+
 def _data_lines(cfg: Config, data: SeriesData) -> list[str]:
     f, df = data.frame, data.frame.df
     tc = f.time_column
     many = len(f.series) > 1
     first, last = (df[tc].min(), df[tc].max()) if many else (df[tc].iloc[0], df[tc].iloc[-1])
+    dates = dates_only(df[tc])  # daily data: 2012-01-01, not 2012-01-01 00:00:00
     cal = (
         "rows are steps (no rows invented for gaps)"
         if f.calendar == "steps"
@@ -153,7 +186,7 @@ def _data_lines(cfg: Config, data: SeriesData) -> list[str]:
     out = [
         f"file:       {f.path}",
         f"rows:       {len(df)} ({len(f.series)} series{': ' + ', '.join(f.series[:8]) if many else ''})",
-        f"time range: {first} .. {last}",
+        f"time range: {time_text(first, dates)} .. {time_text(last, dates)}",
         f"frequency:  {f.frequency} ({'given' if cfg.data.frequency else 'inferred'}; {cal})",
         f"targets:    {', '.join(f.targets)}",
         f"features:   {', '.join(f.features)} ({len(f.features)})",
@@ -164,12 +197,14 @@ def _data_lines(cfg: Config, data: SeriesData) -> list[str]:
 
 def _split_lines(data: SeriesData) -> list[str]:
     df, tc = data.frame.df, data.frame.time_column
-    out = []
+    dates, out = dates_only(df[tc]), []
     for s in data.segments:
         prefix = f"[{s.series}] " if len(data.segments) > 1 else ""
         for name in SPLITS:
             lo, hi = s.bounds[name]
-            t0, t1 = (df[tc].iloc[lo], df[tc].iloc[hi - 1]) if hi > lo else ("-", "-")
+            t0, t1 = (
+                (time_text(df[tc].iloc[lo], dates), time_text(df[tc].iloc[hi - 1], dates)) if hi > lo else ("-", "-")
+            )
             out.append(f"{prefix}{name:<5} rows {lo:>7}..{hi - 1:<7} ({hi - lo:>6} rows)  {t0} .. {t1}")
     return out
 

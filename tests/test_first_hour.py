@@ -166,3 +166,32 @@ def test_no_latest_link_for_an_explicit_run_dir(tiny_demo: Path):
     r = CliRunner().invoke(cli, ["train", str(tiny_demo), "-q", "--run-dir", "here"])
     assert r.exit_code == 0, r.output
     assert not Path("runs").exists() and "rnnforecast report here" in r.stdout and "-latest" not in r.stdout
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def test_validate_prints_the_summary_first_and_ends_ready_to_train():
+    config = str(CONFIGS / "weather_gru.yaml")
+    r = CliRunner().invoke(cli, ["validate", config, "--set", "window.horizon=4"])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.rstrip().splitlines()
+    assert lines[0] == "# data" and "# resolved config" not in r.stdout
+    assert lines[-1] == f"ready to train: rnnforecast train {config} --set window.horizon=4"
+    assert "time range: 2012-01-01 .. 2015-12-31" in r.stdout  # daily: dates, no 00:00:00
+    assert "train rows       0..1022    (  1023 rows)  2012-01-01 .. 2014-10-19" in r.stdout
+    shown = CliRunner().invoke(cli, ["validate", config, "--show-config"]).stdout.rstrip().splitlines()
+    assert shown[-1] == f"ready to train: rnnforecast train {config}"
+    assert shown.index("# windows") < shown.index("# resolved config") < len(shown) - 1
+    assert "  horizon: 3" in shown[shown.index("# resolved config") :]
+
+
+def test_hourly_times_keep_their_time_of_day(tmp_path: Path):
+    from conftest import sine_frame
+
+    csv = tmp_path / "sine.csv"
+    sine_frame(200).to_csv(csv, index=False)
+    cfg = write_config(tmp_path, merge({"data": {"path": str(csv), "target": "y", "time_column": "time"}}, TINY))
+    r = CliRunner().invoke(cli, ["validate", str(cfg)])
+    assert r.exit_code == 0, r.output
+    assert "time range: 2020-01-01 00:00:00 .. 2020-01-09 07:00:00" in r.stdout

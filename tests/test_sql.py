@@ -51,7 +51,7 @@ def test_sqlite_file_validates_like_the_csv(tmp_path: Path):
         ),
     )
     assert c.returncode == 0, c.stderr
-    part = lambda out: out[out.index("rows:") :]  # noqa: E731  (the report after the source line)
+    part = lambda out: out[out.index("rows:") : out.index("ready to train")]  # noqa: E731  (source line, config path)
     assert part(r.stdout) == part(c.stdout)  # same rows, splits, windows as the CSV
     assert f"sqlite:///{tmp_path / 'w.db'} (table weather)" in r.stdout
 
