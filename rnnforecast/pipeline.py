@@ -953,7 +953,8 @@ def _fold_model(cfg: Config, frame, fold, end: str | None, root: Path, model, qu
     data = build(frame, cfg, check_splits=False).fold_view(end)
     fdir = B.fold_dir(root, fold.index)
     fdir.mkdir(parents=True, exist_ok=True)
-    model, fit, seconds = fit_model(cfg, data, fdir / "checkpoint", quiet=quiet)
+    with importlib.import_module(".train", __package__).epoch_label(f"fold {fold.index}"):  # epoch lines say whose
+        model, fit, seconds = fit_model(cfg, data, fdir / "checkpoint", quiet=quiet)
     artifacts.save_model(model, fdir / "model.keras")
     data.scaler.save(fdir / "scaler.json")
     artifacts.write_table(fdir / "history.csv", artifacts.history_table(fit.history, fit.epochs_run))

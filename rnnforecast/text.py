@@ -367,7 +367,19 @@ def ranked_table(record: dict) -> str:
         + (f"; mean ± std over seeds {record['seeds']}" if len(record["seeds"]) > 1 else f"; seed {record['seeds'][0]}")
     ]
     lines += table(header, rows, [spec for _, _, spec in COLUMNS])
+    lines += compare_warnings(record)
     return "\n".join(lines)
+
+
+def compare_warnings(record: dict) -> list[str]:
+    """One warning per cell that does no better than persistence on the test split (mean MASE >= 1)."""
+    out = []
+    for cell in record["ranking"]:
+        mase = record["results"][cell]["mean"].get("test_mase")
+        w = mase_warning_for(mase, "test", who=f"{cell} (mean over seeds)" if len(record["seeds"]) > 1 else cell)
+        if w:
+            out.append(w)
+    return out
 
 
 def markdown(record: dict) -> str:
@@ -398,14 +410,26 @@ def markdown(record: dict) -> str:
 # --------------------------------------------------------------------------- inspect
 
 
+def gradient_reading(ratio) -> str:
+    """What the oldest/newest gradient ratio says, in words (empty when unknown)."""
+    if ratio is None or not math.isfinite(ratio):
+        return ""
+    if ratio < 1e-3:
+        return " (vanishing: the oldest input barely moves the forecast)"
+    if ratio < 0.1:
+        return f" (fading: the oldest input moves the forecast {1 / ratio:.0f}x less than the newest)"
+    if ratio <= 10:
+        return " (kept: the oldest input moves the forecast about as much as the newest, within 10x)"
+    return f" (growing: the oldest input moves the forecast {ratio:.0f}x more than the newest)"
+
+
 def inspect_summary(numbers: dict, split: str = "") -> list[str]:
     """The headline numbers of ``inspect.json`` as text: gradient ratio, then gate saturation per layer."""
     ratio = numbers.get("ratio")
     windows = f"{numbers.get('n_windows')} {split + ' ' if split else ''}windows"
     lines = [
         f"gradient flow, first forecast step, {windows}: "
-        f"||d yhat / d x_oldest|| / ||d yhat / d x_newest|| = {num(ratio, '.3g')}"
-        + (" (vanishing: the oldest input barely moves the forecast)" if ratio is not None and ratio < 1e-3 else "")
+        f"||d yhat / d x_oldest|| / ||d yhat / d x_newest|| = {num(ratio, '.3g')}" + gradient_reading(ratio)
     ]
     for layer in numbers.get("layers", []):
         head = f"{layer['name']} ({layer['cell']}, {layer['units']} units)"
@@ -433,8 +457,9 @@ def backtest_table(record: dict, directory) -> str:
     then mean ± std over folds, then the directory."""
     levels = [f"{c:g}" for c in record["levels"]]
     header = ["fold", "origin", "windows", "trained", "MAE", "persist.", "MASE", *[f"cov{c}%" for c in levels]]
+    dates = dates_only([f["origin"] for f in record["folds"]])
     body = [
-        [str(f["fold"]), str(f["origin"])[:19], f["n_windows"], "yes" if f["trained"] else "no"]
+        [str(f["fold"]), time_text(str(f["origin"])[:19], dates), f["n_windows"], "yes" if f["trained"] else "no"]
         + [f["original"]["overall"]["model"]["mae"], f["original"]["overall"]["persistence"]["mae"]]
         + [f["original"]["overall"]["model"]["mase"]]
         + [f["intervals"]["model"]["levels"][c]["coverage"]["overall"] for c in levels]

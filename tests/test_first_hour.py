@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from conftest import CONFIGS, DATA, TINY, merge, write_config
+from conftest import CONFIGS, DATA, TINY, merge, run_cli, write_config
 from rnnforecast import nextsteps
 from rnnforecast.cli import cli
 
@@ -195,3 +196,64 @@ def test_hourly_times_keep_their_time_of_day(tmp_path: Path):
     r = CliRunner().invoke(cli, ["validate", str(cfg)])
     assert r.exit_code == 0, r.output
     assert "time range: 2020-01-01 00:00:00 .. 2020-01-09 07:00:00" in r.stdout
+
+
+# --------------------------------------------------------------------------- compare, tune, backtest lines
+
+
+def test_compare_warns_for_each_cell_that_loses_to_persistence():
+    from rnnforecast.text import ranked_table
+
+    def cell(mase):
+        keys = ("params", "seconds_per_epoch", "best_epoch", "val_mse", "test_mse", "test_mae", "test_mase")
+        mean = {**dict.fromkeys(keys, 1.0), "test_mase": mase, "test_skill": 0.0}
+        return {"mean": mean, "std": dict.fromkeys(mean), "runs": []}
+
+    rec = {
+        "n_test_windows": 10,
+        "seeds": [42],
+        "ranking": ["gru", "lstm", "simple_rnn"],
+        "results": {"gru": cell(0.9), "lstm": cell(1.0), "simple_rnn": cell(1.25)},
+        "baselines": {"persistence": {"test_mse": 3.0, "test_mae": 1.2, "test_mase": 1.0, "test_skill": 0.0}},
+    }
+    lines = ranked_table(rec).splitlines()
+    warnings = [line for line in lines if line.startswith("warning:")]
+    assert warnings == [
+        "warning: MASE 1.000 >= 1 on the test split: lstm does no better than repeating the last observed value "
+        "(persistence).",
+        "warning: MASE 1.250 >= 1 on the test split: simple_rnn does no better than repeating the last observed value "
+        "(persistence).",
+    ]
+
+
+@pytest.mark.slow
+def test_backtest_epoch_lines_name_their_fold(tmp_path: Path):
+    from conftest import sine_frame
+
+    sine_frame(60).to_csv(tmp_path / "s.csv", index=False)
+    cfg = {
+        "name": "bt",
+        "data": {"path": str(tmp_path / "s.csv"), "target": "y", "time_column": "time"},
+        "window": {"input_length": 3, "horizon": 2},
+        "model": {"cell": "gru", "units": [4]},
+        "training": {"epochs": 2, "batch_size": 16, "early_stopping": None},
+        "output": {"plots": False},
+    }
+    r = run_cli("backtest", str(write_config(tmp_path, cfg)), "--folds", "2", "--out", str(tmp_path / "bt"))
+    assert r.returncode == 0, r.stderr
+    epochs = [line.split("  loss")[0] for line in r.stderr.splitlines() if "epoch " in line and "loss" in line]
+    assert epochs == ["fold 0  epoch   1/2", "fold 0  epoch   2/2", "fold 1  epoch   1/2", "fold 1  epoch   2/2"]
+    table = r.stdout.splitlines()
+    assert table[0].split()[0] == "fold" and [row.split()[0] for row in table[1:3]] == ["0", "1"]  # the same labels
+
+
+@pytest.mark.slow
+def test_tune_lines_name_their_metric(tmp_path: Path):
+    from test_tune import tune_config
+
+    r = run_cli(
+        "tune", str(tune_config(tmp_path)), "--trials", "1", "--out", str(tmp_path / "t"), "--metric", "val_rmse"
+    )
+    assert r.returncode == 0, r.stderr
+    done = [line for line in r.stderr.splitlines() if line.startswith("trial 0 finished:")]
+    assert len(done) == 1 and re.fullmatch(r"trial 0 finished: val_rmse \d+\.\d+", done[0]), r.stderr
