@@ -516,7 +516,14 @@ def schema_of(data: SeriesData, cfg: Config) -> dict:
         "horizon": data.horizon,
         **_quantile_axis(cfg),
         "rows": int(len(f.df)),
+        "decimals": _target_decimals(data),  # what the data is recorded with: the text a person reads is rounded to it
     }
+
+
+def _target_decimals(data: SeriesData) -> dict[str, int]:
+    from .nextsteps import data_decimals
+
+    return {t: data_decimals(data.raw[:, i]) for t, i in zip(data.targets, data.target_idx)}
 
 
 def _quantile_axis(cfg: Config) -> dict:

@@ -291,13 +291,15 @@ def _train_into(
         history=history,
         metrics=record,
         timing=timing,
-        forecast=forecast_table(model, data, data.frame.frequency, calibration)
+        forecast=(future := forecast_table(model, data, data.frame.frequency, calibration))
         if data.can_forecast()  # data.future columns need horizon rows (predict --data), which training data lacks
         else pd.DataFrame(columns=["timestamp", "step", "quantile", *data.targets]),
         intervals=calibration and calibration.to_dict(),
     )
     if cfg.output.plots:
         plots.run_plots(partial / "plots", fit.history, fit.best_epoch, test, data)
+        if data.can_forecast():  # the forecast past the data's end, as a fan chart (the report's first figure)
+            draw_forecast(future, data, partial / "plots" / "forecast_next.png")
     if cfg.output.tensorboard:
         importlib.import_module(".train", __package__).log_lead_scores(partial / "tensorboard", val.metrics)
     final = artifacts.finish(partial)
@@ -791,6 +793,12 @@ def save_forecast(table: pd.DataFrame, path: str) -> None:
 def plot_forecast(table: pd.DataFrame, data: SeriesData, path: str) -> None:
     """``predict --plot``: the first series' recent history (5 input windows) and its forecast of the first target,
     with a fan of its intervals when the run has them."""
+    with artifacts.atomic_output(artifacts.check_output(path, "--plot", suffix=".png"), "--plot") as tmp:
+        draw_forecast(table, data, tmp)
+
+
+def draw_forecast(table: pd.DataFrame, data: SeriesData, path: Path) -> None:
+    """The fan chart of ``plot_forecast`` into ``path`` (train: plots/forecast_next.png of the run it writes)."""
     seg = data.segments[0]
     rows = windows.history_rows(seg.lo, seg.hi, 5 * data.input_length)
     target = data.targets[0]
@@ -800,18 +808,17 @@ def plot_forecast(table: pd.DataFrame, data: SeriesData, path: str) -> None:
     if calibration is not None:
         bands = first[[I.quantile_column(target, q) for q in calibration.quantiles]].to_numpy()  # (H, Q)
         levels = calibration.levels
-    with artifacts.atomic_output(artifacts.check_output(path, "--plot", suffix=".png"), "--plot") as tmp:
-        plots.predict_plot(
-            data.timestamps(rows),
-            data.raw[rows, data.target_idx[0]],
-            first["timestamp"],
-            first[target],
-            target,
-            tmp,
-            unit=data.frame.unit(target),
-            bands=bands,
-            levels=levels,
-        )
+    plots.predict_plot(
+        data.timestamps(rows),
+        data.raw[rows, data.target_idx[0]],
+        first["timestamp"],
+        first[target],
+        target,
+        path,
+        unit=data.frame.unit(target),
+        bands=bands,
+        levels=levels,
+    )
 
 
 def inspect_run(run_dir: str | Path, split: str = "test", window_index: int = 0) -> tuple[dict, Path, list[str]]:
