@@ -257,3 +257,70 @@ def test_tune_lines_name_their_metric(tmp_path: Path):
     assert r.returncode == 0, r.stderr
     done = [line for line in r.stderr.splitlines() if line.startswith("trial 0 finished:")]
     assert len(done) == 1 and re.fullmatch(r"trial 0 finished: val_rmse \d+\.\d+", done[0]), r.stderr
+
+
+# --------------------------------------------------------------------------- the Python API
+
+
+def test_cli_words_become_python_words():
+    from rnnforecast.api import _python_terms
+
+    assert _python_terms("write e.g. --set training.epochs=3") == 'write e.g. overrides=["training.epochs=3"]'
+    assert _python_terms("config.yaml: --set window.horizon") == 'config.yaml: overrides=["window.horizon"]'
+    assert _python_terms("pass another --run-dir, or --data FILE") == "pass another run_dir, or data FILE"
+    assert _python_terms("--resume keeps its name") == "--resume keeps its name"  # no API argument: as it is
+
+
+def _api_config(tmp_path: Path) -> dict:
+    cfg = yaml.safe_load((CONFIGS / "weather_gru.yaml").read_text())
+    cfg["data"]["path"] = str(DATA / "weather.csv")
+    return merge(merge(cfg, TINY), {"output": {"plots": False}})
+
+
+@pytest.mark.slow
+def test_the_api_numbers_an_existing_run_dir_and_overwrites_only_its_own_runs(tmp_path: Path, monkeypatch):
+    from rnnforecast import api
+    from rnnforecast.errors import RunError
+
+    monkeypatch.chdir(tmp_path)
+    cfg = _api_config(tmp_path)
+    first = api.train(cfg, run_dir="runs/x")
+    assert first.run_dir == (tmp_path / "runs/x").resolve()
+    model = (first.run_dir / "model.keras").read_bytes()
+    second = api.train(cfg, run_dir="runs/x")  # the README snippet, run again
+    assert second.run_dir == (tmp_path / "runs/x-2").resolve() and (first.run_dir / "model.keras").read_bytes() == model
+
+    (first.run_dir / "report.html").write_text("made by rnnforecast report")
+    again = api.train(cfg, run_dir="runs/x", overwrite=True, overrides=["seed=7"])
+    assert again.run_dir == first.run_dir and yaml.safe_load((first.run_dir / "config.yaml").read_text())["seed"] == 7
+    assert not (first.run_dir / "report.html").exists()  # the old run is gone, as asked
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["x", "x-2"]  # no hidden leftover
+
+    (first.run_dir / "notes.txt").write_text("mine")
+    with pytest.raises(RunError) as e:
+        api.train(cfg, run_dir="runs/x", overwrite=True)
+    assert "overwrite=True would delete notes.txt" in str(e.value) and "--run-dir" not in str(e.value)
+    assert (first.run_dir / "notes.txt").read_text() == "mine" and (first.run_dir / "model.keras").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "data.csv").write_text("a,b\n")
+    with pytest.raises(RunError):
+        api.train(cfg, run_dir=mine, overwrite=True)
+    assert (mine / "data.csv").read_text() == "a,b\n"
+
+
+@pytest.mark.slow
+def test_api_errors_name_arguments_not_cli_options(tmp_path: Path, monkeypatch, weather_run):
+    from rnnforecast import api
+    from rnnforecast.errors import ConfigError, RunError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RunError) as e:  # a run directory inside another run
+        api.train(_api_config(tmp_path), run_dir=weather_run / "inner")
+    assert "run_dir lies inside another run directory" in str(e.value) and "--" not in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        api.train(_api_config(tmp_path), overrides=["training.epochs"])
+    assert str(e.value) == (
+        "overrides: overrides expects KEY=VALUE, received 'training.epochs'. "
+        'Fix: write e.g. overrides=["training.epochs=3"].'
+    )
