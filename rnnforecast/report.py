@@ -22,9 +22,11 @@ from .text import (
     column,
     column_cells,
     compare_cells,
+    dates_only,
     inspect_summary,
     mase_warning_for,
     num,
+    time_text,
 )
 from .text import COLUMNS as COMPARE_COLUMNS
 
@@ -681,12 +683,12 @@ def _backtest_body(record: dict) -> str:
         "MASE",
         *[f"coverage {c}%" for c in levels],
     ]
-    rows = []
+    rows, dates = [], dates_only([str(f["origin"]) for f in record["folds"]])
     for f in record["folds"]:
         o = f["original"]["overall"]
         cov = [f["intervals"]["model"]["levels"][c]["coverage"]["overall"] for c in levels]
         rows.append(
-            [str(f["fold"]), str(f["origin"]), f["n_windows"], "yes" if f["trained"] else "no"]
+            [str(f["fold"]), time_text(str(f["origin"]), dates), f["n_windows"], "yes" if f["trained"] else "no"]
             + [o["model"]["mae"], o["persistence"]["mae"], o["model"]["mase"], *cov]
         )
     agg = record["aggregate"]["scores"]
