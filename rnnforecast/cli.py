@@ -210,7 +210,8 @@ def train(
         quiet=quiet,
         force_resume=force_resume,
     )
-    human = result.table + "\n" + nextsteps.train_next(result.run_dir, result.decimals, result.latest)
+    head, last = result.table.rsplit("\n", 1)  # the last line stays "run directory: ..."
+    human = f"{head}\n{nextsteps.train_next(result.run_dir, result.decimals, result.latest)}\n\n{last}"
     _result(human, as_json, lambda: text.train_json(result.metrics, result.run_dir, result.timing))
 
 

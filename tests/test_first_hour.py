@@ -130,7 +130,10 @@ def test_train_ends_with_the_forecast_and_the_next_commands_and_latest_works_eve
         ]
     assert "quantile" not in block.splitlines()[1] and "temp_max_p50" not in block
     assert f"{runs[1]}/forecast.csv keeps full precision" in block
-    assert f"plots      {runs[1]}/plots/ (error_by_horizon.png, forecast.png, loss.png, residuals.png)" in block
+    assert (
+        f"plots      {runs[1]}/plots/ (error_by_horizon.png, forecast.png, forecast_next.png, loss.png, residuals.png)"
+        in block
+    )
     assert (
         "rnnforecast report runs/weather_gru-latest" in block and "rnnforecast predict runs/weather_gru-latest" in block
     )
