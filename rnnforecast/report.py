@@ -639,7 +639,8 @@ def _run_links(page: _Page, d: Path, record: dict, output: Path | None) -> str:
     for c in record.get("cells", []):
         for r in record["results"][c]["runs"]:
             run = d / r["run_dir"]
-            if not (run / "metrics.json").is_file():
+            inside = not run.is_symlink() and run.resolve().is_relative_to(d.resolve())  # compare.json may be edited
+            if not inside or not (run / "metrics.json").is_file():
                 continue
             target = write_report(run)
             page.drop(run)

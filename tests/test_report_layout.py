@@ -139,3 +139,32 @@ def test_the_backtest_report_has_a_mean_row_and_its_config(report_kinds):
 @pytest.mark.parametrize("kind", ["run", "compare", "backtest", "tune"])
 def test_every_report_kind_fits_1280_px_without_horizontal_scrolling(report_kinds, kind):
     assert page_width(report_kinds[kind]) <= 1280
+
+
+def test_a_compare_report_writes_run_pages_only_inside_the_comparison(weather_run, tmp_path):
+    outside = tmp_path / "outside"
+    shutil.copytree(weather_run, outside)
+    (outside / "report.html").unlink(missing_ok=True)
+    keys = ("params", "seconds_per_epoch", "best_epoch", "val_mse", "test_mse", "test_mae", "test_mase", "test_skill")
+    cmp = tmp_path / "cmp"
+    cmp.mkdir()
+    record = {
+        "name": "edited",
+        "cells": ["gru"],
+        "ranking": ["gru"],
+        "seeds": [42],
+        "epochs": 1,
+        "n_test_windows": 1,
+        "baselines": {},
+        "results": {
+            "gru": {
+                "mean": dict.fromkeys(keys, 1.0),
+                "std": dict.fromkeys(keys),
+                "runs": [{"run_dir": "../outside", "seed": 42}],  # an edited compare.json pointing out of it
+            }
+        },
+    }
+    (cmp / "compare.json").write_text(json.dumps(record))
+    r = CliRunner().invoke(cli, ["report", str(cmp)])
+    assert r.exit_code == 0, r.output
+    assert not (outside / "report.html").exists() and "href='../outside" not in (cmp / "report.html").read_text()
