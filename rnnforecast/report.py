@@ -243,7 +243,9 @@ def render(d: Path, output: Path | None = None) -> str:
     generated = dt.datetime.now().isoformat(timespec="seconds")
     head = (
         f"<h1>{_e(title)}</h1><p class='meta'>{_e(kind)} directory <code>{_e(str(d.resolve()))}</code>; "
-        f"report generated {_e(generated)} by rnnforecast {_e(__version__)}; {len(pngs)} figure(s).</p>"
+        f"report generated {_e(generated)} by rnnforecast {_e(__version__)}; {len(pngs) - page.elsewhere} figure(s)"
+        + (f", {page.elsewhere} more on the run pages" if page.elsewhere else "")
+        + ".</p>"
     )
     toc = "<nav><ul>" + "".join(f"<li><a href='#{a}'>{_e(t)}</a></li>" for a, t in page.toc) + "</ul></nav>"
     return (
@@ -263,6 +265,7 @@ class _Page:
         self.remaining = {p.resolve(): p for p in pngs}
         self.parts: list[str] = []
         self.toc: list[tuple[str, str]] = []
+        self.elsewhere = 0  # PNGs shown on pages of their own (a comparison's runs)
 
     def section(self, anchor: str, title: str, body: str, level: int = 2) -> None:
         if level == 2:
@@ -288,6 +291,7 @@ class _Page:
         top = directory.resolve()
         for k in [k for k in self.remaining if k.is_relative_to(top)]:
             del self.remaining[k]
+            self.elsewhere += 1
 
     def figures_section(self, anchor: str, title: str, directory: Path, level: int = 2) -> None:
         body = self.figures(directory)
