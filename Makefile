@@ -3,6 +3,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the package alone, without extras: what `make demo` needs
+BASE_STAMP := $(VENV)/.installed-base
 # the demo config: beats persistence, seasonal naive and window mean (tests/test_demo.py)
 CONFIG ?= configs/weather_gru.yaml
 
@@ -12,19 +14,24 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# The extras stay extras: export (ONNX), scale (Optuna, Ray), sql (PostgreSQL), tensorboard; `make test` needs them.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[test,dev,scale,export,sql,tensorboard,serve,serve-ray]"
-	touch $(STAMP)
+	touch $(STAMP) $(BASE_STAMP)
+
+$(BASE_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $(BASE_STAMP)
 
 install: $(STAMP)
 
 # The package's bytecode, as a non-editable `pip install` writes it: where PYTHONDONTWRITEBYTECODE is set (these
 # machines, many Docker images) an editable install would compile every module in every process (about 0.1 s of
 # each `rnnforecast predict`). Up-to-date files are skipped; a stale one is only recompiled in memory, never wrong.
-bytecode: $(STAMP)
+bytecode: $(BASE_STAMP)
 	$(BIN)/python -m compileall -q rnnforecast
 
-demo: $(STAMP) bytecode
+demo: $(BASE_STAMP) bytecode
 	$(BIN)/rnnforecast train $(CONFIG)
 
 test: $(STAMP) bytecode

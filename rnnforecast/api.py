@@ -7,14 +7,19 @@ are DataFrames with a ``timestamp`` column, scores are dicts of floats in the da
 
 from __future__ import annotations
 
+import functools
+import os
+import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from . import pipeline
-from .artifacts import open_run
+from .artifacts import OWNER, PARTIAL_SUFFIX, open_run, partial_of
 from .config import Config, from_dict, load_config
+from .errors import RnnForecastError, RunError
 
 __all__ = ["Evaluation", "Forecast", "Run", "Training", "evaluate", "load_run", "predict", "train"]
 
@@ -83,6 +88,40 @@ def _config(config: str | Path | dict | Config, overrides: tuple[str, ...] | lis
     return cfg, name
 
 
+# The CLI's words in error messages -> the API's (argument names), for errors raised under an API call.
+PYTHON_TERMS = (
+    (re.compile(r"--set (\S*?[.=]\S*?)(?=[,.;:]?(?:\s|$))"), r'overrides=["\1"]'),  # a key or KEY=VALUE
+    (re.compile(r"--set\b"), "overrides"),
+    (re.compile(r"--run-dir\b"), "run_dir"),
+    (re.compile(r"--data\b"), "data"),
+    (re.compile(r"--split\b"), "split"),
+    (re.compile(r"--allow-missing-tail\b"), "allow_missing_tail=True"),
+)
+
+
+def _python_terms(text: str | None) -> str | None:
+    if text is None:
+        return None
+    for pattern, words in PYTHON_TERMS:
+        text = pattern.sub(words, text)
+    return text
+
+
+def _in_python_terms(function):
+    """Errors of the pipeline name CLI options (``--run-dir``); raised from the API they name its arguments."""
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except RnnForecastError as e:
+            e.message, e.where, e.fix = _python_terms(e.message), _python_terms(e.where), _python_terms(e.fix)
+            e.args = (e.one_line(),)
+            raise
+
+    return call
+
+
 def _evaluation(run_dir: Path, ev: pipeline.Evaluation, warnings: list[str]) -> Evaluation:
     overall = ev.metrics["original"]["overall"]
     return Evaluation(
@@ -97,11 +136,13 @@ def _evaluation(run_dir: Path, ev: pipeline.Evaluation, warnings: list[str]) -> 
     )
 
 
+@_in_python_terms
 def train(
     config: str | Path | dict | Config,
     data: pd.DataFrame | None = None,
     *,
     run_dir: str | Path | None = None,
+    overwrite: bool = False,
     overrides: tuple[str, ...] | list[str] = (),
     quiet: bool = True,
 ) -> Training:
@@ -110,15 +151,73 @@ def train(
     Args:
         config: a YAML path, a dict with the YAML's content, or a ``Config``.
         data: the rows to train on, in place of ``data.path`` (the time column may be the index).
-        run_dir: where to write the run (default ``runs/<name>-<time>/``).
+        run_dir: where to write the run (default ``runs/<name>-<time>/``). When it exists the run goes to
+            ``<run_dir>-2``, ``-3``, ... (``Training.run_dir`` says where), unless ``overwrite``.
+        overwrite: replace an existing ``run_dir``, when it is a finished run directory holding only what
+            rnnforecast writes there (anything else is refused, never deleted). The old run is kept until the new
+            one is complete.
         overrides: ``--set`` style changes, e.g. ``["training.epochs=3"]``.
         quiet: no per-epoch lines on stderr (default True).
     """
     cfg, name = _config(config, overrides)
-    result = pipeline.train(cfg, config_path=name, run_dir=str(run_dir) if run_dir else None, quiet=quiet, table=data)
+    replaced = None
+    if run_dir is not None:
+        target = Path(run_dir)
+        if overwrite and (target.exists() or target.is_symlink()):
+            replaced = _set_aside(target)
+        elif not overwrite:
+            target = _free_name(target)
+        run_dir = target
+    try:
+        result = pipeline.train(
+            cfg, config_path=name, run_dir=str(run_dir) if run_dir else None, quiet=quiet, table=data
+        )
+    except BaseException:
+        if replaced is not None and not Path(run_dir).exists():
+            os.rename(replaced, run_dir)  # the old run back where it was
+        raise
+    if replaced is not None:
+        shutil.rmtree(replaced)
     run_dir = result.run_dir.resolve()
     forecast = pd.read_csv(run_dir / "forecast.csv", parse_dates=["timestamp"])
     return Training(run_dir, _evaluation(run_dir, result.evaluation, []), result.history, forecast)
+
+
+# What a finished run directory may hold for overwrite= to replace it: its own files, and what report, inspect
+# and export add.
+RUN_ENTRIES = frozenset(
+    {"model.keras", "config.yaml", "scaler.json", "schema.json", "metrics.json", "history.csv", "timing.json"}
+    | {"forecast.csv", "intervals.json", "plots", "members", "inspect", "tensorboard", "report.html"}
+)
+
+
+def _free_name(target: Path) -> Path:
+    """``target``, or ``target-2``, ``-3``, ... : the first name with neither a directory nor a .partial."""
+    candidate, n = target, 1
+    while candidate.exists() or candidate.is_symlink() or partial_of(candidate).exists():
+        n += 1
+        candidate = target.with_name(f"{target.name}-{n}")
+    return candidate
+
+
+def _set_aside(target: Path) -> Path:
+    """Move the finished run at ``target`` to a hidden name beside it (the caller removes it once the new run is
+    complete). Anything but a finished run holding only rnnforecast's files is refused."""
+    if target.is_symlink() or not target.is_dir():
+        raise RunError(
+            "overwrite=True replaces a run directory; this is not one", where=str(target), fix="pass another run_dir"
+        )
+    open_run(target)  # complete, readable, this version's
+    foreign = sorted(p.name for p in target.iterdir() if p.name not in RUN_ENTRIES and not p.name.startswith("export-"))
+    if foreign or target.name.endswith(PARTIAL_SUFFIX) or (target / OWNER).exists():
+        raise RunError(
+            f"overwrite=True would delete {', '.join(foreign) or 'an unfinished run'}, which rnnforecast did not write",
+            where=str(target),
+            fix="move those files out of the run directory, or pass another run_dir",
+        )
+    aside = target.with_name(f".{target.name}.replaced-{os.getpid()}")
+    os.rename(target, aside)
+    return aside
 
 
 def _data_args(data: pd.DataFrame | str | Path | None) -> tuple[str | None, pd.DataFrame | None]:
@@ -127,14 +226,20 @@ def _data_args(data: pd.DataFrame | str | Path | None) -> tuple[str | None, pd.D
     return str(data), None
 
 
-def predict(run: str | Path | Run, data: pd.DataFrame | str | Path | None = None) -> Forecast:
-    """Forecast the ``horizon`` steps after the last row of ``data`` (default: the run's own data)."""
+@_in_python_terms
+def predict(
+    run: str | Path | Run, data: pd.DataFrame | str | Path | None = None, *, allow_missing_tail: bool = False
+) -> Forecast:
+    """Forecast the ``horizon`` steps after the last row of ``data`` (default: the run's own data).
+
+    ``allow_missing_tail``: forecast although the last target values of ``data`` are missing (filled, warned)."""
     run_dir = Path(run.path if isinstance(run, Run) else run).resolve()
     path, table = _data_args(data)
-    forecast, _, warnings = pipeline.forecast(str(run_dir), path, table)
+    forecast, _, warnings = pipeline.forecast(str(run_dir), path, table, allow_missing_tail=allow_missing_tail)
     return Forecast(run_dir, forecast, warnings)
 
 
+@_in_python_terms
 def evaluate(run: str | Path | Run, data: pd.DataFrame | str | Path | None = None, split: str = "test") -> Evaluation:
     """Score a run and the naive baselines on ``split`` of ``data`` (default: the run's own data)."""
     run_dir = Path(run.path if isinstance(run, Run) else run).resolve()
@@ -143,6 +248,7 @@ def evaluate(run: str | Path | Run, data: pd.DataFrame | str | Path | None = Non
     return _evaluation(run_dir, ev, warnings)
 
 
+@_in_python_terms
 def load_run(path: str | Path) -> Run:
     """A finished run directory: its config, metrics and schema (checked as ``evaluate`` checks them)."""
     r = open_run(path)

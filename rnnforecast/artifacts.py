@@ -552,6 +552,7 @@ def schema_of(data: SeriesData, cfg: Config) -> dict:
         **_quantile_axis(cfg),
         **_network_shape(data),
         "rows": int(len(f.df)),
+        "decimals": _target_decimals(data),  # what the data is recorded with: the text a person reads is rounded to it
     }
 
 
@@ -561,6 +562,12 @@ def _network_shape(data: SeriesData) -> dict:
     if not fr.independent:
         return {}
     return {"network": {"inputs": fr.network_inputs, "targets": fr.network_targets}}
+
+
+def _target_decimals(data: SeriesData) -> dict[str, int]:
+    from .nextsteps import data_decimals
+
+    return {t: data_decimals(data.raw[:, i]) for t, i in zip(data.targets, data.target_idx)}
 
 
 def _quantile_axis(cfg: Config) -> dict:

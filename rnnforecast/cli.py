@@ -164,12 +164,16 @@ def cli(ctx: click.Context, traceback: bool) -> None:
 @cli.command()
 @config_argument
 @set_option
-def validate(config: str, overrides: tuple[str, ...]) -> None:
+@click.option("--show-config", is_flag=True, help="Also print the resolved config (every key, defaults filled in).")
+def validate(config: str, overrides: tuple[str, ...], show_config: bool) -> None:
     """Check CONFIG and its data; print splits, window geometry and batch shapes. No training."""
     cfg = _config(config, overrides)
-    from . import pipeline
+    from . import pipeline, text
 
     click.echo(pipeline.validate(cfg))
+    if show_config:
+        click.echo("\n" + text.resolved_config(cfg))
+    click.echo("\n" + text.ready_line(_config_path(config, overrides)))
 
 
 @cli.command()
@@ -205,7 +209,7 @@ def train(
     if final_fit is not None:  # a --set, so the resume hints repeat it
         overrides = (*overrides, f"training.final_fit={str(final_fit).lower()}")
     cfg = _config(config, overrides)
-    from . import pipeline, text
+    from . import nextsteps, pipeline, text
 
     result = pipeline.train(
         cfg,
@@ -215,7 +219,9 @@ def train(
         quiet=quiet,
         force_resume=force_resume,
     )
-    _result(result.table, as_json, lambda: text.train_json(result.metrics, result.run_dir, result.timing))
+    head, last = result.table.rsplit("\n", 1)  # the last line stays "run directory: ..."
+    human = f"{head}\n{nextsteps.train_next(result.run_dir, result.decimals, result.latest)}\n\n{last}"
+    _result(human, as_json, lambda: text.train_json(result.metrics, result.run_dir, result.timing))
 
 
 @cli.command()
@@ -273,7 +279,11 @@ def predict(
         pipeline.save_forecast(table, output)
         click.echo(f"forecast written to {output}", err=True)
     elif not as_json:
-        click.echo(table.to_csv(index=False), nl=False)
+        from .nextsteps import printed_forecast_csv
+
+        csv, note = printed_forecast_csv(table, data)
+        click.echo(csv, nl=False)
+        click.echo(note, err=True)
     if plot:
         pipeline.plot_forecast(table, data, plot)
         click.echo(f"plot written to {plot}", err=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import artifacts, backend, metrics, plots, text, windows
+from . import artifacts, backend, metrics, nextsteps, plots, text, windows
 from . import backtest as B
 from . import compare as C
 from . import final_fit as FF
@@ -211,6 +211,8 @@ class TrainResult:
     table: str  # what `train` prints
     history: pd.DataFrame  # the content of history.csv
     timing: dict  # the content of timing.json
+    decimals: dict = field(default_factory=dict)  # per target, the decimals the data is recorded with
+    latest: tuple | None = None  # (runs/<name>-latest or None, note) when the run went to the default runs_dir
 
 
 def train(
@@ -252,7 +254,10 @@ def train(
         partial = artifacts.start(planned, config_path, record=keys, numbered=run_dir is None)
         state = None
     with artifacts.kept_on_failure(partial, config_path, cfg.training.epochs):
-        return _train_into(partial, cfg, data, state, backend_name, quiet, split, callbacks)
+        result = _train_into(partial, cfg, data, state, backend_name, quiet, split, callbacks)
+    if run_dir is None and result.run_dir.parent.resolve() == cfg.runs_path:  # not compare's, tune's or --run-dir's
+        result.latest = nextsteps.update_latest(result.run_dir, artifacts.slug(cfg.name))
+    return result
 
 
 def _train_into(
@@ -304,7 +309,7 @@ def _train_into(
         metrics=record,
         timing=timing,
         forecast=SS.add_forecasts(
-            forecast_table(f_model, f_data, data.frame.frequency, calibration),
+            (future := forecast_table(f_model, f_data, data.frame.frequency, calibration)),
             data.frame,
             short_by,
             data.horizon,
@@ -318,13 +323,16 @@ def _train_into(
     FF.cleanup(partial)
     if cfg.output.plots:
         plots.run_plots(partial / "plots", fit.history, fit.best_epoch, test, data)
+        if data.can_forecast():  # the forecast past the data's end, as a fan chart (the report's first figure)
+            draw_forecast(future, data, partial / "plots" / "forecast_next.png")
     if cfg.output.tensorboard:
         importlib.import_module(".train", __package__).log_lead_scores(partial / "tensorboard", val.metrics)
     final = artifacts.finish(partial)
     summary = text.train_summary(test, record, train_seconds, final.resolve())  # absolute: runs_dir may be ../..
     if record["forecast_model"]["final_fit"]:
         summary += "\n" + FF.summary_line(record["forecast_model"], calibration is not None)
-    return TrainResult(final, test, record, summary, history, timing)
+    decimals = {t: nextsteps.data_decimals(data.raw[:, i]) for t, i in zip(data.targets, data.target_idx)}
+    return TrainResult(final, test, record, summary, history, timing, decimals)
 
 
 def _final_fit(cfg: Config, data: SeriesData, fit, partial: Path, split: str, members, model):
@@ -842,6 +850,12 @@ def save_forecast(table: pd.DataFrame, path: str) -> None:
 def plot_forecast(table: pd.DataFrame, data: SeriesData, path: str) -> None:
     """``predict --plot``: the first series' recent history (5 input windows) and its forecast of the first target,
     with a fan of its intervals when the run has them."""
+    with artifacts.atomic_output(artifacts.check_output(path, "--plot", suffix=".png"), "--plot") as tmp:
+        draw_forecast(table, data, tmp)
+
+
+def draw_forecast(table: pd.DataFrame, data: SeriesData, path: Path) -> None:
+    """The fan chart of ``plot_forecast`` into ``path`` (train: plots/forecast_next.png of the run it writes)."""
     seg = data.segments[0]
     rows = windows.history_rows(seg.lo, seg.hi, 5 * data.input_length)
     target = data.targets[0]
@@ -851,18 +865,17 @@ def plot_forecast(table: pd.DataFrame, data: SeriesData, path: str) -> None:
     if calibration is not None:
         bands = first[[I.quantile_column(target, q) for q in calibration.quantiles]].to_numpy()  # (H, Q)
         levels = calibration.levels
-    with artifacts.atomic_output(artifacts.check_output(path, "--plot", suffix=".png"), "--plot") as tmp:
-        plots.predict_plot(
-            data.timestamps(rows),
-            data.raw[rows, data.target_idx[0]],
-            first["timestamp"],
-            first[target],
-            target,
-            tmp,
-            unit=data.frame.unit(target),
-            bands=bands,
-            levels=levels,
-        )
+    plots.predict_plot(
+        data.timestamps(rows),
+        data.raw[rows, data.target_idx[0]],
+        first["timestamp"],
+        first[target],
+        target,
+        path,
+        unit=data.frame.unit(target),
+        bands=bands,
+        levels=levels,
+    )
 
 
 def inspect_run(run_dir: str | Path, split: str = "test", window_index: int = 0) -> tuple[dict, Path, list[str]]:
@@ -1006,7 +1019,8 @@ def _fold_model(cfg: Config, frame, fold, end: str | None, root: Path, model, qu
     data = build(frame, cfg, check_splits=False).fold_view(end)
     fdir = B.fold_dir(root, fold.index)
     fdir.mkdir(parents=True, exist_ok=True)
-    model, fit, seconds = fit_model(cfg, data, fdir / "checkpoint", quiet=quiet)
+    with importlib.import_module(".train", __package__).epoch_label(f"fold {fold.index}"):  # epoch lines say whose
+        model, fit, seconds = fit_model(cfg, data, fdir / "checkpoint", quiet=quiet)
     artifacts.save_model(model, fdir / "model.keras")
     data.scaler.save(fdir / "scaler.json")
     history = artifacts.history_table(fit.history, fit.epochs_run)

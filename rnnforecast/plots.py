@@ -126,33 +126,26 @@ def _few_time_ticks(ax, times, most: int = 4) -> None:
 
 
 def _forecast_panel(ax, p: ForecastPanel, keep: slice, levels) -> None:
+    """Actual values to the end of the split, the lead-1 forecast with one band per level, the lead-H forecast."""
     from .intervals import bound_indices
 
     h = p.pred.shape[1]
     t1, th = p.times[keep, 0], p.times[keep, h - 1]
-    if p.bands is not None:
+    if p.bands is not None:  # lead 1 only: the bands of two leads on one axis read as one blur
         for k, ((lo, hi), c) in enumerate(zip(bound_indices(levels), levels)):
-            alpha = 0.3 - 0.12 * k
             ax.fill_between(
                 t1,
                 p.bands[keep, 0, lo],
                 p.bands[keep, 0, hi],
                 color="C0",
-                alpha=alpha,
+                alpha=0.3 - 0.12 * k,
                 lw=0,
-                label=f"{c:g}% band, lead 1",
+                label=f"{c:g}% interval",
             )
-            if h > 1:
-                ax.fill_between(
-                    th,
-                    p.bands[keep, h - 1, lo],
-                    p.bands[keep, h - 1, hi],
-                    color="C3",
-                    alpha=alpha / 2,
-                    lw=0,
-                    label=f"{c:g}% band, lead {h}",
-                )
-    ax.plot(t1, p.actual[keep, 0], color="black", lw=1.0, label="actual")
+    # both views end at the last window: its later targets carry the actual curve to the split's last row
+    actual_t = np.concatenate([t1, p.times[-1, 1:]])
+    actual = np.concatenate([p.actual[keep, 0], p.actual[-1, 1:]])
+    ax.plot(actual_t, actual, color="black", lw=1.0, label="actual")
     ax.plot(t1, p.pred[keep, 0], color="C0", lw=1.0, label="forecast, lead 1")
     if h > 1:
         ax.plot(th, p.pred[keep, h - 1], color="C3", lw=1.0, label=f"forecast, lead {h}")
@@ -192,16 +185,16 @@ def error_by_horizon(per_lead: dict, path: Path, units: str = "data units") -> N
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, scores in per_lead.items():
-        mse = scores["mse"]
+        mae = scores["mae"]  # the headline metric of every table
         ax.plot(
-            np.arange(1, len(mse) + 1),
-            mse,
+            np.arange(1, len(mae) + 1),
+            mae,
             marker="o",
             label=name,
             color=COLORS.get(name),
             lw=2.2 if name == "model" else 1.2,
         )
-    ax.set(title="Test MSE by lead time", xlabel="lead time (steps ahead)", ylabel=f"MSE ({units}²)")
+    ax.set(title="Test MAE by lead time", xlabel="lead time (steps ahead)", ylabel=f"MAE ({units})")
     _integer_ticks(ax.xaxis)
     ax.legend()
     _save(fig, path)
@@ -383,8 +376,12 @@ def error_by_lead(view: _Comparison, path: Path) -> None:
     """Test MSE per lead time of every cell, persistence dashed."""
     fig, ax = _plt().subplots(figsize=(7, 4))
     for cell in view.cells:
-        mse = view.mean(cell, "test_mse_by_lead")
-        ax.plot(np.arange(1, len(mse) + 1), mse, marker="o", color=view.colors[cell], lw=2, label=cell)
+        mse = np.asarray(view.mean(cell, "test_mse_by_lead"), dtype=float)
+        h = np.arange(1, len(mse) + 1)
+        ax.plot(h, mse, marker="o", color=view.colors[cell], lw=2, label=cell)
+        std = view.std(cell, "test_mse_by_lead")
+        if std:  # the ± std over seeds the title promises
+            ax.fill_between(h, mse - np.asarray(std), mse + np.asarray(std), color=view.colors[cell], alpha=0.15, lw=0)
     p = view.persistence
     if p:
         lead = p["test_mse_by_lead"]
@@ -681,9 +678,10 @@ def backtest_error_by_lead(record: dict, path: Path, unit: str) -> None:
         h = np.arange(1, len(mean) + 1)
         style = BASELINE_STYLE.get(name, ("C0", "-"))
         ax.plot(h, mean, marker="o", color=style[0], ls=style[1], lw=2.2 if name == "model" else 1.2, label=name)
-        ax.fill_between(h, mean - std, mean + std, color=style[0], alpha=0.15)
+        if name == "model":  # one band: four stacked bands hid each other and the legend
+            ax.fill_between(h, mean - std, mean + std, color=style[0], alpha=0.15, lw=0, label="model ± 1 std")
     ax.set(
-        title=f"Backtest: MAE by lead time over {len(record['folds'])} folds (mean ± std)",
+        title=f"Backtest: MAE by lead time, mean over {len(record['folds'])} folds (model ± 1 std)",
         xlabel="lead time (steps ahead)",
         ylabel=f"MAE ({unit})",
     )

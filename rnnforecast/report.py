@@ -11,6 +11,7 @@ import datetime as dt
 import fnmatch
 import html
 import json
+import os
 from pathlib import Path
 
 from . import __version__, artifacts
@@ -19,13 +20,16 @@ from .text import (
     AUTO,
     backtest_verdict,
     beats_every_baseline,
+    column,
     column_cells,
     compare_cells,
     compare_verdict,
+    dates_only,
     inspect_summary,
     mase_warning_for,
     num,
     run_verdict,
+    time_text,
 )
 from .text import COLUMNS as COMPARE_COLUMNS
 
@@ -35,11 +39,15 @@ CAPTIONS = {
     "loss.png": "Training and validation loss per epoch, in scaled units of the training loss. The dashed line marks the "
     "best epoch, whose weights the run kept. Validation loss rising while training loss keeps falling means overfitting; "
     "both flat and high means the model is not learning.",
-    "forecast.png": "Actual values (black) and the one-step-ahead forecast (blue) on the test split, in the data's units, "
-    "with a few full-horizon forecasts (red) starting at evenly spaced windows. A forecast that trails the actual curve by "
-    "one step is mostly repeating the last value (compare its MASE with 1).",
-    "error_by_horizon.png": "Test MSE for each lead time (1 = the first step after the window), for the model and the naive "
-    "baselines, in the data's units squared. Error normally grows with lead time; the model is useful where its line lies "
+    "forecast_next.png": "The forecast past the data's last row (red, dots: the forecast steps) after the last "
+    "observations (black), in the data's units, with one shaded interval per level (darker = the lower level). The "
+    "numbers are in the forecast table above and, at full precision, in forecast.csv.",
+    "forecast.png": "Actual values (black, to the split's last row) on the test split with the lead-1 forecast (blue) "
+    "and its interval for each level (shaded; darker = the lower level), and the forecast at the last lead (red); the "
+    "right panel zooms into the last windows. A forecast that trails the actual curve by one step is mostly repeating "
+    "the last value (compare its MASE with 1).",
+    "error_by_horizon.png": "Test MAE for each lead time (1 = the first step after the window), for the model and the "
+    "naive baselines, in the data's units. Error normally grows with lead time; the model is useful where its line lies "
     "below persistence.",
     "residuals.png": "Histogram of test errors (forecast - actual) over all lead times, in the data's units. A centre away "
     "from zero is bias; long tails are occasional large misses.",
@@ -49,8 +57,9 @@ CAPTIONS = {
     "test_error.png": "Test MSE (left, units squared) and MAE (right, data units) of each cell, in original units, with the "
     "naive baselines as horizontal lines; error bars are the std over seeds when there are several. A bar above the "
     "persistence line means the cell does worse than repeating the last value.",
-    "error_by_lead.png": "Test MSE per lead time for each cell (mean over seeds) with persistence dashed, in the data's units "
-    "squared. Cells that keep long-range memory tend to gain most at the later lead times.",
+    "error_by_lead.png": "Test MSE per lead time for each cell (mean over seeds, shaded ± 1 std over seeds when there "
+    "are several) with persistence dashed, in the data's units squared. Cells that keep long-range memory tend to gain "
+    "most at the later lead times.",
     "forecast_overlay.png": "One panel per cell, shared axes: actual values (black) and the cell's one-step-ahead forecast "
     "on the same stretch of the test split (first seed of each cell), in the data's units, with the cell's MAE over that "
     "stretch. Curves that hug the black line are better; one shifted a step to the right is mostly persistence.",
@@ -62,8 +71,9 @@ CAPTIONS = {
     "backtest_error_per_fold.png": "Test MAE of the model and the naive baselines in each fold, in the data's units, "
     "folds by origin. A model line that crosses above persistence in some folds is not reliably better; a trend across "
     "folds shows the error drifting with the season or regime.",
-    "backtest_error_by_lead.png": "MAE per lead time, mean over folds with a band of one standard deviation across folds, "
-    "model and baselines. A wide band means the score depends on where the origin falls: trust it less.",
+    "backtest_error_by_lead.png": "MAE per lead time, mean over folds, for the model (with a band of one standard "
+    "deviation across folds) and the baselines. A wide band means the score depends on where the origin falls: trust "
+    "it less.",
     "backtest_forecast.png": "Actual values (black) and the one-step-ahead forecast (blue) over the whole backtested "
     "stretch, with the conformal bands of each level (shaded; wider = higher level) and the fold origins as dotted lines. "
     "Actual values outside the band should be about 100 - level percent of the points.",
@@ -144,7 +154,7 @@ def write_report(directory: str | Path, output: str | Path | None = None) -> Pat
     out = d / "report.html"  # the directory's own page, the one place report writes inside a result
     if output and Path(output).resolve() != out.resolve():
         out = artifacts.check_output(output, "--output")
-    text = render(d)
+    text = render(d, out)
     try:
         artifacts.write_atomic(out, text)
     except OSError as e:
@@ -207,7 +217,8 @@ def figures_in(d: Path) -> list[Path]:
     return out
 
 
-def render(d: Path) -> str:
+def render(d: Path, output: Path | None = None) -> str:
+    """The page of ``d``; ``output``: where it will be written (links to per-run pages are relative to it)."""
     kind = kind_of(d)
     pngs = figures_in(d)
     page = _Page(d, pngs)
@@ -216,15 +227,11 @@ def render(d: Path) -> str:
         title = f"Cell comparison: {record.get('name', d.name)}"
         page.section("comparison", "Comparison", _compare_body(record))
         page.figures_section("comparison-plots", "Comparison plots", d / "plots")
-        page.section("config", "Config (base of every run)", _config_body(d, "rnnforecast compare"))
+        page.section("runs", "Runs (one page each)", _run_links(page, d, record, output))
         first = _first_run(d, record)
         if first is not None:
             page.section("data", "Data", _schema_body(first, d))
-        for c in record.get("cells", []):
-            for r in record["results"][c]["runs"]:
-                run = d / r["run_dir"]
-                if run.is_dir():
-                    page.run_sections(run, f"run-{run.name}", f"Run {r['run_dir']} ({c}, seed {r['seed']})", level=2)
+        page.section("config", "Config (base of every run)", _config_body(d, "rnnforecast compare"))
     elif kind == "tune":
         title = _tune_sections(page, d)
     elif kind == "backtest":
@@ -232,12 +239,11 @@ def render(d: Path) -> str:
         title = f"Backtest: {record.get('name', d.name)}"
         page.section("backtest", "Backtest", _backtest_body(record))
         page.figures_section("backtest-plots", "Backtest plots", d / "plots")
+        page.section("config", "Config", _config_body(d, "rnnforecast backtest"))
     else:
         metrics = _json(d / "metrics.json")
         title = f"Run {d.name}"
-        page.section("config", "Config", _config_body(d, "rnnforecast train"))
-        page.section("data", "Data", _schema_body(d, d))
-        page.run_sections(d, "run", "Results", level=2, metrics=metrics)
+        _run_answer_first(page, d, metrics)
     page.leftovers()
     warnings = "".join(
         f"<p class='{'warning' if w.startswith('warning') else 'verdict'}'>{_e(w)}</p>" for w in _warnings(kind, d)
@@ -245,7 +251,9 @@ def render(d: Path) -> str:
     generated = dt.datetime.now().isoformat(timespec="seconds")
     head = (
         f"<h1>{_e(title)}</h1><p class='meta'>{_e(kind)} directory <code>{_e(str(d.resolve()))}</code>; "
-        f"report generated {_e(generated)} by rnnforecast {_e(__version__)}; {len(pngs)} figure(s).</p>"
+        f"report generated {_e(generated)} by rnnforecast {_e(__version__)}; {len(pngs) - page.elsewhere} figure(s)"
+        + (f", {page.elsewhere} more on the run pages" if page.elsewhere else "")
+        + ".</p>"
     )
     toc = "<nav><ul>" + "".join(f"<li><a href='#{a}'>{_e(t)}</a></li>" for a, t in page.toc) + "</ul></nav>"
     return (
@@ -265,6 +273,7 @@ class _Page:
         self.remaining = {p.resolve(): p for p in pngs}
         self.parts: list[str] = []
         self.toc: list[tuple[str, str]] = []
+        self.elsewhere = 0  # PNGs shown on pages of their own (a comparison's runs)
 
     def section(self, anchor: str, title: str, body: str, level: int = 2) -> None:
         if level == 2:
@@ -279,6 +288,18 @@ class _Page:
             del self.remaining[p.resolve()]
             out.append(_figure(p, self.root))
         return "\n".join(out)
+
+    def figure_of(self, path: Path) -> str:
+        """``path`` captioned, when it is one of the page's PNGs not shown yet; else nothing."""
+        p = self.remaining.pop(path.resolve(), None)
+        return _figure(p, self.root) if p is not None else ""
+
+    def drop(self, directory: Path) -> None:
+        """Leave out every PNG under ``directory`` (shown on a page of its own)."""
+        top = directory.resolve()
+        for k in [k for k in self.remaining if k.is_relative_to(top)]:
+            del self.remaining[k]
+            self.elsewhere += 1
 
     def figures_section(self, anchor: str, title: str, directory: Path, level: int = 2) -> None:
         body = self.figures(directory)
@@ -527,6 +548,129 @@ def _metrics_body(m: dict, run: Path) -> str:
     return "\n".join(out)
 
 
+# --------------------------------------------------------------------------- a run, answer first
+
+
+def verdict(metrics: dict) -> str | None:
+    """The one-line verdict against the best baseline that the scoring commands print, or None.
+
+    The report's first line is whatever this returns: the rule (which baseline is best, by how much) is
+    ``text.run_verdict``'s, the one the scoring commands print.
+    """
+    lines = run_verdict(metrics.get(metrics.get("split", "test"), {}))
+    return lines[0] if lines else None
+
+
+def headline(metrics: dict) -> str:
+    """The headline numbers in one sentence: the model's MAE and MASE on the scored split, beside persistence's MAE."""
+    split = metrics.get("split", "test")
+    overall = metrics.get(split, {}).get("original", {}).get("overall", {})
+    model, persistence = overall.get("model", {}), overall.get("persistence", {})
+    maes = column([model.get("mae"), persistence.get("mae")])
+    return (
+        f"{split.capitalize()} split, {metrics.get('n_windows', '?')} windows, original units: model MAE {maes[0]}, "
+        f"persistence MAE {maes[1]}, MASE {num(model.get('mase'), '.3f')} (below 1 beats persistence)."
+    )
+
+
+def _run_answer_first(page: _Page, d: Path, metrics: dict) -> None:
+    """A run's page: the answer (verdict, headline scores), the forecast and its fan chart, the intervals, then the
+    diagnostics, the data and the config."""
+    split = metrics.get("split", "test")
+    overall = metrics.get(split, {}).get("original", {}).get("overall")
+    lines = [v for v in (verdict(metrics), headline(metrics)) if v]
+    body = "".join(
+        f"<p><strong>{_e(line)}</strong></p>" if i == 0 else f"<p>{_e(line)}</p>" for i, line in enumerate(lines)
+    )
+    page.section("answer", "Answer", body + (_scores_table(overall) if overall else ""))
+    page.section("forecast", "Forecast", _forecast_body(d) + page.figure_of(d / "plots" / "forecast_next.png"))
+    intervals = _intervals_body(metrics)
+    if intervals:
+        page.section("intervals", "Interval coverage and width", intervals)
+    page.run_sections(d, "run", "Diagnostics", level=2, metrics=metrics)
+    page.section("data", "Data", _schema_body(d, d))
+    page.section("config", "Config", _config_body(d, "rnnforecast train"))
+
+
+def _forecast_body(d: Path) -> str:
+    """forecast.csv as a table, rounded for reading (the file keeps full precision)."""
+    import pandas as pd
+
+    from .nextsteps import MAX_DATA_DECIMALS, printable_forecast
+
+    path = d / "forecast.csv"
+    if not path.exists():
+        return "<p class='note'>No forecast.csv in this run.</p>"
+    frame = pd.read_csv(path)
+    if frame.empty:
+        return "<p class='note'>The run has no forecast of its own (its future inputs need rows past the data's end: "
+        "<code>rnnforecast predict RUN --data FILE</code>).</p>"
+    schema = _json(d / "schema.json")
+    targets = schema.get("targets", [])
+    decimals = {t: schema.get("decimals", {}).get(t, MAX_DATA_DECIMALS) for t in targets}  # older runs: 4 digits
+    shown = printable_forecast(frame, targets, decimals)
+    owner = {c: t for t in targets for c in shown.columns if c == t or c.startswith(f"{t}_p")}
+    header = list(shown.columns)
+    specs = [f".{shown.attrs['decimals'][owner[c]]}f" if c in owner else None for c in header[1:]]
+    rows = [[str(r[header[0]])] + [r[c] if c in owner else str(r[c]) for c in header[1:]] for _, r in shown.iterrows()]
+    kind = f" ({frame['quantile'].iloc[0]} forecast)" if "quantile" in frame else ""
+    note = (
+        f"<p class='note'>The next {len(frame)} step(s) after the data's last row{_e(kind)}, rounded to the data's "
+        "precision for reading; <code>forecast.csv</code> keeps full precision. <code>_pN</code> columns are quantiles: "
+        "p10 and p90 bound the 80% interval, p2.5 and p97.5 the 95% one.</p>"
+    )
+    return note + _table(header, rows, specs=specs)
+
+
+def _intervals_body(metrics: dict) -> str:
+    """Coverage and width per level, model and persistence, as ``train`` prints them; empty without intervals."""
+    iv = metrics.get("intervals")
+    if not iv or "model" not in iv:
+        return ""
+    rows = [
+        [f"{name}, {level}%", b["coverage"]["overall"], b["joint_coverage"]["overall"], b["width"]["overall"]]
+        + [b.get("msis", {}).get("overall")]
+        for name in ("model", "persistence")
+        if name in iv
+        for level, b in iv[name]["levels"].items()
+    ]
+    how = iv["method"] + (", joint" if iv.get("joint") else "") + (", adaptive" if iv.get("adaptive") else "")
+    note = (
+        f"<p class='note'>{_e(how)} intervals calibrated on {iv.get('calibration_windows')} validation windows. Coverage: "
+        "the share of actual values inside the interval (should be near the level); joint: of whole windows with every "
+        "step inside; width in the data's units; MSIS: the scaled interval score (lower is better).</p>"
+    )
+    warnings = "".join(f"<p class='warning'>{_e(w)}</p>" for w in iv.get("warnings", []))
+    table = _table(["interval", "coverage %", "joint %", "width", "MSIS"], rows, specs=[".1f", ".1f", AUTO, ".3f"])
+    return note + table + warnings
+
+
+def _run_links(page: _Page, d: Path, record: dict, output: Path | None) -> str:
+    """One line per run of a comparison, linking the run's own report page (written now, beside the run)."""
+    base = (output or d / "report.html").absolute().parent
+    items = []
+    for c in record.get("cells", []):
+        for r in record["results"][c]["runs"]:
+            run = d / r["run_dir"]
+            inside = not run.is_symlink() and run.resolve().is_relative_to(d.resolve())  # compare.json may be edited
+            if not inside or not (run / "metrics.json").is_file():
+                continue
+            target = write_report(run)
+            page.drop(run)
+            href = Path(os.path.relpath(target.absolute(), base)).as_posix()
+            mase = r.get("test_mase")
+            items.append(
+                f"<li><a href='{_e(href)}'>{_e(r['run_dir'])}</a> ({_e(c)}, seed {_e(r['seed'])}"
+                + (f", MASE {mase:.3f}" if isinstance(mase, (int, float)) else "")
+                + ")</li>"
+            )
+    return (
+        "<p class='note'>Each run's forecast, scores, plots and config are on its own page.</p><ul>"
+        + "".join(items)
+        + "</ul>"
+    )
+
+
 def _inspect_body(inspect_dir: Path) -> str:
     p = inspect_dir / "inspect.json"
     if not p.exists():
@@ -553,15 +697,21 @@ def _backtest_body(record: dict) -> str:
         "MASE",
         *[f"coverage {c}%" for c in levels],
     ]
-    rows = []
+    rows, dates = [], dates_only([str(f["origin"]) for f in record["folds"]])
     for f in record["folds"]:
         o = f["original"]["overall"]
         cov = [f["intervals"]["model"]["levels"][c]["coverage"]["overall"] for c in levels]
         rows.append(
-            [str(f["fold"]), str(f["origin"]), f["n_windows"], "yes" if f["trained"] else "no"]
+            [str(f["fold"]), time_text(str(f["origin"]), dates), f["n_windows"], "yes" if f["trained"] else "no"]
             + [o["model"]["mae"], o["persistence"]["mae"], o["model"]["mase"], *cov]
         )
     agg = record["aggregate"]["scores"]
+    cov = record["aggregate"].get("intervals", {}).get("model", {})
+    rows.append(  # the mean over folds, as the terminal's summary line gives it
+        ["mean", "", sum(f["n_windows"] for f in record["folds"]), ""]
+        + [agg["model"]["mae"]["mean"], agg["persistence"]["mae"]["mean"], agg["model"]["mase"]["mean"]]
+        + [cov.get(c, {}).get("coverage", {}).get("mean") for c in levels]
+    )
     lead = [["lead", *[f"t+{i + 1}" for i in range(record["horizon"])]]]
     for name, block in agg.items():
         m = block["mae"]["per_lead"]

@@ -106,6 +106,27 @@ def column_cells(values: list, spec: str | None) -> list[str]:
     return ["" if b else (m.rjust(wm) + s.ljust(ws)) for b, m, s in zip(blank, means, stds)]
 
 
+def dates_only(times) -> bool:
+    """True when every timestamp is at midnight (daily or coarser data): print dates, not ``00:00:00``."""
+    import pandas as pd
+
+    t = times if isinstance(times, pd.Series) else pd.Series(list(times))
+    if not pd.api.types.is_datetime64_any_dtype(t):
+        t = pd.to_datetime(t, errors="coerce")
+        if t.isna().any():  # not all times (steps, text): print as they are
+            return False
+    t = t.dropna()
+    return bool(len(t)) and bool((t == t.dt.normalize()).all())
+
+
+def time_text(value, dates: bool) -> str:
+    """One timestamp as a person reads it: the date alone for daily data, else up to the second."""
+    if dates and hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%d")
+    text = str(value)
+    return text[:10] if dates and len(text) >= 10 and text[10:].strip(" T0:") == "" else text
+
+
 # --------------------------------------------------------------------------- validate
 
 
@@ -140,8 +161,9 @@ def hint_lines(hints: dict[str, float], cfg: Config, shifts: dict[str, float] | 
 
 
 def describe(cfg: Config, data: SeriesData, hints: dict[str, float]) -> str:
-    """The validate report: config, data, splits, window geometry, batch shapes, stationarity."""
-    out = ["# resolved config", cfg.to_yaml().rstrip(), "", "# data"]
+    """The validate report: data, splits, window geometry, batch shapes, stationarity (the resolved config is
+    ``resolved_config``, printed after it with ``validate --show-config``)."""
+    out = ["# data"]
     out += _data_lines(cfg, data)
     out += ["", "# splits (chronological; scaler fitted on train only)"]
     out += _split_lines(data)
@@ -154,11 +176,22 @@ def describe(cfg: Config, data: SeriesData, hints: dict[str, float]) -> str:
     return "\n".join(out)
 
 
+def resolved_config(cfg: Config) -> str:
+    """``validate --show-config``: every key of the config, defaults filled in, paths made absolute."""
+    return "\n".join(["# resolved config", cfg.to_yaml().rstrip()])
+
+
+def ready_line(config_path: str) -> str:
+    """The line ``validate`` ends with when config and data passed every check."""
+    return f"ready to train: rnnforecast train {config_path}"
+
+
 def _data_lines(cfg: Config, data: SeriesData) -> list[str]:
     f, df = data.frame, data.frame.df
     tc = f.time_column
     many = len(f.series) > 1
     first, last = (df[tc].min(), df[tc].max()) if many else (df[tc].iloc[0], df[tc].iloc[-1])
+    dates = dates_only(df[tc])  # daily data: 2012-01-01, not 2012-01-01 00:00:00
     cal = (
         "rows are steps (no rows invented for gaps)"
         if f.calendar == "steps"
@@ -167,7 +200,7 @@ def _data_lines(cfg: Config, data: SeriesData) -> list[str]:
     out = [
         f"file:       {f.path}",
         f"rows:       {len(df)} ({len(f.series)} series{': ' + ', '.join(f.series[:8]) if many else ''})",
-        f"time range: {first} .. {last}",
+        f"time range: {time_text(first, dates)} .. {time_text(last, dates)}",
         f"frequency:  {f.frequency} ({'given' if cfg.data.frequency else 'inferred'}; {cal})",
         f"targets:    {', '.join(f.targets)}",
         f"features:   {', '.join(f.features)} ({len(f.features)})",
@@ -178,12 +211,14 @@ def _data_lines(cfg: Config, data: SeriesData) -> list[str]:
 
 def _split_lines(data: SeriesData) -> list[str]:
     df, tc = data.frame.df, data.frame.time_column
-    out = []
+    dates, out = dates_only(df[tc]), []
     for s in data.segments:
         prefix = f"[{s.series}] " if len(data.segments) > 1 else ""
         for name in SPLITS:
             lo, hi = s.bounds[name]
-            t0, t1 = (df[tc].iloc[lo], df[tc].iloc[hi - 1]) if hi > lo else ("-", "-")
+            t0, t1 = (
+                (time_text(df[tc].iloc[lo], dates), time_text(df[tc].iloc[hi - 1], dates)) if hi > lo else ("-", "-")
+            )
             out.append(f"{prefix}{name:<5} rows {lo:>7}..{hi - 1:<7} ({hi - lo:>6} rows)  {t0} .. {t1}")
     return out
 
@@ -396,7 +431,19 @@ def ranked_table(record: dict) -> str:
         + (f"; mean ± std over seeds {record['seeds']}" if len(record["seeds"]) > 1 else f"; seed {record['seeds'][0]}")
     ]
     lines += table(header, rows, [spec for _, _, spec in COLUMNS])
+    lines += compare_warnings(record)
     return "\n".join(lines + compare_verdict(record))
+
+
+def compare_warnings(record: dict) -> list[str]:
+    """One warning per cell that does no better than persistence on the test split (mean MASE >= 1)."""
+    out = []
+    for cell in record["ranking"]:
+        mase = record["results"][cell]["mean"].get("test_mase")
+        w = mase_warning_for(mase, "test", who=f"{cell} (mean over seeds)" if len(record["seeds"]) > 1 else cell)
+        if w:
+            out.append(w)
+    return out
 
 
 def markdown(record: dict) -> str:
@@ -427,14 +474,26 @@ def markdown(record: dict) -> str:
 # --------------------------------------------------------------------------- inspect
 
 
+def gradient_reading(ratio) -> str:
+    """What the oldest/newest gradient ratio says, in words (empty when unknown)."""
+    if ratio is None or not math.isfinite(ratio):
+        return ""
+    if ratio < 1e-3:
+        return " (vanishing: the oldest input barely moves the forecast)"
+    if ratio < 0.1:
+        return f" (fading: the oldest input moves the forecast {1 / ratio:.0f}x less than the newest)"
+    if ratio <= 10:
+        return " (kept: the oldest input moves the forecast about as much as the newest, within 10x)"
+    return f" (growing: the oldest input moves the forecast {ratio:.0f}x more than the newest)"
+
+
 def inspect_summary(numbers: dict, split: str = "") -> list[str]:
     """The headline numbers of ``inspect.json`` as text: gradient ratio, then gate saturation per layer."""
     ratio = numbers.get("ratio")
     windows = f"{numbers.get('n_windows')} {split + ' ' if split else ''}windows"
     lines = [
         f"gradient flow, first forecast step, {windows}: "
-        f"||d yhat / d x_oldest|| / ||d yhat / d x_newest|| = {num(ratio, '.3g')}"
-        + (" (vanishing: the oldest input barely moves the forecast)" if ratio is not None and ratio < 1e-3 else "")
+        f"||d yhat / d x_oldest|| / ||d yhat / d x_newest|| = {num(ratio, '.3g')}" + gradient_reading(ratio)
     ]
     for layer in numbers.get("layers", []):
         head = f"{layer['name']} ({layer['cell']}, {layer['units']} units)"
@@ -462,8 +521,9 @@ def backtest_table(record: dict, directory) -> str:
     then mean ± std over folds, then the directory."""
     levels = [f"{c:g}" for c in record["levels"]]
     header = ["fold", "origin", "windows", "trained", "MAE", "persist.", "MASE", *[f"cov{c}%" for c in levels]]
+    dates = dates_only([f["origin"] for f in record["folds"]])
     body = [
-        [str(f["fold"]), str(f["origin"])[:19], f["n_windows"], "yes" if f["trained"] else "no"]
+        [str(f["fold"]), time_text(str(f["origin"])[:19], dates), f["n_windows"], "yes" if f["trained"] else "no"]
         + [f["original"]["overall"]["model"]["mae"], f["original"]["overall"]["persistence"]["mae"]]
         + [f["original"]["overall"]["model"]["mase"]]
         + [f["intervals"]["model"]["levels"][c]["coverage"]["overall"] for c in levels]

@@ -6,6 +6,7 @@ Imported lazily (it imports Keras); call ``backend.activate`` first.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib.util
 import json
 import math
@@ -106,6 +107,19 @@ class EpochSetter(keras.callbacks.Callback):
         self.dataset.set_epoch(epoch)
 
 
+_EPOCH_LABEL = contextvars.ContextVar("epoch_label", default="")  # "fold 3": which training an epoch line is of
+
+
+@contextlib.contextmanager
+def epoch_label(label: str):
+    """Prefix the progress lines of the trainings inside with ``label`` (a backtest's fold)."""
+    token = _EPOCH_LABEL.set(label)
+    try:
+        yield
+    finally:
+        _EPOCH_LABEL.reset(token)
+
+
 class Progress(keras.callbacks.Callback):
     """One line per epoch: losses, learning rate, seconds; a line before the first epoch, which compiles the model.
 
@@ -116,10 +130,11 @@ class Progress(keras.callbacks.Callback):
         super().__init__()
         self.epochs, self.quiet, self.stream = epochs, quiet, stream or sys.stderr
         self.epoch_seconds: list[float] = []
+        self.label = _EPOCH_LABEL.get() + "  " if _EPOCH_LABEL.get() else ""
 
     def on_train_begin(self, logs=None):
         if not self.quiet:
-            print("compiling the model (first epoch) ...", file=self.stream, flush=True)
+            print(f"{self.label}compiling the model (first epoch) ...", file=self.stream, flush=True)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
@@ -132,7 +147,7 @@ class Progress(keras.callbacks.Callback):
             lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             took = f"{dt:.2f}s" if dt < 10 else f"{dt:.0f}s"  # sub-second epochs are common on small data
             print(
-                f"epoch {epoch + 1:>3}/{self.epochs}  loss {logs.get('loss', float('nan')):.5f}  "
+                f"{self.label}epoch {epoch + 1:>3}/{self.epochs}  loss {logs.get('loss', float('nan')):.5f}  "
                 f"val_loss {logs.get('val_loss', float('nan')):.5f}  lr {lr:.2g}  {took}",
                 file=self.stream,
                 flush=True,

@@ -268,6 +268,7 @@ def run_trial(spec: dict) -> dict:
     )
     return {
         "value": metric_value(result.metrics, spec["metric"]),
+        "metric": spec["metric"],  # named in the progress line
         "pruned_at": prune.pruned_at,
         "run_dir": str(result.run_dir),
         "pid": os.getpid(),
@@ -485,7 +486,7 @@ def _tell(study, trial, handle, WorkerDied, quiet: bool) -> int:
         state = f"pruned after epoch {r['pruned_at']}"
     elif math.isfinite(r["value"]):
         study.tell(trial, r["value"])
-        state = f"{r['value']:.5g}"
+        state = f"{r.get('metric', 'value')} {r['value']:.5g}"  # val_mae 2.5432
     else:
         trial.set_user_attr("error", "the metric is not finite")
         study.tell(trial, state=optuna_state("FAIL"))

@@ -120,14 +120,19 @@ def test_report_on_compare_dir(compared):
     result = CliRunner().invoke(cli, ["report", str(out)])
     assert result.exit_code == 0, result.output
     page = parse_report(out / "report.html")
-    assert_embeds_exactly_the_pngs(page, out)
-    assert len(page.images) == len(PLOTS) + 4 * len(CELLS)
+    # the comparison's own figures; each run has a page of its own, linked (the only links: no network)
+    assert sorted(alt for _, alt in page.images) == sorted(f"plots/{name}" for name in PLOTS)
+    assert sorted(page.urls) == sorted(f"runs/{c}-seed42/report.html" for c in CELLS)
     assert page.headings[0].startswith("Cell comparison")
     rec = json.loads((out / "compare.json").read_text())
     shown = table_rows(rec)  # the table the terminal prints, one number format per column
+    html = (out / "report.html").read_text()
     for c, row in zip(rec["ranking"], shown[1:]):
-        assert f"Run runs/{c}-seed42 ({c}, seed 42)" in page.headings
-        assert f"<td>{c}</td>" + "".join(f"<td>{v}</td>" for v in row[1:]) in (out / "report.html").read_text()
+        assert f"<a href='runs/{c}-seed42/report.html'>runs/{c}-seed42</a> ({c}, seed 42" in html
+        assert_embeds_exactly_the_pngs(
+            parse_report(out / "runs" / f"{c}-seed42" / "report.html"), out / "runs" / f"{c}-seed42"
+        )
+        assert f"<td>{c}</td>" + "".join(f"<td>{v}</td>" for v in row[1:]) in html
 
 
 def test_interrupted_compare_stays_partial(tmp_path, weather_config, monkeypatch):

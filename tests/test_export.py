@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import subprocess
@@ -57,9 +56,9 @@ def window_from_file(path: Path, sig: dict) -> np.ndarray:
 
 
 def predicted(run: Path, targets: list[str]) -> np.ndarray:
-    proc = run_cli("predict", str(run))
+    proc = run_cli("predict", str(run), "--json")  # full precision (the printed CSV is rounded to the data's)
     assert proc.returncode == 0, proc.stderr
-    return pd.read_csv(io.StringIO(proc.stdout))[targets].to_numpy(float)[None]  # (1, H, T)
+    return pd.DataFrame(json.loads(proc.stdout)["forecast"])[targets].to_numpy(float)[None]  # (1, H, T)
 
 
 def run_exported(export_dir: Path, window: np.ndarray, tmp_path: Path) -> np.ndarray:

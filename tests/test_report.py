@@ -112,7 +112,7 @@ def test_report_on_a_run(weather_run, tmp_path):
     assert f"<td>{last}</td>" in html and f"t+{len(lead)}" in text
     assert (weather_run / "config.yaml").read_text().splitlines()[0] in text  # the config, verbatim
     assert "temp_max" in text and "day_of_year_sin" in text  # data summary from schema.json
-    for h in ("Config", "Data", "Results", "Training and evaluation plots"):
+    for h in ("Answer", "Forecast", "Config", "Data", "Diagnostics", "Training and evaluation plots"):
         assert h in page.headings
 
 

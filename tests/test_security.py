@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -127,8 +128,9 @@ def test_a_config_cannot_write_outside_its_runs_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(work)
     r = CliRunner().invoke(cli, ["train", str(config), "--quiet"])
     assert r.exit_code == 0, r.output
-    made = list((work / "runs").iterdir())
+    made = [p for p in (work / "runs").iterdir() if not p.is_symlink()]  # beside runs/evil-latest, a relative link
     assert len(made) == 1 and made[0].name.startswith("evil-") and (made[0] / "metrics.json").exists()
+    assert os.readlink(work / "runs" / "evil-latest") == made[0].name
     assert sorted(p.name for p in tmp_path.rglob("*") if "evil" in p.name and p.parent != work / "runs") == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a"] and sorted(
         p.name for p in (tmp_path / "a").iterdir()

@@ -85,3 +85,10 @@ def test_mean_std_shows_no_plus_minus_for_zero_std_or_one_seed():
     assert text.column_cells([(4419.0, 0.0), (80.0, None)], ".0f") == ["4419", "  80"]
     cells = text.column_cells([(1.5, 0.25), (12.25, None)], text.AUTO)
     assert cells == [" 1.50 ± 0.25", "12.25       "]  # means right-aligned, decimals in one column
+
+
+def test_the_gradient_ratio_is_read_in_words():
+    assert text.gradient_reading(0.02) == " (fading: the oldest input moves the forecast 50x less than the newest)"
+    assert text.gradient_reading(0.5).startswith(" (kept: ")
+    assert text.gradient_reading(40.0) == " (growing: the oldest input moves the forecast 40x more than the newest)"
+    assert text.gradient_reading(None) == ""

@@ -220,7 +220,7 @@ def test_several_series_and_targets_train_evaluate_and_predict(tmp_path: Path):
     r = runner.invoke(cli, ["predict", str(run)])
     assert r.exit_code == 0, r.output
     table = pd.read_csv(__import__("io").StringIO(r.stdout))
-    assert list(table.columns) == ["timestamp", "series", "step", "quantile", "close", "open"]
+    assert list(table.columns) == ["timestamp", "series", "step", "close", "open"]  # printed: no quantile=mean column
     assert table["series"].tolist() == ["AAA"] * 3 + ["BBB"] * 3
     # the last row is Tuesday 2020-07-28; forecasts follow business days
     assert t[-1] == pd.Timestamp("2020-07-28")

@@ -442,7 +442,7 @@ def test_report_embeds_only_regular_png_files_inside_the_directory(tmp_path, sin
         assert base64.b64encode(leaked)[:12].decode() not in html
     for name in ("leak.png", "link.png", "fake.png", "elsewhere"):
         assert name not in html
-    assert html.count("<figure>") == len(list((sine_run / "plots").glob("*.png"))) == 4
+    assert html.count("<figure>") == len(list((sine_run / "plots").glob("*.png"))) == 5  # with forecast_next.png
 
 
 # --------------------------------------------------------------------------- 22: where runs go
