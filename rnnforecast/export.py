@@ -24,6 +24,7 @@ import numpy as np
 from . import __version__, artifacts, backend
 from .data import PERIODS
 from .errors import RunError
+from .framing import EPS
 
 FORMATS = ("savedmodel", "onnx")
 TRANSFORM_CODES = {"none": 0, "diff": 1, "log_diff": 2, "pct_change": 3}
@@ -48,6 +49,7 @@ class Plan:
     target_transform: list[str]
     window_relative: bool  # data.scaling: window
     scaling: str
+    instance: bool = False  # data.scaling: instance (each window's targets by their own mean and deviation)
 
     @property
     def window(self) -> int:
@@ -75,10 +77,16 @@ def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
     features, targets = data.features, data.targets
     pos = [features.index(t) if t in features else -1 for t in targets]
     needs_level = [
-        t for t, p in zip(targets, pos) if p < 0 and (data.transform.get(t, "none") != "none" or data.window_relative)
+        t
+        for t, p in zip(targets, pos)
+        if p < 0 and (data.transform.get(t, "none") != "none" or data.framing.norm in ("window", "instance"))
     ]
     if needs_level:
-        why = "data.scaling: window" if data.window_relative else f"data.transform of {needs_level[0]!r}"
+        why = (
+            f"data.scaling: {data.framing.norm}"
+            if data.framing.norm != "none"
+            else f"data.transform of {needs_level[0]!r}"
+        )
         raise RunError(
             f"cannot fold {why} into the export: it needs the last observed {needs_level[0]!r}, "
             "which is not one of the model's inputs",
@@ -102,13 +110,13 @@ def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
         target_transform=[data.transform.get(t, "none") for t in targets],
         window_relative=data.window_relative,
         scaling=scaler.kind,
+        instance=data.framing.norm == "instance",
     )
 
 
 def _check_framing(f, where: str) -> None:
     """The framings export does not fold yet (framing.py): say which, and what to train instead."""
     keys = {
-        "data.scaling: instance": f.norm == "instance",
         f"model.residual: {f.residual}": f.residual != "none",
         "model.channels: independent": f.independent,
     }
@@ -164,13 +172,24 @@ def build_exported(model, p: Plan):
             last = scaled[:, -1, :]  # (B, F)
             if p.window_relative:
                 scaled = scaled - last[:, None, :]
-            return ops.cast(scaled, "float32"), last, x[:, -1, :]
+            loc = ops.zeros_like(last[:, : len(p.target_pos)])  # (B, T)
+            spread = ops.ones_like(loc)
+            if p.instance:  # framing.py's instance normalisation of the target columns, folded in
+                own = ops.stack([scaled[:, :, i] for i in p.target_pos], axis=-1)  # (B, L, T)
+                loc = ops.mean(own, axis=1)
+                spread = ops.sqrt(ops.var(own, axis=1) + EPS)
+                onehot = np.eye(len(p.inputs))[p.target_pos]  # (T, F): each target's input column
+                scaled = (scaled - ops.matmul(loc, onehot)[:, None, :]) / (
+                    1.0 + ops.matmul(spread - 1.0, onehot)[:, None, :]
+                )
+            return ops.cast(scaled, "float32"), last, x[:, -1, :], loc, spread
 
     class Finish(keras.layers.Layer):
         """Model output ``(B, H, T, 1)`` -> original units ``(B, H, T)``."""
 
-        def call(self, pred, last, level):
+        def call(self, pred, last, level, loc, spread):
             y = ops.cast(pred[..., 0], "float64")  # (B, H, T)
+            y = y * spread[:, None, :] + loc[:, None, :]  # instance normalisation undone (identity otherwise)
             if p.window_relative:
                 y = y + ops.stack([last[:, i] for i in p.target_pos], axis=-1)[:, None, :]
             y = y * p.scale_out + p.shift_out
@@ -181,8 +200,8 @@ def build_exported(model, p: Plan):
             return ops.cast(ops.stack(columns, axis=-1), "float32")
 
     window = keras.Input((p.window, len(p.inputs)), name="window", dtype="float32")
-    past, last, level = Prepare(name="prepare", dtype="float64")(window)  # float64 inside: no autocast to 32
-    out = Finish(name="forecast_units", dtype="float64")(model({"past": past}), last, level)
+    past, last, level, loc, spread = Prepare(name="prepare", dtype="float64")(window)  # float64: no autocast
+    out = Finish(name="forecast_units", dtype="float64")(model({"past": past}), last, level, loc, spread)
     return keras.Model(window, out, name="rnnforecast_export")
 
 

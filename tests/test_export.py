@@ -197,17 +197,22 @@ def test_plan_refuses_one_scaler_per_series(tmp_path):
 
 
 def test_plan_refuses_the_framings_it_does_not_fold(tmp_path):
-    with pytest.raises(RunError, match=r"does not fold data.scaling: instance and model.residual: seasonal .* Fix:"):
+    with pytest.raises(RunError, match=r"does not fold model.residual: seasonal into .* Fix:"):
         plan_for(_data(tmp_path, {"data": {"scaling": "instance"}, "model": {"residual": "seasonal"}}), "run")
+    with pytest.raises(RunError, match=r"cannot fold data.scaling: instance .* Fix: train with 'y' in data.features"):
+        plan_for(_data(tmp_path, {"data": {"features": ["x"], "scaling": "instance"}}), "run")
     with pytest.raises(RunError, match=r"does not fold model.channels: independent"):
         plan_for(_data(tmp_path, {"model": {"channels": "independent"}}), "run")
 
 
 @pytest.mark.slow
-def test_export_of_a_segment_model_matches_predict(tmp_path):
+def test_export_of_an_instance_scaled_segment_model_matches_predict(tmp_path):
     cfg = yaml.safe_load((DATA.parent / "configs" / "weather_gru.yaml").read_text())
     cfg["data"]["path"] = str(DATA / "weather.csv")
     cfg.pop("intervals")
-    cfg = merge(merge(cfg, TINY), {"window": {"input_length": 8, "horizon": 3}, "model": {"segment_length": 4}})
+    cfg = merge(
+        merge(cfg, TINY),
+        {"window": {"input_length": 8, "horizon": 3}, "model": {"segment_length": 4}, "data": {"scaling": "instance"}},
+    )
     run = _train(tmp_path, cfg, "weather")
     assert_matches_predict(run, DATA / "weather.csv", tmp_path)

@@ -64,7 +64,11 @@ def test_a_run_report_answers_first_and_keeps_the_config_last(wide_run: Path):
     order = [html.index(f"<section id='{s}'>") for s in ("answer", "forecast", "intervals", "run", "data", "config")]
     assert order == sorted(order)
     metrics = json.loads((wide_run / "metrics.json").read_text())
-    assert verdict(metrics) is None  # the slot the scoring commands' verdict fills; until then the headline leads
+    # the verdict line the scoring commands print leads the page (text.run_verdict: the best baseline by MAE)
+    overall = metrics["test"]["original"]["overall"]
+    best = min((name for name in overall if name != "model"), key=lambda name: overall[name]["mae"])
+    assert verdict(metrics).startswith("verdict: ") and f"best baseline, {best} (MAE" in verdict(metrics)
+    assert verdict(metrics) in html[order[0] : order[1]]
     model = metrics["test"]["original"]["overall"]["model"]
     assert f"model MAE {model['mae']:.3f}" in headline(metrics) and f"MASE {model['mase']:.3f}" in headline(metrics)
     answer = html[order[0] : order[1]]
