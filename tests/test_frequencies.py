@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -135,6 +136,11 @@ def test_init_train_predict_on_calendar_frequencies(tmp_path, name):
     sets = ["window.input_length=6", "model.units=[4]", "training.epochs=1"]
     proc = run_cli("train", str(cfg), *sum((["--set", s] for s in sets), []), "--run-dir", str(run), "--quiet")
     assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["season_length"] == season  # the seasonal-naive baseline scored with the calendar's season
+    maes = {k: v["mae"] for k, v in metrics["test"]["original"]["overall"].items() if k != "model"}
+    best = min(maes, key=maes.get)
+    assert f"the best baseline, {best} (MAE {maes[best]:.4g})" in proc.stdout  # the verdict line
     proc = run_cli("predict", str(run))
     assert proc.returncode == 0, proc.stderr
     got = pd.read_csv(io.StringIO(proc.stdout))
