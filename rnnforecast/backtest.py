@@ -29,6 +29,7 @@ from . import folds as F
 from .config import Config
 from .data import Frame
 from .series import split_rows
+from .transforms import history_rows
 
 SCORES = ("mae", "rmse", "mase")  # aggregated per forecaster, overall and per lead
 # predictions.csv of a single series (several series add a `series` column after `fold`: predictions.predictions_table)
@@ -90,8 +91,7 @@ def make_plan(cfg: Config, frame: Frame, n_folds: int, step: int | None, refit: 
     val_length = b["val"][1] - b["val"][0]
     if step is None:
         step = max(1, (b["test"][1] - b["test"][0] - H + 1) // max(1, n_folds))
-    skip = 1 if any(k != "none" for k in cfg.data.transform.values()) else 0  # a differenced first row
-    plan = F.plan_folds(n, n_folds, step, val_length, H, refit=refit, min_train=L + H + skip)
+    plan = F.plan_folds(n, n_folds, step, val_length, H, refit=refit, min_train=history_rows(L, cfg.data.transform) + H)
     return Plan(plan, times, step, val_length, step, refit)
 
 

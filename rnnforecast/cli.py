@@ -257,19 +257,16 @@ def predict(
     """Forecast the next `horizon` steps after the data's last row, in the data's units and timestamps."""
     from . import pipeline, text
 
-    pipeline.check_outputs(output, plot)
-    table, data, warnings = pipeline.forecast(run, data_path, allow_missing_tail=allow_missing_tail)
-    _warn(warnings)
+    p = pipeline.predict(run, data_path, output=output, plot=plot, allow_missing_tail=allow_missing_tail)
+    _warn(p.warnings)
     if output:
-        pipeline.save_forecast(table, output)
         click.echo(f"forecast written to {output}", err=True)
     elif not as_json:
-        click.echo(table.to_csv(index=False), nl=False)
+        click.echo(p.table.to_csv(index=False), nl=False)
     if plot:
-        pipeline.plot_forecast(table, data, plot)
         click.echo(f"plot written to {plot}", err=True)
     if as_json:
-        click.echo(text.forecast_json(table, run, data.frame.path, output, plot))
+        click.echo(text.forecast_json(p.table, run, p.data.frame.path, output, plot))
 
 
 def _cells(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:

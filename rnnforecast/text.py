@@ -15,7 +15,7 @@ from .series import SPLITS
 
 if TYPE_CHECKING:  # types only: text must stay importable without Keras
     from .config import Config
-    from .pipeline import Evaluation
+    from .forecaster import Evaluation
     from .series import SeriesData
 
 
