@@ -16,6 +16,7 @@ import pandas as pd
 from . import pipeline
 from .artifacts import open_run
 from .config import Config, from_dict, load_config
+from .records import Scores
 
 __all__ = ["Evaluation", "Forecast", "Run", "Training", "evaluate", "load_run", "predict", "train"]
 
@@ -90,14 +91,14 @@ def _config(config: str | Path | dict | Config, overrides: tuple[str, ...] | lis
 
 
 def _evaluation(run_dir: Path, ev: pipeline.Evaluation, warnings: list[str]) -> Evaluation:
-    overall = ev.metrics["original"]["overall"]
+    scores = Scores.of(ev.metrics)
     return Evaluation(
         run_dir=Path(run_dir),
         split=ev.split,
         n_windows=ev.metrics["n_windows"],
-        scores=overall["model"],
-        baselines={k: v for k, v in overall.items() if k != "model"},
-        mae_by_lead=ev.metrics["original"]["per_lead"]["model"]["mae"],
+        scores=scores.model,
+        baselines=scores.baselines,
+        mae_by_lead=scores.per_lead["model"]["mae"],
         metrics=ev.metrics,
         warnings=warnings,
     )

@@ -32,7 +32,7 @@ import yaml
 from . import fsio, records
 from .config import Config, from_dict
 from .data import SERIES, Frame, ns
-from .errors import DataError, ExitCode, Interrupted, RunError, Terminated, TrainingError
+from .errors import DataError, ExitCode, Interrupted, RunError, Terminated, TrainingError, first_line
 from .records import CONFIG, FORECAST, HISTORY, INTERVALS, METRICS, MODEL, SCALER, SCHEMA, TIMING  # noqa: F401
 
 if TYPE_CHECKING:
@@ -806,7 +806,7 @@ class Run:
             return None
         try:
             return RunIntervals.from_dict(json.loads(path.read_text()))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as e:  # [] or "x": Attribute
             raise RunError(
                 f"cannot read intervals.json ({type(e).__name__})",
                 where=str(path),
@@ -1035,11 +1035,7 @@ def _model_error(path: Path, e: BaseException, what: str) -> RunError:
             fix="only load models trained by rnnforecast; retrain instead of loading files from untrusted sources",
         )
     return RunError(
-        f"cannot load {what} ({type(e).__name__}: {_first_line(str(e))})",
+        f"cannot load {what} ({type(e).__name__}: {first_line(e, 200)})",
         where=str(path),
         fix="the file is damaged or truncated: train again",
     )
-
-
-def _first_line(text: str) -> str:
-    return (text.strip().splitlines() or [""])[0][:200]

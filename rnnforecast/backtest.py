@@ -28,6 +28,7 @@ import pandas as pd
 from . import folds as F
 from .config import Config
 from .data import Frame
+from .records import Scores
 from .series import split_rows
 from .transforms import history_rows
 
@@ -108,6 +109,12 @@ def fold_done(root: Path, index: int) -> bool:
     return (fold_dir(root, index) / "fold.json").exists()
 
 
+def groups_to_run(plan: Plan, root: Path) -> list[list[F.Fold]]:
+    """The folds grouped by the model they share (earliest first), less the groups whose folds are all done."""
+    groups = [[f for f in plan.folds if f.model_fold == k] for k in sorted({f.model_fold for f in plan.folds})]
+    return [g for g in groups if not all(fold_done(root, f.index) for f in g)]
+
+
 def read_fold(root: Path, index: int) -> tuple[dict, pd.DataFrame]:
     d = fold_dir(root, index)
     return json.loads((d / "fold.json").read_text()), pd.read_csv(d / "predictions.csv")
@@ -156,8 +163,8 @@ def _per_lead(rows: list[list]) -> dict:
 def _scores_block(records: list[dict], name: str) -> dict:
     out = {}
     for score in SCORES:
-        overall = [r["original"]["overall"][name][score] for r in records]
-        lead = [r["original"]["per_lead"][name][score] for r in records]
+        overall = [Scores.of(r).overall[name][score] for r in records]
+        lead = [Scores.of(r).per_lead[name][score] for r in records]
         out[score] = {**_stats(overall), "per_lead": _per_lead(lead)}
     return out
 
@@ -178,7 +185,7 @@ def _interval_block(records: list[dict], who: str, levels: tuple[float, ...]) ->
 
 def summarise(cfg: Config, plan: Plan, records: list[dict], levels: tuple[float, ...], seconds: float) -> dict:
     """``metrics.json`` of a backtest: every fold's record and the aggregate over folds (mean ± sample std)."""
-    names = list(records[0]["original"]["overall"])
+    names = list(Scores.of(records[0]).overall)
     return {
         "kind": "backtest",
         "name": cfg.name,

@@ -25,7 +25,6 @@ from . import __version__, artifacts, backend
 from .data import PERIODS
 from .errors import RunError
 
-FORMATS = ("savedmodel", "onnx")
 TRANSFORM_CODES = {"none": 0, "diff": 1, "log_diff": 2, "pct_change": 3}
 RTOL = 1e-4  # agreement required between the exported model and predict
 

@@ -24,6 +24,7 @@ from .data import load_source, season_length
 from .errors import DataError, RunError
 from .numpy_model import Ensemble, load_predictor, predict_windows
 from .predictions import predictions_table
+from .records import Schema, Scores
 from .scaling import Scaler
 from .series import SeriesData, build
 from .transforms import history_rows
@@ -107,9 +108,9 @@ def _per_series(data: SeriesData, starts: np.ndarray, actual: np.ndarray, foreca
         m = names == s.series
         if m.any():
             sub = {k: v[m] for k, v in forecasts.items()}
-            out[s.series] = metrics.evaluate_forecasts(actual[m], sub, data.targets, norm_scale(data))["original"][
-                "overall"
-            ]
+            out[s.series] = Scores.of(
+                metrics.evaluate_forecasts(actual[m], sub, data.targets, norm_scale(data))
+            ).overall
     return out
 
 
@@ -269,7 +270,7 @@ class Forecaster:
         config: the run's resolved config.
         model: anything with ``predict_on_batch``: a Keras model, a ``NumpyModel``, or an ``Ensemble`` of them.
         scaler: the scaler fitted on the training split.
-        schema: schema.json's content (``artifacts.schema_of``): the columns new data must have.
+        schema: schema.json (``artifacts.schema_of``), read: the columns new data must have, the calendar.
         calibration: the interval calibration (intervals.json), or None for a point-forecast run.
         run: the run directory record it was loaded from (None while training).
     """
@@ -277,7 +278,7 @@ class Forecaster:
     config: Config
     model: object
     scaler: Scaler
-    schema: dict
+    schema: Schema
     calibration: I.RunIntervals | None = None
     run: artifacts.Run | None = None
 
@@ -302,7 +303,7 @@ class Forecaster:
         seconds += sum(m["seconds"] for m in members)
         if members:
             model = Ensemble([model, *(m["model"] for m in members)])
-        forecaster = cls(cfg, model, data.scaler, artifacts.schema_of(data, cfg))
+        forecaster = cls(cfg, model, data.scaler, Schema.of(artifacts.schema_of(data, cfg)))
         return forecaster, Fitted(fit, seconds, members)
 
     @classmethod
@@ -319,30 +320,41 @@ class Forecaster:
             model = load_predictor(paths[0], run.schema, keras=keras)
         else:
             model = Ensemble([load_predictor(p, run.schema) for p in paths])
-        return cls(run.config, model, artifacts.load_scaler(run), run.schema, run.intervals, run)
+        return cls(run.config, model, artifacts.load_scaler(run), Schema.of(run.schema), run.intervals, run)
 
     def save(self, run_dir: str | Path) -> None:
-        """Write the model files, scaler.json, schema.json and (with intervals) intervals.json into ``run_dir``.
+        """Write config.yaml, the model files, scaler.json, schema.json and (with intervals) intervals.json into
+        ``run_dir``; a forecaster loaded from a run also writes that run's metrics.json, so the copy loads again.
 
         A Keras model is saved; a loaded numpy replay copies the files it was read from. Ensemble members that
         training already saved there (``members/<i>.keras``) are kept.
         """
         d = Path(run_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        artifacts.write_config(d, self.config)
+        self._save_models(d)
+        artifacts.write_atomic(d / artifacts.SCALER, artifacts.scaler_json(self.scaler))
+        artifacts.write_json(d / artifacts.SCHEMA, self.schema.record)
+        if self.calibration is not None:
+            artifacts.write_json(d / artifacts.INTERVALS, self.calibration.to_dict())
+        if self.run is not None:
+            artifacts.write_json(d / artifacts.METRICS, self.run.metrics)
+
+    def _save_models(self, d: Path) -> None:
+        """model.keras and members/<i>.keras: Keras models saved, numpy replays (and members not loaded, as
+        ``keras=True`` loads member 0 only) copied from the run they were read from."""
         members = self.model.members if isinstance(self.model, Ensemble) else [self.model]
         sources = self.run.member_paths() if self.run is not None else []
-        for i, m in enumerate(members):
+        for i in range(max(len(members), len(sources))):
             path = d / artifacts.MODEL if i == 0 else artifacts.member_path(d, i)
             if i and self.run is None and path.exists():
-                continue
+                continue  # saved by training (pipeline.fit_members) a moment ago
             path.parent.mkdir(parents=True, exist_ok=True)
+            m = members[i] if i < len(members) else None
             if hasattr(m, "save"):
                 artifacts.save_model(m, path)
             else:
                 artifacts.write_atomic(path, Path(sources[i]).read_bytes())
-        artifacts.write_atomic(d / artifacts.SCALER, artifacts.scaler_json(self.scaler))
-        artifacts.write_json(d / artifacts.SCHEMA, self.schema)
-        if self.calibration is not None:
-            artifacts.write_json(d / artifacts.INTERVALS, self.calibration.to_dict())
 
     def calibrate(self, val: Evaluation) -> I.RunIntervals | None:
         """Calibrate the config's intervals on the validation windows ``val`` (None when it asks for none)."""
@@ -360,9 +372,9 @@ class Forecaster:
         if self.run is None:
             raise RunError("this forecaster was not loaded from a run directory", fix="use Forecaster.load(run_dir)")
         frame, warnings = _frame(self.run, data_path, table, allow_missing_tail)
-        if frame.columns != self.schema["columns"]:
+        if frame.columns != self.schema.columns:
             raise RunError(
-                f"the data gives model columns {frame.columns}, the run was trained on {self.schema['columns']}",
+                f"the data gives model columns {frame.columns}, the run was trained on {self.schema.columns}",
                 where=str(frame.path),
                 fix="pass a file with the same columns as the training data",
             )
@@ -388,7 +400,7 @@ class Forecaster:
     def forecast(self, data: SeriesData) -> pd.DataFrame:
         """The next ``horizon`` steps after each series' last row of ``data``, in original units and timestamps,
         with quantile columns when the run has intervals (:func:`forecast_table`)."""
-        return forecast_table(self.model, data, self.schema["frequency"], self.calibration)
+        return forecast_table(self.model, data, self.schema.frequency, self.calibration)
 
     def forecast_windows(self, data: SeriesData, split: str = "test") -> pd.DataFrame:
         """Every origin of ``split``: one row per window, lead and target, with the actual value, the point

@@ -12,7 +12,6 @@ import dataclasses
 import importlib
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from . import compare as C
 from . import intervals as I
 from .config import Config, cuda_path_warning
 from .data import load_source
-from .errors import ConfigError, ExitCode, Interrupted, RunError, Terminated, TrainingError
+from .errors import ExitCode, Interrupted, RunError, Terminated, TrainingError
 from .forecaster import (  # noqa: F401 (scoring and forecasting live in forecaster; these names stay importable here)
     Evaluation,
     Forecaster,
@@ -42,13 +41,11 @@ from .forecaster import (  # noqa: F401 (scoring and forecasting live in forecas
 from .internals import inspect_model
 from .models import build_model, model_quantiles
 from .predictions import predictions_table
+from .records import Schema
 from .scaling import Scaler
 from .series import SeriesData, build
 
-
-def _say(msg: str = "") -> None:
-    """Progress and warnings go to stderr, so stdout holds only the result."""
-    print(msg, file=sys.stderr, flush=True)
+_say = text.say
 
 
 # --------------------------------------------------------------------------- validate
@@ -340,13 +337,7 @@ def compare(
         workers: runs at once. 1 with the local executor trains them here, one after another; otherwise
             each run is a task of ``executor`` (``local`` processes or ``ray``, at ``address``).
     """
-    if repeats < 1:
-        raise ConfigError(
-            f"`repeats` must be at least 1. Received: repeats={repeats}",
-            where="--repeats",
-            fix="pass --repeats 1 or more",
-        )
-    seeds = [cfg.seed + r for r in range(repeats)]
+    seeds = C.seeds(cfg.seed, repeats)
     configs = {(c, s): cfg.replace(**{"model.cell": c, "seed": s}) for c in cells for s in seeds}  # errors now
     overlay = C._overlay_axis(load_data(cfg))  # data errors before any directory exists
     with contextlib.ExitStack() as stack:
@@ -361,21 +352,27 @@ def compare(
             partial / "config.yaml",
             "# base config of this comparison; each run in runs/ changes only model.cell and seed\n" + cfg.to_yaml(),
         )
-        specs = [
-            {
-                "cfg": run_cfg,
-                "config_path": f"{config_path} --set model.cell={cell} --set seed={seed}",
-                "run_dir": str(partial / "runs" / f"{cell}-seed{seed}"),
-                "rel": f"runs/{cell}-seed{seed}",
-                "cell": cell,
-                "seed": seed,
-                "overlay_starts": overlay["starts"],
-                "quiet": quiet or pool is not None,  # epoch lines of parallel runs would interleave
-            }
-            for (cell, seed), run_cfg in configs.items()
-        ]
+        # epoch lines of parallel runs would interleave
+        specs = _compare_specs(configs, config_path, partial, overlay["starts"], quiet or pool is not None)
         done = _compare_on(pool, specs, partial) if pool is not None else _compare_here(specs, partial)
         return _compare_finish(cfg, cells, seeds, specs, done, overlay, partial)
+
+
+def _compare_specs(configs: dict, config_path: str, partial: Path, overlay_starts, quiet: bool) -> list[dict]:
+    """One :func:`compare_run` task per ``(cell, seed)`` config, trained into ``partial/runs/<cell>-seed<seed>``."""
+    return [
+        {
+            "cfg": run_cfg,
+            "config_path": f"{config_path} --set model.cell={cell} --set seed={seed}",
+            "run_dir": str(partial / "runs" / f"{cell}-seed{seed}"),
+            "rel": f"runs/{cell}-seed{seed}",
+            "cell": cell,
+            "seed": seed,
+            "overlay_starts": overlay_starts,
+            "quiet": quiet,
+        }
+        for (cell, seed), run_cfg in configs.items()
+    ]
 
 
 def _compare_finish(cfg: Config, cells, seeds, specs, done: list[dict], overlay: dict, partial: Path):
@@ -526,9 +523,9 @@ def predict(
     forecaster = run_dir if isinstance(run_dir, Forecaster) else Forecaster.load(run_dir)
     data, warnings = forecaster.read_data(data_path, table, allow_missing_tail)
     forecast_rows = forecaster.forecast(data)
-    if forecaster.schema.get("calendar") == "steps":
+    if forecaster.schema.calendar == "steps":
         warnings.append(
-            f"note: rows are steps; future timestamps follow the {forecaster.schema['frequency']!r} calendar "
+            f"note: rows are steps; future timestamps follow the {forecaster.schema.frequency!r} calendar "
             "(e.g. business days), holidays not excluded"
         )
     if output:
@@ -595,7 +592,7 @@ def inspect_run(run_dir: str | Path, split: str = "test", window_index: int = 0)
         )
     x, _ = data.batch(starts)  # (N, L, F) model space
     out = run.path / "inspect"
-    step = forecaster.schema.get("median_step_seconds")
+    step = forecaster.schema.median_step_seconds
     try:
         numbers = inspect_model(forecaster.model, x, data.features, out, window_index=window_index, step_seconds=step)
     except OSError as e:
@@ -632,19 +629,9 @@ def backtest(
     levels = I.check_levels(levels)
     data = load_data(cfg)  # config and data errors before any directory exists
     plan = B.make_plan(cfg, data.frame, folds, step, refit)
-    final = artifacts.plan_compare_dir(
-        cfg, out[: -len(".partial")] if out and out.endswith(".partial") else out, "backtest"
-    )
-    resume = f"rnnforecast backtest {config_path} --folds {folds} --step {plan.step} --refit {refit} --out {final}"
-    again = f"Resume it with: {resume}"
-    partial, resumed = artifacts.start_or_resume(final, B.fingerprint(cfg, plan, levels), what="backtest", again=again)
-    if not resumed:
-        artifacts.write_atomic(
-            partial / "config.yaml", "# base config; each fold changes only data.split\n" + cfg.to_yaml()
-        )
+    partial, resumed, resume = _backtest_dir(cfg, config_path, plan, folds, out, levels)
     t0 = time.perf_counter()
-    groups = [[f for f in plan.folds if f.model_fold == k] for k in sorted({f.model_fold for f in plan.folds})]
-    todo = [g for g in groups if not all(B.fold_done(partial, f.index) for f in g)]
+    todo = B.groups_to_run(plan, partial)
     _say(
         f"backtest: {len(plan.folds)} folds, {len(todo)} model(s) to run{' (resumed)' if resumed else ''} -> {partial}"
     )
@@ -654,15 +641,40 @@ def backtest(
             _say(f"backtest: folds {', '.join(str(i) for i in ran)} done")
     except (KeyboardInterrupt, Interrupted, WorkerDied) as e:
         raise _unfinished(partial, e, "backtest", f"finished folds are kept; resume with: {resume}") from e
+    record = _backtest_finish(cfg, data, plan, partial, levels, time.perf_counter() - t0)
+    final = artifacts.finish(partial)
+    return DirectoryResult(final, record, text.backtest_table(record, final))
+
+
+def _backtest_finish(cfg: Config, data: SeriesData, plan, partial: Path, levels, seconds: float) -> dict:
+    """predictions.csv, metrics.json and the plots of a backtest whose folds are all done; returns the record."""
     parts = [B.read_fold(partial, f.index) for f in plan.folds]
-    record = B.summarise(cfg, plan, [r for r, _ in parts], levels, time.perf_counter() - t0)
+    record = B.summarise(cfg, plan, [r for r, _ in parts], levels, seconds)
     predictions = pd.concat([p for _, p in parts], ignore_index=True)
     artifacts.write_atomic(partial / "predictions.csv", predictions.to_csv(index=False))
     artifacts.write_json(partial / "metrics.json", record)
     if cfg.output.plots:
         plots.backtest_plots(partial / "plots", record, predictions, {t: data.frame.unit(t) for t in data.targets})
-    final = artifacts.finish(partial)
-    return DirectoryResult(final, record, text.backtest_table(record, final))
+    return record
+
+
+def _backtest_dir(cfg: Config, config_path: str, plan, folds: int, out: str | None, levels) -> tuple[Path, bool, str]:
+    """The backtest directory, claimed new or resumed (same config, plan and levels), and the command resuming it.
+
+    Returns:
+        ``(partial, resumed, resume_command)``.
+    """
+    final = artifacts.plan_compare_dir(
+        cfg, out[: -len(".partial")] if out and out.endswith(".partial") else out, "backtest"
+    )
+    resume = f"rnnforecast backtest {config_path} --folds {folds} --step {plan.step} --refit {plan.refit} --out {final}"
+    again = f"Resume it with: {resume}"
+    partial, resumed = artifacts.start_or_resume(final, B.fingerprint(cfg, plan, levels), what="backtest", again=again)
+    if not resumed:
+        artifacts.write_atomic(
+            partial / "config.yaml", "# base config; each fold changes only data.split\n" + cfg.to_yaml()
+        )
+    return partial, resumed, resume
 
 
 def _backtest_groups(spec: dict, groups: list[list], workers: int):
@@ -715,7 +727,7 @@ def _fold_model(cfg: Config, frame, fold, end: str | None, root: Path, forecaste
         scaler = Scaler.load(mdir / "scaler.json")
         data = build(frame, cfg, scaler=scaler, check_splits=False).fold_view(end)
         model = forecaster.model if forecaster else artifacts.load_model(mdir / "model.keras")
-        return Forecaster(cfg, model, scaler, artifacts.schema_of(data, cfg)), data, None
+        return Forecaster(cfg, model, scaler, Schema.of(artifacts.schema_of(data, cfg))), data, None
     data = build(frame, cfg, check_splits=False).fold_view(end)
     fdir = B.fold_dir(root, fold.index)
     fdir.mkdir(parents=True, exist_ok=True)
@@ -725,7 +737,7 @@ def _fold_model(cfg: Config, frame, fold, end: str | None, root: Path, forecaste
     artifacts.write_table(fdir / "history.csv", artifacts.history_table(fit.history, fit.epochs_run))
     shutil.rmtree(fdir / "checkpoint", ignore_errors=True)  # made by fit_model a moment ago
     training = {"epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "train_seconds": seconds}
-    return Forecaster(cfg, model, data.scaler, artifacts.schema_of(data, cfg)), data, training
+    return Forecaster(cfg, model, data.scaler, Schema.of(artifacts.schema_of(data, cfg))), data, training
 
 
 def _fold_forecasts(
