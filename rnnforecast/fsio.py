@@ -56,6 +56,10 @@ def plain(obj):
         return {str(k): plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [plain(v) for v in obj]
+    return _plain_scalar(obj)
+
+
+def _plain_scalar(obj):
     if hasattr(obj, "isoformat"):
         return obj.isoformat()
     if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # numpy scalar
