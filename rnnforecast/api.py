@@ -7,6 +7,7 @@ are DataFrames with a ``timestamp`` column, scores are dicts of floats in the da
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pandas as pd
 from . import pipeline
 from .artifacts import open_run
 from .config import Config, from_dict, load_config
+from .records import Scores
 
 __all__ = ["Evaluation", "Forecast", "Run", "Training", "evaluate", "load_run", "predict", "train"]
 
@@ -54,18 +56,23 @@ class Training:
 
 @dataclass(frozen=True)
 class Run:
-    """A finished run directory, read back (the model loads when it is used)."""
+    """A finished run directory, read back (the model loads once, when it is first used)."""
 
     path: Path
     config: Config
     metrics: dict  # metrics.json
     schema: dict  # schema.json: the columns new data must have
 
+    @functools.cached_property
+    def forecaster(self) -> pipeline.Forecaster:
+        """The trained model, scaler and calibration, loaded on first use and kept."""
+        return pipeline.Forecaster.load(self.path)
+
     def predict(self, data: pd.DataFrame | str | Path | None = None) -> Forecast:
-        return predict(self.path, data)
+        return predict(self, data)
 
     def evaluate(self, data: pd.DataFrame | str | Path | None = None, split: str = "test") -> Evaluation:
-        return evaluate(self.path, data, split)
+        return evaluate(self, data, split)
 
 
 def _config(config: str | Path | dict | Config, overrides: tuple[str, ...] | list[str]) -> tuple[Config, str]:
@@ -84,14 +91,14 @@ def _config(config: str | Path | dict | Config, overrides: tuple[str, ...] | lis
 
 
 def _evaluation(run_dir: Path, ev: pipeline.Evaluation, warnings: list[str]) -> Evaluation:
-    overall = ev.metrics["original"]["overall"]
+    scores = Scores.of(ev.metrics)
     return Evaluation(
         run_dir=Path(run_dir),
         split=ev.split,
         n_windows=ev.metrics["n_windows"],
-        scores=overall["model"],
-        baselines={k: v for k, v in overall.items() if k != "model"},
-        mae_by_lead=ev.metrics["original"]["per_lead"]["model"]["mae"],
+        scores=scores.model,
+        baselines=scores.baselines,
+        mae_by_lead=scores.per_lead["model"]["mae"],
         metrics=ev.metrics,
         warnings=warnings,
     )
@@ -117,8 +124,7 @@ def train(
     cfg, name = _config(config, overrides)
     result = pipeline.train(cfg, config_path=name, run_dir=str(run_dir) if run_dir else None, quiet=quiet, table=data)
     run_dir = result.run_dir.resolve()
-    forecast = pd.read_csv(run_dir / "forecast.csv", parse_dates=["timestamp"])
-    return Training(run_dir, _evaluation(run_dir, result.evaluation, []), result.history, forecast)
+    return Training(run_dir, _evaluation(run_dir, result.evaluation, []), result.history, result.forecast)
 
 
 def _data_args(data: pd.DataFrame | str | Path | None) -> tuple[str | None, pd.DataFrame | None]:
@@ -131,15 +137,15 @@ def predict(run: str | Path | Run, data: pd.DataFrame | str | Path | None = None
     """Forecast the ``horizon`` steps after the last row of ``data`` (default: the run's own data)."""
     run_dir = Path(run.path if isinstance(run, Run) else run).resolve()
     path, table = _data_args(data)
-    forecast, _, warnings = pipeline.forecast(str(run_dir), path, table)
-    return Forecast(run_dir, forecast, warnings)
+    p = pipeline.predict(run.forecaster if isinstance(run, Run) else str(run_dir), path, table=table)
+    return Forecast(run_dir, p.table, p.warnings)
 
 
 def evaluate(run: str | Path | Run, data: pd.DataFrame | str | Path | None = None, split: str = "test") -> Evaluation:
     """Score a run and the naive baselines on ``split`` of ``data`` (default: the run's own data)."""
     run_dir = Path(run.path if isinstance(run, Run) else run).resolve()
     path, table = _data_args(data)
-    ev, warnings = pipeline.evaluate(str(run_dir), path, split, table=table)
+    ev, warnings = pipeline.evaluate(run.forecaster if isinstance(run, Run) else str(run_dir), path, split, table=table)
     return _evaluation(run_dir, ev, warnings)
 
 

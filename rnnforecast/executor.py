@@ -25,7 +25,6 @@ import contextlib
 import multiprocessing
 import os
 import signal
-import socket
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -228,12 +227,6 @@ class RayExecutor(Executor):
     def close(self) -> None:
         if self._own:
             self.ray.shutdown()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _worker_env() -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import windows
+from .fsio import finite_or_none
 
 BASELINES = ("persistence", "seasonal_naive", "window_mean")
 
@@ -102,5 +103,4 @@ def _plain(x):
     return x
 
 
-def _num(v: float) -> float | None:
-    return None if v != v or v in (float("inf"), float("-inf")) else float(v)
+_num = finite_or_none  # NaN and infinity become null in metrics.json
