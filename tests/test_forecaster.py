@@ -43,7 +43,9 @@ def test_one_load_forecasts_the_own_data_and_new_data_as_predict_json_does(weath
 
 @pytest.mark.slow
 def test_score_is_what_evaluate_prints_and_its_mae_is_the_mean_absolute_error(weather_run):
-    f = Forecaster.load(weather_run)
+    # a final-fit run (training.final_fit, the default): evaluate on the rows it trained on scores the held-out model
+    f = Forecaster.load(weather_run, heldout=True)
+    assert f.heldout and (weather_run / "heldout" / "model.keras").exists()
     data, _ = f.read_data()
     ev = f.score(data, "val")
     printed = _cli_json("evaluate", str(weather_run), "--split", "val")
