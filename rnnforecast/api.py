@@ -20,6 +20,7 @@ from . import pipeline
 from .artifacts import OWNER, PARTIAL_SUFFIX, open_run, partial_of
 from .config import Config, from_dict, load_config
 from .errors import RnnForecastError, RunError
+from .records import Scores
 
 __all__ = ["Evaluation", "Forecast", "Run", "Training", "evaluate", "load_run", "predict", "train"]
 
@@ -59,18 +60,23 @@ class Training:
 
 @dataclass(frozen=True)
 class Run:
-    """A finished run directory, read back (the model loads when it is used)."""
+    """A finished run directory, read back (the model loads once, when it is first used)."""
 
     path: Path
     config: Config
     metrics: dict  # metrics.json
     schema: dict  # schema.json: the columns new data must have
 
+    @functools.cached_property
+    def forecaster(self) -> pipeline.Forecaster:
+        """The trained model, scaler and calibration, loaded on first use and kept."""
+        return pipeline.Forecaster.load(self.path)
+
     def predict(self, data: pd.DataFrame | str | Path | None = None) -> Forecast:
-        return predict(self.path, data)
+        return predict(self, data)
 
     def evaluate(self, data: pd.DataFrame | str | Path | None = None, split: str = "test") -> Evaluation:
-        return evaluate(self.path, data, split)
+        return evaluate(self, data, split)
 
 
 def _config(config: str | Path | dict | Config, overrides: tuple[str, ...] | list[str]) -> tuple[Config, str]:
@@ -123,14 +129,14 @@ def _in_python_terms(function):
 
 
 def _evaluation(run_dir: Path, ev: pipeline.Evaluation, warnings: list[str]) -> Evaluation:
-    overall = ev.metrics["original"]["overall"]
+    scores = Scores.of(ev.metrics)
     return Evaluation(
         run_dir=Path(run_dir),
         split=ev.split,
         n_windows=ev.metrics["n_windows"],
-        scores=overall["model"],
-        baselines={k: v for k, v in overall.items() if k != "model"},
-        mae_by_lead=ev.metrics["original"]["per_lead"]["model"]["mae"],
+        scores=scores.model,
+        baselines=scores.baselines,
+        mae_by_lead=scores.per_lead["model"]["mae"],
         metrics=ev.metrics,
         warnings=warnings,
     )
@@ -179,8 +185,7 @@ def train(
     if replaced is not None:
         shutil.rmtree(replaced)
     run_dir = result.run_dir.resolve()
-    forecast = pd.read_csv(run_dir / "forecast.csv", parse_dates=["timestamp"])
-    return Training(run_dir, _evaluation(run_dir, result.evaluation, []), result.history, forecast)
+    return Training(run_dir, _evaluation(run_dir, result.evaluation, []), result.history, result.forecast)
 
 
 # What a finished run directory may hold for overwrite= to replace it: its own files, and what report, inspect
@@ -235,8 +240,13 @@ def predict(
     ``allow_missing_tail``: forecast although the last target values of ``data`` are missing (filled, warned)."""
     run_dir = Path(run.path if isinstance(run, Run) else run).resolve()
     path, table = _data_args(data)
-    forecast, _, warnings = pipeline.forecast(str(run_dir), path, table, allow_missing_tail=allow_missing_tail)
-    return Forecast(run_dir, forecast, warnings)
+    p = pipeline.predict(
+        run.forecaster if isinstance(run, Run) else str(run_dir),
+        path,
+        table=table,
+        allow_missing_tail=allow_missing_tail,
+    )
+    return Forecast(run_dir, p.table, p.warnings)
 
 
 @_in_python_terms
@@ -244,7 +254,7 @@ def evaluate(run: str | Path | Run, data: pd.DataFrame | str | Path | None = Non
     """Score a run and the naive baselines on ``split`` of ``data`` (default: the run's own data)."""
     run_dir = Path(run.path if isinstance(run, Run) else run).resolve()
     path, table = _data_args(data)
-    ev, warnings = pipeline.evaluate(str(run_dir), path, split, table=table)
+    ev, warnings = pipeline.evaluate(run.forecaster if isinstance(run, Run) else str(run_dir), path, split, table=table)
     return _evaluation(run_dir, ev, warnings)
 
 

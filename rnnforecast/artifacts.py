@@ -29,10 +29,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import masking
+from . import fsio, masking, records
 from .config import Config, from_dict
 from .data import SERIES, Frame, ns
-from .errors import DataError, ExitCode, Interrupted, RunError, Terminated, TrainingError
+from .errors import DataError, ExitCode, Interrupted, RunError, Terminated, TrainingError, first_line
+from .records import CONFIG, FORECAST, HISTORY, INTERVALS, METRICS, MODEL, SCALER, SCHEMA, TIMING  # noqa: F401
 
 if TYPE_CHECKING:
     from .series import SeriesData
@@ -43,7 +44,7 @@ MARKER = "UNFINISHED.txt"
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe loader when built in: ~10 ms less per load
 OWNER = "owner.json"  # who is writing a .partial directory: pid, host, start time, command, what a resume must match
 LOCK = ".lock"  # flock'ed by the process writing a .partial directory
-REQUIRED = ("model.keras", "config.yaml", "scaler.json", "schema.json", "metrics.json")
+REQUIRED = records.REQUIRED
 
 
 def sha256(path: Path) -> str:
@@ -311,16 +312,13 @@ def atomic_output(path: str | Path, option: str):
     """A temporary name next to ``path`` for a writer that wants a path (matplotlib, Keras); renamed to ``path``
     when the block succeeds, removed when it fails. An unwritable place is a RunError naming the option."""
     path = Path(path)
-    tmp = path.with_name(f".{os.getpid()}.{path.name}")  # same suffix: writers pick the format from it
     try:
-        yield tmp
-        os.replace(tmp, path)
+        with fsio.atomic_path(path) as tmp:
+            yield tmp
     except OSError as e:
         raise RunError(
             f"cannot write {path.name} ({e.strerror or e})", where=str(path), fix=f"pass a writable {option}"
         ) from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def claim(directory: Path, *, what: str, option: str, record: dict | None = None) -> None:
@@ -430,7 +428,7 @@ def keep_only_checkpoint(partial: Path) -> int | None:
         if f.name not in keep:
             f.unlink(missing_ok=True)
     for f in partial.iterdir():
-        if f.name not in ("checkpoint", "final-checkpoint", "config.yaml", MARKER, OWNER, LOCK):  # final_fit.py
+        if f.name not in ("checkpoint", "final-checkpoint", CONFIG, MARKER, OWNER, LOCK):  # final_fit.py
             shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink(missing_ok=True)
     return epoch
 
@@ -480,25 +478,7 @@ def _libc():
     return libc
 
 
-def write_atomic(path: str | Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` all at once: a temporary file in the same folder, then a rename.
-
-    The one atomic writer of the package: a reader sees the old file or the new one, never half of one,
-    and an interrupted write leaves no partial file behind (the temporary is removed).
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    if isinstance(data, str) and "://" in data:  # no URL credential reaches a file (config, report, owner, marker)
-        data = masking.mask_secrets(data)
-    try:
-        if isinstance(data, bytes):
-            tmp.write_bytes(data)
-        else:
-            tmp.write_text(data, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+write_atomic = fsio.write_atomic  # the package's atomic writers live in fsio; these names stay for callers
 
 
 def listing(directory: str | Path) -> dict[str, str]:
@@ -507,13 +487,8 @@ def listing(directory: str | Path) -> dict[str, str]:
     return {p.name: str(p.resolve()) for p in sorted(d.iterdir())} if d.is_dir() else {}
 
 
-def write_json(path: Path, obj) -> None:
-    write_atomic(path, json.dumps(masking.masked(obj), indent=1, allow_nan=False, default=str))
-
-
-def finite_or_none(value: float | None) -> float | None:
-    """``value``, or None when it is None, NaN or infinite: strict JSON has neither."""
-    return value if value is not None and math.isfinite(value) else None
+write_json = fsio.write_json
+finite_or_none = fsio.finite_or_none
 
 
 # --------------------------------------------------------------------------- writing a run
@@ -523,7 +498,7 @@ def finite_or_none(value: float | None) -> float | None:
 
 
 def write_config(partial: Path, cfg: Config) -> None:
-    write_atomic(partial / "config.yaml", cfg.to_yaml())
+    write_atomic(partial / CONFIG, cfg.to_yaml())
 
 
 def schema_of(data: SeriesData, cfg: Config) -> dict:
@@ -635,28 +610,37 @@ def history_table(history: dict[str, list[float]], epochs_run: int) -> pd.DataFr
 def write_run(
     partial: Path,
     *,
-    model,
-    scaler,
-    schema: dict,
     history: pd.DataFrame,
     metrics: dict,
     timing: dict,
     forecast: pd.DataFrame,
+    model=None,
+    scaler=None,
+    schema: dict | None = None,
     intervals: dict | None = None,
 ) -> None:
-    """Write every file of a trained run into ``partial`` (plots aside), each one atomically.
+    """Write the records of a trained run into ``partial`` (plots aside), each one atomically.
 
-    ``intervals``: the calibration (``intervals.RunIntervals.to_dict``), written as intervals.json when set.
+    The trained thing itself (model, scaler, schema, intervals) is ``Forecaster.save``'s; ``model``, ``scaler``,
+    ``schema`` and ``intervals`` (``intervals.RunIntervals.to_dict``) are written here only when given.
     """
-    save_model(model, partial / "model.keras")
-    write_atomic(partial / "scaler.json", json.dumps(scaler.to_json(), indent=1))
-    write_json(partial / "schema.json", schema)
-    write_atomic(partial / "history.csv", history.to_csv(index=False))
-    write_json(partial / "metrics.json", metrics)
-    write_json(partial / "timing.json", timing)
-    write_atomic(partial / "forecast.csv", forecast.to_csv(index=False))
+    if model is not None:
+        save_model(model, partial / MODEL)
+    if scaler is not None:
+        write_atomic(partial / SCALER, scaler_json(scaler))
+    if schema is not None:
+        write_json(partial / SCHEMA, schema)
+    write_atomic(partial / HISTORY, history.to_csv(index=False))
+    write_json(partial / METRICS, metrics)
+    write_json(partial / TIMING, timing)
+    write_atomic(partial / FORECAST, forecast.to_csv(index=False))
     if intervals is not None:
-        write_json(partial / "intervals.json", intervals)
+        write_json(partial / INTERVALS, intervals)
+
+
+def scaler_json(scaler) -> str:
+    """scaler.json's text (``Scaler.to_json``), for ``write_atomic``: ``Scaler.save`` writes in place."""
+    return json.dumps(scaler.to_json(), indent=1)
 
 
 def member_path(run_dir: Path, i: int) -> Path:
@@ -679,13 +663,8 @@ def ensemble_record(seed: int, first, seconds: float, members: list[dict]) -> di
 
 def save_model(model, path: Path) -> None:
     """``model.save`` under a temporary name in the same folder, then a rename (Keras wants the .keras suffix)."""
-    tmp = path.with_name(f".{os.getpid()}.{path.name}")
-    try:
+    with fsio.atomic_path(path) as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_table(path: str | Path, table: pd.DataFrame) -> None:
@@ -815,7 +794,7 @@ def _same_run_config(saved, cfg: Config) -> bool:
 def _check_resume(p: Path, cfg: Config, force: bool, source_sha256: str | None = None) -> list[str]:
     """Refuse a resume whose config or data file changed since the run started, unless ``force``."""
     try:
-        saved = yaml.safe_load((p / "config.yaml").read_text()) if (p / "config.yaml").exists() else None
+        saved = yaml.safe_load((p / CONFIG).read_text()) if (p / CONFIG).exists() else None
     except (yaml.YAMLError, UnicodeDecodeError):
         saved = "damaged"
     owner = _owner(p)
@@ -824,7 +803,7 @@ def _check_resume(p: Path, cfg: Config, force: bool, source_sha256: str | None =
     if (saved is not None and not _same_run_config(saved, cfg)) or owner.get(
         "config_sha256", now["config_sha256"]
     ) != now["config_sha256"]:
-        reasons.append(("the config differs from the one this run started with", p / "config.yaml"))
+        reasons.append(("the config differs from the one this run started with", p / CONFIG))
     if owner.get("data_sha256", now["data_sha256"]) != now["data_sha256"]:
         reasons.append((f"the data file {cfg.data_path} changed since this run started (SHA-256 differs)", p / OWNER))
     if reasons and not force:
@@ -854,7 +833,7 @@ class Run:
 
     @property
     def model_path(self) -> Path:
-        return self.path / "model.keras"
+        return self.path / MODEL
 
     def member_paths(self) -> list[Path]:
         """The model files: ``model.keras``, then ``members/<i>.keras`` for a seed ensemble's other members."""
@@ -870,12 +849,12 @@ class Run:
         """The run's ``intervals.RunIntervals`` from intervals.json, or None for a point-forecast run."""
         from .intervals import RunIntervals
 
-        path = self.path / "intervals.json"
+        path = self.path / INTERVALS
         if not path.exists():
             return None
         try:
             return RunIntervals.from_dict(json.loads(path.read_text()))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as e:  # [] or "x": Attribute
             raise RunError(
                 f"cannot read intervals.json ({type(e).__name__})",
                 where=str(path),
@@ -908,27 +887,27 @@ def open_run(path: str | Path) -> Run:
                 f"{name} is missing", where=str(p), fix="pass a complete run directory written by rnnforecast train"
             )
     try:
-        schema = json.loads((p / "schema.json").read_text())
-        metrics = json.loads((p / "metrics.json").read_text())
-        raw_cfg = yaml.load((p / "config.yaml").read_text(), Loader=SAFE_LOADER)
+        schema = json.loads((p / SCHEMA).read_text())
+        metrics = json.loads((p / METRICS).read_text())
+        raw_cfg = yaml.load((p / CONFIG).read_text(), Loader=SAFE_LOADER)
     except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as e:
         raise RunError(
             f"cannot read the run's files ({type(e).__name__})", where=str(p), fix="the run is damaged: train again"
         ) from None
-    for name, value in (("schema.json", schema), ("metrics.json", metrics), ("config.yaml", raw_cfg)):
+    for name, value in ((SCHEMA, schema), (METRICS, metrics), (CONFIG, raw_cfg)):
         if not isinstance(value, dict):
             raise RunError(
                 f"{name} holds a {type(value).__name__}, not a mapping", where=str(p / name), fix=DAMAGED_FIX
             )
-    _check_schema(p / "schema.json", schema)
+    _check_schema(p / SCHEMA, schema)
     version = schema.get("format_version")
     if version != FORMAT_VERSION:
         raise RunError(
             f"schema.json has format_version {version!r}; this rnnforecast reads {FORMAT_VERSION}",
-            where=str(p / "schema.json"),
+            where=str(p / SCHEMA),
             fix="use the rnnforecast version that wrote the run, or train again",
         )
-    cfg = from_dict(raw_cfg, source=str(p / "config.yaml"), base_dir=str(p))
+    cfg = from_dict(raw_cfg, source=str(p / CONFIG), base_dir=str(p))
     _check_window(p, cfg, schema)
     return Run(p, cfg, schema, metrics)
 
@@ -965,7 +944,7 @@ def _check_window(p: Path, cfg: Config, schema: dict) -> None:
         raise RunError(
             f"window.input_length={cfg.window.input_length}, window.horizon={cfg.window.horizon} differ from the "
             f"trained model's {schema['input_length']} and {schema['horizon']} (schema.json)",
-            where=str(p / "config.yaml"),
+            where=str(p / CONFIG),
             fix="restore the run's own config.yaml (train again for another window)",
         )
 
@@ -974,7 +953,7 @@ def load_scaler(run: Run, path: Path | None = None):
     """The run's scaler (or the one at ``path``), checked (Scaler.load) and matching the schema's columns and series."""
     from .scaling import Scaler
 
-    path = path or run.path / "scaler.json"
+    path = path or run.path / SCALER
     scaler = Scaler.load(path)
     if list(scaler.columns) != run.schema["columns"]:
         raise RunError(
@@ -1104,11 +1083,7 @@ def _model_error(path: Path, e: BaseException, what: str) -> RunError:
             fix="only load models trained by rnnforecast; retrain instead of loading files from untrusted sources",
         )
     return RunError(
-        f"cannot load {what} ({type(e).__name__}: {_first_line(str(e))})",
+        f"cannot load {what} ({type(e).__name__}: {first_line(e, 200)})",
         where=str(path),
         fix="the file is damaged or truncated: train again",
     )
-
-
-def _first_line(text: str) -> str:
-    return (text.strip().splitlines() or [""])[0][:200]

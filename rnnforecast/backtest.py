@@ -28,7 +28,9 @@ import pandas as pd
 from . import folds as F
 from .config import Config
 from .data import Frame
+from .records import Scores
 from .series import split_rows
+from .transforms import history_rows
 
 SCORES = ("mae", "rmse", "mase")  # aggregated per forecaster, overall and per lead
 # predictions.csv of a single series (several series add a `series` column after `fold`: predictions.predictions_table)
@@ -90,8 +92,7 @@ def make_plan(cfg: Config, frame: Frame, n_folds: int, step: int | None, refit: 
     val_length = b["val"][1] - b["val"][0]
     if step is None:
         step = max(1, (b["test"][1] - b["test"][0] - H + 1) // max(1, n_folds))
-    skip = 1 if any(k != "none" for k in cfg.data.transform.values()) else 0  # a differenced first row
-    plan = F.plan_folds(n, n_folds, step, val_length, H, refit=refit, min_train=L + H + skip)
+    plan = F.plan_folds(n, n_folds, step, val_length, H, refit=refit, min_train=history_rows(L, cfg.data.transform) + H)
     return Plan(plan, times, step, val_length, step, refit)
 
 
@@ -106,6 +107,12 @@ def fold_dir(root: Path, index: int) -> Path:
 
 def fold_done(root: Path, index: int) -> bool:
     return (fold_dir(root, index) / "fold.json").exists()
+
+
+def groups_to_run(plan: Plan, root: Path) -> list[list[F.Fold]]:
+    """The folds grouped by the model they share (earliest first), less the groups whose folds are all done."""
+    groups = [[f for f in plan.folds if f.model_fold == k] for k in sorted({f.model_fold for f in plan.folds})]
+    return [g for g in groups if not all(fold_done(root, f.index) for f in g)]
 
 
 def read_fold(root: Path, index: int) -> tuple[dict, pd.DataFrame]:
@@ -156,8 +163,8 @@ def _per_lead(rows: list[list]) -> dict:
 def _scores_block(records: list[dict], name: str) -> dict:
     out = {}
     for score in SCORES:
-        overall = [r["original"]["overall"][name][score] for r in records]
-        lead = [r["original"]["per_lead"][name][score] for r in records]
+        overall = [Scores.of(r).overall[name][score] for r in records]
+        lead = [Scores.of(r).per_lead[name][score] for r in records]
         out[score] = {**_stats(overall), "per_lead": _per_lead(lead)}
     return out
 
@@ -178,7 +185,7 @@ def _interval_block(records: list[dict], who: str, levels: tuple[float, ...]) ->
 
 def summarise(cfg: Config, plan: Plan, records: list[dict], levels: tuple[float, ...], seconds: float) -> dict:
     """``metrics.json`` of a backtest: every fold's record and the aggregate over folds (mean ± sample std)."""
-    names = list(records[0]["original"]["overall"])
+    names = list(Scores.of(records[0]).overall)
     return {
         "kind": "backtest",
         "name": cfg.name,

@@ -14,7 +14,7 @@ import traceback
 import click
 
 from . import __version__
-from .errors import ConfigError, ExitCode, RnnForecastError, Terminated
+from .errors import ConfigError, ExitCode, RnnForecastError, Terminated, first_line
 from .masking import mask_secrets
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -38,7 +38,7 @@ class Group(click.Group):
         except Exception as e:  # a bug: say so plainly, keep the trace behind --traceback
             _fail(
                 ctx,
-                f"error: internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (rerun with --traceback and report it)",
+                f"error: internal error: {type(e).__name__}: {first_line(e)} (rerun with --traceback and report it)",
                 1,
             )
         finally:
@@ -272,23 +272,20 @@ def predict(
     """Forecast the next `horizon` steps after the data's last row, in the data's units and timestamps."""
     from . import pipeline, text
 
-    pipeline.check_outputs(output, plot)
-    table, data, warnings = pipeline.forecast(run, data_path, allow_missing_tail=allow_missing_tail)
-    _warn(warnings)
+    p = pipeline.predict(run, data_path, output=output, plot=plot, allow_missing_tail=allow_missing_tail)
+    _warn(p.warnings)
     if output:
-        pipeline.save_forecast(table, output)
         click.echo(f"forecast written to {output}", err=True)
     elif not as_json:
         from .nextsteps import printed_forecast_csv
 
-        csv, note = printed_forecast_csv(table, data)
+        csv, note = printed_forecast_csv(p.table, p.data)
         click.echo(csv, nl=False)
         click.echo(note, err=True)
     if plot:
-        pipeline.plot_forecast(table, data, plot)
         click.echo(f"plot written to {plot}", err=True)
     if as_json:
-        click.echo(text.forecast_json(table, run, data.frame.path, output, plot))
+        click.echo(text.forecast_json(p.table, run, p.data.frame.path, output, plot))
 
 
 def _cells(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
@@ -339,15 +336,14 @@ def compare(config: str, overrides: tuple[str, ...], cells: list[str], dense: bo
 
 
 def _levels(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, ...]:
+    from .intervals import check_levels  # the one rule for levels (numpy: after --help)
+
     try:
-        levels = tuple(float(v) for v in value.split(",") if v.strip())
-        if not levels or any(not 0 < c < 100 for c in levels):
-            raise ValueError
+        return check_levels([float(v) for v in value.split(",") if v.strip()])
     except ValueError:
         raise click.BadParameter(
             f"levels must be comma-separated percentages between 0 and 100, e.g. 80,95. Received: {value!r}"
         ) from None
-    return levels
 
 
 def _refit(ctx: click.Context, param: click.Parameter, value: str) -> str:

@@ -23,6 +23,7 @@ from .cells import CELL_NAMES as CELLS
 from .config import Config
 from .errors import ConfigError
 from .plots import compare_plots  # noqa: F401  (the figures live in plots.py; kept importable here)
+from .records import Metrics
 
 OVERLAY_WINDOWS = 200  # test windows shown in forecast_overlay.png
 # The numbers per run and cell, in table order; all test/val values in original units.
@@ -55,6 +56,17 @@ def seconds_per_epoch(epoch_seconds: list[float]) -> float | None:
     return float(np.median(epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds))
 
 
+def seeds(seed: int, repeats: int) -> list[int]:
+    """The seeds of a comparison's runs: ``seed .. seed + repeats - 1`` (``repeats`` >= 1)."""
+    if repeats < 1:
+        raise ConfigError(
+            f"`repeats` must be at least 1. Received: repeats={repeats}",
+            where="--repeats",
+            fix="pass --repeats 1 or more",
+        )
+    return [seed + r for r in range(repeats)]
+
+
 def run_numbers(metrics: dict, epoch_seconds: list[float], rel: Path, seed: int) -> dict:
     """The numbers of one finished run (its metrics.json and epoch times) that the comparison shows."""
     test = metrics["test"]["original"]
@@ -66,7 +78,7 @@ def run_numbers(metrics: dict, epoch_seconds: list[float], rel: Path, seed: int)
         "seconds_per_epoch": seconds_per_epoch(epoch_seconds),
         "best_epoch": metrics["training"]["best_epoch"],
         "epochs_run": metrics["training"]["epochs_run"],
-        "val_mse": metrics["val"]["original"]["overall"]["model"]["mse"],
+        "val_mse": Metrics.of(metrics).val.model["mse"],
         "test_mse": model["mse"],
         "test_mae": model["mae"],
         "test_mase": model["mase"],

@@ -22,10 +22,9 @@ from typing import Any, Literal, Union
 import yaml
 
 from .cells import CELL_NAMES
-from .errors import ConfigError, did_you_mean
+from .errors import ConfigError, did_you_mean, first_line
 from .masking import mask_secrets
 
-TRANSFORMS = ("none", "diff", "log_diff", "pct_change")
 TIME_FEATURES = ("hour_of_day", "day_of_week", "day_of_month", "day_of_year", "month_of_year")
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear", "elu", "selu", "softsign")
 
@@ -478,7 +477,7 @@ def _yaml_error(e: yaml.YAMLError, source: str) -> ConfigError:
     """The parser's complaint as one line at file:line:column, with where an unclosed bracket started."""
     mark = getattr(e, "problem_mark", None)
     where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    problem = getattr(e, "problem", None) or first_line(e)
     context, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
     if context and cmark is not None and (mark is None or cmark.line != mark.line):
         problem += f" ({context} started at line {cmark.line + 1}, column {cmark.column + 1})"

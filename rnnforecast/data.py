@@ -13,7 +13,7 @@ import pandas as pd
 
 from . import frequencies
 from .config import Config, DataConfig
-from .errors import ConfigError, DataError, did_you_mean
+from .errors import ConfigError, DataError, did_you_mean, first_line
 
 SERIES = "__series__"  # internal column: the series id (one value when there is no series_id)
 LINE = "__line__"  # internal column: the row's line in a CSV (its row number in Parquet), for error messages
@@ -120,7 +120,7 @@ def _read_parquet(path: Path, where: str) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
     except Exception as e:  # pyarrow raises many kinds; its first line names the problem, not the content
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+        first = first_line(e, 160)
         raise DataError(
             f"cannot read Parquet ({type(e).__name__}: {first})", where=where, fix="check the file is valid Parquet"
         ) from None
@@ -179,7 +179,7 @@ def _read_csv(path: Path, sep: str, where: str) -> pd.DataFrame:
         raise _empty_file(where) from None
     except (pd.errors.ParserError, ValueError, OverflowError) as e:
         # pandas' messages name a line and counts ("Expected 2 fields in line 3, saw 5"), never the line's text.
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        first = first_line(e, 160) or type(e).__name__
         raise DataError(f"cannot parse CSV: {first}", where=where, fix="check the separator and quoting") from None
 
 

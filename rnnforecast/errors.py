@@ -88,3 +88,10 @@ def edits(a: str, b: str) -> int:
                 cur[j] = min(cur[j], prev2[j - 2] + 1)
         prev2, prev = prev, cur
     return prev[-1]
+
+
+def first_line(e: BaseException | str, limit: int | None = None) -> str:
+    """The first non-blank line of an exception's message (or of a text), cut to ``limit`` characters; ``""`` when
+    there is none. Library messages go on for pages (tracebacks, SQL); one line names the problem."""
+    text = str(e).strip()
+    return text.splitlines()[0][:limit] if text else ""

@@ -26,7 +26,6 @@ import ctypes
 import multiprocessing
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -273,12 +272,6 @@ class RayExecutor(Executor):
     def close(self) -> None:
         if self._own:
             self.ray.shutdown()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _worker_env() -> dict[str, str]:

@@ -26,7 +26,6 @@ from .data import PERIODS
 from .errors import RunError
 from .framing import EPS
 
-FORMATS = ("savedmodel", "onnx")
 TRANSFORM_CODES = {"none": 0, "diff": 1, "log_diff": 2, "pct_change": 3}
 RTOL = 1e-4  # agreement required between the exported model and predict
 
@@ -256,7 +255,7 @@ def input_kinds(inputs: list[str], categories: dict[str, list[str]], time_column
 
 def export_run(run_dir: str, fmt: str, output: str | None = None) -> str:
     """Export a finished run; returns the lines to print."""
-    from . import pipeline
+    from .forecaster import Forecaster
 
     run = artifacts.open_run(run_dir)
     if run.config.model.ensemble > 1:
@@ -271,14 +270,16 @@ def export_run(run_dir: str, fmt: str, output: str | None = None) -> str:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # "failed call to cuInit" on machines without a GPU
     backend.activate("tensorflow")
     backend.quiet_tensorflow_import()
-    model = artifacts.load_model(run.model_path)
-    data, warnings = pipeline.run_data(run, None)
+    forecaster = Forecaster.load(run, keras=True, backend_name="tensorflow")
+    forecaster.calibration = None  # the exported network forecasts points; bands are not part of it
+    model = forecaster.model
+    data, warnings = forecaster.read_data()
     p = plan_for(data, str(run.path), int(run.schema.get("n_quantiles", 1)))
     seg = data.segments[0]
     if seg.hi - seg.lo < p.window:
         raise RunError(f"the run's data has fewer than {p.window} rows for an example window", where=str(run.path))
     example = data.raw[seg.hi - p.window : seg.hi][:, data.feature_idx].astype(np.float32)[None]  # (1, W, F)
-    expected = pipeline.forecast_table(model, data, run.schema["frequency"])
+    expected = forecaster.forecast(data)
     if "series" in expected:
         expected = expected[expected["series"] == seg.series]
     expected = expected[p.targets].to_numpy(dtype=np.float64)[None]  # (1, H, T)

@@ -87,7 +87,7 @@ def save_heldout(partial: Path, model, data: SeriesData) -> None:
 
     (partial / HELDOUT).mkdir(exist_ok=True)
     artifacts.save_model(model, partial / HELDOUT / "model.keras")
-    artifacts.write_atomic(partial / HELDOUT / "scaler.json", json.dumps(data.scaler.to_json(), indent=1))
+    artifacts.write_atomic(partial / HELDOUT / artifacts.SCALER, artifacts.scaler_json(data.scaler))
 
 
 def heldout_dir(run_dir: Path) -> Path | None:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .fsio import finite_or_none
+
 COVERAGE_TOLERANCE = 5.0  # percentage points between test coverage and nominal before a warning
 
 
@@ -489,9 +491,7 @@ def _summary(x: np.ndarray, targets: Sequence[str], nan: bool = False) -> dict:
     }
 
 
-def _num(v) -> float | None:
-    v = float(v)
-    return None if v != v or v in (float("inf"), float("-inf")) else v
+_num = finite_or_none  # NaN and infinity become null in metrics.json
 
 
 def coverage_warnings(metrics: dict, tolerance: float = COVERAGE_TOLERANCE, split: str = "test") -> list[str]:

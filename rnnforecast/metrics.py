@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from . import windows
+from .fsio import finite_or_none
 
 BASELINES = ("persistence", "seasonal_naive", "window_mean")
 
@@ -111,8 +112,7 @@ def _plain(x):
     return x
 
 
-def _num(v: float) -> float | None:
-    return None if v != v or v in (float("inf"), float("-inf")) else float(v)
+_num = finite_or_none  # NaN and infinity become null in metrics.json
 
 
 def verdict(maes: dict, split: str = "test", who: str = "the model") -> list[str]:

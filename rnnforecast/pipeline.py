@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import importlib
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,26 +19,35 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import artifacts, backend, metrics, nextsteps, plots, text, windows
+from . import artifacts, backend, nextsteps, plots, text, windows
 from . import backtest as B
 from . import compare as C
 from . import final_fit as FF
 from . import intervals as I
 from . import short_series as SS
 from .config import Config, cuda_path_warning
-from .data import load_source, season_length
-from .errors import ConfigError, DataError, ExitCode, Interrupted, RunError, Terminated, TrainingError
+from .data import load_source
+from .errors import ExitCode, Interrupted, RunError, Terminated, TrainingError
+from .forecaster import (  # noqa: F401 (scoring and forecasting live in forecaster; these names stay importable here)
+    Evaluation,
+    Forecaster,
+    add_intervals,
+    calibrate,
+    empty_forecast,
+    evaluate_model,
+    forecast_table,
+    msis_scale,
+    norm_scale,
+    open_run_with_data,
+)
 from .internals import inspect_model
 from .models import build_model, model_quantiles
-from .numpy_model import Ensemble
 from .predictions import predictions_table
+from .records import Schema
 from .scaling import Scaler
 from .series import SeriesData, build
 
-
-def _say(msg: str = "") -> None:
-    """Progress and warnings go to stderr, so stdout holds only the result."""
-    print(msg, file=sys.stderr, flush=True)
+_say = text.say
 
 
 # --------------------------------------------------------------------------- validate
@@ -72,134 +79,6 @@ def validate(cfg: Config) -> str:
     return text.describe(cfg, data, stationarity_hints(data))
 
 
-# --------------------------------------------------------------------------- evaluation
-
-
-def norm_scale(data: SeriesData) -> np.ndarray:
-    rows = np.concatenate([np.arange(*s.bounds["train"]) for s in data.segments])
-    std = data.raw[rows][:, data.target_idx].std(axis=0)
-    return np.where(std > 0, std, 1.0)
-
-
-@dataclass
-class Evaluation:
-    split: str
-    starts: np.ndarray
-    actual: np.ndarray  # (B, H, T) original units
-    forecasts: dict[str, np.ndarray]  # name -> (B, H, T, 1) point forecasts; "model" first
-    metrics: dict
-    output: np.ndarray | None = None  # (B, H, T, Qm) the model's whole output, original units
-    bands: dict[str, np.ndarray] = field(default_factory=dict)  # "model"/"persistence" -> (B, H, T, Q) quantiles
-    intervals: I.RunIntervals | None = None
-    source: str = ""  # the data scored: a file, a masked SQL URL, or <DataFrame>
-    filled: np.ndarray | None = None  # (B, H, T) actuals the tool filled (gap rows): left out of every score
-
-
-def evaluate_model(model, data: SeriesData, cfg: Config, split: str = "test") -> Evaluation:
-    """The model and the naive baselines on every window of ``split``, scored in original and normalised units.
-
-    A quantile model is scored on its median; bands are added by :func:`add_intervals`.
-    """
-    from .numpy_model import predict_windows
-
-    starts = data.starts(split, stride=1)
-    if len(starts) == 0:
-        raise DataError(
-            f"the {split} split has no complete window",
-            where=str(data.frame.path),
-            fix="use more data or a shorter window",
-        )
-    output = data.invert(starts, predict_windows(model, data, starts))  # (B, H, T, Qm)
-    iv = cfg.intervals
-    pred = I.point_forecast(output, iv and iv.method, iv and iv.levels)  # (B, H, T, 1)
-    actual = data.actual(starts)
-    raw_t = data.raw[:, data.target_idx]
-    seg_lo = np.array([s.lo for s in data.segments])[data.series_index(starts)]
-    season = season_length(data.frame.frequency, cfg.data.season_length)
-    forecasts = {
-        "model": pred,
-        **metrics.baseline_forecasts(raw_t, starts, data.input_length, data.horizon, season, seg_lo),
-    }
-    filled = data.filled(starts)  # (B, H, T)
-    result = metrics.evaluate_forecasts(actual, forecasts, data.targets, norm_scale(data), ~filled)
-    result["season_length"] = season
-    result["n_windows"] = int(len(starts))
-    if len(data.segments) > 1:
-        result["per_series"] = _per_series(data, starts, actual, forecasts, ~filled)
-    ev = Evaluation(split, starts, actual, forecasts, result, output, source=str(data.frame.path), filled=filled)
-    result["filled_actuals"] = int(filled.sum())
-    result["split_rows"] = min((hi - lo for lo, hi in data.bounds(split)), default=0)
-    return ev
-
-
-def calibrate(cfg: Config, val: Evaluation) -> I.RunIntervals | None:
-    """The run's intervals calibrated on the validation windows (None when the config asks for none)."""
-    iv = cfg.intervals
-    if iv is None:
-        return None
-    if len(val.starts) == 0:
-        raise DataError(
-            "intervals need validation windows to calibrate on, and the val split has none",
-            where="intervals",
-            fix="enlarge data.split.val, or remove the intervals section",
-        )
-    persistence = val.forecasts["persistence"]
-    return I.calibrate_run(iv.method, iv.levels, iv.joint, val.actual, val.output, persistence, iv.adaptive, iv.gamma)
-
-
-def add_intervals(ev: Evaluation, run: I.RunIntervals, data: SeriesData, val: Evaluation | None = None) -> None:
-    """Band the model and persistence on ``ev``'s windows and score the bands into ``ev.metrics["intervals"]``.
-
-    ``val`` (the validation evaluation) is needed only for adaptive bands: its residuals start the score pool.
-    """
-    if run.adaptive and val is not None:
-        val_scores = np.abs(val.actual - val.forecasts["model"][..., 0])  # (N, H, T)
-        model_q = I.adaptive_bands(run, ev.forecasts["model"], ev.actual, val_scores, data.series_index(ev.starts))
-    else:
-        model_q = I.model_bands(run, ev.output)
-    ev.bands = {
-        "model": model_q,
-        "persistence": I.apply_bands(ev.forecasts["persistence"], run.persistence.width, run.levels),
-    }
-    ev.intervals = run
-    scale = msis_scale(data, ev.metrics["season_length"])
-    kept = None if ev.filled is None else ~ev.filled
-    scored = {k: I.interval_metrics(ev.actual, q, run.levels, data.targets, scale, kept) for k, q in ev.bands.items()}
-    ev.metrics["intervals"] = {
-        "method": run.method,
-        "levels": list(run.levels),
-        "joint": run.joint,
-        "adaptive": run.adaptive and val is not None,
-        "calibration_windows": (run.model or run.persistence).n,
-        **scored,
-        "warnings": run.warnings() + I.coverage_warnings(scored["model"], split=ev.split),
-    }
-
-
-def msis_scale(data: SeriesData, season: int) -> np.ndarray:
-    """M4's MSIS denominator per target: the training rows' mean seasonal absolute difference, ``(T,)``."""
-    bounds, lo = [], 0
-    for s in data.segments:
-        a, b = s.bounds["train"]
-        bounds.append((lo, lo + b - a))
-        lo += b - a
-    rows = np.concatenate([np.arange(*s.bounds["train"]) for s in data.segments])
-    return I.seasonal_naive_scale(data.raw[rows][:, data.target_idx], season, bounds)
-
-
-def _per_series(data: SeriesData, starts: np.ndarray, actual: np.ndarray, forecasts: dict, scored: np.ndarray) -> dict:
-    names = data.series_of(starts)
-    out = {}
-    for s in data.segments:
-        m = names == s.series
-        if m.any():
-            sub = {k: v[m] for k, v in forecasts.items()}
-            out[s.series] = metrics.evaluate_forecasts(actual[m], sub, data.targets, norm_scale(data), scored[m])[
-                "original"
-            ]["overall"]
-    return out
-
-
 # --------------------------------------------------------------------------- train
 
 
@@ -211,6 +90,7 @@ class TrainResult:
     table: str  # what `train` prints
     history: pd.DataFrame  # the content of history.csv
     timing: dict  # the content of timing.json
+    forecast: pd.DataFrame | None = None  # the content of forecast.csv
     decimals: dict = field(default_factory=dict)  # per target, the decimals the data is recorded with
     latest: tuple | None = None  # (runs/<name>-latest or None, note) when the run went to the default runs_dir
 
@@ -271,15 +151,38 @@ def _train_into(
     callbacks: list | tuple = (),
 ) -> TrainResult:
     artifacts.write_config(partial, cfg)
-    model, fit, train_seconds, members = fit_ensemble(cfg, data, partial, quiet=quiet, state=state, callbacks=callbacks)
-    train_seconds += sum(m["seconds"] for m in members)
-    if members:
-        model = Ensemble([model, *(m["model"] for m in members)])
-    val = evaluate_model(model, data, cfg, "val")
-    test = val if split == "val" else evaluate_model(model, data, cfg, split)  # a tune trial never touches test
-    calibration = calibrate(cfg, val)
-    if calibration is not None:
-        add_intervals(test, calibration, data, val)
+    forecaster, fitted = Forecaster.fit(cfg, data, partial, quiet=quiet, state=state, callbacks=callbacks)
+    val = forecaster.score(data, "val")
+    forecaster.calibrate(val)
+    test = forecaster.score(data, split, val=val)  # a tune trial (split "val") never touches test
+    record = _run_record(cfg, data, forecaster, fitted, test, val, backend_name, split)
+    refit = _final_fit(cfg, data, fitted, partial, split, forecaster)
+    forecasting, f_data = _forecasting(forecaster, refit, data, record, test)  # what model.keras holds
+    timing = artifacts.timing_record(fitted.seconds, fitted.fit.epoch_seconds) | (
+        {"final_fit_seconds": refit.seconds} if refit else {}
+    )
+    history = artifacts.history_table(fitted.fit.history, fitted.fit.epochs_run)
+    # data.future columns need horizon rows (predict --data), which training data lacks
+    table = forecasting.forecast(f_data) if data.can_forecast() else empty_forecast(data.targets)
+    forecasting.save(partial)
+    artifacts.write_run(partial, history=history, metrics=record, timing=timing, forecast=table)
+    FF.cleanup(partial)
+    if cfg.output.plots:
+        plots.run_plots(partial / "plots", fitted.fit.history, fitted.fit.best_epoch, test, data)
+        if data.can_forecast():  # the forecast past the data's end, as a fan chart (the report's first figure)
+            draw_forecast(table, f_data, partial / "plots" / "forecast_next.png", forecaster.calibration)
+    if cfg.output.tensorboard:
+        importlib.import_module(".train", __package__).log_lead_scores(partial / "tensorboard", val.metrics)
+    final = artifacts.finish(partial)
+    summary = text.train_summary(test, record, fitted.seconds, final.resolve())  # absolute: runs_dir may be ../..
+    if record["forecast_model"]["final_fit"]:
+        summary += "\n" + FF.summary_line(record["forecast_model"], forecaster.calibration is not None)
+    decimals = {t: nextsteps.data_decimals(data.raw[:, i]) for t, i in zip(data.targets, data.target_idx)}
+    return TrainResult(final, test, record, summary, history, timing, table, decimals)
+
+
+def _run_record(cfg: Config, data: SeriesData, forecaster, fitted, test, val, backend_name: str, split: str) -> dict:
+    """metrics.json of a trained run (``artifacts.metrics_record``)."""
     extra = {
         "stationarity": stationarity_hints(data),
         "backend": backend_name,
@@ -287,61 +190,36 @@ def _train_into(
         "versions": backend.versions(),
         "data_sha256": data.frame.source_sha256,  # the rows of a SQL source or DataFrame; None: the file is hashed
     }
-    if members:
-        extra["ensemble"] = artifacts.ensemble_record(cfg.seed, fit, train_seconds, members)
-    record = artifacts.metrics_record(cfg, test.metrics, val.metrics, fit, int(model.count_params()), extra, split)
-    refit = _final_fit(cfg, data, fit, partial, split, members, model)
-    record["forecast_model"] = FF.record(refit, None if refit or not cfg.training.final_fit else "not for ensembles")
+    if fitted.members:
+        extra["ensemble"] = artifacts.ensemble_record(cfg.seed, fitted.fit, fitted.seconds, fitted.members)
+    params = int(forecaster.model.count_params())
+    return artifacts.metrics_record(cfg, test.metrics, val.metrics, fitted.fit, params, extra, split)
+
+
+def _final_fit(cfg: Config, data: SeriesData, fitted, partial: Path, split: str, forecaster: Forecaster):
+    """The final fit on every row when ``training.final_fit`` asks (not for a tune trial or an ensemble); the
+    held-out model is kept in ``heldout/``."""
+    if not cfg.training.final_fit or split != "test" or fitted.members:  # metrics.json forecast_model says which
+        return None
+    FF.save_heldout(partial, forecaster.model, data)
+    return FF.refit(cfg, data, fitted.fit.best_epoch, partial)
+
+
+def _forecasting(forecaster: Forecaster, refit, data: SeriesData, record: dict, test) -> tuple[Forecaster, SeriesData]:
+    """The forecaster whose model.keras and scaler.json the run keeps (the final fit's, else the held-out one), the
+    data it forecasts from, and metrics.json's ``forecast_model`` and ``short_series`` (added to ``record``).
+
+    The final model keeps the held-out calibration; the series too short for the model are forecast by the naive
+    baseline that scored better on the test split (:mod:`short_series`)."""
+    final_fit = forecaster.config.training.final_fit
+    record["forecast_model"] = FF.record(refit, None if refit or not final_fit else "not for ensembles")
     short_by = SS.best_baseline(test.metrics) if data.frame.short is not None else None
     if short_by:
         record["short_series"] = SS.record(data.frame, short_by)
-    timing = artifacts.timing_record(train_seconds, fit.epoch_seconds) | (
-        {"final_fit_seconds": refit.seconds} if refit else {}
-    )
-    history = artifacts.history_table(fit.history, fit.epochs_run)
-    f_model, f_data = (refit.model, refit.data) if refit else (model, data)  # what forecasts: model.keras
-    artifacts.write_run(
-        partial,
-        model=model.members[0] if members else f_model,  # model.keras: member 0; members/N.keras: the others
-        scaler=f_data.scaler,
-        schema=artifacts.schema_of(data, cfg),
-        history=history,
-        metrics=record,
-        timing=timing,
-        forecast=SS.add_forecasts(
-            (future := forecast_table(f_model, f_data, data.frame.frequency, calibration)),
-            data.frame,
-            short_by,
-            data.horizon,
-            test.metrics["season_length"],
-            data.frame.frequency,
-        )
-        if data.can_forecast()  # data.future columns need horizon rows (predict --data), which training data lacks
-        else pd.DataFrame(columns=["timestamp", "step", "quantile", *data.targets]),
-        intervals=calibration and calibration.to_dict(),
-    )
-    FF.cleanup(partial)
-    if cfg.output.plots:
-        plots.run_plots(partial / "plots", fit.history, fit.best_epoch, test, data)
-        if data.can_forecast():  # the forecast past the data's end, as a fan chart (the report's first figure)
-            draw_forecast(future, data, partial / "plots" / "forecast_next.png")
-    if cfg.output.tensorboard:
-        importlib.import_module(".train", __package__).log_lead_scores(partial / "tensorboard", val.metrics)
-    final = artifacts.finish(partial)
-    summary = text.train_summary(test, record, train_seconds, final.resolve())  # absolute: runs_dir may be ../..
-    if record["forecast_model"]["final_fit"]:
-        summary += "\n" + FF.summary_line(record["forecast_model"], calibration is not None)
-    decimals = {t: nextsteps.data_decimals(data.raw[:, i]) for t, i in zip(data.targets, data.target_idx)}
-    return TrainResult(final, test, record, summary, history, timing, decimals)
-
-
-def _final_fit(cfg: Config, data: SeriesData, fit, partial: Path, split: str, members, model):
-    """The final fit on every row when ``training.final_fit`` asks (not for a tune trial or an ensemble); the
-    held-out model is kept in ``heldout/``."""
-    if not cfg.training.final_fit or split != "test" or members:  # metrics.json forecast_model says which
-        return None
-    FF.save_heldout(partial, model, data)
-    return FF.refit(cfg, data, fit.best_epoch, partial)
+    changes = {"short_by": short_by, "season_length": test.metrics["season_length"]}
+    if refit:
+        changes |= {"model": refit.model, "scaler": refit.data.scaler}
+    return dataclasses.replace(forecaster, **changes), refit.data if refit else data
 
 
 def fit_model(
@@ -504,13 +382,7 @@ def compare(
         workers: runs at once. 1 with the local executor trains them here, one after another; otherwise
             each run is a task of ``executor`` (``local`` processes or ``ray``, at ``address``).
     """
-    if repeats < 1:
-        raise ConfigError(
-            f"`repeats` must be at least 1. Received: repeats={repeats}",
-            where="--repeats",
-            fix="pass --repeats 1 or more",
-        )
-    seeds = [cfg.seed + r for r in range(repeats)]
+    seeds = C.seeds(cfg.seed, repeats)
     configs = {(c, s): cfg.replace(**{"model.cell": c, "seed": s}) for c in cells for s in seeds}  # errors now
     overlay = C._overlay_axis(load_data(cfg))  # data errors before any directory exists
     with contextlib.ExitStack() as stack:
@@ -525,21 +397,27 @@ def compare(
             partial / "config.yaml",
             "# base config of this comparison; each run in runs/ changes only model.cell and seed\n" + cfg.to_yaml(),
         )
-        specs = [
-            {
-                "cfg": run_cfg,
-                "config_path": f"{config_path} --set model.cell={cell} --set seed={seed}",
-                "run_dir": str(partial / "runs" / f"{cell}-seed{seed}"),
-                "rel": f"runs/{cell}-seed{seed}",
-                "cell": cell,
-                "seed": seed,
-                "overlay_starts": overlay["starts"],
-                "quiet": quiet or pool is not None,  # epoch lines of parallel runs would interleave
-            }
-            for (cell, seed), run_cfg in configs.items()
-        ]
+        # epoch lines of parallel runs would interleave
+        specs = _compare_specs(configs, config_path, partial, overlay["starts"], quiet or pool is not None)
         done = _compare_on(pool, specs, partial) if pool is not None else _compare_here(specs, partial)
         return _compare_finish(cfg, cells, seeds, specs, done, overlay, partial)
+
+
+def _compare_specs(configs: dict, config_path: str, partial: Path, overlay_starts, quiet: bool) -> list[dict]:
+    """One :func:`compare_run` task per ``(cell, seed)`` config, trained into ``partial/runs/<cell>-seed<seed>``."""
+    return [
+        {
+            "cfg": run_cfg,
+            "config_path": f"{config_path} --set model.cell={cell} --set seed={seed}",
+            "run_dir": str(partial / "runs" / f"{cell}-seed{seed}"),
+            "rel": f"runs/{cell}-seed{seed}",
+            "cell": cell,
+            "seed": seed,
+            "overlay_starts": overlay_starts,
+            "quiet": quiet,
+        }
+        for (cell, seed), run_cfg in configs.items()
+    ]
 
 
 def _compare_finish(cfg: Config, cells, seeds, specs, done: list[dict], overlay: dict, partial: Path):
@@ -630,135 +508,45 @@ def _unfinished(partial: Path, e: BaseException, what: str = "comparison", fix: 
 # --------------------------------------------------------------------------- using a finished run
 
 
-def _open(run_dir: str | Path, keras_model: bool = False, heldout: bool = False):
-    """The run and its model: numpy when it can (no Keras import), or ``keras_model`` for the Keras object;
-    ``heldout``: a final-fit run's held-out model (``heldout/``) instead of the final one."""
-    from .numpy_model import load_predictor
-
-    run = artifacts.open_run(run_dir)
-    backend.activate(run.config.runtime.backend if run.config.runtime.backend != "auto" else "auto")
-    held = FF.heldout_dir(run.path) if heldout else None
-    paths = [held / "model.keras"] if held else run.member_paths()
-    if keras_model or len(paths) == 1:  # inspect reads member 0's layers
-        return run, load_predictor(paths[0], run.schema, keras=keras_model)
-    return run, Ensemble([load_predictor(p, run.schema) for p in paths])
-
-
-def run_data(
-    run: artifacts.Run,
-    data_path: str | None,
-    table: pd.DataFrame | None = None,
-    allow_missing_tail: bool = False,
-    heldout: bool = False,
-) -> tuple[SeriesData, list[str]]:
-    """The run's own data (its file or ``data.sql``, read again), or new data (``data_path`` or ``table``) checked
-    against the run's schema; scaled with the run's scaler. Trailing missing target values in new data are refused
-    unless ``allow_missing_tail``."""
-    cfg: Config = run.config
-    categories = run.schema.get("categories")
-    if data_path or table is not None:
-        frame = _new_data(run, data_path, table)
-        warnings = []
-    elif cfg.data.sql is not None:
-        frame = load_source(cfg, categories=categories)
-        warnings = _changed_warning(frame.path) if frame.source_sha256 != run.metrics.get("data_sha256") else []
-    else:
-        warnings = _own_data_warnings(run, cfg.data_path)
-        frame = load_source(cfg, categories=categories)
-    if data_path or table is not None:
-        open_rows = cfg.window.horizon if cfg.data.future else 0  # horizon rows that carry known-future inputs
-        warnings += artifacts.check_tail(frame, allow_missing_tail, open_rows)
-    held = FF.heldout_dir(run.path) if heldout else None
-    scaler = artifacts.load_scaler(run, held / "scaler.json" if held else None)
-    frame = SS.set_apart_named(frame, (run.metrics.get("short_series") or {}).get("series", []))
-    if frame.columns != run.schema["columns"]:
-        raise RunError(
-            f"the data gives model columns {frame.columns}, the run was trained on {run.schema['columns']}",
-            where=str(frame.path),
-            fix="pass a file with the same columns as the training data",
-        )
-    return build(frame, cfg, scaler=scaler, check_splits=False), warnings
-
-
-def _new_data(run: artifacts.Run, data_path: str | None, table: pd.DataFrame | None):
-    """``--data FILE`` (or a DataFrame) for a run: its columns and time step checked against the run's schema."""
-    categories = run.schema.get("categories")
-    if table is not None:
-        artifacts.check_against_schema(Path("<DataFrame>"), run.schema, table.columns)
-        frame = load_source(run.config, table, categories)
-    else:
-        path = Path(data_path).resolve()
-        if not path.exists():
-            raise DataError("--data file not found", where=str(path), fix="check the path given to --data")
-        cfg = run.config.replace(**{"data.path": str(path), "data.sql": None})
-        check = functools.partial(artifacts.check_against_schema, path, run.schema)  # on the file read once
-        frame = load_source(cfg, categories=categories, check_columns=check)
-    artifacts.check_step(frame, run.schema, frame.path)
-    return frame
-
-
-def _changed_warning(source) -> list[str]:
-    return [f"warning: {source} changed since training (SHA-256 differs); results will not match the run's metrics"]
-
-
-def _own_data_warnings(run: artifacts.Run, path: Path) -> list[str]:
-    if not path.exists():
-        raise RunError("the run's data file is gone", where=str(path), fix="pass the data with --data FILE")
-    return _changed_warning(path) if artifacts.sha256(path) != run.metrics.get("data_sha256") else []
-
-
-def open_run_with_data(
-    run_dir: str | Path,
-    data_path: str | None = None,
-    table: pd.DataFrame | None = None,
-    keras_model: bool = False,
-    allow_missing_tail: bool = False,
-    heldout: bool = False,
-):
-    """A finished run, its model (numpy when it can; ``keras_model`` for the Keras object) and its data (its own,
-    ``data_path`` or ``table``) scaled with the run's scaler (trailing missing targets of new data refused unless
-    ``allow_missing_tail``).
-
-    Returns:
-        ``(run, model, data, warnings)``.
-    """
-    run, model = _open(run_dir, keras_model, heldout)
-    data, warnings = run_data(run, data_path, table, allow_missing_tail, heldout)
-    return run, model, data, warnings
-
-
 def evaluate(
-    run_dir: str,
+    run_dir: str | Forecaster,
     data_path: str | None = None,
     split: str = "test",
     output: str | None = None,
     table: pd.DataFrame | None = None,
 ) -> tuple[Evaluation, list[str]]:
-    """Score a finished run and the baselines on ``split`` of its data (or of ``data_path``, or ``table``).
+    """Score a finished run (a directory or a loaded Forecaster) and the baselines on ``split`` of its data (or of
+    ``data_path``, or ``table``).
 
     A run with intervals gets its saved bands scored too (adaptive ones start from the validation residuals).
     ``output``: also write every window's forecast there in long format (:func:`predictions.predictions_table`).
     """
     if output:  # refused before any work
         artifacts.check_output(output, "--output")
-    run, model, data, warnings = open_run_with_data(run_dir, data_path, table)
-    if FF.trained_on(run, data_path, data.frame):  # the final model trained on these rows: score the held-out one
-        run, model, data, warnings = open_run_with_data(run_dir, data_path, table, heldout=True)
-    ev = evaluate_model(model, data, run.config, split)
-    calibration = run.intervals
-    if calibration is not None:
-        val = evaluate_model(model, data, run.config, "val") if calibration.adaptive and split != "val" else None
-        add_intervals(ev, calibration, data, val)
+    forecaster = run_dir if isinstance(run_dir, Forecaster) else Forecaster.load(run_dir)
+    data, warnings = forecaster.read_data(data_path, table)
+    if not forecaster.heldout and FF.trained_on(forecaster.run, data_path, data.frame):  # the final model trained
+        forecaster = Forecaster.load(forecaster.run, heldout=True)  # on these rows: score the held-out one
+        data, warnings = forecaster.read_data(data_path, table)
+    ev = forecaster.score(data, split)
+    if forecaster.calibration is not None:
         warnings += ev.metrics["intervals"]["warnings"]
     w = text.mase_warning(ev)
     if w:
         warnings.append(w)
     warnings += text.run_verdict(ev.metrics, ev.split)[1:] + text.evidence(ev.metrics, ev.split)
     if output:
-        qs = calibration.quantiles if calibration else None
-        table = predictions_table(data, ev.starts, ev.actual, ev.forecasts["model"], ev.bands.get("model"), qs)
-        artifacts.write_table(output, table)
+        artifacts.write_table(output, forecaster.windows_table(data, ev))
     return ev, warnings
+
+
+@dataclass
+class Prediction:
+    """What ``predict`` returns: the forecast table, the data it starts from, and warnings."""
+
+    table: pd.DataFrame
+    data: SeriesData
+    warnings: list[str]
 
 
 def forecast(
@@ -767,71 +555,35 @@ def forecast(
     """Forecast ``horizon`` steps past the end of the data (``data_path`` or ``table`` when given), in original
     units and timestamps. Trailing missing target values in new data are refused unless ``allow_missing_tail``
     (then filled, warned)."""
-    run, model, data, warnings = open_run_with_data(run_dir, data_path, table, allow_missing_tail=allow_missing_tail)
-    table = forecast_table(model, data, run.schema["frequency"], run.intervals)
-    short = run.metrics.get("short_series") or {}
-    if data.frame.short is not None:  # series too short for the model: their baseline's forecast, marked
-        season = run.metrics.get("season_length", 1)
-        table = SS.add_forecasts(
-            table, data.frame, short.get("forecast_by"), data.horizon, season, run.schema["frequency"]
-        )
-    if run.schema.get("calendar") == "steps":
+    p = predict(run_dir, data_path, table=table, allow_missing_tail=allow_missing_tail)
+    return p.table, p.data, p.warnings
+
+
+def predict(
+    run_dir: str | Forecaster,
+    data_path: str | None = None,
+    *,
+    table: pd.DataFrame | None = None,
+    output: str | None = None,
+    plot: str | None = None,
+    allow_missing_tail: bool = False,
+) -> Prediction:
+    """The predict command: forecast past the end of the data, and write the table to ``output`` and a plot of
+    it to ``plot`` when given (both paths checked before any work). ``run_dir`` may be a loaded Forecaster."""
+    check_outputs(output, plot)
+    forecaster = run_dir if isinstance(run_dir, Forecaster) else Forecaster.load(run_dir)
+    data, warnings = forecaster.read_data(data_path, table, allow_missing_tail)
+    forecast_rows = forecaster.forecast(data)
+    if forecaster.schema.calendar == "steps":
         warnings.append(
-            f"note: rows are steps; future timestamps follow the {run.schema['frequency']!r} calendar "
+            f"note: rows are steps; future timestamps follow the {forecaster.schema.frequency!r} calendar "
             "(e.g. business days), holidays not excluded"
         )
-    return table, data, warnings
-
-
-def forecast_table(model, data: SeriesData, frequency: str, calibration: I.RunIntervals | None = None) -> pd.DataFrame:
-    """One row per series and step: timestamp, [series], step, quantile, one column per target.
-
-    With intervals, one more column per target and quantile (``intervals.quantile_column``: ``temp_max_p10``).
-    """
-    _check_history(data)
-    L = data.input_length
-    starts, inputs = data.forecast_inputs(frequency)  # (S,), the window ending at each series' last observed row
-    # the compiled predict step: an eager model(x) under JAX compiles the scan anew each call (~200 ms)
-    raw_pred = data.unfold(model.predict_on_batch(inputs))  # (S, H, T, Q)
-    output = data.invert(starts, raw_pred)  # (S, H, T, Qm)
-    method, levels = (calibration.method, calibration.levels) if calibration else (None, None)
-    pred = I.point_forecast(output, method, levels)  # (S, H, T, 1)
-    bands = I.model_bands(calibration, output) if calibration else None  # (S, H, T, Q)
-    last_times = data.timestamps(windows.last_input_rows(starts, L))  # (S,)
-    rows = []
-    for i, s in enumerate(data.segments):
-        future = windows.target_times(last_times[i], data.horizon, frequency)
-        for h in range(data.horizon):
-            row = {"timestamp": future[h]}
-            if len(data.segments) > 1:
-                row["series"] = s.series
-            row |= {"step": h + 1, "quantile": "median" if method in ("quantile", "cqr") else "mean"}
-            row |= {t: pred[i, h, j, 0] for j, t in enumerate(data.targets)}
-            if bands is not None:
-                row |= _quantile_cells(bands[i, h], data.targets, calibration.quantiles)
-            rows.append(row)
-    table = pd.DataFrame(rows)
-    table.attrs["intervals"] = calibration  # for plot_forecast's fan
-    return table
-
-
-def _quantile_cells(bands: np.ndarray, targets: list[str], qs: np.ndarray) -> dict:
-    """``(T, Q)`` quantiles of one forecast step -> ``{temp_max_p10: ..., ...}``."""
-    return {I.quantile_column(t, q): bands[j, k] for j, t in enumerate(targets) for k, q in enumerate(qs)}
-
-
-def _check_history(data: SeriesData) -> None:
-    """Every series needs ``input_length`` rows of history (one more when a transform differences it)."""
-    L = data.input_length
-    skip = 1 if any(k != "none" for k in data.transform.values()) else 0
-    for s in data.segments:
-        if s.hi - s.lo - skip < L:
-            who = f"series {s.series!r} has" if len(data.segments) > 1 else "the data has"
-            raise DataError(
-                f"{who} {s.hi - s.lo} rows, fewer than input_length={L}{' + 1 (for the transform)' if skip else ''}",
-                where=str(data.frame.path),
-                fix=f"pass at least {L + skip} rows of history",
-            )
+    if output:
+        save_forecast(forecast_rows, output)
+    if plot:
+        plot_forecast(forecast_rows, data, plot, forecaster.calibration)
+    return Prediction(forecast_rows, data, warnings)
 
 
 def check_outputs(output: str | None, plot: str | None) -> None:
@@ -847,21 +599,20 @@ def save_forecast(table: pd.DataFrame, path: str) -> None:
     artifacts.write_table(path, table)
 
 
-def plot_forecast(table: pd.DataFrame, data: SeriesData, path: str) -> None:
+def plot_forecast(table: pd.DataFrame, data: SeriesData, path: str, calibration: I.RunIntervals | None = None) -> None:
     """``predict --plot``: the first series' recent history (5 input windows) and its forecast of the first target,
-    with a fan of its intervals when the run has them."""
+    with a fan of its intervals (``calibration``, the run's) when the run has them."""
     with artifacts.atomic_output(artifacts.check_output(path, "--plot", suffix=".png"), "--plot") as tmp:
-        draw_forecast(table, data, tmp)
+        draw_forecast(table, data, tmp, calibration)
 
 
-def draw_forecast(table: pd.DataFrame, data: SeriesData, path: Path) -> None:
+def draw_forecast(table: pd.DataFrame, data: SeriesData, path: Path, calibration: I.RunIntervals | None) -> None:
     """The fan chart of ``plot_forecast`` into ``path`` (train: plots/forecast_next.png of the run it writes)."""
     seg = data.segments[0]
     rows = windows.history_rows(seg.lo, seg.hi, 5 * data.input_length)
     target = data.targets[0]
     first = table[table["series"] == seg.series] if "series" in table else table
     bands, levels = None, ()
-    calibration = table.attrs.get("intervals")  # set by forecast_table
     if calibration is not None:
         bands = first[[I.quantile_column(target, q) for q in calibration.quantiles]].to_numpy()  # (H, Q)
         levels = calibration.levels
@@ -884,7 +635,9 @@ def inspect_run(run_dir: str | Path, split: str = "test", window_index: int = 0)
     Returns:
         ``(numbers, directory, warnings)``: the numbers behind the plots (as in inspect.json), where they are, warnings.
     """
-    run, model, data, warnings = open_run_with_data(run_dir, keras_model=True)  # inspect reads Keras layers
+    forecaster = Forecaster.load(run_dir, keras=True)  # inspect reads Keras layers
+    data, warnings = forecaster.read_data()
+    run = forecaster.run
     starts = data.starts(split, stride=1)
     if not 0 <= window_index < len(starts):
         valid = f"0..{len(starts) - 1}" if len(starts) else "none, the split has no complete window"
@@ -896,10 +649,10 @@ def inspect_run(run_dir: str | Path, split: str = "test", window_index: int = 0)
     x, _ = data.batch(starts)  # (N, L, F) model space
     x = data.framing.fold({"past": x})[0]["past"]  # independent channels: (N*T, L, 1+E+T)
     out = run.path / "inspect"
-    step = run.schema.get("median_step_seconds")
+    step = forecaster.schema.median_step_seconds
     try:
         names = data.network_features
-        numbers = inspect_model(model, x, names, out, window_index=window_index, step_seconds=step)
+        numbers = inspect_model(forecaster.model, x, names, out, window_index=window_index, step_seconds=step)
     except OSError as e:
         raise RunError(
             f"cannot write the inspection ({e.strerror or e})",
@@ -934,19 +687,9 @@ def backtest(
     levels = I.check_levels(levels)
     data = load_data(cfg)  # config and data errors before any directory exists
     plan = B.make_plan(cfg, data.frame, folds, step, refit)
-    final = artifacts.plan_compare_dir(
-        cfg, out[: -len(".partial")] if out and out.endswith(".partial") else out, "backtest"
-    )
-    resume = f"rnnforecast backtest {config_path} --folds {folds} --step {plan.step} --refit {refit} --out {final}"
-    again = f"Resume it with: {resume}"
-    partial, resumed = artifacts.start_or_resume(final, B.fingerprint(cfg, plan, levels), what="backtest", again=again)
-    if not resumed:
-        artifacts.write_atomic(
-            partial / "config.yaml", "# base config; each fold changes only data.split\n" + cfg.to_yaml()
-        )
+    partial, resumed, resume = _backtest_dir(cfg, config_path, plan, folds, out, levels)
     t0 = time.perf_counter()
-    groups = [[f for f in plan.folds if f.model_fold == k] for k in sorted({f.model_fold for f in plan.folds})]
-    todo = [g for g in groups if not all(B.fold_done(partial, f.index) for f in g)]
+    todo = B.groups_to_run(plan, partial)
     _say(
         f"backtest: {len(plan.folds)} folds, {len(todo)} model(s) to run{' (resumed)' if resumed else ''} -> {partial}"
     )
@@ -956,15 +699,40 @@ def backtest(
             _say(f"backtest: folds {', '.join(str(i) for i in ran)} done")
     except (KeyboardInterrupt, Interrupted, WorkerDied) as e:
         raise _unfinished(partial, e, "backtest", f"finished folds are kept; resume with: {resume}") from e
+    record = _backtest_finish(cfg, data, plan, partial, levels, time.perf_counter() - t0)
+    final = artifacts.finish(partial)
+    return DirectoryResult(final, record, text.backtest_table(record, final))
+
+
+def _backtest_finish(cfg: Config, data: SeriesData, plan, partial: Path, levels, seconds: float) -> dict:
+    """predictions.csv, metrics.json and the plots of a backtest whose folds are all done; returns the record."""
     parts = [B.read_fold(partial, f.index) for f in plan.folds]
-    record = B.summarise(cfg, plan, [r for r, _ in parts], levels, time.perf_counter() - t0)
+    record = B.summarise(cfg, plan, [r for r, _ in parts], levels, seconds)
     predictions = pd.concat([p for _, p in parts], ignore_index=True)
     artifacts.write_atomic(partial / "predictions.csv", predictions.to_csv(index=False))
     artifacts.write_json(partial / "metrics.json", record)
     if cfg.output.plots:
         plots.backtest_plots(partial / "plots", record, predictions, {t: data.frame.unit(t) for t in data.targets})
-    final = artifacts.finish(partial)
-    return DirectoryResult(final, record, text.backtest_table(record, final))
+    return record
+
+
+def _backtest_dir(cfg: Config, config_path: str, plan, folds: int, out: str | None, levels) -> tuple[Path, bool, str]:
+    """The backtest directory, claimed new or resumed (same config, plan and levels), and the command resuming it.
+
+    Returns:
+        ``(partial, resumed, resume_command)``.
+    """
+    final = artifacts.plan_compare_dir(
+        cfg, out[: -len(".partial")] if out and out.endswith(".partial") else out, "backtest"
+    )
+    resume = f"rnnforecast backtest {config_path} --folds {folds} --step {plan.step} --refit {plan.refit} --out {final}"
+    again = f"Resume it with: {resume}"
+    partial, resumed = artifacts.start_or_resume(final, B.fingerprint(cfg, plan, levels), what="backtest", again=again)
+    if not resumed:
+        artifacts.write_atomic(
+            partial / "config.yaml", "# base config; each fold changes only data.split\n" + cfg.to_yaml()
+        )
+    return partial, resumed, resume
 
 
 def _backtest_groups(spec: dict, groups: list[list], workers: int):
@@ -988,14 +756,14 @@ def backtest_folds(spec: dict) -> list[int]:
     """
     cfg, frame, plan, root = spec["cfg"], spec["frame"], spec["plan"], Path(spec["dir"])  # the driver's read
     backend.activate(cfg.runtime.backend)
-    model, ran = None, []
+    forecaster, ran = None, []
     for fold in spec["folds"]:
         if B.fold_done(root, fold.index):
             continue
         fcfg = cfg.replace(**plan.overrides(fold))
         end = plan.fold_times(fold)["test_end"]
-        model, data, training = _fold_model(fcfg, frame, fold, end, root, model, spec["quiet"])
-        record, table = _fold_forecasts(model, data, fcfg, fold, plan, spec["levels"], training)
+        forecaster, data, training = _fold_model(fcfg, frame, fold, end, root, forecaster, spec["quiet"])
+        record, table = _fold_forecasts(forecaster, data, fold, plan, spec["levels"], training)
         fdir = B.fold_dir(root, fold.index)
         fdir.mkdir(parents=True, exist_ok=True)
         artifacts.write_atomic(fdir / "predictions.csv", table.to_csv(index=False))
@@ -1004,35 +772,40 @@ def backtest_folds(spec: dict) -> list[int]:
     return ran
 
 
-def _fold_model(cfg: Config, frame, fold, end: str | None, root: Path, model, quiet: bool):
-    """The fold's model and its view of the data (test stretch ending before ``end``): trained here when the
-    fold refits, else its model fold's model with that fold's scaler (the only scaling the model knows).
+def _fold_model(cfg: Config, frame, fold, end: str | None, root: Path, forecaster: Forecaster | None, quiet: bool):
+    """The fold's forecaster and its view of the data (test stretch ending before ``end``): trained here when
+    the fold refits, else its model fold's model with that fold's scaler (the only scaling the model knows).
 
     Returns:
-        ``(model, data, training)``; ``training`` is None when the fold reuses a model.
+        ``(forecaster, data, training)``; ``training`` is None when the fold reuses a model.
     """
     end = pd.Timestamp(end) if end else None
     if not fold.refit:
         mdir = B.fold_dir(root, fold.model_fold)
-        data = build(frame, cfg, scaler=Scaler.load(mdir / "scaler.json"), check_splits=False).fold_view(end)
-        return model or artifacts.load_model(mdir / "model.keras"), data, None
+        scaler = Scaler.load(mdir / "scaler.json")
+        data = build(frame, cfg, scaler=scaler, check_splits=False).fold_view(end)
+        model = forecaster.model if forecaster else artifacts.load_model(mdir / "model.keras")
+        return Forecaster(cfg, model, scaler, Schema.of(artifacts.schema_of(data, cfg))), data, None
     data = build(frame, cfg, check_splits=False).fold_view(end)
     fdir = B.fold_dir(root, fold.index)
     fdir.mkdir(parents=True, exist_ok=True)
     with importlib.import_module(".train", __package__).epoch_label(f"fold {fold.index}"):  # epoch lines say whose
         model, fit, seconds = fit_model(cfg, data, fdir / "checkpoint", quiet=quiet)
     artifacts.save_model(model, fdir / "model.keras")
-    data.scaler.save(fdir / "scaler.json")
+    artifacts.write_atomic(fdir / "scaler.json", artifacts.scaler_json(data.scaler))
     history = artifacts.history_table(fit.history, fit.epochs_run)
     artifacts.write_atomic(fdir / "history.csv", history.to_csv(index=False))  # the tool's own file: no output check
     shutil.rmtree(fdir / "checkpoint", ignore_errors=True)  # made by fit_model a moment ago
-    return model, data, {"epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "train_seconds": seconds}
+    training = {"epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "train_seconds": seconds}
+    return Forecaster(cfg, model, data.scaler, Schema.of(artifacts.schema_of(data, cfg))), data, training
 
 
-def _fold_forecasts(model, data: SeriesData, cfg: Config, fold, plan, levels, training) -> tuple[dict, pd.DataFrame]:
+def _fold_forecasts(
+    forecaster: Forecaster, data: SeriesData, fold, plan, levels, training
+) -> tuple[dict, pd.DataFrame]:
     """Score the fold's test windows (model and baselines), band them with conformal widths from its
     validation windows (persistence too), and lay them out as rows."""
-    val, test = evaluate_model(model, data, cfg, "val"), evaluate_model(model, data, cfg, "test")
+    val, test = forecaster.score(data, "val"), forecaster.score(data, "test")
     bands, scores, cal = {}, {}, None
     for name in ("model", "persistence"):
         q, c = I.conformal_bands(val.actual, val.forecasts[name], test.forecasts[name], levels)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import recurrence, windows
+from . import fsio, recurrence, windows
 from .cells import CELLS
 
 DPI = 110
@@ -41,7 +41,8 @@ def _save(fig, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if fig.get_layout_engine() is None:
         fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    with fsio.atomic_path(path) as tmp:  # same suffix: matplotlib picks PNG from it
+        fig.savefig(tmp, dpi=DPI)
     _plt().close(fig)
 
 

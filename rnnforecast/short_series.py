@@ -134,8 +134,6 @@ def add_forecasts(table: pd.DataFrame, frame: Frame, baseline: str | None, horiz
     """``table`` (the model's forecast) with the short series' baseline rows appended and a ``forecast_by`` column."""
     if frame.short is None or baseline is None:
         return table
-    out = pd.concat(
+    return pd.concat(
         [table.assign(forecast_by="model"), forecast_rows(frame, baseline, horizon, season, freq)], ignore_index=True
     )
-    out.attrs = table.attrs
-    return out

@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from typing import TYPE_CHECKING
 
 from . import metrics, windows
+from .fsio import plain as _plain  # the one JSON convention: NaN and infinity as null
+from .records import Scores
 from .series import SPLITS
 
 if TYPE_CHECKING:  # types only: text must stay importable without Keras
     from .config import Config
-    from .pipeline import Evaluation
+    from .forecaster import Evaluation
     from .series import SeriesData
+
+
+def say(msg: str = "") -> None:
+    """Progress and warnings go to stderr, so stdout holds only the result."""
+    print(msg, file=sys.stderr, flush=True)
 
 
 def num(value, spec: str = ".4g", width: int = 0) -> str:
@@ -248,7 +256,7 @@ def _window_lines(cfg: Config, data: SeriesData) -> list[str]:
 
 def summary_table(ev: Evaluation) -> str:
     """Model and baselines, original units: MSE, RMSE, MAE, MAPE (or sMAPE), MASE, skill."""
-    rows = ev.metrics["original"]["overall"]
+    rows = Scores.of(ev.metrics).overall
     pct = "mape" if "mape" in rows["model"] else "smape"
     keys = ("mse", "rmse", "mae", pct, "mase", "skill")
     header = ["", "MSE", "RMSE", "MAE", pct.upper(), "MASE", "skill"]
@@ -278,7 +286,7 @@ def interval_lines(ev: Evaluation) -> list[str]:
 
 def mase_warning(ev: Evaluation) -> str | None:
     """A warning when the model does no better than persistence (MASE >= 1), else None."""
-    return mase_warning_for(ev.metrics["original"]["overall"]["model"]["mase"], ev.split)
+    return mase_warning_for(Scores.of(ev.metrics).model["mase"], ev.split)
 
 
 def mase_warning_for(mase, split: str, who: str = "the model") -> str | None:
@@ -371,7 +379,7 @@ def evaluation_text(ev: Evaluation) -> str:
     """What ``evaluate`` prints: the score table and MAE by lead time (``evaluation_json`` for --json)."""
     lines = [f"{ev.split} split, original units, {ev.metrics['n_windows']} windows:", summary_table(ev)]
     lines += run_verdict(ev.metrics, ev.split)[:1] + interval_lines(ev)
-    lead = ev.metrics["original"]["per_lead"]["model"]["mae"]
+    lead = Scores.of(ev.metrics).per_lead["model"]["mae"]
     if len(lead) > 1:
         lines.append("model MAE by lead time: " + "  ".join(f"t+{i + 1} {num(v)}" for i, v in enumerate(lead)))
     return "\n".join(lines)
@@ -551,23 +559,6 @@ def backtest_table(record: dict, directory) -> str:
 # --------------------------------------------------------------------------- --json
 
 JSON_SCHEMA_VERSION = 1  # docs/json.md describes every document; bump it when a field changes meaning
-
-
-def _plain(obj):
-    """JSON-safe values: NaN and inf as null, numpy scalars as numbers, paths and timestamps as text."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # numpy scalar
-        obj = obj.item()
-    if isinstance(obj, float) and obj != obj or obj in (float("inf"), float("-inf")):
-        return None
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    return str(obj)  # Path and the like
 
 
 def _absolute(path) -> str:

@@ -381,7 +381,6 @@ class FitResult:
     best_epoch: int  # 1-based
     epoch_seconds: list[float]
     stopped_early: bool
-    nan_epoch: int | None
 
 
 def fit(
@@ -422,7 +421,7 @@ def fit(
         raise _nan_error(nan_guard.failed_epoch, state.epoch, checkpoint_dir)
     val_loss = state.history.get("val_loss", [])
     stopped = len(val_loss) < t.epochs
-    return FitResult(model, state.history, len(val_loss), _best_epoch(val_loss), progress.epoch_seconds, stopped, None)
+    return FitResult(model, state.history, len(val_loss), _best_epoch(val_loss), progress.epoch_seconds, stopped)
 
 
 def _keras_callbacks(t: TrainingConfig) -> list:

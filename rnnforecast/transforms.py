@@ -51,3 +51,9 @@ def inverse(level: np.ndarray, steps: np.ndarray, kind: str) -> np.ndarray:
 
 def needs_positive(kind: str) -> bool:
     return kind in ("log_diff", "pct_change")
+
+
+def history_rows(input_length: int, transform: dict[str, str]) -> int:
+    """Rows of history one window needs: ``input_length``, and one more before it when any column is transformed
+    (a differenced row needs its predecessor)."""
+    return input_length + (1 if any(k != "none" for k in transform.values()) else 0)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,7 +29,9 @@ import yaml
 
 from . import artifacts, text
 from .config import Config, _check_override_key, _node_lines, load_config
-from .errors import ConfigError, Interrupted, RnnForecastError, RunError, did_you_mean
+from .errors import ConfigError, Interrupted, RnnForecastError, RunError, did_you_mean, first_line
+from .records import Metrics
+from .text import say
 
 METRICS = ("val_mae", "val_rmse", "val_mse", "val_mase", "val_loss")
 RANGE_KEYS = ("low", "high", "step", "log")
@@ -38,8 +39,7 @@ HEARTBEAT_S = 5  # the driver marks its running trials alive this often
 GRACE_S = 30  # another process's RUNNING trial without a heartbeat for this long is failed (shared storage)
 
 
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+_say = say
 
 
 # --------------------------------------------------------------------------- search space
@@ -224,7 +224,7 @@ def _storage(url: str, heartbeat: bool = False):
                 time.sleep(1 + attempt)
                 continue
             raise ConfigError(
-                f"cannot open the study storage ({type(e).__name__}: {str(e).splitlines()[0]})",
+                f"cannot open the study storage ({type(e).__name__}: {first_line(e)})",
                 where=f"--storage {url}",
                 fix="check the URL, the server and the credentials",
             ) from None
@@ -279,7 +279,7 @@ def metric_value(record: dict, metric: str) -> float:
     if metric == "val_loss":
         v = record["training"]["best_val_loss"]
     else:
-        v = record["val"]["original"]["overall"]["model"][metric[len("val_") :]]
+        v = Metrics.of(record).val.model[metric[len("val_") :]]
     return float("nan") if v is None else float(v)
 
 
@@ -526,10 +526,11 @@ def _finish(study, base: Config, config_path: str, sets: str, tdir: _Dir, metric
             quiet=quiet,
             resume=str(resume) if artifacts.committed_epoch(resume) is not None else None,
         )
-        scored = result.metrics["test"]
+        record = result.metrics
     else:
-        scored = json.loads((best_dir / "metrics.json").read_text())["test"]
-    test = scored["original"]["overall"]["model"]
+        record = json.loads((best_dir / artifacts.METRICS).read_text())
+    scored = record["test"]  # the verdict reads the scored split's block (text.run_verdict)
+    test = Metrics.of(record).scores.model
     _write_trials_csv(study, tdir)
     plots = _plots(study, tdir.partial / "plots")
     summary = {
@@ -601,5 +602,5 @@ def _plots(study, directory: Path) -> dict[str, str]:
             artifacts.write_atomic(directory / f"{name}.png", buf.getvalue())
             out[name] = f"plots/{name}.png"
         except Exception as e:  # e.g. importances need two complete trials with differing parameters
-            out[name] = f"not drawn: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            out[name] = f"not drawn: {type(e).__name__}: {first_line(e)}"
     return out

@@ -72,9 +72,9 @@ def test_no_fold_scaler_or_model_sees_rows_after_its_origin(tmp_path):
     end = plan.fold_times(fold)["test_end"]
 
     def run(fr, root):
-        model, data, _ = pipeline._fold_model(fcfg, fr, fold, end, root, None, True)
-        record, table = pipeline._fold_forecasts(model, data, fcfg, fold, plan, (80.0, 95.0), None)
-        return model, data, record, table
+        forecaster, data, _ = pipeline._fold_model(fcfg, fr, fold, end, root, None, True)
+        record, table = pipeline._fold_forecasts(forecaster, data, fold, plan, (80.0, 95.0), None)
+        return forecaster.model, data, record, table
 
     m1, d1, r1, t1 = run(frame, tmp_path / "a")
     poisoned = load_frame(cfg.data, cfg.data_path)
