@@ -28,6 +28,7 @@ import pandas as pd
 from . import folds as F
 from .config import Config
 from .data import Frame
+from .fsio import finite_or_none
 from .records import Scores
 from .series import split_rows
 from .transforms import history_rows
@@ -151,7 +152,7 @@ def _stats(values: list) -> dict:
     ok = v[np.isfinite(v)]
     mean = float(ok.mean()) if len(ok) else None
     std = float(ok.std(ddof=1)) if len(ok) > 1 else None
-    return {"mean": mean, "std": std, "per_fold": [None if not np.isfinite(x) else float(x) for x in v]}
+    return {"mean": mean, "std": std, "per_fold": [finite_or_none(x) for x in v]}
 
 
 def _per_lead(rows: list[list]) -> dict:
