@@ -280,7 +280,8 @@ def _train_into(
         extra["ensemble"] = artifacts.ensemble_record(cfg.seed, fit, train_seconds, members)
     record = artifacts.metrics_record(cfg, test.metrics, val.metrics, fit, int(model.count_params()), extra, split)
     refit = _final_fit(cfg, data, fit, partial, split, members, model)
-    record["forecast_model"] = FF.record(refit, None if refit or not cfg.training.final_fit else "not for ensembles")
+    skipped = "not for seed ensembles" if members else "not for tune trials"
+    record["forecast_model"] = FF.record(refit, None if refit or not cfg.training.final_fit else skipped)
     short_by = SS.best_baseline(test.metrics) if data.frame.short is not None else None
     if short_by:
         record["short_series"] = SS.record(data.frame, short_by)
