@@ -42,7 +42,7 @@ def final_config(cfg: Config, epochs: int) -> Config:
     )
 
 
-def refit(cfg: Config, data: SeriesData, epochs: int, partial: Path) -> FinalFit:
+def refit(cfg: Config, data: SeriesData, epochs: int, partial: Path, quiet: bool = False) -> FinalFit:
     """Train the final model on every row of ``data``'s frame for ``epochs`` epochs (resuming its checkpoint)."""
     from .pipeline import fit_model  # the one training step; pipeline imports this module
 
@@ -51,7 +51,8 @@ def refit(cfg: Config, data: SeriesData, epochs: int, partial: Path) -> FinalFit
     ckpt = partial / CHECKPOINT
     state_file = ckpt / "state.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else None
-    print(f"final fit: {fcfg.training.epochs} epoch(s) on every row, seed {cfg.seed}", file=sys.stderr, flush=True)
+    if not quiet:
+        print(f"final fit: {fcfg.training.epochs} epoch(s) on every row, seed {cfg.seed}", file=sys.stderr, flush=True)
     # no epoch lines: those on stderr are the held-out training's (one per epoch of history.csv)
     model, _, seconds = fit_model(fcfg, full, ckpt, quiet=True, state=state)
     return FinalFit(model, full, fcfg.training.epochs, seconds)

@@ -279,7 +279,7 @@ def _train_into(
     if members:
         extra["ensemble"] = artifacts.ensemble_record(cfg.seed, fit, train_seconds, members)
     record = artifacts.metrics_record(cfg, test.metrics, val.metrics, fit, int(model.count_params()), extra, split)
-    refit = _final_fit(cfg, data, fit, partial, split, members, model)
+    refit = _final_fit(cfg, data, fit, partial, split, members, model, quiet)
     skipped = "not for seed ensembles" if members else "not for tune trials"
     record["forecast_model"] = FF.record(refit, None if refit or not cfg.training.final_fit else skipped)
     short_by = SS.best_baseline(test.metrics) if data.frame.short is not None else None
@@ -322,13 +322,13 @@ def _train_into(
     return TrainResult(final, test, record, summary, history, timing)
 
 
-def _final_fit(cfg: Config, data: SeriesData, fit, partial: Path, split: str, members, model):
+def _final_fit(cfg: Config, data: SeriesData, fit, partial: Path, split: str, members, model, quiet: bool):
     """The final fit on every row when ``training.final_fit`` asks (not for a tune trial or an ensemble); the
     held-out model is kept in ``heldout/``."""
     if not cfg.training.final_fit or split != "test" or members:  # metrics.json forecast_model says which
         return None
     FF.save_heldout(partial, model, data)
-    return FF.refit(cfg, data, fit.best_epoch, partial)
+    return FF.refit(cfg, data, fit.best_epoch, partial, quiet)
 
 
 def fit_model(
