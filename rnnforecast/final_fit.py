@@ -97,16 +97,17 @@ def heldout_dir(run_dir: Path) -> Path | None:
     return d if (d / "model.keras").exists() else None
 
 
-def trained_on(run, data_path: str | None, frame) -> bool:
-    """True when ``run`` has a held-out model and the data (its own, a file or a table) are the rows it trained on."""
+def trained_on(run, data_path: str | None, table) -> bool:
+    """True when ``run`` has a held-out model and the data named are the rows its final model trained on: its own
+    data, its own file passed again, or a table with the same rows (by SHA-256). Decided before reading a file."""
     if heldout_dir(run.path) is None:
         return False
-    want = run.metrics.get("data_sha256")
-    if frame.source_sha256 is not None:  # a table or SQL rows: hashed when read
-        return frame.source_sha256 == want
-    from .artifacts import sha256
+    if table is not None:
+        from .data import table_sha256
 
-    return sha256(Path(data_path) if data_path else run.config.data_path) == want
+        return table_sha256(table) == run.metrics.get("data_sha256")
+    own = run.config.data_path
+    return data_path is None or (own is not None and Path(data_path).resolve() == Path(own).resolve())
 
 
 def cleanup(partial: Path) -> None:

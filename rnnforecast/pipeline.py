@@ -317,8 +317,9 @@ def _train_into(
         importlib.import_module(".train", __package__).log_lead_scores(partial / "tensorboard", val.metrics)
     final = artifacts.finish(partial)
     summary = text.train_summary(test, record, train_seconds, final.resolve())  # absolute: runs_dir may be ../..
-    if record["forecast_model"]["final_fit"]:
-        summary += "\n" + FF.summary_line(record["forecast_model"], calibration is not None)
+    if record["forecast_model"]["final_fit"]:  # above the last line, which names the run directory
+        head, _, last = summary.rpartition("\n")
+        summary = f"{head}\n{FF.summary_line(record['forecast_model'], calibration is not None)}\n{last}"
     return TrainResult(final, test, record, summary, history, timing)
 
 
@@ -725,9 +726,8 @@ def evaluate(
     A run with intervals gets its saved bands scored too (adaptive ones start from the validation residuals).
     ``output``: also write every window's forecast there in long format (:func:`predictions.predictions_table`).
     """
-    run, model, data, warnings = open_run_with_data(run_dir, data_path, table)
-    if FF.trained_on(run, data_path, data.frame):  # the final model trained on these rows: score the held-out one
-        run, model, data, warnings = open_run_with_data(run_dir, data_path, table, heldout=True)
+    own = FF.trained_on(artifacts.open_run(run_dir), data_path, table)  # the final model trained on these rows
+    run, model, data, warnings = open_run_with_data(run_dir, data_path, table, heldout=own)
     ev = evaluate_model(model, data, run.config, split)
     calibration = run.intervals
     if calibration is not None:
