@@ -42,7 +42,7 @@ def final_config(cfg: Config, epochs: int) -> Config:
     )
 
 
-def refit(cfg: Config, data: SeriesData, epochs: int, partial: Path) -> FinalFit:
+def refit(cfg: Config, data: SeriesData, epochs: int, partial: Path, quiet: bool = False) -> FinalFit:
     """Train the final model on every row of ``data``'s frame for ``epochs`` epochs (resuming its checkpoint)."""
     from .pipeline import fit_model  # the one training step; pipeline imports this module
 
@@ -51,7 +51,8 @@ def refit(cfg: Config, data: SeriesData, epochs: int, partial: Path) -> FinalFit
     ckpt = partial / CHECKPOINT
     state_file = ckpt / "state.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else None
-    print(f"final fit: {fcfg.training.epochs} epoch(s) on every row, seed {cfg.seed}", file=sys.stderr, flush=True)
+    if not quiet:
+        print(f"final fit: {fcfg.training.epochs} epoch(s) on every row, seed {cfg.seed}", file=sys.stderr, flush=True)
     # no epoch lines: those on stderr are the held-out training's (one per epoch of history.csv)
     model, _, seconds = fit_model(fcfg, full, ckpt, quiet=True, state=state)
     return FinalFit(model, full, fcfg.training.epochs, seconds)
@@ -96,16 +97,17 @@ def heldout_dir(run_dir: Path) -> Path | None:
     return d if (d / "model.keras").exists() else None
 
 
-def trained_on(run, data_path: str | None, frame) -> bool:
-    """True when ``run`` has a held-out model and the data (its own, a file or a table) are the rows it trained on."""
+def trained_on(run, data_path: str | None, table) -> bool:
+    """True when ``run`` has a held-out model and the data named are the rows its final model trained on: its own
+    data, its own file passed again, or a table with the same rows (by SHA-256). Decided before reading a file."""
     if heldout_dir(run.path) is None:
         return False
-    want = run.metrics.get("data_sha256")
-    if frame.source_sha256 is not None:  # a table or SQL rows: hashed when read
-        return frame.source_sha256 == want
-    from .artifacts import sha256
+    if table is not None:
+        from .data import table_sha256
 
-    return sha256(Path(data_path) if data_path else run.config.data_path) == want
+        return table_sha256(table) == run.metrics.get("data_sha256")
+    own = run.config.data_path
+    return data_path is None or (own is not None and Path(data_path).resolve() == Path(own).resolve())
 
 
 def cleanup(partial: Path) -> None:

@@ -156,8 +156,9 @@ def _train_into(
     forecaster.calibrate(val)
     test = forecaster.score(data, split, val=val)  # a tune trial (split "val") never touches test
     record = _run_record(cfg, data, forecaster, fitted, test, val, backend_name, split)
-    refit = _final_fit(cfg, data, fitted, partial, split, forecaster)
-    forecasting, f_data = _forecasting(forecaster, refit, data, record, test)  # what model.keras holds
+    refit = _final_fit(cfg, data, fitted, partial, split, forecaster, quiet)
+    skipped = "not for seed ensembles" if fitted.members else "not for tune trials"
+    forecasting, f_data = _forecasting(forecaster, refit, data, record, test, skipped)  # what model.keras holds
     timing = artifacts.timing_record(fitted.seconds, fitted.fit.epoch_seconds) | (
         {"final_fit_seconds": refit.seconds} if refit else {}
     )
@@ -176,7 +177,8 @@ def _train_into(
     final = artifacts.finish(partial)
     summary = text.train_summary(test, record, fitted.seconds, final.resolve())  # absolute: runs_dir may be ../..
     if record["forecast_model"]["final_fit"]:
-        summary += "\n" + FF.summary_line(record["forecast_model"], forecaster.calibration is not None)
+        head, _, last = summary.rpartition("\n")  # the final-fit line above the last one, which names the run
+        summary = f"{head}\n{FF.summary_line(record['forecast_model'], forecaster.calibration is not None)}\n{last}"
     decimals = {t: nextsteps.data_decimals(data.raw[:, i]) for t, i in zip(data.targets, data.target_idx)}
     return TrainResult(final, test, record, summary, history, timing, table, decimals)
 
@@ -196,23 +198,25 @@ def _run_record(cfg: Config, data: SeriesData, forecaster, fitted, test, val, ba
     return artifacts.metrics_record(cfg, test.metrics, val.metrics, fitted.fit, params, extra, split)
 
 
-def _final_fit(cfg: Config, data: SeriesData, fitted, partial: Path, split: str, forecaster: Forecaster):
+def _final_fit(cfg: Config, data: SeriesData, fitted, partial: Path, split: str, forecaster: Forecaster, quiet: bool):
     """The final fit on every row when ``training.final_fit`` asks (not for a tune trial or an ensemble); the
     held-out model is kept in ``heldout/``."""
     if not cfg.training.final_fit or split != "test" or fitted.members:  # metrics.json forecast_model says which
         return None
     FF.save_heldout(partial, forecaster.model, data)
-    return FF.refit(cfg, data, fitted.fit.best_epoch, partial)
+    return FF.refit(cfg, data, fitted.fit.best_epoch, partial, quiet)
 
 
-def _forecasting(forecaster: Forecaster, refit, data: SeriesData, record: dict, test) -> tuple[Forecaster, SeriesData]:
+def _forecasting(
+    forecaster: Forecaster, refit, data: SeriesData, record: dict, test, skipped: str
+) -> tuple[Forecaster, SeriesData]:
     """The forecaster whose model.keras and scaler.json the run keeps (the final fit's, else the held-out one), the
     data it forecasts from, and metrics.json's ``forecast_model`` and ``short_series`` (added to ``record``).
 
     The final model keeps the held-out calibration; the series too short for the model are forecast by the naive
     baseline that scored better on the test split (:mod:`short_series`)."""
     final_fit = forecaster.config.training.final_fit
-    record["forecast_model"] = FF.record(refit, None if refit or not final_fit else "not for ensembles")
+    record["forecast_model"] = FF.record(refit, None if refit or not final_fit else skipped)
     short_by = SS.best_baseline(test.metrics) if data.frame.short is not None else None
     if short_by:
         record["short_series"] = SS.record(data.frame, short_by)
@@ -523,11 +527,14 @@ def evaluate(
     """
     if output:  # refused before any work
         artifacts.check_output(output, "--output")
-    forecaster = run_dir if isinstance(run_dir, Forecaster) else Forecaster.load(run_dir)
+    if isinstance(run_dir, Forecaster):
+        forecaster = run_dir
+        if not forecaster.heldout and forecaster.run is not None and FF.trained_on(forecaster.run, data_path, table):
+            forecaster = Forecaster.load(forecaster.run, heldout=True)
+    else:  # the final model trained on these rows: score the held-out one (decided before any data is read)
+        run = artifacts.open_run(run_dir)
+        forecaster = Forecaster.load(run, heldout=FF.trained_on(run, data_path, table))
     data, warnings = forecaster.read_data(data_path, table)
-    if not forecaster.heldout and FF.trained_on(forecaster.run, data_path, data.frame):  # the final model trained
-        forecaster = Forecaster.load(forecaster.run, heldout=True)  # on these rows: score the held-out one
-        data, warnings = forecaster.read_data(data_path, table)
     ev = forecaster.score(data, split)
     if forecaster.calibration is not None:
         warnings += ev.metrics["intervals"]["warnings"]

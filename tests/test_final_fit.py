@@ -154,7 +154,7 @@ def test_kill_9_during_the_final_fit_resumes_to_the_same_run(tmp_path):
     proc.wait()
     assert json.loads(state.read_text())["epoch"] == 0 and not run.exists()
 
-    resumed = run_cli("train", str(config), "--resume", str(partial), "--quiet")
+    resumed = run_cli("train", str(config), "--resume", str(partial))
     assert resumed.returncode == 0, resumed.stderr
     # the held-out training had finished (3 of 3); the final fit continues after its committed epoch (index 0)
     assert "final fit: 3 epoch(s) on every row, seed 3\nresuming from epoch 1 of 3" in resumed.stderr, resumed.stderr

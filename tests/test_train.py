@@ -76,8 +76,8 @@ def test_run_directory_is_complete_and_parses(weather_run: Path):
 
 def test_persistence_metric_matches_a_hand_computation(weather_run: Path):
     raw = pd.read_csv(ROOT / "data" / "weather.csv")["temp_max"].to_numpy()
-    # test split of 1461 rows at 0.7/0.15/0.15: rows 1242..1460; windows of 7 in, 2 out. A split owns targets: the
-    # first test window's first target is row 1242, its inputs the 7 rows before (README, "a split owns targets")
+    # test split of 1461 rows at 0.7/0.15/0.15: rows 1242..1460; windows of 7 in, 2 out. The split owns targets, not
+    # inputs: the first window's targets are rows 1242, 1243 and its inputs the 7 rows before (start 1235)
     lo, hi, L, H = 1242, 1461, 7, 2
     err = [raw[s + L + h] - raw[s + L - 1] for s in range(lo - L, hi - L - H + 1) for h in range(H)]
     m = json.loads((weather_run / "metrics.json").read_text())

@@ -174,7 +174,7 @@ def test_two_processes_on_one_run_dir_give_one_refusal_and_one_intact_run(tmp_pa
     assert json.loads((run_dir / "metrics.json").read_text())["config_sha256"] == load_config(str(winner)).hash()
     assert not artifacts.partial_of(run_dir).exists()
     assert sorted(os.listdir(run_dir)) == sorted(
-        [*artifacts.REQUIRED, "history.csv", "timing.json", "forecast.csv", "plots"]
+        [*artifacts.REQUIRED, "history.csv", "timing.json", "forecast.csv", "plots", "heldout"]  # final fit: default
     )
 
 
