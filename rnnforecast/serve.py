@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from . import artifacts, pipeline
+from . import artifacts
 from .data import SERIES, load_frame
 from .errors import RnnForecastError, RunError
 from .series import build
@@ -64,6 +64,7 @@ class LoadedRun:
     scaler: object
     intervals: object  # intervals.RunIntervals or None
     engine: str  # "numpy" or "keras"
+    forecaster: object = None  # the Forecaster loaded once (forecaster.py): what every request asks
     loaded_at: float = field(default_factory=time.time)
 
     def describe(self) -> dict:
@@ -106,14 +107,17 @@ class _Serialized:
 
 def load_run(path: str | Path, name: str | None = None) -> LoadedRun:
     """Open a run directory as ``rnnforecast predict`` does (numpy model when every layer replays, else Keras)."""
+    from .forecaster import Forecaster
     from .numpy_model import Ensemble, NumpyModel
 
-    run, model = pipeline._open(path)
+    f = Forecaster.load(path)
+    model = f.model
     numpy = isinstance(model, NumpyModel) or (isinstance(model, Ensemble) and model.numpy)
-    scaler, intervals = artifacts.load_scaler(run), run.intervals
+    if not numpy:
+        f = dataclasses.replace(f, model=_Serialized(model))
     p = Path(path).resolve()
     return LoadedRun(
-        name or p.name, p, run, model if numpy else _Serialized(model), scaler, intervals, "numpy" if numpy else "keras"
+        name or p.name, p, f.run, f.model, f.scaler, f.calibration, "numpy" if numpy else "keras", forecaster=f
     )
 
 
@@ -146,7 +150,7 @@ def forecast(
             f"note: rows are steps; future timestamps follow the {run.schema['frequency']!r} calendar "
             "(e.g. business days), holidays not excluded"
         )
-    return pipeline.forecast_table(loaded.model, data, run.schema["frequency"], loaded.intervals), warnings
+    return loaded.forecaster.forecast(data), warnings
 
 
 ITEM = "__item__"  # the column that tells a batch's items apart when they are forecast as the series of one frame

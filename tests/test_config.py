@@ -175,6 +175,6 @@ def test_set_a_far_off_choice_lists_the_allowed_values_without_a_wrong_guess(tmp
 def test_validate_prints_units_as_unicode(tmp_path):
     data = Path(__file__).resolve().parents[1] / "data" / "weather.csv"
     cfg = write(tmp_path, f"data:\n  path: {data}\n  target: temp_max\n  units: {{temp_max: °C}}\n")
-    r = _cli("validate", str(cfg))
+    r = _cli("validate", "--show-config", str(cfg))  # the resolved config (and its units) only on request
     assert r.exit_code == 0, r.output
     assert "temp_max: °C" in r.output and "\\xB0" not in r.output
