@@ -107,18 +107,30 @@ def start_or_resume(final: Path, fingerprint: dict, *, what: str, again: str) ->
             old = json.loads((partial / "plan.json").read_text())
         except (OSError, ValueError):
             old = None
-        if old != masking.masked(json.loads(json.dumps(fingerprint, default=str))):  # as written: no password
-            raise RunError(
-                f"an unfinished {what} with another config or other options is already there",
-                where=str(partial),
-                fix="rerun with the same config and options to resume it, or pass another --out",
-            )
+        new = masking.masked(json.loads(json.dumps(fingerprint, default=str)))  # as written: no password
+        if old != new:
+            raise _mismatch(partial, what, old, new)
         lock(partial, what=what, option="--out")  # another process resuming it at the same time is refused
         record_owner(partial, what)
         return partial, True
     partial = start(final, what=what, again=again)
     write_json(partial / "plan.json", fingerprint)
     return partial, False
+
+
+def _mismatch(partial: Path, what: str, old, new: dict) -> RunError:
+    """Why an unfinished directory cannot be resumed: its data changed (named), or its config or options did."""
+    if isinstance(old, dict) and "data_sha256" in old and old.get("data_sha256") != new.get("data_sha256"):
+        return RunError(
+            f"the data changed since this {what} started (SHA-256 differs); resuming would mix folds from two inputs",
+            where=str(partial),
+            fix=f"restore the data it started with to resume, or pass another --out for a new {what}",
+        )
+    return RunError(
+        f"an unfinished {what} with another config or other options is already there",
+        where=str(partial),
+        fix="rerun with the same config and options to resume it, or pass another --out",
+    )
 
 
 def start(

@@ -869,7 +869,8 @@ def backtest(
     )
     resume = f"rnnforecast backtest {config_path} --folds {folds} --step {plan.step} --refit {refit} --out {final}"
     again = f"Resume it with: {resume}"
-    partial, resumed = artifacts.start_or_resume(final, B.fingerprint(cfg, plan, levels), what="backtest", again=again)
+    fingerprint = {**B.fingerprint(cfg, plan, levels), **artifacts.resume_keys(cfg, data.frame.source_sha256)}
+    partial, resumed = artifacts.start_or_resume(final, fingerprint, what="backtest", again=again)
     if not resumed:
         artifacts.write_atomic(
             partial / "config.yaml", "# base config; each fold changes only data.split\n" + cfg.to_yaml()

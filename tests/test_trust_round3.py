@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -315,3 +316,73 @@ def test_sql_url_credentials_reach_no_file_and_no_output(tmp_path, pg_url):
     written = _everything(tmp_path).replace(config.read_text(), "")  # the user's own config holds its password
     seen = "".join(o.stdout + o.stderr for o in [*outs, wrong]) + out.decode() + err.decode() + written
     assert "QSECRET1" not in seen and "USECRET2" not in seen
+
+
+# --------------------------------------------------------------------------- 3 (issue): mixed inputs
+
+
+@pytest.mark.slow
+def test_a_backtest_resumed_after_its_data_changed_is_refused(tmp_path):
+    """An unfinished backtest (fold 0 done) and a data file edited since (same timestamps, so the same fold plan):
+    the rerun refuses with one line naming the changed data, exit 1, and leaves the unfinished directory as it was."""
+    import pandas as pd
+
+    from conftest import run_cli
+
+    config = small_project(tmp_path)
+    out, again = tmp_path / "bt", tmp_path / "again"
+    args = ["backtest", str(config), "--folds", "2", "--refit", "none", "-q"]
+    assert run_cli(*args, "--out", str(out)).returncode == 0
+    partial = artifacts.partial_of(again)
+    partial.mkdir()
+    shutil.copy(out / "plan.json", partial / "plan.json")
+    shutil.copytree(out / "folds" / "00", partial / "folds" / "00")
+    df = pd.read_csv(tmp_path / "s.csv")
+    df.loc[df.index[-20:], "y"] += 5.0  # the test stretch changes, the timestamps do not
+    df.to_csv(tmp_path / "s.csv", index=False)
+    before = snapshot(partial)
+    r = run_cli(*args, "--out", str(again))
+    clean_error(
+        r.stderr,
+        r.returncode,
+        f"error: {partial}: the data changed since this backtest started (SHA-256 differs); resuming would mix folds"
+        " from two inputs. Fix: restore the data it started with to resume, or pass another --out for a new backtest.",
+    )
+    assert snapshot(partial) == before and not again.exists()
+
+
+@pytest.mark.slow
+def test_tune_refuses_a_study_made_by_another_config(tmp_path, pg_url):
+    """A PostgreSQL study made by `tune` of one config: `tune` of another config with the same --study is refused
+    before any directory, and the study keeps only its own trials."""
+    import optuna
+
+    from conftest import run_cli
+    from rnnforecast.tune import _storage
+
+    config = small_project(tmp_path)
+    config.write_text(config.read_text() + "tune:\n  model.cell: [gru, lstm]\n")
+    other = tmp_path / "other.yaml"
+    other.write_text(config.read_text().replace("units:\n  - 4", "units:\n  - 6"))
+    study = "r3_" + os.urandom(4).hex()
+    common = ["--trials", "1", "--storage", pg_url, "--study", study]
+    try:
+        r = run_cli("tune", str(config), *common, "--out", str(tmp_path / "t1"), "-q")
+        assert r.returncode == 0, r.stderr
+        r = run_cli("tune", str(other), *common, "--out", str(tmp_path / "t2"), "-q")
+        s = optuna.load_study(study_name=study, storage=_storage(pg_url))
+        n_trials, recorded = len(s.trials), s.user_attrs["config_sha256"]
+    finally:
+        optuna.delete_study(study_name=study, storage=_storage(pg_url))
+    from rnnforecast.config import load_config
+
+    mine, theirs = load_config(str(other)).hash(), load_config(str(config)).hash()
+    assert mine != theirs and recorded == theirs and n_trials == 1
+    clean_error(
+        r.stderr,
+        r.returncode,
+        f"error: --study: the study '{study}' in this storage was made by another config (config SHA-256 {theirs[:12]},"
+        f" this one {mine[:12]}); its trials and best would mix with this one's. Fix: use the config and options that"
+        f" made it, or pass another --study name (e.g. --study {study}-2).",
+    )
+    assert not (tmp_path / "t2").exists() and not artifacts.partial_of(tmp_path / "t2").exists()
