@@ -60,9 +60,16 @@ def slug(name: str) -> str:
     return s or "run"
 
 
+def named_final(path: str) -> Path:
+    """The final directory a user named: ``x.partial`` means ``x`` (the tool adds the suffix while it writes, so a
+    result is never left under a name every command refuses as unfinished)."""
+    p = Path(path)
+    return final_of(p) if p.name.endswith(PARTIAL_SUFFIX) and p.name != PARTIAL_SUFFIX else p
+
+
 def plan_run_dir(cfg: Config, run_dir: str | None) -> Path:
     if run_dir:
-        return Path(run_dir)
+        return named_final(run_dir)
     return Path(cfg.output.runs_dir) / f"{slug(cfg.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -77,7 +84,7 @@ def final_of(partial: Path) -> Path:
 def plan_compare_dir(cfg: Config, out: str | None, kind: str = "compare") -> Path:
     """``out``, or ``<runs_dir>/<name>-<kind>-<time>`` (kind: compare, backtest)."""
     if out:
-        return Path(out)
+        return named_final(out)
     return Path(cfg.output.runs_dir) / f"{slug(cfg.name)}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -864,19 +871,26 @@ class Run:
     @property
     def intervals(self):
         """The run's ``intervals.RunIntervals`` from intervals.json, or None for a point-forecast run."""
-        from .intervals import RunIntervals
+        from .intervals import RunIntervals, inconsistency
 
         path = self.path / "intervals.json"
         if not path.exists():
             return None
         try:
-            return RunIntervals.from_dict(json.loads(path.read_text()))
+            iv = RunIntervals.from_dict(json.loads(path.read_text()))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             raise RunError(
                 f"cannot read intervals.json ({type(e).__name__})",
                 where=str(path),
                 fix="the run is damaged: train again",
             ) from None
+        why = inconsistency(iv, self.config.intervals.levels if self.config.intervals else (), *self._iv_shape())
+        if why:
+            raise RunError(f"intervals.json does not match the run: {why}", where=str(path), fix=DAMAGED_FIX)
+        return iv
+
+    def _iv_shape(self) -> tuple[int, int]:
+        return self.config.window.horizon, len(self.config.data.target)
 
 
 def open_run(path: str | Path) -> Run:

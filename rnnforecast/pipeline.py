@@ -641,7 +641,15 @@ def _new_data(run: artifacts.Run, data_path: str | None, table: pd.DataFrame | N
         check = functools.partial(artifacts.check_against_schema, path, run.schema)  # on the file read once
         frame = load_source(cfg, categories=categories, check_columns=check)
     artifacts.check_step(frame, run.schema, frame.path)
-    return frame
+    return in_schema_order(frame, run.schema["columns"])
+
+
+def in_schema_order(frame, columns: list[str]):
+    """New data whose model columns are the run's in another order (a file written with its columns swapped):
+    the inputs taken by name, in the order the model was trained on."""
+    if frame.columns == columns or sorted(frame.columns) != sorted(columns):
+        return frame
+    return dataclasses.replace(frame, features=[c for c in columns if c in frame.features])
 
 
 def _changed_warning(source) -> list[str]:

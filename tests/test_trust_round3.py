@@ -386,3 +386,128 @@ def test_tune_refuses_a_study_made_by_another_config(tmp_path, pg_url):
         f" made it, or pass another --study name (e.g. --study {study}-2).",
     )
     assert not (tmp_path / "t2").exists() and not artifacts.partial_of(tmp_path / "t2").exists()
+
+
+# --------------------------------------------------------------------------- 5, 6, 10 (issue): clean lines
+
+
+def test_bad_input_gets_one_clean_line_before_anything_is_built(tmp_path):
+    """init -o into a missing folder, a SQL syntax error, a model too big to build (the count by hand: a GRU layer
+    holds 3 * (u*i + u*u + 2u) weights), tune --timeout 0 and an in-memory SQLite URL: one line each, no file."""
+    import sqlite3
+
+    import pandas as pd
+
+    config = small_project(tmp_path)
+    before = snapshot(tmp_path)
+    rc, err = invoke("init", tmp_path / "s.csv", "-o", tmp_path / "nowhere" / "c.yaml")
+    clean_error(
+        err,
+        rc,
+        f"error: {tmp_path / 'nowhere'}: the folder does not exist. Fix: create it first (mkdir -p"
+        f" {tmp_path / 'nowhere'}), or pass -o in an existing folder.",
+    )
+    u = 200_000
+    weights = 3 * (u * 1 + u * u + 2 * u)
+    rc, err = invoke("validate", config, "--set", f"model.units=[{u}]")
+    clean_error(
+        err,
+        rc,
+        f"error: {config}: --set model.units: [{u}] makes a gru model of at least {weights:,} weights (480.0 GB as"
+        " float32), more than the 100,000,000 rnnforecast builds. Fix: use fewer units per layer, e.g. [64] or [128, 64].",
+    )
+    rc, err = invoke("tune", config, "--timeout", "0")
+    assert rc == 2 and "Invalid value for '--timeout': 0.0 is not in the range x>0." in err
+    assert snapshot(tmp_path) == before
+    with sqlite3.connect(tmp_path / "s.db") as con:
+        pd.read_csv(tmp_path / "s.csv").to_sql("t", con, index=False)
+    sql = ["--set", "data.path=null", "--set"]
+    rc, err = invoke("validate", config, *sql, 'data.sql={url: s.db, query: "SELEC * FROM t"}')
+    clean_error(
+        err,
+        rc,
+        f"error: sqlite:///{tmp_path / 's.db'} (query): the database refused: (sqlite3.OperationalError) near"
+        ' "SELEC": syntax error. Fix: check data.sql (URL, credentials, query) and that the server is running.',
+    )
+    rc, err = invoke("validate", config, *sql, 'data.sql={url: ":memory:", table: t}')
+    clean_error(err, rc, "error: data.sql.url: an in-memory SQLite database holds no data. Fix: name a SQLite file.")
+    assert not list(tmp_path.glob("runs*")) and not (tmp_path / "nowhere").exists()
+
+
+@pytest.fixture(scope="module")
+def band_run(tmp_path_factory) -> Path:
+    """A run with 80/95 % bands on y with an input x, trained with --run-dir NAME.partial."""
+    import numpy as np
+    import pandas as pd
+    import yaml
+
+    d = tmp_path_factory.mktemp("bands")
+    config = small_project(d)
+    df = pd.read_csv(d / "s.csv")
+    df["x"] = np.cos(np.arange(len(df)) / 7.0)
+    df.to_csv(d / "s.csv", index=False)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["intervals"] = {"levels": [80, 95]}
+    config.write_text(yaml.safe_dump(cfg))
+    rc, err = invoke("train", config, "--run-dir", d / "run.partial", "--quiet")
+    assert rc == 0, err
+    return d / "run"
+
+
+@pytest.mark.slow
+def test_run_dir_named_partial_is_written_under_its_final_name(band_run):
+    """train --run-dir x.partial: the tool adds .partial while it writes, so the run ends as x, a run every command
+    accepts, never as a finished x.partial that all of them refuse as unfinished."""
+    assert band_run.is_dir() and not artifacts.partial_of(band_run).exists()
+    assert not artifacts.partial_of(artifacts.partial_of(band_run)).exists()
+    artifacts.open_run(band_run)  # a complete run
+    rc, err = invoke("predict", band_run)
+    assert rc == 0, err
+
+
+@pytest.mark.slow
+def test_data_with_the_columns_in_another_order_is_taken_by_name(band_run, tmp_path):
+    """--data holding x, time, y instead of time, y, x: the same forecast, byte for byte, as the file in order."""
+    import pandas as pd
+
+    df = pd.read_csv(band_run.parent / "s.csv")
+    df[["x", "time", "y"]].to_csv(tmp_path / "swapped.csv", index=False)
+    df.to_csv(tmp_path / "same.csv", index=False)
+    outs = []
+    for name in ("same", "swapped"):
+        rc, err = invoke("predict", band_run, "--data", tmp_path / f"{name}.csv", "-o", tmp_path / f"{name}.out.csv")
+        assert rc == 0, err
+        outs.append((tmp_path / f"{name}.out.csv").read_bytes())
+    assert outs[0] == outs[1] and b"y_p97.5" in outs[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "edit, why",
+    [
+        ("levels", "its levels [50, 99] are not the run's intervals.levels [80, 95]"),
+        ("widths", "model.width is 2x1x1 (levels x leads x targets), the run needs 2x2x1"),
+    ],
+)
+def test_an_edited_intervals_json_is_refused(band_run, tmp_path, edit, why):
+    """intervals.json with levels edited to [50, 99] (silently used before), or widths for 1 of 2 leads (an
+    internal error before): predict and evaluate refuse with one line naming the file and what disagrees."""
+    run = tmp_path / "run"
+    shutil.copytree(band_run, run)
+    doc = json.loads((run / "intervals.json").read_text())
+    if edit == "levels":
+        for part in (doc, doc["model"], doc["persistence"]):
+            part["levels"] = [50, 99]
+    else:
+        doc["model"]["width"] = [level[:1] for level in doc["model"]["width"]]
+    (run / "intervals.json").write_text(json.dumps(doc))
+    before = snapshot(tmp_path)
+    for command in ("predict", "evaluate"):
+        rc, err = invoke(command, run)
+        clean_error(
+            err,
+            rc,
+            f"error: {run / 'intervals.json'}: intervals.json does not match the run: {why}. Fix: the run is damaged:"
+            " train again (or copy the run directory again if it came from elsewhere).",
+        )
+    assert snapshot(tmp_path) == before
