@@ -511,3 +511,17 @@ def test_an_edited_intervals_json_is_refused(band_run, tmp_path, edit, why):
             " train again (or copy the run directory again if it came from elsewhere).",
         )
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.slow
+def test_export_of_a_run_with_bands_says_they_are_not_in_the_model(band_run, tmp_path):
+    from conftest import run_cli
+
+    r = run_cli("export", str(band_run), "--format", "savedmodel", "-o", str(tmp_path / "exp"))
+    assert r.returncode == 0, r.stderr
+    assert (
+        "warning: the exported model gives point forecasts only; the run's 80%, 95% conformal bands are not in it."
+        " Fix: use rnnforecast predict on the run for the bands" in r.stdout.splitlines()
+    )
+    sig = json.loads((tmp_path / "exp" / "signature.json").read_text())
+    assert sig["output_shape"] == [None, 2, 1]  # (batch, horizon, targets): no quantile axis
