@@ -525,3 +525,23 @@ def test_export_of_a_run_with_bands_says_they_are_not_in_the_model(band_run, tmp
     )
     sig = json.loads((tmp_path / "exp" / "signature.json").read_text())
     assert sig["output_shape"] == [None, 2, 1]  # (batch, horizon, targets): no quantile axis
+
+
+def test_init_time_column_of_fractional_numbers_is_named(tmp_path):
+    """init --time-column on a float column: the column is named as numbers, with the real timestamp column as the
+    Fix (it talked about a repeated 1970 timestamp), and no config is written."""
+    import numpy as np
+    import pandas as pd
+
+    small_project(tmp_path)
+    df = pd.read_csv(tmp_path / "s.csv")
+    df["temp"] = np.round(20 + np.sin(np.arange(len(df))), 3)
+    df.to_csv(tmp_path / "t.csv", index=False)
+    rc, err = invoke("init", tmp_path / "t.csv", "--time-column", "temp", "-o", tmp_path / "c.yaml")
+    clean_error(
+        err,
+        rc,
+        f"error: {tmp_path / 't.csv'}: --time-column 'temp' holds numbers (e.g. {df['temp'].iloc[0]}), not timestamps."
+        " Fix: name the timestamp column, e.g. --time-column time.",
+    )
+    assert not (tmp_path / "c.yaml").exists()
