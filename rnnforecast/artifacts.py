@@ -196,9 +196,10 @@ def _create(final: Path, what: str, option: str) -> Path | None:
         return None
     partial = partial_of(final)
     inside = enclosing_result(final.parent)
-    if inside is not None and what == "run" and _owner(inside).get("what") not in ("comparison", "tune"):
+    # a comparison's or tune's own runs live inside it; nothing else is written into a result
+    if inside is not None and not (what == "run" and _owner(inside).get("what") in ("comparison", "tune")):
         raise RunError(
-            f"{option} lies inside another run directory ({inside})",
+            f"{option} lies inside another {_result_kind(inside)} directory ({inside})",
             where=str(final),
             fix=f"pass {option} outside {inside}",
         )

@@ -545,3 +545,18 @@ def test_init_time_column_of_fractional_numbers_is_named(tmp_path):
         " Fix: name the timestamp column, e.g. --time-column time.",
     )
     assert not (tmp_path / "c.yaml").exists()
+
+
+@pytest.mark.slow
+def test_no_result_directory_is_made_inside_another(results):
+    """compare/backtest --out and train --run-dir inside a finished backtest or comparison: refused, nothing made."""
+    before = snapshot(results)
+    for args, option, root, kind in [
+        (["compare", "{c}", "--cells", "gru", "--out", "{d}/bt/folds/cmp"], "--out", "bt", "backtest"),
+        (["backtest", "{c}", "--folds", "2", "--out", "{d}/cmp/runs/bt2"], "--out", "cmp", "comparison"),
+        (["train", "{c}", "--run-dir", "{d}/bt/mine"], "--run-dir", "bt", "backtest"),
+    ]:
+        rc, err = invoke(*(a.format(c=results / "config.yaml", d=results) for a in args))
+        assert rc == 1 and f"{option} lies inside another {kind} directory ({results / root}" in err, err
+        assert "Traceback" not in err and len(err.strip().splitlines()) <= 2, err
+    assert snapshot(results) == before
