@@ -61,9 +61,16 @@ def slug(name: str) -> str:
     return s or "run"
 
 
+def named_final(path: str) -> Path:
+    """The final directory a user named: ``x.partial`` means ``x`` (the tool adds the suffix while it writes, so a
+    result is never left under a name every command refuses as unfinished)."""
+    p = Path(path)
+    return final_of(p) if p.name.endswith(PARTIAL_SUFFIX) and p.name != PARTIAL_SUFFIX else p
+
+
 def plan_run_dir(cfg: Config, run_dir: str | None) -> Path:
     if run_dir:
-        return Path(run_dir)
+        return named_final(run_dir)
     return Path(cfg.output.runs_dir) / f"{slug(cfg.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -78,7 +85,7 @@ def final_of(partial: Path) -> Path:
 def plan_compare_dir(cfg: Config, out: str | None, kind: str = "compare") -> Path:
     """``out``, or ``<runs_dir>/<name>-<kind>-<time>`` (kind: compare, backtest)."""
     if out:
-        return Path(out)
+        return named_final(out)
     return Path(cfg.output.runs_dir) / f"{slug(cfg.name)}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -108,18 +115,30 @@ def start_or_resume(final: Path, fingerprint: dict, *, what: str, again: str) ->
             old = json.loads((partial / "plan.json").read_text())
         except (OSError, ValueError):
             old = None
-        if old != masking.masked(json.loads(json.dumps(fingerprint, default=str))):  # as written: no password
-            raise RunError(
-                f"an unfinished {what} with another config or other options is already there",
-                where=str(partial),
-                fix="rerun with the same config and options to resume it, or pass another --out",
-            )
+        new = masking.masked(json.loads(json.dumps(fingerprint, default=str)))  # as written: no password
+        if old != new:
+            raise _mismatch(partial, what, old, new)
         lock(partial, what=what, option="--out")  # another process resuming it at the same time is refused
         record_owner(partial, what)
         return partial, True
     partial = start(final, what=what, again=again)
     write_json(partial / "plan.json", fingerprint)
     return partial, False
+
+
+def _mismatch(partial: Path, what: str, old, new: dict) -> RunError:
+    """Why an unfinished directory cannot be resumed: its data changed (named), or its config or options did."""
+    if isinstance(old, dict) and "data_sha256" in old and old.get("data_sha256") != new.get("data_sha256"):
+        return RunError(
+            f"the data changed since this {what} started (SHA-256 differs); resuming would mix folds from two inputs",
+            where=str(partial),
+            fix=f"restore the data it started with to resume, or pass another --out for a new {what}",
+        )
+    return RunError(
+        f"an unfinished {what} with another config or other options is already there",
+        where=str(partial),
+        fix="rerun with the same config and options to resume it, or pass another --out",
+    )
 
 
 def start(
@@ -178,9 +197,10 @@ def _create(final: Path, what: str, option: str) -> Path | None:
         return None
     partial = partial_of(final)
     inside = enclosing_result(final.parent)
-    if inside is not None and what == "run" and _owner(inside).get("what") not in ("comparison", "tune"):
+    # a comparison's or tune's own runs live inside it; nothing else is written into a result
+    if inside is not None and not (what == "run" and _owner(inside).get("what") in ("comparison", "tune")):
         raise RunError(
-            f"{option} lies inside another run directory ({inside})",
+            f"{option} lies inside another {_result_kind(inside)} directory ({inside})",
             where=str(final),
             fix=f"pass {option} outside {inside}",
         )
@@ -847,19 +867,26 @@ class Run:
     @property
     def intervals(self):
         """The run's ``intervals.RunIntervals`` from intervals.json, or None for a point-forecast run."""
-        from .intervals import RunIntervals
+        from .intervals import RunIntervals, inconsistency
 
         path = self.path / INTERVALS
         if not path.exists():
             return None
         try:
-            return RunIntervals.from_dict(json.loads(path.read_text()))
+            iv = RunIntervals.from_dict(json.loads(path.read_text()))
         except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as e:  # [] or "x": Attribute
             raise RunError(
                 f"cannot read intervals.json ({type(e).__name__})",
                 where=str(path),
                 fix="the run is damaged: train again",
             ) from None
+        why = inconsistency(iv, self.config.intervals.levels if self.config.intervals else (), *self._iv_shape())
+        if why:
+            raise RunError(f"intervals.json does not match the run: {why}", where=str(path), fix=DAMAGED_FIX)
+        return iv
+
+    def _iv_shape(self) -> tuple[int, int]:
+        return self.config.window.horizon, len(self.config.data.target)
 
 
 def open_run(path: str | Path) -> Run:

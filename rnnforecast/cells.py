@@ -59,3 +59,24 @@ CELLS: dict[str, Cell] = {
 }
 CELL_NAMES = tuple(CELLS)  # in the order error messages list them
 RECURRENT = tuple(cell for cell in CELLS.values() if cell.recurrent)
+
+MAX_PARAMETERS = 100_000_000  # 0.4 GB of float32 weights (about 1.6 GB with Adam's moments and the gradients)
+
+
+def estimate_parameters(cell: str, units: list[int], n_inputs: int, input_length: int, bidirectional: bool) -> int:
+    """The weights a model of ``units`` layers holds before its output head: per recurrent layer
+    ``blocks * (units * inputs + units * units + 2 * units)`` (twice for a bidirectional one; the two bias rows are
+    GRU's reset_after, one more than the others hold, so this errs high by ``blocks * units``); per dense layer
+    ``inputs * units + units`` on the flattened window. Known from the config alone, before anything is built."""
+    spec = CELLS[cell]
+    total = 0
+    inputs = n_inputs if spec.recurrent else n_inputs * input_length
+    for u in units:
+        if spec.recurrent:
+            directions = 2 if bidirectional else 1
+            total += directions * len(spec.blocks) * (u * inputs + u * u + 2 * u)
+            inputs = directions * u
+        else:
+            total += inputs * u + u
+            inputs = u
+    return total

@@ -402,7 +402,9 @@ def backtest(config: str, overrides: tuple[str, ...], as_json: bool, **options) 
 @click.option(
     "--trials", type=click.IntRange(min=1), default=20, show_default=True, help="Finished trials the study should hold."
 )
-@click.option("--timeout", type=click.FloatRange(min=0), help="Stop starting trials after this many seconds.")
+@click.option(
+    "--timeout", type=click.FloatRange(min=0, min_open=True), help="Stop starting trials after this many seconds."
+)
 @click.option(
     "--metric",
     type=click.Choice(["val_mae", "val_rmse", "val_mse", "val_mase", "val_loss"]),

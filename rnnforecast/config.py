@@ -21,7 +21,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from .cells import CELL_NAMES
+from .cells import CELL_NAMES, MAX_PARAMETERS, estimate_parameters
 from .errors import ConfigError, did_you_mean, first_line
 from .masking import mask_secrets
 
@@ -839,6 +839,7 @@ def _check_consistency(cfg: Config, where: _Where) -> None:
     """Rules that span several keys (or a whole list), checked after every key has its type."""
     _check_split(cfg.data.split, where)
     _check_units(cfg.model.units, where)
+    _check_size(cfg, where)
     _check_targets(cfg.data, where)
     if cfg.data.features is not None and not cfg.data.features:
         # Targets need not be among the features: a model may forecast a column it does not see.
@@ -981,6 +982,20 @@ def _check_model_shape(cfg: Config, where: _Where) -> None:
             "warm-up is part of the cosine schedule",
             where=where("training.warmup_epochs"),
             fix="set training.lr_schedule: cosine, or warmup_epochs: 0",
+        )
+
+
+def _check_size(cfg: Config, where: _Where) -> None:
+    """A model too large to build is refused here, not by an out-of-memory error from the backend: the estimate
+    counts one input column per target (features are known only with the data), so it is a lower bound."""
+    m = cfg.model
+    n = estimate_parameters(m.cell, m.units, len(cfg.data.target), cfg.window.input_length, m.bidirectional)
+    if n > MAX_PARAMETERS:
+        raise ConfigError(
+            f"{m.units} makes a {m.cell} model of at least {n:,} weights ({n * 4 / 1e9:,.1f} GB as float32), more than"
+            f" the {MAX_PARAMETERS:,} rnnforecast builds",
+            where=where("model.units"),
+            fix="use fewer units per layer, e.g. [64] or [128, 64]",
         )
 
 

@@ -303,7 +303,7 @@ def export_run(run_dir: str, fmt: str, output: str | None = None) -> str:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-    lines = [*warnings, f"exported {fmt} to {out}"]
+    lines = [*warnings, *bands_note(run), f"exported {fmt} to {out}"]
     lines.append(
         f"input:  {io['input']} float32 (batch, {p.window}, {len(p.inputs)}): {', '.join(p.inputs[:8])}"
         + (" ..." if len(p.inputs) > 8 else "")
@@ -311,6 +311,18 @@ def export_run(run_dir: str, fmt: str, output: str | None = None) -> str:
     lines.append(f"output: {io['output']} float32 (batch, {p.horizon}, {len(p.targets)}): {', '.join(p.targets)}")
     lines.append("checked: its forecast of the run's last window matches rnnforecast predict (1e-4 relative)")
     return "\n".join(lines)
+
+
+def bands_note(run) -> list[str]:
+    """A run with prediction intervals exports its point forecast only: say so, once."""
+    iv = run.intervals
+    if iv is None:
+        return []
+    levels = ", ".join(f"{c:g}%" for c in iv.levels)
+    return [
+        f"warning: the exported model gives point forecasts only; the run's {levels} {iv.method} bands are not in it. "
+        "Fix: use rnnforecast predict on the run for the bands"
+    ]
 
 
 def check_close(got: np.ndarray, expected: np.ndarray, what: str) -> None:

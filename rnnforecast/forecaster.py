@@ -10,6 +10,7 @@ on the predict path when every layer can be replayed.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,7 +250,15 @@ def _new_data(run: artifacts.Run, data_path: str | None, table: pd.DataFrame | N
         check = functools.partial(artifacts.check_against_schema, path, run.schema)  # on the file read once
         frame = load_source(cfg, categories=categories, check_columns=check)
     artifacts.check_step(frame, run.schema, frame.path)
-    return frame
+    return in_schema_order(frame, run.schema["columns"])
+
+
+def in_schema_order(frame, columns: list[str]):
+    """New data whose model columns are the run's in another order (a file written with its columns swapped):
+    the inputs taken by name, in the order the model was trained on."""
+    if frame.columns == columns or sorted(frame.columns) != sorted(columns):
+        return frame
+    return dataclasses.replace(frame, features=[c for c in columns if c in frame.features])
 
 
 def _frame(run: artifacts.Run, data_path: str | None, table: pd.DataFrame | None, allow_missing_tail: bool):
@@ -338,6 +347,9 @@ class Forecaster:
         run = run if isinstance(run, artifacts.Run) else artifacts.open_run(run)
         backend.activate(backend_name or run.config.runtime.backend)
         held = FF.heldout_dir(run.path) if heldout else None
+        if held:  # the run's own model and scaler are checked too: a damaged run is refused whichever model scores
+            load_predictor(run.model_path, run.schema)
+            artifacts.load_scaler(run)
         paths = [held / artifacts.MODEL] if held else run.member_paths()
         if keras or len(paths) == 1:  # inspect and export read member 0's layers
             model = load_predictor(paths[0], run.schema, keras=keras)

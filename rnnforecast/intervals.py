@@ -560,6 +560,28 @@ class RunIntervals:
         return cls(d["method"], levels, bool(d["joint"]), model, per, bool(d.get("adaptive")), float(d["gamma"]))
 
 
+def inconsistency(iv: RunIntervals, levels: Sequence[float], horizon: int, n_targets: int) -> str | None:
+    """What in a loaded ``intervals.json`` disagrees with the run it belongs to (the config's levels, the
+    ``(L, H, T)`` shape of every width table), or None when it is whole."""
+    want = tuple(sorted(float(c) for c in levels))
+    if tuple(sorted(iv.levels)) != want:
+        return f"its levels {_pct(iv.levels)} are not the run's intervals.levels {_pct(want)}"
+    shape = (len(want), horizon, n_targets)
+    for name, cal in (("model", iv.model), ("persistence", iv.persistence)):
+        if cal is None:
+            continue
+        if tuple(cal.levels) != tuple(iv.levels):
+            return f"{name}.levels {_pct(cal.levels)} differ from its levels {_pct(iv.levels)}"
+        if cal.width.shape != shape:
+            got = "x".join(map(str, cal.width.shape))
+            return f"{name}.width is {got} (levels x leads x targets), the run needs {'x'.join(map(str, shape))}"
+    return None
+
+
+def _pct(levels: Sequence[float]) -> str:
+    return "[" + ", ".join(f"{c:g}" for c in levels) + "]"
+
+
 def point_forecast(output: np.ndarray, method: str | None, levels: Sequence[float] | None) -> np.ndarray:
     """The point forecast ``(B, H, T, 1)`` of a model output ``(B, H, T, Qm)``: the median of a quantile head."""
     if method in ("quantile", "cqr"):

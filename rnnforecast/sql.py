@@ -116,8 +116,8 @@ def read(sql: SqlConfig, base_dir: str) -> pd.DataFrame:
             where=where,
             fix="pip install 'rnnforecast[sql]' (psycopg for PostgreSQL)",
         ) from None
-    except sqlalchemy.exc.SQLAlchemyError as e:
-        first = str(getattr(e, "orig", None) or e).strip().splitlines()
+    except (sqlalchemy.exc.SQLAlchemyError, pd.errors.DatabaseError) as e:  # pandas wraps a failed query (syntax)
+        first = str(getattr(e, "orig", None) or e.__cause__ or e).strip().splitlines()
         raise DataError(
             f"the database refused: {mask_password(first[0] if first else type(e).__name__, u.password)[:200]}",
             where=where,

@@ -189,6 +189,8 @@ def _time_column(df: pd.DataFrame, given: str | None, where: str, unit: str | No
         _require_column("--time-column", given, df, where, list(df.columns), "the columns")
         if unit is None and _is_number(df[given]) and given == _year_column(df[[given]]):
             unit = "year"
+        if unit is None:
+            _refuse_numbers_as_time(df[given], given, df, where)
         return given, unit
     found = [c for c in df.columns if _looks_like_time(df[c])]
     year = _year_column(df)
@@ -213,6 +215,20 @@ def _time_column(df: pd.DataFrame, given: str | None, where: str, unit: str | No
             fix=f"name the one that orders the rows, e.g. --time-column {shlex.quote(found[0])}",
         )
     return found[0], unit
+
+
+def _refuse_numbers_as_time(s: pd.Series, name: str, df: pd.DataFrame, where: str) -> None:
+    """--time-column naming a column of fractional numbers (pandas would read them as nanoseconds after 1970)."""
+    if not pd.api.types.is_float_dtype(s) or (s.dropna() % 1 == 0).all():  # whole numbers may be years or epochs
+        return
+    found = [c for c in df.columns if c != name and _looks_like_time(df[c])]
+    raise DataError(
+        f"--time-column {name!r} holds numbers (e.g. {s.dropna().iloc[0] if s.notna().any() else 'NaN'}), not timestamps",
+        where=where,
+        fix=f"name the timestamp column, e.g. --time-column {shlex.quote(found[0])}"
+        if found
+        else "add a column of ISO timestamps (e.g. date: 2015-01-31) and name it with --time-column",
+    )
 
 
 def _parse_times(s: pd.Series, tc: str, where: str, unit: str | None = None) -> pd.Series:

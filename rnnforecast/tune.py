@@ -358,19 +358,15 @@ def tune(
     }
     sets = "".join(f" --set {o}" for o in overrides)
     again = f"rnnforecast tune {config_path}{sets} --out {final}" + (f" --storage {storage}" if storage else "")
-    store = _storage(storage, heartbeat=True) if storage else None  # a wrong URL is refused before any directory
+    study = None
+    if storage:  # a wrong URL, or a study of another config, is refused before any directory
+        store = _storage(storage, heartbeat=True)
+        study = _open_study(name, store, base, metric, local_db)
     tdir = _Dir(final, fingerprint, again=f"Resume it with: {again}")
     url = storage or f"sqlite:///{(tdir.partial / 'study.db').resolve()}"
-    store = store or _storage(url, heartbeat=True)
-    study = optuna.create_study(
-        study_name=name,
-        storage=store,
-        direction="minimize",
-        load_if_exists=True,
-        # One seed for a study in its own file; processes sharing a study must not draw the same startup points.
-        sampler=optuna.samplers.TPESampler(seed=base.seed if local_db else base.seed + os.getpid(), constant_liar=True),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
-    )
+    if study is None:
+        store = _storage(url, heartbeat=True)
+        study = _open_study(name, store, base, metric, local_db)
     _recover(study, store, local_db)
 
     spec0 = {
@@ -391,6 +387,36 @@ def tune(
                 fix=f"resume with: {again}",
             ) from None
     return _finish(study, base, config_path, sets, tdir, metric, mine, quiet)
+
+
+def _open_study(name: str, store, base: Config, metric: str, local_db: bool):
+    """Create the study, or load it when it exists; it records the config hash and metric it was made with (user
+    attributes) and refuses a driver with another: its trials and best would mix two configs."""
+    import optuna
+
+    study = optuna.create_study(
+        study_name=name,
+        storage=store,
+        direction="minimize",
+        load_if_exists=True,
+        # One seed for a study in its own file; processes sharing a study must not draw the same startup points.
+        sampler=optuna.samplers.TPESampler(seed=base.seed if local_db else base.seed + os.getpid(), constant_liar=True),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+    )
+    mine = {"config_sha256": base.hash(), "metric": metric}
+    for key, value in mine.items():
+        have = study.user_attrs.get(key)
+        if have is None:
+            study.set_user_attr(key, value)
+        elif have != value:
+            made = f"config SHA-256 {have[:12]}, this one {value[:12]}" if key == "config_sha256" else f"metric {have}"
+            raise ConfigError(
+                f"the study {name!r} in this storage was made by another {key.split('_')[0]} ({made}); its trials and"
+                " best would mix with this one's",
+                where="--study",
+                fix=f"use the config and options that made it, or pass another --study name (e.g. --study {name}-2)",
+            )
+    return study
 
 
 def _recover(study, store, local_db: bool) -> None:

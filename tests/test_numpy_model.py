@@ -184,12 +184,13 @@ def _probe(*args: str) -> tuple[subprocess.CompletedProcess, list[str]]:
     return proc, json.loads(line[len("MODULES ") :])
 
 
-def test_predict_command_imports_no_deep_learning_and_matches_keras(weather_run):
-    proc, modules = _probe("predict", str(weather_run))
+def test_predict_command_imports_no_deep_learning_and_matches_keras(weather_run, tmp_path):
+    out = tmp_path / "forecast.csv"  # -o keeps full precision (the printed table is rounded)
+    proc, modules = _probe("predict", str(weather_run), "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     assert modules == []  # no keras, jax, tensorflow; no matplotlib without --plot
     # forecast.csv was written at training time by the Keras model
-    _assert_same_forecast(_numbers(proc.stdout), pd.read_csv(weather_run / "forecast.csv"))
+    _assert_same_forecast(pd.read_csv(out), pd.read_csv(weather_run / "forecast.csv"))
 
 
 def test_evaluate_command_imports_no_deep_learning_and_matches_training_metrics(weather_run):
@@ -211,10 +212,11 @@ def test_predict_falls_back_to_keras_for_a_model_it_does_not_know(weather_run, t
     # the Keras model in this process, with the run's calibrated bands (the demo config asks for intervals)
     expected = pipeline.forecast_table(model, data, schema["frequency"], opened.intervals)
 
-    proc, modules = _probe("predict", str(run))
+    out = tmp_path / "forecast.csv"
+    proc, modules = _probe("predict", str(run), "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "keras" in modules
-    _assert_same_forecast(_numbers(proc.stdout), _numbers(expected.to_csv(index=False)))
+    _assert_same_forecast(pd.read_csv(out), _numbers(expected.to_csv(index=False)))
 
 
 def test_model_from_another_run_is_one_line_error(weather_run, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -315,3 +316,247 @@ def test_sql_url_credentials_reach_no_file_and_no_output(tmp_path, pg_url):
     written = _everything(tmp_path).replace(config.read_text(), "")  # the user's own config holds its password
     seen = "".join(o.stdout + o.stderr for o in [*outs, wrong]) + out.decode() + err.decode() + written
     assert "QSECRET1" not in seen and "USECRET2" not in seen
+
+
+# --------------------------------------------------------------------------- 3 (issue): mixed inputs
+
+
+@pytest.mark.slow
+def test_a_backtest_resumed_after_its_data_changed_is_refused(tmp_path):
+    """An unfinished backtest (fold 0 done) and a data file edited since (same timestamps, so the same fold plan):
+    the rerun refuses with one line naming the changed data, exit 1, and leaves the unfinished directory as it was."""
+    import pandas as pd
+
+    from conftest import run_cli
+
+    config = small_project(tmp_path)
+    out, again = tmp_path / "bt", tmp_path / "again"
+    args = ["backtest", str(config), "--folds", "2", "--refit", "none", "-q"]
+    assert run_cli(*args, "--out", str(out)).returncode == 0
+    partial = artifacts.partial_of(again)
+    partial.mkdir()
+    shutil.copy(out / "plan.json", partial / "plan.json")
+    shutil.copytree(out / "folds" / "00", partial / "folds" / "00")
+    df = pd.read_csv(tmp_path / "s.csv")
+    df.loc[df.index[-20:], "y"] += 5.0  # the test stretch changes, the timestamps do not
+    df.to_csv(tmp_path / "s.csv", index=False)
+    before = snapshot(partial)
+    r = run_cli(*args, "--out", str(again))
+    clean_error(
+        r.stderr,
+        r.returncode,
+        f"error: {partial}: the data changed since this backtest started (SHA-256 differs); resuming would mix folds"
+        " from two inputs. Fix: restore the data it started with to resume, or pass another --out for a new backtest.",
+    )
+    assert snapshot(partial) == before and not again.exists()
+
+
+@pytest.mark.slow
+def test_tune_refuses_a_study_made_by_another_config(tmp_path, pg_url):
+    """A PostgreSQL study made by `tune` of one config: `tune` of another config with the same --study is refused
+    before any directory, and the study keeps only its own trials."""
+    import optuna
+
+    from conftest import run_cli
+    from rnnforecast.tune import _storage
+
+    config = small_project(tmp_path)
+    config.write_text(config.read_text() + "tune:\n  model.cell: [gru, lstm]\n")
+    other = tmp_path / "other.yaml"
+    other.write_text(config.read_text().replace("units:\n  - 4", "units:\n  - 6"))
+    study = "r3_" + os.urandom(4).hex()
+    common = ["--trials", "1", "--storage", pg_url, "--study", study]
+    try:
+        r = run_cli("tune", str(config), *common, "--out", str(tmp_path / "t1"), "-q")
+        assert r.returncode == 0, r.stderr
+        r = run_cli("tune", str(other), *common, "--out", str(tmp_path / "t2"), "-q")
+        s = optuna.load_study(study_name=study, storage=_storage(pg_url))
+        n_trials, recorded = len(s.trials), s.user_attrs["config_sha256"]
+    finally:
+        optuna.delete_study(study_name=study, storage=_storage(pg_url))
+    from rnnforecast.config import load_config
+
+    mine, theirs = load_config(str(other)).hash(), load_config(str(config)).hash()
+    assert mine != theirs and recorded == theirs and n_trials == 1
+    clean_error(
+        r.stderr,
+        r.returncode,
+        f"error: --study: the study '{study}' in this storage was made by another config (config SHA-256 {theirs[:12]},"
+        f" this one {mine[:12]}); its trials and best would mix with this one's. Fix: use the config and options that"
+        f" made it, or pass another --study name (e.g. --study {study}-2).",
+    )
+    assert not (tmp_path / "t2").exists() and not artifacts.partial_of(tmp_path / "t2").exists()
+
+
+# --------------------------------------------------------------------------- 5, 6, 10 (issue): clean lines
+
+
+def test_bad_input_gets_one_clean_line_before_anything_is_built(tmp_path):
+    """init -o into a missing folder, a SQL syntax error, a model too big to build (the count by hand: a GRU layer
+    holds 3 * (u*i + u*u + 2u) weights), tune --timeout 0 and an in-memory SQLite URL: one line each, no file."""
+    import sqlite3
+
+    import pandas as pd
+
+    config = small_project(tmp_path)
+    before = snapshot(tmp_path)
+    rc, err = invoke("init", tmp_path / "s.csv", "-o", tmp_path / "nowhere" / "c.yaml")
+    clean_error(
+        err,
+        rc,
+        f"error: {tmp_path / 'nowhere'}: the folder does not exist. Fix: create it first (mkdir -p"
+        f" {tmp_path / 'nowhere'}), or pass -o in an existing folder.",
+    )
+    u = 200_000
+    weights = 3 * (u * 1 + u * u + 2 * u)
+    rc, err = invoke("validate", config, "--set", f"model.units=[{u}]")
+    clean_error(
+        err,
+        rc,
+        f"error: {config}: --set model.units: [{u}] makes a gru model of at least {weights:,} weights (480.0 GB as"
+        " float32), more than the 100,000,000 rnnforecast builds. Fix: use fewer units per layer, e.g. [64] or [128, 64].",
+    )
+    rc, err = invoke("tune", config, "--timeout", "0")
+    assert rc == 2 and "Invalid value for '--timeout': 0.0 is not in the range x>0." in err
+    assert snapshot(tmp_path) == before
+    with sqlite3.connect(tmp_path / "s.db") as con:
+        pd.read_csv(tmp_path / "s.csv").to_sql("t", con, index=False)
+    sql = ["--set", "data.path=null", "--set"]
+    rc, err = invoke("validate", config, *sql, 'data.sql={url: s.db, query: "SELEC * FROM t"}')
+    clean_error(
+        err,
+        rc,
+        f"error: sqlite:///{tmp_path / 's.db'} (query): the database refused: (sqlite3.OperationalError) near"
+        ' "SELEC": syntax error. Fix: check data.sql (URL, credentials, query) and that the server is running.',
+    )
+    rc, err = invoke("validate", config, *sql, 'data.sql={url: ":memory:", table: t}')
+    clean_error(err, rc, "error: data.sql.url: an in-memory SQLite database holds no data. Fix: name a SQLite file.")
+    assert not list(tmp_path.glob("runs*")) and not (tmp_path / "nowhere").exists()
+
+
+@pytest.fixture(scope="module")
+def band_run(tmp_path_factory) -> Path:
+    """A run with 80/95 % bands on y with an input x, trained with --run-dir NAME.partial."""
+    import numpy as np
+    import pandas as pd
+    import yaml
+
+    d = tmp_path_factory.mktemp("bands")
+    config = small_project(d)
+    df = pd.read_csv(d / "s.csv")
+    df["x"] = np.cos(np.arange(len(df)) / 7.0)
+    df.to_csv(d / "s.csv", index=False)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["intervals"] = {"levels": [80, 95]}
+    config.write_text(yaml.safe_dump(cfg))
+    rc, err = invoke("train", config, "--run-dir", d / "run.partial", "--quiet")
+    assert rc == 0, err
+    return d / "run"
+
+
+@pytest.mark.slow
+def test_run_dir_named_partial_is_written_under_its_final_name(band_run):
+    """train --run-dir x.partial: the tool adds .partial while it writes, so the run ends as x, a run every command
+    accepts, never as a finished x.partial that all of them refuse as unfinished."""
+    assert band_run.is_dir() and not artifacts.partial_of(band_run).exists()
+    assert not artifacts.partial_of(artifacts.partial_of(band_run)).exists()
+    artifacts.open_run(band_run)  # a complete run
+    rc, err = invoke("predict", band_run)
+    assert rc == 0, err
+
+
+@pytest.mark.slow
+def test_data_with_the_columns_in_another_order_is_taken_by_name(band_run, tmp_path):
+    """--data holding x, time, y instead of time, y, x: the same forecast, byte for byte, as the file in order."""
+    import pandas as pd
+
+    df = pd.read_csv(band_run.parent / "s.csv")
+    df[["x", "time", "y"]].to_csv(tmp_path / "swapped.csv", index=False)
+    df.to_csv(tmp_path / "same.csv", index=False)
+    outs = []
+    for name in ("same", "swapped"):
+        rc, err = invoke("predict", band_run, "--data", tmp_path / f"{name}.csv", "-o", tmp_path / f"{name}.out.csv")
+        assert rc == 0, err
+        outs.append((tmp_path / f"{name}.out.csv").read_bytes())
+    assert outs[0] == outs[1] and b"y_p97.5" in outs[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "edit, why",
+    [
+        ("levels", "its levels [50, 99] are not the run's intervals.levels [80, 95]"),
+        ("widths", "model.width is 2x1x1 (levels x leads x targets), the run needs 2x2x1"),
+    ],
+)
+def test_an_edited_intervals_json_is_refused(band_run, tmp_path, edit, why):
+    """intervals.json with levels edited to [50, 99] (silently used before), or widths for 1 of 2 leads (an
+    internal error before): predict and evaluate refuse with one line naming the file and what disagrees."""
+    run = tmp_path / "run"
+    shutil.copytree(band_run, run)
+    doc = json.loads((run / "intervals.json").read_text())
+    if edit == "levels":
+        for part in (doc, doc["model"], doc["persistence"]):
+            part["levels"] = [50, 99]
+    else:
+        doc["model"]["width"] = [level[:1] for level in doc["model"]["width"]]
+    (run / "intervals.json").write_text(json.dumps(doc))
+    before = snapshot(tmp_path)
+    for command in ("predict", "evaluate"):
+        rc, err = invoke(command, run)
+        clean_error(
+            err,
+            rc,
+            f"error: {run / 'intervals.json'}: intervals.json does not match the run: {why}. Fix: the run is damaged:"
+            " train again (or copy the run directory again if it came from elsewhere).",
+        )
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.slow
+def test_export_of_a_run_with_bands_says_they_are_not_in_the_model(band_run, tmp_path):
+    from conftest import run_cli
+
+    r = run_cli("export", str(band_run), "--format", "savedmodel", "-o", str(tmp_path / "exp"))
+    assert r.returncode == 0, r.stderr
+    assert (
+        "warning: the exported model gives point forecasts only; the run's 80%, 95% conformal bands are not in it."
+        " Fix: use rnnforecast predict on the run for the bands" in r.stdout.splitlines()
+    )
+    sig = json.loads((tmp_path / "exp" / "signature.json").read_text())
+    assert sig["output_shape"] == [None, 2, 1]  # (batch, horizon, targets): no quantile axis
+
+
+def test_init_time_column_of_fractional_numbers_is_named(tmp_path):
+    """init --time-column on a float column: the column is named as numbers, with the real timestamp column as the
+    Fix (it talked about a repeated 1970 timestamp), and no config is written."""
+    import numpy as np
+    import pandas as pd
+
+    small_project(tmp_path)
+    df = pd.read_csv(tmp_path / "s.csv")
+    df["temp"] = np.round(20 + np.sin(np.arange(len(df))), 3)
+    df.to_csv(tmp_path / "t.csv", index=False)
+    rc, err = invoke("init", tmp_path / "t.csv", "--time-column", "temp", "-o", tmp_path / "c.yaml")
+    clean_error(
+        err,
+        rc,
+        f"error: {tmp_path / 't.csv'}: --time-column 'temp' holds numbers (e.g. {df['temp'].iloc[0]}), not timestamps."
+        " Fix: name the timestamp column, e.g. --time-column time.",
+    )
+    assert not (tmp_path / "c.yaml").exists()
+
+
+@pytest.mark.slow
+def test_no_result_directory_is_made_inside_another(results):
+    """compare/backtest --out and train --run-dir inside a finished backtest or comparison: refused, nothing made."""
+    before = snapshot(results)
+    for args, option, root, kind in [
+        (["compare", "{c}", "--cells", "gru", "--out", "{d}/bt/folds/cmp"], "--out", "bt", "backtest"),
+        (["backtest", "{c}", "--folds", "2", "--out", "{d}/cmp/runs/bt2"], "--out", "cmp", "comparison"),
+        (["train", "{c}", "--run-dir", "{d}/bt/mine"], "--run-dir", "bt", "backtest"),
+    ]:
+        rc, err = invoke(*(a.format(c=results / "config.yaml", d=results) for a in args))
+        assert rc == 1 and f"{option} lies inside another {kind} directory ({results / root}" in err, err
+        assert "Traceback" not in err and len(err.strip().splitlines()) <= 2, err
+    assert snapshot(results) == before
