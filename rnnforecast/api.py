@@ -192,7 +192,7 @@ def train(
 # and export add.
 RUN_ENTRIES = frozenset(
     {"model.keras", "config.yaml", "scaler.json", "schema.json", "metrics.json", "history.csv", "timing.json"}
-    | {"forecast.csv", "intervals.json", "plots", "members", "inspect", "tensorboard", "report.html"}
+    | {"forecast.csv", "intervals.json", "plots", "members", "inspect", "tensorboard", "report.html", "heldout"}
 )
 
 

@@ -170,10 +170,10 @@ def validate(config: str, overrides: tuple[str, ...], show_config: bool) -> None
     cfg = _config(config, overrides)
     from . import pipeline, text
 
-    click.echo(pipeline.validate(cfg))
+    click.echo(mask_secrets(pipeline.validate(cfg)))  # the data source and --set values may hold a URL
     if show_config:
-        click.echo("\n" + text.resolved_config(cfg))
-    click.echo("\n" + text.ready_line(_config_path(config, overrides)))
+        click.echo(mask_secrets("\n" + text.resolved_config(cfg)))
+    click.echo(mask_secrets("\n" + text.ready_line(_config_path(config, overrides))))
 
 
 @cli.command()
@@ -285,7 +285,7 @@ def predict(
     if plot:
         click.echo(f"plot written to {plot}", err=True)
     if as_json:
-        click.echo(text.forecast_json(p.table, run, p.data.frame.path, output, plot))
+        click.echo(mask_secrets(text.forecast_json(p.table, run, p.data.frame.path, output, plot)))
 
 
 def _cells(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:

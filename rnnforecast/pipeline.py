@@ -694,7 +694,7 @@ def backtest(
     levels = I.check_levels(levels)
     data = load_data(cfg)  # config and data errors before any directory exists
     plan = B.make_plan(cfg, data.frame, folds, step, refit)
-    partial, resumed, resume = _backtest_dir(cfg, config_path, plan, folds, out, levels)
+    partial, resumed, resume = _backtest_dir(cfg, config_path, plan, folds, out, levels, data.frame.source_sha256)
     t0 = time.perf_counter()
     todo = B.groups_to_run(plan, partial)
     _say(
@@ -723,8 +723,11 @@ def _backtest_finish(cfg: Config, data: SeriesData, plan, partial: Path, levels,
     return record
 
 
-def _backtest_dir(cfg: Config, config_path: str, plan, folds: int, out: str | None, levels) -> tuple[Path, bool, str]:
-    """The backtest directory, claimed new or resumed (same config, plan and levels), and the command resuming it.
+def _backtest_dir(
+    cfg: Config, config_path: str, plan, folds: int, out: str | None, levels, source_sha256: str | None
+) -> tuple[Path, bool, str]:
+    """The backtest directory, claimed new or resumed (same config, plan, levels and data), and the command resuming
+    it.
 
     Returns:
         ``(partial, resumed, resume_command)``.
@@ -734,7 +737,8 @@ def _backtest_dir(cfg: Config, config_path: str, plan, folds: int, out: str | No
     )
     resume = f"rnnforecast backtest {config_path} --folds {folds} --step {plan.step} --refit {plan.refit} --out {final}"
     again = f"Resume it with: {resume}"
-    partial, resumed = artifacts.start_or_resume(final, B.fingerprint(cfg, plan, levels), what="backtest", again=again)
+    fingerprint = {**B.fingerprint(cfg, plan, levels), **artifacts.resume_keys(cfg, source_sha256)}
+    partial, resumed = artifacts.start_or_resume(final, fingerprint, what="backtest", again=again)
     if not resumed:
         artifacts.write_atomic(
             partial / "config.yaml", "# base config; each fold changes only data.split\n" + cfg.to_yaml()

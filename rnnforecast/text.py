@@ -23,7 +23,11 @@ if TYPE_CHECKING:  # types only: text must stay importable without Keras
 
 
 def say(msg: str = "") -> None:
-    """Progress and warnings go to stderr, so stdout holds only the result."""
+    """Progress and warnings go to stderr, so stdout holds only the result; no URL credential is printed."""
+    if "://" in msg:
+        from .masking import mask_secrets
+
+        msg = mask_secrets(msg)
     print(msg, file=sys.stderr, flush=True)
 
 

@@ -122,7 +122,7 @@ def test_runtime_backend_in_the_config_really_trains_on_tensorflow(tf_runs):
 
 
 @pytest.mark.slow
-def test_a_run_predicts_and_evaluates_on_the_other_backend_with_the_same_numbers(weather_run: Path, tf_runs):
+def test_a_run_predicts_and_evaluates_on_the_other_backend_with_the_same_numbers(weather_run: Path, tf_runs, tmp_path):
     import keras
 
     runs = {keras.backend.backend(): weather_run, "tensorflow": tf_runs["env"]}
@@ -130,10 +130,14 @@ def test_a_run_predicts_and_evaluates_on_the_other_backend_with_the_same_numbers
     procs = []
     for trained_on, run in runs.items():
         other = OTHER[trained_on]
-        procs += [_cli("predict", str(run), backend_env=other), _cli("evaluate", str(run), "--json", backend_env=other)]
+        out = str(tmp_path / f"{trained_on}.csv")  # -o keeps full precision (the printed table is rounded)
+        procs += [
+            _cli("predict", str(run), "-o", out, backend_env=other),
+            _cli("evaluate", str(run), "--json", backend_env=other),
+        ]
     outs = _wait(*procs)
     for i, (trained_on, run) in enumerate(runs.items()):
-        predicted, evaluated = outs[2 * i], json.loads(outs[2 * i + 1])["metrics"]
+        predicted, evaluated = (tmp_path / f"{trained_on}.csv").read_text(), json.loads(outs[2 * i + 1])["metrics"]
         saved = json.loads((run / "metrics.json").read_text())
         assert saved["backend"] == trained_on
         fresh, at_training = pd.read_csv(io.StringIO(predicted)), pd.read_csv(run / "forecast.csv")

@@ -75,9 +75,9 @@ def test_scalers_by_hand(final_run):
 @pytest.mark.slow
 def test_predict_uses_the_final_model(final_run, tmp_path):
     run = final_run["run"]
-    pred = run_cli("predict", str(run))
+    pred = run_cli("predict", str(run), "-o", str(tmp_path / "final.csv"))  # -o: full precision
     assert pred.returncode == 0, pred.stderr
-    got = pd.read_csv(pd.io.common.StringIO(pred.stdout))
+    got = pd.read_csv(tmp_path / "final.csv")
     written = pd.read_csv(run / "forecast.csv")
     np.testing.assert_allclose(got["y"], written["y"], rtol=1e-6)
 
@@ -86,9 +86,9 @@ def test_predict_uses_the_final_model(final_run, tmp_path):
     shutil.copytree(run, other)
     for name in ("model.keras", "scaler.json"):
         shutil.copy(run / "heldout" / name, other / name)
-    held = run_cli("predict", str(other))
+    held = run_cli("predict", str(other), "-o", str(tmp_path / "held.csv"))
     assert held.returncode == 0, held.stderr
-    held_y = pd.read_csv(pd.io.common.StringIO(held.stdout))["y"].to_numpy()
+    held_y = pd.read_csv(tmp_path / "held.csv")["y"].to_numpy()
     assert np.abs(held_y - got["y"].to_numpy()).max() > 1e-3
 
     # a model trained here on every row, same seed and epochs, forecasts what predict printed

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import subprocess
@@ -117,10 +116,12 @@ def test_segment_model_trains_and_predicts_without_keras_as_keras_does(segment_r
     schema = json.loads((run / "schema.json").read_text())
     # one sequence per target: own value, the other numeric inputs, the one-hot channel
     assert schema["network"] == {"inputs": 1 + (len(schema["features"]) - 2) + 2, "targets": 1}
-    proc = subprocess.run([sys.executable, "-c", PROBE, "predict", str(run)], capture_output=True, text=True)
+    out = run.parent / "predicted.csv"  # -o keeps full precision (the printed table is rounded)
+    cmd = [sys.executable, "-c", PROBE, "predict", str(run), "-o", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == "MODULES []"  # the numpy path replays the segment model
-    numpy_forecast = pd.read_csv(io.StringIO(proc.stdout))
+    numpy_forecast = pd.read_csv(out)
     keras_forecast = pd.read_csv(run / "forecast.csv")  # written at training time by the Keras model
     for col in ("temp_max", "temp_min", "temp_max_p10", "temp_min_p90"):
         np.testing.assert_allclose(numpy_forecast[col], keras_forecast[col], rtol=1e-5, atol=1e-4)

@@ -8,7 +8,6 @@ window of 7 + 2; "D" has 8. With horizon 2, seasonal naive repeats rows 6 and 7 
 
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np
@@ -84,9 +83,11 @@ def test_short_series_are_named_and_forecast_by_the_better_baseline(short_run):
 
 
 def _predict(run) -> pd.DataFrame:
-    out = run_cli("predict", str(run))
+    path = run.parent / f"{run.name}-predicted.csv"  # -o keeps full precision (the printed table is rounded)
+    path.unlink(missing_ok=True)
+    out = run_cli("predict", str(run), "-o", str(path))
     assert out.returncode == 0, out.stderr
-    return pd.read_csv(io.StringIO(out.stdout))
+    return pd.read_csv(path)
 
 
 def test_a_file_of_only_short_series_is_one_clear_error(tmp_path):
