@@ -599,6 +599,11 @@ def metrics_record(cfg: Config, scored: dict, val: dict, fit, params: int, extra
             "stopped_early": fit.stopped_early,
             "params": params,
             "best_val_loss": finite_or_none(min(fit.history.get("val_loss", [math.nan]))),
+            **(
+                {"untrained_val_loss": finite_or_none(fit.start_loss)}
+                if getattr(fit, "start_loss", None) is not None
+                else {}
+            ),
         },
         "stationarity": {"share_test_outside_train_range": extra["stationarity"]},
         "backend": extra["backend"],

@@ -239,26 +239,39 @@ def fit_model(
     ``data``'s train split with early stopping on its val split. Returns ``(model, FitResult, seconds)``."""
     T = importlib.import_module(".train", __package__)  # imports Keras; the package's `train` is the API's
 
-    backend.seed_everything(cfg.seed, cfg.runtime.deterministic)
-    backend.distribute(cfg.runtime.distribution, cfg.training.batch_size)  # before the model's variables exist
-    if state is not None:
-        model = _resumed_model(checkpoint_dir, cfg, state)
-    else:
-        model = build_model(
-            cfg.model,
-            cfg.window.input_length,
-            data.framing.network_inputs,
-            cfg.window.horizon,
-            data.framing.network_targets,
-            cfg.seed,
-            n_future=len(data.future_idx),
-            quantiles=model_quantiles(cfg),
-            context=len(data.targets) if data.framing.independent else 0,
-        )
-        T.compile_model(model, cfg)
+    _seed(cfg)
+    model = _resumed_model(checkpoint_dir, cfg, state) if state is not None else _built_model(cfg, data)
     t0 = time.perf_counter()
     fit = T.fit(model, data, cfg, checkpoint_dir, quiet=quiet, resume_state=state, extra_callbacks=callbacks)
     return model, fit, time.perf_counter() - t0
+
+
+def new_model(cfg: Config, data: SeriesData):
+    """The untrained, compiled model of ``cfg`` for ``data``, seeded as ``fit_model`` seeds it (the same weights)."""
+    _seed(cfg)
+    return _built_model(cfg, data)
+
+
+def _seed(cfg: Config) -> None:
+    backend.seed_everything(cfg.seed, cfg.runtime.deterministic)
+    backend.distribute(cfg.runtime.distribution, cfg.training.batch_size)  # before the model's variables exist
+
+
+def _built_model(cfg: Config, data: SeriesData):
+    T = importlib.import_module(".train", __package__)
+    model = build_model(
+        cfg.model,
+        cfg.window.input_length,
+        data.framing.network_inputs,
+        cfg.window.horizon,
+        data.framing.network_targets,
+        cfg.seed,
+        n_future=len(data.future_idx),
+        quantiles=model_quantiles(cfg),
+        context=len(data.targets) if data.framing.independent else 0,
+    )
+    T.compile_model(model, cfg)
+    return model
 
 
 def fit_ensemble(

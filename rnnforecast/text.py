@@ -370,6 +370,12 @@ def train_summary(ev: Evaluation, record: dict, train_seconds: float, run_dir) -
         f"({t['params']} parameters, backend {record['backend']})",
         *run_verdict(ev.metrics, ev.split),
     ]
+    if t["best_epoch"] == 0:
+        tail.append(
+            "note: no epoch beat the untrained residual model on validation, so it was kept: the forecasts are its "
+            "baseline's (model.residual), the network adds nothing. Fix: more training rows, a longer "
+            "window.input_length or another training.learning_rate"
+        )
     w = mase_warning(ev)
     if w:
         tail.append(w)
