@@ -78,6 +78,42 @@ class Detected:
     sort: bool = False
     series_id: str | None = None
     time_unit: str | None = None  # data.time_unit for a numeric time column (years, seconds since 1970)
+    baselines: dict[str, float] = field(default_factory=dict)  # baseline -> MAE on the first 70% of rows
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The model keys init writes: a residual to the better naive baseline and segments of one season."""
+
+    residual: str  # persistence | seasonal
+    residual_why: str
+    segment_length: int | None
+    segment_why: str
+
+    @classmethod
+    def of(cls, d: Detected) -> Recipe:
+        season = frequencies.season(d.step.frequency).length
+        p, s = d.baselines.get("persistence"), d.baselines.get("seasonal_naive")
+        if s is not None and p is not None and s < p:
+            residual, why = (
+                "seasonal",
+                f"seasonal naive beat persistence on the first 70% of rows (MAE {_g(s)} vs {_g(p)})",
+            )
+        elif s is not None and p is not None:
+            residual, why = (
+                "persistence",
+                f"persistence beat seasonal naive on the first 70% of rows (MAE {_g(p)} vs {_g(s)})",
+            )
+        else:
+            residual, why = "persistence", "the network learns the change from the last value"
+        L = d.input_length
+        if season >= 2 and L % season == 0 and L // season >= 2:
+            return cls(residual, why, season, f"the cell steps over {L // season} segments of one season (SegRNN)")
+        return cls(residual, why, None, "")
+
+
+def _g(x: float) -> str:
+    return f"{x:.4g}"
 
 
 # --------------------------------------------------------------------------- detection
@@ -119,6 +155,9 @@ def detect(
     trend = {c: _outside_share(df.loc[ordered.index, c].to_numpy(dtype=float)) for c in numeric}
     transform = {c: _transform_for(df[c]) for c, share in trend.items() if share > TREND_SHARE}
     missing = {c: int(df[c].isna().sum()) for c in df.columns if c != tc and df[c].isna().any()}
+    groups = [g.sort_values(tc)[target] for _, g in df.assign(**{tc: times}).groupby(series_id)] if series_id else None
+    values = groups or [df.loc[ordered.index, target]]
+    baselines = _baseline_maes(values, horizon, frequencies.season(step.frequency).length)
     return Detected(
         path=path,
         rows=len(df),
@@ -140,7 +179,30 @@ def detect(
         sort=not first.is_monotonic_increasing,
         series_id=series_id,
         time_unit=time_unit,
+        baselines=baselines,
     )
+
+
+def _baseline_maes(series: list[pd.Series], horizon: int, season: int, share: float = 0.7) -> dict[str, float]:
+    """MAE of persistence and seasonal naive over leads 1..``horizon`` on the first ``share`` of each series' rows
+    (the training split at the default fractions; missing values skipped). Seasonal naive copies the value
+    ``season * ceil(h / season)`` steps back, as metrics.py does."""
+    errors: dict[str, list[np.ndarray]] = {"persistence": [], "seasonal_naive": []}
+    for s in series:
+        y = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+        y = y[: int(round(share * len(y)))]
+        for h in range(1, horizon + 1):
+            for name, lag in (("persistence", h), ("seasonal_naive", season * -(-h // season))):
+                if season >= 2 or name == "persistence":
+                    if lag < len(y):
+                        errors[name].append(np.abs(y[lag:] - y[:-lag]))
+    out = {}
+    for name, parts in errors.items():
+        e = np.concatenate(parts) if parts else np.array([])
+        e = e[~np.isnan(e)]
+        if len(e):
+            out[name] = float(e.mean())
+    return out
 
 
 def _is_number(s: pd.Series) -> bool:
@@ -451,6 +513,8 @@ def _data_lines(d: Detected, rel: str) -> list[str]:
     if d.time_features:
         why = f"calendar features that fit the step ({d.step.label.split(' (')[0]})"
         data.append(_line("time_features", d.time_features, why))
+    if not d.transform:
+        data.append(_line("scaling", "window", "each window measured from its last value: levels may move"))
     unit = f"  # units: {{{_value(d.target)}: UNIT}}"
     data.append(f"{unit:<32} # fill in the target's unit (e.g. degC, ppm): tables and plots show it")
     return data
@@ -481,11 +545,25 @@ def yaml_text(d: Detected, config_dir: Path, command: str) -> str:
     lines = [*head, _line("name", _name(d.path), indent=0), "data:", *data, "window:"]
     lines.append(_line("input_length", d.input_length, f"steps of history; {why}{shrunk}"))
     lines.append(_line("horizon", d.horizon, "steps forecast at once"))
+    lines += ["model:", *_model_lines(d)]
     lines += [
         "intervals:",
         _line("levels", [80, 95], "prediction bands, conformal, calibrated on the validation split"),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _model_lines(d: Detected) -> list[str]:
+    """The `model:` section: the cell and size to change, and the recipe measured to win (docs/accuracy.md)."""
+    r = Recipe.of(d)
+    lines = [
+        _line("cell", "gru", "gru, lstm or simple_rnn"),
+        _line("units", [64], "one layer of 64; more (or a second layer) for long, rich series"),
+        _line("residual", r.residual, f"forecast the difference to it: {r.residual_why}"),
+    ]
+    if r.segment_length:
+        lines.append(_line("segment_length", r.segment_length, r.segment_why))
+    return lines
 
 
 def _when(t: pd.Timestamp) -> str:
