@@ -238,23 +238,12 @@ def _taken(final: Path, what: str, option: str, config_path: str | None) -> RunE
     return RunError(why, where=str(partial), fix=f"{fix} pass another {option}")
 
 
-RESULT_SIGNS = (  # files that together mark a directory rnnforecast wrote as a result (a finished one has no owner)
-    ((MARKER,), None),
-    ((OWNER,), None),
-    (("metrics.json", "schema.json"), "run"),
-    (("compare.json",), "comparison"),
-    (("tune.json",), "tune"),
-    (("plan.json", "metrics.json"), "backtest"),
-    (("fold.json", "predictions.csv"), "backtest fold"),
-)
-
-
 def _result_kind(d: Path) -> str | None:
-    """What rnnforecast wrote ``d`` as ("run", "comparison", "tune", "backtest", ...), or None when it did not."""
-    for names, kind in RESULT_SIGNS:
-        if all((d / name).is_file() for name in names):
-            return kind or _owner(d).get("what") or "run"
-    return None
+    """What rnnforecast wrote ``d`` as ("run", "comparison", "tune", "backtest", ...), finished or not (an
+    unfinished one names itself in its owner record), or None when it did not."""
+    if (d / MARKER).is_file() or (d / OWNER).is_file():
+        return _owner(d).get("what") or "run"
+    return records.kind_of(d)
 
 
 def enclosing_result(path: Path) -> Path | None:
