@@ -279,6 +279,14 @@ def _frame(run: artifacts.Run, data_path: str | None, table: pd.DataFrame | None
 # --------------------------------------------------------------------------- the trained thing
 
 
+def _load_members(paths: list[Path], schema: dict, keras: bool):
+    """One model, or an Ensemble of every member's numpy replay; ``keras`` loads member 0's Keras object alone
+    (inspect and export read its layers)."""
+    if keras or len(paths) == 1:
+        return load_predictor(paths[0], schema, keras=keras)
+    return Ensemble([load_predictor(p, schema) for p in paths])
+
+
 @dataclass
 class Forecaster:
     """A trained model with everything it needs to turn rows into forecasts.
@@ -350,12 +358,10 @@ class Forecaster:
         if held:  # the run's own model and scaler are checked too: a damaged run is refused whichever model scores
             load_predictor(run.model_path, run.schema)
             artifacts.load_scaler(run)
-        paths = [held / artifacts.MODEL] if held else run.member_paths()
-        if keras or len(paths) == 1:  # inspect and export read member 0's layers
-            model = load_predictor(paths[0], run.schema, keras=keras)
+            model = load_predictor(held / artifacts.MODEL, run.schema, keras=keras)
+            scaler = artifacts.load_scaler(run, held / artifacts.SCALER)
         else:
-            model = Ensemble([load_predictor(p, run.schema) for p in paths])
-        scaler = artifacts.load_scaler(run, held / artifacts.SCALER if held else None)
+            model, scaler = _load_members(run.member_paths(), run.schema, keras), artifacts.load_scaler(run)
         short = run.metrics.get("short_series") or {}
         return cls(
             run.config,

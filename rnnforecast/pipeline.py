@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import os
 import shutil
 import time
@@ -173,7 +172,9 @@ def _train_into(
         if data.can_forecast():  # the forecast past the data's end, as a fan chart (the report's first figure)
             draw_forecast(table, f_data, partial / "plots" / "forecast_next.png", forecaster.calibration)
     if cfg.output.tensorboard:
-        importlib.import_module(".train", __package__).log_lead_scores(partial / "tensorboard", val.metrics)
+        from .fit import log_lead_scores  # imports Keras
+
+        log_lead_scores(partial / "tensorboard", val.metrics)
     final = artifacts.finish(partial)
     summary = text.train_summary(test, record, fitted.seconds, final.resolve())  # absolute: runs_dir may be ../..
     if record["forecast_model"]["final_fit"]:
@@ -237,7 +238,7 @@ def fit_model(
 ):
     """The one training step of every command: seed, build and compile (or restore ``state``), fit on
     ``data``'s train split with early stopping on its val split. Returns ``(model, FitResult, seconds)``."""
-    T = importlib.import_module(".train", __package__)  # imports Keras; the package's `train` is the API's
+    from . import fit as T  # imports Keras
 
     _seed(cfg)
     model = _resumed_model(checkpoint_dir, cfg, state) if state is not None else _built_model(cfg, data)
@@ -813,7 +814,9 @@ def _fold_model(cfg: Config, frame, fold, end: str | None, root: Path, forecaste
     data = build(frame, cfg, check_splits=False).fold_view(end)
     fdir = B.fold_dir(root, fold.index)
     fdir.mkdir(parents=True, exist_ok=True)
-    with importlib.import_module(".train", __package__).epoch_label(f"fold {fold.index}"):  # epoch lines say whose
+    from .fit import epoch_label  # imports Keras
+
+    with epoch_label(f"fold {fold.index}"):  # epoch lines say whose
         model, fit, seconds = fit_model(cfg, data, fdir / "checkpoint", quiet=quiet)
     artifacts.save_model(model, fdir / "model.keras")
     artifacts.write_atomic(fdir / "scaler.json", artifacts.scaler_json(data.scaler))

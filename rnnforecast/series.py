@@ -238,10 +238,6 @@ class SeriesData:
             return np.zeros((*rows.shape, len(self.target_idx)), dtype=bool)
         return self.frame.filled[rows]
 
-    def inputs_raw(self, starts: np.ndarray) -> np.ndarray:
-        """Observed targets over each input window ``(B, L, T)`` in original units."""
-        return windows.gather_inputs(self.raw, starts, self.input_length, self.target_idx)
-
     def _scaler_groups(self, rows: np.ndarray) -> np.ndarray:
         if self.scaler.groups == ["*"]:
             return np.zeros(len(rows), dtype=np.int64)
