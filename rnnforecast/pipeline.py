@@ -259,7 +259,7 @@ def _seed(cfg: Config) -> None:
 
 
 def _built_model(cfg: Config, data: SeriesData):
-    T = importlib.import_module(".train", __package__)
+    from . import fit as T  # imports Keras
     model = build_model(
         cfg.model,
         cfg.window.input_length,

@@ -78,7 +78,7 @@ def test_best_epoch_counts_the_untrained_start():
     from rnnforecast import backend
 
     backend.activate("auto")
-    from rnnforecast.train import _best_epoch
+    from rnnforecast.fit import _best_epoch
 
     assert _best_epoch([0.5, 0.4, 0.45], None) == 2
     assert _best_epoch([0.5, 0.4, 0.45], 0.3) == 0  # no epoch below the start: the start is kept
