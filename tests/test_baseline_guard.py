@@ -85,3 +85,51 @@ def test_best_epoch_counts_the_untrained_start():
     assert _best_epoch([0.5, 0.4, 0.45], 0.4) == 0  # equal is not better
     assert _best_epoch([0.5, 0.39, 0.45], 0.4) == 2
     assert _best_epoch([float("nan"), 0.39], 0.4) == 2
+
+
+def test_the_residual_scale_is_the_rms_of_the_training_residuals_by_hand(tmp_path):
+    """Standard scaling, seasonal residual: the network's target is (y - seasonal naive) / (train std * r), with r
+    the root mean square of (y[t] - y[t - 7]) / std over every training target row; computed here from the
+    CSV with pandas, not through the package's windows."""
+    from rnnforecast import series
+    from rnnforecast.config import load_config
+    from rnnforecast.data import load_source
+
+    rng = np.random.default_rng(5)
+    n = 7 * 40
+    values = [PATTERN[i % 7] + 0.3 * rng.standard_normal() + 0.01 * i for i in range(n)]
+    cfg = load_config(_config(tmp_path, values))
+    data = series.build(load_source(cfg), cfg)
+    r = data.scaler.residual_scale
+    y = pd.Series(values)
+    train_hi = int(round(0.7 * n))  # the default split
+    std = y.iloc[:train_hi].std(ddof=0)
+    # training windows: start s in [0, train_hi - 14 - 7]; their targets are rows s+14 .. s+20, lead h copies row - 7
+    rows = [s + 14 + h for s in range(0, train_hi - 21 + 1) for h in range(7)]
+    resid = (y.to_numpy()[rows] - y.to_numpy()[np.array(rows) - 7]) / std
+    assert r.shape == (1,) and r[0] == pytest.approx(np.sqrt(np.mean(resid**2)), rel=1e-6)
+    # the framed targets are those residuals divided by r
+    starts = data.starts("train")[:3]
+    _, target = data.batch(starts)
+    expected = (y.to_numpy()[starts[:, None] + 14 + np.arange(7)] - y.to_numpy()[starts[:, None] + 7 + np.arange(7)])
+    np.testing.assert_allclose(target[..., 0], expected / std / r[0], rtol=1e-4, atol=1e-5)
+    # and inverting them gives back the actuals
+    back = data.invert(starts, target[..., None])[..., 0, 0]
+    np.testing.assert_allclose(back, y.to_numpy()[starts[:, None] + 14 + np.arange(7)], rtol=1e-5)
+
+
+def test_a_damaged_residual_scale_is_refused_in_one_line(tmp_path):
+    from rnnforecast.errors import RunError
+    from rnnforecast.scaling import Scaler
+
+    path = tmp_path / "scaler.json"
+    base = {"kind": "standard", "columns": ["y"], "groups": ["*"], "shift": [[1.0]], "scale": [[2.0]]}
+    for bad in ([0.0], [-1.0], [1.0, 2.0], ["x"]):
+        path.write_text(json.dumps({**base, "residual_scale": bad}))
+        with pytest.raises(RunError) as e:
+            Scaler.load(path)
+        assert str(path) in str(e.value) or e.value.where == str(path)
+    path.write_text(json.dumps({**base, "residual_scale": [0.5]}))
+    assert Scaler.load(path).residual_scale.tolist() == [0.5]
+    path.write_text(json.dumps(base))  # a run from before: no residual scale, targets as trained then
+    assert Scaler.load(path).residual_scale is None
