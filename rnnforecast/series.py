@@ -183,11 +183,31 @@ class SeriesData:
             return x, y
         loc, scale = self._window_stats(starts)  # (B, C)
         F, T = self.feature_idx, self.target_idx
-        x = ((x - loc[:, None, F]) / scale[:, None, F]).astype(np.float32)
+        x = (x - loc[:, None, F]) / scale[:, None, F]
+        if f.residual == "seasonal":
+            x = self._seasonal_differences(starts, x, scale)
+        x = x.astype(np.float32)
         if y is not None:
             y = (y - loc[:, None, T]) / scale[:, None, T] - self._base(starts, loc, scale)
             y = (y / self._residual_scale).astype(np.float32)
         return x, y
+
+    def _seasonal_differences(self, starts: np.ndarray, x: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """A seasonal residual model reads what it forecasts: each target input column as its difference to the
+        value one season earlier (rows before the window are read; never before the series' first row), in the
+        window's units divided by the residual spread. Other input columns are unchanged."""
+        m = self.framing.season
+        rows = starts[:, None] + np.arange(self.input_length)  # (B, L)
+        lo = np.array([s.lo for s in self.segments])[self.series_index(starts)]
+        lag = np.maximum(rows - m, lo[:, None])
+        r = self._residual_scale
+        for j, pos in enumerate(self.framing.target_pos):
+            if pos < 0:
+                continue
+            c = self.target_idx[j]
+            diff = (self.values[rows, c] - self.values[lag, c]) / scale[:, None, c]  # (B, L): the window's loc cancels
+            x[:, :, pos] = diff / (r[j] if isinstance(r, np.ndarray) else r)
+        return x
 
     @property
     def _residual_scale(self) -> np.ndarray | float:

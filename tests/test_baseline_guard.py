@@ -133,3 +133,26 @@ def test_a_damaged_residual_scale_is_refused_in_one_line(tmp_path):
     assert Scaler.load(path).residual_scale.tolist() == [0.5]
     path.write_text(json.dumps(base))  # a run from before: no residual scale, targets as trained then
     assert Scaler.load(path).residual_scale is None
+
+
+def test_a_seasonal_residual_model_reads_seasonal_differences_by_hand(tmp_path):
+    """Inputs of a seasonal residual model: the target column as y[t] - y[t - 7] over the window's rows, divided
+    by the training std and the residual scale (rows before the series start are not read: clamped to it)."""
+    from rnnforecast import series
+    from rnnforecast.config import load_config
+    from rnnforecast.data import load_source
+
+    rng = np.random.default_rng(8)
+    n = 7 * 40
+    values = np.array([PATTERN[i % 7] + 0.3 * rng.standard_normal() + 0.02 * i for i in range(n)])
+    cfg = load_config(_config(tmp_path, values))
+    data = series.build(load_source(cfg), cfg)
+    std = values[: int(round(0.7 * n))].std()
+    r = data.scaler.residual_scale[0]
+    starts = np.array([0, 3, 100])
+    x, _ = data.batch(starts)  # (B, 14, 1)
+    for b, s in enumerate(starts):
+        rows = np.arange(s, s + 14)
+        lag = np.maximum(rows - 7, 0)
+        np.testing.assert_allclose(x[b, :, 0], (values[rows] - values[lag]) / std / r, rtol=1e-4, atol=1e-6)
+    assert x[0, 0, 0] == 0  # the series starts here: row 0 has no week before it and is compared with itself
