@@ -65,6 +65,7 @@ class LoadedRun:
     intervals: object  # intervals.RunIntervals or None
     engine: str  # "numpy" or "keras"
     forecaster: object = None  # the Forecaster loaded once (forecaster.py): what every request asks
+    plan: object = None  # fastframe.Plan: clean JSON rows go to arrays without pandas (None: every request the full way)
     loaded_at: float = field(default_factory=time.time)
 
     def describe(self) -> dict:
@@ -115,10 +116,12 @@ def load_run(path: str | Path, name: str | None = None) -> LoadedRun:
     numpy = isinstance(model, NumpyModel) or (isinstance(model, Ensemble) and model.numpy)
     if not numpy:
         f = dataclasses.replace(f, model=_Serialized(model))
+    from .fastframe import Plan
+
     p = Path(path).resolve()
-    return LoadedRun(
-        name or p.name, p, f.run, f.model, f.scaler, f.calibration, "numpy" if numpy else "keras", forecaster=f
-    )
+    plan = Plan.of(f) if numpy else None  # a Keras step may round differently for another batch size
+    engine = "numpy" if numpy else "keras"
+    return LoadedRun(name or p.name, p, f.run, f.model, f.scaler, f.calibration, engine, forecaster=f, plan=plan)
 
 
 def forecast(
@@ -184,6 +187,29 @@ def forecast_stacked(loaded: LoadedRun, tables: list[pd.DataFrame]) -> tuple[lis
 def forecast_records(table: pd.DataFrame) -> dict:
     """The ``columns`` and ``forecast`` fields, as ``predict --json`` prints them."""
     return {"columns": list(table.columns), "forecast": _plain(table.to_dict(orient="records"))}
+
+
+def forecast_fast(loaded: LoadedRun, items: list[list], where: str = "data") -> list[dict] | None:
+    """Each item's ``columns`` and ``forecast`` fields (as :func:`forecast_records`), all items' windows in one
+    forward pass, when every item is clean JSON rows for a run ``fastframe`` covers; else None (the full path,
+    :func:`forecast`, answers and words any error). The same numbers as :func:`forecast` on the same rows."""
+    from .forecaster import forecast_rows
+
+    data = loaded.plan.data(items, where) if loaded.plan is not None else None
+    if data is None:
+        return None
+    f = loaded.forecaster
+    rows = forecast_rows(f.model, data, f.schema.frequency, f.calibration)
+    if len(items) > 1:  # the items were the series of one frame: each gets its own rows, without the series
+        H = data.horizon
+        parts = [rows[k * H : (k + 1) * H] for k in range(len(items))]
+        for r in rows:
+            del r["series"]
+    else:
+        parts = [rows]
+    for r in rows:
+        r["timestamp"] = r["timestamp"].isoformat()  # the rest is numbers and text: _json writes them as they are
+    return [{"columns": list(p[0]), "forecast": p} for p in parts]
 
 
 class Batcher:
@@ -379,14 +405,19 @@ def parse_json(body: bytes):
         raise _bad(f"not JSON: {e}", 'send {"data": [{...}, ...]} as UTF-8 JSON', kind="bad-json", status=400) from None
 
 
-def records_table(records, where: str, max_rows: int) -> pd.DataFrame:
-    """``[{"date": ..., "temp_max": ...}, ...]`` -> a DataFrame; each record an object."""
+def check_records(records, where: str, max_rows: int) -> list[dict]:
+    """``[{"date": ..., "temp_max": ...}, ...]``: a non-empty list of objects, within the row limit."""
     if not isinstance(records, list) or not records:
         raise _bad(f"{where} must be a non-empty list of records", 'send {"data": [{"date": ..., ...}, ...]}', where)
     check_rows(len(records), max_rows)
-    for i, r in enumerate(records):
-        if not isinstance(r, dict):
-            raise _bad(f"{where}[{i}] is a {type(r).__name__}, not an object", "send one object per row", where)
+    if not all(type(r) is dict for r in records):
+        i = next(i for i, r in enumerate(records) if not isinstance(r, dict))
+        raise _bad(f"{where}[{i}] is a {type(records[i]).__name__}, not an object", "send one object per row", where)
+    return records
+
+
+def records_table(records: list[dict]) -> pd.DataFrame:
+    """Checked records (:func:`check_records`) as the DataFrame the full path reads."""
     return _numbers_from_text(pd.DataFrame.from_records(records))
 
 
@@ -438,8 +469,9 @@ def csv_line(rows):
     return rows + 2  # the header is line 1 of the body
 
 
-def request_rows(body: bytes, content_type: str, max_rows: int) -> tuple[pd.DataFrame, str, object]:
-    """The rows of a forecast request, the name messages give them, and how they number a row."""
+def request_rows(body: bytes, content_type: str, max_rows: int) -> tuple[pd.DataFrame | list[dict], str, object]:
+    """The rows of a forecast request (a CSV body's table, or a JSON body's checked records), the name messages
+    give them, and how they number a row."""
     kind = content_type.split(";")[0].strip().lower()
     if kind == "text/csv":
         return csv_table(body, max_rows), "body", csv_line
@@ -448,7 +480,7 @@ def request_rows(body: bytes, content_type: str, max_rows: int) -> tuple[pd.Data
     doc = parse_json(body)
     if not isinstance(doc, dict) or "data" not in doc:
         raise _bad('the JSON has no "data" field', 'send {"data": [{...}, ...]}')
-    return records_table(doc["data"], "data", max_rows), "data", None
+    return check_records(doc["data"], "data", max_rows), "data", None
 
 
 _MEDIA_FIX = "send application/json ({'data': [records]}) or text/csv"
@@ -596,20 +628,30 @@ async def list_runs(request: Request) -> Response:
 
 
 def _json(doc, status: int = 200) -> Response:
-    return Response(json.dumps(doc), status, media_type="application/json")
+    """``doc`` as JSON; a NaN or infinity (a forecast the model could not make) as null, the CLI's convention."""
+    try:
+        body = json.dumps(doc, allow_nan=False)  # numpy floats are floats to json: no copy of a big answer
+    except ValueError:
+        body = json.dumps(_plain(doc))
+    return Response(body, status, media_type="application/json")
 
 
 async def forecast_endpoint(request: Request) -> Response:
     s = _state(request)
     loaded = s.runs.get(request.path_params["name"])
     body = await read_body(request, s.options.max_bytes)
-    table, where, line_of = request_rows(body, request.headers.get("content-type", ""), s.options.max_rows)
+    rows, where, line_of = request_rows(body, request.headers.get("content-type", ""), s.options.max_rows)
+    fast = forecast_fast(loaded, [rows]) if isinstance(rows, list) else None  # ~1 ms: answered in the event loop
+    if fast is not None:
+        s.metrics.forecasts.labels(loaded.name).inc()
+        return _json({"run": loaded.name, **fast[0], "warnings": []})
+    table = records_table(rows) if isinstance(rows, list) else rows
     result, warnings = await s.batcher.forecast(loaded, table, where, line_of)
     s.metrics.forecasts.labels(loaded.name).inc(result["series"].nunique() if "series" in result else 1)
     return _json({"run": loaded.name, **forecast_records(result), "warnings": warnings})
 
 
-def _batch_items(body: bytes, max_rows: int) -> list[tuple[str, pd.DataFrame | Problem]]:
+def _batch_items(body: bytes, max_rows: int) -> list[tuple[str, list[dict] | Problem]]:
     doc = parse_json(body)
     items = doc.get("items") if isinstance(doc, dict) else None
     if not isinstance(items, list) or not items:
@@ -620,7 +662,7 @@ def _batch_items(body: bytes, max_rows: int) -> list[tuple[str, pd.DataFrame | P
         name = str(item.get("id", k)) if isinstance(item, dict) else str(k)
         try:
             rows = item.get("data") if isinstance(item, dict) else None
-            out.append((name, records_table(rows, f"items[{k}].data", max_rows)))
+            out.append((name, check_records(rows, f"items[{k}].data", max_rows)))
         except Problem as p:
             out.append((name, p))
     return out
@@ -628,6 +670,11 @@ def _batch_items(body: bytes, max_rows: int) -> list[tuple[str, pd.DataFrame | P
 
 def forecast_many(loaded: LoadedRun, items: list) -> list[dict]:
     """Each item's forecast, or its problem document: one bad item does not fail the others."""
+    if not any(isinstance(t, Problem) for _, t in items):
+        fast = forecast_fast(loaded, [t for _, t in items], "items")
+        if fast is not None:
+            return [{"id": n, **answer, "warnings": []} for (n, _), answer in zip(items, fast)]
+    items = [(n, t if isinstance(t, Problem) else records_table(t)) for n, t in items]
     if not any(isinstance(t, Problem) for _, t in items):
         stacked = forecast_stacked(loaded, [t for _, t in items])
         if stacked is not None:
