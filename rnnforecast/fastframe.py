@@ -26,8 +26,9 @@ from .series import Segment, SeriesData, _resolve_transforms, _scaled, framing_o
 from .transforms import history_rows
 
 # ISO dates and times without a UTC offset, one per line: what numpy and pandas parse to the same instant
-ISO_LINES = re.compile(r"(?:\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?)?\n)*")
-NS_MIN, NS_MAX = pd.Timestamp.min.value, pd.Timestamp.max.value
+# (to the microsecond: parsed exactly as datetime64[us])
+ISO_LINES = re.compile(r"(?:\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?)?\n)*")
+US_MIN, US_MAX = -(-pd.Timestamp.min.value // 1000), pd.Timestamp.max.value // 1000  # datetime64[ns]'s range, in us
 MAX_EXACT = 2.0**63  # a larger integer is no int64 for pandas (an object column): left to the full path
 
 
@@ -76,15 +77,14 @@ class Plan:
         ``000001``, ...), or None when any item needs the full path."""
         f = self.forecaster
         cfg = f.config
-        first = items[0][0] if items and items[0] and isinstance(items[0][0], dict) else None
-        if first is None or first.keys() != self.source:
+        firsts = [rows[0] if isinstance(rows, list) and rows and type(rows[0]) is dict else None for rows in items]
+        if not items or any(r is None or r.keys() != self.source for r in firsts):
             return None
-        order = tuple(first)
-        resolved = self._model_columns(order)
-        if resolved is None:
+        # each item alone: its first record's key order is its columns' order (pandas), which must give the run's
+        if any(self._model_columns(tuple(r)) is None for r in firsts):
             return None
-        features, model_columns = resolved
-        numeric = [c for c in order if c in self.numeric]
+        features, model_columns = self._model_columns(tuple(firsts[0]))
+        numeric = [c for c in model_columns if c in self.numeric]  # the order of the raw columns built below
         parts = [self._item(rows, numeric, cfg.window.input_length) for rows in items]
         if any(p is None for p in parts):
             return None
@@ -155,7 +155,7 @@ class Plan:
             times = _times(list(map(itemgetter(self.time_column), rows)))
             cells = list(map(itemgetter(*numeric), rows)) if len(numeric) > 1 else None
             text = {col: list(map(itemgetter(col), rows)) for col in self.categories}
-        except KeyError:
+        except (KeyError, TypeError):  # a key missing, or a record that is no dict
             return None
         if times is None:
             return None
@@ -212,7 +212,7 @@ def _times(values: list) -> np.ndarray | None:
     except ValueError:
         return None
     ticks = us.view(np.int64)
-    if ticks.min() * 1000 < NS_MIN or ticks.max() * 1000 > NS_MAX:
+    if ticks.min() < US_MIN or ticks.max() > US_MAX:
         return None
     return us.astype("datetime64[ns]")
 

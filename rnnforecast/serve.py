@@ -65,7 +65,7 @@ class LoadedRun:
     intervals: object  # intervals.RunIntervals or None
     engine: str  # "numpy" or "keras"
     forecaster: object = None  # the Forecaster loaded once (forecaster.py): what every request asks
-    plan: object = None  # fastframe.Plan: clean JSON rows go to arrays without pandas (None: every request the full way)
+    plan: object = None  # fastframe.Plan: clean JSON rows on arrays (None: every request takes the full path)
     loaded_at: float = field(default_factory=time.time)
 
     def describe(self) -> dict:
@@ -517,6 +517,9 @@ class Metrics:
         self.errors = Counter("rnnforecast_errors", "Error documents by kind", ["kind", "run"], registry=r)
         self.forecasts = Counter("rnnforecast_series_forecast", "Series forecast", ["run"], registry=r)
         self.reloads = Counter("rnnforecast_reloads", "Run reloads", ["run", "outcome"], registry=r)
+        self.fast = Counter(
+            "rnnforecast_fast_series", "Series forecast from clean JSON rows on arrays (fastframe)", ["run"], registry=r
+        )
         self.stacked = Counter(
             "rnnforecast_stacked_requests", "Requests answered together with others in one frame", ["run"], registry=r
         )
@@ -644,6 +647,7 @@ async def forecast_endpoint(request: Request) -> Response:
     fast = forecast_fast(loaded, [rows]) if isinstance(rows, list) else None  # ~1 ms: answered in the event loop
     if fast is not None:
         s.metrics.forecasts.labels(loaded.name).inc()
+        s.metrics.fast.labels(loaded.name).inc()
         return _json({"run": loaded.name, **fast[0], "warnings": []})
     table = records_table(rows) if isinstance(rows, list) else rows
     result, warnings = await s.batcher.forecast(loaded, table, where, line_of)
@@ -668,12 +672,13 @@ def _batch_items(body: bytes, max_rows: int) -> list[tuple[str, list[dict] | Pro
     return out
 
 
-def forecast_many(loaded: LoadedRun, items: list) -> list[dict]:
-    """Each item's forecast, or its problem document: one bad item does not fail the others."""
+def forecast_many(loaded: LoadedRun, items: list) -> tuple[list[dict], bool]:
+    """Each item's forecast, or its problem document: one bad item does not fail the others; and whether the
+    fast path answered."""
     if not any(isinstance(t, Problem) for _, t in items):
         fast = forecast_fast(loaded, [t for _, t in items], "items")
         if fast is not None:
-            return [{"id": n, **answer, "warnings": []} for (n, _), answer in zip(items, fast)]
+            return [{"id": n, **answer, "warnings": []} for (n, _), answer in zip(items, fast)], True
     items = [(n, t if isinstance(t, Problem) else records_table(t)) for n, t in items]
     if not any(isinstance(t, Problem) for _, t in items):
         stacked = forecast_stacked(loaded, [t for _, t in items])
@@ -691,7 +696,7 @@ def forecast_many(loaded: LoadedRun, items: list) -> list[dict]:
             results.append({"id": name, "problem": Problem.of(e).document()})
         except Problem as p:
             results.append({"id": name, "problem": p.document()})
-    return results
+    return results, False
 
 
 async def batch_endpoint(request: Request) -> Response:
@@ -699,8 +704,9 @@ async def batch_endpoint(request: Request) -> Response:
     loaded = s.runs.get(request.path_params["name"])
     body = await read_body(request, s.options.max_bytes)
     items = _batch_items(body, s.options.max_rows)
-    results = await run_in_threadpool(forecast_many, loaded, items)
+    results, fast = await run_in_threadpool(forecast_many, loaded, items)
     s.metrics.forecasts.labels(loaded.name).inc(sum("forecast" in r for r in results))
+    s.metrics.fast.labels(loaded.name).inc(len(results) if fast else 0)
     failed = sum("problem" in r for r in results)
     return _json({"run": loaded.name, "results": results, "failed": failed})
 
