@@ -10,7 +10,7 @@ subprocess and measures, with keep-alive ``http.client`` connections in threads:
 - memory: the server's RSS with one run, and what a second loaded run adds (psutil);
 - beside them, ``rnnforecast predict RUN --data FILE --json`` from a fresh process (median of 3).
 
-Prints the figures and writes ``bench/results/serve-<date>-<host>.json``. Not part of the test suite.
+Prints the figures and writes ``bench/results/serve-<date>T<HHMM>-<host>.json`` (UTC). Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
         fresh = predict_fresh(run, data)
         result["predict_fresh_process_s"] = round(statistics.median(fresh), 3)
         result["load_after"] = load_average()
-    stamp = dt.date.today().isoformat()
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H%M")  # one file per run, none overwritten
     out = ROOT / "bench" / "results" / f"serve-{stamp}-{socket.gethostname()}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     s, b = result["single"], result["batch"]
