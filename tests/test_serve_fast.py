@@ -187,6 +187,12 @@ def test_future_timestamps_of_many_series_equal_each_alone(freq):
     got = windows.target_times_of(last, 4, freq)
     want = np.concatenate([windows.target_times(t, 4, freq).as_unit("ns").asi8 for t in last])
     assert got.as_unit("ns").asi8.tolist() == want.tolist() and len(got) == 20
+    assert got.unit == windows.target_times(last[0], 4, freq).unit  # the table's timestamp column keeps its dtype
+
+
+def test_future_timestamps_past_2262_are_refused_not_wrapped():
+    with pytest.raises(pd.errors.OutOfBoundsDatetime):  # as target_times raises it, never a wrapped year 1677
+        windows.target_times_of(pd.DatetimeIndex(["2000-01-01", "2262-04-10"]).as_unit("ns"), 3, "D")
 
 
 def test_the_request_path_imports_no_keras(weather_run):
