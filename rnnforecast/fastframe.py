@@ -153,7 +153,8 @@ class Plan:
             return None
         try:  # as many keys as the run's columns, and each of them: the same keys (itemgetter runs in C)
             times = _times(list(map(itemgetter(self.time_column), rows)))
-            cells = list(map(itemgetter(*numeric), rows)) if len(numeric) > 1 else None
+            cells = list(map(itemgetter(*numeric), rows)) if numeric else [() for _ in rows]
+            cells = cells if len(numeric) != 1 else [(v,) for v in cells]  # itemgetter(one) gives no 1-tuple
             text = {col: list(map(itemgetter(col), rows)) for col in self.categories}
         except (KeyError, TypeError):  # a key missing, or a record that is no dict
             return None
@@ -162,15 +163,8 @@ class Plan:
         steps = np.diff(times.view(np.int64))
         if (steps != self.step_ns).any():
             return None  # disorder, a duplicate, a gap or another step: load_frame and check_step say which
-        if cells is None:  # one numeric column: itemgetter gives the values, not 1-tuples
-            cells = [(r[numeric[0]],) for r in rows] if numeric else [() for _ in rows]
-        if not set(map(type, chain.from_iterable(cells))) <= {int, float}:
-            return None  # a missing value, a bool, text: the full path fills, converts or refuses it
-        numbers = np.fromiter(chain.from_iterable(cells), np.float64, len(rows) * len(numeric))
-        numbers = numbers.reshape(len(rows), len(numeric))
-        if not (np.isfinite(numbers).all() and np.abs(numbers).max(initial=0.0) <= min(MAX_ABS, MAX_EXACT)):
-            return None
-        if not all(set(map(type, v)) == {str} for v in text.values()):
+        numbers = _numbers(cells, len(rows), len(numeric))
+        if numbers is None or not all(_plain_text(v) for v in text.values()):
             return None
         return times, numbers, {col: np.array(v, dtype=object) for col, v in text.items()}
 
@@ -215,6 +209,35 @@ def _times(values: list) -> np.ndarray | None:
     if ticks.min() < US_MIN or ticks.max() > US_MAX:
         return None
     return us.astype("datetime64[ns]")
+
+
+def _numbers(cells: list[tuple], n: int, k: int) -> np.ndarray | None:
+    """``(n, k)`` float64 of JSON numbers that are finite and within ``MAX_ABS``, or None (a missing value, a bool,
+    text: the full path fills, converts or refuses it)."""
+    if not set(map(type, chain.from_iterable(cells))) <= {int, float}:
+        return None
+    try:
+        numbers = np.fromiter(chain.from_iterable(cells), np.float64, n * k).reshape(n, k)
+    except OverflowError:  # an integer beyond float64
+        return None
+    if not (np.isfinite(numbers).all() and np.abs(numbers).max(initial=0.0) <= min(MAX_ABS, MAX_EXACT)):
+        return None
+    return numbers
+
+
+def _plain_text(values: list) -> bool:
+    """Categories as text that is no number: the full path reads a column of number-like text as numbers
+    ("07" -> 7) before it encodes it."""
+    kinds = set(values)
+    if set(map(type, kinds)) != {str}:
+        return False
+    for v in kinds:
+        try:
+            float(v)
+            return False
+        except ValueError:
+            pass
+    return True
 
 
 def _fixed_step(frequency: str) -> int | None:

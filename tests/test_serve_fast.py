@@ -119,6 +119,8 @@ def _dirty():
         "infinity": edit(3, "wind", float("inf")),
         "huge": edit(3, "wind", 1e31),
         "int beyond int64": edit(3, "wind", 10**20),
+        "int beyond float64": edit(3, "wind", 10**400),
+        "category that reads as a number": edit(4, "weather", "07"),
         "offset": edit(0, "date", "2015-12-12T00:00:00+01:00"),
         "utc z": edit(0, "date", "2015-12-12T00:00:00Z"),
         "compact date": edit(0, "date", "20151212"),
