@@ -174,8 +174,14 @@ def forecast_table(model, data: SeriesData, frequency: str, calibration: I.RunIn
 
     With intervals, one more column per target and quantile (``intervals.quantile_column``: ``temp_max_p10``).
     """
+    return pd.DataFrame(forecast_rows(model, data, frequency, calibration))
+
+
+def forecast_rows(model, data: SeriesData, frequency: str, calibration: I.RunIntervals | None = None) -> list[dict]:
+    """The rows of :func:`forecast_table` as dicts (the server answers them without a DataFrame); the model is
+    called once for every series of ``data``."""
     _check_history(data)
-    L = data.input_length
+    L, H = data.input_length, data.horizon
     starts, inputs = data.forecast_inputs(frequency)  # (S,), the window ending at each series' last observed row
     # the compiled predict step: an eager model(x) under JAX compiles the scan anew each call (~200 ms)
     raw_pred = data.unfold(model.predict_on_batch(inputs))  # (S, H, T, Q)
@@ -183,20 +189,22 @@ def forecast_table(model, data: SeriesData, frequency: str, calibration: I.RunIn
     method, levels = (calibration.method, calibration.levels) if calibration else (None, None)
     pred = I.point_forecast(output, method, levels)  # (S, H, T, 1)
     bands = I.model_bands(calibration, output) if calibration else None  # (S, H, T, Q)
-    last_times = data.timestamps(windows.last_input_rows(starts, L))  # (S,)
+    future = list(windows.target_times_of(data.timestamps(windows.last_input_rows(starts, L)), H, frequency))  # S*H
+    quantile = "median" if method in ("quantile", "cqr") else "mean"
+    many = len(data.segments) > 1
+    qcols = [[I.quantile_column(t, q) for q in calibration.quantiles] for t in data.targets] if calibration else []
     rows = []
     for i, s in enumerate(data.segments):
-        future = windows.target_times(last_times[i], data.horizon, frequency)
-        for h in range(data.horizon):
-            row = {"timestamp": future[h]}
-            if len(data.segments) > 1:
+        for h in range(H):
+            row = {"timestamp": future[i * H + h]}
+            if many:
                 row["series"] = s.series
-            row |= {"step": h + 1, "quantile": "median" if method in ("quantile", "cqr") else "mean"}
+            row |= {"step": h + 1, "quantile": quantile}
             row |= {t: pred[i, h, j, 0] for j, t in enumerate(data.targets)}
             if bands is not None:
-                row |= _quantile_cells(bands[i, h], data.targets, calibration.quantiles)
+                row |= _quantile_cells(bands[i, h], qcols)
             rows.append(row)
-    return pd.DataFrame(rows)
+    return rows
 
 
 def empty_forecast(targets: list[str]) -> pd.DataFrame:
@@ -204,9 +212,10 @@ def empty_forecast(targets: list[str]) -> pd.DataFrame:
     return pd.DataFrame(columns=["timestamp", "step", "quantile", *targets])
 
 
-def _quantile_cells(bands: np.ndarray, targets: list[str], qs: np.ndarray) -> dict:
-    """``(T, Q)`` quantiles of one forecast step -> ``{temp_max_p10: ..., ...}``."""
-    return {I.quantile_column(t, q): bands[j, k] for j, t in enumerate(targets) for k, q in enumerate(qs)}
+def _quantile_cells(bands: np.ndarray, names: list[list[str]]) -> dict:
+    """``(T, Q)`` quantiles of one forecast step -> ``{temp_max_p10: ..., ...}`` (``names[j][k]``: target j's
+    quantile k's column, ``intervals.quantile_column``)."""
+    return {name: bands[j, k] for j, row in enumerate(names) for k, name in enumerate(row)}
 
 
 def _check_history(data: SeriesData) -> None:
