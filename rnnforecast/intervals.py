@@ -653,8 +653,10 @@ class RunIntervals:
 
     def forecast_width(self, series: str) -> np.ndarray | None:
         """``(L, H, T)`` half-widths of a forecast of ``series`` past the data: the adaptive state's when the run
-        saved one for it, else None (the static calibration's bands apply)."""
-        state = (self.adaptive_state or {}).get(str(series))
+        saved one for it, else None (the static calibration's bands apply). A single-series run's one state
+        applies to whatever its rows are called (serve's batches name each item as a series)."""
+        states = self.adaptive_state or {}
+        state = next(iter(states.values())) if len(states) == 1 else states.get(str(series))
         return None if state is None else state.width
 
     def bands_note(self, series: Sequence[str]) -> str | None:
