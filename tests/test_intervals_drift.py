@@ -210,3 +210,47 @@ def test_scale_shift_rule_bounds_and_nan():
     assert len(lines) == 2 and "b's test residuals are 1.60x" in lines[0] and "c's test residuals are 0.60x" in lines[1]
     assert "under-cover" in lines[0] and "wider than needed" in lines[1]
     assert iv.scale_shift(np.zeros((2, 1, 1)), np.ones((2, 1, 1)), ["z"]) == ({"z": None}, [])
+
+
+@pytest.mark.slow
+def test_serve_single_and_batch_give_the_adaptive_bands(runs):
+    """serve (a real server on a free 127.0.0.1 port): one request and each item of a batch get the state's widths."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from conftest import ROOT
+
+    d, out = runs
+    run = out["adaptive"][0]
+    want = _state_widths(next(iter(json.loads((run / "intervals.json").read_text())["adaptive_state"].values())))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "rnnforecast", "serve", str(run), "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        rows = pd.read_csv(d / "d.csv").tail(40)
+        recs = [{"time": t, "y": y} for t, y in zip(rows["time"], rows["y"])]
+        one = httpx.post(f"{url}/v1/runs/adaptive/forecast", json={"data": recs[-20:]}, timeout=60)
+        assert one.status_code == 200, one.text
+        np.testing.assert_allclose(_half_widths(pd.DataFrame(one.json()["forecast"])), want, rtol=1e-9)
+        items = [{"data": recs[k : k + 20]} for k in (0, 10, 20)]
+        batch = httpx.post(f"{url}/v1/runs/adaptive/forecast/batch", json={"items": items}, timeout=60)
+        assert batch.status_code == 200, batch.text
+        for result in batch.json()["results"]:
+            np.testing.assert_allclose(_half_widths(pd.DataFrame(result["forecast"])), want, rtol=1e-9)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
