@@ -310,32 +310,34 @@ class Adaptive:
 
 @dataclass(frozen=True)
 class AdaptiveState:
-    """Where adaptive conformal inference stands once every scored window's outcome is known: the level
-    ``alpha`` reached per level, lead and target, and the score pool the next band is drawn from.
+    """Where adaptive conformal inference stands once every scored window's outcome is known: the level ``alpha``
+    reached per level, lead and target, and the half-width it gives the next band.
 
     Attributes:
         alpha: ``(L, H, T)`` miscoverage level after the update of the last scored window.
-        scores: ``(n, H, T)`` the pool: validation scores, then the scored windows' (the last ``window`` only
-            when the run limits it).
+        width: ``(L, H, T)`` :func:`aci_width` of the score pool at ``alpha`` (``inf`` where ``alpha <= 0``).
+        n: windows in that pool (validation scores, then the scored windows'; the last ``window`` when limited).
     """
 
     alpha: np.ndarray
-    scores: np.ndarray
-
-    @property
-    def width(self) -> np.ndarray:
-        """``(L, H, T)`` half-width of the next forecast's band (:func:`aci_width`)."""
-        return aci_width(self.scores, self.alpha)
+    width: np.ndarray
+    n: int
 
     def to_dict(self) -> dict:
-        return {"alpha": self.alpha.tolist(), "scores": self.scores.tolist()}
+        w = np.where(np.isfinite(self.width), self.width, np.nan).tolist()
+        return {
+            "alpha": self.alpha.tolist(),
+            "width": [[[None if v != v else v for v in row] for row in lead] for lead in w],
+            "n": int(self.n),
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> AdaptiveState:
-        alpha, scores = np.array(d["alpha"], dtype=float), np.array(d["scores"], dtype=float)
-        if alpha.ndim != 3 or scores.ndim != 3 or not np.isfinite(alpha).all() or not np.isfinite(scores).all():
-            raise ValueError("adaptive state needs finite (L, H, T) alpha and (n, H, T) scores")
-        return cls(alpha, scores)
+        alpha = np.array(d["alpha"], dtype=float)
+        width = np.array([[[np.inf if v is None else v for v in row] for row in lead] for lead in d["width"]], float)
+        if alpha.ndim != 3 or not np.isfinite(alpha).all() or (width < 0).any():
+            raise ValueError("adaptive state needs finite (L, H, T) alpha and non-negative widths")
+        return cls(alpha, width, int(d["n"]))
 
 
 def aci_width(scores: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -403,7 +405,7 @@ def adaptive_conformal(
         alpha_t = alpha_t + gamma * (targets - (test[t] > widths[t]))
     lo = 0 if window is None else max(0, len(pool) - window)
     kept = pool[lo:][np.isfinite(pool[lo:]).all(axis=(1, 2))]  # a window with an unobserved value scores nothing
-    return Adaptive(levels, widths, alphas, AdaptiveState(alpha_t, kept))
+    return Adaptive(levels, widths, alphas, AdaptiveState(alpha_t, aci_width(kept, alpha_t), len(kept)))
 
 
 # --------------------------------------------------------------------------- scores
@@ -689,9 +691,9 @@ def inconsistency(iv: RunIntervals, levels: Sequence[float], horizon: int, n_tar
             got = "x".join(map(str, cal.width.shape))
             return f"{name}.width is {got} (levels x leads x targets), the run needs {'x'.join(map(str, shape))}"
     for name, st in (iv.adaptive_state or {}).items():
-        if st.alpha.shape != shape or st.scores.shape[1:] != shape[1:] or len(st.scores) == 0:
-            got = "x".join(map(str, st.alpha.shape)) + " alpha, " + "x".join(map(str, st.scores.shape)) + " scores"
-            return f"adaptive_state[{name!r}] has {got}, the run needs {'x'.join(map(str, shape))} alpha"
+        if st.alpha.shape != shape or st.width.shape != shape:
+            got = "x".join(map(str, st.alpha.shape)) + " alpha, " + "x".join(map(str, st.width.shape)) + " width"
+            return f"adaptive_state[{name!r}] has {got}, the run needs {'x'.join(map(str, shape))} (levels x leads x targets)"
     return None
 
 

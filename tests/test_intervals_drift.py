@@ -83,10 +83,11 @@ def _kth_smallest(values: list[float], alpha: float) -> float:
     return math.inf if k > n else sorted(values)[k - 1]
 
 
-def _state_widths(state: dict) -> np.ndarray:
-    """``(L, H)`` widths implied by a saved state (target 0), nested across levels as bands are."""
-    alpha, scores = state["alpha"], state["scores"]
-    w = np.array([[_kth_smallest([s[h][0] for s in scores], alpha[i][h][0]) for h in range(H)] for i in range(2)])
+def _state_widths(alpha: list, val: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """``(L, H)`` widths implied by a saved state's levels ``alpha`` (target 0) over the pool of validation then test
+    absolute residuals ``(N, H)``, ``(B, H)``, nested across levels as bands are."""
+    pool = np.concatenate([val, test])
+    w = np.array([[_kth_smallest(list(pool[:, h]), alpha[i][h][0]) for h in range(H)] for i in range(2)])
     return np.maximum.accumulate(w, axis=0)
 
 
@@ -108,10 +109,12 @@ def test_predict_carries_the_saved_adaptive_state(runs, tmp_path):
     saved = json.loads((run / "intervals.json").read_text())
     (state,) = saved["adaptive_state"].values()
     table, said = _predict(run, tmp_path / "f.csv")
-    want = _state_widths(state)
+    want = _state_widths(state["alpha"], _residuals(run, "val", d), _residuals(run, "test", d))
     assert np.isfinite(want).all()
-    np.testing.assert_allclose(_half_widths(table), want, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(_half_widths(pd.read_csv(run / "forecast.csv")), want, rtol=1e-9, atol=1e-9)
+    # 1e-6: residuals read back from CSV differ from the model's in the last float32 digits; a rank off by one moves
+    # the width by the gap between neighbouring residuals, orders of magnitude more
+    np.testing.assert_allclose(_half_widths(table), want, rtol=1e-6)
+    np.testing.assert_allclose(_half_widths(pd.read_csv(run / "forecast.csv")), want, rtol=1e-6)
     assert "bands carry the adaptive level reached at the end of the test split" in said
 
     static_table, static_said = _predict(out["static"][0], tmp_path / "s.csv")
@@ -124,16 +127,15 @@ def test_predict_carries_the_saved_adaptive_state(runs, tmp_path):
 
 
 def test_saved_state_is_the_real_residuals_and_a_hand_replay_of_aci(runs):
-    """The pool saved is validation then test absolute residuals (read back through evaluate --output), and the
-    alpha saved is the hand-replayed ACI recursion after every test window's outcome (lag H, then the last H)."""
+    """The pool behind the saved state is every validation and test window (residuals read back through evaluate
+    --output), and the alpha saved is the hand-replayed ACI recursion after every test window's outcome (lag H, then
+    the last H)."""
     d, out = runs
     run, _ = out["adaptive"]
     saved = json.loads((run / "intervals.json").read_text())
     (state,) = saved["adaptive_state"].values()
     val, test = _residuals(run, "val", d), _residuals(run, "test", d)
-    scores = np.array(state["scores"])[..., 0]  # (n, H)
-    np.testing.assert_allclose(scores, np.concatenate([val, test]), rtol=1e-5, atol=1e-6)
-    assert saved["model"]["n"] == len(val)
+    assert state["n"] == len(val) + len(test) and saved["model"]["n"] == len(val)
 
     for i, level in enumerate((80, 95)):
         for h in range(H):
@@ -226,7 +228,7 @@ def test_serve_single_and_batch_give_the_adaptive_bands(runs):
 
     d, out = runs
     run = out["adaptive"][0]
-    want = _state_widths(next(iter(json.loads((run / "intervals.json").read_text())["adaptive_state"].values())))
+    want = _half_widths(pd.read_csv(run / "forecast.csv"))  # equal to the state's (test above)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
