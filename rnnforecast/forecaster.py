@@ -49,6 +49,7 @@ class Evaluation:
     intervals: I.RunIntervals | None = None
     source: str = ""  # the data scored: a file, a masked SQL URL, or <DataFrame>
     filled: np.ndarray | None = None  # (B, H, T) actuals the tool filled (gap rows): left out of every score
+    adaptive_state: dict[str, I.AdaptiveState] | None = None  # series -> ACI state after the last window (adaptive)
 
 
 def norm_scale(data: SeriesData) -> np.ndarray:
@@ -144,7 +145,9 @@ def add_intervals(ev: Evaluation, run: I.RunIntervals, data: SeriesData, val: Ev
     """
     if run.adaptive and val is not None:
         val_scores = np.abs(val.actual - val.forecasts["model"][..., 0])  # (N, H, T)
-        model_q = I.adaptive_bands(run, ev.forecasts["model"], ev.actual, val_scores, data.series_index(ev.starts))
+        groups = data.series_index(ev.starts)
+        model_q, states = I.adaptive_run(run, ev.forecasts["model"], ev.actual, val_scores, groups)
+        ev.adaptive_state = {str(data.segments[g].series): st for g, st in states.items()}
     else:
         model_q = I.model_bands(run, ev.output)
     ev.bands = {
@@ -155,6 +158,11 @@ def add_intervals(ev: Evaluation, run: I.RunIntervals, data: SeriesData, val: Ev
     scale = msis_scale(data, ev.metrics["season_length"])
     kept = None if ev.filled is None else ~ev.filled
     scored = {k: I.interval_metrics(ev.actual, q, run.levels, data.targets, scale, kept) for k, q in ev.bands.items()}
+    shift, drift = (
+        ({}, [])
+        if val is None or val is ev
+        else I.scale_shift(_abs(val), _abs(ev), data.targets, adaptive=run.adaptive)
+    )
     ev.metrics["intervals"] = {
         "method": run.method,
         "levels": list(run.levels),
@@ -162,8 +170,15 @@ def add_intervals(ev: Evaluation, run: I.RunIntervals, data: SeriesData, val: Ev
         "adaptive": run.adaptive and val is not None,
         "calibration_windows": (run.model or run.persistence).n,
         **scored,
-        "warnings": run.warnings() + I.coverage_warnings(scored["model"], split=ev.split),
+        **({"residual_scale_ratio": shift} if shift else {}),
+        "warnings": run.warnings() + drift + I.coverage_warnings(scored["model"], split=ev.split),
     }
+
+
+def _abs(ev: Evaluation) -> np.ndarray:
+    """``(B, H, T)`` absolute residuals of the model's point forecast; NaN where the actual was filled by the tool."""
+    res = np.abs(ev.actual - ev.forecasts["model"][..., 0])
+    return res if ev.filled is None else np.where(ev.filled, np.nan, res)
 
 
 # --------------------------------------------------------------------------- forecasting past the data
@@ -188,7 +203,8 @@ def forecast_rows(model, data: SeriesData, frequency: str, calibration: I.RunInt
     output = data.invert(starts, raw_pred)  # (S, H, T, Qm)
     method, levels = (calibration.method, calibration.levels) if calibration else (None, None)
     pred = I.point_forecast(output, method, levels)  # (S, H, T, 1)
-    bands = I.model_bands(calibration, output) if calibration else None  # (S, H, T, Q)
+    series = [str(s.series) for s in data.segments]
+    bands = I.model_bands(calibration, output, series) if calibration else None  # (S, H, T, Q)
     future = list(windows.target_times_of(data.timestamps(windows.last_input_rows(starts, L)), H, frequency))  # S*H
     quantile = "median" if method in ("quantile", "cqr") else "mean"
     many = len(data.segments) > 1
@@ -429,6 +445,12 @@ class Forecaster:
         """Calibrate the config's intervals on the validation windows ``val`` (None when it asks for none)."""
         self.calibration = calibrate(self.config, val)
         return self.calibration
+
+    def adapt(self, test: Evaluation) -> None:
+        """Keep the adaptive level that scoring ``test`` reached (``intervals.adaptive``), so that every forecast
+        past the data (forecast.csv, predict, the API, serve) carries the bands the test coverage was measured on."""
+        if self.calibration is not None and test.adaptive_state:
+            self.calibration = dataclasses.replace(self.calibration, adaptive_state=test.adaptive_state)
 
     # ------------------------------------------------------------------ data
 

@@ -154,6 +154,8 @@ def _train_into(
     val = forecaster.score(data, "val")
     forecaster.calibrate(val)
     test = forecaster.score(data, split, val=val)  # a tune trial (split "val") never touches test
+    if split == "test":
+        forecaster.adapt(test)  # adaptive bands: forecasts past the data start where the test split left them
     record = _run_record(cfg, data, forecaster, fitted, test, val, backend_name, split)
     refit = _final_fit(cfg, data, fitted, partial, split, forecaster, quiet)
     skipped = "not for seed ensembles" if fitted.members else "not for tune trials"
@@ -595,6 +597,9 @@ def predict(
     forecaster = run_dir if isinstance(run_dir, Forecaster) else Forecaster.load(run_dir)
     data, warnings = forecaster.read_data(data_path, table, allow_missing_tail)
     forecast_rows = forecaster.forecast(data)
+    note = forecaster.calibration and forecaster.calibration.bands_note([s.series for s in data.segments])
+    if note:
+        warnings.append(note)
     if forecaster.schema.calendar == "steps":
         warnings.append(
             f"note: rows are steps; future timestamps follow the {forecaster.schema.frequency!r} calendar "
