@@ -21,7 +21,7 @@ from operator import itemgetter
 import numpy as np
 import pandas as pd
 
-from .data import MAX_ABS, PERIODS, SERIES, Frame
+from .data import MAX_ABS, PERIODS, SERIES, Frame, season_length
 from .series import Segment, SeriesData, _resolve_transforms, _scaled, framing_of, future_columns, split_rows
 from .transforms import history_rows
 
@@ -85,7 +85,9 @@ class Plan:
             return None
         features, model_columns = self._model_columns(tuple(firsts[0]))
         numeric = [c for c in model_columns if c in self.numeric]  # the order of the raw columns built below
-        parts = [self._item(rows, numeric, cfg.window.input_length) for rows in items]
+        # a seasonal residual reads one season before the window (Framing.history_extra; the plan has a frequency)
+        extra = season_length(cfg.data.frequency, cfg.data.season_length) if cfg.model.residual == "seasonal" else 0
+        parts = [self._item(rows, numeric, cfg.window.input_length + extra) for rows in items]
         if any(p is None for p in parts):
             return None
         times = np.concatenate([p[0] for p in parts])  # (N,) datetime64[ns]

@@ -235,14 +235,17 @@ def _quantile_cells(bands: np.ndarray, names: list[list[str]]) -> dict:
 
 
 def _check_history(data: SeriesData) -> None:
-    """Every series needs ``input_length`` rows of history (one more when a transform differences it)."""
+    """Every series needs ``input_length`` rows of history (one more when a transform differences it, one season
+    more for a seasonal residual: ``Framing.history_extra``)."""
     L = data.input_length
-    need = history_rows(L, data.transform)
+    need = history_rows(L, data.transform) + data.framing.history_extra
+    why = " + 1 (for the transform)" if history_rows(L, data.transform) > L else ""
+    why += f" + season {data.framing.history_extra} (model.residual: seasonal)" if data.framing.history_extra else ""
     for s in data.segments:
-        if s.hi - s.lo - (need - L) < L:
+        if s.hi - s.lo < need:
             who = f"series {s.series!r} has" if len(data.segments) > 1 else "the data has"
             raise DataError(
-                f"{who} {s.hi - s.lo} rows, fewer than input_length={L}{' + 1 (for the transform)' if need > L else ''}",
+                f"{who} {s.hi - s.lo} rows, fewer than input_length={L}{why}",
                 where=str(data.frame.path),
                 fix=f"pass at least {need} rows of history",
             )

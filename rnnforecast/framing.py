@@ -60,6 +60,12 @@ class Framing:
         return 1 + len(self.other_pos) + len(self.target_pos)
 
     @property
+    def history_extra(self) -> int:
+        """Rows a forecast reads before its window: one season for a seasonal residual (its inputs are differences
+        to the season before), else 0."""
+        return self.season if self.residual == "seasonal" else 0
+
+    @property
     def network_targets(self) -> int:
         return 1 if self.independent else len(self.target_pos)
 

@@ -111,7 +111,7 @@ def test_the_residual_scale_is_the_rms_of_the_training_residuals_by_hand(tmp_pat
     # the framed targets are those residuals divided by r
     starts = data.starts("train")[:3]
     _, target = data.batch(starts)
-    expected = (y.to_numpy()[starts[:, None] + 14 + np.arange(7)] - y.to_numpy()[starts[:, None] + 7 + np.arange(7)])
+    expected = y.to_numpy()[starts[:, None] + 14 + np.arange(7)] - y.to_numpy()[starts[:, None] + 7 + np.arange(7)]
     np.testing.assert_allclose(target[..., 0], expected / std / r[0], rtol=1e-4, atol=1e-5)
     # and inverting them gives back the actuals
     back = data.invert(starts, target[..., None])[..., 0, 0]
@@ -156,3 +156,28 @@ def test_a_seasonal_residual_model_reads_seasonal_differences_by_hand(tmp_path):
         lag = np.maximum(rows - 7, 0)
         np.testing.assert_allclose(x[b, :, 0], (values[rows] - values[lag]) / std / r, rtol=1e-4, atol=1e-6)
     assert x[0, 0, 0] == 0  # the series starts here: row 0 has no week before it and is compared with itself
+
+
+@pytest.mark.slow
+def test_predict_needs_a_season_before_the_window_and_then_equals_the_run(tmp_path):
+    """A seasonal residual run reads input_length + season rows: given exactly those (the file's tail), predict
+    gives the run's own forecast.csv; one row fewer is refused in one line that names the season."""
+    rng = np.random.default_rng(2)
+    n = 7 * 30
+    values = [PATTERN[i % 7] + 0.3 * rng.standard_normal() for i in range(n)]
+    cfg = _config(tmp_path, values, final_fit=False)
+    _train(cfg, tmp_path / "run")
+    frame = pd.read_csv(tmp_path / "weekly.csv")
+    frame.tail(14 + 7).to_csv(tmp_path / "tail.csv", index=False)
+    frame.tail(14 + 6).to_csv(tmp_path / "short.csv", index=False)
+    out = tmp_path / "p.csv"
+    ok = CliRunner().invoke(
+        cli, ["predict", str(tmp_path / "run"), "--data", str(tmp_path / "tail.csv"), "-o", str(out)]
+    )
+    assert ok.exit_code == 0, ok.output
+    got = pd.read_csv(out)["y"].to_numpy()
+    np.testing.assert_allclose(got, pd.read_csv(tmp_path / "run" / "forecast.csv")["y"].to_numpy(), rtol=1e-6)
+    bad = CliRunner().invoke(cli, ["predict", str(tmp_path / "run"), "--data", str(tmp_path / "short.csv")])
+    assert bad.exit_code != 0
+    assert "20 rows, fewer than input_length=14 + season 7 (model.residual: seasonal)" in bad.output
+    assert "Traceback" not in bad.output
