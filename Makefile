@@ -35,10 +35,10 @@ demo: $(BASE_STAMP) bytecode
 	$(BIN)/rnnforecast train $(CONFIG)
 
 test: $(STAMP) bytecode
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadgroup
 
 test-fast: $(STAMP) bytecode
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadgroup -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

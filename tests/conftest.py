@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
 import subprocess
 import sys
@@ -24,6 +26,75 @@ TINY = {  # overrides that keep a training to a second or two
     "model": {"units": [8]},
     "training": {"epochs": 1, "batch_size": 64},
 }
+
+
+# --------------------------------------------------------------------------- parallel runs (pytest-xdist)
+# `make test` runs `pytest -n auto --dist loadgroup`. A module-scoped fixture (a trained run, a running server) is
+# built once per worker process, so the tests that use one must go to the same worker: each forms one work unit. With
+# pytest 9, xdist 3.8 cannot rename a test after its xdist_group mark (Item.nodeid became read-only), so the scheduler
+# below reads the groups from the test module's source instead: a test's explicit xdist_group("name") first, else the
+# module's name when the test needs a fixture of that module whose scope is wider than a function. Other tests spread
+# one by one. Without xdist none of this runs.
+
+
+@functools.cache
+def _work_units(module: Path) -> dict[str, str]:
+    """Test function name -> work unit name, for the tests of ``module`` that must share a worker."""
+    fixtures: dict[str, tuple[bool, list[str]]] = {}  # name -> (wider than a function, arguments)
+    tests: dict[str, tuple[str | None, list[str]]] = {}  # name -> (its xdist_group, arguments)
+    everywhere = False  # an autouse fixture wider than a function: every test of the module shares it
+    for node in ast.walk(ast.parse(module.read_text())):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        args = [a.arg for a in node.args.args + node.args.kwonlyargs]
+        wide, group = None, None
+        for dec in node.decorator_list:
+            call = dec if isinstance(dec, ast.Call) else None
+            name = ast.unparse(call.func if call else dec)
+            kw = {k.arg: k.value for k in call.keywords} if call else {}
+            if name.endswith("fixture"):
+                scope = kw.get("scope")
+                wide = isinstance(scope, ast.Constant) and scope.value != "function"
+                everywhere = everywhere or (
+                    wide and isinstance(kw.get("autouse"), ast.Constant) and kw["autouse"].value
+                )
+            elif name.endswith("xdist_group") and call:
+                group = ast.literal_eval(call.args[0] if call.args else kw["name"])
+        if wide is not None:
+            fixtures[node.name] = (wide, args)
+        elif node.name.startswith("test"):
+            tests[node.name] = (group, args)
+
+    def shares(names: list[str], seen: set[str]) -> bool:
+        for n in set(names) - seen:
+            if n in fixtures:
+                seen.add(n)
+                if fixtures[n][0] or shares(fixtures[n][1], seen):
+                    return True
+        return False
+
+    unit = str(module)
+    return {name: group or unit for name, (group, args) in tests.items() if group or everywhere or shares(args, set())}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class FixtureGroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            unit = super()._split_scope(nodeid)
+            if unit != nodeid:  # the xdist_group suffix, where xdist could add it (pytest 8)
+                return unit
+            module, _, rest = nodeid.partition("::")
+            path = config.rootpath / module
+            if not path.suffix == ".py" or not path.exists():
+                return nodeid
+            return _work_units(path).get(rest.split("[")[0].split("::")[-1], nodeid)
+
+    return FixtureGroupScheduling(config, log)
 
 
 def write_config(directory: Path, cfg: dict, name: str = "config.yaml") -> Path:
@@ -102,7 +173,16 @@ def _pg_answers(url: str) -> str | None:
         return f"{type(e).__name__}: {str(e).splitlines()[0]}"
 
 
-@pytest.fixture
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (parallel test workers must not share a fixed one)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")  # a started PostgreSQL serves every test of this process (each makes its own names)
 def pg_url(tmp_path_factory):
     why = ""
     for url in PG_CANDIDATES:
@@ -115,7 +195,7 @@ def pg_url(tmp_path_factory):
     if not (shutil.which("initdb") and shutil.which("pg_ctl")):
         pytest.skip(f"no PostgreSQL at {PG} ({why}) and no initdb/pg_ctl to start one")
     d = tmp_path_factory.mktemp("pg")
-    port = 55432
+    port = free_port()
     subprocess.run(["initdb", "-D", str(d / "data"), "-U", "postgres", "--auth=trust"], check=True, capture_output=True)
     subprocess.run(
         ["pg_ctl", "-D", str(d / "data"), "-o", f"-p {port} -k {d}", "-l", str(d / "log"), "-w", "start"],

@@ -627,6 +627,7 @@ def _ray_serve() -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # one local Ray runtime at a time under xdist
 @pytest.mark.skipif(not _ray_serve(), reason='Ray Serve not installed (pip install "ray[serve]")')
 def test_ray_serve_deployment_answers_like_the_server(weather_run, tmp_path):
     """``serve --ray`` on a local Ray: the same forecast numbers and error documents, and SIGTERM stops it."""

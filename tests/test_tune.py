@@ -309,6 +309,7 @@ def test_two_processes_share_one_postgresql_study(tmp_path, pg_url):
 # --------------------------------------------------------------------------- Ray
 
 
+@pytest.mark.xdist_group("ray")  # one local Ray runtime at a time under xdist
 @pytest.mark.slow
 def test_ray_trials_run_in_ray_worker_processes(tmp_path):
     pytest.importorskip("ray")
