@@ -742,6 +742,10 @@ def _tune_sections(page: _Page, d: Path) -> str:
     the best config last."""
     record = _json(d / "tune.json")
     page.section("tune", "Study", _tune_note(record))
+    best_run = d / "best"
+    if (best_run / "forecast.csv").exists():
+        body = _forecast_body(best_run) + page.figure_of(best_run / "plots" / "forecast_next.png")
+        page.section("forecast", "Forecast of the best config", body)
     if (d / "best" / "metrics.json").exists():
         page.run_sections(d / "best", "best-run", "The best config, trained once (the only run on the test split)", 2)
     absent = [f"{name}: {why}" for name, why in record.get("plots", {}).items() if not why.startswith("plots/")]

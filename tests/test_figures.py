@@ -317,3 +317,63 @@ def test_a_study_without_a_complete_trial_draws_nothing(tmp_path):
     study = optuna.create_study()
     out = plots.tune_plots(study, tmp_path, "val_mae", ["t"], {}, _decode)
     assert set(out.values()) == {"not drawn: no trial completed"} and not list(tmp_path.glob("*.png"))
+
+
+# --------------------------------------------------------------------------- captions name what figures draw
+
+DRAWS = {  # figure -> words that name what it draws: each must be in the figure's own text AND in its caption
+    "loss.png": ["validation", "epoch", "best epoch", "scaled units"],
+    "forecast_next.png": ["forecast", "observations", "interval"],
+    "forecast.png": ["actual", "lead", "interval", "windows"],
+    "error_by_horizon.png": ["MAE", "lead time", "persistence"],
+    "residuals.png": ["errors", "forecast - actual", "lead times"],
+    "val_loss.png": ["validation loss", "epoch"],
+    "test_error.png": ["MSE", "MAE", "persistence"],
+    "error_by_lead.png": ["MSE", "lead time", "persistence", "std"],
+    "forecast_overlay.png": ["actual", "one-step", "MAE"],
+    "params_vs_error.png": ["parameters", "MSE", "persistence"],
+    "time_per_epoch.png": ["seconds", "epoch", "median"],
+    "backtest_error_per_fold.png": ["MAE", "fold"],
+    "backtest_error_by_lead.png": ["MAE", "lead time", "mean over", "model"],
+    "backtest_forecast.png": ["actual", "one-step", "fold origins", "band"],
+    "hidden_lstm_1.png": ["hidden state", "unit", "steps before"],
+    "cell_state_lstm_1.png": ["cell state", "steps before"],
+    "gates_lstm_1.png": ["gate", "shut", "open", "unit"],
+    "gate_saturation.png": ["saturation", "0.1", "0.9", "shut", "open"],
+    "gradient_flow.png": ["gradient", "first forecast step", "oldest"],
+    "saliency.png": ["saliency", "feature", "d forecast / d input"],
+    "optimization_history.png": ["trial", "so far", "validation"],
+    "param_importances.png": ["PED-ANOVA", "importance", "complete trials"],
+    "param_values.png": ["objective", "searched key", "best", "[64]"],
+}
+
+
+def test_each_caption_names_what_its_figure_draws(tmp_path, monkeypatch):
+    """Every text of each figure (titles, labels, legends, ticks, colour bars) is read just before it is saved; the
+    words in DRAWS are in both the figure and report.caption_for's caption: a figure changed to draw something else
+    (MSE for MAE, say) fails here until its caption follows."""
+    from matplotlib.text import Text
+
+    from rnnforecast.report import GENERIC, caption_for
+
+    texts = {}
+    save = plots._save
+
+    def reading(fig, path):
+        fig.canvas.draw()  # tick labels exist once drawn
+        texts[path.name] = " ".join(t.get_text() for t in fig.findobj(Text)).lower()
+        save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", reading)
+    draw_every_figure(tmp_path)
+    assert set(texts) == set(DRAWS)
+    missing = {}
+    for name, words in DRAWS.items():
+        caption = caption_for(name)
+        assert caption != GENERIC, name
+        gone = [w for w in words if w.lower() not in texts[name]] + [
+            f"caption: {w}" for w in words if w.lower() not in caption.lower()
+        ]
+        if gone:
+            missing[name] = gone
+    assert missing == {}
