@@ -14,6 +14,7 @@ import numpy as np
 
 from . import fsio, recurrence, windows
 from .cells import CELLS
+from .text import gradient_reading
 
 # --------------------------------------------------------------------------- the one style
 
@@ -672,7 +673,7 @@ def gradient_flow(flow: dict, out_dir: Path, time_axis: TimeAxis, n_windows: int
     ratio = flow["ratio"]
     ax.set_title(
         f"Gradient flow of the first forecast step ({n_windows} windows)\n"
-        f"oldest / newest step = {ratio:.3g}" + (" (vanishing)" if ratio < 1e-3 else "")
+        f"oldest / newest step = {ratio:.3g}" + gradient_reading(ratio)  # the words inspect prints
     )
     ax.grid(True, which="both")
     _save(fig, out_dir / "gradient_flow.png")
@@ -890,9 +891,11 @@ def tune_history(points: TrialPoints, label: str, path: Path) -> None:
         f"best: trial {points.numbers[i]}, {points.values[i]:.4g}",
         (x[i], points.values[i]),
         textcoords="offset points",
-        xytext=(-8 if right else 8, 8),
+        xytext=(-8 if right else 8, -6),  # under the lowest point: nothing else is drawn there
         ha="right" if right else "left",
+        va="top",
     )
+    ax.set_ymargin(0.12)  # room for that label
     others = f"; {points.others} pruned or failed not drawn" if points.others else ""
     ax.set(
         title=f"Optimisation history: {len(x)} complete trial(s){others}",

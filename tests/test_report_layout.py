@@ -158,10 +158,10 @@ def layout_in_chromium(report: Path, forecast: str) -> dict:
     and the config, as headless Chromium lays the page out in a 1280 px wide window."""
     probe = report.with_name(".order-" + report.name)
     script = (
-        "<script>const top = s => { const e = document.querySelector(s); "
+        "<script>const place = s => { const e = document.querySelector(s); "
         "return e ? Math.round(e.getBoundingClientRect().top + window.scrollY) : -1; };"
         "document.body.dataset.layout = JSON.stringify({width: document.documentElement.scrollWidth, "
-        f"verdict: top('p.verdict'), forecast: top({json.dumps(forecast)}), config: top('#config, #best-config')}});"
+        f"verdict: place('p.verdict'), forecast: place({json.dumps(forecast)}), config: place('#config, #best-config')}});"
         "</script></body>"
     )
     probe.write_text(report.read_text(encoding="utf-8").replace("</body>", script), encoding="utf-8")
