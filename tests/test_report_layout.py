@@ -154,14 +154,15 @@ FORECAST_OF = {  # what shows the forecast on each kind of page
 
 
 def layout_in_chromium(report: Path, forecast: str) -> dict:
-    """Page width and the vertical position (px from the top, -1 when absent) of the verdict line, the forecast
-    and the config, as headless Chromium lays the page out in a 1280 px wide window."""
+    """Page width and the vertical position (px from the top, -1 when absent) of the verdict line (a run's: the first
+    line of its Answer), the forecast and the config, as headless Chromium lays the page out 1280 px wide."""
     probe = report.with_name(".order-" + report.name)
     script = (
         "<script>const place = s => { const e = document.querySelector(s); "
         "return e ? Math.round(e.getBoundingClientRect().top + window.scrollY) : -1; };"
         "document.body.dataset.layout = JSON.stringify({width: document.documentElement.scrollWidth, "
-        f"verdict: place('p.verdict'), forecast: place({json.dumps(forecast)}), config: place('#config, #best-config')}});"
+        f"verdict: place('p.verdict, #answer strong'), forecast: place({json.dumps(forecast)}), "
+        "config: place('#config, #best-config')});"
         "</script></body>"
     )
     probe.write_text(report.read_text(encoding="utf-8").replace("</body>", script), encoding="utf-8")
