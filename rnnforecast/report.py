@@ -249,10 +249,9 @@ def render(d: Path, output: Path | None = None) -> str:
         title = f"Run {d.name}"
         _run_answer_first(page, d, metrics)
     page.leftovers()
-    lines = _warnings(kind, d)
-    if kind == "run":  # its Answer section opens with the verdict, just below: once is enough
-        lines = [w for w in lines if w.startswith("warning")]
-    warnings = "".join(f"<p class='{'warning' if w.startswith('warning') else 'verdict'}'>{_e(w)}</p>" for w in lines)
+    warnings = "".join(
+        f"<p class='{'warning' if w.startswith('warning') else 'verdict'}'>{_e(w)}</p>" for w in _warnings(kind, d)
+    )
     generated = dt.datetime.now().isoformat(timespec="seconds")
     head = (
         f"<h1>{_e(title)}</h1><p class='meta'>{_e(kind)} directory <code>{_e(str(d.resolve()))}</code>; "
