@@ -14,10 +14,43 @@ import numpy as np
 
 from . import fsio, recurrence, windows
 from .cells import CELLS
+from .text import gradient_reading
 
-DPI = 110
-COLORS = {"model": "C0", "persistence": "C1", "seasonal_naive": "C2", "window_mean": "C3"}
-BASELINE_STYLE = {"persistence": ("C7", "--"), "seasonal_naive": ("C8", ":"), "window_mean": ("C9", "-.")}
+# --------------------------------------------------------------------------- the one style
+
+WIDTH = 10.0  # inches, every figure: at one width a report shows every figure's text at one size
+DPI = 110  # 1100 px wide PNGs: sharp at the report's 1000 px column
+ACTUAL = "black"
+MODEL = "#1f77b4"  # the model's forecast (lead 1) and its interval bands
+LAST_LEAD = "#d62728"  # the forecast at the last lead and the forecast past the data
+BAND_ALPHA = (0.30, 0.16, 0.08)  # one shade per interval level, the lower level darker
+SERIES = {  # forecaster -> line style, in every figure that draws the model beside the naive baselines
+    "model": {"color": MODEL, "ls": "-", "lw": 2.2},
+    "persistence": {"color": "#6b6b6b", "ls": "--", "lw": 1.3},
+    "seasonal_naive": {"color": "#8c564b", "ls": ":", "lw": 1.5},
+    "window_mean": {"color": "#b8a100", "ls": "-.", "lw": 1.3},
+}
+CYCLE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#17becf", "#e377c2", "#8c564b", "#bcbd22"]  # cells, trials
+STYLE = {  # matplotlib rcParams every figure is drawn under (``styled``)
+    "figure.dpi": DPI,
+    "savefig.dpi": DPI,
+    "figure.facecolor": "white",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.titlelocation": "left",
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "legend.framealpha": 0.85,
+    "figure.titlesize": 11,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.6,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "image.cmap": "viridis",
+}
 
 
 def _plt():
@@ -29,6 +62,36 @@ def _plt():
     return plt
 
 
+def styled(draw):
+    """Draw under ``STYLE``: every figure function carries this decorator (tests/test_figures.py checks it)."""
+    import functools
+
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+        from cycler import cycler
+
+        _plt()
+        with matplotlib.rc_context({**STYLE, "axes.prop_cycle": cycler(color=CYCLE)}):
+            return draw(*args, **kwargs)
+
+    wrapper.styled = True
+    return wrapper
+
+
+def figure(nrows: int = 1, ncols: int = 1, height: float = 4.2, **kwargs):
+    """The one way to start a figure: ``WIDTH`` wide, constrained layout (titles, labels and legends never overlap
+    the axes); ``height`` in inches. Returns ``(fig, axes)`` as ``plt.subplots`` does."""
+    kwargs.setdefault("layout", "constrained")
+    return _plt().subplots(nrows, ncols, figsize=(WIDTH, height), **kwargs)
+
+
+def _rotate_dates(ax) -> None:
+    """Slanted time labels (``fig.autofmt_xdate`` would fight the constrained layout)."""
+    for label in ax.get_xticklabels():
+        label.set(rotation=30, ha="right")
+
+
 def _integer_ticks(axis) -> None:
     """Ticks only at whole numbers: epochs, lead times, steps and units are never 1.25."""
     from matplotlib.ticker import MaxNLocator
@@ -37,10 +100,8 @@ def _integer_ticks(axis) -> None:
 
 
 def _save(fig, path: Path) -> None:
-    """Lay out, write and close ``fig``; figures made with ``layout="constrained"`` keep their own layout."""
+    """Write and close ``fig`` (laid out by its constrained layout engine) atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if fig.get_layout_engine() is None:
-        fig.tight_layout()
     with fsio.atomic_path(path) as tmp:  # same suffix: matplotlib picks PNG from it
         fig.savefig(tmp, dpi=DPI)
     _plt().close(fig)
@@ -49,9 +110,9 @@ def _save(fig, path: Path) -> None:
 # --------------------------------------------------------------------------- a run
 
 
+@styled
 def loss(history: dict, best_epoch: int, path: Path, loss_name: str = "loss") -> None:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = figure()
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
     for key, label in (("loss", "training"), ("val_loss", "validation")):
         if key in history:
@@ -84,20 +145,13 @@ class ForecastPanel:
     unit: str
 
 
+@styled
 def forecast(panels: list[ForecastPanel], path: Path, split: str, levels=(), caption: str = "") -> None:
     """The whole split per series and target: actual, lead-1 and lead-H forecasts (with bands), and a zoom.
 
     Each row is one panel; the left column spans the split, the right one its last ``ZOOM_STEPS`` target times.
     """
-    plt = _plt()
-    fig, axes = plt.subplots(
-        len(panels),
-        2,
-        figsize=(13, 3.2 * len(panels) + 0.6),
-        squeeze=False,
-        width_ratios=[3, 1.3],
-        layout="constrained",
-    )
+    fig, axes = figure(len(panels), 2, height=3.2 * len(panels) + 0.8, squeeze=False, width_ratios=[3, 1.3])
     for (overview, zoom), panel in zip(axes, panels):
         _forecast_panel(overview, panel, slice(None), levels)
         _forecast_panel(zoom, panel, slice(-min(ZOOM_STEPS, len(panel.times)), None), levels)
@@ -108,9 +162,9 @@ def forecast(panels: list[ForecastPanel], path: Path, split: str, levels=(), cap
         _few_time_ticks(zoom, panel.times)  # the narrow zoom had its dates printed over each other
     # below the panels, not over the data (it hid the first weeks of the actual curve)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", fontsize=8, ncols=min(len(labels), 7))
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 7))
     if caption:
-        fig.suptitle(caption, fontsize=9)
+        fig.suptitle(caption, fontsize="medium")
     _save(fig, path)
 
 
@@ -138,18 +192,18 @@ def _forecast_panel(ax, p: ForecastPanel, keep: slice, levels) -> None:
                 t1,
                 p.bands[keep, 0, lo],
                 p.bands[keep, 0, hi],
-                color="C0",
-                alpha=0.3 - 0.12 * k,
+                color=MODEL,
+                alpha=BAND_ALPHA[min(k, 2)],
                 lw=0,
                 label=f"{c:g}% interval",
             )
     # both views end at the last window: its later targets carry the actual curve to the split's last row
     actual_t = np.concatenate([t1, p.times[-1, 1:]])
     actual = np.concatenate([p.actual[keep, 0], p.actual[-1, 1:]])
-    ax.plot(actual_t, actual, color="black", lw=1.0, label="actual")
-    ax.plot(t1, p.pred[keep, 0], color="C0", lw=1.0, label="forecast, lead 1")
+    ax.plot(actual_t, actual, color=ACTUAL, lw=1.0, label="actual")
+    ax.plot(t1, p.pred[keep, 0], color=MODEL, lw=1.0, label="forecast, lead 1")
     if h > 1:
-        ax.plot(th, p.pred[keep, h - 1], color="C3", lw=1.0, label=f"forecast, lead {h}")
+        ax.plot(th, p.pred[keep, h - 1], color=LAST_LEAD, lw=1.0, label=f"forecast, lead {h}")
 
 
 def forecast_panels(data, ev, max_series: int = MAX_SERIES_PANELS) -> tuple[list[ForecastPanel], str]:
@@ -182,31 +236,24 @@ def series_view(data, starts, actual, pred, series: int = 0, target: int = 0, ba
     return times[keep], actual[keep][..., target], pred[keep][..., target, 0], q
 
 
+@styled
 def error_by_horizon(per_lead: dict, path: Path, units: str = "data units") -> None:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = figure()
     for name, scores in per_lead.items():
         mae = scores["mae"]  # the headline metric of every table
-        ax.plot(
-            np.arange(1, len(mae) + 1),
-            mae,
-            marker="o",
-            label=name,
-            color=COLORS.get(name),
-            lw=2.2 if name == "model" else 1.2,
-        )
+        ax.plot(np.arange(1, len(mae) + 1), mae, marker="o", ms=4, label=name, **SERIES.get(name, {}))
     ax.set(title="Test MAE by lead time", xlabel="lead time (steps ahead)", ylabel=f"MAE ({units})")
     _integer_ticks(ax.xaxis)
     ax.legend()
     _save(fig, path)
 
 
+@styled
 def residuals(errors: np.ndarray, target: str, path: Path, unit: str = "data units") -> None:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = figure()
     errors = errors[np.isfinite(errors)]
-    ax.hist(errors, bins=50, color="C0", alpha=0.8)
-    ax.axvline(0, color="black", lw=1)
+    ax.hist(errors, bins=50, color=MODEL, alpha=0.8)
+    ax.axvline(0, color=ACTUAL, lw=1)
     ax.set(
         title=f"Test errors (forecast - actual), all lead times: mean {errors.mean():.3g}, std {errors.std():.3g}",
         xlabel=f"error in {target} ({unit})",
@@ -235,6 +282,7 @@ def run_plots(directory: Path, history: dict, best_epoch: int, ev, data) -> list
     return sorted(directory.glob("*.png"))
 
 
+@styled
 def predict_plot(
     history_times,
     history: np.ndarray,
@@ -249,25 +297,24 @@ def predict_plot(
     """History and forecast of one target; ``bands`` ``(H, Q)`` quantiles draw a fan chart (one shade per level)."""
     from .intervals import bound_indices
 
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    ax.plot(history_times, history, color="black", lw=1.2, label="history")
+    fig, ax = figure(height=4.5)
+    ax.plot(history_times, history, color=ACTUAL, lw=1.2, label="history")
     if bands is not None:
         for k, ((lo, hi), c) in enumerate(zip(bound_indices(levels), levels)):
             ax.fill_between(
                 future_times,
                 bands[:, lo],
                 bands[:, hi],
-                color="C3",
-                alpha=0.35 - 0.15 * k,
+                color=LAST_LEAD,
+                alpha=BAND_ALPHA[min(k, 2)],
                 lw=0,
                 label=f"{c:g}% interval",
             )
-    ax.plot(future_times, future, color="C3", marker="o", ms=3, lw=1.5, label="forecast")
+    ax.plot(future_times, future, color=LAST_LEAD, marker="o", ms=3, lw=1.5, label="forecast")
     ax.axvline(history_times[-1], color="grey", ls=":", lw=1)
     ax.set(title=f"{target}: last observations and forecast", xlabel="time", ylabel=f"{target} ({unit})")
     ax.legend()
-    fig.autofmt_xdate()
+    _rotate_dates(ax)
     _save(fig, path)
 
 
@@ -310,7 +357,7 @@ class _Comparison:
 
 
 def _colors(cells: list[str]) -> dict[str, str]:
-    return {c: f"C{i}" for i, c in enumerate(cells)}
+    return {c: CYCLE[i % len(CYCLE)] for i, c in enumerate(cells)}
 
 
 def compare_plots(directory: Path, record: dict, curves: dict, overlay: dict, forecasts: dict) -> list[Path]:
@@ -331,9 +378,10 @@ def compare_plots(directory: Path, record: dict, curves: dict, overlay: dict, fo
     return sorted(directory.glob("*.png"))
 
 
+@styled
 def val_loss(view: _Comparison, curves: dict, path: Path) -> None:
     """Validation loss per epoch of every cell; extra seeds faded."""
-    fig, ax = _plt().subplots(figsize=(7, 4))
+    fig, ax = figure()
     for cell in view.cells:
         for k, curve in enumerate(curves[cell]):
             ax.plot(
@@ -355,9 +403,10 @@ def val_loss(view: _Comparison, curves: dict, path: Path) -> None:
     _save(fig, path)
 
 
+@styled
 def error_per_cell(view: _Comparison, path: Path) -> None:
     """Test MSE and MAE bars per cell, the baselines as horizontal lines."""
-    fig, axes = _plt().subplots(1, 2, figsize=(10, 4))
+    fig, axes = figure(1, 2)
     x = np.arange(len(view.cells))
     for ax, key, label in ((axes[0], "test_mse", f"MSE ({view.units}²)"), (axes[1], "test_mae", f"MAE ({view.units})")):
         means = [view.mean(c, key) or np.nan for c in view.cells]
@@ -365,17 +414,17 @@ def error_per_cell(view: _Comparison, path: Path) -> None:
         colors = [view.colors[c] for c in view.cells]
         ax.bar(x, means, yerr=stds if view.several_seeds else None, capsize=4, color=colors)
         for name, b in view.record["baselines"].items():
-            color, ls = BASELINE_STYLE.get(name, ("grey", "--"))
-            ax.axhline(b[key], color=color, ls=ls, lw=1.2, label=name)
+            ax.axhline(b[key], label=name, **SERIES.get(name, SERIES["persistence"]))
         ax.set_xticks(x, view.cells)
         ax.set(title=f"Test {key[5:].upper()} per cell ({view.seeds_note})", xlabel="cell", ylabel=label)
-        ax.legend(fontsize=8)
+        ax.legend()
     _save(fig, path)
 
 
+@styled
 def error_by_lead(view: _Comparison, path: Path) -> None:
     """Test MSE per lead time of every cell, persistence dashed."""
-    fig, ax = _plt().subplots(figsize=(7, 4))
+    fig, ax = figure()
     for cell in view.cells:
         mse = np.asarray(view.mean(cell, "test_mse_by_lead"), dtype=float)
         h = np.arange(1, len(mse) + 1)
@@ -386,7 +435,7 @@ def error_by_lead(view: _Comparison, path: Path) -> None:
     p = view.persistence
     if p:
         lead = p["test_mse_by_lead"]
-        ax.plot(np.arange(1, len(lead) + 1), lead, color="C7", ls="--", label="persistence")
+        ax.plot(np.arange(1, len(lead) + 1), lead, label="persistence", **SERIES["persistence"])
     _integer_ticks(ax.xaxis)
     ax.set(
         title=f"Test MSE by lead time per cell ({view.seeds_note})",
@@ -397,6 +446,7 @@ def error_by_lead(view: _Comparison, path: Path) -> None:
     _save(fig, path)
 
 
+@styled
 def forecast_overlay(view: _Comparison, overlay: dict, forecasts: dict, path: Path) -> list[str]:
     """Actual values and each cell's one-step forecast on the same test windows: small multiples, one panel per
     cell with the actual curve in each, shared time and value axes (four curves on one axis are a tangle).
@@ -407,46 +457,45 @@ def forecast_overlay(view: _Comparison, overlay: dict, forecasts: dict, path: Pa
     target = overlay["target"]
     actual = np.asarray(overlay["actual"], dtype=float)
     n = len(view.cells)
-    fig, axes = _plt().subplots(
-        n, 1, figsize=(10, 1.0 + 2.0 * n), sharex=True, sharey=True, squeeze=False, layout="constrained"
-    )
+    fig, axes = figure(n, 1, height=1.0 + 2.0 * n, sharex=True, sharey=True, squeeze=False)
     titles = []
     for ax, cell in zip(axes[:, 0], view.cells):
         pred = np.asarray(forecasts[cell], dtype=float)
         mae = float(np.nanmean(np.abs(pred - actual)))
-        ax.plot(overlay["times"], actual, color="black", lw=1.2, label="actual")
+        ax.plot(overlay["times"], actual, color=ACTUAL, lw=1.2, label="actual")
         ax.plot(overlay["times"], pred, color=view.colors[cell], lw=1.1, label=f"{cell} (t+1)")
         titles.append(f"{cell}: MAE {mae:.3g} on these windows")
-        ax.set_title(titles[-1], fontsize=9, loc="left")
-        ax.set_ylabel(f"{target} ({view.record['target_units'][target]})", fontsize=8)
-        ax.legend(fontsize=7, loc="upper right", ncols=2)
+        ax.set_title(titles[-1])
+        ax.set_ylabel(f"{target} ({view.record['target_units'][target]})")
+        ax.legend(loc="upper right", ncols=2)
     axes[-1, 0].set_xlabel("time")
     fig.suptitle(
         f"{target}: actual (black) and each cell's one-step forecast, first {len(overlay['starts'])} test windows"
     )
-    axes[-1, 0].tick_params(axis="x", labelrotation=30)
+    _rotate_dates(axes[-1, 0])
     _save(fig, path)
     return titles
 
 
+@styled
 def params_vs_error(view: _Comparison, path: Path) -> None:
     """Parameters against test MSE per cell; a log x axis when the counts span more than 10x."""
-    fig, ax = _plt().subplots(figsize=(7, 4.5))
+    fig, ax = figure(height=4.5)
     for cell in view.cells:
         params, mse = view.mean(cell, "params"), view.mean(cell, "test_mse")
         ax.errorbar(
             params, mse, yerr=view.std(cell, "test_mse"), fmt="o", ms=8, capsize=4, color=view.colors[cell], label=cell
         )
-        ax.annotate(cell, (params, mse), textcoords="offset points", xytext=(6, 6), fontsize=9)
+        ax.annotate(cell, (params, mse), textcoords="offset points", xytext=(6, 6))
     if view.persistence:
-        ax.axhline(view.persistence["test_mse"], color="C7", ls="--", lw=1.2, label="persistence")
+        ax.axhline(view.persistence["test_mse"], label="persistence", **SERIES["persistence"])
     params = [view.mean(c, "params") for c in view.cells]
     log = max(params) > 10 * min(params)
     if log:
         _log_x_plain_labels(ax)
     scale = " (log scale)" if log else ""
     ax.set(title="Parameters vs. test MSE", xlabel=f"parameters{scale}", ylabel=f"test MSE ({view.units}²)")
-    ax.legend(fontsize=8)
+    ax.legend()
     _save(fig, path)
 
 
@@ -459,9 +508,10 @@ def _log_x_plain_labels(ax) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
+@styled
 def time_per_epoch(view: _Comparison, path: Path) -> None:
     """Median seconds per training epoch of every cell."""
-    fig, ax = _plt().subplots(figsize=(7, 4))
+    fig, ax = figure()
     x = np.arange(len(view.cells))
     secs = [view.mean(c, "seconds_per_epoch") or np.nan for c in view.cells]
     errs = [view.std(c, "seconds_per_epoch") or 0.0 for c in view.cells]
@@ -511,6 +561,7 @@ def _heatmap(ax, values, time_axis: TimeAxis, ylabel: str, cbar_label: str, **kw
         extent=(*time_axis.extent, -0.5, rows - 0.5),
         **kwargs,
     )
+    ax.grid(False)  # grid lines drawn across the cells read as data
     ax.set_xlabel(time_axis.label)
     ax.set_ylabel(ylabel)
     _integer_ticks(ax.xaxis)  # steps are whole
@@ -530,6 +581,7 @@ def _layer_height(entry: dict) -> float:
     return max(3.0, min(12.0, 1.5 + 0.15 * entry["units"]))
 
 
+@styled
 def layer_states(entry: dict, out_dir: Path, time_axis: TimeAxis, window_index: int) -> list[str]:
     """Hidden state (and the LSTM cell state) of one layer over one window; ``entry`` arrays are (1, L, U)."""
     name, cell = entry["name"], entry["cell"]
@@ -540,7 +592,7 @@ def layer_states(entry: dict, out_dir: Path, time_axis: TimeAxis, window_index: 
     for key, cbar, title in maps:
         values = entry[key][0].T  # (U, L)
         bound = float(np.abs(values).max()) or 1.0
-        fig, ax = _plt().subplots(figsize=(9, _layer_height(entry)))
+        fig, ax = figure(height=_layer_height(entry))
         _heatmap(ax, values, time_axis, _unit_label(entry), cbar, cmap="RdBu_r", vmin=-bound, vmax=bound)
         ax.set_title(f"{title} of {name} ({cell}), window {window_index}")
         file = f"{key}_{_safe(name)}.png"
@@ -549,6 +601,7 @@ def layer_states(entry: dict, out_dir: Path, time_axis: TimeAxis, window_index: 
     return written
 
 
+@styled
 def layer_gates(entry: dict, out_dir: Path, time_axis: TimeAxis, window_index: int) -> list[str]:
     """One heatmap per gate of one layer over one window (none for cells without gates)."""
     name, cell = entry["name"], entry["cell"]
@@ -557,9 +610,7 @@ def layer_gates(entry: dict, out_dir: Path, time_axis: TimeAxis, window_index: i
         return []
     height = _layer_height(entry)
     # constrained layout keeps the figure title, each gate's title and the x labels apart
-    fig, axes = _plt().subplots(
-        len(gates), 1, figsize=(9, 0.6 + height * len(gates) * 0.8), squeeze=False, layout="constrained"
-    )
+    fig, axes = figure(len(gates), 1, height=0.6 + height * len(gates) * 0.8, squeeze=False)
     for ax, gate in zip(axes[:, 0], gates):
         label = gate.replace("_", " ")
         _heatmap(
@@ -579,19 +630,18 @@ def layer_gates(entry: dict, out_dir: Path, time_axis: TimeAxis, window_index: i
     return [file]
 
 
+@styled
 def gate_saturation(layers: list[dict], out_dir: Path) -> str:
     """Per layer (row) and gate (column): stacked bars of the fraction of steps each unit spends < 0.1 and > 0.9."""
     gated = [layer for layer in layers if layer["saturation"]]
     n_cols = max(len(layer["saturation"]) for layer in gated)
-    fig, axes = _plt().subplots(
-        len(gated), n_cols, figsize=(4.5 * n_cols, 0.4 + 3.2 * len(gated)), squeeze=False, layout="constrained"
-    )
+    fig, axes = figure(len(gated), n_cols, height=0.4 + 3.2 * len(gated), squeeze=False)
     for row, layer in zip(axes, gated):
         for ax, (gate, frac) in zip(row, layer["saturation"].items()):
             _saturation_bars(ax, layer["name"], gate, np.asarray(frac["low"]), np.asarray(frac["high"]))
         for ax in row[len(layer["saturation"]) :]:
             ax.axis("off")
-    axes[0, 0].legend(loc="upper right", fontsize="small")
+    axes[0, 0].legend(loc="upper right")
     fig.suptitle("Gate saturation over all inspected windows and steps")
     _save(fig, out_dir / "gate_saturation.png")
     return "gate_saturation.png"
@@ -599,8 +649,8 @@ def gate_saturation(layers: list[dict], out_dir: Path) -> str:
 
 def _saturation_bars(ax, layer: str, gate: str, low: np.ndarray, high: np.ndarray) -> None:
     units = np.arange(len(low))
-    ax.bar(units, low, color="tab:blue", label=f"< {recurrence.LOW} (shut)")
-    ax.bar(units, high, bottom=low, color="tab:orange", label=f"> {recurrence.HIGH} (open)")
+    ax.bar(units, low, color=CYCLE[0], label=f"< {recurrence.LOW} (shut)")
+    ax.bar(units, high, bottom=low, color=CYCLE[1], label=f"> {recurrence.HIGH} (open)")
     ax.set_ylim(0, 1)
     ax.set_title(f"{layer}: {gate.replace('_', ' ')}")
     ax.set_xlabel("unit")
@@ -610,10 +660,11 @@ def _saturation_bars(ax, layer: str, gate: str, low: np.ndarray, high: np.ndarra
         ax.text(0.5, 0.5, "no unit saturated", transform=ax.transAxes, ha="center", color="gray")
 
 
+@styled
 def gradient_flow(flow: dict, out_dir: Path, time_axis: TimeAxis, n_windows: int) -> str:
     """Mean input-gradient norm per step before the forecast, on a log axis."""
     norms = np.asarray(flow["norm_per_step"])
-    fig, ax = _plt().subplots(figsize=(8, 4))
+    fig, ax = figure()
     ax.plot(time_axis.ticks, np.where(norms > 0, norms, np.nan), marker=".")  # log axis: zeros left out
     ax.set_yscale("log")
     ax.set_xlabel(time_axis.label)
@@ -622,17 +673,18 @@ def gradient_flow(flow: dict, out_dir: Path, time_axis: TimeAxis, n_windows: int
     ratio = flow["ratio"]
     ax.set_title(
         f"Gradient flow of the first forecast step ({n_windows} windows)\n"
-        f"oldest / newest step = {ratio:.3g}" + (" (vanishing)" if ratio < 1e-3 else "")
+        f"oldest / newest step = {ratio:.3g}" + gradient_reading(ratio)  # the words inspect prints
     )
-    ax.grid(True, which="both", alpha=0.3)
+    ax.grid(True, which="both")
     _save(fig, out_dir / "gradient_flow.png")
     return "gradient_flow.png"
 
 
+@styled
 def saliency(sal: np.ndarray, feature_names: list[str], out_dir: Path, time_axis: TimeAxis, n_windows: int) -> str:
     """Mean |d forecast / d input| per feature (rows) and step (columns)."""
     n_features = len(feature_names)
-    fig, ax = _plt().subplots(figsize=(9, max(3.0, min(14.0, 1.5 + 0.3 * n_features))))
+    fig, ax = figure(height=max(3.0, min(14.0, 1.5 + 0.3 * n_features)))
     _heatmap(ax, sal.T, time_axis, "feature", "mean |d forecast / d input|", cmap="magma")
     ax.set_yticks(range(n_features), feature_names)
     ax.set_title(f"Saliency of the first forecast step ({n_windows} windows)")
@@ -652,35 +704,33 @@ def backtest_plots(directory: Path, record: dict, predictions, units: dict[str, 
     return sorted(directory.glob("*.png"))
 
 
+@styled
 def backtest_error_per_fold(record: dict, path: Path, unit: str) -> None:
     """MAE of the model and the baselines in each fold (x: the fold's origin)."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = figure()
     origins = [str(f["origin"])[:10] for f in record["folds"]]
     x = np.arange(len(origins))
     for name, block in record["aggregate"]["scores"].items():
-        style = BASELINE_STYLE.get(name, ("C0", "-"))
         y = [np.nan if v is None else v for v in block["mae"]["per_fold"]]
-        ax.plot(x, y, marker="o", color=style[0], ls=style[1], lw=2.2 if name == "model" else 1.2, label=name)
+        ax.plot(x, y, marker="o", ms=4, label=name, **SERIES.get(name, {}))
     ax.set_xticks(x, origins, rotation=30, ha="right")
     ax.set(title="Backtest: test MAE per fold (all leads and targets)", xlabel="fold origin", ylabel=f"MAE ({unit})")
     ax.legend()
     _save(fig, path)
 
 
+@styled
 def backtest_error_by_lead(record: dict, path: Path, unit: str) -> None:
     """MAE per lead time, mean over folds with a ± 1 std band, model and baselines."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = figure()
     for name, block in record["aggregate"]["scores"].items():
         lead = block["mae"]["per_lead"]
         mean = np.array([np.nan if v is None else v for v in lead["mean"]])
         std = np.array([0.0 if v is None else v for v in lead["std"]])
         h = np.arange(1, len(mean) + 1)
-        style = BASELINE_STYLE.get(name, ("C0", "-"))
-        ax.plot(h, mean, marker="o", color=style[0], ls=style[1], lw=2.2 if name == "model" else 1.2, label=name)
+        ax.plot(h, mean, marker="o", ms=4, label=name, **SERIES.get(name, {}))
         if name == "model":  # one band: four stacked bands hid each other and the legend
-            ax.fill_between(h, mean - std, mean + std, color=style[0], alpha=0.15, lw=0, label="model ± 1 std")
+            ax.fill_between(h, mean - std, mean + std, color=MODEL, alpha=BAND_ALPHA[1], lw=0, label="model ± 1 std")
     ax.set(
         title=f"Backtest: MAE by lead time, mean over {len(record['folds'])} folds (model ± 1 std)",
         xlabel="lead time (steps ahead)",
@@ -691,13 +741,13 @@ def backtest_error_by_lead(record: dict, path: Path, unit: str) -> None:
     _save(fig, path)
 
 
+@styled
 def backtest_forecast(record: dict, predictions, path: Path, unit: str) -> None:
     """Actual vs lead-1 forecast over the whole backtested stretch (first series, first target), with each
     level's band and the fold origins as vertical lines."""
     from .intervals import bound_indices, quantile_levels, quantile_name
 
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(11, 4.5))
+    fig, ax = figure(height=4.5)
     target = record["targets"][0]
     p = predictions[(predictions["lead"] == 1) & (predictions["target"] == target)]
     several = "series" in p and p["series"].nunique() > 1  # the column is there only for several series
@@ -705,12 +755,18 @@ def backtest_forecast(record: dict, predictions, path: Path, unit: str) -> None:
     p = (p[p["series"] == series] if several else p).sort_values("target_time")
     t = np.asarray(p["target_time"], dtype="datetime64[ns]")
     qs = quantile_levels(record["levels"])
-    for (lo, hi), c in reversed(list(zip(bound_indices(record["levels"]), sorted(record["levels"])))):
+    for k, ((lo, hi), c) in enumerate(zip(bound_indices(record["levels"]), sorted(record["levels"]))):
         ax.fill_between(
-            t, p[quantile_name(qs[lo])], p[quantile_name(qs[hi])], color="C0", alpha=0.15, lw=0, label=f"{c:g}% band"
+            t,
+            p[quantile_name(qs[lo])],
+            p[quantile_name(qs[hi])],
+            color=MODEL,
+            alpha=BAND_ALPHA[min(k, 2)],
+            lw=0,
+            label=f"{c:g}% band",
         )
-    ax.plot(t, p["actual"], color="black", lw=1.1, label="actual")
-    ax.plot(t, p["forecast"], color="C0", lw=1, label="forecast t+1")
+    ax.plot(t, p["actual"], color=ACTUAL, lw=1.1, label="actual")
+    ax.plot(t, p["forecast"], color=MODEL, lw=1, label="forecast t+1")
     for f in record["folds"]:
         ax.axvline(np.datetime64(str(f["origin"])[:19]), color="grey", lw=0.8, ls=":")
     where = f", series {series}" if several else ""
@@ -719,6 +775,191 @@ def backtest_forecast(record: dict, predictions, path: Path, unit: str) -> None:
         xlabel="time",
         ylabel=f"{target} ({unit})",
     )
-    ax.legend(loc="best", fontsize=8)
-    fig.autofmt_xdate()
+    ax.legend(loc="best")
+    _rotate_dates(ax)
+    _save(fig, path)
+
+
+# --------------------------------------------------------------------------- tune (a study's trials)
+
+MIN_IMPORTANCE_TRIALS = 10  # below this many complete trials an importance ranking is noise: not drawn
+
+
+@dataclass
+class TrialPoints:
+    """The complete trials of a study by trial number: ``numbers``, ``values`` (the objective) and
+    ``params`` (dotted key -> decoded value per trial); ``others``: trials pruned or failed."""
+
+    numbers: list[int]
+    values: list[float]
+    params: dict[str, list]
+    others: int
+
+    @classmethod
+    def of(cls, study, decode) -> TrialPoints:
+        from optuna.trial import TrialState
+
+        done = sorted(
+            (t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE), key=lambda t: t.number
+        )
+        keys = sorted({k for t in done for k in t.params})
+        return cls(
+            numbers=[t.number for t in done],
+            values=[float(t.value) for t in done],
+            params={k: [decode(t.params.get(k)) for t in done] for k in keys},
+            others=len(study.trials) - len(done),
+        )
+
+    @property
+    def varied(self) -> list[str]:
+        """The searched keys that took more than one value."""
+        return [k for k, vs in self.params.items() if len({repr(v) for v in vs}) > 1]
+
+
+def metric_label(metric: str, targets: list[str], units: dict[str, str]) -> str:
+    """``val_mae`` -> ``validation MAE (temp_max, °C)``: the objective named with its units."""
+    name = metric.removeprefix("val_")
+    if name == "loss":
+        return "validation loss (scaled units)"
+    unit = units.get(targets[0], "data units") if len(targets) == 1 else "data units, mean over targets"
+    where = f"{targets[0]}, {unit}" if len(targets) == 1 else unit
+    suffix = {"mse": f" ({where}²)", "mae": f" ({where})", "rmse": f" ({where})", "mape": " (%)", "smape": " (%)"}
+    return f"validation {name.upper()}" + suffix.get(name, " (no unit)")
+
+
+def value_text(key: str, value) -> str:
+    """One searched value as a person reads it: ``units [64]``, ``cell gru``, ``learning_rate 0.0031``."""
+    shown = f"{value:.3g}" if isinstance(value, float) else str(value)
+    return f"{key.rsplit('.', 1)[-1]} {shown}"
+
+
+def tune_plots(study, directory: Path, metric: str, targets: list[str], units: dict[str, str], decode) -> dict:
+    """The study's figures: optimisation history, parameter importances (from ``MIN_IMPORTANCE_TRIALS`` complete
+    trials on) and the objective against each searched key. Returns name -> ``plots/<name>.png`` or why not drawn.
+
+    Args:
+        decode: a stored categorical value -> the config value (``tune._decode``: ``json:[64]`` -> ``[64]``).
+    """
+    points = TrialPoints.of(study, decode)
+    label = metric_label(metric, targets, units)
+    out = {}
+    if not points.numbers:
+        why = "not drawn: no trial completed"
+        return dict.fromkeys(("optimization_history", "param_importances", "param_values"), why)
+    tune_history(points, label, directory / "optimization_history.png")
+    out["optimization_history"] = "plots/optimization_history.png"
+    out["param_importances"] = _importances_or_why(study, points, label, directory / "param_importances.png")
+    if points.params:
+        tune_param_values(points, label, directory / "param_values.png")
+        out["param_values"] = "plots/param_values.png"
+    else:
+        out["param_values"] = "not drawn: the search space is empty"
+    return out
+
+
+def _importances_or_why(study, points: TrialPoints, label: str, path: Path) -> str:
+    n = len(points.numbers)
+    if n < MIN_IMPORTANCE_TRIALS:
+        return (
+            f"not drawn: {n} complete trial(s); an importance ranking needs at least {MIN_IMPORTANCE_TRIALS} "
+            "(run more trials: tune resumes the study)"
+        )
+    if len(points.varied) < 2:
+        return f"not drawn: {len(points.varied)} searched key(s) varied; importances compare two or more"
+    import warnings
+
+    from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
+
+    with warnings.catch_warnings():  # PED-ANOVA is experimental in optuna; it needs no scikit-learn (fANOVA does)
+        warnings.simplefilter("ignore")
+        importances = get_param_importances(study, evaluator=PedAnovaImportanceEvaluator())
+    tune_importances(importances, n, label, path)
+    return "plots/param_importances.png"
+
+
+@styled
+def tune_history(points: TrialPoints, label: str, path: Path) -> None:
+    """The objective of every complete trial by trial number and the best value so far."""
+    fig, ax = figure()
+    x = np.asarray(points.numbers)  # the trials table's numbers; pruned and failed ones leave gaps
+    best = np.minimum.accumulate(points.values)
+    ax.plot(x, points.values, "o", ms=5, color=CYCLE[0], alpha=0.8, label="trial value")
+    ax.step(x, best, where="post", color=LAST_LEAD, lw=2, label="best so far")
+    i = int(np.argmin(points.values))
+    right = x[i] > (x.min() + x.max()) / 2  # the label stays inside the axes
+    ax.annotate(
+        f"best: trial {points.numbers[i]}, {points.values[i]:.4g}",
+        (x[i], points.values[i]),
+        textcoords="offset points",
+        xytext=(-8 if right else 8, -6),  # under the lowest point: nothing else is drawn there
+        ha="right" if right else "left",
+        va="top",
+    )
+    ax.set_ymargin(0.12)  # room for that label
+    others = f"; {points.others} pruned or failed not drawn" if points.others else ""
+    ax.set(
+        title=f"Optimisation history: {len(x)} complete trial(s){others}",
+        xlabel="trial number",
+        ylabel=f"{label}, lower is better",
+    )
+    _integer_ticks(ax.xaxis)
+    ax.legend()
+    _save(fig, path)
+
+
+@styled
+def tune_importances(importances: dict, n_trials: int, label: str, path: Path) -> None:
+    """optuna's importances (PED-ANOVA, summing to 1) as horizontal bars, the most important on top."""
+    keys = list(importances)[::-1]
+    fig, ax = figure(height=max(2.5, 1.2 + 0.45 * len(keys)))
+    ax.barh(np.arange(len(keys)), [importances[k] for k in keys], color=MODEL)
+    ax.set_yticks(np.arange(len(keys)), [k.rsplit(".", 1)[-1] for k in keys])
+    for y, k in enumerate(keys):
+        ax.annotate(f"{importances[k]:.2f}", (importances[k], y), textcoords="offset points", xytext=(4, -3))
+    ax.set_xlim(0, max(1.0, max(importances.values()) * 1.15))
+    ax.set(
+        title=f"Share of the variation of {label.split(' (')[0]} each key explains ({n_trials} complete trials)",
+        xlabel="importance (PED-ANOVA, sums to 1)",
+    )
+    _save(fig, path)
+
+
+def _in_order(values: list) -> list:
+    """The distinct values, sorted when they compare (``[16]`` before ``[32]``), else in first-seen order."""
+    distinct = list({repr(v): v for v in values}.values())
+    try:
+        return sorted(distinct)
+    except TypeError:
+        return distinct
+
+
+@styled
+def tune_param_values(points: TrialPoints, label: str, path: Path) -> None:
+    """One panel per searched key: the objective of each complete trial against the key's value, best ringed."""
+    keys = list(points.params)
+    cols = min(len(keys), 3)
+    rows = -(-len(keys) // cols)
+    fig, axes = figure(rows, cols, height=0.6 + 3.0 * rows, squeeze=False, sharey=True)
+    best = int(np.argmin(points.values))
+    for ax, key in zip(axes.flat, keys):
+        values = points.params[key]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if numeric:
+            x = np.asarray(values, dtype=float)
+            if x.min() > 0 and x.max() > 10 * x.min():
+                _log_x_plain_labels(ax)
+        else:  # categories (cells, unit lists) in first-seen order, labelled as the config writes them
+            names = [repr(v) for v in _in_order(values)]
+            x = np.asarray([names.index(repr(v)) for v in values], dtype=float)
+            shown = {repr(v): value_text(key, v).split(" ", 1)[1] for v in values}
+            ax.set_xticks(range(len(names)), [shown[n] for n in names], rotation=20 if len(names) > 3 else 0)
+            ax.set_xlim(-0.5, len(names) - 0.5)
+        ax.scatter(x, points.values, s=28, color=CYCLE[0], alpha=0.75, zorder=3)
+        ax.scatter(x[best], points.values[best], s=110, facecolors="none", edgecolors=LAST_LEAD, lw=1.8, zorder=4)
+        ax.set(title=key.rsplit(".", 1)[-1], xlabel=key)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(label)
+    for ax in axes.flat[len(keys) :]:
+        ax.axis("off")
+    fig.suptitle(f"Objective against each searched key: {len(points.numbers)} complete trials, the best ringed")
     _save(fig, path)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import __version__, artifacts, records
 from .errors import RunError
+from .plots import MIN_IMPORTANCE_TRIALS
 from .text import (
     AUTO,
     backtest_verdict,
@@ -78,14 +79,17 @@ CAPTIONS = {
     "stretch, with the conformal bands of each level (shaded; wider = higher level) and the fold origins as dotted lines. "
     "Actual values outside the band should be about 100 - level percent of the points.",
     # tune (plots/ of a tune directory)
-    "optimization_history.png": "The study's objective (validation metric, data units) of every trial in the order the "
-    "trials finished, with the best value so far as a line. A line that stops falling early says more trials of this "
-    "search space will not help; widen the space instead.",
-    "param_importances.png": "How much of the objective's variation each searched key explains (PED-ANOVA, over the "
-    "complete trials). Keys near zero can be fixed in the config to search the others more finely.",
-    "parallel_coordinate.png": "Every complete trial as one line through its value of each searched key and its "
-    "objective (right axis); darker lines are better trials. Good trials bunched on one side of an axis show where to "
-    "search next.",
+    "optimization_history.png": "The study's objective (the validation metric named on the y axis, in its units) of "
+    "every complete trial by trial number (dots; pruned and failed trials leave gaps), with the best value so far as a "
+    "red step line and the best trial labelled. A line that stops falling early says more trials of this search "
+    "space will not help; widen the space instead.",
+    "param_importances.png": "How much of the objective's variation each searched key explains (optuna's PED-ANOVA "
+    "importances over the complete trials, summing to 1; drawn from "
+    f"{MIN_IMPORTANCE_TRIALS} complete trials on, as fewer rank noise). Keys near zero can be fixed in the config to "
+    "search the others more finely.",
+    "param_values.png": "One panel per searched key: the objective of each complete trial (dots) against the value the "
+    "trial used (lists such as units [64] as the config writes them; a log axis for ranges spanning more than 10x), "
+    "the best trial ringed in red. Good trials bunched at one end of an axis show where to search next.",
     # inspect (inspect/ of a run)
     "hidden_*.png": "Hidden state h of one recurrent layer over one input window: rows are units, columns are steps before "
     "the forecast (oldest left, newest right); red positive, blue negative. A unit that keeps its colour across many steps "
@@ -238,7 +242,7 @@ def render(d: Path, output: Path | None = None) -> str:
     head = (
         f"<h1>{_e(title)}</h1><p class='meta'>{_e(kind)} directory <code>{_e(str(d.resolve()))}</code>; "
         f"report generated {_e(generated)} by rnnforecast {_e(__version__)}; {len(pngs) - page.elsewhere} figure(s)"
-        + (f", {page.elsewhere} more on the run pages" if page.elsewhere else "")
+        + (f", {page.elsewhere} more {page.elsewhere_is}" if page.elsewhere else "")
         + ".</p>"
     )
     toc = "<nav><ul>" + "".join(f"<li><a href='#{a}'>{_e(t)}</a></li>" for a, t in page.toc) + "</ul></nav>"
@@ -259,7 +263,10 @@ class _Page:
         self.remaining = {p.resolve(): p for p in pngs}
         self.parts: list[str] = []
         self.toc: list[tuple[str, str]] = []
-        self.elsewhere = 0  # PNGs shown on pages of their own (a comparison's runs)
+        self.elsewhere = (
+            0  # PNGs shown on pages of their own (a comparison's runs) or left in their run (tune's trials)
+        )
+        self.elsewhere_is = "on the run pages"
 
     def section(self, anchor: str, title: str, body: str, level: int = 2) -> None:
         if level == 2:
@@ -743,9 +750,24 @@ def _backtest_sections(page: _Page, d: Path) -> str:
 
 
 def _tune_sections(page: _Page, d: Path) -> str:
-    """The study (facts and every trial), the best config, the search plots and the best config's one run."""
+    """The study in one paragraph, the best config's one run (its forecast), the search plots, every trial, and
+    the best config last."""
     record = _json(d / "tune.json")
-    page.section("tune", "Study", _tune_body(record, d / "trials.csv"))
+    page.section("tune", "Study", _tune_note(record))
+    best_run = d / "best"
+    if (best_run / "forecast.csv").exists():
+        body = _forecast_body(best_run) + page.figure_of(best_run / "plots" / "forecast_next.png")
+        page.section("forecast", "Forecast of the best config", body)
+    if (d / "best" / "metrics.json").exists():
+        page.run_sections(d / "best", "best-run", "The best config, trained once (the only run on the test split)", 2)
+    absent = [f"{name}: {why}" for name, why in record.get("plots", {}).items() if not why.startswith("plots/")]
+    notes = "".join(f"<p class='note'>{_e(line)}</p>" for line in absent)
+    body = page.figures(d / "plots")
+    if body or notes:
+        page.section("tune-plots", "Search plots", body + notes)
+    page.drop(d / "trials")  # each trial's own plots: one page of them all was 60 figures for 12 trials
+    page.elsewhere_is = "in the trials' own plots/ folders (not embedded)"
+    page.section("trials", "Trials", _trials_table(record, d / "trials.csv"))
     best = d / "best.yaml"
     if best.exists():
         page.section(
@@ -754,15 +776,10 @@ def _tune_sections(page: _Page, d: Path) -> str:
             f"<p class='note'>A plain config: train it with <code>rnnforecast train best.yaml</code>.</p>"
             f"<pre>{_e(best.read_text())}</pre>",
         )
-    page.figures_section("tune-plots", "Search plots", d / "plots")
-    if (d / "best" / "metrics.json").exists():
-        page.run_sections(d / "best", "best-run", "The best config, trained once (the only run on the test split)", 2)
     return f"Tune: {record.get('study', d.name)}"
 
 
-def _tune_body(record: dict, trials_csv: Path) -> str:
-    import csv
-
+def _tune_note(record: dict) -> str:
     metric = record.get("metric", "val_mae")
     test = record.get("test_of_best") or {}
     note = (
@@ -773,18 +790,23 @@ def _tune_body(record: dict, trials_csv: Path) -> str:
         + ". Pruned trials stopped early because their validation loss lagged the median; failed trials carry "
         "their error."
     )
+    return f"<p class='note'>{_e(note)}</p>"
+
+
+def _trials_table(record: dict, trials_csv: Path) -> str:
+    import csv
+
     try:
         with open(trials_csv, newline="") as fh:
             rows = list(csv.reader(fh))
     except OSError as e:
         raise RunError(f"cannot read trials.csv ({e.strerror})", where=str(trials_csv), fix="rerun the tune") from None
     if not rows:
-        return f"<p class='note'>{_e(note)}</p>"
+        return "<p class='note'>No trial in trials.csv.</p>"
     keep = [i for i, h in enumerate(rows[0]) if h != "user_attrs_run_dir"]
     head = [rows[0][i].removeprefix("params_").removeprefix("user_attrs_") for i in keep]
     body = [[r[keep[0]], *(_cell(r[i]) if i < len(r) else None for i in keep[1:])] for r in rows[1:]]
-    best = str(record.get("best_trial"))
-    return f"<p class='note'>{_e(note)}</p>" + _table(head, body, best)
+    return _table(head, body, str(record.get("best_trial")))
 
 
 def _cell(v: str):

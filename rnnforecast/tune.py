@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from . import artifacts, text
+from . import plots as figures
 from .config import Config, _check_override_key, _node_lines, load_config
 from .errors import ConfigError, Interrupted, RnnForecastError, RunError, did_you_mean, first_line
 from .records import Metrics
@@ -597,7 +598,7 @@ def _finish(study, base: Config, config_path: str, sets: str, tdir: _Dir, metric
     scored = record["test"]  # the verdict reads the scored split's block (text.run_verdict)
     test = Metrics.of(record).scores.model
     _write_trials_csv(study, tdir)
-    plots = _plots(study, tdir.partial / "plots")
+    plots = figures.tune_plots(study, tdir.partial / "plots", metric, base.data.target, base.data.units, _decode)
     summary = {
         "study": study.study_name,
         "metric": metric,
@@ -630,42 +631,3 @@ def _write_trials_csv(study, tdir: _Dir) -> None:
     if "duration" in df:
         df["duration"] = df["duration"].dt.total_seconds()
     artifacts.write_atomic(tdir.partial / "trials.csv", df.to_csv(index=False))
-
-
-def _plots(study, directory: Path) -> dict[str, str]:
-    """Optuna's matplotlib plots as PNG; a plot that cannot be drawn (too few trials) is listed with why."""
-    import io
-    import warnings
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.importance import PedAnovaImportanceEvaluator
-    from optuna.visualization import matplotlib as ovm
-
-    def importances(study):  # PED-ANOVA needs no scikit-learn (the default fANOVA does)
-        return ovm.plot_param_importances(study, evaluator=PedAnovaImportanceEvaluator())
-
-    directory.mkdir(exist_ok=True)
-    out = {}
-    for name, fn in (
-        ("optimization_history", ovm.plot_optimization_history),
-        ("param_importances", importances),
-        ("parallel_coordinate", ovm.plot_parallel_coordinate),
-    ):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ax = fn(study)
-            fig = (ax.flat[0] if hasattr(ax, "flat") else ax).figure
-            fig.set_size_inches(8, 5)
-            fig.tight_layout()
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=100)
-            plt.close(fig)
-            artifacts.write_atomic(directory / f"{name}.png", buf.getvalue())
-            out[name] = f"plots/{name}.png"
-        except Exception as e:  # e.g. importances need two complete trials with differing parameters
-            out[name] = f"not drawn: {type(e).__name__}: {first_line(e)}"
-    return out

@@ -145,6 +145,51 @@ def test_every_report_kind_fits_1280_px_without_horizontal_scrolling(report_kind
     assert page_width(report_kinds[kind]) <= 1280
 
 
+FORECAST_OF = {  # what shows the forecast on each kind of page
+    "run": "#forecast",
+    "compare": "img[alt='plots/forecast_overlay.png']",
+    "backtest": "img[alt='plots/backtest_forecast.png']",
+    "tune": "#forecast",
+}
+
+
+def layout_in_chromium(report: Path, forecast: str) -> dict:
+    """Page width and the vertical position (px from the top, -1 when absent) of the verdict line (a run's: the first
+    line of its Answer), the forecast and the config, as headless Chromium lays the page out 1280 px wide."""
+    probe = report.with_name(".order-" + report.name)
+    script = (
+        "<script>const place = s => { const e = document.querySelector(s); "
+        "return e ? Math.round(e.getBoundingClientRect().top + window.scrollY) : -1; };"
+        "document.body.dataset.layout = JSON.stringify({width: document.documentElement.scrollWidth, "
+        f"verdict: place('p.verdict, #answer strong'), forecast: place({json.dumps(forecast)}), "
+        "config: place('#config, #best-config')});"
+        "</script></body>"
+    )
+    probe.write_text(report.read_text(encoding="utf-8").replace("</body>", script), encoding="utf-8")
+    try:
+        dom = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,900", "--dump-dom"]
+            + [probe.resolve().as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+    finally:
+        probe.unlink()
+    from html import unescape
+
+    return json.loads(unescape(re.search(r'data-layout="([^"]*)"', dom).group(1)))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install -y chromium)")
+@pytest.mark.parametrize("kind", ["run", "compare", "backtest", "tune"])
+def test_every_report_kind_shows_verdict_then_forecast_then_config_in_chromium(report_kinds, kind):
+    at = layout_in_chromium(report_kinds[kind], FORECAST_OF[kind])
+    assert at["width"] <= 1280
+    assert 0 <= at["verdict"] < at["forecast"] < at["config"], at
+
+
 def test_a_compare_report_writes_run_pages_only_inside_the_comparison(weather_run, tmp_path):
     outside = tmp_path / "outside"
     shutil.copytree(weather_run, outside)
