@@ -262,6 +262,7 @@ def _seed(cfg: Config) -> None:
 
 def _built_model(cfg: Config, data: SeriesData):
     from . import fit as T  # imports Keras
+
     model = build_model(
         cfg.model,
         cfg.window.input_length,
