@@ -479,10 +479,7 @@ def parse_times(
     return df[tc].set_axis(values.index), zone
 
 
-ZONE_RULE = (
-    "timestamps with a UTC offset or zone keep their local dates when every one is at local midnight (daily and "
-    "coarser data); otherwise they are read in UTC"
-)
+ZONE_RULE = "local midnights keep their dates, other times are read in UTC"
 
 
 def zone_rule(times: pd.Series, wall: pd.Series, offsets: str) -> tuple[pd.Series, str]:
@@ -501,18 +498,18 @@ def zone_rule(times: pd.Series, wall: pd.Series, offsets: str) -> tuple[pd.Serie
         ``(naive times, note)``: the note names the rule applied, for messages and ``validate``.
     """
     if bool((wall == wall.dt.normalize()).all()):
-        return wall, f"{offsets}: every timestamp is at local midnight, so the local dates are kept (offset dropped)"
+        return wall, f"{offsets}, every one at local midnight: local dates kept"
     utc = times.dt.tz_convert("UTC").dt.tz_localize(None)
-    return utc, f"{offsets}: timestamps within the day are read in UTC (daylight saving shifts none of them)"
+    return utc, f"{offsets}, not all at local midnight: read in UTC"
 
 
 def _zone_words(zone: str) -> str:
     """The zone rule, where it shaped the timestamps a message is about."""
-    return f" ({zone}; the rule: {ZONE_RULE})" if zone else ""
+    return f" ({zone}; the zone rule: {ZONE_RULE})" if zone else ""
 
 
 def _zone_fix(zone: str) -> str:
-    return "; daily data: give local midnights (or plain dates)" if "UTC (" in zone else ""
+    return "; for daily data give local midnights or plain dates (2020-03-29)" if zone.endswith("in UTC") else ""
 
 
 TZ_SUFFIX = r":\d{2}(?:\.\d+)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"  # 12:00+01:00, 12:00:00Z, 12:00-0500
