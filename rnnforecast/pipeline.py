@@ -27,7 +27,7 @@ from . import intervals as I
 from . import short_series as SS
 from .config import Config, cuda_path_warning
 from .data import load_source
-from .errors import ExitCode, Interrupted, RunError, Terminated, TrainingError
+from .errors import DISK_FULL_FIX, ExitCode, Interrupted, RunError, Terminated, TrainingError, disk_full
 from .forecaster import (  # noqa: F401 (scoring and forecasting live in forecaster; these names stay importable here)
     Evaluation,
     Forecaster,
@@ -403,8 +403,28 @@ def compare(
         )
         # epoch lines of parallel runs would interleave
         specs = _compare_specs(configs, config_path, partial, overlay["starts"], quiet or pool is not None)
-        done = _compare_on(pool, specs, partial) if pool is not None else _compare_here(specs, partial)
-        return _compare_finish(cfg, cells, seeds, specs, done, overlay, partial)
+        with _removed_when_disk_full(partial):
+            done = _compare_on(pool, specs, partial) if pool is not None else _compare_here(specs, partial)
+            return _compare_finish(cfg, cells, seeds, specs, done, overlay, partial)
+
+
+@contextlib.contextmanager
+def _removed_when_disk_full(partial: Path):
+    """A comparison (no resume) that fills the disk is removed whole: this process made it, and a half comparison
+    on a full disk helps nobody. Other failures keep it, as Ctrl-C does."""
+    try:
+        yield
+    except Exception as e:
+        why = disk_full(e)
+        if not why:
+            raise
+        artifacts.release(partial)
+        shutil.rmtree(partial, ignore_errors=True)
+        raise RunError(
+            f"disk full while writing the comparison ({why}); the unfinished comparison was removed",
+            where=str(partial),
+            fix=DISK_FULL_FIX,
+        ) from None
 
 
 def _compare_specs(configs: dict, config_path: str, partial: Path, overlay_starts, quiet: bool) -> list[dict]:
@@ -706,6 +726,15 @@ def backtest(
             _say(f"backtest: folds {', '.join(str(i) for i in ran)} done")
     except (KeyboardInterrupt, Interrupted, WorkerDied) as e:
         raise _unfinished(partial, e, "backtest", f"finished folds are kept; resume with: {resume}") from e
+    except Exception as e:
+        why = disk_full(e)
+        if not why:
+            raise
+        raise RunError(
+            f"disk full while writing the backtest ({why}); finished folds are kept",
+            where=str(partial),
+            fix=f"free disk space, then resume with: {resume}",
+        ) from None
     record = _backtest_finish(cfg, data, plan, partial, levels, time.perf_counter() - t0)
     final = artifacts.finish(partial)
     return DirectoryResult(final, record, text.backtest_table(record, final))

@@ -29,7 +29,16 @@ import yaml
 
 from . import artifacts, text
 from .config import Config, _check_override_key, _node_lines, load_config
-from .errors import ConfigError, Interrupted, RnnForecastError, RunError, did_you_mean, first_line
+from .errors import (
+    DISK_FULL_FIX,
+    ConfigError,
+    Interrupted,
+    RnnForecastError,
+    RunError,
+    did_you_mean,
+    disk_full,
+    first_line,
+)
 from .records import Metrics
 from .text import say
 
@@ -223,10 +232,13 @@ def _storage(url: str, heartbeat: bool = False):
             if attempt < 4 and ("already exists" in str(e) or "unique constraint" in str(e)):
                 time.sleep(1 + attempt)
                 continue
+            full = disk_full(e)
             raise ConfigError(
-                f"cannot open the study storage ({type(e).__name__}: {first_line(e)})",
+                f"cannot open the study storage: disk full ({full})"
+                if full
+                else f"cannot open the study storage ({type(e).__name__}: {first_line(e)})",
                 where=f"--storage {url}",
-                fix="check the URL, the server and the credentials",
+                fix=DISK_FULL_FIX if full else "check the URL, the server and the credentials",
             ) from None
 
 
