@@ -374,22 +374,23 @@ def tune(
     if storage:  # a wrong URL, or a study of another config, is refused before any directory
         store = _storage(storage, heartbeat=True)
         study = _open_study(name, store, base, metric, local_db)
-    tdir = _Dir(final, fingerprint, again=f"Resume it with: {again}")
-    url = storage or f"sqlite:///{(tdir.partial / 'study.db').resolve()}"
-    if study is None:
-        store = _storage(url, heartbeat=True)
-        study = _open_study(name, store, base, metric, local_db)
-    _recover(study, store, local_db)
-
-    spec0 = {
-        "config": str(Path(config_path).resolve()),
-        "overrides": list(overrides),
-        "storage": url,
-        "study": name,
-        "metric": metric,
-        "config_path": f"{config_path}{sets}",
-    }
+    # the executor first: no Ray, or an address space Ray cannot start in, is refused before any directory
     with make_executor(executor, workers, address) as ex:
+        tdir = _Dir(final, fingerprint, again=f"Resume it with: {again}")
+        url = storage or f"sqlite:///{(tdir.partial / 'study.db').resolve()}"
+        if study is None:
+            store = _storage(url, heartbeat=True)
+            study = _open_study(name, store, base, metric, local_db)
+        _recover(study, store, local_db)
+
+        spec0 = {
+            "config": str(Path(config_path).resolve()),
+            "overrides": list(overrides),
+            "storage": url,
+            "study": name,
+            "metric": metric,
+            "config_path": f"{config_path}{sets}",
+        }
         try:
             mine = _drive(study, store, ex, space, spec0, tdir, trials, timeout, quiet)
         except KeyboardInterrupt:
