@@ -724,9 +724,11 @@ def backtest(
     try:
         for ran in _backtest_groups(spec, todo, workers):
             _say(f"backtest: folds {', '.join(str(i) for i in ran)} done")
+        record = _backtest_finish(cfg, data, plan, partial, levels, time.perf_counter() - t0)
+        final = artifacts.finish(partial)
     except (KeyboardInterrupt, Interrupted, WorkerDied) as e:
         raise _unfinished(partial, e, "backtest", f"finished folds are kept; resume with: {resume}") from e
-    except Exception as e:
+    except Exception as e:  # a full disk (folds, predictions.csv, plots): what is done stays for the resume
         why = disk_full(e)
         if not why:
             raise
@@ -735,8 +737,6 @@ def backtest(
             where=str(partial),
             fix=f"free disk space, then resume with: {resume}",
         ) from None
-    record = _backtest_finish(cfg, data, plan, partial, levels, time.perf_counter() - t0)
-    final = artifacts.finish(partial)
     return DirectoryResult(final, record, text.backtest_table(record, final))
 
 

@@ -369,6 +369,11 @@ def test_backtest_on_a_full_disk_keeps_its_folds_and_says_how_to_resume(tmp_path
     assert (tmp_path / "bt.partial").is_dir() and not (tmp_path / "bt").exists()
     assert not [p for p in tmp_path.rglob(".*") if p.name[1:2].isdigit()]  # no half-written .<pid>.name temporary
     assert "Traceback" not in line
+    resume = line.split("resume with: ", 1)[1].rstrip(".").split()[1:]  # the command it printed, run as printed
+    r = limited(*resume, "--quiet", cwd=Path.cwd())
+    assert r.returncode == 0, r.stderr
+    assert "(resumed)" in r.stderr and (tmp_path / "bt" / "predictions.csv").is_file()
+    assert not (tmp_path / "bt.partial").exists()
 
 
 # --------------------------------------------------------------------------- 9: Ray under an address-space limit
