@@ -438,3 +438,30 @@ def test_a_ray_tune_leaves_no_ray_process_and_no_ray_log_line(tmp_path):
     while ray_processes(before) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert ray_processes(before) == []
+
+
+# --------------------------------------------------------------------------- 6: new data far outside the training
+
+
+@pytest.mark.slow
+def test_predict_on_data_1000x_the_training_range_warns(berlin_run, tmp_path):
+    """Values 1000x the training data were forecast without a word; now one warning names the column, the value
+    and the training statistics (computed here from the training split), and the same rows unscaled raise none."""
+    src = berlin_run.parent / "berlin.csv"
+    df = pd.read_csv(src)
+    df["y"] *= 1000
+    df.to_csv(tmp_path / "x1000.csv", index=False)
+    scaler = json.loads((berlin_run / "scaler.json").read_text())
+    train_rows = pd.read_csv(src)["y"].to_numpy()  # the final model (the default) is refitted on every row
+    assert scaler["shift"][0][0] == pytest.approx(train_rows.mean(), rel=1e-6)
+    rc, _, err = invoke("predict", berlin_run, "--data", tmp_path / "x1000.csv", "-o", tmp_path / "p.csv")
+    assert rc == 0, err
+    warned = [line for line in err.splitlines() if "far outside" in line]
+    peak = df["y"].to_numpy()[np.argmax(np.abs(df["y"].to_numpy()))]
+    assert warned == [
+        f"warning: {tmp_path / 'x1000.csv'}: 'y' reaches {peak:.6g}, far outside what the run was trained on"
+        f" (training mean {train_rows.mean():.4g}, standard deviation {train_rows.std():.4g}): the forecast is an"
+        " extrapolation. Fix: check the data's units (a factor of 1000?), or train on data that covers this range."
+    ]
+    rc, _, err = invoke("predict", berlin_run, "--data", src, "-o", tmp_path / "q.csv")
+    assert rc == 0 and "far outside" not in err, err
