@@ -73,6 +73,28 @@ def stationarity_hints(data: SeriesData) -> dict[str, float]:
     return out
 
 
+FILLED_SHARE = 0.5  # a validation split more filled than observed calibrates bands on invented values
+
+
+def filled_validation_warnings(data: SeriesData, cfg: Config) -> list[str]:
+    """Targets whose validation values were mostly filled by the tool (gap rows, missing cells interpolated): the
+    interval bands are calibrated on residuals against those invented values, so their width means little."""
+    if cfg.intervals is None or not cfg.intervals.levels or data.frame.filled is None:
+        return []
+    out = []
+    for t, col in enumerate(data.targets):
+        spans = [s.bounds["val"] for s in data.segments]
+        n = sum(hi - lo for lo, hi in spans)
+        k = sum(int(data.frame.filled[lo:hi, t].sum()) for lo, hi in spans)
+        if n and k / n > FILLED_SHARE:
+            out.append(
+                f"warning: {k} of the {n} validation values of {col!r} ({k / n:.0%}) were missing and filled "
+                f"(data.missing: {cfg.data.missing}): the intervals are calibrated against values nobody observed. "
+                "Fix: move the validation split onto observed rows (data.split.val_start), or fill the gap in the data"
+            )
+    return out
+
+
 def validate(cfg: Config) -> str:
     """The validate report of ``cfg`` and its data; trains nothing."""
     data = load_data(cfg)
@@ -117,7 +139,8 @@ def train(
     backend_name = backend.activate(cfg.runtime.backend)
     backend.check_distribution(cfg.runtime.distribution, backend_name)
     data = load_data(cfg, table)
-    for line in [*data.frame.warnings, *text.hint_lines(stationarity_hints(data), cfg, data.level_shift())]:
+    hints = text.hint_lines(stationarity_hints(data), cfg, data.level_shift())
+    for line in [*data.frame.warnings, *filled_validation_warnings(data, cfg), *hints]:
         _say(line)
     warn = cuda_path_warning(cfg)
     if warn:

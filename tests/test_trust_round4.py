@@ -465,3 +465,41 @@ def test_predict_on_data_1000x_the_training_range_warns(berlin_run, tmp_path):
     ]
     rc, _, err = invoke("predict", berlin_run, "--data", src, "-o", tmp_path / "q.csv")
     assert rc == 0 and "far outside" not in err, err
+
+
+@pytest.mark.slow
+def test_bands_calibrated_on_a_filled_validation_split_are_warned_about(tmp_path):
+    """A validation split that is one interpolated gap: train said "calibrated on N validation windows" and nothing
+    else. Now one warning counts the filled values (45 of 45 here, counted from the file) and names the fix; a split
+    with 10 % filled raises none."""
+    n = 300
+    t = pd.date_range("2020-01-01", periods=n, freq="h")
+    y = np.sin(np.arange(n) / 4.0)
+    val = slice(int(0.7 * n), int(0.85 * n))  # rows 210..254: the default split's validation rows
+    gap = y.copy()
+    gap[val] = np.nan
+    pd.DataFrame({"time": t, "y": gap}).to_csv(tmp_path / "gap.csv", index=False)
+    bands = {"intervals": {"levels": [80, 95]}}
+    cfg = config_for(tmp_path, {"path": str(tmp_path / "gap.csv")}, **bands)
+    rc, _, err = invoke("train", cfg, "--run-dir", tmp_path / "run", "--quiet")
+    assert rc == 0, err
+    k = int(np.isnan(gap[val]).sum())
+    assert k == 45
+    assert (
+        f"warning: {k} of the {k} validation values of 'y' (100%) were missing and filled (data.missing: "
+        "interpolate): the intervals are calibrated against values nobody observed. Fix: move the validation split"
+        " onto observed rows (data.split.val_start), or fill the gap in the data"
+    ) in err.splitlines()
+
+    from rnnforecast.config import load_config
+    from rnnforecast.pipeline import filled_validation_warnings, load_data
+
+    few = y.copy()
+    few[val.start : val.start + 5] = np.nan  # 5 of 45: observed values dominate
+    pd.DataFrame({"time": t, "y": few}).to_csv(tmp_path / "few.csv", index=False)
+    c = load_config(config_for(tmp_path, {"path": str(tmp_path / "few.csv")}, "few.yaml", **bands))
+    assert filled_validation_warnings(load_data(c), c) == []
+    c = load_config(cfg)
+    assert len(filled_validation_warnings(load_data(c), c)) == 1
+    c = load_config(config_for(tmp_path, {"path": str(tmp_path / "gap.csv")}, "nobands.yaml"))
+    assert filled_validation_warnings(load_data(c), c) == []  # no bands, nothing calibrated
