@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
-import signal
 import subprocess
 import sys
 import time
@@ -291,22 +289,27 @@ def test_the_zone_rule_for_hourly_data_is_utc_for_text_and_dtype_alike():
 # --------------------------------------------------------------------------- 5: full disk (RLIMIT_FSIZE)
 
 
+LAUNCHER = """
+import os, resource, signal, sys
+fsize, space = (int(v) if v != "-" else None for v in sys.argv[1:3])
+if fsize is not None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # inherited across exec: the write fails (EFBIG), not the process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+if space is not None:
+    resource.setrlimit(resource.RLIMIT_AS, (space, space))
+os.execv(sys.executable, [sys.executable, "-m", "rnnforecast", *sys.argv[3:]])
+"""
+
+
 def limited(*args: str, fsize: int | None = None, address_space: int | None = None, timeout: int = 300, cwd=None):
-    """The real CLI in a subprocess under a file-size limit (writes beyond it fail with EFBIG, as on a full disk;
-    SIGXFSZ ignored so the write fails rather than the process) or an address-space limit."""
-
-    def limits():
-        if fsize is not None:
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-        if address_space is not None:
-            resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-
+    """The real CLI in a subprocess under a file-size limit (writes beyond it fail with EFBIG, as on a full disk)
+    or an address-space limit, set by a small launcher that then execs the CLI (no preexec_fn: this test process
+    runs JAX threads, and fork + Python code in the child can deadlock)."""
     # the shared JAX compilation cache is off: a write cut short there would leave a truncated entry for others
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RNNFORECAST_JAX_CACHE": "off"}
+    limits = [str(v) if v is not None else "-" for v in (fsize, address_space)]
     return subprocess.run(
-        [sys.executable, "-m", "rnnforecast", *map(str, args)],
-        preexec_fn=limits,
+        [sys.executable, "-c", LAUNCHER, *limits, *map(str, args)],
         env=env,
         capture_output=True,
         text=True,
