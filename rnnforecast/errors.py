@@ -113,4 +113,3 @@ def disk_full(e: BaseException) -> str | None:
         return e.strerror or DISK_FULL_WORDS[0]
     text = str(e)
     return next((w for w in DISK_FULL_WORDS if w.lower() in text.lower()), None)
-
