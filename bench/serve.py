@@ -5,11 +5,12 @@ subprocess and measures, with keep-alive ``http.client`` connections in threads:
 
 - one-series forecasts of 60 recent rows: p50/p99 latency and requests/s with ``--connections`` (8) connections,
   and with one connection (latency without queueing);
-- the batch endpoint: series forecast per second (``--batch`` items of 60 rows per request);
+- the batch endpoint: series forecast per second (``--batch`` items of 60 rows per request, and ``--batch-short``
+  items of ``input_length`` rows, the least a forecast reads);
 - memory: the server's RSS with one run, and what a second loaded run adds (psutil);
 - beside them, ``rnnforecast predict RUN --data FILE --json`` from a fresh process (median of 3).
 
-Prints the figures and writes ``bench/results/serve-<date>-<host>.json``. Not part of the test suite.
+Prints the figures and writes ``bench/results/serve-<date>T<HHMM>-<host>.json`` (UTC). Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -196,6 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--batch", type=int, default=32, help="items (windows of 60 rows) per batch request")
+    ap.add_argument("--batch-short", type=int, default=128, help="items of input_length rows per batch request")
     ap.add_argument("--series", type=int, default=100, help="series of the many-series run")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
@@ -208,6 +210,9 @@ def main(argv: list[str] | None = None) -> None:
         single = [json.dumps({"data": records(*recent_rows(run, ROWS, k))}).encode() for k in range(16)]
         batch = [json.dumps({"items": [{"data": json.loads(b)["data"]} for b in single] * (args.batch // 16)}).encode()]
         n_items = len(json.loads(batch[0])["items"])
+        length = json.loads((run / "schema.json").read_text())["input_length"]
+        short = [{"data": records(*recent_rows(run, length, k))} for k in range(args.batch_short)]
+        batch_short = [json.dumps({"items": short}).encode()]
 
         second = tmp / "second" / (run.name + "-copy")
         shutil.copytree(run, second)
@@ -229,6 +234,10 @@ def main(argv: list[str] | None = None) -> None:
             b["items_per_request"] = n_items
             b["series_per_s"] = round(b["requests_per_s"] * n_items, 1)
             result["batch"] = b
+            b = load(port, path + "/batch", batch_short, 2, args.seconds)
+            b["items_per_request"], b["rows_per_item"] = len(short), length
+            b["series_per_s"] = round(b["requests_per_s"] * len(short), 1)
+            result["batch_short"] = b
             m = load(port, f"/v1/runs/{many.name}/forecast", [many_request], 2, args.seconds)
             m["series_per_request"] = n_series
             m["series_per_s"] = round(m["requests_per_s"] * n_series, 1)
@@ -239,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
         fresh = predict_fresh(run, data)
         result["predict_fresh_process_s"] = round(statistics.median(fresh), 3)
         result["load_after"] = load_average()
-    stamp = dt.date.today().isoformat()
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H%M")  # one file per run, none overwritten
     out = ROOT / "bench" / "results" / f"serve-{stamp}-{socket.gethostname()}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     s, b = result["single"], result["batch"]
@@ -248,6 +257,11 @@ def main(argv: list[str] | None = None) -> None:
     o = result["single_one_connection"]
     print(f"  one connection: p50 {o['p50_ms']} ms, p99 {o['p99_ms']} ms, {o['requests_per_s']} requests/s")
     print(f"batch of {n_items}, 2 connections: {b['series_per_s']} series/s (p50 {b['p50_ms']} ms per request)")
+    bs = result["batch_short"]
+    print(
+        f"batch of {bs['items_per_request']} x {bs['rows_per_item']} rows, 2 connections: {bs['series_per_s']} series/s "
+        f"(p50 {bs['p50_ms']} ms per request)"
+    )
     m = result["many_series"]
     print(
         f"one request of {m['series_per_request']} series x {ROWS} rows (a run with series_id): "

@@ -6,7 +6,6 @@ Prints ``BENCH_RESULT [result, ...]`` (one JSON result per task) as the last std
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -98,7 +97,7 @@ def task_plain_fit(t: dict) -> dict:
     from rnnforecast import backend
 
     backend.activate("auto")
-    T = importlib.import_module("rnnforecast.train")  # `rnnforecast.train` is the API function
+    from rnnforecast import fit as T
     from rnnforecast.models import build_model
 
     cfg, data = _arrays(t["config"], Path(t["tmp"]))
@@ -139,7 +138,7 @@ def task_throughput(t: dict) -> dict:
     from rnnforecast import backend
 
     backend.activate("auto")
-    T = importlib.import_module("rnnforecast.train")  # `rnnforecast.train` is the API function
+    from rnnforecast import fit as T
 
     cfg, data = _arrays(t["config"], Path(t["tmp"]))
     ds = T.WindowDataset(data, data.starts("train"), cfg.training.batch_size, shuffle=True, seed=cfg.seed)
@@ -172,7 +171,7 @@ def task_tutorial(t: dict) -> dict:
     import keras
     import tensorflow as tf
 
-    T = importlib.import_module("rnnforecast.train")  # `rnnforecast.train` is the API function
+    from rnnforecast import fit as T
     from rnnforecast.models import build_model
 
     cfg, data = _arrays(t["config"], Path(t["tmp"]))

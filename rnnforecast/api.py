@@ -170,14 +170,7 @@ def train(
         quiet: no per-epoch lines on stderr (default True).
     """
     cfg, name = _config(config, overrides)
-    replaced = None
-    if run_dir is not None:
-        target = Path(run_dir)
-        if overwrite and (target.exists() or target.is_symlink()):
-            replaced = _set_aside(target)
-        elif not overwrite:
-            target = _free_name(target)
-        run_dir = target
+    run_dir, replaced = _target(run_dir, overwrite)
     try:
         result = pipeline.train(
             cfg, config_path=name, run_dir=str(run_dir) if run_dir else None, quiet=quiet, table=data
@@ -198,6 +191,16 @@ RUN_ENTRIES = frozenset(
     {"model.keras", "config.yaml", "scaler.json", "schema.json", "metrics.json", "history.csv", "timing.json"}
     | {"forecast.csv", "intervals.json", "plots", "members", "inspect", "tensorboard", "report.html", "heldout"}
 )
+
+
+def _target(run_dir: str | Path | None, overwrite: bool) -> tuple[Path | None, Path | None]:
+    """Where ``train`` writes (``run_dir`` or a free name beside it), and where an overwritten run was set aside."""
+    if run_dir is None:
+        return None, None
+    target = Path(run_dir)
+    if overwrite and (target.exists() or target.is_symlink()):
+        return target, _set_aside(target)
+    return (target if overwrite else _free_name(target)), None
 
 
 def _free_name(target: Path) -> Path:

@@ -129,16 +129,12 @@ def start_or_resume(final: Path, fingerprint: dict, *, what: str, again: str) ->
 def _mismatch(partial: Path, what: str, old, new: dict) -> RunError:
     """Why an unfinished directory cannot be resumed: its data changed (named), or its config or options did."""
     if isinstance(old, dict) and "data_sha256" in old and old.get("data_sha256") != new.get("data_sha256"):
-        return RunError(
-            f"the data changed since this {what} started (SHA-256 differs); resuming would mix folds from two inputs",
-            where=str(partial),
-            fix=f"restore the data it started with to resume, or pass another --out for a new {what}",
-        )
-    return RunError(
-        f"an unfinished {what} with another config or other options is already there",
-        where=str(partial),
-        fix="rerun with the same config and options to resume it, or pass another --out",
-    )
+        why = f"the data changed since this {what} started (SHA-256 differs); resuming would mix folds from two inputs"
+        fix = f"restore the data it started with to resume, or pass another --out for a new {what}"
+    else:
+        why = f"an unfinished {what} with another config or other options is already there"
+        fix = "rerun with the same config and options to resume it, or pass another --out"
+    return RunError(why, where=str(partial), fix=fix)
 
 
 def start(
@@ -230,47 +226,24 @@ def _taken(final: Path, what: str, option: str, config_path: str | None) -> RunE
         return RunError(f"the {what} directory already exists", where=str(final), fix=f"pass another {option}")
     owner = locked_by(partial)
     if owner is not None:
-        return RunError(
-            f"another rnnforecast process is writing this {what} ({owner})",
-            where=str(partial),
-            fix=f"wait for it to finish, or pass another {option}",
-        )
-    if what == "run" and committed_epoch(partial) is not None:
-        return RunError(
-            "an unfinished run is already there",
-            where=str(partial),
-            fix=f"resume it with: rnnforecast train {config_path} --resume {partial}, or pass another {option}",
-        )
-    if _owner(partial).get("what") == what:  # left by an rnnforecast process that is gone: still not ours to delete
-        return RunError(
-            f"an unfinished {what} is already there",
-            where=str(partial),
-            fix=f"remove it, or pass another {option}",
-        )
-    return RunError(
-        f"{partial.name} already exists and was not made by this process; rnnforecast never deletes it",
-        where=str(partial),
-        fix=f"pass another {option}, or move or remove {partial} yourself",
-    )
-
-
-RESULT_SIGNS = (  # files that together mark a directory rnnforecast wrote as a result (a finished one has no owner)
-    ((MARKER,), None),
-    ((OWNER,), None),
-    (("metrics.json", "schema.json"), "run"),
-    (("compare.json",), "comparison"),
-    (("tune.json",), "tune"),
-    (("plan.json", "metrics.json"), "backtest"),
-    (("fold.json", "predictions.csv"), "backtest fold"),
-)
+        why, fix = f"another rnnforecast process is writing this {what} ({owner})", "wait for it to finish, or"
+    elif what == "run" and committed_epoch(partial) is not None:
+        why = "an unfinished run is already there"
+        fix = f"resume it with: rnnforecast train {config_path} --resume {partial}, or"
+    elif _owner(partial).get("what") == what:  # left by an rnnforecast process that is gone: still not ours to delete
+        why, fix = f"an unfinished {what} is already there", "remove it, or"
+    else:
+        why = f"{partial.name} already exists and was not made by this process; rnnforecast never deletes it"
+        return RunError(why, where=str(partial), fix=f"pass another {option}, or move or remove {partial} yourself")
+    return RunError(why, where=str(partial), fix=f"{fix} pass another {option}")
 
 
 def _result_kind(d: Path) -> str | None:
-    """What rnnforecast wrote ``d`` as ("run", "comparison", "tune", "backtest", ...), or None when it did not."""
-    for names, kind in RESULT_SIGNS:
-        if all((d / name).is_file() for name in names):
-            return kind or _owner(d).get("what") or "run"
-    return None
+    """What rnnforecast wrote ``d`` as ("run", "comparison", "tune", "backtest", ...), finished or not (an
+    unfinished one names itself in its owner record), or None when it did not."""
+    if (d / MARKER).is_file() or (d / OWNER).is_file():
+        return _owner(d).get("what") or "run"
+    return records.kind_of(d)
 
 
 def enclosing_result(path: Path) -> Path | None:
@@ -599,6 +572,11 @@ def metrics_record(cfg: Config, scored: dict, val: dict, fit, params: int, extra
             "stopped_early": fit.stopped_early,
             "params": params,
             "best_val_loss": finite_or_none(min(fit.history.get("val_loss", [math.nan]))),
+            **(
+                {"untrained_val_loss": finite_or_none(fit.start_loss)}
+                if getattr(fit, "start_loss", None) is not None
+                else {}
+            ),
         },
         "stationarity": {"share_test_outside_train_range": extra["stationarity"]},
         "backend": extra["backend"],
@@ -768,21 +746,29 @@ def resume_dir(
 
 
 def _resumable(p: Path) -> Path:
+    """The unfinished directory that ``--resume p`` names (``p`` or its .partial), refused when there is none."""
     if not p.name.endswith(PARTIAL_SUFFIX) and partial_of(p).exists():
         p = partial_of(p)
     final = final_of(p) if p.name.endswith(PARTIAL_SUFFIX) else p
     if final.is_dir() and all((final / name).exists() for name in REQUIRED):
-        where = final if not p.exists() or p == final else p
-        raise RunError(
-            f"the run {final} finished; there is nothing to resume",
-            where=str(where),
-            fix="evaluate or predict with the finished run, or start a new training"
-            + (
-                f" (the unfinished {p.name} can only be resumed once {final} is moved away)"
-                if p.exists() and p != final
-                else ""
-            ),
-        )
+        raise _finished_already(p, final)
+    _check_resumable(p, final)
+    return p
+
+
+def _finished_already(p: Path, final: Path) -> RunError:
+    """The refusal of a resume whose run finished (``p`` may be a second, unfinished copy of it)."""
+    other = p.exists() and p != final
+    return RunError(
+        f"the run {final} finished; there is nothing to resume",
+        where=str(p if other else final),
+        fix="evaluate or predict with the finished run, or start a new training"
+        + (f" (the unfinished {p.name} can only be resumed once {final} is moved away)" if other else ""),
+    )
+
+
+def _check_resumable(p: Path, final: Path) -> None:
+    """An unfinished run ``p`` can be resumed: it exists, its final name is free, and an epoch was saved."""
     if not p.exists():
         raise RunError(
             "nothing to resume here", where=str(p), fix="pass the .partial directory printed when training stopped"
@@ -797,7 +783,6 @@ def _resumable(p: Path) -> Path:
         raise RunError(
             "no completed epoch was saved, so there is nothing to resume", where=str(p), fix="start a new training"
         )
-    return p
 
 
 def _same_run_config(saved, cfg: Config) -> bool:
@@ -892,6 +877,23 @@ class Run:
 def open_run(path: str | Path) -> Run:
     """Check a run directory and read its config, schema and metrics (not the model)."""
     p = Path(path)
+    _check_finished_run(p)
+    schema, metrics, raw_cfg = _read_records(p)
+    _check_schema(p / SCHEMA, schema)
+    version = schema.get("format_version")
+    if version != FORMAT_VERSION:
+        raise RunError(
+            f"schema.json has format_version {version!r}; this rnnforecast reads {FORMAT_VERSION}",
+            where=str(p / SCHEMA),
+            fix="use the rnnforecast version that wrote the run, or train again",
+        )
+    cfg = from_dict(raw_cfg, source=str(p / CONFIG), base_dir=str(p))
+    _check_window(p, cfg, schema)
+    return Run(p, cfg, schema, metrics)
+
+
+def _check_finished_run(p: Path) -> None:
+    """``p`` is a finished run directory: it exists, is not unfinished, and holds every REQUIRED file."""
     if not p.exists():
         guess = partial_of(p)
         fix = (
@@ -913,6 +915,10 @@ def open_run(path: str | Path) -> Run:
             raise RunError(
                 f"{name} is missing", where=str(p), fix="pass a complete run directory written by rnnforecast train"
             )
+
+
+def _read_records(p: Path) -> tuple[dict, dict, dict]:
+    """schema.json, metrics.json and config.yaml of a run, each a mapping, or the run is damaged."""
     try:
         schema = json.loads((p / SCHEMA).read_text())
         metrics = json.loads((p / METRICS).read_text())
@@ -926,17 +932,7 @@ def open_run(path: str | Path) -> Run:
             raise RunError(
                 f"{name} holds a {type(value).__name__}, not a mapping", where=str(p / name), fix=DAMAGED_FIX
             )
-    _check_schema(p / SCHEMA, schema)
-    version = schema.get("format_version")
-    if version != FORMAT_VERSION:
-        raise RunError(
-            f"schema.json has format_version {version!r}; this rnnforecast reads {FORMAT_VERSION}",
-            where=str(p / SCHEMA),
-            fix="use the rnnforecast version that wrote the run, or train again",
-        )
-    cfg = from_dict(raw_cfg, source=str(p / CONFIG), base_dir=str(p))
-    _check_window(p, cfg, schema)
-    return Run(p, cfg, schema, metrics)
+    return schema, metrics, raw_cfg
 
 
 DAMAGED_FIX = "the run is damaged: train again (or copy the run directory again if it came from elsewhere)"

@@ -106,6 +106,11 @@ json_option = click.option(
 )
 
 
+def count_option(name: str, default: int, help: str):
+    """An option that counts something (runs, folds, trials, rows): a whole number >= 1 with a shown default."""
+    return click.option(name, type=click.IntRange(min=1), default=default, show_default=True, help=help)
+
+
 def _result(human: str, as_json: bool, document) -> None:
     """The human text on stdout, or with --json on stderr and ``document()`` (a JSON string) on stdout."""
     click.echo(mask_secrets(human), err=as_json)
@@ -119,7 +124,7 @@ def executor_options(workers_help: str):
     def decorate(command):
         for option in reversed(
             (
-                click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help=workers_help),
+                count_option("--workers", 1, workers_help),
                 click.option(
                     "--executor",
                     type=click.Choice(["local", "ray"]),
@@ -312,13 +317,7 @@ def _cells(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
     help="Comma-separated cells to compare (simple_rnn, lstm, gru, dense).",
 )
 @click.option("--dense", is_flag=True, help="Add the non-recurrent dense reference model.")
-@click.option(
-    "--repeats",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Seeds per cell (seed, seed+1, ...); tables show mean ± std.",
-)
+@count_option("--repeats", 1, "Seeds per cell (seed, seed+1, ...); tables show mean ± std.")
 @click.option(
     "--out", type=click.Path(file_okay=False), help="Write the comparison here instead of runs/<name>-compare-<time>/."
 )
@@ -363,7 +362,7 @@ def _refit(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @cli.command()
 @config_argument
 @set_option
-@click.option("--folds", type=click.IntRange(min=1), default=4, show_default=True, help="Number of folds (origins).")
+@count_option("--folds", 4, "Number of folds (origins).")
 @click.option(
     "--step",
     type=click.IntRange(min=1),
@@ -379,7 +378,7 @@ def _refit(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option(
     "--levels", default="80,95", show_default=True, callback=_levels, help="Interval levels in percent (conformal)."
 )
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Models trained at once.")
+@count_option("--workers", 1, "Models trained at once.")
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
@@ -403,9 +402,7 @@ def backtest(config: str, overrides: tuple[str, ...], as_json: bool, **options) 
 @cli.command()
 @config_argument
 @set_option
-@click.option(
-    "--trials", type=click.IntRange(min=1), default=20, show_default=True, help="Finished trials the study should hold."
-)
+@count_option("--trials", 20, "Finished trials the study should hold.")
 @click.option(
     "--timeout", type=click.FloatRange(min=0, min_open=True), help="Stop starting trials after this many seconds."
 )
@@ -524,18 +521,12 @@ def export(run: str, fmt: str, output: str | None) -> None:
 @click.argument("runs", nargs=-1, required=True, type=click.Path())
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="TCP port.")
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Server processes (with --ray: replicas).",
-)
+@count_option("--workers", 1, "Server processes (with --ray: replicas).")
 @click.option(
     "--token-env", metavar="VAR", help="Require 'Authorization: Bearer <$VAR>' on every route but / and /health."
 )
-@click.option("--max-rows", type=click.IntRange(min=1), default=10_000, show_default=True, help="Rows per request.")
-@click.option("--max-bytes", type=click.IntRange(min=1), default=1 << 20, show_default=True, help="Bytes per request.")
+@count_option("--max-rows", 10_000, "Rows per request.")
+@count_option("--max-bytes", 1 << 20, "Bytes per request.")
 @click.option("--ray", "on_ray", is_flag=True, help="Deploy on Ray Serve instead, --workers replicas over the cluster.")
 @click.option("--address", help="With --ray: the cluster (auto, ray://host:10001); default: a local Ray runtime.")
 def serve(runs: tuple[str, ...], host: str, port: int, workers: int, token_env: str | None, **limits) -> None:

@@ -33,6 +33,14 @@ FIELDS = ("params", "seconds_per_epoch", "best_epoch", "val_mse", "test_mse", "t
 def parse_cells(text: str, dense: bool = False) -> list[str]:
     """``"simple_rnn,lstm"`` -> ``["simple_rnn", "lstm"]`` (+ ``"dense"`` when asked), checked against the known cells."""
     cells = [c.strip() for c in text.split(",") if c.strip()]
+    _check_cells(cells, text)
+    if dense and "dense" not in cells:
+        cells.append("dense")
+    return cells
+
+
+def _check_cells(cells: list[str], text: str) -> None:
+    """At least one cell, each known (``CELLS``) and listed once."""
     bad = [c for c in cells if c not in CELLS]
     if bad or not cells:
         raise ConfigError(
@@ -44,9 +52,6 @@ def parse_cells(text: str, dense: bool = False) -> list[str]:
         raise ConfigError(
             f"a cell is listed twice ({text})", where="--cells", fix="list each cell once; use --repeats for more seeds"
         )
-    if dense and "dense" not in cells:
-        cells.append("dense")
-    return cells
 
 
 def seconds_per_epoch(epoch_seconds: list[float]) -> float | None:

@@ -533,24 +533,29 @@ def _check_duplicate_keys(
         return
     _open.add(id(node))
     if isinstance(node, yaml.MappingNode):
-        seen: dict[Any, int] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            dotted = f"{prefix}.{key}" if prefix else str(key)
-            if key is not None and key in seen:
-                raise ConfigError(
-                    f"key {dotted} appears twice (first on line {seen[key]}); YAML would silently keep only the last",
-                    where=f"{source}:{key_node.start_mark.line + 1}",
-                    fix="keep one of them",
-                )
-            if key is not None:
-                seen[key] = key_node.start_mark.line + 1
-            _check_duplicate_keys(value_node, source, dotted, _open, _done)
+        _check_mapping_keys(node, source, prefix, _open, _done)
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
             _check_duplicate_keys(item, source, prefix, _open, _done)
     _open.discard(id(node))
     _done.add(id(node))
+
+
+def _check_mapping_keys(node: yaml.MappingNode, source: str, prefix: str, _open: set, _done: set) -> None:
+    """Each key of one mapping once; then every value, recursively (:func:`_check_duplicate_keys`)."""
+    seen: dict[Any, int] = {}
+    for key_node, value_node in node.value:
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if key is not None and key in seen:
+            raise ConfigError(
+                f"key {dotted} appears twice (first on line {seen[key]}); YAML would silently keep only the last",
+                where=f"{source}:{key_node.start_mark.line + 1}",
+                fix="keep one of them",
+            )
+        if key is not None:
+            seen[key] = key_node.start_mark.line + 1
+        _check_duplicate_keys(value_node, source, dotted, _open, _done)
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -687,14 +692,7 @@ def _convert(tp: Any, value: Any, key: str, where: _Where, meta: dict | None = N
     if dataclasses.is_dataclass(tp):
         return _build(tp, {} if value is None else value, f"{key}.", where)
     if origin is Literal:
-        args = typing.get_args(tp)
-        if not isinstance(value, str) or value not in args:
-            raise ConfigError(
-                f"received {_show(value)}{did_you_mean(value, args)}",
-                where=where(key),
-                fix=f"use one of: {', '.join(map(str, args))}",
-            )
-        return value
+        return _convert_literal(typing.get_args(tp), value, key, where)
     if origin is list:
         return _convert_list(typing.get_args(tp)[0], value, key, where, meta)
     if origin is dict:
@@ -702,6 +700,17 @@ def _convert(tp: Any, value: Any, key: str, where: _Where, meta: dict | None = N
     if tp is Any:
         return value
     return _convert_scalar(tp, value, key, where, meta)
+
+
+def _convert_literal(args: tuple, value: Any, key: str, where: _Where) -> str:
+    """One of the allowed words ``args``; the error lists them (and the nearest one)."""
+    if not isinstance(value, str) or value not in args:
+        raise ConfigError(
+            f"received {_show(value)}{did_you_mean(value, args)}",
+            where=where(key),
+            fix=f"use one of: {', '.join(map(str, args))}",
+        )
+    return value
 
 
 def _convert_union(tp: Any, value: Any, key: str, where: _Where, meta: dict) -> Any:
@@ -846,6 +855,7 @@ def _check_consistency(cfg: Config, where: _Where) -> None:
         raise ConfigError("must not be empty", where=where("data.features"), fix="list input columns or remove the key")
     _check_activation(cfg.model.activation, where)
     _check_model_shape(cfg, where)
+    _check_schedule(cfg.training, where)
     _check_frequency(cfg.data.frequency, where)
     _check_source(cfg.data, where)
     _check_future(cfg.data, where)
@@ -943,41 +953,49 @@ def _check_units(units: list[int], where: _Where) -> None:
 
 def _check_model_shape(cfg: Config, where: _Where) -> None:
     """Segment and channel options that need a recurrent cell, whole segments, or targets among the inputs."""
-    m, w = cfg.model, cfg.window
-    if m.segment_length is not None:
-        if m.cell == "dense":
-            raise ConfigError(
-                "segments run a recurrent cell; cell dense has none",
-                where=where("model.segment_length"),
-                fix="set model.cell to gru, lstm or simple_rnn, or remove model.segment_length",
-            )
-        if m.segment_length > w.input_length:
-            raise ConfigError(
-                f"a segment of {m.segment_length} steps is longer than window.input_length={w.input_length}",
-                where=where("model.segment_length"),
-                fix=f"use a segment_length of at most {w.input_length} (a divisor of it uses every step)",
-            )
-        if m.bidirectional:
-            raise ConfigError(
-                "segment models read the window forward only",
-                where=where("model.bidirectional"),
-                fix="set model.bidirectional: false, or remove model.segment_length",
-            )
+    if cfg.model.segment_length is not None:
+        _check_segments(cfg.model, cfg.window, where)
     features = cfg.data.features
     missing = [t for t in cfg.data.target if features is not None and t not in features]
-    if m.channels == "independent" and missing:
+    if cfg.model.channels == "independent" and missing:
         raise ConfigError(
             f"runs each target's own history, but target {missing[0]!r} is not among data.features",
             where=where("model.channels"),
             fix=f"add {missing[0]!r} to data.features",
         )
-    if cfg.training.lr_schedule == "cosine" and cfg.training.reduce_lr_on_plateau is not None:
+
+
+def _check_segments(m: ModelConfig, w: WindowConfig, where: _Where) -> None:
+    """model.segment_length: a recurrent cell, read forward, over segments no longer than the window."""
+    if m.cell == "dense":
+        raise ConfigError(
+            "segments run a recurrent cell; cell dense has none",
+            where=where("model.segment_length"),
+            fix="set model.cell to gru, lstm or simple_rnn, or remove model.segment_length",
+        )
+    if m.segment_length > w.input_length:
+        raise ConfigError(
+            f"a segment of {m.segment_length} steps is longer than window.input_length={w.input_length}",
+            where=where("model.segment_length"),
+            fix=f"use a segment_length of at most {w.input_length} (a divisor of it uses every step)",
+        )
+    if m.bidirectional:
+        raise ConfigError(
+            "segment models read the window forward only",
+            where=where("model.bidirectional"),
+            fix="set model.bidirectional: false, or remove model.segment_length",
+        )
+
+
+def _check_schedule(t: TrainingConfig, where: _Where) -> None:
+    """Warm-up belongs to the cosine schedule, which sets the learning rate alone (no reduce_lr_on_plateau)."""
+    if t.lr_schedule == "cosine" and t.reduce_lr_on_plateau is not None:
         raise ConfigError(
             "a cosine schedule sets the learning rate itself; reduce_lr_on_plateau cannot change it",
             where=where("training.reduce_lr_on_plateau"),
             fix="set training.reduce_lr_on_plateau: null, or training.lr_schedule: constant",
         )
-    if cfg.training.warmup_epochs and cfg.training.lr_schedule != "cosine":
+    if t.warmup_epochs and t.lr_schedule != "cosine":
         raise ConfigError(
             "warm-up is part of the cosine schedule",
             where=where("training.warmup_epochs"),

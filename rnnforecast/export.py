@@ -57,41 +57,11 @@ class Plan:
 
 def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
     """The constants of the fold, or a RunError naming what cannot be folded and how to train instead."""
+    _check_foldable(data, where, n_quantiles)
     scaler = data.scaler
-    if scaler.groups != ["*"]:
-        raise RunError(
-            f"the run has one scaler per series ({len(scaler.groups)} series); export folds a single scaler",
-            where=where,
-            fix="train with data.scale_per_series: false to export this model",
-        )
-    if n_quantiles != 1:
-        raise RunError("export supports point forecasts only, not quantile models", where=where)
-    if data.future_idx:
-        raise RunError(
-            "export takes one raw window; this model also reads values of the forecast steps (a 'future' input)",
-            where=where,
-            fix="train with data.future_time_features: false and without data.future to export",
-        )
-    _check_framing(data.framing, where)
     features, targets = data.features, data.targets
     pos = [features.index(t) if t in features else -1 for t in targets]
-    needs_level = [
-        t
-        for t, p in zip(targets, pos)
-        if p < 0 and (data.transform.get(t, "none") != "none" or data.framing.norm in ("window", "instance"))
-    ]
-    if needs_level:
-        why = (
-            f"data.scaling: {data.framing.norm}"
-            if data.framing.norm != "none"
-            else f"data.transform of {needs_level[0]!r}"
-        )
-        raise RunError(
-            f"cannot fold {why} into the export: it needs the last observed {needs_level[0]!r}, "
-            "which is not one of the model's inputs",
-            where=where,
-            fix=f"train with {needs_level[0]!r} in data.features (or without that transform) to export",
-        )
+    _check_levels(data, pos, where)
     fi, ti = data.feature_idx, data.target_idx
     codes = np.array([TRANSFORM_CODES[data.transform.get(c, "none")] for c in features], dtype=np.int64)
     return Plan(
@@ -111,6 +81,48 @@ def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
         scaling=scaler.kind,
         instance=data.framing.norm == "instance",
     )
+
+
+def _check_foldable(data, where: str, n_quantiles: int) -> None:
+    """One scaler, point forecasts, no future inputs, and a framing the fold replays."""
+    scaler = data.scaler
+    if scaler.groups != ["*"]:
+        raise RunError(
+            f"the run has one scaler per series ({len(scaler.groups)} series); export folds a single scaler",
+            where=where,
+            fix="train with data.scale_per_series: false to export this model",
+        )
+    if n_quantiles != 1:
+        raise RunError("export supports point forecasts only, not quantile models", where=where)
+    if data.future_idx:
+        raise RunError(
+            "export takes one raw window; this model also reads values of the forecast steps (a 'future' input)",
+            where=where,
+            fix="train with data.future_time_features: false and without data.future to export",
+        )
+    _check_framing(data.framing, where)
+
+
+def _check_levels(data, pos: list[int], where: str) -> None:
+    """A target that is not an input (``pos`` -1) cannot be transformed or window-scaled in the fold: undoing
+    either needs its last observed value."""
+    needs_level = [
+        t
+        for t, p in zip(data.targets, pos)
+        if p < 0 and (data.transform.get(t, "none") != "none" or data.framing.norm in ("window", "instance"))
+    ]
+    if needs_level:
+        why = (
+            f"data.scaling: {data.framing.norm}"
+            if data.framing.norm != "none"
+            else f"data.transform of {needs_level[0]!r}"
+        )
+        raise RunError(
+            f"cannot fold {why} into the export: it needs the last observed {needs_level[0]!r}, "
+            "which is not one of the model's inputs",
+            where=where,
+            fix=f"train with {needs_level[0]!r} in data.features (or without that transform) to export",
+        )
 
 
 def _check_framing(f, where: str) -> None:

@@ -44,9 +44,13 @@ def final_config(cfg: Config, epochs: int) -> Config:
 
 def refit(cfg: Config, data: SeriesData, epochs: int, partial: Path, quiet: bool = False) -> FinalFit:
     """Train the final model on every row of ``data``'s frame for ``epochs`` epochs (resuming its checkpoint)."""
-    from .pipeline import fit_model  # the one training step; pipeline imports this module
+    from .pipeline import fit_model, new_model  # the one training step; pipeline imports this module
 
     full = build(data.frame, cfg, train_all=True)
+    if epochs == 0:  # no epoch beat the untrained residual model: the final model is that start, its baseline
+        if not quiet:
+            print("final fit: 0 epochs (the baseline was kept), scaler fitted on every row", file=sys.stderr)
+        return FinalFit(new_model(cfg, full), full, 0, 0.0)
     fcfg = final_config(cfg, epochs)
     ckpt = partial / CHECKPOINT
     state_file = ckpt / "state.json"

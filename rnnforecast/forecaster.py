@@ -49,6 +49,7 @@ class Evaluation:
     intervals: I.RunIntervals | None = None
     source: str = ""  # the data scored: a file, a masked SQL URL, or <DataFrame>
     filled: np.ndarray | None = None  # (B, H, T) actuals the tool filled (gap rows): left out of every score
+    adaptive_state: dict[str, I.AdaptiveState] | None = None  # series -> ACI state after the last window (adaptive)
 
 
 def norm_scale(data: SeriesData) -> np.ndarray:
@@ -144,7 +145,9 @@ def add_intervals(ev: Evaluation, run: I.RunIntervals, data: SeriesData, val: Ev
     """
     if run.adaptive and val is not None:
         val_scores = np.abs(val.actual - val.forecasts["model"][..., 0])  # (N, H, T)
-        model_q = I.adaptive_bands(run, ev.forecasts["model"], ev.actual, val_scores, data.series_index(ev.starts))
+        groups = data.series_index(ev.starts)
+        model_q, states = I.adaptive_run(run, ev.forecasts["model"], ev.actual, val_scores, groups)
+        ev.adaptive_state = {str(data.segments[g].series): st for g, st in states.items()}
     else:
         model_q = I.model_bands(run, ev.output)
     ev.bands = {
@@ -155,6 +158,11 @@ def add_intervals(ev: Evaluation, run: I.RunIntervals, data: SeriesData, val: Ev
     scale = msis_scale(data, ev.metrics["season_length"])
     kept = None if ev.filled is None else ~ev.filled
     scored = {k: I.interval_metrics(ev.actual, q, run.levels, data.targets, scale, kept) for k, q in ev.bands.items()}
+    shift, drift = (
+        ({}, [])
+        if val is None or val is ev
+        else I.scale_shift(_abs(val), _abs(ev), data.targets, adaptive=run.adaptive)
+    )
     ev.metrics["intervals"] = {
         "method": run.method,
         "levels": list(run.levels),
@@ -162,8 +170,15 @@ def add_intervals(ev: Evaluation, run: I.RunIntervals, data: SeriesData, val: Ev
         "adaptive": run.adaptive and val is not None,
         "calibration_windows": (run.model or run.persistence).n,
         **scored,
-        "warnings": run.warnings() + I.coverage_warnings(scored["model"], split=ev.split),
+        **({"residual_scale_ratio": shift} if shift else {}),
+        "warnings": run.warnings() + drift + I.coverage_warnings(scored["model"], split=ev.split),
     }
+
+
+def _abs(ev: Evaluation) -> np.ndarray:
+    """``(B, H, T)`` absolute residuals of the model's point forecast; NaN where the actual was filled by the tool."""
+    res = np.abs(ev.actual - ev.forecasts["model"][..., 0])
+    return res if ev.filled is None else np.where(ev.filled, np.nan, res)
 
 
 # --------------------------------------------------------------------------- forecasting past the data
@@ -174,29 +189,38 @@ def forecast_table(model, data: SeriesData, frequency: str, calibration: I.RunIn
 
     With intervals, one more column per target and quantile (``intervals.quantile_column``: ``temp_max_p10``).
     """
+    return pd.DataFrame(forecast_rows(model, data, frequency, calibration))
+
+
+def forecast_rows(model, data: SeriesData, frequency: str, calibration: I.RunIntervals | None = None) -> list[dict]:
+    """The rows of :func:`forecast_table` as dicts (the server answers them without a DataFrame); the model is
+    called once for every series of ``data``."""
     _check_history(data)
-    L = data.input_length
+    L, H = data.input_length, data.horizon
     starts, inputs = data.forecast_inputs(frequency)  # (S,), the window ending at each series' last observed row
     # the compiled predict step: an eager model(x) under JAX compiles the scan anew each call (~200 ms)
     raw_pred = data.unfold(model.predict_on_batch(inputs))  # (S, H, T, Q)
     output = data.invert(starts, raw_pred)  # (S, H, T, Qm)
     method, levels = (calibration.method, calibration.levels) if calibration else (None, None)
     pred = I.point_forecast(output, method, levels)  # (S, H, T, 1)
-    bands = I.model_bands(calibration, output) if calibration else None  # (S, H, T, Q)
-    last_times = data.timestamps(windows.last_input_rows(starts, L))  # (S,)
+    series = [str(s.series) for s in data.segments]
+    bands = I.model_bands(calibration, output, series) if calibration else None  # (S, H, T, Q)
+    future = list(windows.target_times_of(data.timestamps(windows.last_input_rows(starts, L)), H, frequency))  # S*H
+    quantile = "median" if method in ("quantile", "cqr") else "mean"
+    many = len(data.segments) > 1
+    qcols = [[I.quantile_column(t, q) for q in calibration.quantiles] for t in data.targets] if calibration else []
     rows = []
     for i, s in enumerate(data.segments):
-        future = windows.target_times(last_times[i], data.horizon, frequency)
-        for h in range(data.horizon):
-            row = {"timestamp": future[h]}
-            if len(data.segments) > 1:
+        for h in range(H):
+            row = {"timestamp": future[i * H + h]}
+            if many:
                 row["series"] = s.series
-            row |= {"step": h + 1, "quantile": "median" if method in ("quantile", "cqr") else "mean"}
+            row |= {"step": h + 1, "quantile": quantile}
             row |= {t: pred[i, h, j, 0] for j, t in enumerate(data.targets)}
             if bands is not None:
-                row |= _quantile_cells(bands[i, h], data.targets, calibration.quantiles)
+                row |= _quantile_cells(bands[i, h], qcols)
             rows.append(row)
-    return pd.DataFrame(rows)
+    return rows
 
 
 def empty_forecast(targets: list[str]) -> pd.DataFrame:
@@ -204,9 +228,10 @@ def empty_forecast(targets: list[str]) -> pd.DataFrame:
     return pd.DataFrame(columns=["timestamp", "step", "quantile", *targets])
 
 
-def _quantile_cells(bands: np.ndarray, targets: list[str], qs: np.ndarray) -> dict:
-    """``(T, Q)`` quantiles of one forecast step -> ``{temp_max_p10: ..., ...}``."""
-    return {I.quantile_column(t, q): bands[j, k] for j, t in enumerate(targets) for k, q in enumerate(qs)}
+def _quantile_cells(bands: np.ndarray, names: list[list[str]]) -> dict:
+    """``(T, Q)`` quantiles of one forecast step -> ``{temp_max_p10: ..., ...}`` (``names[j][k]``: target j's
+    quantile k's column, ``intervals.quantile_column``)."""
+    return {name: bands[j, k] for j, row in enumerate(names) for k, name in enumerate(row)}
 
 
 def _check_history(data: SeriesData) -> None:
@@ -304,6 +329,14 @@ def far_outside_warnings(data: SeriesData) -> list[str]:
 # --------------------------------------------------------------------------- the trained thing
 
 
+def _load_members(paths: list[Path], schema: dict, keras: bool):
+    """One model, or an Ensemble of every member's numpy replay; ``keras`` loads member 0's Keras object alone
+    (inspect and export read its layers)."""
+    if keras or len(paths) == 1:
+        return load_predictor(paths[0], schema, keras=keras)
+    return Ensemble([load_predictor(p, schema) for p in paths])
+
+
 @dataclass
 class Forecaster:
     """A trained model with everything it needs to turn rows into forecasts.
@@ -375,12 +408,10 @@ class Forecaster:
         if held:  # the run's own model and scaler are checked too: a damaged run is refused whichever model scores
             load_predictor(run.model_path, run.schema)
             artifacts.load_scaler(run)
-        paths = [held / artifacts.MODEL] if held else run.member_paths()
-        if keras or len(paths) == 1:  # inspect and export read member 0's layers
-            model = load_predictor(paths[0], run.schema, keras=keras)
+            model = load_predictor(held / artifacts.MODEL, run.schema, keras=keras)
+            scaler = artifacts.load_scaler(run, held / artifacts.SCALER)
         else:
-            model = Ensemble([load_predictor(p, run.schema) for p in paths])
-        scaler = artifacts.load_scaler(run, held / artifacts.SCALER if held else None)
+            model, scaler = _load_members(run.member_paths(), run.schema, keras), artifacts.load_scaler(run)
         short = run.metrics.get("short_series") or {}
         return cls(
             run.config,
@@ -439,6 +470,12 @@ class Forecaster:
         """Calibrate the config's intervals on the validation windows ``val`` (None when it asks for none)."""
         self.calibration = calibrate(self.config, val)
         return self.calibration
+
+    def adapt(self, test: Evaluation) -> None:
+        """Keep the adaptive level that scoring ``test`` reached (``intervals.adaptive``), so that every forecast
+        past the data (forecast.csv, predict, the API, serve) carries the bands the test coverage was measured on."""
+        if self.calibration is not None and test.adaptive_state:
+            self.calibration = dataclasses.replace(self.calibration, adaptive_state=test.adaptive_state)
 
     # ------------------------------------------------------------------ data
 

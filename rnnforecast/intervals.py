@@ -31,6 +31,7 @@ import numpy as np
 from .fsio import finite_or_none
 
 COVERAGE_TOLERANCE = 5.0  # percentage points between test coverage and nominal before a warning
+DRIFT_BOUND = 1.5  # test / validation mean absolute residual beyond which train says the periods differ
 
 
 # --------------------------------------------------------------------------- quantile axis, names
@@ -304,6 +305,47 @@ class Adaptive:
     levels: tuple[float, ...]
     width: np.ndarray
     alpha: np.ndarray
+    state: AdaptiveState | None = None
+
+
+@dataclass(frozen=True)
+class AdaptiveState:
+    """Where adaptive conformal inference stands once every scored window's outcome is known: the level ``alpha``
+    reached per level, lead and target, and the half-width it gives the next band.
+
+    Attributes:
+        alpha: ``(L, H, T)`` miscoverage level after the update of the last scored window.
+        width: ``(L, H, T)`` :func:`aci_width` of the score pool at ``alpha`` (``inf`` where ``alpha <= 0``).
+        n: windows in that pool (validation scores, then the scored windows'; the last ``window`` when limited).
+    """
+
+    alpha: np.ndarray
+    width: np.ndarray
+    n: int
+
+    def to_dict(self) -> dict:
+        w = np.where(np.isfinite(self.width), self.width, np.nan).tolist()
+        return {
+            "alpha": self.alpha.tolist(),
+            "width": [[[None if v != v else v for v in row] for row in lead] for lead in w],
+            "n": int(self.n),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AdaptiveState:
+        alpha = np.array(d["alpha"], dtype=float)
+        width = np.array([[[np.inf if v is None else v for v in row] for row in lead] for lead in d["width"]], float)
+        if alpha.ndim != 3 or not np.isfinite(alpha).all() or (width < 0).any():
+            raise ValueError("adaptive state needs finite (L, H, T) alpha and non-negative widths")
+        return cls(alpha, width, int(d["n"]))
+
+
+def aci_width(scores: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Half-widths ``(L, H, T)`` at levels ``alpha (L, H, T)`` from a score pool ``(n, H, T)``: the conformal quantile,
+    ``inf`` where ``alpha <= 0`` (no finite band holds), 0 where ``alpha >= 1`` (any band does)."""
+    a = np.clip(alpha, 1e-12, 1.0)
+    w = np.stack([conformal_quantile(scores, a[i]) for i in range(len(alpha))])
+    return np.where(alpha <= 0, np.inf, np.where(alpha >= 1, 0.0, w))
 
 
 def adaptive_conformal(
@@ -356,12 +398,14 @@ def adaptive_conformal(
             alpha_t = alpha_t + gamma * (targets - err)
         hi = n0 + max(0, t - lag + 1)
         lo = 0 if window is None else max(0, hi - window)
-        known = pool[lo:hi]
         alphas[t] = alpha_t
-        a = np.clip(alpha_t, 1e-12, 1.0)
-        w = np.stack([conformal_quantile(known, a[i]) for i in range(len(levels))])
-        widths[t] = np.where(alpha_t <= 0, np.inf, np.where(alpha_t >= 1, 0.0, w))
-    return Adaptive(levels, widths, alphas)
+        widths[t] = aci_width(pool[lo:hi], alpha_t)
+    # Once the scored rows end, every window's outcome is known: the windows still in flight update too.
+    for t in range(max(0, b - lag), b):
+        alpha_t = alpha_t + gamma * (targets - (test[t] > widths[t]))
+    lo = 0 if window is None else max(0, len(pool) - window)
+    kept = pool[lo:][np.isfinite(pool[lo:]).all(axis=(1, 2))]  # a window with an unobserved value scores nothing
+    return Adaptive(levels, widths, alphas, AdaptiveState(alpha_t, aci_width(kept, alpha_t), len(kept)))
 
 
 # --------------------------------------------------------------------------- scores
@@ -510,6 +554,45 @@ def coverage_warnings(metrics: dict, tolerance: float = COVERAGE_TOLERANCE, spli
     return out
 
 
+def scale_shift(
+    val_scores: np.ndarray,
+    test_scores: np.ndarray,
+    targets: Sequence[str],
+    bound: float = DRIFT_BOUND,
+    adaptive: bool = False,
+) -> tuple[dict, list[str]]:
+    """Is the period scored unlike the period the bands were calibrated on?
+
+    The rule: per target, the ratio of the model's mean absolute residual on the scored windows to that on the
+    validation windows (NaN scores left out). Beyond ``bound`` either way (default 1.5: with Gaussian residuals a
+    scale 1.5x the calibration's brings static 80 % bands to about 61 % coverage, 1/1.5 to about 95 %), one warning
+    line per target.
+
+    Args:
+        val_scores: ``(N, H, T)`` absolute validation residuals; test_scores: ``(B, H, T)`` those of the split scored.
+
+        adaptive: the bands adapt over the test windows (the fix then differs).
+
+    Returns:
+        ``({target: ratio or None}, warning lines)``.
+    """
+    ratios, out = {}, []
+    for j, t in enumerate(targets):
+        v, e = _mean(val_scores[..., j], None, nan=True), _mean(test_scores[..., j], None, nan=True)
+        ratio = float(e / v) if v > 0 and np.isfinite(e) else None
+        ratios[t] = ratio
+        if ratio is not None and not 1 / bound <= ratio <= bound:
+            how = "under-cover" if ratio > 1 else "are wider than needed"
+            what = "the adaptive bands start from a wrong level" if adaptive else f"static bands {how}"
+            fix = "" if adaptive else "intervals.adaptive: true, or "
+            out.append(
+                f"warning: bands calibrated on a period unlike the test: {t}'s test residuals are {ratio:.2f}x the "
+                f"validation's (mean absolute error {e:.4g} vs {v:.4g}; bound {bound:g}x), so {what}. "
+                f"Fix: {fix}a validation split nearer the test (data.split)"
+            )
+    return ratios, out
+
+
 # --------------------------------------------------------------------------- a run's intervals
 
 
@@ -523,6 +606,8 @@ class RunIntervals:
         model: the model's calibration; None for ``quantile``.
         persistence: the persistence baseline's conformal calibration on the same validation windows.
         adaptive, gamma: adaptive conformal inference over test windows (conformal only).
+        adaptive_state: series name -> :class:`AdaptiveState` reached at the end of the scored test windows
+            (training saves it): the bands of every forecast past the data. None: static bands.
     """
 
     method: str
@@ -532,6 +617,7 @@ class RunIntervals:
     persistence: Calibration
     adaptive: bool = False
     gamma: float = 0.005
+    adaptive_state: dict[str, AdaptiveState] | None = None
 
     @property
     def quantiles(self) -> np.ndarray:
@@ -550,6 +636,11 @@ class RunIntervals:
             "gamma": self.gamma,
             "model": None if self.model is None else self.model.to_dict(),
             "persistence": self.persistence.to_dict(),
+            **(
+                {"adaptive_state": {k: v.to_dict() for k, v in self.adaptive_state.items()}}
+                if self.adaptive_state
+                else {}
+            ),
         }
 
     @classmethod
@@ -557,7 +648,31 @@ class RunIntervals:
         model = None if d.get("model") is None else Calibration.from_dict(d["model"])
         levels = tuple(float(c) for c in d["levels"])
         per = Calibration.from_dict(d["persistence"])
-        return cls(d["method"], levels, bool(d["joint"]), model, per, bool(d.get("adaptive")), float(d["gamma"]))
+        state = d.get("adaptive_state")
+        state = {str(k): AdaptiveState.from_dict(v) for k, v in state.items()} if state else None
+        adaptive = bool(d.get("adaptive"))
+        return cls(d["method"], levels, bool(d["joint"]), model, per, adaptive, float(d["gamma"]), state)
+
+    def forecast_width(self, series: str) -> np.ndarray | None:
+        """``(L, H, T)`` half-widths of a forecast of ``series`` past the data: the adaptive state's when the run
+        saved one for it, else None (the static calibration's bands apply). A single-series run's one state
+        applies to whatever its rows are called (serve's batches name each item as a series)."""
+        states = self.adaptive_state or {}
+        state = next(iter(states.values())) if len(states) == 1 else states.get(str(series))
+        return None if state is None else state.width
+
+    def bands_note(self, series: Sequence[str]) -> str | None:
+        """predict's one line on which bands an adaptive run gives (None for a static run)."""
+        if not self.adaptive:
+            return None
+        missing = [str(s) for s in series if self.forecast_width(s) is None]
+        if not missing:
+            return "note: bands carry the adaptive level reached at the end of the test split (intervals.adaptive)"
+        who = "" if len(series) == 1 else f" for series {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+        return (
+            f"note: bands{who} are static (split conformal on validation): the run saved no adaptive state for them. "
+            "Fix: train again with this version to carry the adaptive level"
+        )
 
 
 def inconsistency(iv: RunIntervals, levels: Sequence[float], horizon: int, n_targets: int) -> str | None:
@@ -575,6 +690,10 @@ def inconsistency(iv: RunIntervals, levels: Sequence[float], horizon: int, n_tar
         if cal.width.shape != shape:
             got = "x".join(map(str, cal.width.shape))
             return f"{name}.width is {got} (levels x leads x targets), the run needs {'x'.join(map(str, shape))}"
+    for name, st in (iv.adaptive_state or {}).items():
+        if st.alpha.shape != shape or st.width.shape != shape:
+            got = "x".join(map(str, st.alpha.shape)) + " alpha, " + "x".join(map(str, st.width.shape)) + " width"
+            return f"adaptive_state[{name!r}] has {got}, the run needs {'x'.join(map(str, shape))} (levels x leads x targets)"
     return None
 
 
@@ -617,8 +736,16 @@ def calibrate_run(
     return RunIntervals(method, levels, joint, model, persistence, adaptive, gamma)
 
 
-def model_bands(run: RunIntervals, output: np.ndarray) -> np.ndarray:
-    """The model's quantiles ``(B, H, T, Q)`` from its output ``(B, H, T, Qm)`` in original units."""
+def model_bands(run: RunIntervals, output: np.ndarray, series: Sequence[str] | None = None) -> np.ndarray:
+    """The model's quantiles ``(B, H, T, Q)`` from its output ``(B, H, T, Qm)`` in original units.
+
+    ``series``: the series name of each row of a forecast past the data; an adaptive run's rows then get the width
+    its saved :class:`AdaptiveState` reached for that series (static where it saved none).
+    """
+    if run.method == "conformal" and series is not None and run.adaptive_state:
+        static = run.model.width
+        width = np.stack([w if (w := run.forecast_width(s)) is not None else static for s in series])  # (B, L, H, T)
+        return apply_bands(output, width, run.levels)
     if run.method == "conformal":
         return apply_bands(output, run.model.width, run.levels)
     if run.method == "cqr":
@@ -631,15 +758,27 @@ def model_bands(run: RunIntervals, output: np.ndarray) -> np.ndarray:
 def adaptive_bands(
     run: RunIntervals, point: np.ndarray, actual: np.ndarray, val_scores: np.ndarray, groups: np.ndarray
 ) -> np.ndarray:
+    """The quantiles ``(B, H, T, Q)`` of :func:`adaptive_run` (its states left aside)."""
+    return adaptive_run(run, point, actual, val_scores, groups)[0]
+
+
+def adaptive_run(
+    run: RunIntervals, point: np.ndarray, actual: np.ndarray, val_scores: np.ndarray, groups: np.ndarray
+) -> tuple[np.ndarray, dict[int, AdaptiveState]]:
     """Conformal bands whose level adapts over the windows of each series in time order (ACI).
 
     Args:
         point: ``(B, H, T, 1)``; actual: ``(B, H, T)`` test windows, each series' windows in time order;
         val_scores: ``(N, H, T)`` absolute validation residuals; groups: ``(B,)`` series index of each window.
+
+    Returns:
+        ``(B, H, T, Q)`` quantiles, and per group the :class:`AdaptiveState` reached after its last window.
     """
     width = np.empty((len(point), len(run.levels), *point.shape[1:3]))  # (B, L, H, T)
+    states = {}
     for g in np.unique(groups):
         m = groups == g
         test_scores = np.abs(_squeeze(actual[m]) - _squeeze(point[m]))
-        width[m] = adaptive_conformal(val_scores, test_scores, run.levels, run.gamma, joint=run.joint).width
-    return apply_bands(point, width, run.levels)
+        aci = adaptive_conformal(val_scores, test_scores, run.levels, run.gamma, joint=run.joint)
+        width[m], states[int(g)] = aci.width, aci.state
+    return apply_bands(point, width, run.levels), states

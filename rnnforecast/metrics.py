@@ -72,23 +72,28 @@ def evaluate_forecasts(
     """
     out = {}
     for units, scale in (("original", np.ones(len(targets))), ("normalised", np.asarray(norm_scale, float))):
-        a = actual / scale
-        pct_kind = {t: ("mape" if np.all(a[..., j] * scale[j] > 0) else "smape") for j, t in enumerate(targets)}
-        overall_kind = "mape" if all(k == "mape" for k in pct_kind.values()) else "smape"
-        section: dict = {"overall": {}, "per_target": {t: {} for t in targets}, "per_lead": {}}
-        for name, f in forecasts.items():
-            p = f[..., 0] / scale  # (B, H, T)
-            err = p - a if scored is None else np.where(scored, p - a, np.nan)
-            section["overall"][name] = _scores(err, a, p, None, overall_kind)
-            for j, t in enumerate(targets):
-                section["per_target"][t][name] = _scores(err[..., j], a[..., j], p[..., j], None, pct_kind[t])
-            section["per_lead"][name] = _scores(err, a, p, (0, 2), overall_kind)
-        _relative(section["overall"])
-        for t in targets:
-            _relative(section["per_target"][t])
-        _relative(section["per_lead"])
-        out[units] = _plain(section)
+        out[units] = _plain(_section(actual / scale, forecasts, targets, scale, scored))
     return out
+
+
+def _section(a: np.ndarray, forecasts: dict, targets: list[str], scale: np.ndarray, scored) -> dict:
+    """One units block of :func:`evaluate_forecasts`: ``a`` the ``(B, H, T)`` actual values divided by ``scale``.
+
+    A target's percentage error is MAPE when every actual value is positive, else sMAPE; overall, MAPE only when
+    every target's is."""
+    pct_kind = {t: ("mape" if np.all(a[..., j] * scale[j] > 0) else "smape") for j, t in enumerate(targets)}
+    overall_kind = "mape" if all(k == "mape" for k in pct_kind.values()) else "smape"
+    section: dict = {"overall": {}, "per_target": {t: {} for t in targets}, "per_lead": {}}
+    for name, f in forecasts.items():
+        p = f[..., 0] / scale  # (B, H, T)
+        err = p - a if scored is None else np.where(scored, p - a, np.nan)
+        section["overall"][name] = _scores(err, a, p, None, overall_kind)
+        for j, t in enumerate(targets):
+            section["per_target"][t][name] = _scores(err[..., j], a[..., j], p[..., j], None, pct_kind[t])
+        section["per_lead"][name] = _scores(err, a, p, (0, 2), overall_kind)
+    for block in (section["overall"], *section["per_target"].values(), section["per_lead"]):
+        _relative(block)
+    return section
 
 
 def _relative(block: dict) -> None:
@@ -131,11 +136,8 @@ def verdict(maes: dict, split: str = "test", who: str = "the model") -> list[str
     if mine is None or not base:
         return [f"verdict: no MAE to compare on the {split} split"]
     best = min(base, key=base.get)
-    b = base[best]
-    rel = 100 * abs(mine - b) / b if b > 0 else float("inf")
-    how = "beats" if mine < b else ("ties with" if mine == b else "loses to")
-    by = "" if mine == b else f": MAE {_g(mine)} is {rel:.1f} % {'lower' if mine < b else 'higher'}"
-    lines = [f"verdict: on the {split} split {who} {how} the best baseline, {best} (MAE {_g(b)}){by}"]
+    how, by = _against(mine, base[best])
+    lines = [f"verdict: on the {split} split {who} {how} the best baseline, {best} (MAE {_g(base[best])}){by}"]
     losses = [k for k in sorted(base, key=base.get) if mine >= base[k]]
     if losses:
         names = ", ".join(f"{k} (MAE {_g(base[k])})" for k in losses)
@@ -144,6 +146,14 @@ def verdict(maes: dict, split: str = "test", who: str = "the model") -> list[str
             "a naive forecast is at least as good here (see backtest for more evidence)"
         )
     return lines
+
+
+def _against(mine: float, b: float) -> tuple[str, str]:
+    """How MAE ``mine`` compares with the best baseline's ``b``: ("beats", ": MAE 0.8 is 20.0 % lower")."""
+    rel = 100 * abs(mine - b) / b if b > 0 else float("inf")
+    how = "beats" if mine < b else ("ties with" if mine == b else "loses to")
+    by = "" if mine == b else f": MAE {_g(mine)} is {rel:.1f} % {'lower' if mine < b else 'higher'}"
+    return how, by
 
 
 def overall_maes(section: dict) -> dict:

@@ -33,6 +33,43 @@ def model_quantiles(cfg: Config) -> list[float] | None:
     return [float(q) for q in quantile_levels(cfg.intervals.levels)]
 
 
+def _dense_stack(cfg: ModelConfig, x, seed: int, reg):
+    """The dense cell: the window flattened, then one Dense (and Dropout) layer per ``units`` entry."""
+    import keras
+
+    x = keras.layers.Flatten(name="flatten")(x)  # (B, L*F)
+    for i, units in enumerate(cfg.units):
+        x = keras.layers.Dense(units, activation="relu", kernel_regularizer=reg, name=f"dense_{i}")(x)
+        if cfg.dropout:
+            x = keras.layers.Dropout(cfg.dropout, seed=seed + i, name=f"dropout_{i}")(x)
+    return x  # (B, U)
+
+
+def _recurrent_stack(cfg: ModelConfig, x, seed: int, reg):
+    """One recurrent layer per ``units`` entry (bidirectional when asked); the last returns its final state."""
+    import keras
+
+    layer_cls = cell_layer(cfg.cell)
+    options = {name: getattr(cfg, name) for name in CELLS[cfg.cell].options}  # e.g. GRU's reset_after
+    for i, units in enumerate(cfg.units):
+        layer = layer_cls(
+            units=units,
+            activation=cfg.activation,
+            dropout=cfg.dropout,
+            recurrent_dropout=cfg.recurrent_dropout,
+            return_sequences=i < len(cfg.units) - 1,  # (B, L, U) between layers, (B, U) at the end
+            kernel_regularizer=reg,
+            recurrent_regularizer=reg,
+            seed=seed + i,
+            name=f"{cfg.cell}_{i}",
+            **options,
+        )
+        if cfg.bidirectional:
+            layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{i}")
+        x = layer(x)
+    return x  # (B, U), (B, 2U) bidirectional
+
+
 def build_model(
     cfg: ModelConfig,
     input_length: int,
@@ -57,31 +94,7 @@ def build_model(
     x = past
     if cfg.segment_length is not None:
         return _segment_model(cfg, past, horizon, n_targets, seed, n_future, quantiles, context, reg)
-    if not CELLS[cfg.cell].recurrent:
-        x = keras.layers.Flatten(name="flatten")(x)  # (B, L*F)
-        for i, units in enumerate(cfg.units):
-            x = keras.layers.Dense(units, activation="relu", kernel_regularizer=reg, name=f"dense_{i}")(x)
-            if cfg.dropout:
-                x = keras.layers.Dropout(cfg.dropout, seed=seed + i, name=f"dropout_{i}")(x)
-    else:
-        layer_cls = cell_layer(cfg.cell)
-        options = {name: getattr(cfg, name) for name in CELLS[cfg.cell].options}  # e.g. GRU's reset_after
-        for i, units in enumerate(cfg.units):
-            layer = layer_cls(
-                units=units,
-                activation=cfg.activation,
-                dropout=cfg.dropout,
-                recurrent_dropout=cfg.recurrent_dropout,
-                return_sequences=i < len(cfg.units) - 1,  # (B, L, U) between layers, (B, U) at the end
-                kernel_regularizer=reg,
-                recurrent_regularizer=reg,
-                seed=seed + i,
-                name=f"{cfg.cell}_{i}",
-                **options,
-            )
-            if cfg.bidirectional:
-                layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{i}")
-            x = layer(x)
+    x = _recurrent_stack(cfg, x, seed, reg) if CELLS[cfg.cell].recurrent else _dense_stack(cfg, x, seed, reg)
     inputs = {"past": past}
     if n_future:
         inputs["future"] = future = keras.Input(shape=(horizon, n_future), name="future")  # (B, H, Fu)

@@ -51,22 +51,27 @@ def update_latest(final: Path, name: str) -> tuple[Path | None, str | None]:
     if link.exists() or link.is_symlink():
         if not _ours(link):
             return None, f"note: {link} exists and was not made by rnnforecast; left as it is (no latest link)"
-        tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
-        try:
-            tmp.unlink(missing_ok=True) if tmp.is_symlink() else None  # a leftover of this pid's earlier crash
-            os.symlink(final.name, tmp)
-            if not _ours(link):  # replaced by someone else a moment ago: leave theirs
-                tmp.unlink()
-                return None, f"note: {link} changed while writing; left as it is"
-            os.replace(tmp, link)
-        except OSError as e:
-            tmp.unlink(missing_ok=True) if tmp.is_symlink() else None
-            return None, f"note: cannot update {link} ({e.strerror or e})"
-        return link, None
+        return _replace_link(link, final)
     try:
         os.symlink(final.name, link)  # fails, never replaces, if the name appeared meanwhile
     except OSError as e:
         return None, f"note: cannot create {link} ({e.strerror or e})"
+    return link, None
+
+
+def _replace_link(link: Path, final: Path) -> tuple[Path | None, str | None]:
+    """Our ``link`` pointed at ``final`` atomically: a new link under a temporary name renamed over it."""
+    tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+    try:
+        tmp.unlink(missing_ok=True) if tmp.is_symlink() else None  # a leftover of this pid's earlier crash
+        os.symlink(final.name, tmp)
+        if not _ours(link):  # replaced by someone else a moment ago: leave theirs
+            tmp.unlink()
+            return None, f"note: {link} changed while writing; left as it is"
+        os.replace(tmp, link)
+    except OSError as e:
+        tmp.unlink(missing_ok=True) if tmp.is_symlink() else None
+        return None, f"note: cannot update {link} ({e.strerror or e})"
     return link, None
 
 
@@ -101,15 +106,12 @@ def printable_forecast(frame: pd.DataFrame, targets: list[str], decimals: dict[s
     """The forecast as printed: no ``quantile`` column (the point forecast's kind is said once, in the note), no
     ``<target>_p50`` when it repeats the point forecast, values rounded per target, daily times as dates."""
     out = frame.drop(columns=[c for c in ("quantile",) if c in frame])
-    for t in targets:
-        p50 = f"{t}_p50"
-        if p50 in out and t in out and (out[p50] - out[t]).abs().max() <= 1e-9 * max(1.0, out[t].abs().max()):
-            out = out.drop(columns=[p50])
+    out = out.drop(columns=[f"{t}_p50" for t in targets if _median_repeats_point(out, t)])
     if "timestamp" in out:
         dates = dates_only(out["timestamp"])
         out["timestamp"] = [time_text(v, dates) for v in out["timestamp"]]
     for t in targets:
-        cols = [c for c in out.columns if c == t or c.startswith(f"{t}_p")]
+        cols = value_columns(t, out.columns)
         d = shown_decimals(out[cols].to_numpy().ravel(), decimals.get(t, MAX_DATA_DECIMALS)) if cols else 0
         for c in cols:
             out[c] = out[c].round(d)
@@ -117,11 +119,22 @@ def printable_forecast(frame: pd.DataFrame, targets: list[str], decimals: dict[s
     return out
 
 
+def value_columns(target: str, columns) -> list[str]:
+    """The forecast columns of ``target``: its point forecast and its quantiles (``<target>_p10``, ...)."""
+    return [c for c in columns if c == target or c.startswith(f"{target}_p")]
+
+
+def _median_repeats_point(frame: pd.DataFrame, t: str) -> bool:
+    """``<t>_p50`` holds the point forecast ``t`` again (to 1e-9 of its size)."""
+    p50 = f"{t}_p50"
+    return p50 in frame and t in frame and (frame[p50] - frame[t]).abs().max() <= 1e-9 * max(1.0, frame[t].abs().max())
+
+
 def forecast_lines(frame: pd.DataFrame, targets: list[str], decimals: dict[str, int], limit: int = MAX_ROWS) -> list:
     """The rounded forecast as an aligned text table (at most ``limit`` rows, the rest counted)."""
     shown = printable_forecast(frame, targets, decimals)
     header = list(shown.columns)
-    value_cols = {c for t in targets for c in header if c == t or c.startswith(f"{t}_p")}
+    value_cols = {c for t in targets for c in value_columns(t, header)}
     specs = [f".{_decimals_of(c, targets, shown)}f" if c in value_cols else None for c in header]
     rows = [[(r[c] if c in value_cols else str(r[c])) for c in header] for _, r in shown.head(limit).iterrows()]
     lines = table(header, rows, specs)
@@ -131,7 +144,7 @@ def forecast_lines(frame: pd.DataFrame, targets: list[str], decimals: dict[str, 
 
 
 def _decimals_of(column: str, targets: list[str], shown: pd.DataFrame) -> int:
-    owner = next(t for t in targets if column == t or column.startswith(f"{t}_p"))
+    owner = next(t for t in targets if column in value_columns(t, [column]))
     return shown.attrs["decimals"][owner]
 
 
@@ -168,6 +181,14 @@ def shown_path(path: Path) -> str:
         return str(path)
 
 
+def _forecast_block(forecast: pd.DataFrame, targets: list[str], decimals: dict, where: str) -> list[str]:
+    """The rounded forecast ``train`` prints, its rounding note and a blank line."""
+    first = forecast["timestamp"].iloc[0]
+    lines = [f"forecast after the data's last row (from {time_text(first, dates_only([first]))}):"]
+    lines += ["  " + line for line in forecast_lines(forecast, targets, decimals)]
+    return [*lines, "  " + rounding_note(forecast, targets, decimals, where), ""]
+
+
 def train_next(run_dir: Path, decimals: dict, latest) -> str:
     """The block ``train`` ends with: the forecast (rounded), where the plots and the report go, the next commands.
 
@@ -183,11 +204,7 @@ def train_next(run_dir: Path, decimals: dict, latest) -> str:
     forecast = pd.read_csv(path) if path.exists() else None
     lines = [""]
     if forecast is not None and len(forecast):
-        first = forecast["timestamp"].iloc[0]
-        lines.append(f"forecast after the data's last row (from {time_text(first, dates_only([first]))}):")
-        lines += ["  " + line for line in forecast_lines(forecast, targets, decimals)]
-        lines.append("  " + rounding_note(forecast, targets, decimals, f"{run}/forecast.csv"))
-        lines.append("")
+        lines += _forecast_block(forecast, targets, decimals, f"{run}/forecast.csv")
     plots = sorted(p.name for p in (run_dir / "plots").glob("*.png")) if (run_dir / "plots").is_dir() else []
     name = run
     link, note = latest if latest else (None, None)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import os
 import shutil
 import time
@@ -178,6 +177,8 @@ def _train_into(
     val = forecaster.score(data, "val")
     forecaster.calibrate(val)
     test = forecaster.score(data, split, val=val)  # a tune trial (split "val") never touches test
+    if split == "test":
+        forecaster.adapt(test)  # adaptive bands: forecasts past the data start where the test split left them
     record = _run_record(cfg, data, forecaster, fitted, test, val, backend_name, split)
     refit = _final_fit(cfg, data, fitted, partial, split, forecaster, quiet)
     skipped = "not for seed ensembles" if fitted.members else "not for tune trials"
@@ -196,7 +197,9 @@ def _train_into(
         if data.can_forecast():  # the forecast past the data's end, as a fan chart (the report's first figure)
             draw_forecast(table, f_data, partial / "plots" / "forecast_next.png", forecaster.calibration)
     if cfg.output.tensorboard:
-        importlib.import_module(".train", __package__).log_lead_scores(partial / "tensorboard", val.metrics)
+        from .fit import log_lead_scores  # imports Keras
+
+        log_lead_scores(partial / "tensorboard", val.metrics)
     final = artifacts.finish(partial)
     summary = text.train_summary(test, record, fitted.seconds, final.resolve())  # absolute: runs_dir may be ../..
     if record["forecast_model"]["final_fit"]:
@@ -260,28 +263,41 @@ def fit_model(
 ):
     """The one training step of every command: seed, build and compile (or restore ``state``), fit on
     ``data``'s train split with early stopping on its val split. Returns ``(model, FitResult, seconds)``."""
-    T = importlib.import_module(".train", __package__)  # imports Keras; the package's `train` is the API's
+    from . import fit as T  # imports Keras
 
-    backend.seed_everything(cfg.seed, cfg.runtime.deterministic)
-    backend.distribute(cfg.runtime.distribution, cfg.training.batch_size)  # before the model's variables exist
-    if state is not None:
-        model = _resumed_model(checkpoint_dir, cfg, state)
-    else:
-        model = build_model(
-            cfg.model,
-            cfg.window.input_length,
-            data.framing.network_inputs,
-            cfg.window.horizon,
-            data.framing.network_targets,
-            cfg.seed,
-            n_future=len(data.future_idx),
-            quantiles=model_quantiles(cfg),
-            context=len(data.targets) if data.framing.independent else 0,
-        )
-        T.compile_model(model, cfg)
+    _seed(cfg)
+    model = _resumed_model(checkpoint_dir, cfg, state) if state is not None else _built_model(cfg, data)
     t0 = time.perf_counter()
     fit = T.fit(model, data, cfg, checkpoint_dir, quiet=quiet, resume_state=state, extra_callbacks=callbacks)
     return model, fit, time.perf_counter() - t0
+
+
+def new_model(cfg: Config, data: SeriesData):
+    """The untrained, compiled model of ``cfg`` for ``data``, seeded as ``fit_model`` seeds it (the same weights)."""
+    _seed(cfg)
+    return _built_model(cfg, data)
+
+
+def _seed(cfg: Config) -> None:
+    backend.seed_everything(cfg.seed, cfg.runtime.deterministic)
+    backend.distribute(cfg.runtime.distribution, cfg.training.batch_size)  # before the model's variables exist
+
+
+def _built_model(cfg: Config, data: SeriesData):
+    from . import fit as T  # imports Keras
+    model = build_model(
+        cfg.model,
+        cfg.window.input_length,
+        data.framing.network_inputs,
+        cfg.window.horizon,
+        data.framing.network_targets,
+        cfg.seed,
+        n_future=len(data.future_idx),
+        quantiles=model_quantiles(cfg),
+        context=len(data.targets) if data.framing.independent else 0,
+    )
+    T.compile_model(model, cfg)
+    return model
 
 
 def fit_ensemble(
@@ -624,6 +640,9 @@ def predict(
     forecaster = run_dir if isinstance(run_dir, Forecaster) else Forecaster.load(run_dir)
     data, warnings = forecaster.read_data(data_path, table, allow_missing_tail)
     forecast_rows = forecaster.forecast(data)
+    note = forecaster.calibration and forecaster.calibration.bands_note([s.series for s in data.segments])
+    if note:
+        warnings.append(note)
     if forecaster.schema.calendar == "steps":
         warnings.append(
             f"note: rows are steps; future timestamps follow the {forecaster.schema.frequency!r} calendar "
@@ -852,7 +871,9 @@ def _fold_model(cfg: Config, frame, fold, end: str | None, root: Path, forecaste
     data = build(frame, cfg, check_splits=False).fold_view(end)
     fdir = B.fold_dir(root, fold.index)
     fdir.mkdir(parents=True, exist_ok=True)
-    with importlib.import_module(".train", __package__).epoch_label(f"fold {fold.index}"):  # epoch lines say whose
+    from .fit import epoch_label  # imports Keras
+
+    with epoch_label(f"fold {fold.index}"):  # epoch lines say whose
         model, fit, seconds = fit_model(cfg, data, fdir / "checkpoint", quiet=quiet)
     artifacts.save_model(model, fdir / "model.keras")
     artifacts.write_atomic(fdir / "scaler.json", artifacts.scaler_json(data.scaler))

@@ -6,6 +6,7 @@ README, "What a run directory holds", describes each file.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 MODEL = "model.keras"  # member 0 of a seed ensemble; the others are members/<i>.keras
 CONFIG = "config.yaml"  # the resolved config
@@ -17,6 +18,30 @@ HISTORY = "history.csv"
 FORECAST = "forecast.csv"  # the forecast past the end of the training data
 INTERVALS = "intervals.json"  # the interval calibration, when the config asks for intervals
 REQUIRED = (MODEL, CONFIG, SCALER, SCHEMA, METRICS)  # a run without one of these is refused
+COMPARISON = "compare.json"  # a comparison directory's record (compare)
+TUNE = "tune.json"  # a tune directory's record; trials.csv beside it
+TRIALS = "trials.csv"
+PLAN = "plan.json"  # what a compare, backtest or tune depends on (its resume fingerprint); backtest: the folds
+FOLD = "fold.json"  # a backtest fold's record; predictions.csv beside it
+PREDICTIONS = "predictions.csv"
+
+# The files that mark a finished directory rnnforecast wrote, and its kind; the first match decides.
+KINDS = (
+    ((METRICS, SCHEMA), "run"),
+    ((COMPARISON,), "comparison"),
+    ((TUNE,), "tune"),
+    ((PLAN, METRICS), "backtest"),
+    ((FOLD, PREDICTIONS), "backtest fold"),
+)
+
+
+def kind_of(d: Path) -> str | None:
+    """What the finished directory ``d`` is, from the records it holds: "run", "comparison", "tune", "backtest"
+    or "backtest fold"; None for a directory rnnforecast did not finish (or did not write)."""
+    for names, kind in KINDS:
+        if all((d / name).is_file() for name in names):
+            return kind
+    return None
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,8 @@ def cell_of(layer) -> Cell:
 
 def _blocks(cell: Cell, z: np.ndarray) -> dict[str, np.ndarray]:
     """Split (N, k*U) pre-activations into the cell's k column blocks, by name."""
-    return dict(zip(cell.blocks, np.split(z, len(cell.blocks), axis=-1)))
+    k = z.shape[-1] // len(cell.blocks)  # slices, not np.split: this runs per step of every forecast
+    return {name: z[..., i * k : (i + 1) * k] for i, name in enumerate(cell.blocks)}
 
 
 def _weights(layer, bias_shape: tuple[int, ...]):

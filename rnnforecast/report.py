@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from . import __version__, artifacts
+from . import __version__, artifacts, records
 from .errors import RunError
 from .text import (
     AUTO,
@@ -164,7 +164,8 @@ def write_report(directory: str | Path, output: str | Path | None = None) -> Pat
 
 
 def kind_of(d: Path) -> str:
-    """``"compare"`` or ``"run"``; raises RunError for anything else or an unfinished directory."""
+    """``"run"``, ``"comparison"``, ``"tune"`` or ``"backtest"`` (``records.kind_of``); raises RunError for anything
+    else or an unfinished directory."""
     if not d.is_dir():
         raise RunError(
             "directory not found" if not d.exists() else "not a directory",
@@ -177,15 +178,12 @@ def kind_of(d: Path) -> str:
             where=str(d),
             fix="finish or rerun it, then report on the final directory",
         )
-    if (d / "compare.json").exists():
-        return "compare"
-    if (d / "tune.json").exists() and (d / "trials.csv").exists():
-        return "tune"
-    if (d / "plan.json").exists() and _json(d / "metrics.json").get("kind") == "backtest":
-        return "backtest"
-    if (d / "metrics.json").exists():
-        artifacts.open_run(d)  # same completeness and version checks as evaluate
+    kind = records.kind_of(d)
+    if kind in (None, "run") and (d / records.METRICS).is_file():
+        artifacts.open_run(d)  # same completeness and version checks as evaluate (names a missing file)
         return "run"
+    if kind in ("comparison", "tune", "backtest"):
+        return kind
     raise RunError(
         "neither a run directory (metrics.json), a comparison directory (compare.json) nor a tune directory (tune.json)",
         where=str(d),
@@ -222,24 +220,12 @@ def render(d: Path, output: Path | None = None) -> str:
     kind = kind_of(d)
     pngs = figures_in(d)
     page = _Page(d, pngs)
-    if kind == "compare":
-        record = _json(d / "compare.json")
-        title = f"Cell comparison: {record.get('name', d.name)}"
-        page.section("comparison", "Comparison", _compare_body(record))
-        page.figures_section("comparison-plots", "Comparison plots", d / "plots")
-        page.section("runs", "Runs (one page each)", _run_links(page, d, record, output))
-        first = _first_run(d, record)
-        if first is not None:
-            page.section("data", "Data", _schema_body(first, d))
-        page.section("config", "Config (base of every run)", _config_body(d, "rnnforecast compare"))
+    if kind == "comparison":
+        title = _comparison_sections(page, d, output)
     elif kind == "tune":
         title = _tune_sections(page, d)
     elif kind == "backtest":
-        record = _json(d / "metrics.json")
-        title = f"Backtest: {record.get('name', d.name)}"
-        page.section("backtest", "Backtest", _backtest_body(record))
-        page.figures_section("backtest-plots", "Backtest plots", d / "plots")
-        page.section("config", "Config", _config_body(d, "rnnforecast backtest"))
+        title = _backtest_sections(page, d)
     else:
         metrics = _json(d / "metrics.json")
         title = f"Run {d.name}"
@@ -482,7 +468,11 @@ def _warnings(kind: str, d: Path) -> list[str]:
         mase = m["aggregate"]["scores"]["model"].get("mase", {}).get("mean")
         w = mase_warning_for(mase, "test", f"the model (mean over {len(m['folds'])} folds)")
         return backtest_verdict(m) + ([w] if w else [])
-    record = _json(d / "compare.json")
+    return _comparison_warnings(_json(d / records.COMPARISON))
+
+
+def _comparison_warnings(record: dict) -> list[str]:
+    """The comparison's verdict, and which cells do no better than persistence (test MASE >= 1)."""
     verdict = compare_verdict(record)
     losers = [c for c in record.get("ranking", []) if (record["results"][c]["mean"].get("test_mase") or 0) >= 1]
     if not losers:
@@ -728,6 +718,28 @@ def _backtest_body(record: dict) -> str:
         + "<h4>MAE by lead time (mean ± std over folds)</h4>"
         + _table(lead[0], lead[1:])
     )
+
+
+def _comparison_sections(page: _Page, d: Path, output: Path | None) -> str:
+    """The ranking, its plots, links to each run's page, the data and the base config; returns the title."""
+    record = _json(d / records.COMPARISON)
+    page.section("comparison", "Comparison", _compare_body(record))
+    page.figures_section("comparison-plots", "Comparison plots", d / "plots")
+    page.section("runs", "Runs (one page each)", _run_links(page, d, record, output))
+    first = _first_run(d, record)
+    if first is not None:
+        page.section("data", "Data", _schema_body(first, d))
+    page.section("config", "Config (base of every run)", _config_body(d, "rnnforecast compare"))
+    return f"Cell comparison: {record.get('name', d.name)}"
+
+
+def _backtest_sections(page: _Page, d: Path) -> str:
+    """The folds' scores, their plots and the config; returns the title."""
+    record = _json(d / records.METRICS)
+    page.section("backtest", "Backtest", _backtest_body(record))
+    page.figures_section("backtest-plots", "Backtest plots", d / "plots")
+    page.section("config", "Config", _config_body(d, "rnnforecast backtest"))
+    return f"Backtest: {record.get('name', d.name)}"
 
 
 def _tune_sections(page: _Page, d: Path) -> str:

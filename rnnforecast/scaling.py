@@ -27,6 +27,10 @@ class Scaler:
     shift: np.ndarray  # (G, C)
     scale: np.ndarray  # (G, C)
     groups: list[str]  # series ids, or ["*"] for one global scaler
+    # (C,) a residual model's target spread (series.py, model.residual): the network forecasts the difference to
+    # its baseline divided by this, so that a good baseline's small differences are not lost in the noise of the
+    # first updates; fitted on the training windows; None without a residual
+    residual_scale: np.ndarray | None = None
 
     @classmethod
     def fit(
@@ -77,6 +81,9 @@ class Scaler:
         if (self.scale <= 0).any():
             g, c = np.argwhere(self.scale <= 0)[0]
             return f"the scale of column {self.columns[c]!r} is {self.scale[g, c]}, not positive"
+        r = self.residual_scale
+        if r is not None and (r.shape != (len(self.columns),) or not (np.isfinite(r) & (r > 0)).all()):
+            return f"residual_scale must hold {len(self.columns)} positive numbers, received {r.tolist()}"
         return None
 
     FAR = 10.0  # scaled units beyond the training data (10 standard deviations, or 10 training ranges)
@@ -124,17 +131,22 @@ class Scaler:
         return x * self.scale[group][..., cols] + self.shift[group][..., cols]
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "kind": self.kind,
             "columns": self.columns,
             "groups": self.groups,
             "shift": self.shift.tolist(),
             "scale": self.scale.tolist(),
         }
+        if self.residual_scale is not None:
+            out["residual_scale"] = self.residual_scale.tolist()
+        return out
 
     @classmethod
     def from_json(cls, d: dict) -> Scaler:
-        return cls(d["kind"], d["columns"], np.asarray(d["shift"], float), np.asarray(d["scale"], float), d["groups"])
+        r = np.asarray(d["residual_scale"], float) if d.get("residual_scale") is not None else None
+        shift, scale = np.asarray(d["shift"], float), np.asarray(d["scale"], float)
+        return cls(d["kind"], d["columns"], shift, scale, d["groups"], r)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), indent=1))

@@ -183,10 +183,53 @@ class SeriesData:
             return x, y
         loc, scale = self._window_stats(starts)  # (B, C)
         F, T = self.feature_idx, self.target_idx
-        x = ((x - loc[:, None, F]) / scale[:, None, F]).astype(np.float32)
+        x = (x - loc[:, None, F]) / scale[:, None, F]
+        if f.residual == "seasonal":
+            x = self._seasonal_differences(starts, x, scale)
+        x = x.astype(np.float32)
         if y is not None:
-            y = ((y - loc[:, None, T]) / scale[:, None, T] - self._base(starts, loc, scale)).astype(np.float32)
+            y = (y - loc[:, None, T]) / scale[:, None, T] - self._base(starts, loc, scale)
+            y = (y / self._residual_scale).astype(np.float32)
         return x, y
+
+    def _seasonal_differences(self, starts: np.ndarray, x: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """A seasonal residual model reads what it forecasts: each target input column as its difference to the
+        value one season earlier (rows before the window are read; never before the series' first row), in the
+        window's units divided by the residual spread. Other input columns are unchanged."""
+        m = self.framing.season
+        rows = starts[:, None] + np.arange(self.input_length)  # (B, L)
+        lo = np.array([s.lo for s in self.segments])[self.series_index(starts)]
+        lag = np.maximum(rows - m, lo[:, None])
+        r = self._residual_scale
+        for j, pos in enumerate(self.framing.target_pos):
+            if pos < 0:
+                continue
+            c = self.target_idx[j]
+            diff = (self.values[rows, c] - self.values[lag, c]) / scale[:, None, c]  # (B, L): the window's loc cancels
+            x[:, :, pos] = diff / (r[j] if isinstance(r, np.ndarray) else r)
+        return x
+
+    @property
+    def _residual_scale(self) -> np.ndarray | float:
+        """``(T,)`` the residual model's target spread (``Scaler.residual_scale``), or 1."""
+        r = self.scaler.residual_scale
+        return 1.0 if r is None else r[self.target_idx]
+
+    def residual_spread(self, max_windows: int = 20_000) -> np.ndarray:
+        """``(C,)`` root mean square of the residual targets (normalised target minus baseline) over the training
+        windows (at most ``max_windows``, evenly spaced), per target column; 1 elsewhere. Floored at 1e-3: an
+        exact baseline is not divided by 0."""
+        out = np.ones(len(self.columns))
+        starts = self.starts("train")
+        if not len(starts):
+            return out
+        starts = starts[np.linspace(0, len(starts) - 1, min(len(starts), max_windows)).astype(int)]
+        x, y = windows.gather(self.values, starts, self.input_length, self.horizon, self.feature_idx, self.target_idx)
+        loc, scale = self._window_stats(starts)
+        T = self.target_idx
+        resid = (y - loc[:, None, T]) / scale[:, None, T] - self._base(starts, loc, scale)  # (B, H, T)
+        out[T] = np.maximum(np.sqrt(np.nanmean(resid.astype(np.float64) ** 2, axis=(0, 1))), 1e-3)
+        return out
 
     def _base(self, starts: np.ndarray, loc: np.ndarray, scale: np.ndarray) -> np.ndarray:
         """The residual's baseline ``(B, H, T)``, normalised like each window's targets (zeros without one)."""
@@ -213,7 +256,9 @@ class SeriesData:
         f = self.framing
         if f.norm != "none" or f.residual != "none":
             loc, scale = self._window_stats(starts)
-            pred = (pred + self._base(starts, loc, scale)[..., None]) * scale[:, None, t, None] + loc[:, None, t, None]
+            r = np.reshape(self._residual_scale, (1, 1, -1, 1)) if f.residual != "none" else 1.0
+            pred = pred * r + self._base(starts, loc, scale)[..., None]
+            pred = pred * scale[:, None, t, None] + loc[:, None, t, None]
         groups = self._scaler_groups(last_rows)
         shift = self.scaler.shift[groups][:, t][:, None, :, None]  # (B, 1, T, 1)
         scale = self.scaler.scale[groups][:, t][:, None, :, None]
@@ -237,10 +282,6 @@ class SeriesData:
         if self.frame.filled is None:
             return np.zeros((*rows.shape, len(self.target_idx)), dtype=bool)
         return self.frame.filled[rows]
-
-    def inputs_raw(self, starts: np.ndarray) -> np.ndarray:
-        """Observed targets over each input window ``(B, L, T)`` in original units."""
-        return windows.gather_inputs(self.raw, starts, self.input_length, self.target_idx)
 
     def _scaler_groups(self, rows: np.ndarray) -> np.ndarray:
         if self.scaler.groups == ["*"]:
@@ -333,11 +374,12 @@ def build(
         if train_all:
             bounds["train"] = (bounds["train"][0], lo + n)
         segments.append(Segment(str(sid), lo, lo + n, bounds))
-    if scaler is None:
+    fitted = scaler is None
+    if fitted:
         scaler = _fit_scaler(model, segments, frame, cfg, where)
     else:
         _check_scaler_knows(scaler, segments, where)
-    return SeriesData(
+    data = SeriesData(
         frame=frame,
         raw=raw,
         values=_scaled(model, segments, scaler),
@@ -354,6 +396,9 @@ def build(
         future_idx=[columns.index(c) for c in future_columns(cfg, frame)],
         n_future_calendar=2 * len(cfg.data.time_features) if cfg.data.future_time_features else 0,
     )
+    if fitted and cfg.model.residual != "none":
+        scaler.residual_scale = data.residual_spread()  # after the scaler: the spread is in its units
+    return data
 
 
 def framing_of(cfg: Config, frame: Frame, columns: list[str]) -> Framing:

@@ -65,6 +65,7 @@ class LoadedRun:
     intervals: object  # intervals.RunIntervals or None
     engine: str  # "numpy" or "keras"
     forecaster: object = None  # the Forecaster loaded once (forecaster.py): what every request asks
+    plan: object = None  # fastframe.Plan: clean JSON rows on arrays (None: every request takes the full path)
     loaded_at: float = field(default_factory=time.time)
 
     def describe(self) -> dict:
@@ -115,10 +116,12 @@ def load_run(path: str | Path, name: str | None = None) -> LoadedRun:
     numpy = isinstance(model, NumpyModel) or (isinstance(model, Ensemble) and model.numpy)
     if not numpy:
         f = dataclasses.replace(f, model=_Serialized(model))
+    from .fastframe import Plan
+
     p = Path(path).resolve()
-    return LoadedRun(
-        name or p.name, p, f.run, f.model, f.scaler, f.calibration, "numpy" if numpy else "keras", forecaster=f
-    )
+    plan = Plan.of(f) if numpy else None  # a Keras step may round differently for another batch size
+    engine = "numpy" if numpy else "keras"
+    return LoadedRun(name or p.name, p, f.run, f.model, f.scaler, f.calibration, engine, forecaster=f, plan=plan)
 
 
 def forecast(
@@ -186,6 +189,29 @@ def forecast_records(table: pd.DataFrame) -> dict:
     return {"columns": list(table.columns), "forecast": _plain(table.to_dict(orient="records"))}
 
 
+def forecast_fast(loaded: LoadedRun, items: list[list], where: str = "data") -> list[dict] | None:
+    """Each item's ``columns`` and ``forecast`` fields (as :func:`forecast_records`), all items' windows in one
+    forward pass, when every item is clean JSON rows for a run ``fastframe`` covers; else None (the full path,
+    :func:`forecast`, answers and words any error). The same numbers as :func:`forecast` on the same rows."""
+    from .forecaster import forecast_rows
+
+    data = loaded.plan.data(items, where) if loaded.plan is not None else None
+    if data is None:
+        return None
+    f = loaded.forecaster
+    rows = forecast_rows(f.model, data, f.schema.frequency, f.calibration)
+    if len(items) > 1:  # the items were the series of one frame: each gets its own rows, without the series
+        H = data.horizon
+        parts = [rows[k * H : (k + 1) * H] for k in range(len(items))]
+        for r in rows:
+            del r["series"]
+    else:
+        parts = [rows]
+    for r in rows:
+        r["timestamp"] = r["timestamp"].isoformat()  # the rest is numbers and text: _json writes them as they are
+    return [{"columns": list(p[0]), "forecast": p} for p in parts]
+
+
 class Batcher:
     """Forecast requests that arrive while others are being answered wait, then go together as the series of one
     frame (``forecast_stacked``): under concurrent load the frame's checks run once per group, not per request.
@@ -239,6 +265,44 @@ class Batcher:
                 loop.call_soon_threadsafe(_settle, future, result, None)
             except Exception as e:  # the request's own error (or a bug), raised in its handler
                 loop.call_soon_threadsafe(_settle, future, None, e)
+
+
+class Grouper:
+    """Clean JSON requests that are ready together go through :func:`forecast_fast` as the items of one call
+    (one forward pass), in the event loop: the flush is scheduled behind the handlers already runnable, so
+    requests that arrived together are answered together, and a lone request waits for nothing. A group the fast
+    path declines is tried request by request; a request it declines is answered None (the full path's turn)."""
+
+    def __init__(self, metrics: Metrics):
+        self.metrics = metrics
+        self.pending: list[tuple[LoadedRun, list, asyncio.Future]] = []
+
+    async def forecast(self, loaded: LoadedRun, rows: list[dict]) -> dict | None:
+        future = asyncio.get_running_loop().create_future()
+        if not self.pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self.pending.append((loaded, rows, future))
+        return await future
+
+    def _flush(self) -> None:
+        jobs, self.pending = self.pending, []
+        by_run: dict[int, list] = {}
+        for job in jobs:
+            by_run.setdefault(id(job[0]), []).append(job)
+        for group in by_run.values():
+            loaded = group[0][0]
+            try:
+                answers = forecast_fast(loaded, [rows for _, rows, _ in group], "data") if len(group) > 1 else None
+                if answers is None:
+                    answers = [(forecast_fast(loaded, [rows]) or [None])[0] for _, rows, _ in group]
+                elif len(group) > 1:
+                    self.metrics.stacked.labels(loaded.name).inc(len(group))
+            except Exception as e:  # a bug: each request answers it (500, logged), none waits forever
+                for *_, future in group:
+                    _settle(future, None, e)
+                continue
+            for (*_, future), answer in zip(group, answers):
+                _settle(future, answer, None)
 
 
 def _settle(future: asyncio.Future, result, error: BaseException | None) -> None:
@@ -379,14 +443,19 @@ def parse_json(body: bytes):
         raise _bad(f"not JSON: {e}", 'send {"data": [{...}, ...]} as UTF-8 JSON', kind="bad-json", status=400) from None
 
 
-def records_table(records, where: str, max_rows: int) -> pd.DataFrame:
-    """``[{"date": ..., "temp_max": ...}, ...]`` -> a DataFrame; each record an object."""
+def check_records(records, where: str, max_rows: int) -> list[dict]:
+    """``[{"date": ..., "temp_max": ...}, ...]``: a non-empty list of objects, within the row limit."""
     if not isinstance(records, list) or not records:
         raise _bad(f"{where} must be a non-empty list of records", 'send {"data": [{"date": ..., ...}, ...]}', where)
     check_rows(len(records), max_rows)
-    for i, r in enumerate(records):
-        if not isinstance(r, dict):
-            raise _bad(f"{where}[{i}] is a {type(r).__name__}, not an object", "send one object per row", where)
+    if not all(type(r) is dict for r in records):
+        i = next(i for i, r in enumerate(records) if not isinstance(r, dict))
+        raise _bad(f"{where}[{i}] is a {type(records[i]).__name__}, not an object", "send one object per row", where)
+    return records
+
+
+def records_table(records: list[dict]) -> pd.DataFrame:
+    """Checked records (:func:`check_records`) as the DataFrame the full path reads."""
     return _numbers_from_text(pd.DataFrame.from_records(records))
 
 
@@ -438,8 +507,9 @@ def csv_line(rows):
     return rows + 2  # the header is line 1 of the body
 
 
-def request_rows(body: bytes, content_type: str, max_rows: int) -> tuple[pd.DataFrame, str, object]:
-    """The rows of a forecast request, the name messages give them, and how they number a row."""
+def request_rows(body: bytes, content_type: str, max_rows: int) -> tuple[pd.DataFrame | list[dict], str, object]:
+    """The rows of a forecast request (a CSV body's table, or a JSON body's checked records), the name messages
+    give them, and how they number a row."""
     kind = content_type.split(";")[0].strip().lower()
     if kind == "text/csv":
         return csv_table(body, max_rows), "body", csv_line
@@ -448,7 +518,7 @@ def request_rows(body: bytes, content_type: str, max_rows: int) -> tuple[pd.Data
     doc = parse_json(body)
     if not isinstance(doc, dict) or "data" not in doc:
         raise _bad('the JSON has no "data" field', 'send {"data": [{...}, ...]}')
-    return records_table(doc["data"], "data", max_rows), "data", None
+    return check_records(doc["data"], "data", max_rows), "data", None
 
 
 _MEDIA_FIX = "send application/json ({'data': [records]}) or text/csv"
@@ -485,6 +555,9 @@ class Metrics:
         self.errors = Counter("rnnforecast_errors", "Error documents by kind", ["kind", "run"], registry=r)
         self.forecasts = Counter("rnnforecast_series_forecast", "Series forecast", ["run"], registry=r)
         self.reloads = Counter("rnnforecast_reloads", "Run reloads", ["run", "outcome"], registry=r)
+        self.fast = Counter(
+            "rnnforecast_fast_series", "Series forecast from clean JSON rows on arrays (fastframe)", ["run"], registry=r
+        )
         self.stacked = Counter(
             "rnnforecast_stacked_requests", "Requests answered together with others in one frame", ["run"], registry=r
         )
@@ -578,6 +651,7 @@ class State:
     def __init__(self, options: Options, runs: Runs):
         self.options, self.runs, self.metrics, self.token = options, runs, Metrics(), options.token()
         self.batcher = Batcher(self.metrics)
+        self.grouper = Grouper(self.metrics)
 
 
 def _state(request: Request) -> State:
@@ -596,20 +670,31 @@ async def list_runs(request: Request) -> Response:
 
 
 def _json(doc, status: int = 200) -> Response:
-    return Response(json.dumps(doc), status, media_type="application/json")
+    """``doc`` as JSON; a NaN or infinity (a forecast the model could not make) as null, the CLI's convention."""
+    try:
+        body = json.dumps(doc, allow_nan=False)  # numpy floats are floats to json: no copy of a big answer
+    except ValueError:
+        body = json.dumps(_plain(doc))
+    return Response(body, status, media_type="application/json")
 
 
 async def forecast_endpoint(request: Request) -> Response:
     s = _state(request)
     loaded = s.runs.get(request.path_params["name"])
     body = await read_body(request, s.options.max_bytes)
-    table, where, line_of = request_rows(body, request.headers.get("content-type", ""), s.options.max_rows)
+    rows, where, line_of = request_rows(body, request.headers.get("content-type", ""), s.options.max_rows)
+    fast = await s.grouper.forecast(loaded, rows) if isinstance(rows, list) and loaded.plan else None
+    if fast is not None:  # ~1 ms of arrays, in the event loop
+        s.metrics.forecasts.labels(loaded.name).inc()
+        s.metrics.fast.labels(loaded.name).inc()
+        return _json({"run": loaded.name, **fast, "warnings": []})
+    table = records_table(rows) if isinstance(rows, list) else rows
     result, warnings = await s.batcher.forecast(loaded, table, where, line_of)
     s.metrics.forecasts.labels(loaded.name).inc(result["series"].nunique() if "series" in result else 1)
     return _json({"run": loaded.name, **forecast_records(result), "warnings": warnings})
 
 
-def _batch_items(body: bytes, max_rows: int) -> list[tuple[str, pd.DataFrame | Problem]]:
+def _batch_items(body: bytes, max_rows: int) -> list[tuple[str, list[dict] | Problem]]:
     doc = parse_json(body)
     items = doc.get("items") if isinstance(doc, dict) else None
     if not isinstance(items, list) or not items:
@@ -620,31 +705,41 @@ def _batch_items(body: bytes, max_rows: int) -> list[tuple[str, pd.DataFrame | P
         name = str(item.get("id", k)) if isinstance(item, dict) else str(k)
         try:
             rows = item.get("data") if isinstance(item, dict) else None
-            out.append((name, records_table(rows, f"items[{k}].data", max_rows)))
+            out.append((name, check_records(rows, f"items[{k}].data", max_rows)))
         except Problem as p:
             out.append((name, p))
     return out
 
 
-def forecast_many(loaded: LoadedRun, items: list) -> list[dict]:
-    """Each item's forecast, or its problem document: one bad item does not fail the others."""
+def forecast_many(loaded: LoadedRun, items: list) -> tuple[list[dict], int]:
+    """Each item's forecast, or its problem document: one bad item does not fail the others; and how many items
+    the fast path answered."""
     if not any(isinstance(t, Problem) for _, t in items):
-        stacked = forecast_stacked(loaded, [t for _, t in items])
+        fast = forecast_fast(loaded, [t for _, t in items], "items")
+        if fast is not None:
+            return [{"id": n, **answer, "warnings": []} for (n, _), answer in zip(items, fast)], len(items)
+        tables = [records_table(t) for _, t in items]
+        stacked = forecast_stacked(loaded, tables)
         if stacked is not None:
-            tables, notes = stacked
-            return [{"id": n, **forecast_records(t), "warnings": notes} for (n, _), t in zip(items, tables)]
-    results = []
-    for k, (name, table) in enumerate(items):
+            parts, notes = stacked
+            return [{"id": n, **forecast_records(t), "warnings": notes} for (n, _), t in zip(items, parts)], 0
+    results, n_fast = [], 0
+    for k, (name, rows) in enumerate(items):
         try:
-            if isinstance(table, Problem):
-                raise table
-            result, warnings = forecast(loaded, table, f"items[{k}].data")
+            if isinstance(rows, Problem):
+                raise rows
+            fast = forecast_fast(loaded, [rows])
+            if fast is not None:
+                results.append({"id": name, **fast[0], "warnings": []})
+                n_fast += 1
+                continue
+            result, warnings = forecast(loaded, records_table(rows), f"items[{k}].data")
             results.append({"id": name, **forecast_records(result), "warnings": warnings})
         except RnnForecastError as e:
             results.append({"id": name, "problem": Problem.of(e).document()})
         except Problem as p:
             results.append({"id": name, "problem": p.document()})
-    return results
+    return results, n_fast
 
 
 async def batch_endpoint(request: Request) -> Response:
@@ -652,8 +747,9 @@ async def batch_endpoint(request: Request) -> Response:
     loaded = s.runs.get(request.path_params["name"])
     body = await read_body(request, s.options.max_bytes)
     items = _batch_items(body, s.options.max_rows)
-    results = await run_in_threadpool(forecast_many, loaded, items)
+    results, n_fast = await run_in_threadpool(forecast_many, loaded, items)
     s.metrics.forecasts.labels(loaded.name).inc(sum("forecast" in r for r in results))
+    s.metrics.fast.labels(loaded.name).inc(n_fast)
     failed = sum("problem" in r for r in results)
     return _json({"run": loaded.name, "results": results, "failed": failed})
 

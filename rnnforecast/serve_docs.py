@@ -24,6 +24,25 @@ def _json(schema: dict, description: str = "OK") -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+SECURED = [{"bearer": []}]  # the bearer token, when serve has --token-env
+
+
+def _post(summary: str, name: dict, schema: dict, responses: dict, *, required: bool = True, csv: bool = False) -> dict:
+    """A secured POST on one run (the path parameter ``name``) whose body is ``schema`` as JSON (or CSV text)."""
+    content = {"application/json": {"schema": schema}}
+    if csv:
+        content["text/csv"] = {"schema": {"type": "string"}}
+    return {
+        "post": {
+            "summary": summary,
+            "security": SECURED,
+            "parameters": [name],
+            "requestBody": {"required": required, "content": content},
+            "responses": responses,
+        }
+    }
+
+
 def openapi(runs: list[str]) -> dict:
     """The OpenAPI 3.1 document of the server; ``runs`` the names it serves."""
     name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": runs or ["none"]}}
@@ -42,7 +61,6 @@ def openapi(runs: list[str]) -> dict:
             "warnings": {"type": "array", "items": {"type": "string"}},
         },
     }
-    secured = [{"bearer": []}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "rnnforecast serve", "version": __version__, "description": "Forecasts from trained runs."},
@@ -74,84 +92,55 @@ def openapi(runs: list[str]) -> dict:
             "/v1/runs": {
                 "get": {
                     "summary": "The runs served",
-                    "security": secured,
+                    "security": SECURED,
                     "responses": {"200": _json({"type": "object"}), **_problems(401)},
                 }
             },
-            "/v1/runs/{name}/forecast": {
-                "post": {
-                    "summary": "Forecast the horizon steps after the last row",
-                    "security": secured,
-                    "parameters": [name],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"type": "object", "required": ["data"], "properties": {"data": _RECORDS}}
+            "/v1/runs/{name}/forecast": _post(
+                "Forecast the horizon steps after the last row",
+                name,
+                {"type": "object", "required": ["data"], "properties": {"data": _RECORDS}},
+                {"200": _json(forecast), **_problems(400, 401, 404, 413, 415, 422)},
+                csv=True,
+            ),
+            "/v1/runs/{name}/forecast/batch": _post(
+                "Many series or windows in one request; each item answers with its forecast or its problem",
+                name,
+                {
+                    "type": "object",
+                    "required": ["items"],
+                    "properties": {
+                        "items": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {
+                                "type": "object",
+                                "required": ["data"],
+                                "properties": {"id": {"type": "string"}, "data": _RECORDS},
                             },
-                            "text/csv": {"schema": {"type": "string"}},
-                        },
+                        }
                     },
-                    "responses": {"200": _json(forecast), **_problems(400, 401, 404, 413, 415, 422)},
-                }
-            },
-            "/v1/runs/{name}/forecast/batch": {
-                "post": {
-                    "summary": "Many series or windows in one request; each item answers with its forecast or its problem",
-                    "security": secured,
-                    "parameters": [name],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["items"],
-                                    "properties": {
-                                        "items": {
-                                            "type": "array",
-                                            "minItems": 1,
-                                            "items": {
-                                                "type": "object",
-                                                "required": ["data"],
-                                                "properties": {"id": {"type": "string"}, "data": _RECORDS},
-                                            },
-                                        }
-                                    },
-                                }
-                            }
-                        },
-                    },
-                    "responses": {"200": _json({"type": "object"}), **_problems(400, 401, 404, 413, 422)},
-                }
-            },
-            "/v1/runs/{name}/reload": {
-                "post": {
-                    "summary": 'Load the run directory again (or {"path": another}); refused (409) when it is damaged',
-                    "security": secured,
-                    "parameters": [name],
-                    "requestBody": {
-                        "required": False,
-                        "content": {
-                            "application/json": {
-                                "schema": {"type": "object", "properties": {"path": {"type": "string"}}}
-                            }
-                        },
-                    },
-                    "responses": {"200": _json({"type": "object"}), **_problems(400, 401, 404, 409)},
-                }
-            },
+                },
+                {"200": _json({"type": "object"}), **_problems(400, 401, 404, 413, 422)},
+            ),
+            "/v1/runs/{name}/reload": _post(
+                'Load the run directory again (or {"path": another}); refused (409) when it is damaged',
+                name,
+                {"type": "object", "properties": {"path": {"type": "string"}}},
+                {"200": _json({"type": "object"}), **_problems(400, 401, 404, 409)},
+                required=False,
+            ),
             "/metrics": {
                 "get": {
                     "summary": "Prometheus metrics",
-                    "security": secured,
+                    "security": SECURED,
                     "responses": {"200": {"description": "text exposition"}, **_problems(401)},
                 }
             },
             "/openapi.json": {
                 "get": {
                     "summary": "This document",
-                    "security": secured,
+                    "security": SECURED,
                     "responses": {"200": _json({"type": "object"})},
                 }
             },

@@ -79,6 +79,42 @@ class Detected:
     series_id: str | None = None
     time_unit: str | None = None  # data.time_unit for a numeric time column (years, seconds since 1970)
     zone: str = ""  # what the zone rule did with UTC offsets (data.zone_rule); "" when there were none
+    baselines: dict[str, float] = field(default_factory=dict)  # baseline -> MAE on the first 70% of rows
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The model keys init writes: a residual to the better naive baseline and segments of one season."""
+
+    residual: str  # persistence | seasonal
+    residual_why: str
+    segment_length: int | None
+    segment_why: str
+
+    @classmethod
+    def of(cls, d: Detected) -> Recipe:
+        season = frequencies.season(d.step.frequency).length
+        p, s = d.baselines.get("persistence"), d.baselines.get("seasonal_naive")
+        if s is not None and p is not None and s < p:
+            residual, why = (
+                "seasonal",
+                f"seasonal naive beat persistence on the first 70% of rows (MAE {_g(s)} vs {_g(p)})",
+            )
+        elif s is not None and p is not None:
+            residual, why = (
+                "persistence",
+                f"persistence beat seasonal naive on the first 70% of rows (MAE {_g(p)} vs {_g(s)})",
+            )
+        else:
+            residual, why = "persistence", "the network learns the change from the last value"
+        L = d.input_length
+        if season >= 2 and L % season == 0 and L // season >= 2:
+            return cls(residual, why, season, f"the cell steps over {L // season} segments of one season (SegRNN)")
+        return cls(residual, why, None, "")
+
+
+def _g(x: float) -> str:
+    return f"{x:.4g}"
 
 
 # --------------------------------------------------------------------------- detection
@@ -92,10 +128,7 @@ def detect(
     time_unit: str | None = None,
 ):
     """Read ``path`` and work out a starter config's contents; errors name the column and the fix."""
-    if not path.exists():  # read_table's fix speaks of data.path, which init has not written yet
-        raise DataError("data file not found", where=str(path), fix="check the path of the CSV or Parquet file")
-    df = read_table(path)
-    df.columns = [str(c) for c in df.columns]
+    df = _read(path)
     where = str(path)
     tc, time_unit = _time_column(df, time_column, where, time_unit)
     times, zone = parse_times(df[tc], tc, where, time_unit, parquet=path.suffix.lower() in PARQUET_SUFFIXES)
@@ -104,22 +137,18 @@ def detect(
     if series_id in categorical:
         categorical.remove(series_id)
     ignored.pop(series_id, None)  # an id column of many series: too many values for a category, not free text
-    numeric = [c for c in df.columns if c not in (tc, series_id) and _is_number(df[c])]
-    if not numeric:
-        raise DataError(
-            f"no numeric column to forecast (columns: {', '.join(df.columns)})",
-            where=where,
-            fix="add a numeric column, or clean the one you want to forecast so every value is a number",
-        )
+    numeric = _numeric_columns(df, (tc, series_id), where)
     target, reason = _target(numeric, target, df, where)
     first = times[df[series_id] == df[series_id].iloc[0]] if series_id else times
     ordered = first.sort_values()
     step = _step(pd.DatetimeIndex(ordered), where)
     n = len(ordered) + step.gap_rows
     input_length, horizon = _window(step, n, horizon, where)
-    trend = {c: _outside_share(df.loc[ordered.index, c].to_numpy(dtype=float)) for c in numeric}
-    transform = {c: _transform_for(df[c]) for c, share in trend.items() if share > TREND_SHARE}
+    trend, transform = _trends(df, ordered.index, numeric)
     missing = {c: int(df[c].isna().sum()) for c in df.columns if c != tc and df[c].isna().any()}
+    groups = [g.sort_values(tc)[target] for _, g in df.assign(**{tc: times}).groupby(series_id)] if series_id else None
+    values = groups or [df.loc[ordered.index, target]]
+    baselines = _baseline_maes(values, horizon, frequencies.season(step.frequency).length)
     return Detected(
         path=path,
         rows=len(df),
@@ -142,7 +171,30 @@ def detect(
         series_id=series_id,
         time_unit=time_unit,
         zone=zone,
+        baselines=baselines,
     )
+
+
+def _baseline_maes(series: list[pd.Series], horizon: int, season: int, share: float = 0.7) -> dict[str, float]:
+    """MAE of persistence and seasonal naive over leads 1..``horizon`` on the first ``share`` of each series' rows
+    (the training split at the default fractions; missing values skipped). Seasonal naive copies the value
+    ``season * ceil(h / season)`` steps back, as metrics.py does."""
+    errors: dict[str, list[np.ndarray]] = {"persistence": [], "seasonal_naive": []}
+    for s in series:
+        y = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+        y = y[: int(round(share * len(y)))]
+        for h in range(1, horizon + 1):
+            for name, lag in (("persistence", h), ("seasonal_naive", season * -(-h // season))):
+                if season >= 2 or name == "persistence":
+                    if lag < len(y):
+                        errors[name].append(np.abs(y[lag:] - y[:-lag]))
+    out = {}
+    for name, parts in errors.items():
+        e = np.concatenate(parts) if parts else np.array([])
+        e = e[~np.isnan(e)]
+        if len(e):
+            out[name] = float(e.mean())
+    return out
 
 
 def _is_number(s: pd.Series) -> bool:
@@ -185,31 +237,42 @@ def _year_column(df: pd.DataFrame) -> str | None:
     return None
 
 
+def _read(path: Path) -> pd.DataFrame:
+    """The data file's rows, column names as text."""
+    if not path.exists():  # read_table's fix speaks of data.path, which init has not written yet
+        raise DataError("data file not found", where=str(path), fix="check the path of the CSV or Parquet file")
+    df = read_table(path)
+    df.columns = [str(c) for c in df.columns]
+    return df
+
+
+def _numeric_columns(df: pd.DataFrame, exclude: tuple, where: str) -> list[str]:
+    """The columns that may be forecast: numeric, not the time or series-id column; at least one."""
+    numeric = [c for c in df.columns if c not in exclude and _is_number(df[c])]
+    if not numeric:
+        raise DataError(
+            f"no numeric column to forecast (columns: {', '.join(df.columns)})",
+            where=where,
+            fix="add a numeric column, or clean the one you want to forecast so every value is a number",
+        )
+    return numeric
+
+
+def _trends(df: pd.DataFrame, rows: pd.Index, numeric: list[str]) -> tuple[dict, dict]:
+    """Per numeric column, :func:`_outside_share` of its values (``rows``: the first series' rows in time order),
+    and the transform proposed where that share is over TREND_SHARE."""
+    trend = {c: _outside_share(df.loc[rows, c].to_numpy(dtype=float)) for c in numeric}
+    transform = {c: _transform_for(df[c]) for c, share in trend.items() if share > TREND_SHARE}
+    return trend, transform
+
+
 def _time_column(df: pd.DataFrame, given: str | None, where: str, unit: str | None) -> tuple[str, str | None]:
     """The time column and its ``data.time_unit`` (None for timestamps): given, found, or a column of years."""
     if given is not None:
-        _require_column("--time-column", given, df, where, list(df.columns), "the columns")
-        if unit is None and _is_number(df[given]) and given == _year_column(df[[given]]):
-            unit = "year"
-        if unit is None:
-            _refuse_numbers_as_time(df[given], given, df, where)
-        return given, unit
+        return given, _given_time_unit(df, given, where, unit)
     found = [c for c in df.columns if _looks_like_time(df[c])]
-    year = _year_column(df)
-    if not found and year is not None:
-        return year, unit or "year"
-    if not found and unit is not None:
-        named = [c for c in df.columns if _is_number(df[c]) and c.lower() in TIME_NAMES + YEAR_NAMES]
-        if len(named) == 1:
-            return named[0], unit
     if not found:
-        named = [c for c in df.columns if c.lower() in TIME_NAMES]
-        hint = f" ({named[0]!r} is named like one but its values are not timestamps)" if named else ""
-        raise DataError(
-            f"no time column found: no column holds timestamps{hint}",
-            where=where,
-            fix="add a column of ISO timestamps (e.g. date: 2015-01-31), or name it with --time-column",
-        )
+        return _untimed_column(df, where, unit)
     if len(found) > 1:
         raise DataError(
             f"several columns hold timestamps: {', '.join(found)}",
@@ -217,6 +280,40 @@ def _time_column(df: pd.DataFrame, given: str | None, where: str, unit: str | No
             fix=f"name the one that orders the rows, e.g. --time-column {shlex.quote(found[0])}",
         )
     return found[0], unit
+
+
+def _counted_time_column(df: pd.DataFrame) -> str | None:
+    """The one number column named like time (whose numbers --time-unit counts), if exactly one."""
+    named = [c for c in df.columns if _is_number(df[c]) and c.lower() in TIME_NAMES + YEAR_NAMES]
+    return named[0] if len(named) == 1 else None
+
+
+def _given_time_unit(df: pd.DataFrame, given: str, where: str, unit: str | None) -> str | None:
+    """The unit of the column --time-column names: --time-unit, "year" for a column of years, else timestamps."""
+    _require_column("--time-column", given, df, where, list(df.columns), "the columns")
+    if unit is None and _is_number(df[given]) and given == _year_column(df[[given]]):
+        unit = "year"
+    if unit is None:
+        _refuse_numbers_as_time(df[given], given, df, where)
+    return unit
+
+
+def _untimed_column(df: pd.DataFrame, where: str, unit: str | None) -> tuple[str, str | None]:
+    """No column holds timestamps: a column of years, or the one number column named like time when --time-unit
+    says what its numbers count; else the refusal."""
+    year = _year_column(df)
+    if year is not None:
+        return year, unit or "year"
+    counted = _counted_time_column(df) if unit is not None else None
+    if counted is not None:
+        return counted, unit
+    named = [c for c in df.columns if c.lower() in TIME_NAMES]
+    hint = f" ({named[0]!r} is named like one but its values are not timestamps)" if named else ""
+    raise DataError(
+        f"no time column found: no column holds timestamps{hint}",
+        where=where,
+        fix="add a column of ISO timestamps (e.g. date: 2015-01-31), or name it with --time-column",
+    )
 
 
 def _refuse_numbers_as_time(s: pd.Series, name: str, df: pd.DataFrame, where: str) -> None:
@@ -432,6 +529,8 @@ def _data_lines(d: Detected, rel: str) -> list[str]:
     if d.time_features:
         why = f"calendar features that fit the step ({d.step.label.split(' (')[0]})"
         data.append(_line("time_features", d.time_features, why))
+    if not d.transform:
+        data.append(_line("scaling", "window", "each window measured from its last value: levels may move"))
     unit = f"  # units: {{{_value(d.target)}: UNIT}}"
     data.append(f"{unit:<32} # fill in the target's unit (e.g. degC, ppm): tables and plots show it")
     return data
@@ -462,11 +561,25 @@ def yaml_text(d: Detected, config_dir: Path, command: str) -> str:
     lines = [*head, _line("name", _name(d.path), indent=0), "data:", *data, "window:"]
     lines.append(_line("input_length", d.input_length, f"steps of history; {why}{shrunk}"))
     lines.append(_line("horizon", d.horizon, "steps forecast at once"))
+    lines += ["model:", *_model_lines(d)]
     lines += [
         "intervals:",
         _line("levels", [80, 95], "prediction bands, conformal, calibrated on the validation split"),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _model_lines(d: Detected) -> list[str]:
+    """The `model:` section: the cell and size to change, and the recipe measured to win (docs/accuracy.md)."""
+    r = Recipe.of(d)
+    lines = [
+        _line("cell", "gru", "gru, lstm or simple_rnn"),
+        _line("units", [64], "one layer of 64; more (or a second layer) for long, rich series"),
+        _line("residual", r.residual, f"forecast the difference to it: {r.residual_why}"),
+    ]
+    if r.segment_length:
+        lines.append(_line("segment_length", r.segment_length, r.segment_why))
+    return lines
 
 
 def _when(t: pd.Timestamp) -> str:

@@ -99,23 +99,35 @@ def table(header: list[str], rows: list[list], specs: list[str | None]) -> list[
     """
     cols = [column_cells([r[i] for r in rows], specs[i]) for i in range(len(header))]
     widths = [max(len(h), *(len(c) for c in col)) if col else len(h) for h, col in zip(header, cols)]
-    lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))]
-    for j in range(len(rows)):
-        cells = [cols[i][j].ljust(w) if i == 0 else cols[i][j].rjust(w) for i, w in enumerate(widths)]
-        lines.append("  ".join(cells))
+    lines = [_aligned(header, widths)] + [_aligned([col[j] for col in cols], widths) for j in range(len(rows))]
     return [line.rstrip() for line in lines]
+
+
+def _aligned(cells: list[str], widths: list[int]) -> str:
+    """One line of a table: the first cell left-aligned, the others right-aligned, two spaces apart."""
+    return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
 
 def column_cells(values: list, spec: str | None) -> list[str]:
     """Formatted cells of one column; ``mean ± std`` pairs get the means right-aligned and the stds left-aligned."""
     if spec is None:
         return ["" if v is None else str(v) for v in values]
+    return _number_cells(values, spec)
+
+
+def _number_cells(values: list, spec: str) -> list[str]:
+    """Cells of a number column: numbers, None (``n/a``), "" (empty) or (mean, std) pairs."""
     pairs = [v if isinstance(v, tuple) else (v, None) for v in values]
     blank = [isinstance(v, str) and not v for v in values]  # "" leaves the cell empty
     means = column([None if b else m for b, (m, _) in zip(blank, pairs)], spec)
-    stds = [PLUS_MINUS + num(float(s), ".2g") if s else "" for _, s in pairs]  # no ± 0, no ± for one seed
+    stds = _std_cells([std for _, std in pairs])
     wm, ws = max(map(len, means)), max(map(len, stds))
     return ["" if b else (m.rjust(wm) + s.ljust(ws)) for b, m, s in zip(blank, means, stds)]
+
+
+def _std_cells(stds: list) -> list[str]:
+    """``± std`` of each (mean, std) cell; empty for no std, 0 or one seed (nothing to say)."""
+    return [PLUS_MINUS + num(float(s), ".2g") if s else "" for s in stds]
 
 
 def dates_only(times) -> bool:
@@ -371,6 +383,12 @@ def train_summary(ev: Evaluation, record: dict, train_seconds: float, run_dir) -
         f"({t['params']} parameters, backend {record['backend']})",
         *run_verdict(ev.metrics, ev.split),
     ]
+    if t["best_epoch"] == 0:
+        tail.append(
+            "note: no epoch beat the untrained residual model on validation, so it was kept: the forecasts are its "
+            "baseline's (model.residual), the network adds nothing. Fix: more training rows, a longer "
+            "window.input_length or another training.learning_rate"
+        )
     w = mase_warning(ev)
     if w:
         tail.append(w)

@@ -131,6 +131,14 @@ def _param(key: str, spec: Any, base: Config, where: str) -> Param:
             where=where,
             fix=f"write `{key}: [a, b]`, `{{choices: [...]}}` or `{{low: .., high: ..}}`; fixed values belong in their section",
         )
+    _check_search_keys(spec, where)
+    param = _choices(key, spec["choices"], where) if "choices" in spec else _range(key, spec, where)
+    _check_values(param, base, where)
+    return param
+
+
+def _check_search_keys(spec: dict, where: str) -> None:
+    """``choices`` alone, or the keys of a range."""
     allowed = ("choices",) if "choices" in spec else RANGE_KEYS
     for k in spec:
         if k not in allowed:
@@ -139,18 +147,17 @@ def _param(key: str, spec: Any, base: Config, where: str) -> Param:
                 where=where,
                 fix="use `choices: [...]` alone, or `low`, `high` with optional `step` or `log: true`",
             )
-    if "choices" in spec:
-        param = _choices(key, spec["choices"], where)
-    else:
-        param = _range(key, spec, where)
+
+
+def _check_values(param: Param, base: Config, where: str) -> None:
+    """Every choice, or both ends of a range, checked by the config's schema exactly as for --set."""
     for value in param.choices if param.choices is not None else (param.low, param.high):
         try:
-            base.replace(**{key: value})  # the schema checks the value exactly as for --set
+            base.replace(**{param.key: value})
         except ConfigError as e:
             raise ConfigError(
-                f"the value {value!r} is not valid for {key}: {e.message}", where=where, fix=e.fix
+                f"the value {value!r} is not valid for {param.key}: {e.message}", where=where, fix=e.fix
             ) from None
-    return param
 
 
 def _choices(key: str, choices: Any, where: str) -> Param:
@@ -161,7 +168,8 @@ def _choices(key: str, choices: Any, where: str) -> Param:
     return Param(key, choices=tuple(choices))
 
 
-def _range(key: str, spec: dict, where: str) -> Param:
+def _range_types(spec: dict, where: str) -> tuple:
+    """``(low, high, step, log)`` of a range mapping: low and high present, numbers finite, log a boolean."""
     for k in ("low", "high"):
         if k not in spec:
             raise ConfigError(f"a range needs `{k}`", where=where, fix="write `{low: .., high: ..}`")
@@ -171,6 +179,11 @@ def _range(key: str, spec: dict, where: str) -> Param:
             raise ConfigError(f"`{k}` must be a number, received {v!r}", where=where, fix=f"write `{k}: 0.01`")
     if not isinstance(log, bool):
         raise ConfigError(f"`log` must be true or false, received {log!r}", where=where, fix="write `log: true`")
+    return low, high, step, log
+
+
+def _range(key: str, spec: dict, where: str) -> Param:
+    low, high, step, log = _range_types(spec, where)
     if not low < high:
         raise ConfigError(
             f"`low` must be below `high`, received low={low}, high={high}", where=where, fix="swap or widen them"
@@ -359,7 +372,6 @@ def tune(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     final = Path(out) if out else Path("tunes") / f"{artifacts.slug(base.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
-    local_db = storage is None
     name = study_name or artifacts.slug(base.name)
     fingerprint = {
         "config": base.hash(),
@@ -370,19 +382,9 @@ def tune(
     }
     sets = "".join(f" --set {o}" for o in overrides)
     again = f"rnnforecast tune {config_path}{sets} --out {final}" + (f" --storage {storage}" if storage else "")
-    study = None
-    if storage:  # a wrong URL, or a study of another config, is refused before any directory
-        store = _storage(storage, heartbeat=True)
-        study = _open_study(name, store, base, metric, local_db)
     # the executor first: no Ray, or an address space Ray cannot start in, is refused before any directory
     with make_executor(executor, workers, address) as ex:
-        tdir = _Dir(final, fingerprint, again=f"Resume it with: {again}")
-        url = storage or f"sqlite:///{(tdir.partial / 'study.db').resolve()}"
-        if study is None:
-            store = _storage(url, heartbeat=True)
-            study = _open_study(name, store, base, metric, local_db)
-        _recover(study, store, local_db)
-
+        study, store, tdir, url = _open_study_and_dir(storage, name, base, metric, final, fingerprint, again)
         spec0 = {
             "config": str(Path(config_path).resolve()),
             "overrides": list(overrides),
@@ -400,6 +402,24 @@ def tune(
                 fix=f"resume with: {again}",
             ) from None
     return _finish(study, base, config_path, sets, tdir, metric, mine, quiet)
+
+
+def _open_study_and_dir(storage: str | None, name: str, base: Config, metric: str, final: Path, fingerprint, again):
+    """The study (its storage checked first: a wrong URL, or a study of another config, is refused before any
+    directory), the claimed tune directory, and the storage URL. Without --storage the study lives in the
+    directory's study.db. Trials a killed driver left running are recovered."""
+    local_db = storage is None
+    study = None
+    if storage:
+        store = _storage(storage, heartbeat=True)
+        study = _open_study(name, store, base, metric, local_db)
+    tdir = _Dir(final, fingerprint, again=f"Resume it with: {again}")
+    url = storage or f"sqlite:///{(tdir.partial / 'study.db').resolve()}"
+    if study is None:
+        store = _storage(url, heartbeat=True)
+        study = _open_study(name, store, base, metric, local_db)
+    _recover(study, store, local_db)
+    return study, store, tdir, url
 
 
 def _open_study(name: str, store, base: Config, metric: str, local_db: bool):
@@ -439,13 +459,18 @@ def _recover(study, store, local_db: bool) -> None:
 
     if local_db:  # the tune directory is ours (flock), so nothing else can be running these
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            _fail(study, t.number, t._trial_id, t.params, t.user_attrs, "the previous tune process stopped")
+            _fail(study, store, t.number, t.params, t.user_attrs, "the previous tune process stopped")
     else:
         optuna.storages.fail_stale_trials(study)
 
 
-def _fail(study, number: int, trial_id: int, params: dict, user_attrs: dict, why: str) -> None:
-    study._storage.set_trial_user_attr(trial_id, "error", why)
+def _trial_id(store, study, number: int) -> int:
+    """The storage's id of trial ``number`` (Optuna's Trial keeps its id private; the storage API is public)."""
+    return store.get_trial_id_from_study_id_trial_number(store.get_study_id_from_name(study.study_name), number)
+
+
+def _fail(study, store, number: int, params: dict, user_attrs: dict, why: str) -> None:
+    store.set_trial_user_attr(_trial_id(store, study, number), "error", why)
     study.tell(number, state=optuna_state("FAIL"), skip_if_finished=True)
     if "retry_of" not in user_attrs:
         study.enqueue_trial(params, user_attrs={"retry_of": number})
@@ -459,59 +484,73 @@ def optuna_state(name: str):
 
 def _drive(study, store, ex, space, spec0, tdir: _Dir, trials: int, timeout, quiet: bool) -> int:
     """Keep ``ex.workers`` trials in flight until the study holds ``trials`` finished ones."""
-    from optuna.trial import TrialState
 
     from .executor import WorkerDied
 
     deadline = time.monotonic() + timeout if timeout else None
-    running: dict = {}  # handle -> optuna Trial
+    running: dict = {}  # handle -> (optuna Trial, its storage id)
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(store, running, stop), daemon=True)
     beat.start()
     mine = 0
     try:
         while True:
-            all_trials = study.get_trials(deepcopy=False)
-            busy = sum(t.state == TrialState.RUNNING for t in all_trials)
-            open_slots = trials - _done_count(all_trials) - busy
-            if (deadline is None or time.monotonic() < deadline) and open_slots > 0 and len(running) < ex.workers:
-                trial = study.ask()
-                params = {p.key: p.suggest(trial) for p in space}
-                run_dir = tdir.partial / "trials" / f"{trial.number:04d}"
-                trial.set_user_attr("run_dir", str(tdir.final / "trials" / f"{trial.number:04d}"))
-                store.record_heartbeat(trial._trial_id)
-                spec = {**spec0, "params": params, "trial_id": trial._trial_id, "run_dir": str(run_dir)}
-                running[ex.submit(run_trial, spec)] = trial
-                if not quiet:
-                    _say(f"trial {trial.number} started: {_show(params)}")
+            if _may_start(study, trials, deadline) and len(running) < ex.workers:
+                handle, trial, trial_id = _start(study, store, ex, space, spec0, tdir, quiet)
+                running[handle] = trial, trial_id
                 continue
             if not running:
                 return mine
             for h in ex.wait(list(running), timeout=HEARTBEAT_S):
-                trial = running.pop(h)
-                mine += _tell(study, trial, h, WorkerDied, quiet)
+                trial, _ = running.pop(h)
+                mine += _tell(study, store, trial, h, WorkerDied, quiet)
     except KeyboardInterrupt:
-        for trial in running.values():
-            _fail(study, trial.number, trial._trial_id, trial.params, trial.user_attrs, "interrupted")
+        for trial, _ in running.values():
+            _fail(study, store, trial.number, trial.params, trial.user_attrs, "interrupted")
         raise
     finally:
         stop.set()
 
 
+def _may_start(study, trials: int, deadline: float | None) -> bool:
+    """Time is left and the study holds fewer than ``trials`` trials finished or running."""
+    from optuna.trial import TrialState
+
+    all_trials = study.get_trials(deepcopy=False)
+    busy = sum(t.state == TrialState.RUNNING for t in all_trials)
+    open_slots = trials - _done_count(all_trials) - busy
+    return (deadline is None or time.monotonic() < deadline) and open_slots > 0
+
+
+def _start(study, store, ex, space, spec0: dict, tdir: _Dir, quiet: bool):
+    """Ask the study for a trial and submit its training; returns ``(handle, trial, trial_id)``."""
+    trial = study.ask()
+    trial_id = _trial_id(store, study, trial.number)
+    params = {p.key: p.suggest(trial) for p in space}
+    run_dir = tdir.partial / "trials" / f"{trial.number:04d}"
+    trial.set_user_attr("run_dir", str(tdir.final / "trials" / f"{trial.number:04d}"))
+    store.record_heartbeat(trial_id)
+    spec = {**spec0, "params": params, "trial_id": trial_id, "run_dir": str(run_dir)}
+    handle = ex.submit(run_trial, spec)
+    if not quiet:
+        _say(f"trial {trial.number} started: {_show(params)}")
+    return handle, trial, trial_id
+
+
 def _heartbeat(store, running: dict, stop: threading.Event) -> None:
     while not stop.wait(HEARTBEAT_S):
-        for trial in list(running.values()):
+        for _, trial_id in list(running.values()):
             try:
-                store.record_heartbeat(trial._trial_id)
+                store.record_heartbeat(trial_id)
             except Exception:  # a heartbeat missed is retried at the next beat
                 pass
 
 
-def _tell(study, trial, handle, WorkerDied, quiet: bool) -> int:
+def _tell(study, store, trial, handle, WorkerDied, quiet: bool) -> int:
     try:
         r = handle.result()
     except WorkerDied as e:
-        _fail(study, trial.number, trial._trial_id, trial.params, trial.user_attrs, str(e))
+        _fail(study, store, trial.number, trial.params, trial.user_attrs, str(e))
         _say(f"trial {trial.number} failed: {e}" + ("" if "retry_of" in trial.user_attrs else "; retrying it once"))
         return 1
     except RnnForecastError as e:

@@ -147,3 +147,23 @@ def target_times(last_time, horizon: int, frequency) -> pd.DatetimeIndex:
     """Timestamps of the ``horizon`` steps after ``last_time`` on the ``frequency`` calendar."""
     offset = pd.tseries.frequencies.to_offset(frequency)
     return pd.date_range(last_time, periods=horizon + 1, freq=offset)[1:]
+
+
+def target_times_of(last_times: pd.DatetimeIndex, horizon: int, frequency) -> pd.DatetimeIndex:
+    """:func:`target_times` of each of ``last_times``, flat ``(S * horizon,)``: series-major. A step of one
+    length (h, min, D on naive times) is added as nanoseconds, once for all series; other calendars (months,
+    business days) step each series by the offset."""
+    offset = pd.tseries.frequencies.to_offset(frequency)
+    last = pd.DatetimeIndex(last_times)
+    unit = last.unit  # date_range keeps its start's resolution
+    fixed = isinstance(offset, (pd.offsets.Tick, pd.offsets.Day)) and last.tz is None and len(last)
+    if fixed:
+        step = pd.Timedelta(offset).value if isinstance(offset, pd.offsets.Tick) else offset.n * 86_400 * 10**9
+        nanos = last.as_unit("ns").asi8
+        if nanos.max() <= pd.Timestamp.max.value - step * horizon:  # else date_range says what overflows
+            ticks = nanos[:, None] + step * np.arange(1, horizon + 1)  # (S, H)
+            return pd.DatetimeIndex(ticks.ravel().view("datetime64[ns]")).as_unit(unit)
+    if not len(last):
+        return pd.DatetimeIndex([], dtype=f"datetime64[{unit}]")
+    parts = [target_times(t, horizon, offset).as_unit("ns").asi8 for t in last]
+    return pd.DatetimeIndex(np.concatenate(parts).view("datetime64[ns]")).as_unit(unit)

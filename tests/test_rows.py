@@ -67,7 +67,6 @@ def test_series_data_reads_the_window_rows(tmp_path):
     x_rows, y_rows = windows.input_rows(starts, L), windows.target_rows(starts, L, H)
     assert data.actual(starts)[:2, :, 0].tolist() == [[30.0, 31.0], [31.0, 32.0]]  # values name their rows
     np.testing.assert_array_equal(data.actual(starts), data.raw[y_rows][..., data.target_idx])
-    np.testing.assert_array_equal(data.inputs_raw(starts), data.raw[x_rows][..., data.target_idx])
     np.testing.assert_array_equal(data.inputs(starts), data.values[x_rows][..., data.feature_idx])
     x, y = data.batch(starts)
     np.testing.assert_array_equal(x, data.inputs(starts))

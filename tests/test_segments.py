@@ -131,7 +131,7 @@ def test_segment_model_trains_and_predicts_without_keras_as_keras_does(segment_r
 
 
 def test_cosine_rate_by_hand():
-    from rnnforecast.train import cosine_rate
+    from rnnforecast.fit import cosine_rate
 
     t = TrainingConfig(epochs=5, learning_rate=0.1, lr_schedule="cosine", warmup_epochs=1)
     # warm-up: 0.1 * 1/2; then 0.1 * (1 + cos(pi * k / 4)) / 2 for k = 0..3

@@ -38,7 +38,7 @@ def test_init_weather_detects_daily_categories_and_season(tmp_path):
     assert "categorical: weather" in result.stdout and "missing:     none" in result.stdout
     assert result.stdout.strip().endswith(f"next: rnnforecast train {out}")
     raw = yaml.safe_load(out.read_text())
-    # what differs from the defaults (no time_column: it is "date"; no model section), and the step and season
+    # what differs from the defaults (no time_column: it is "date"), the step and season, the model recipe
     assert raw == {
         "name": "weather",
         "data": {
@@ -48,8 +48,10 @@ def test_init_weather_detects_daily_categories_and_season(tmp_path):
             "season_length": 7,
             "categorical": ["weather"],
             "time_features": ["day_of_week", "day_of_year"],
+            "scaling": "window",
         },
         "window": {"input_length": 28, "horizon": 7},
+        "model": {"cell": "gru", "units": [64], "residual": "persistence", "segment_length": 7},
         "intervals": {"levels": [80, 95]},
     }
     text = out.read_text()

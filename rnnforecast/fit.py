@@ -363,6 +363,7 @@ class TrainState:
     history: dict[str, list[float]] = field(default_factory=dict)
     epoch: int = -1  # last completed epoch (0-based)
     seconds: list[float] = field(default_factory=list)
+    start_loss: float | None = None  # val loss of the untrained residual model (its baseline), when measured
 
     def record(self, epoch: int, logs: dict) -> None:
         self.epoch = epoch
@@ -370,7 +371,7 @@ class TrainState:
             self.history.setdefault(k, []).append(float(v))
 
     def to_json(self) -> dict:
-        return {"epoch": self.epoch, "history": self.history}
+        return {"epoch": self.epoch, "history": self.history, "start_loss": self.start_loss}
 
 
 @dataclass
@@ -378,9 +379,10 @@ class FitResult:
     model: object
     history: dict[str, list[float]]
     epochs_run: int
-    best_epoch: int  # 1-based
+    best_epoch: int  # 1-based; 0: no epoch beat the untrained residual model (its baseline), which is kept
     epoch_seconds: list[float]
     stopped_early: bool
+    start_loss: float | None = None  # val loss of the untrained residual model, when measured (best_epoch 0: kept)
 
 
 def fit(
@@ -399,8 +401,11 @@ def fit(
     train_ds = WindowDataset(data, data.starts("train"), t.batch_size, shuffle=t.shuffle, seed=cfg.seed, split=split)
     val_ds = WindowDataset(data, data.starts("val", stride=1), t.batch_size, split=split)
     state = TrainState()
+    if resume_state is None and _guards_baseline(cfg):
+        state.start_loss = float(model.evaluate(val_ds, verbose=0, return_dict=True)["loss"])
+    start = (state.start_loss, model.get_weights()) if state.start_loss is not None else None
     nan_guard, progress = NanGuard(), progress_callback(t.epochs, len(train_ds), quiet)
-    callbacks: list = [EpochSetter(train_ds), *_keras_callbacks(t), nan_guard, progress]
+    callbacks: list = [EpochSetter(train_ds), *_keras_callbacks(t, start), nan_guard, progress]
     callbacks.append(Checkpoint(checkpoint_dir, state, callbacks))
     if cfg.output.tensorboard:
         callbacks.append(tensorboard_callback(checkpoint_dir.parent / "tensorboard"))
@@ -421,19 +426,38 @@ def fit(
         raise _nan_error(nan_guard.failed_epoch, state.epoch, checkpoint_dir)
     val_loss = state.history.get("val_loss", [])
     stopped = len(val_loss) < t.epochs
-    return FitResult(model, state.history, len(val_loss), _best_epoch(val_loss), progress.epoch_seconds, stopped)
+    best = _best_epoch(val_loss, state.start_loss)
+    return FitResult(model, state.history, len(val_loss), best, progress.epoch_seconds, stopped, state.start_loss)
 
 
-def _keras_callbacks(t: TrainingConfig) -> list:
-    """Keras' own callbacks the config asks for: early stopping, learning-rate reduction."""
+def _guards_baseline(cfg: Config) -> bool:
+    """A residual model starts as its baseline (zero head); with early stopping, that start is the first
+    candidate: no epoch is kept unless it beats the baseline on validation."""
+    return cfg.model.residual != "none" and cfg.training.early_stopping is not None
+
+
+class EarlyStoppingFromStart(keras.callbacks.EarlyStopping):
+    """Keras' EarlyStopping whose first candidate is the model before training (``start``: its val loss and
+    weights; best epoch -1 when it is kept). On resume the saved state replaces this start, as for Keras'."""
+
+    def __init__(self, start: tuple[float, list], **kwargs):
+        super().__init__(**kwargs)
+        self.start = start
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.best, self.best_weights = self.start
+        self.best_epoch = -1
+
+
+def _keras_callbacks(t: TrainingConfig, start: tuple[float, list] | None = None) -> list:
+    """Keras' own callbacks the config asks for: early stopping (from the untrained model when ``start`` is
+    given: its val loss and weights), learning-rate reduction."""
     out = []
     if t.early_stopping is not None:
         es = t.early_stopping
-        out.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=es.patience, min_delta=es.min_delta, restore_best_weights=True
-            )
-        )
+        kwargs = dict(monitor="val_loss", patience=es.patience, min_delta=es.min_delta, restore_best_weights=True)
+        out.append(EarlyStoppingFromStart(start, **kwargs) if start else keras.callbacks.EarlyStopping(**kwargs))
     if t.reduce_lr_on_plateau is not None:
         r = t.reduce_lr_on_plateau
         out.append(
@@ -458,6 +482,7 @@ def _resume(model, state: TrainState, callbacks: list, resume_state: dict, load_
     """Put a checkpoint's history, callback and RNG state back; returns the epoch to start from."""
     state.history = {k: list(v) for k, v in resume_state["history"].items()}
     state.epoch = resume_state["epoch"]
+    state.start_loss = resume_state.get("start_loss")
     backend.restore_callbacks(callbacks, resume_state.get("callbacks", {}), load_weights)
     if "rng" in resume_state:
         backend.set_rng_state(model, resume_state["rng"])
@@ -487,11 +512,14 @@ def _fit_until_interrupted(model, train_ds, val_ds, epochs: int, initial_epoch: 
             signal.signal(sig, handler)
 
 
-def _best_epoch(val_loss: list[float]) -> int:
-    """1-based epoch of the lowest validation loss; the last epoch when none is finite."""
+def _best_epoch(val_loss: list[float], start_loss: float | None = None) -> int:
+    """1-based epoch of the lowest validation loss; 0 when none is below ``start_loss`` (the untrained
+    residual model's); the last epoch when none is finite."""
     if val_loss and not np.all(np.isnan(val_loss)):
+        if start_loss is not None and not np.nanmin(val_loss) < start_loss:
+            return 0
         return int(np.nanargmin(val_loss)) + 1
-    return len(val_loss)
+    return 0 if start_loss is not None else len(val_loss)
 
 
 def _nan_error(failed_epoch: int, last_good: int, checkpoint_dir: Path) -> TrainingError:

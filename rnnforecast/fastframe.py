@@ -1,0 +1,253 @@
+"""Rows already parsed from JSON to a run's ``SeriesData`` on arrays: the clean case of ``data.load_frame``.
+
+A forecast request carries a few dozen rows as JSON records. :meth:`Plan.of` reads once what a run needs (its
+columns, categories, calendar columns, time step, scaler); :meth:`Plan.data` turns the rows of one or more items
+(each item one series) into the ``SeriesData`` that ``load_frame`` + ``check_step`` + ``check_tail`` +
+``series.build`` make of them, the checks done on arrays: every column the run needs and no other, numbers that are
+finite and below ``data.MAX_ABS``, ISO timestamps in nanosecond range, strictly increasing, on the run's regular
+step, categories as text, enough rows. This module writes no error message: rows that any of those checks would
+refuse, fill or warn about, and runs it does not cover (``Plan.of`` gives None: series_id, filter, transforms,
+data.future, a calendar of steps, a step of varying length, ...), give None, and the caller takes the full path,
+whose message and numbers are the CLI's. tests/test_serve_fast.py asserts both paths give identical numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
+
+import numpy as np
+import pandas as pd
+
+from .data import MAX_ABS, PERIODS, SERIES, Frame
+from .series import Segment, SeriesData, _resolve_transforms, _scaled, framing_of, future_columns, split_rows
+from .transforms import history_rows
+
+# ISO dates and times without a UTC offset, one per line: what numpy and pandas parse to the same instant
+# (to the microsecond: parsed exactly as datetime64[us])
+ISO_LINES = re.compile(r"(?:\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?)?\n)*")
+US_MIN, US_MAX = -(-pd.Timestamp.min.value // 1000), pd.Timestamp.max.value // 1000  # datetime64[ns]'s range, in us
+MAX_EXACT = 2.0**63  # a larger integer is no int64 for pandas (an object column): left to the full path
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run's forecast needs from a request's rows, read once when the run is loaded."""
+
+    forecaster: object  # forecaster.Forecaster
+    time_column: str
+    numeric: frozenset  # source columns read as numbers
+    categories: dict  # categorical column -> the run's categories
+    source: frozenset  # every column a record must have, and no other
+    step_ns: int  # the run's step in nanoseconds (fixed-length steps only)
+    infer: bool  # data.frequency unset: load_frame infers it, needing 3 rows
+    order_ok: dict  # the key order of a first record -> whether its model columns are the run's, in order
+
+    @classmethod
+    def of(cls, forecaster) -> Plan | None:
+        """The plan of a run this module covers, else None (every request goes the full way)."""
+        cfg, schema = forecaster.config, forecaster.schema.record
+        d = cfg.data
+        if d.filter or d.time_unit or d.series_id or d.future or d.calendar != "regular":
+            return None
+        if forecaster.scaler.groups != ["*"] or forecaster.short_by is not None:
+            return None
+        columns = list(schema["columns"])
+        if any(k != "none" for k in _resolve_transforms(cfg, columns, "").values()):
+            return None
+        step_ns = _fixed_step(schema["frequency"])
+        if step_ns is None or not schema.get("median_step_seconds"):
+            return None
+        if abs(step_ns / 1e9 - schema["median_step_seconds"]) > 0.01 * schema["median_step_seconds"]:
+            return None  # check_step would refuse every request
+        if d.frequency is None and cfg.model.residual == "seasonal":
+            return None  # the season would follow the frequency load_frame infers from a request's few rows
+        tc = d.time_column
+        source = frozenset(c for c in schema["source_columns"] if c != "__line__")
+        categories = {c: list(schema.get("categories", {}).get(c, [])) for c in d.categorical}
+        numeric = source - {tc} - set(categories)
+        if not numeric <= set(columns) or tc not in source or any(not v for v in categories.values()):
+            return None  # a source column that is neither time, category nor model column
+        return cls(forecaster, tc, frozenset(numeric), categories, source, step_ns, d.frequency is None, {})
+
+    def data(self, items: list[list[dict]], path: str = "data") -> SeriesData | None:
+        """The ``SeriesData`` of ``items`` (each a list of records: one series; several are named ``000000``,
+        ``000001``, ...), or None when any item needs the full path."""
+        f = self.forecaster
+        cfg = f.config
+        firsts = [rows[0] if isinstance(rows, list) and rows and type(rows[0]) is dict else None for rows in items]
+        if not items or any(r is None or r.keys() != self.source for r in firsts):
+            return None
+        # each item alone: its first record's key order is its columns' order (pandas), which must give the run's
+        if any(self._model_columns(tuple(r)) is None for r in firsts):
+            return None
+        features, model_columns = self._model_columns(tuple(firsts[0]))
+        numeric = [c for c in model_columns if c in self.numeric]  # the order of the raw columns built below
+        parts = [self._item(rows, numeric, cfg.window.input_length) for rows in items]
+        if any(p is None for p in parts):
+            return None
+        times = np.concatenate([p[0] for p in parts])  # (N,) datetime64[ns]
+        n = [len(p[0]) for p in parts]
+        columns = {c: np.concatenate([p[1][:, j] for p in parts]) for j, c in enumerate(numeric)}
+        for col, cats in self.categories.items():
+            text = np.concatenate([p[2][col] for p in parts])
+            for c in cats:
+                columns[f"{col}={c}"] = (text == c).astype("float64")
+        calendar = pd.Series(times).dt
+        for name in cfg.data.time_features:
+            fn, period = PERIODS[name]
+            phase = 2 * np.pi * np.asarray(fn(calendar), dtype="float64") / period
+            columns[f"{name}_sin"], columns[f"{name}_cos"] = np.sin(phase), np.cos(phase)
+        raw = np.column_stack([columns[c] for c in model_columns])  # (N, C) float64
+        keys = ["all"] if len(items) == 1 else [f"{k:06d}" for k in range(len(items))]
+        frame = self._frame(times, np.repeat(keys, n), raw, features, model_columns, keys, path)
+        dated = frame.df[self.time_column] if cfg.data.split.val_start is not None else None  # split by date
+        los = np.concatenate([[0], np.cumsum(n)]).tolist()
+        segments = [
+            Segment(k, lo, hi, split_rows(hi - lo, lo, cfg, None if dated is None else dated[lo:hi], path))
+            for k, lo, hi in zip(keys, los[:-1], los[1:])
+        ]
+        return SeriesData(
+            frame=frame,
+            raw=raw,
+            values=_scaled(raw.copy(), segments, f.scaler),
+            columns=model_columns,
+            feature_idx=[model_columns.index(c) for c in frame.features],
+            target_idx=[model_columns.index(c) for c in frame.targets],
+            transform={c: "none" for c in model_columns},
+            scaler=f.scaler,
+            segments=segments,
+            input_length=cfg.window.input_length,
+            horizon=cfg.window.horizon,
+            stride=cfg.window.stride,
+            framing=framing_of(cfg, frame, model_columns),
+            future_idx=[model_columns.index(c) for c in future_columns(cfg, frame)],
+            n_future_calendar=2 * len(cfg.data.time_features) if cfg.data.future_time_features else 0,
+        )
+
+    def _model_columns(self, order: tuple) -> tuple[list[str], list[str]] | None:
+        """The model columns ``load_frame`` resolves from records with keys in ``order`` (``data.features`` or
+        the numeric columns in the rows' order, then targets, one-hot and calendar columns); None unless they are
+        the run's, in the run's order (the full path then says so)."""
+        if order not in self.order_ok:
+            d = self.forecaster.config.data
+            if d.features is not None:
+                features = list(d.features)
+            else:
+                features = [c for c in order if c in self.numeric]
+                features += [t for t in d.target if t not in features]
+            features += [f"{col}={c}" for col, cats in self.categories.items() for c in cats]
+            features += [f"{n}_{p}" for n in d.time_features for p in ("sin", "cos")]
+            columns = features + [t for t in d.target if t not in features]
+            self.order_ok[order] = (features, columns) if columns == self.forecaster.schema.record["columns"] else None
+        return self.order_ok[order]
+
+    def _item(self, rows, numeric: list[str], input_length: int):
+        """``(times (n,), numbers (n, k), {categorical column: text (n,)})`` of one item, or None.
+
+        ``rows``: a list of dicts (``serve.check_records``); each must have exactly the run's source columns."""
+        need = max(history_rows(input_length, {}), 3 if self.infer else 1)
+        if not isinstance(rows, list) or len(rows) < need or set(map(len, rows)) != {len(self.source)}:
+            return None
+        try:  # as many keys as the run's columns, and each of them: the same keys (itemgetter runs in C)
+            times = _times(list(map(itemgetter(self.time_column), rows)))
+            cells = list(map(itemgetter(*numeric), rows)) if numeric else [() for _ in rows]
+            cells = cells if len(numeric) != 1 else [(v,) for v in cells]  # itemgetter(one) gives no 1-tuple
+            text = {col: list(map(itemgetter(col), rows)) for col in self.categories}
+        except (KeyError, TypeError):  # a key missing, or a record that is no dict
+            return None
+        if times is None:
+            return None
+        steps = np.diff(times.view(np.int64))
+        if (steps != self.step_ns).any():
+            return None  # disorder, a duplicate, a gap or another step: load_frame and check_step say which
+        numbers = _numbers(cells, len(rows), len(numeric))
+        if numbers is None or not all(_plain_text(v) for v in text.values()):
+            return None
+        return times, numbers, {col: np.array(v, dtype=object) for col, v in text.items()}
+
+    def _frame(self, times, series, raw, features, model_columns, keys, path) -> Frame:
+        cfg, schema = self.forecaster.config, self.forecaster.schema.record
+        tc = self.time_column  # the frame load_frame makes: time, series, model columns
+        columns = {tc: times, SERIES: series}
+        columns.update(zip(model_columns, raw.T))
+        df = pd.DataFrame(columns, copy=False)
+        targets = list(cfg.data.target)
+        n = len(times)
+        return Frame(
+            df=df,
+            path=path,
+            time_column=tc,
+            frequency=schema["frequency"],
+            calendar=cfg.data.calendar,
+            targets=targets,
+            features=features,
+            categories={c: list(v) for c, v in self.categories.items()},
+            missing_before={c: 0 for c in model_columns},
+            series=list(keys),
+            units=dict(cfg.data.units),
+            open_tail={k: 0 for k in keys},
+            filled=np.zeros((n, len(targets)), dtype=bool),
+        )
+
+
+def _times(values: list) -> np.ndarray | None:
+    """ISO text timestamps without an offset as datetime64[ns], or None (the full path parses the others)."""
+    try:
+        text = "\n".join(values)
+    except TypeError:
+        return None  # numbers (a time_unit question) or nulls
+    if not ISO_LINES.fullmatch(text + "\n"):
+        return None
+    try:
+        us = np.array(values, dtype="datetime64[us]")
+    except ValueError:
+        return None
+    ticks = us.view(np.int64)
+    if ticks.min() < US_MIN or ticks.max() > US_MAX:
+        return None
+    return us.astype("datetime64[ns]")
+
+
+def _numbers(cells: list[tuple], n: int, k: int) -> np.ndarray | None:
+    """``(n, k)`` float64 of JSON numbers that are finite and within ``MAX_ABS``, or None (a missing value, a bool,
+    text: the full path fills, converts or refuses it)."""
+    if not set(map(type, chain.from_iterable(cells))) <= {int, float}:
+        return None
+    try:
+        numbers = np.fromiter(chain.from_iterable(cells), np.float64, n * k).reshape(n, k)
+    except OverflowError:  # an integer beyond float64
+        return None
+    if not (np.isfinite(numbers).all() and np.abs(numbers).max(initial=0.0) <= min(MAX_ABS, MAX_EXACT)):
+        return None
+    return numbers
+
+
+def _plain_text(values: list) -> bool:
+    """Categories as text that is no number: the full path reads a column of number-like text as numbers
+    ("07" -> 7) before it encodes it."""
+    kinds = set(values)
+    if set(map(type, kinds)) != {str}:
+        return False
+    for v in kinds:
+        try:
+            float(v)
+            return False
+        except ValueError:
+            pass
+    return True
+
+
+def _fixed_step(frequency: str) -> int | None:
+    """The step of a frequency whose steps all have one length on naive timestamps (h, min, D, 15min), in ns."""
+    try:
+        offset = pd.tseries.frequencies.to_offset(frequency)
+    except ValueError:
+        return None
+    if not isinstance(offset, (pd.offsets.Tick, pd.offsets.Day)) or offset.n <= 0:
+        return None
+    grid = pd.date_range("2001-01-01", periods=400, freq=offset).as_unit("ns").asi8
+    steps = np.unique(np.diff(grid))
+    return int(steps[0]) if len(steps) == 1 else None

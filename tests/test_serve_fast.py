@@ -1,0 +1,213 @@
+"""The server's fast path (fastframe.py): clean JSON rows on arrays give the numbers of the full path, to the bit;
+anything the full path refuses, converts or fills is left to it."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import DATA
+from rnnforecast import serve, windows
+from rnnforecast.errors import RnnForecastError
+
+WEATHER = DATA / "weather.csv"
+
+
+def weather_records(n: int, offset: int = 0) -> list[dict]:
+    """``n`` rows of data/weather.csv ending ``offset`` rows before its end, as a client sends them."""
+    with WEATHER.open() as fh:
+        rows = list(csv.reader(fh))
+    header, body = rows[0], rows[1:]
+    body = body[len(body) - n - offset : len(body) - offset]
+
+    def value(v: str):
+        try:
+            return float(v)
+        except ValueError:
+            return v
+
+    return [{h: value(v) for h, v in zip(header, r)} for r in body]
+
+
+@pytest.fixture(scope="module")
+def loaded(weather_run):
+    return serve.load_run(weather_run)
+
+
+def full_path(loaded, rows: list[dict]) -> dict:
+    """The answer of the full path (load_frame, build, forecast table), as JSON text."""
+    table, _ = serve.forecast(loaded, serve.records_table(copy.deepcopy(rows)), "data")
+    return json.loads(json.dumps(serve.forecast_records(table)))
+
+
+def fast_path(loaded, items: list[list[dict]]) -> list[dict] | None:
+    answers = serve.forecast_fast(loaded, copy.deepcopy(items), "items" if len(items) > 1 else "data")
+    return None if answers is None else [json.loads(json.dumps(a)) for a in answers]
+
+
+def test_the_demo_kind_of_run_has_a_plan(loaded):
+    assert loaded.engine == "numpy" and loaded.plan is not None
+    assert loaded.plan.step_ns == 86_400 * 10**9 and loaded.plan.categories == {
+        "weather": loaded.run.schema["categories"]["weather"]
+    }
+
+
+@pytest.mark.parametrize("n, offset", [(7, 0), (8, 3), (30, 0), (60, 0), (60, 100), (200, 500)])
+def test_clean_rows_give_the_full_paths_numbers(loaded, n, offset):
+    rows = weather_records(n, offset)
+    fast = fast_path(loaded, [rows])
+    assert fast is not None
+    assert fast[0] == full_path(loaded, rows)  # every float to the last bit, timestamps, columns
+    last = pd.Timestamp(rows[-1]["date"])  # the next horizon days, by hand
+    horizon = loaded.run.schema["horizon"]
+    assert [f["timestamp"] for f in fast[0]["forecast"]] == [
+        (last + pd.Timedelta(days=k)).isoformat() for k in range(1, horizon + 1)
+    ]
+    band = [(f["temp_max_p10"], f["temp_max"], f["temp_max_p90"]) for f in fast[0]["forecast"]]
+    assert all(lo < mid < hi for lo, mid, hi in band)
+
+
+def test_integer_values_and_other_iso_spellings_stay_on_the_fast_path(loaded):
+    rows = weather_records(20)
+    for r in rows:
+        r["wind"] = int(round(r["wind"]))
+    rows[3]["date"] += " 00:00"
+    rows[4]["date"] += "T00:00:00"
+    assert fast_path(loaded, [rows])[0] == full_path(loaded, rows)
+
+
+def test_items_in_one_pass_equal_each_alone(loaded):
+    items = [weather_records(30, k) for k in range(0, 48, 3)]
+    together = fast_path(loaded, items)
+    assert [a["forecast"] for a in together] == [fast_path(loaded, [i])[0]["forecast"] for i in items]
+    assert [a["forecast"] for a in together] == [full_path(loaded, i)["forecast"] for i in items]
+    assert len({a["forecast"][0]["temp_max"] for a in together}) == len(items)  # distinct windows, no cache
+    assert "series" not in together[0]["columns"]
+
+
+def _dirty():
+    """Rows the full path refuses, converts or fills: the fast path must leave every one of them to it."""
+    clean = weather_records(20)
+
+    def edit(i, key, value):
+        rows = copy.deepcopy(clean)
+        if value is KeyError:
+            del rows[i][key]
+        else:
+            rows[i][key] = value
+        return rows
+
+    swapped = copy.deepcopy(clean)
+    swapped[5], swapped[6] = swapped[6], swapped[5]
+    gap = clean[:10] + clean[11:]
+    reordered = [dict(reversed(list(r.items()))) for r in clean]  # model columns in another order: a RunError
+    return {
+        "missing value": edit(19, "temp_max", None),
+        "bool": edit(2, "wind", True),
+        "number as text": edit(2, "wind", "4.5"),
+        "word": edit(8, "temp_max", "warm"),
+        "nan": edit(3, "wind", float("nan")),
+        "infinity": edit(3, "wind", float("inf")),
+        "huge": edit(3, "wind", 1e31),
+        "int beyond int64": edit(3, "wind", 10**20),
+        "int beyond float64": edit(3, "wind", 10**400),
+        "category that reads as a number": edit(4, "weather", "07"),
+        "offset": edit(0, "date", "2015-12-12T00:00:00+01:00"),
+        "utc z": edit(0, "date", "2015-12-12T00:00:00Z"),
+        "compact date": edit(0, "date", "20151212"),
+        "now": edit(0, "date", "now"),
+        "number as time": edit(0, "date", 1449878400),
+        "empty time": edit(0, "date", ""),
+        "year 2300": edit(0, "date", "2300-01-01"),
+        "category as number": edit(4, "weather", 3),
+        "missing category": edit(4, "weather", None),
+        "missing key": edit(7, "wind", KeyError),
+        "extra key": edit(7, "extra", 1.0),
+        "out of order": swapped,
+        "duplicate": clean[:10] + [clean[9]] + clean[10:],
+        "gap": gap,
+        "too few rows": clean[-6:],
+        "reordered columns": reordered,
+    }
+
+
+@pytest.mark.parametrize("case", list(_dirty()))
+def test_rows_the_full_path_must_see_are_left_to_it(loaded, case):
+    rows = _dirty()[case]
+    assert loaded.plan.data([copy.deepcopy(rows)]) is None
+    assert fast_path(loaded, [weather_records(20), rows]) is None  # one such item sends the whole batch the full way
+
+
+def test_reordered_columns_answer_the_full_paths_error(loaded):
+    rows = _dirty()["reordered columns"]
+    with pytest.raises(RnnForecastError, match="the run was trained on"):
+        full_path(loaded, rows)
+
+
+CLEAN = weather_records(16)
+NUMERIC = ["precipitation", "temp_max", "temp_min", "wind"]
+
+
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(
+    edits=st.lists(
+        st.tuples(
+            st.integers(0, len(CLEAN) - 1),
+            st.sampled_from([*NUMERIC, "weather", "date"]),
+            st.one_of(
+                st.floats(allow_nan=True, allow_infinity=True),
+                st.integers(-(10**20), 10**20),
+                st.sampled_from(["sun", "rain", "hail", "", "2015-12-20", "2015-12-20 00:00", "12.5", None, True]),
+            ),
+        ),
+        max_size=3,
+    )
+)
+def test_fast_answers_only_what_the_full_path_answers_the_same(loaded, edits):
+    """Random edits of clean rows: where the fast path answers, the full path answers identically."""
+    rows = copy.deepcopy(CLEAN)
+    for i, key, value in edits:
+        rows[i][key] = value
+    fast = fast_path(loaded, [rows])
+    if fast is None:
+        return
+    assert fast[0] == full_path(loaded, rows)
+
+
+@pytest.mark.parametrize("freq", ["h", "15min", "D", "2D", "MS", "B", "W-SUN", "QE"])
+def test_future_timestamps_of_many_series_equal_each_alone(freq):
+    last = pd.DatetimeIndex(pd.date_range("2020-01-31", periods=5, freq=freq).as_unit("ns"))
+    got = windows.target_times_of(last, 4, freq)
+    want = np.concatenate([windows.target_times(t, 4, freq).as_unit("ns").asi8 for t in last])
+    assert got.as_unit("ns").asi8.tolist() == want.tolist() and len(got) == 20
+    assert got.unit == windows.target_times(last[0], 4, freq).unit  # the table's timestamp column keeps its dtype
+
+
+def test_future_timestamps_past_2262_are_refused_not_wrapped():
+    with pytest.raises(pd.errors.OutOfBoundsDatetime):  # as target_times raises it, never a wrapped year 1677
+        windows.target_times_of(pd.DatetimeIndex(["2000-01-01", "2262-04-10"]).as_unit("ns"), 3, "D")
+
+
+def test_the_request_path_imports_no_keras(weather_run):
+    """A numpy-replayable run: loading it and answering on the fast path imports neither Keras nor JAX."""
+    code = (
+        "import sys, json, csv\n"
+        "from rnnforecast import serve\n"
+        f"loaded = serve.load_run({str(weather_run)!r})\n"
+        "rows, _, _ = serve.request_rows(sys.stdin.buffer.read(), 'application/json', 1000)\n"
+        "assert serve.forecast_fast(loaded, [rows]) is not None\n"
+        "print(json.dumps(sorted(m for m in ('keras', 'jax', 'tensorflow') if m in sys.modules)))\n"
+    )
+    body = json.dumps({"data": weather_records(30)}).encode()
+    r = subprocess.run([sys.executable, "-c", code], input=body, capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    assert json.loads(r.stdout) == []
