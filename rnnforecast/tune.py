@@ -245,14 +245,29 @@ def _storage(url: str, heartbeat: bool = False):
             if attempt < 4 and ("already exists" in str(e) or "unique constraint" in str(e)):
                 time.sleep(1 + attempt)
                 continue
-            full = disk_full(e)
-            raise ConfigError(
-                f"cannot open the study storage: disk full ({full})"
-                if full
-                else f"cannot open the study storage ({type(e).__name__}: {first_line(e)})",
-                where=f"--storage {url}",
-                fix=DISK_FULL_FIX if full else "check the URL, the server and the credentials",
-            ) from None
+            raise _storage_error(e, url) from None
+
+
+def _storage_error(e: Exception, url: str) -> ConfigError:
+    """Why the study storage did not open, in one line: a full disk and a SQLite file that cannot be written are
+    the machine's state (no URL, server or credential to check)."""
+    full = disk_full(e)
+    if full:
+        return ConfigError(
+            f"cannot open the study storage: disk full ({full})", where=f"--storage {url}", fix=DISK_FULL_FIX
+        )
+    if url.startswith("sqlite") and "disk I/O error" in str(e):  # SQLite's word for a write refused (EFBIG, EROFS)
+        return ConfigError(
+            "cannot write the study file (SQLite: disk I/O error): a full disk, a file-size limit (ulimit -f) or a"
+            " folder that cannot be written",
+            where=f"--storage {url}",
+            fix=DISK_FULL_FIX + ", or choose a writable --out",
+        )
+    return ConfigError(
+        f"cannot open the study storage ({type(e).__name__}: {first_line(e)})",
+        where=f"--storage {url}",
+        fix="check the URL, the server and the credentials",
+    )
 
 
 # --------------------------------------------------------------------------- one trial (worker side)

@@ -506,3 +506,21 @@ def test_bands_calibrated_on_a_filled_validation_split_are_warned_about(tmp_path
     assert len(filled_validation_warnings(load_data(c), c)) == 1
     c = load_config(config_for(tmp_path, {"path": str(tmp_path / "gap.csv")}, "nobands.yaml"))
     assert filled_validation_warnings(load_data(c), c) == []  # no bands, nothing calibrated
+
+
+def test_tune_whose_study_file_cannot_be_written_says_so_not_check_the_url(tmp_path):
+    """The default SQLite study under a file-size limit: it said "check the URL, the server and the credentials"
+    (there is no URL the user gave); now it names the disk. The tune directory stays, resumable, as Ctrl-C leaves it."""
+    path, _ = zoned_csv(tmp_path, "d", "2020-03-01", 120, "D", "Europe/Berlin")
+    cfg = config_for(tmp_path, {"path": str(path)}, tune={"model.cell": ["gru", "lstm"]})
+    r = limited("tune", cfg, "--trials", "1", "--out", tmp_path / "t", "--quiet", fsize=20_000)
+    line = one_error(
+        r.stderr,
+        r.returncode,
+        f"error: --storage sqlite:///{tmp_path / 't.partial' / 'study.db'}: cannot write the study file (SQLite: disk"
+        " I/O error): a full disk, a file-size limit (ulimit -f) or a folder that cannot be written.",
+        "Fix: free disk space (or raise the file-size limit, ulimit -f) and run the command again, or choose a"
+        " writable --out.",
+    )
+    assert "check the URL" not in line
+    assert not (tmp_path / "t").exists()
