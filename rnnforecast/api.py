@@ -3,6 +3,10 @@
 A config is a YAML path, a dict (the YAML's content) or a ``Config``; data may be a pandas DataFrame in
 place of ``data.path``, and goes through every check a file goes through. Results are typed: forecasts
 are DataFrames with a ``timestamp`` column, scores are dicts of floats in the data's units.
+
+A tz-aware time column follows the CLI's one zone rule (``data.zone_rule``, README "Time zones"): daily and
+coarser data at local midnight keep their local dates, finer data is read in UTC; forecast timestamps are naive
+in that reading, never re-localised.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import traceback
 import click
 
 from . import __version__
-from .errors import ConfigError, ExitCode, RnnForecastError, Terminated, first_line
+from .errors import DISK_FULL_FIX, ConfigError, ExitCode, RnnForecastError, Terminated, disk_full, first_line
 from .masking import mask_secrets
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -35,7 +35,11 @@ class Group(click.Group):
             _fail(ctx, "interrupted", int(ExitCode.INTERRUPTED))
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except Exception as e:  # a bug: say so plainly, keep the trace behind --traceback
+        except Exception as e:  # a full disk is the machine's state, not a bug; anything else is a bug: say so
+            why = disk_full(e)
+            if why:
+                where = getattr(e, "filename", None)
+                _fail(ctx, f"error: {f'{where}: ' if where else ''}disk full ({why}). Fix: {DISK_FULL_FIX}.", 1)
             _fail(
                 ctx,
                 f"error: internal error: {type(e).__name__}: {first_line(e)} (rerun with --traceback and report it)",

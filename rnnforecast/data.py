@@ -57,6 +57,7 @@ class Frame:
     open_tail: dict[str, int] = field(default_factory=dict)  # series -> trailing rows whose targets were all empty
     short: pd.DataFrame | None = None  # rows of series too short for the model, set apart (short_series.py)
     filled: np.ndarray | None = None  # (N, T) target values the tool filled (gap rows, missing cells): no actuals
+    zone: str = ""  # what the zone rule (zone_rule) did with the time column's UTC offsets; "" when it had none
 
     def unit(self, column: str) -> str:
         return self.units.get(column, "data units")
@@ -308,10 +309,10 @@ def load_frame(
     if check_columns is not None:
         check_columns([c for c in df.columns if c != LINE])
     df = _apply_filter(df, cfg.filter, path, where)
-    df = _parse_time(df, tc, where, cfg.time_unit)
+    df, zone = _parse_time(df, tc, where, cfg.time_unit)
     df = _label_series(df, cfg, where)
     df = _order_by_time(df, cfg, where)
-    frequency = cfg.frequency or _infer_frequency(df, tc, where)
+    frequency = cfg.frequency or _infer_frequency(df, tc, where, zone)
     offset = _offset(frequency, where)
 
     numeric_source = {c: str(df[c].dtype) for c in df.columns if c != LINE}
@@ -322,7 +323,7 @@ def load_frame(
 
     gap_rows, warnings = 0, []
     if cfg.calendar == "regular":
-        df, gap_rows = _regularise(df, tc, offset, where, frequency)
+        df, gap_rows = _regularise(df, tc, offset, where, frequency, zone)
         warnings += _gap_warning(gap_rows, len(df), frequency, where)
     for col in values:
         _check_values(df, col, where)
@@ -355,6 +356,7 @@ def load_frame(
         missing_tail=missing_tail,
         open_tail=open_tail,
         filled=filled if filled is not None else np.zeros((len(df), len(cfg.target)), dtype=bool),
+        zone=zone,
     )
 
 
@@ -427,8 +429,13 @@ def _first_line_where(df: pd.DataFrame, bad: pd.Series, where: str) -> str:
     return f"{where}:{df[LINE].iloc[int(np.argmax(bad.to_numpy()))]}"
 
 
-def _parse_time(df: pd.DataFrame, tc: str, where: str, unit: str | None = None) -> pd.DataFrame:
-    """Turn the time column into naive timestamps (aware ones in UTC); the first value that is not one is an error."""
+def _parse_time(df: pd.DataFrame, tc: str, where: str, unit: str | None = None) -> tuple[pd.DataFrame, str]:
+    """Turn the time column into naive timestamps by the zone rule (:func:`zone_rule`); the first value that is not
+    a timestamp is an error.
+
+    Returns:
+        ``(df, zone)``: ``zone`` says what the rule did with UTC offsets ("" when the column had none).
+    """
     if tc not in df.columns:
         raise _missing_column(tc, df, where, "data.time_column")
     col = df[tc]
@@ -439,25 +446,83 @@ def _parse_time(df: pd.DataFrame, tc: str, where: str, unit: str | None = None) 
             fix="fill in the timestamp or remove the row",
         )
     numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+    wall, offsets = None, ""
     if unit is not None:
         times = _numeric_times(df, tc, where, unit)
     elif numeric:
         raise _numeric_time_error(col, tc, where)
     elif pd.api.types.is_datetime64_any_dtype(col):
         times = col
+        if getattr(col.dt, "tz", None) is not None:
+            wall, offsets = col.dt.tz_localize(None), f"time zone {col.dt.tz}"
     else:
-        times = _text_times(df, tc, where)
-    if getattr(times.dt, "tz", None) is not None:
-        times = times.dt.tz_convert("UTC").dt.tz_localize(None)  # aware timestamps are compared in UTC
+        times, wall, offsets = _text_times(df, tc, where)
+    zone = ""
+    if wall is not None:
+        times, zone = zone_rule(times, wall, offsets)
     df[tc] = _in_ns_range(times, df, tc, where)
-    return df
+    return df, zone
+
+
+def parse_times(
+    values: pd.Series, tc: str, where: str, unit: str | None = None, parquet: bool = False
+) -> tuple[pd.Series, str]:
+    """The time column ``values`` parsed as the loader parses it, zone rule included (``init`` asks this).
+
+    Returns:
+        ``(naive timestamps with values' index, zone note)``; errors point at the file's line (Parquet: row).
+    """
+    df = pd.DataFrame({tc: values.reset_index(drop=True)})
+    rows = np.arange(len(df))
+    df[LINE] = rows if parquet else _csv_line(rows)
+    df, zone = _parse_time(df, tc, where, unit)
+    return df[tc].set_axis(values.index), zone
+
+
+ZONE_RULE = "local midnights keep their dates, other times are read in UTC"
+
+
+def zone_rule(times: pd.Series, wall: pd.Series, offsets: str) -> tuple[pd.Series, str]:
+    """The one rule for zoned timestamps (file, SQL and the Python API alike; README "Time zones").
+
+    Daily and coarser data (every wall-clock time at midnight) keep the local calendar: a Tokyo day stays that
+    date, a Berlin day stays a day across daylight saving. Finer data is converted to UTC, where daylight saving
+    neither repeats nor skips an hour. Either way the result is naive, and so are forecast timestamps.
+
+    Args:
+        times: the aware timestamps (any zone, or mixed offsets already in UTC).
+        wall: the same instants as naive local wall-clock times.
+        offsets: words naming the zone or offsets seen, for the note.
+
+    Returns:
+        ``(naive times, note)``: the note names the rule applied, for messages and ``validate``.
+    """
+    if bool((wall == wall.dt.normalize()).all()):
+        return wall, f"{offsets}, every one at local midnight: local dates kept"
+    utc = times.dt.tz_convert("UTC").dt.tz_localize(None)
+    return utc, f"{offsets}, not all at local midnight: read in UTC"
+
+
+def _zone_words(zone: str) -> str:
+    """The zone rule, where it shaped the timestamps a message is about."""
+    return f" ({zone}; the zone rule: {ZONE_RULE})" if zone else ""
+
+
+def _zone_fix(zone: str) -> str:
+    return "; for daily data give local midnights or plain dates (2020-03-29)" if zone.endswith("in UTC") else ""
 
 
 TZ_SUFFIX = r":\d{2}(?:\.\d+)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"  # 12:00+01:00, 12:00:00Z, 12:00-0500
+OFFSET = r"\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"  # the offset part of a TZ_SUFFIX
 
 
-def _text_times(df: pd.DataFrame, tc: str, where: str) -> pd.Series:
-    """Parse text timestamps; any with a UTC offset are converted to UTC (mixed offsets and DST shifts alike)."""
+def _text_times(df: pd.DataFrame, tc: str, where: str) -> tuple[pd.Series, pd.Series | None, str]:
+    """Parse text timestamps; those with a UTC offset also as local wall-clock times (the offset cut off).
+
+    Returns:
+        ``(times, wall, offsets)``: ``times`` aware in UTC when the text has offsets, with ``wall`` their local
+        wall-clock times and ``offsets`` naming the distinct offsets; else naive, None and "".
+    """
     text = df[tc].astype(str).str.strip()
     aware = _with_offset(text)
     if aware.any() and not aware.all():
@@ -467,12 +532,21 @@ def _text_times(df: pd.DataFrame, tc: str, where: str) -> pd.Series:
             where=f"{where}:{df[LINE].iloc[i]}",
             fix="give every timestamp an offset (e.g. +01:00) or none",
         )
+    times = _parsed(df, tc, where, text, utc=bool(aware.any()))
+    if not aware.any():
+        return times, None, ""
+    wall = _parsed(df, tc, where, text.str.replace(OFFSET, "", regex=True), utc=False)
+    seen = list(dict.fromkeys(text.str.extract(f"({OFFSET})", expand=False).str.strip()))
+    return times, wall, "UTC offsets " + ", ".join(seen[:4]) + (", ..." if len(seen) > 4 else "")
+
+
+def _parsed(df: pd.DataFrame, tc: str, where: str, text: pd.Series, utc: bool) -> pd.Series:
     # pandas 3 reads text as "str", not object; without format="mixed" it guesses the format from
     # the first value and turns a later "2020-01-19 12:00" after "2020-01-18" into NaT.
     try:
-        times = pd.to_datetime(text, errors="coerce", format="mixed", utc=bool(aware.any()))
+        times = pd.to_datetime(text, errors="coerce", format="mixed", utc=utc)
     except (ValueError, OverflowError):
-        times = pd.Series([_one_time(v, aware.any()) for v in text], index=text.index)
+        times = pd.Series([_one_time(v, utc) for v in text], index=text.index)
     if times.isna().any():
         i = int(np.argmax(times.isna().to_numpy()))
         raise DataError(
@@ -679,7 +753,7 @@ def _check_time_order(g: pd.DataFrame, tc: str, where: str, sid: str, series_col
     return g
 
 
-def _infer_frequency(df: pd.DataFrame, tc: str, where: str) -> str:
+def _infer_frequency(df: pd.DataFrame, tc: str, where: str, zone: str = "") -> str:
     """The first series' step by :func:`frequencies.infer` (the one inference ``init`` uses too)."""
     g = df[df[SERIES] == df[SERIES].iloc[0]]
     t = pd.DatetimeIndex(g[tc])
@@ -693,9 +767,10 @@ def _infer_frequency(df: pd.DataFrame, tc: str, where: str) -> str:
     if found.frequency is None:
         raise DataError(
             f"cannot infer the frequency: timestamps are irregular (the most common step, "
-            f"{pd.Timedelta(seconds=found.common_seconds)}, covers {found.common_share:.0%} of rows)",
+            f"{pd.Timedelta(seconds=found.common_seconds)}, covers {found.common_share:.0%} of rows){_zone_words(zone)}",
             where=f"{where}: data.frequency",
-            fix="set data.frequency (e.g. D, h, B, W-SUN, MS); for trading days also set data.calendar: steps",
+            fix="set data.frequency (e.g. D, h, B, W-SUN, MS); for trading days also set data.calendar: steps"
+            + _zone_fix(zone),
         )
     return found.frequency
 
@@ -760,7 +835,9 @@ def _check_values(df: pd.DataFrame, col: str, where: str) -> None:
         )
 
 
-def _regularise(df: pd.DataFrame, tc: str, offset, where: str, frequency: str) -> tuple[pd.DataFrame, int]:
+def _regularise(
+    df: pd.DataFrame, tc: str, offset, where: str, frequency: str, zone: str = ""
+) -> tuple[pd.DataFrame, int]:
     """One row per step of ``offset`` from each series' first to last time; new rows are all missing."""
     parts, gaps = [], 0
     for sid, g in df.groupby(SERIES, sort=False):
@@ -770,9 +847,10 @@ def _regularise(df: pd.DataFrame, tc: str, offset, where: str, frequency: str) -
             bad = ~pd.DatetimeIndex(g[tc]).isin(full)
             i = int(np.argmax(bad))
             raise DataError(
-                f"timestamp {g[tc].iloc[i]} is not on the {frequency!r} grid",
+                f"timestamp {g[tc].iloc[i]} is not on the {frequency!r} grid{_zone_words(zone)}",
                 where=f"{where}:{g[LINE].iloc[i]}",
-                fix="set data.frequency to the data's real step, or data.calendar: steps to treat each row as one step",
+                fix="set data.frequency to the data's real step, or data.calendar: steps to treat each row as one step"
+                + _zone_fix(zone),
             )
         r = g.set_index(tc).reindex(full)
         r.index.name = tc

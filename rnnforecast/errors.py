@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import errno
 from collections.abc import Iterable
 
 from .masking import mask_secrets
@@ -95,3 +96,20 @@ def first_line(e: BaseException | str, limit: int | None = None) -> str:
     there is none. Library messages go on for pages (tracebacks, SQL); one line names the problem."""
     text = str(e).strip()
     return text.splitlines()[0][:limit] if text else ""
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})  # no space, over quota, over the file limit
+DISK_FULL_WORDS = ("No space left on device", "Disk quota exceeded", "File too large", "database or disk is full")
+DISK_FULL_FIX = "free disk space (or raise the file-size limit, ulimit -f) and run the command again"
+
+
+def disk_full(e: BaseException) -> str | None:
+    """Why ``e`` is a full disk, in the system's words ("No space left on device"), or None when it is not.
+
+    OSError carries an errno; libraries that wrap it (TensorFlow's OutOfRangeError, SQLite's OperationalError,
+    a worker's error re-raised in the driver, our own one-line errors) only keep the words.
+    """
+    if isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS:
+        return e.strerror or DISK_FULL_WORDS[0]
+    text = str(e)
+    return next((w for w in DISK_FULL_WORDS if w.lower() in text.lower()), None)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import ctypes
+import logging
 import multiprocessing
 import os
 import signal
@@ -32,7 +33,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .errors import ConfigError, Interrupted
+from .errors import ConfigError, Interrupted, first_line
 
 
 class WorkerDied(RuntimeError):
@@ -227,21 +228,35 @@ class RayExecutor(Executor):
         self.ray = ray
         self._own = not ray.is_initialized()
         if self._own:
-            if address:
-                ray.init(address=address, include_dashboard=False, log_to_driver=False)
-            else:
-                cpus = max(1, int(workers or os.cpu_count() or 1))
-                # Ray's default GCS port 6379 is often taken by Redis: ask the OS for a free one.
-                ray.init(
-                    num_cpus=cpus,
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    _node_ip_address="127.0.0.1",
-                    runtime_env={"env_vars": _worker_env()},
-                )
+            if not address:
+                refuse_small_address_space()  # before any Ray process exists
+            try:
+                self._start(address, workers)
+            except Exception as e:  # a runtime that did not come up: stop what did, say why in one line
+                with contextlib.suppress(Exception):
+                    ray.shutdown()
+                raise ConfigError(
+                    f"cannot start {'the Ray connection' if address else 'a local Ray runtime'} ({first_line(e, 200)})",
+                    where=f"--executor ray{f' --address {address}' if address else ''}",
+                    fix="use --executor local, or start Ray yourself (ray start --head) and pass --address",
+                ) from None
         self.workers = int(workers or ray.cluster_resources().get("CPU", 1))
         self.num_cpus, self.num_gpus = num_cpus, num_gpus
         self._submitted: list[Any] = []
+
+    def _start(self, address: str | None, workers: int | None) -> None:
+        quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
+        if address:
+            self.ray.init(address=address, **quiet)
+            return
+        # Ray's default GCS port 6379 is often taken by Redis: a local runtime binds port 0 (the OS picks a free
+        # one) unless RAY_GCS_SERVER_PORT says otherwise.
+        self.ray.init(
+            num_cpus=max(1, int(workers or os.cpu_count() or 1)),
+            _node_ip_address="127.0.0.1",
+            runtime_env={"env_vars": _worker_env()},
+            **quiet,
+        )
 
     def submit(self, fn: Callable, item: Any) -> Handle:
         remote = self.ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=0)(fn)
@@ -272,6 +287,27 @@ class RayExecutor(Executor):
     def close(self) -> None:
         if self._own:
             self.ray.shutdown()
+
+
+RAY_MIN_ADDRESS_SPACE = 32 * 2**30  # measured (Ray 2.60, 2 workers): 4 GiB times out starting, 8 GiB crashes
+# every worker, 32 GiB trains; the raylet, the object store and each JAX worker reserve gigabytes they never touch
+
+
+def refuse_small_address_space() -> None:
+    """A local Ray runtime under an address-space limit (``ulimit -v``, RLIMIT_AS) below what it reserves hangs in
+    startup or crashes its workers one by one: refuse it in one line, before a Ray process is started."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY or soft >= RAY_MIN_ADDRESS_SPACE:
+        return
+    raise ConfigError(
+        f"the address-space limit (ulimit -v) is {soft / 2**30:.1f} GiB; a local Ray runtime reserves more "
+        f"(the raylet, its object store and each worker) and hangs or crashes under less than "
+        f"{RAY_MIN_ADDRESS_SPACE // 2**30} GiB",
+        where="--executor ray",
+        fix="use --executor local, or raise the limit (ulimit -v unlimited)",
+    )
 
 
 def _worker_env() -> dict[str, str]:

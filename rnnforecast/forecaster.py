@@ -304,6 +304,31 @@ def _frame(run: artifacts.Run, data_path: str | None, table: pd.DataFrame | None
     return load_source(cfg, categories=categories), warnings
 
 
+def far_outside_warnings(data: SeriesData) -> list[str]:
+    """New data whose targets lie far beyond the training data (``Scaler.far_outside``): one warning per target.
+
+    Values the model never saw (a file in other units, 1000x the training range) give a forecast that is an
+    extrapolation; predict and evaluate say so rather than print it as if it were as good as the test split's.
+    """
+    out = []
+    for j, col in zip(data.target_idx, data.targets):
+        for s in data.segments:
+            rows = slice(s.lo, s.hi)
+            far = data.scaler.far_outside(data.values[rows, j])
+            if not far.any():
+                continue
+            i = int(np.argmax(np.abs(np.where(far, data.values[rows, j], 0))))
+            fitted = data.scaler.fitted_on(data.scaler.group_of(s.series), data.scaler.columns.index(col))
+            out.append(
+                f"warning: {data.frame.path}: {col!r} reaches {data.raw[s.lo + i, j]:.6g}"
+                f"{f' in series {s.series}' if len(data.segments) > 1 else ''}, far outside what the run was trained"
+                f" on ({fitted}): the forecast is an extrapolation. Fix: check the data's units (a factor of 1000?),"
+                " or train on data that covers this range."
+            )
+            break
+    return out
+
+
 # --------------------------------------------------------------------------- the trained thing
 
 
@@ -473,7 +498,10 @@ class Forecaster:
                 where=str(frame.path),
                 fix="pass a file with the same columns as the training data",
             )
-        return build(frame, self.config, scaler=self.scaler, check_splits=False), warnings
+        data = build(frame, self.config, scaler=self.scaler, check_splits=False)
+        if data_path or table is not None:
+            warnings = warnings + far_outside_warnings(data)
+        return data, warnings
 
     # ------------------------------------------------------------------ forecasts
 

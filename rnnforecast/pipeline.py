@@ -26,7 +26,7 @@ from . import intervals as I
 from . import short_series as SS
 from .config import Config, cuda_path_warning
 from .data import load_source
-from .errors import ExitCode, Interrupted, RunError, Terminated, TrainingError
+from .errors import DISK_FULL_FIX, ExitCode, Interrupted, RunError, Terminated, TrainingError, disk_full
 from .forecaster import (  # noqa: F401 (scoring and forecasting live in forecaster; these names stay importable here)
     Evaluation,
     Forecaster,
@@ -69,6 +69,28 @@ def stationarity_hints(data: SeriesData) -> dict[str, float]:
             outside += int(((te < tr.min()) | (te > tr.max())).sum())
             total += len(te)
         out[col] = outside / total if total else 0.0
+    return out
+
+
+FILLED_SHARE = 0.5  # a validation split more filled than observed calibrates bands on invented values
+
+
+def filled_validation_warnings(data: SeriesData, cfg: Config) -> list[str]:
+    """Targets whose validation values were mostly filled by the tool (gap rows, missing cells interpolated): the
+    interval bands are calibrated on residuals against those invented values, so their width means little."""
+    if cfg.intervals is None or not cfg.intervals.levels or data.frame.filled is None:
+        return []
+    out = []
+    for t, col in enumerate(data.targets):
+        spans = [s.bounds["val"] for s in data.segments]
+        n = sum(hi - lo for lo, hi in spans)
+        k = sum(int(data.frame.filled[lo:hi, t].sum()) for lo, hi in spans)
+        if n and k / n > FILLED_SHARE:
+            out.append(
+                f"warning: {k} of the {n} validation values of {col!r} ({k / n:.0%}) were missing and filled "
+                f"(data.missing: {cfg.data.missing}): the intervals are calibrated against values nobody observed. "
+                "Fix: move the validation split onto observed rows (data.split.val_start), or fill the gap in the data"
+            )
     return out
 
 
@@ -116,7 +138,8 @@ def train(
     backend_name = backend.activate(cfg.runtime.backend)
     backend.check_distribution(cfg.runtime.distribution, backend_name)
     data = load_data(cfg, table)
-    for line in [*data.frame.warnings, *text.hint_lines(stationarity_hints(data), cfg, data.level_shift())]:
+    hints = text.hint_lines(stationarity_hints(data), cfg, data.level_shift())
+    for line in [*data.frame.warnings, *filled_validation_warnings(data, cfg), *hints]:
         _say(line)
     warn = cuda_path_warning(cfg)
     if warn:
@@ -420,8 +443,28 @@ def compare(
         )
         # epoch lines of parallel runs would interleave
         specs = _compare_specs(configs, config_path, partial, overlay["starts"], quiet or pool is not None)
-        done = _compare_on(pool, specs, partial) if pool is not None else _compare_here(specs, partial)
-        return _compare_finish(cfg, cells, seeds, specs, done, overlay, partial)
+        with _removed_when_disk_full(partial):
+            done = _compare_on(pool, specs, partial) if pool is not None else _compare_here(specs, partial)
+            return _compare_finish(cfg, cells, seeds, specs, done, overlay, partial)
+
+
+@contextlib.contextmanager
+def _removed_when_disk_full(partial: Path):
+    """A comparison (no resume) that fills the disk is removed whole: this process made it, and a half comparison
+    on a full disk helps nobody. Other failures keep it, as Ctrl-C does."""
+    try:
+        yield
+    except Exception as e:
+        why = disk_full(e)
+        if not why:
+            raise
+        artifacts.release(partial)
+        shutil.rmtree(partial, ignore_errors=True)
+        raise RunError(
+            f"disk full while writing the comparison ({why}); the unfinished comparison was removed",
+            where=str(partial),
+            fix=DISK_FULL_FIX,
+        ) from None
 
 
 def _compare_specs(configs: dict, config_path: str, partial: Path, overlay_starts, quiet: bool) -> list[dict]:
@@ -724,10 +767,19 @@ def backtest(
     try:
         for ran in _backtest_groups(spec, todo, workers):
             _say(f"backtest: folds {', '.join(str(i) for i in ran)} done")
+        record = _backtest_finish(cfg, data, plan, partial, levels, time.perf_counter() - t0)
+        final = artifacts.finish(partial)
     except (KeyboardInterrupt, Interrupted, WorkerDied) as e:
         raise _unfinished(partial, e, "backtest", f"finished folds are kept; resume with: {resume}") from e
-    record = _backtest_finish(cfg, data, plan, partial, levels, time.perf_counter() - t0)
-    final = artifacts.finish(partial)
+    except Exception as e:  # a full disk (folds, predictions.csv, plots): what is done stays for the resume
+        why = disk_full(e)
+        if not why:
+            raise
+        raise RunError(
+            f"disk full while writing the backtest ({why}); finished folds are kept",
+            where=str(partial),
+            fix=f"free disk space, then resume with: {resume}",
+        ) from None
     return DirectoryResult(final, record, text.backtest_table(record, final))
 
 

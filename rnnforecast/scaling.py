@@ -86,6 +86,25 @@ class Scaler:
             return f"residual_scale must hold {len(self.columns)} positive numbers, received {r.tolist()}"
         return None
 
+    FAR = 10.0  # scaled units beyond the training data (10 standard deviations, or 10 training ranges)
+
+    def far_outside(self, scaled: np.ndarray) -> np.ndarray:
+        """Which scaled values lie more than ``FAR`` training scales beyond what the scaler was fitted on: a model
+        forecasting from them extrapolates. Always False for ``none`` (no statistics to compare with)."""
+        with np.errstate(invalid="ignore"):
+            if self.kind == "minmax":  # the training rows span 0 .. 1
+                return (scaled < -self.FAR) | (scaled > 1 + self.FAR)
+            if self.kind == "none":
+                return np.zeros(np.shape(scaled), dtype=bool)
+            return np.abs(scaled) > self.FAR
+
+    def fitted_on(self, group: int, col: int) -> str:
+        """The training statistics of one column, in words."""
+        shift, scale = self.shift[group, col], self.scale[group, col]
+        if self.kind == "minmax":
+            return f"training range {shift:.4g} .. {shift + scale:.4g}"
+        return f"training mean {shift:.4g}, standard deviation {scale:.4g}"
+
     def group_of(self, series: str) -> int:
         return 0 if self.groups == ["*"] else self.groups.index(series)
 

@@ -18,7 +18,7 @@ import yaml
 
 from . import frequencies
 from .config import TIME_FEATURES, from_dict
-from .data import PARQUET_SUFFIXES, read_table
+from .data import PARQUET_SUFFIXES, parse_times, read_table
 from .errors import ConfigError, DataError, RnnForecastError, RunError, did_you_mean
 
 DATA_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", *PARQUET_SUFFIXES)
@@ -78,6 +78,7 @@ class Detected:
     sort: bool = False
     series_id: str | None = None
     time_unit: str | None = None  # data.time_unit for a numeric time column (years, seconds since 1970)
+    zone: str = ""  # what the zone rule did with UTC offsets (data.zone_rule); "" when there were none
     baselines: dict[str, float] = field(default_factory=dict)  # baseline -> MAE on the first 70% of rows
 
 
@@ -130,7 +131,7 @@ def detect(
     df = _read(path)
     where = str(path)
     tc, time_unit = _time_column(df, time_column, where, time_unit)
-    times = _parse_times(df[tc], tc, where, time_unit)
+    times, zone = parse_times(df[tc], tc, where, time_unit, parquet=path.suffix.lower() in PARQUET_SUFFIXES)
     categorical, ignored = _text_columns(df, tc)
     series_id = _series_column(df, tc, times, categorical + _id_columns(df, ignored), where)
     if series_id in categorical:
@@ -169,6 +170,7 @@ def detect(
         sort=not first.is_monotonic_increasing,
         series_id=series_id,
         time_unit=time_unit,
+        zone=zone,
         baselines=baselines,
     )
 
@@ -211,7 +213,7 @@ def _looks_like_time(s: pd.Series) -> bool:
     sample = s.dropna().astype(str).head(200)
     if sample.empty or sample.str.fullmatch(r"\s*[-+]?\d+(\.\d*)?\s*").all():
         return False
-    parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    parsed = pd.to_datetime(sample, errors="coerce", format="mixed", utc=True)  # mixed offsets (DST) parse too
     return bool(parsed.notna().mean() >= 0.95)
 
 
@@ -326,29 +328,6 @@ def _refuse_numbers_as_time(s: pd.Series, name: str, df: pd.DataFrame, where: st
         if found
         else "add a column of ISO timestamps (e.g. date: 2015-01-31) and name it with --time-column",
     )
-
-
-def _parse_times(s: pd.Series, tc: str, where: str, unit: str | None = None) -> pd.Series:
-    if unit == "year":
-        years = pd.to_numeric(s, errors="coerce")
-        ok = years.between(1, 9999) & (years % 1 == 0)
-        times = pd.to_datetime(pd.DataFrame({"year": years.where(ok, 1970), "month": 1, "day": 1}))
-        times = times.where(ok)
-    elif unit is not None:
-        times = pd.to_datetime(pd.to_numeric(s, errors="coerce"), unit=unit, errors="coerce")
-    else:
-        times = pd.to_datetime(s, errors="coerce", format="mixed" if _is_text(s) else None)
-    bad = times.isna()
-    if bad.any():
-        i = int(np.argmax(bad.to_numpy()))
-        raise DataError(
-            f"cannot parse time value {s.iloc[i]!r} in column {tc!r} (row {i + 1})",
-            where=where,
-            fix="use ISO timestamps like 2015-01-31 or 2015-01-31 13:00 in every row",
-        )
-    if getattr(times.dt, "tz", None) is not None:
-        times = times.dt.tz_convert(None)
-    return times
 
 
 def _text_columns(df: pd.DataFrame, tc: str) -> tuple[list[str], dict[str, str]]:
@@ -537,6 +516,8 @@ def _data_lines(d: Detected, rel: str) -> list[str]:
     if d.series_id:
         data.append(_line("series_id", d.series_id, "names the series (timestamps repeat across series)"))
     data.append(_line("frequency", d.step.frequency, d.step.label))
+    if d.zone:
+        data.append(f"  # time zone: {d.zone}")
     season = frequencies.season(d.step.frequency)
     data.append(_line("season_length", season.length, f"seasonal-naive baseline: {season.reason}"))
     data += _calendar_lines(d)
@@ -672,6 +653,7 @@ def summary(d: Detected) -> list[str]:
     return [
         f"data:        {d.path} ({d.rows} rows)",
         f"time:        {d.time_column}, {d.step.label}, {_when(d.first)} .. {_when(d.last)}",
+        *([f"time zone:   {d.zone}"] if d.zone else []),
         f"numeric:     {', '.join(d.numeric)}",
         f"categorical: {', '.join(d.categorical) or 'none'}",
         f"missing:     {missing}",

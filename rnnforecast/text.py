@@ -225,6 +225,7 @@ def _data_lines(cfg: Config, data: SeriesData) -> list[str]:
         f"file:       {f.path}",
         f"rows:       {len(df)} ({len(f.series)} series{': ' + ', '.join(f.series[:8]) if many else ''})",
         f"time range: {time_text(first, dates)} .. {time_text(last, dates)}",
+        *([f"time zone:  {f.zone}"] if f.zone else []),
         f"frequency:  {f.frequency} ({'given' if cfg.data.frequency else 'inferred'}; {cal})",
         f"targets:    {', '.join(f.targets)}",
         f"features:   {', '.join(f.features)} ({len(f.features)})",

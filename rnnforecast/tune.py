@@ -30,7 +30,16 @@ import yaml
 from . import artifacts, text
 from . import plots as figures
 from .config import Config, _check_override_key, _node_lines, load_config
-from .errors import ConfigError, Interrupted, RnnForecastError, RunError, did_you_mean, first_line
+from .errors import (
+    DISK_FULL_FIX,
+    ConfigError,
+    Interrupted,
+    RnnForecastError,
+    RunError,
+    did_you_mean,
+    disk_full,
+    first_line,
+)
 from .records import Metrics
 from .text import say
 
@@ -237,11 +246,29 @@ def _storage(url: str, heartbeat: bool = False):
             if attempt < 4 and ("already exists" in str(e) or "unique constraint" in str(e)):
                 time.sleep(1 + attempt)
                 continue
-            raise ConfigError(
-                f"cannot open the study storage ({type(e).__name__}: {first_line(e)})",
-                where=f"--storage {url}",
-                fix="check the URL, the server and the credentials",
-            ) from None
+            raise _storage_error(e, url) from None
+
+
+def _storage_error(e: Exception, url: str) -> ConfigError:
+    """Why the study storage did not open, in one line: a full disk and a SQLite file that cannot be written are
+    the machine's state (no URL, server or credential to check)."""
+    full = disk_full(e)
+    if full:
+        return ConfigError(
+            f"cannot open the study storage: disk full ({full})", where=f"--storage {url}", fix=DISK_FULL_FIX
+        )
+    if url.startswith("sqlite") and "disk I/O error" in str(e):  # SQLite's word for a write refused (EFBIG, EROFS)
+        return ConfigError(
+            "cannot write the study file (SQLite: disk I/O error): a full disk, a file-size limit (ulimit -f) or a"
+            " folder that cannot be written",
+            where=f"--storage {url}",
+            fix=DISK_FULL_FIX + ", or choose a writable --out",
+        )
+    return ConfigError(
+        f"cannot open the study storage ({type(e).__name__}: {first_line(e)})",
+        where=f"--storage {url}",
+        fix="check the URL, the server and the credentials",
+    )
 
 
 # --------------------------------------------------------------------------- one trial (worker side)
@@ -371,16 +398,17 @@ def tune(
     }
     sets = "".join(f" --set {o}" for o in overrides)
     again = f"rnnforecast tune {config_path}{sets} --out {final}" + (f" --storage {storage}" if storage else "")
-    study, store, tdir, url = _open_study_and_dir(storage, name, base, metric, final, fingerprint, again)
-    spec0 = {
-        "config": str(Path(config_path).resolve()),
-        "overrides": list(overrides),
-        "storage": url,
-        "study": name,
-        "metric": metric,
-        "config_path": f"{config_path}{sets}",
-    }
+    # the executor first: no Ray, or an address space Ray cannot start in, is refused before any directory
     with make_executor(executor, workers, address) as ex:
+        study, store, tdir, url = _open_study_and_dir(storage, name, base, metric, final, fingerprint, again)
+        spec0 = {
+            "config": str(Path(config_path).resolve()),
+            "overrides": list(overrides),
+            "storage": url,
+            "study": name,
+            "metric": metric,
+            "config_path": f"{config_path}{sets}",
+        }
         try:
             mine = _drive(study, store, ex, space, spec0, tdir, trials, timeout, quiet)
         except KeyboardInterrupt:

@@ -166,7 +166,8 @@ def test_load_frame_composes_its_steps_in_order(tmp_path):
     ]  # fmt: skip
     assert frame.features == ["x", "kind=a", "kind=b", "month_of_year_sin", "month_of_year_cos"]
     assert frame.columns == frame.features + ["y"]
-    assert frame.df["time"].dt.tz is None and frame.df["time"].iloc[0] == pd.Timestamp("2019-12-31 23:00")
+    # Berlin midnights keep their local dates (the zone rule), not 23:00 UTC of the day before
+    assert frame.df["time"].dt.tz is None and frame.df["time"].iloc[0] == pd.Timestamp("2020-01-01")
     assert frame.df["kind=a"].tolist() == [1, 0, 0, 0] and frame.df["kind=b"].tolist() == [0, 1, 0, 1]
     assert frame.categories == {"kind": ["a", "b"]} and frame.series == ["all"]
     assert frame.numeric_source["x"] == "int64" and frame.missing_before == {"y": 0, "x": 0}
