@@ -50,67 +50,89 @@ class Plan:
         """The plan of a run this module covers, else None (every request goes the full way)."""
         cfg, schema = forecaster.config, forecaster.schema.record
         d = cfg.data
-        if d.filter or d.time_unit or d.series_id or d.future or d.calendar != "regular":
+        if not _covered(forecaster):
             return None
-        if forecaster.scaler.groups != ["*"] or forecaster.short_by is not None:
-            return None
-        columns = list(schema["columns"])
-        if any(k != "none" for k in _resolve_transforms(cfg, columns, "").values()):
-            return None
-        step_ns = _fixed_step(schema["frequency"])
-        if step_ns is None or not schema.get("median_step_seconds"):
-            return None
-        if abs(step_ns / 1e9 - schema["median_step_seconds"]) > 0.01 * schema["median_step_seconds"]:
-            return None  # check_step would refuse every request
+        step_ns = _run_step(schema)
+        if step_ns is None:
+            return None  # no fixed step, or check_step would refuse every request
         if d.frequency is None and cfg.model.residual == "seasonal":
             return None  # the season would follow the frequency load_frame infers from a request's few rows
-        tc = d.time_column
-        source = frozenset(c for c in schema["source_columns"] if c != "__line__")
-        categories = {c: list(schema.get("categories", {}).get(c, [])) for c in d.categorical}
-        numeric = source - {tc} - set(categories)
-        if not numeric <= set(columns) or tc not in source or any(not v for v in categories.values()):
-            return None  # a source column that is neither time, category nor model column
-        return cls(forecaster, tc, frozenset(numeric), categories, source, step_ns, d.frequency is None, {})
+        columns = _source_columns(schema, d.time_column, d.categorical)
+        if columns is None:
+            return None
+        source, categories, numeric = columns
+        return cls(forecaster, d.time_column, numeric, categories, source, step_ns, d.frequency is None, {})
 
     def data(self, items: list[list[dict]], path: str = "data") -> SeriesData | None:
         """The ``SeriesData`` of ``items`` (each a list of records: one series; several are named ``000000``,
         ``000001``, ...), or None when any item needs the full path."""
-        f = self.forecaster
-        cfg = f.config
-        firsts = [rows[0] if isinstance(rows, list) and rows and type(rows[0]) is dict else None for rows in items]
+        resolved = self._items_columns(items)
+        if resolved is None:
+            return None
+        features, model_columns = resolved
+        numeric = [c for c in model_columns if c in self.numeric]  # the order of the raw columns built below
+        parts = self._parts(items, numeric)
+        if parts is None:
+            return None
+        times = np.concatenate([p[0] for p in parts])  # (N,) datetime64[ns]
+        n = [len(p[0]) for p in parts]
+        raw = self._raw(parts, times, numeric, model_columns)  # (N, C) float64
+        keys = ["all"] if len(items) == 1 else [f"{k:06d}" for k in range(len(items))]
+        frame = self._frame(times, np.repeat(keys, n), raw, features, model_columns, keys, path)
+        return self._series_data(frame, raw, model_columns, self._segments(frame, keys, n, path))
+
+    def _parts(self, items, numeric: list[str]) -> list[tuple] | None:
+        """``Plan._item`` of every item, or None when any item needs the full path."""
+        history = self._history_length()
+        parts = [self._item(rows, numeric, history) for rows in items]
+        return None if any(p is None for p in parts) else parts
+
+    def _items_columns(self, items) -> tuple[list[str], list[str]] | None:
+        """The features and model columns of ``items``, or None: an item whose first record is no dict with exactly
+        the run's source columns, or whose key order gives other model columns than the run's."""
+        firsts = [_first_record(rows) for rows in items]
         if not items or any(r is None or r.keys() != self.source for r in firsts):
             return None
         # each item alone: its first record's key order is its columns' order (pandas), which must give the run's
         if any(self._model_columns(tuple(r)) is None for r in firsts):
             return None
-        features, model_columns = self._model_columns(tuple(firsts[0]))
-        numeric = [c for c in model_columns if c in self.numeric]  # the order of the raw columns built below
-        # a seasonal residual reads one season before the window (Framing.history_extra; the plan has a frequency)
-        extra = season_length(cfg.data.frequency, cfg.data.season_length) if cfg.model.residual == "seasonal" else 0
-        parts = [self._item(rows, numeric, cfg.window.input_length + extra) for rows in items]
-        if any(p is None for p in parts):
-            return None
-        times = np.concatenate([p[0] for p in parts])  # (N,) datetime64[ns]
-        n = [len(p[0]) for p in parts]
+        return self._model_columns(tuple(firsts[0]))
+
+    def _history_length(self) -> int:
+        """The rows before a forecast the model reads: its window, and before it one season for a seasonal
+        residual (Framing.history_extra; the plan has a frequency)."""
+        cfg = self.forecaster.config
+        if cfg.model.residual != "seasonal":
+            return cfg.window.input_length
+        return cfg.window.input_length + season_length(cfg.data.frequency, cfg.data.season_length)
+
+    def _raw(self, parts, times, numeric: list[str], model_columns: list[str]) -> np.ndarray:
+        """``(N, C)`` float64 model columns of the items' ``parts``: numbers, one-hot categories, calendar."""
         columns = {c: np.concatenate([p[1][:, j] for p in parts]) for j, c in enumerate(numeric)}
         for col, cats in self.categories.items():
             text = np.concatenate([p[2][col] for p in parts])
             for c in cats:
                 columns[f"{col}={c}"] = (text == c).astype("float64")
         calendar = pd.Series(times).dt
-        for name in cfg.data.time_features:
+        for name in self.forecaster.config.data.time_features:
             fn, period = PERIODS[name]
             phase = 2 * np.pi * np.asarray(fn(calendar), dtype="float64") / period
             columns[f"{name}_sin"], columns[f"{name}_cos"] = np.sin(phase), np.cos(phase)
-        raw = np.column_stack([columns[c] for c in model_columns])  # (N, C) float64
-        keys = ["all"] if len(items) == 1 else [f"{k:06d}" for k in range(len(items))]
-        frame = self._frame(times, np.repeat(keys, n), raw, features, model_columns, keys, path)
+        return np.column_stack([columns[c] for c in model_columns])
+
+    def _segments(self, frame: Frame, keys: list[str], n: list[int], path: str) -> list[Segment]:
+        """One ``Segment`` per item, its rows split as ``series.build`` splits them (by date when val_start is set)."""
+        cfg = self.forecaster.config
         dated = frame.df[self.time_column] if cfg.data.split.val_start is not None else None  # split by date
         los = np.concatenate([[0], np.cumsum(n)]).tolist()
-        segments = [
+        return [
             Segment(k, lo, hi, split_rows(hi - lo, lo, cfg, None if dated is None else dated[lo:hi], path))
             for k, lo, hi in zip(keys, los[:-1], los[1:])
         ]
+
+    def _series_data(self, frame: Frame, raw: np.ndarray, model_columns: list[str], segments) -> SeriesData:
+        f = self.forecaster
+        cfg = f.config
         return SeriesData(
             frame=frame,
             raw=raw,
@@ -130,29 +152,60 @@ class Plan:
         )
 
     def _model_columns(self, order: tuple) -> tuple[list[str], list[str]] | None:
-        """The model columns ``load_frame`` resolves from records with keys in ``order`` (``data.features`` or
-        the numeric columns in the rows' order, then targets, one-hot and calendar columns); None unless they are
-        the run's, in the run's order (the full path then says so)."""
+        """The model columns ``load_frame`` resolves from records with keys in ``order``; None unless they are the
+        run's, in the run's order (the full path then says so). Cached per key order."""
         if order not in self.order_ok:
-            d = self.forecaster.config.data
-            if d.features is not None:
-                features = list(d.features)
-            else:
-                features = [c for c in order if c in self.numeric]
-                features += [t for t in d.target if t not in features]
-            features += [f"{col}={c}" for col, cats in self.categories.items() for c in cats]
-            features += [f"{n}_{p}" for n in d.time_features for p in ("sin", "cos")]
-            columns = features + [t for t in d.target if t not in features]
+            features, columns = self._resolve_columns(order)
             self.order_ok[order] = (features, columns) if columns == self.forecaster.schema.record["columns"] else None
         return self.order_ok[order]
+
+    def _resolve_columns(self, order: tuple) -> tuple[list[str], list[str]]:
+        """Features and model columns as ``load_frame`` resolves them from records with keys in ``order``:
+        ``data.features`` or the numeric columns in the rows' order, then targets, one-hot and calendar columns."""
+        d = self.forecaster.config.data
+        if d.features is not None:
+            features = list(d.features)
+        else:
+            features = [c for c in order if c in self.numeric]
+            features += [t for t in d.target if t not in features]
+        features += self._derived_columns()
+        return features, features + [t for t in d.target if t not in features]
+
+    def _derived_columns(self) -> list[str]:
+        """The columns ``load_frame`` derives: one-hot categories (``col=value``), then calendar (``name_sin``,
+        ``name_cos``)."""
+        one_hot = [f"{col}={c}" for col, cats in self.categories.items() for c in cats]
+        return one_hot + [f"{n}_{p}" for n in self.forecaster.config.data.time_features for p in ("sin", "cos")]
 
     def _item(self, rows, numeric: list[str], input_length: int):
         """``(times (n,), numbers (n, k), {categorical column: text (n,)})`` of one item, or None.
 
         ``rows``: a list of dicts (``serve.check_records``); each must have exactly the run's source columns."""
-        need = max(history_rows(input_length, {}), 3 if self.infer else 1)
-        if not isinstance(rows, list) or len(rows) < need or set(map(len, rows)) != {len(self.source)}:
+        if not self._enough_rows(rows, input_length):
             return None
+        cells = self._cells(rows, numeric)
+        if cells is None:
+            return None
+        times, numbers, text = cells
+        if times is None:
+            return None
+        steps = np.diff(times.view(np.int64))
+        if (steps != self.step_ns).any():
+            return None  # disorder, a duplicate, a gap or another step: load_frame and check_step say which
+        numbers = _numbers(numbers, len(rows), len(numeric))
+        if numbers is None or not all(_plain_text(v) for v in text.values()):
+            return None
+        return times, numbers, {col: np.array(v, dtype=object) for col, v in text.items()}
+
+    def _enough_rows(self, rows, input_length: int) -> bool:
+        """A list of enough rows (the model's history; 3 when load_frame infers the frequency), each with as many
+        keys as the run's source columns."""
+        need = max(history_rows(input_length, {}), 3 if self.infer else 1)
+        return isinstance(rows, list) and len(rows) >= need and set(map(len, rows)) == {len(self.source)}
+
+    def _cells(self, rows, numeric: list[str]):
+        """``(times or None, number cells (one tuple a row), {categorical column: its values})`` read from
+        ``rows``, or None: a key missing, or a record that is no dict."""
         try:  # as many keys as the run's columns, and each of them: the same keys (itemgetter runs in C)
             times = _times(list(map(itemgetter(self.time_column), rows)))
             cells = list(map(itemgetter(*numeric), rows)) if numeric else [() for _ in rows]
@@ -160,15 +213,7 @@ class Plan:
             text = {col: list(map(itemgetter(col), rows)) for col in self.categories}
         except (KeyError, TypeError):  # a key missing, or a record that is no dict
             return None
-        if times is None:
-            return None
-        steps = np.diff(times.view(np.int64))
-        if (steps != self.step_ns).any():
-            return None  # disorder, a duplicate, a gap or another step: load_frame and check_step say which
-        numbers = _numbers(cells, len(rows), len(numeric))
-        if numbers is None or not all(_plain_text(v) for v in text.values()):
-            return None
-        return times, numbers, {col: np.array(v, dtype=object) for col, v in text.items()}
+        return times, cells, text
 
     def _frame(self, times, series, raw, features, model_columns, keys, path) -> Frame:
         cfg, schema = self.forecaster.config, self.forecaster.schema.record
@@ -193,6 +238,46 @@ class Plan:
             open_tail={k: 0 for k in keys},
             filled=np.zeros((n, len(targets)), dtype=bool),
         )
+
+
+def _covered(forecaster) -> bool:
+    """Whether this module covers a run's data section, scaler and transforms (the step is checked apart)."""
+    cfg = forecaster.config
+    d = cfg.data
+    if d.filter or d.time_unit or d.series_id or d.future or d.calendar != "regular":
+        return False
+    if forecaster.scaler.groups != ["*"] or forecaster.short_by is not None:
+        return False
+    columns = list(forecaster.schema.record["columns"])
+    return not any(k != "none" for k in _resolve_transforms(cfg, columns, "").values())
+
+
+def _source_columns(schema: dict, time_column: str, categorical) -> tuple[frozenset, dict, frozenset] | None:
+    """``(source columns, {categorical column: the run's categories}, numeric source columns)``, or None when a
+    source column is neither time, category nor model column (or a categorical column has no categories)."""
+    source = frozenset(c for c in schema["source_columns"] if c != "__line__")
+    categories = {c: list(schema.get("categories", {}).get(c, [])) for c in categorical}
+    numeric = source - {time_column} - set(categories)
+    if not numeric <= set(schema["columns"]) or time_column not in source or any(not v for v in categories.values()):
+        return None
+    return source, categories, frozenset(numeric)
+
+
+def _first_record(rows) -> dict | None:
+    """An item's first record when the item is a non-empty list starting with a dict, else None."""
+    return rows[0] if isinstance(rows, list) and rows and type(rows[0]) is dict else None
+
+
+def _run_step(schema: dict) -> int | None:
+    """The run's fixed step in ns, or None: a step of varying length, or a frequency whose step is not the median
+    step the run saw (check_step would refuse every request)."""
+    step_ns = _fixed_step(schema["frequency"])
+    median = schema.get("median_step_seconds")
+    if step_ns is None or not median:
+        return None
+    if abs(step_ns / 1e9 - median) > 0.01 * median:
+        return None
+    return step_ns
 
 
 def _times(values: list) -> np.ndarray | None:

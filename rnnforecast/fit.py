@@ -415,11 +415,8 @@ def fit(
     initial_epoch = 0
     if resume_state is not None:
         initial_epoch = _resume(model, state, callbacks, resume_state, load_weights)
-    if resume_state is not None and (resume_state.get("stopped") or initial_epoch >= t.epochs):
-        # killed after the last epoch: do what EarlyStopping.on_train_end would have done
-        best = load_weights((resume_state.get("callbacks", {}).get("early_stopping") or {}).get("best_weights"))
-        if best is not None:
-            model.set_weights(best)
+    if _finished(resume_state, initial_epoch, t.epochs):
+        _restore_best_weights(model, resume_state, load_weights)
     else:
         _fit_until_interrupted(model, train_ds, val_ds, t.epochs, initial_epoch, callbacks)
     if nan_guard.failed_epoch is not None:
@@ -428,6 +425,19 @@ def fit(
     stopped = len(val_loss) < t.epochs
     best = _best_epoch(val_loss, state.start_loss)
     return FitResult(model, state.history, len(val_loss), best, progress.epoch_seconds, stopped, state.start_loss)
+
+
+def _finished(resume_state: dict | None, initial_epoch: int, epochs: int) -> bool:
+    """Whether a resumed run had already stopped early or completed its last epoch when it was killed."""
+    return resume_state is not None and bool(resume_state.get("stopped") or initial_epoch >= epochs)
+
+
+def _restore_best_weights(model, resume_state: dict, load_weights) -> None:
+    """Killed after the last epoch: do what EarlyStopping.on_train_end would have done (restore the best weights
+    its saved state names, when there are any)."""
+    best = load_weights((resume_state.get("callbacks", {}).get("early_stopping") or {}).get("best_weights"))
+    if best is not None:
+        model.set_weights(best)
 
 
 def _guards_baseline(cfg: Config) -> bool:

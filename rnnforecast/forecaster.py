@@ -143,26 +143,15 @@ def add_intervals(ev: Evaluation, run: I.RunIntervals, data: SeriesData, val: Ev
 
     ``val`` (the validation evaluation) is needed only for adaptive bands: its residuals start the score pool.
     """
-    if run.adaptive and val is not None:
-        val_scores = np.abs(val.actual - val.forecasts["model"][..., 0])  # (N, H, T)
-        groups = data.series_index(ev.starts)
-        model_q, states = I.adaptive_run(run, ev.forecasts["model"], ev.actual, val_scores, groups)
-        ev.adaptive_state = {str(data.segments[g].series): st for g, st in states.items()}
-    else:
-        model_q = I.model_bands(run, ev.output)
     ev.bands = {
-        "model": model_q,
+        "model": _model_bands(ev, run, data, val),
         "persistence": I.apply_bands(ev.forecasts["persistence"], run.persistence.width, run.levels),
     }
     ev.intervals = run
     scale = msis_scale(data, ev.metrics["season_length"])
     kept = None if ev.filled is None else ~ev.filled
     scored = {k: I.interval_metrics(ev.actual, q, run.levels, data.targets, scale, kept) for k, q in ev.bands.items()}
-    shift, drift = (
-        ({}, [])
-        if val is None or val is ev
-        else I.scale_shift(_abs(val), _abs(ev), data.targets, adaptive=run.adaptive)
-    )
+    shift, drift = _scale_shift(ev, run, data, val)
     ev.metrics["intervals"] = {
         "method": run.method,
         "levels": list(run.levels),
@@ -173,6 +162,26 @@ def add_intervals(ev: Evaluation, run: I.RunIntervals, data: SeriesData, val: Ev
         **({"residual_scale_ratio": shift} if shift else {}),
         "warnings": run.warnings() + drift + I.coverage_warnings(scored["model"], split=ev.split),
     }
+
+
+def _model_bands(ev: Evaluation, run: I.RunIntervals, data: SeriesData, val: Evaluation | None) -> np.ndarray:
+    """The model's ``(B, H, T, Q)`` bands on ``ev``'s windows: adaptive ones (the pool started from ``val``'s
+    residuals; each series' final state kept in ``ev.adaptive_state``) or the calibrated fixed width."""
+    if not (run.adaptive and val is not None):
+        return I.model_bands(run, ev.output)
+    val_scores = np.abs(val.actual - val.forecasts["model"][..., 0])  # (N, H, T)
+    groups = data.series_index(ev.starts)
+    model_q, states = I.adaptive_run(run, ev.forecasts["model"], ev.actual, val_scores, groups)
+    ev.adaptive_state = {str(data.segments[g].series): st for g, st in states.items()}
+    return model_q
+
+
+def _scale_shift(ev: Evaluation, run: I.RunIntervals, data: SeriesData, val: Evaluation | None) -> tuple[dict, list]:
+    """``intervals.scale_shift`` of ``ev``'s residuals against the validation ones; none when ``ev`` is the
+    validation evaluation itself or there is none."""
+    if val is None or val is ev:
+        return {}, []
+    return I.scale_shift(_abs(val), _abs(ev), data.targets, adaptive=run.adaptive)
 
 
 def _abs(ev: Evaluation) -> np.ndarray:
@@ -203,12 +212,10 @@ def forecast_rows(model, data: SeriesData, frequency: str, calibration: I.RunInt
     output = data.invert(starts, raw_pred)  # (S, H, T, Qm)
     method, levels = (calibration.method, calibration.levels) if calibration else (None, None)
     pred = I.point_forecast(output, method, levels)  # (S, H, T, 1)
-    series = [str(s.series) for s in data.segments]
-    bands = I.model_bands(calibration, output, series) if calibration else None  # (S, H, T, Q)
+    bands, qcols = _forecast_bands(data, output, calibration)  # (S, H, T, Q) or None
     future = list(windows.target_times_of(data.timestamps(windows.last_input_rows(starts, L)), H, frequency))  # S*H
     quantile = "median" if method in ("quantile", "cqr") else "mean"
     many = len(data.segments) > 1
-    qcols = [[I.quantile_column(t, q) for q in calibration.quantiles] for t in data.targets] if calibration else []
     rows = []
     for i, s in enumerate(data.segments):
         for h in range(H):
@@ -221,6 +228,16 @@ def forecast_rows(model, data: SeriesData, frequency: str, calibration: I.RunInt
                 row |= _quantile_cells(bands[i, h], qcols)
             rows.append(row)
     return rows
+
+
+def _forecast_bands(data: SeriesData, output: np.ndarray, calibration: I.RunIntervals | None):
+    """``(bands (S, H, T, Q), names)`` of a forecast past the data: each series' calibrated bands, and
+    ``names[j][k]`` target j's quantile k's column (``intervals.quantile_column``); ``(None, [])`` without
+    calibration."""
+    if not calibration:
+        return None, []
+    bands = I.model_bands(calibration, output, [str(s.series) for s in data.segments])
+    return bands, [[I.quantile_column(t, q) for q in calibration.quantiles] for t in data.targets]
 
 
 def empty_forecast(targets: list[str]) -> pd.DataFrame:

@@ -683,14 +683,26 @@ def inconsistency(iv: RunIntervals, levels: Sequence[float], horizon: int, n_tar
         return f"its levels {_pct(iv.levels)} are not the run's intervals.levels {_pct(want)}"
     shape = (len(want), horizon, n_targets)
     for name, cal in (("model", iv.model), ("persistence", iv.persistence)):
-        if cal is None:
-            continue
-        if tuple(cal.levels) != tuple(iv.levels):
-            return f"{name}.levels {_pct(cal.levels)} differ from its levels {_pct(iv.levels)}"
-        if cal.width.shape != shape:
-            got = "x".join(map(str, cal.width.shape))
-            return f"{name}.width is {got} (levels x leads x targets), the run needs {'x'.join(map(str, shape))}"
-    for name, st in (iv.adaptive_state or {}).items():
+        wrong = None if cal is None else _calibration_inconsistency(name, cal, iv.levels, shape)
+        if wrong:
+            return wrong
+    return _adaptive_inconsistency(iv.adaptive_state or {}, shape)
+
+
+def _calibration_inconsistency(name: str, cal, levels: Sequence[float], shape: tuple) -> str | None:
+    """What in one calibration (``model`` or ``persistence``) disagrees with the file's ``levels`` or the run's
+    ``(L, H, T)`` ``shape``, or None."""
+    if tuple(cal.levels) != tuple(levels):
+        return f"{name}.levels {_pct(cal.levels)} differ from its levels {_pct(levels)}"
+    if cal.width.shape != shape:
+        got = "x".join(map(str, cal.width.shape))
+        return f"{name}.width is {got} (levels x leads x targets), the run needs {'x'.join(map(str, shape))}"
+    return None
+
+
+def _adaptive_inconsistency(states: dict, shape: tuple) -> str | None:
+    """The first series' adaptive state whose alpha or width is not ``(L, H, T)`` ``shape``, said, or None."""
+    for name, st in states.items():
         if st.alpha.shape != shape or st.width.shape != shape:
             got = "x".join(map(str, st.alpha.shape)) + " alpha, " + "x".join(map(str, st.width.shape)) + " width"
             return f"adaptive_state[{name!r}] has {got}, the run needs {'x'.join(map(str, shape))} (levels x leads x targets)"

@@ -933,6 +933,27 @@ def _in_order(values: list) -> list:
         return distinct
 
 
+def _param_x(ax, key: str, values: list) -> np.ndarray:
+    """The x position of each trial's value of ``key`` on ``ax``, the axis set up for them: numbers as they are (on
+    a log axis when they span more than a factor of 10), categories by their first-seen order."""
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        x = np.asarray(values, dtype=float)
+        if x.min() > 0 and x.max() > 10 * x.min():
+            _log_x_plain_labels(ax)
+        return x
+    return _category_x(ax, key, values)
+
+
+def _category_x(ax, key: str, values: list) -> np.ndarray:
+    """Categories (cells, unit lists) at 0, 1, ... in first-seen order, labelled as the config writes them."""
+    names = [repr(v) for v in _in_order(values)]
+    x = np.asarray([names.index(repr(v)) for v in values], dtype=float)
+    shown = {repr(v): value_text(key, v).split(" ", 1)[1] for v in values}
+    ax.set_xticks(range(len(names)), [shown[n] for n in names], rotation=20 if len(names) > 3 else 0)
+    ax.set_xlim(-0.5, len(names) - 0.5)
+    return x
+
+
 @styled
 def tune_param_values(points: TrialPoints, label: str, path: Path) -> None:
     """One panel per searched key: the objective of each complete trial against the key's value, best ringed."""
@@ -942,18 +963,7 @@ def tune_param_values(points: TrialPoints, label: str, path: Path) -> None:
     fig, axes = figure(rows, cols, height=0.6 + 3.0 * rows, squeeze=False, sharey=True)
     best = int(np.argmin(points.values))
     for ax, key in zip(axes.flat, keys):
-        values = points.params[key]
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        if numeric:
-            x = np.asarray(values, dtype=float)
-            if x.min() > 0 and x.max() > 10 * x.min():
-                _log_x_plain_labels(ax)
-        else:  # categories (cells, unit lists) in first-seen order, labelled as the config writes them
-            names = [repr(v) for v in _in_order(values)]
-            x = np.asarray([names.index(repr(v)) for v in values], dtype=float)
-            shown = {repr(v): value_text(key, v).split(" ", 1)[1] for v in values}
-            ax.set_xticks(range(len(names)), [shown[n] for n in names], rotation=20 if len(names) > 3 else 0)
-            ax.set_xlim(-0.5, len(names) - 0.5)
+        x = _param_x(ax, key, points.params[key])  # (n_trials,)
         ax.scatter(x, points.values, s=28, color=CYCLE[0], alpha=0.75, zorder=3)
         ax.scatter(x[best], points.values[best], s=110, facecolors="none", edgecolors=LAST_LEAD, lw=1.8, zorder=4)
         ax.set(title=key.rsplit(".", 1)[-1], xlabel=key)

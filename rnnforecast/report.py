@@ -388,11 +388,8 @@ def _schema_body(run: Path, root: Path) -> str:
     rows = [
         ("rows", s.get("rows")),
         ("time column", s.get("time_column")),
-        (
-            "frequency",
-            f"{s.get('frequency')} ({'rows are steps' if s.get('calendar') == 'steps' else 'regular calendar'})",
-        ),
-        ("series", f"{len(series)}: {', '.join(map(str, series[:10]))}{' ...' if len(series) > 10 else ''}"),
+        ("frequency", _frequency_text(s)),
+        ("series", _series_text(series)),
         ("last timestamp", "; ".join(f"{k}: {v}" for k, v in s.get("last_timestamp", {}).items())),
         ("targets", ", ".join(s.get("targets", []))),
         (f"features ({len(s.get('features', []))})", ", ".join(s.get("features", []))),
@@ -405,6 +402,18 @@ def _schema_body(run: Path, root: Path) -> str:
     )
     rel = (run / "schema.json").relative_to(root).as_posix()
     return f"<p class='note'>From <code>{_e(rel)}</code>.</p><table><tbody>{body}</tbody></table>"
+
+
+def _frequency_text(schema: dict) -> str:
+    """A run's frequency and whether its rows are steps or a regular calendar: ``h (regular calendar)``."""
+    calendar = "rows are steps" if schema.get("calendar") == "steps" else "regular calendar"
+    return f"{schema.get('frequency')} ({calendar})"
+
+
+def _series_text(series: list, shown: int = 10) -> str:
+    """How many series, and the names of the first ``shown``: ``12: a, b, ... ...``."""
+    more = " ..." if len(series) > shown else ""
+    return f"{len(series)}: {', '.join(map(str, series[:shown]))}{more}"
 
 
 def _table(header: list[str], rows: list[list], bold: str | None = None, specs: list[str] | None = None) -> str:
@@ -421,14 +430,14 @@ def _table(header: list[str], rows: list[list], bold: str | None = None, specs: 
     cols = [column_cells([r[i] for r in rows], spec) for i, spec in enumerate(specs)]
     cells = [[" ".join(col[j].split()) for col in cols] for j in range(len(rows))]
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join(
-        ("<tr class='best'>" if bold is not None and r[0] == bold else "<tr>")
-        + "".join(f"<td>{_e(v)}</td>" for v in r)
-        + "</tr>"
-        for r in cells
-    )
+    body = "".join(_row_html(r, bold is not None and r[0] == bold) for r in cells)
     wide = " class='wide'" if len(header) > WIDE else ""
     return f"<div class='scroll'><table{wide}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+
+
+def _row_html(cells: list[str], best: bool) -> str:
+    """One table row of formatted ``cells``; the ``best`` row is marked for bold."""
+    return ("<tr class='best'>" if best else "<tr>") + "".join(f"<td>{_e(v)}</td>" for v in cells) + "</tr>"
 
 
 def _winner(block: dict) -> str | None:
@@ -518,31 +527,33 @@ def _metrics_body(m: dict, run: Path) -> str:
     test = m.get("test", {})
     targets = list(test.get("original", {}).get("per_target", {}))
     for units in ("original", "normalised"):
-        sec = test.get(units)
-        if not sec:
-            continue
-        out.append(
-            f"<h4>Test split ({m.get('n_windows', '?')} windows), {units} units: overall</h4>{_scores_table(sec['overall'])}"
-        )
-        if len(targets) > 1:
-            for target in targets:
-                out.append(
-                    f"<h4>Test, {units} units: target {_e(target)}</h4>{_scores_table(sec['per_target'][target])}"
-                )
-        out.append(f"<h4>Test, {units} units: MSE by lead time</h4>{_lead_table(sec['per_lead'], 'mse')}")
-        out.append(f"<h4>Test, {units} units: MAE by lead time</h4>{_lead_table(sec['per_lead'], 'mae')}")
+        if test.get(units):
+            out += _test_tables(test[units], units, targets, m.get("n_windows", "?"))
     if m.get("val", {}).get("original"):
         out.append(
             f"<h4>Validation split, original units: overall</h4>{_scores_table(m['val']['original']['overall'])}"
         )
     per_series = m.get("per_series")
     if per_series:
-        rows = [[name] + [s["model"].get(k) for k in ("mse", "mae", "mase", "skill")] for name, s in per_series.items()]
-        out.append(
-            "<h4>Test, original units: model per series</h4>"
-            + _table(["series", "MSE", "MAE", "MASE", "skill"], rows, specs=[AUTO, AUTO, ".3f", ".3f"])
-        )
+        out.append("<h4>Test, original units: model per series</h4>" + _per_series_table(per_series))
     return "\n".join(out)
+
+
+def _test_tables(sec: dict, units: str, targets: list[str], n_windows) -> list[str]:
+    """The test split's tables in ``units``: overall, per target (when there are several), MSE and MAE by lead."""
+    out = [f"<h4>Test split ({n_windows} windows), {units} units: overall</h4>{_scores_table(sec['overall'])}"]
+    if len(targets) > 1:
+        for target in targets:
+            out.append(f"<h4>Test, {units} units: target {_e(target)}</h4>{_scores_table(sec['per_target'][target])}")
+    out.append(f"<h4>Test, {units} units: MSE by lead time</h4>{_lead_table(sec['per_lead'], 'mse')}")
+    out.append(f"<h4>Test, {units} units: MAE by lead time</h4>{_lead_table(sec['per_lead'], 'mae')}")
+    return out
+
+
+def _per_series_table(per_series: dict) -> str:
+    """The model's test scores, one row per series."""
+    rows = [[name] + [s["model"].get(k) for k in ("mse", "mae", "mase", "skill")] for name, s in per_series.items()]
+    return _table(["series", "MSE", "MAE", "MASE", "skill"], rows, specs=[AUTO, AUTO, ".3f", ".3f"])
 
 
 # --------------------------------------------------------------------------- a run, answer first
@@ -605,18 +616,24 @@ def _forecast_body(d: Path) -> str:
     schema = _json(d / "schema.json")
     targets = schema.get("targets", [])
     decimals = {t: schema.get("decimals", {}).get(t, MAX_DATA_DECIMALS) for t in targets}  # older runs: 4 digits
-    shown = printable_forecast(frame, targets, decimals)
-    owner = {c: t for t in targets for c in shown.columns if c == t or c.startswith(f"{t}_p")}
-    header = list(shown.columns)
-    specs = [f".{shown.attrs['decimals'][owner[c]]}f" if c in owner else None for c in header[1:]]
-    rows = [[str(r[header[0]])] + [r[c] if c in owner else str(r[c]) for c in header[1:]] for _, r in shown.iterrows()]
+    table = _forecast_table(printable_forecast(frame, targets, decimals), targets)
     kind = f" ({frame['quantile'].iloc[0]} forecast)" if "quantile" in frame else ""
     note = (
         f"<p class='note'>The next {len(frame)} step(s) after the data's last row{_e(kind)}, rounded to the data's "
         "precision for reading; <code>forecast.csv</code> keeps full precision. <code>_pN</code> columns are quantiles: "
         "p10 and p90 bound the 80% interval, p2.5 and p97.5 the 95% one.</p>"
     )
-    return note + _table(header, rows, specs=specs)
+    return note + table
+
+
+def _forecast_table(shown, targets: list[str]) -> str:
+    """A printable forecast (``nextsteps.printable_forecast``) as a table: each target's columns (the point and its
+    ``_pN`` quantiles) in the target's decimals, the other columns as text."""
+    owner = {c: t for t in targets for c in shown.columns if c == t or c.startswith(f"{t}_p")}
+    header = list(shown.columns)
+    specs = [f".{shown.attrs['decimals'][owner[c]]}f" if c in owner else None for c in header[1:]]
+    rows = [[str(r[header[0]])] + [r[c] if c in owner else str(r[c]) for c in header[1:]] for _, r in shown.iterrows()]
+    return _table(header, rows, specs=specs)
 
 
 def _intervals_body(metrics: dict) -> str:
@@ -694,25 +711,8 @@ def _backtest_body(record: dict) -> str:
         "MASE",
         *[f"coverage {c}%" for c in levels],
     ]
-    rows, dates = [], dates_only([str(f["origin"]) for f in record["folds"]])
-    for f in record["folds"]:
-        o = f["original"]["overall"]
-        cov = [f["intervals"]["model"]["levels"][c]["coverage"]["overall"] for c in levels]
-        rows.append(
-            [str(f["fold"]), time_text(str(f["origin"]), dates), f["n_windows"], "yes" if f["trained"] else "no"]
-            + [o["model"]["mae"], o["persistence"]["mae"], o["model"]["mase"], *cov]
-        )
-    agg = record["aggregate"]["scores"]
-    cov = record["aggregate"].get("intervals", {}).get("model", {})
-    rows.append(  # the mean over folds, as the terminal's summary line gives it
-        ["mean", "", sum(f["n_windows"] for f in record["folds"]), ""]
-        + [agg["model"]["mae"]["mean"], agg["persistence"]["mae"]["mean"], agg["model"]["mase"]["mean"]]
-        + [cov.get(c, {}).get("coverage", {}).get("mean") for c in levels]
-    )
-    lead = [["lead", *[f"t+{i + 1}" for i in range(record["horizon"])]]]
-    for name, block in agg.items():
-        m = block["mae"]["per_lead"]
-        lead.append([name, *[(a, b) for a, b in zip(m["mean"], m["std"] or [None] * len(m["mean"]))]])
+    rows = _fold_rows(record, levels)
+    lead = _lead_rows(record["aggregate"]["scores"], record["horizon"])
     note = (
         f"<p class='note'>{len(record['folds'])} folds, refit {_e(record['plan']['refit'])}, step {record['plan']['step']}, "
         f"validation {record['plan']['val_length']} steps; {record['trainings']} training(s). Every fold trains on the "
@@ -725,6 +725,37 @@ def _backtest_body(record: dict) -> str:
         + "<h4>MAE by lead time (mean ± std over folds)</h4>"
         + _table(lead[0], lead[1:])
     )
+
+
+def _fold_rows(record: dict, levels: list[str]) -> list[list]:
+    """A backtest's rows: one per fold (origin, windows, whether it trained, MAE, persistence MAE, MASE, coverage per
+    level), then their mean over folds, as the terminal's summary line gives it."""
+    rows, dates = [], dates_only([str(f["origin"]) for f in record["folds"]])
+    for f in record["folds"]:
+        o = f["original"]["overall"]
+        cov = [f["intervals"]["model"]["levels"][c]["coverage"]["overall"] for c in levels]
+        rows.append(
+            [str(f["fold"]), time_text(str(f["origin"]), dates), f["n_windows"], "yes" if f["trained"] else "no"]
+            + [o["model"]["mae"], o["persistence"]["mae"], o["model"]["mase"], *cov]
+        )
+    agg = record["aggregate"]["scores"]
+    cov = record["aggregate"].get("intervals", {}).get("model", {})
+    rows.append(
+        ["mean", "", sum(f["n_windows"] for f in record["folds"]), ""]
+        + [agg["model"]["mae"]["mean"], agg["persistence"]["mae"]["mean"], agg["model"]["mase"]["mean"]]
+        + [cov.get(c, {}).get("coverage", {}).get("mean") for c in levels]
+    )
+    return rows
+
+
+def _lead_rows(agg: dict, horizon: int) -> list[list]:
+    """Header then one row per forecaster: its MAE by lead time over folds as (mean, std) pairs (std None for one
+    fold)."""
+    lead = [["lead", *[f"t+{i + 1}" for i in range(horizon)]]]
+    for name, block in agg.items():
+        m = block["mae"]["per_lead"]
+        lead.append([name, *[(a, b) for a, b in zip(m["mean"], m["std"] or [None] * len(m["mean"]))]])
+    return lead
 
 
 def _comparison_sections(page: _Page, d: Path, output: Path | None) -> str:
