@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .data import MAX_ABS, PERIODS, SERIES, Frame, season_length
-from .series import Segment, SeriesData, _resolve_transforms, _scaled, framing_of, future_columns, split_rows
+from .series import Segment, SeriesData, _resolve_transforms, _scaled, assemble, split_rows
 from .transforms import history_rows
 
 # ISO dates and times without a UTC offset, one per line: what numpy and pandas parse to the same instant
@@ -132,24 +132,8 @@ class Plan:
 
     def _series_data(self, frame: Frame, raw: np.ndarray, model_columns: list[str], segments) -> SeriesData:
         f = self.forecaster
-        cfg = f.config
-        return SeriesData(
-            frame=frame,
-            raw=raw,
-            values=_scaled(raw.copy(), segments, f.scaler),
-            columns=model_columns,
-            feature_idx=[model_columns.index(c) for c in frame.features],
-            target_idx=[model_columns.index(c) for c in frame.targets],
-            transform={c: "none" for c in model_columns},
-            scaler=f.scaler,
-            segments=segments,
-            input_length=cfg.window.input_length,
-            horizon=cfg.window.horizon,
-            stride=cfg.window.stride,
-            framing=framing_of(cfg, frame, model_columns),
-            future_idx=[model_columns.index(c) for c in future_columns(cfg, frame)],
-            n_future_calendar=2 * len(cfg.data.time_features) if cfg.data.future_time_features else 0,
-        )
+        values = _scaled(raw.copy(), segments, f.scaler)
+        return assemble(f.config, frame, raw, values, {c: "none" for c in model_columns}, f.scaler, segments)
 
     def _model_columns(self, order: tuple) -> tuple[list[str], list[str]] | None:
         """The model columns ``load_frame`` resolves from records with keys in ``order``; None unless they are the

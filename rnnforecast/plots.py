@@ -92,6 +92,13 @@ def _rotate_dates(ax) -> None:
         label.set(rotation=30, ha="right")
 
 
+def _finish(fig, ax, path: Path) -> None:
+    """The usual end of a figure over steps or epochs: whole-number ticks on x, the legend, the file."""
+    _integer_ticks(ax.xaxis)
+    ax.legend()
+    _save(fig, path)
+
+
 def _integer_ticks(axis) -> None:
     """Ticks only at whole numbers: epochs, lead times, steps and units are never 1.25."""
     from matplotlib.ticker import MaxNLocator
@@ -123,9 +130,7 @@ def loss(history: dict, best_epoch: int, path: Path, loss_name: str = "loss") ->
     if vals and max(vals) / min(vals) > 30:
         ax.set_yscale("log")
     ax.set(title=f"Training and validation {loss_name} per epoch", xlabel="epoch", ylabel=f"{loss_name} (scaled units)")
-    _integer_ticks(ax.xaxis)
-    ax.legend()
-    _save(fig, path)
+    _finish(fig, ax, path)
 
 
 MAX_SERIES_PANELS = 3  # series drawn per target in forecast.png; the rest are named in the caption
@@ -243,9 +248,7 @@ def error_by_horizon(per_lead: dict, path: Path, units: str = "data units") -> N
         mae = scores["mae"]  # the headline metric of every table
         ax.plot(np.arange(1, len(mae) + 1), mae, marker="o", ms=4, label=name, **SERIES.get(name, {}))
     ax.set(title="Test MAE by lead time", xlabel="lead time (steps ahead)", ylabel=f"MAE ({units})")
-    _integer_ticks(ax.xaxis)
-    ax.legend()
-    _save(fig, path)
+    _finish(fig, ax, path)
 
 
 @styled
@@ -736,9 +739,7 @@ def backtest_error_by_lead(record: dict, path: Path, unit: str) -> None:
         xlabel="lead time (steps ahead)",
         ylabel=f"MAE ({unit})",
     )
-    _integer_ticks(ax.xaxis)
-    ax.legend()
-    _save(fig, path)
+    _finish(fig, ax, path)
 
 
 @styled
@@ -902,9 +903,7 @@ def tune_history(points: TrialPoints, label: str, path: Path) -> None:
         xlabel="trial number",
         ylabel=f"{label}, lower is better",
     )
-    _integer_ticks(ax.xaxis)
-    ax.legend()
-    _save(fig, path)
+    _finish(fig, ax, path)
 
 
 @styled

@@ -379,10 +379,21 @@ def build(
         scaler = _fit_scaler(model, segments, frame, cfg, where)
     else:
         _check_scaler_knows(scaler, segments, where)
-    data = SeriesData(
+    data = assemble(cfg, frame, raw, _scaled(model, segments, scaler), transform, scaler, segments)
+    if fitted and cfg.model.residual != "none":
+        scaler.residual_scale = data.residual_spread()  # after the scaler: the spread is in its units
+    return data
+
+
+def assemble(
+    cfg: Config, frame: Frame, raw: np.ndarray, values: np.ndarray, transform: dict, scaler: Scaler, segments: list
+) -> SeriesData:
+    """The ``SeriesData`` of a frame's rows once transformed, scaled and split (``build``, serve's fast path)."""
+    columns = frame.columns
+    return SeriesData(
         frame=frame,
         raw=raw,
-        values=_scaled(model, segments, scaler),
+        values=values,
         columns=columns,
         feature_idx=[columns.index(c) for c in frame.features],
         target_idx=[columns.index(c) for c in frame.targets],
@@ -396,9 +407,6 @@ def build(
         future_idx=[columns.index(c) for c in future_columns(cfg, frame)],
         n_future_calendar=2 * len(cfg.data.time_features) if cfg.data.future_time_features else 0,
     )
-    if fitted and cfg.model.residual != "none":
-        scaler.residual_scale = data.residual_spread()  # after the scaler: the spread is in its units
-    return data
 
 
 def framing_of(cfg: Config, frame: Frame, columns: list[str]) -> Framing:
