@@ -167,8 +167,8 @@ def check_shapes(path: Path, input_shape: tuple, output_shape: tuple, schema: di
     want_out = (schema["horizon"], network.get("targets", len(schema["targets"])), schema.get("n_quantiles", 1))
     if tuple(input_shape) != want_in or tuple(output_shape) != want_out:
         raise RunError(
-            f"the model reads {_steps(input_shape, 'features')} and forecasts {_steps(output_shape, 'targets')}, "
-            f"but the run's schema.json says {_steps(want_in, 'features')} -> {_steps(want_out, 'targets')}",
+            f"the model reads {_steps(input_shape, 'features')} and forecasts {_outputs(output_shape)}, "
+            f"but the run's schema.json says {_steps(want_in, 'features')} -> {_outputs(want_out)}",
             where=str(path),
             fix="this model.keras comes from another run: copy the whole run directory, or train again",
         )
@@ -198,6 +198,14 @@ def predict_windows(model, data, starts: np.ndarray, batch_size: int = 256) -> n
 
 
 # --------------------------------------------------------------------------- reading the graph
+
+
+def _outputs(shape: tuple) -> str:
+    """``(H, T, Q)`` in words: a quantile model's Q quantiles are named, so a member from a quantile run says so."""
+    if len(shape) != 3:
+        return _steps(shape, "targets")
+    kind = f" x {shape[2]} quantiles (a quantile model)" if shape[2] > 1 else " (a point model)"
+    return _steps(shape, "targets") + kind
 
 
 def _steps(shape: tuple, what: str) -> str:

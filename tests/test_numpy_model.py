@@ -132,9 +132,9 @@ def test_wrong_window_shape_is_a_run_error(tmp_path):
     with pytest.raises(RunError) as err:
         numpy_model.load_predictor(path, schema)
     assert str(err.value) == (
-        f"{path}: the model reads 7 steps x 3 features and forecasts 2 steps x 1 targets, but the run's "
-        "schema.json says 7 steps x 2 features -> 2 steps x 1 targets. Fix: this model.keras comes from "
-        "another run: copy the whole run directory, or train again."
+        f"{path}: the model reads 7 steps x 3 features and forecasts 2 steps x 1 targets (a point model), but "
+        "the run's schema.json says 7 steps x 2 features -> 2 steps x 1 targets (a point model). Fix: this "
+        "model.keras comes from another run: copy the whole run directory, or train again."
     )
 
 
