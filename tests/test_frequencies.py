@@ -133,7 +133,8 @@ def test_init_train_predict_on_calendar_frequencies(tmp_path, name):
     assert written["frequency"] == freq and written["season_length"] == season and "calendar" not in written
     assert f"season_length: {season}" in cfg.read_text()
     run = tmp_path / "run"
-    sets = ["window.input_length=6", "model.units=[4]", "training.epochs=1"]
+    # a tiny training: a 6-step window, so no segments of init's season (12 for months)
+    sets = ["window.input_length=6", "model.segment_length=null", "model.units=[4]", "training.epochs=1"]
     proc = run_cli("train", str(cfg), *sum((["--set", s] for s in sets), []), "--run-dir", str(run), "--quiet")
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((run / "metrics.json").read_text())

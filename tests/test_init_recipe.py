@@ -30,6 +30,7 @@ def test_weather_gets_a_persistence_residual_with_the_measured_maes(tmp_path):
     text = _init(DATA / "weather.csv", tmp_path / "c.yaml")
     model = yaml.safe_load(text)["model"]
     assert model == {"cell": "gru", "units": [64], "residual": "persistence", "segment_length": 7}
+    assert yaml.safe_load(text)["training"] == {"loss": "mae"}
     p, s = _maes(pd.read_csv(DATA / "weather.csv")["temp_max"], 7, 7)
     assert p < s
     assert f"persistence beat seasonal naive on the first 70% of rows (MAE {p:.4g} vs {s:.4g})" in text
