@@ -562,7 +562,10 @@ def yaml_text(d: Detected, config_dir: Path, command: str) -> str:
     lines.append(_line("input_length", d.input_length, f"steps of history; {why}{shrunk}"))
     lines.append(_line("horizon", d.horizon, "steps forecast at once"))
     lines += ["model:", *_model_lines(d)]
-    lines += ["training:", _line("loss", "mae", "train on the error the verdict and tables lead with (docs/accuracy.md)")]
+    lines += [
+        "training:",
+        _line("loss", "mae", "train on the error the verdict and tables lead with (docs/accuracy.md)"),
+    ]
     lines += [
         "intervals:",
         _line("levels", [80, 95], "prediction bands, conformal, calibrated on the validation split"),
