@@ -551,28 +551,38 @@ def test_fuzzed_bodies_never_answer_5xx(server):
 @pytest.mark.slow
 def test_workers_share_metrics_and_stop_on_sigterm(weather_run, tmp_path):
     srv = Server([weather_run], tmp_path / "server.log", "--workers", "2")
+
+    def worker_pids() -> set[str]:
+        lines = srv.log.read_text().splitlines()
+        return {
+            ln.split("[")[1].split("]")[0] for ln in lines if ln.startswith("INFO:") and "Started server process" in ln
+        }
+
     try:
         header, rows = tail_rows(20)
-        pids = set()
+        deadline = time.monotonic() + 60  # the second worker may start later than the first answers (a busy machine)
+        while len(worker_pids()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(worker_pids()) == 2, srv.log.read_text()
         for _ in range(6):
             with httpx.Client(base_url=srv.url, timeout=30) as c:  # a new connection may land on either worker
                 assert c.post("/v1/runs/weather/forecast", json={"data": records(header, rows)}).status_code == 200
-        for line in srv.log.read_text().splitlines():
-            if line.startswith("INFO:") and "Started server process" in line:
-                pids.add(line.split("[")[1].split("]")[0])
-        assert len(pids) == 2, srv.log.read_text()
         text = httpx.get(srv.url + "/metrics", timeout=30).text
         assert _samples(text, "rnnforecast_requests_total", route="forecast_endpoint", status="200") == 6
         # SIGHUP to the main process: each worker is replaced by a new one that reads the runs again
         first = httpx.get(srv.url + "/v1/runs", timeout=30).json()["runs"][0]["loaded_at"]
         time.sleep(1.1)  # loaded_at counts whole seconds
         srv.proc.send_signal(signal.SIGHUP)
-        fresh, deadline = 0, time.monotonic() + 120
+        fresh, resets, deadline = 0, 0, time.monotonic() + 120
         while fresh < 4 and time.monotonic() < deadline:
-            with httpx.Client(base_url=srv.url, timeout=30) as c:
-                assert c.post("/v1/runs/weather/forecast", json={"data": records(header, rows)}).status_code == 200
-                fresh = fresh + 1 if c.get("/v1/runs").json()["runs"][0]["loaded_at"] > first else 0
+            try:
+                with httpx.Client(base_url=srv.url, timeout=30) as c:
+                    assert c.post("/v1/runs/weather/forecast", json={"data": records(header, rows)}).status_code == 200
+                    fresh = fresh + 1 if c.get("/v1/runs").json()["runs"][0]["loaded_at"] > first else 0
+            except httpx.TransportError:  # uvicorn closing a replaced worker's keep-alive connection (docs/serve.md)
+                resets += 1
         assert fresh == 4, srv.log.read_text()[-3000:]
+        assert resets <= 2, f"{resets} connections reset while the workers were replaced"
         srv.proc.send_signal(signal.SIGTERM)
         assert srv.proc.wait(timeout=60) == 0
     finally:
