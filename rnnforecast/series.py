@@ -224,9 +224,9 @@ class SeriesData:
         if not len(starts):
             return out
         starts = starts[np.linspace(0, len(starts) - 1, min(len(starts), max_windows)).astype(int)]
-        x, y = windows.gather(self.values, starts, self.input_length, self.horizon, self.feature_idx, self.target_idx)
-        loc, scale = self._window_stats(starts)
         T = self.target_idx
+        y = self.values[windows.target_rows(starts, self.input_length, self.horizon)][..., T]  # (B, H, T): no inputs
+        loc, scale = self._window_stats(starts)
         resid = (y - loc[:, None, T]) / scale[:, None, T] - self._base(starts, loc, scale)  # (B, H, T)
         out[T] = np.maximum(np.sqrt(np.nanmean(resid.astype(np.float64) ** 2, axis=(0, 1))), 1e-3)
         return out

@@ -27,9 +27,14 @@ def page_width(report: Path) -> int:
     html = report.read_text(encoding="utf-8").replace(
         "</body>", "<script>document.body.dataset.sw = document.documentElement.scrollWidth</script></body>"
     )
+    return int(re.search(r'data-sw="(\d+)"', _dump_dom(probe, html)).group(1))
+
+
+def _dump_dom(probe: Path, html: str) -> str:
+    """The DOM headless Chromium (1280 px wide) makes of ``html`` written to ``probe``, which is removed after."""
     probe.write_text(html, encoding="utf-8")
     try:
-        dom = subprocess.run(
+        return subprocess.run(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,900", "--dump-dom"]
             + [probe.resolve().as_uri()],
             capture_output=True,
@@ -38,7 +43,6 @@ def page_width(report: Path) -> int:
         ).stdout
     finally:
         probe.unlink()
-    return int(re.search(r'data-sw="(\d+)"', dom).group(1))
 
 
 def _weather(tmp_path: Path, **extra) -> Path:
@@ -165,17 +169,7 @@ def layout_in_chromium(report: Path, forecast: str) -> dict:
         "config: place('#config, #best-config')});"
         "</script></body>"
     )
-    probe.write_text(report.read_text(encoding="utf-8").replace("</body>", script), encoding="utf-8")
-    try:
-        dom = subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,900", "--dump-dom"]
-            + [probe.resolve().as_uri()],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        ).stdout
-    finally:
-        probe.unlink()
+    dom = _dump_dom(probe, report.read_text(encoding="utf-8").replace("</body>", script))
     from html import unescape
 
     return json.loads(unescape(re.search(r'data-layout="([^"]*)"', dom).group(1)))
