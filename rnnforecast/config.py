@@ -815,6 +815,13 @@ def _to_str(value: Any, key: str, where: _Where, meta: dict) -> str:
             where=where(key),
             fix=f"shorten it to at most {longest} characters",
         )
+    bad = next((c for c in value if not c.isprintable()), None) if longest is not None else None
+    if bad is not None:  # a name: a line break or control character would not survive config.yaml (YAML folds U+0085)
+        raise ConfigError(
+            f"contains the control character U+{ord(bad):04X}",
+            where=where(key),
+            fix="use letters, digits, spaces and punctuation",
+        )
     return value
 
 

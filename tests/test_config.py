@@ -178,3 +178,17 @@ def test_validate_prints_units_as_unicode(tmp_path):
     r = _cli("validate", "--show-config", str(cfg))  # the resolved config (and its units) only on request
     assert r.exit_code == 0, r.output
     assert "temp_max: °C" in r.output and "\\xB0" not in r.output
+
+
+@pytest.mark.parametrize("name", ["0\x85", "a\nb", "tab\there", "bell\x07"])
+def test_a_name_with_a_control_character_is_refused_in_one_line(name):
+    """Found by the fuzz test: YAML folds U+0085 to a space, so such a name would not survive config.yaml."""
+    from rnnforecast.config import from_dict
+    from rnnforecast.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        from_dict({"name": name, "data": {"path": "d.csv", "target": "y"}}, source="c.yaml", base_dir="/tmp")
+    assert str(e.value) == (
+        f"c.yaml: name: contains the control character U+{ord(next(c for c in name if not c.isprintable())):04X}. "
+        "Fix: use letters, digits, spaces and punctuation."
+    )
