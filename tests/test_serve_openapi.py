@@ -118,7 +118,7 @@ def test_every_documented_operation_answers_a_documented_status(server):
 
     seen = []
 
-    @settings(max_examples=int(os.environ.get("SERVE_FUZZ_EXAMPLES", "50")), deadline=None, database=None,
+    @settings(max_examples=int(os.environ.get("SERVE_FUZZ_EXAMPLES", "50")), deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))  # fmt: skip
     @given(st.integers(0, len(ops) - 1).flatmap(request))
     def check(case):
