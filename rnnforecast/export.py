@@ -2,10 +2,15 @@
 
 The exported model takes raw input windows, ``(B, window_length, n_inputs)`` float32 in the order of
 ``signature.json``'s input columns, and returns forecasts in original units, ``(B, horizon, n_targets)``.
-Inside it does what ``predict`` does around the Keras model, in float64:
+Inside it does what ``predict`` does around the Keras model (framing.py), in float64:
 
-    raw window ─ transform (diff, log_diff, pct_change; needs one extra row) ─ scale ─ [minus last row]
-        ─ Keras model ─ [plus last row] ─ unscale ─ cumulate from the last observed level ─ forecast
+    raw window ─ transform (diff, log_diff, pct_change; needs one extra row) ─ scale
+        ─ per-window normalisation (window, instance) ─ [seasonal differences of the target inputs]
+        ─ [one sequence per target channel] ─ Keras model ─ [channels back] ─ [* residual spread + baseline]
+        ─ de-normalise ─ unscale ─ cumulate from the last observed level ─ forecast
+
+``window_length`` = ``input_length`` + one season (a seasonal residual reads the season before the window)
++ 1 (a transform differences against the row before).
 
 Export runs on the TensorFlow backend (SavedModel is TensorFlow's format; ONNX goes through tf2onnx, as
 Keras' own ``model.export(format="onnx")`` does on that backend). Before anything is written, the exported
@@ -14,6 +19,7 @@ model's forecast of the run's last window is checked against ``predict``'s at 1e
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from dataclasses import dataclass
@@ -49,10 +55,33 @@ class Plan:
     window_relative: bool  # data.scaling: window
     scaling: str
     instance: bool = False  # data.scaling: instance (each window's targets by their own mean and deviation)
+    residual: str = "none"  # model.residual: none | persistence | seasonal
+    season: int = 1  # steps per season of a seasonal residual
+    residual_scale: np.ndarray | None = None  # (T,) the residual targets' spread (Scaler.residual_scale), or None
+    independent: bool = False  # model.channels: independent
+
+    @property
+    def extra(self) -> int:
+        """Rows read before the input window: one season for a seasonal residual (framing.history_extra)."""
+        return self.season if self.residual == "seasonal" else 0
 
     @property
     def window(self) -> int:
-        return self.input_length + self.skip
+        return self.input_length + self.extra + self.skip
+
+    @property
+    def other_pos(self) -> list[int]:
+        """Input columns that are not targets, in order (framing.Framing.other_pos)."""
+        return [i for i in range(len(self.inputs)) if i not in self.target_pos]
+
+    def base_rows(self) -> list[int]:
+        """The row of each forecast step's baseline among the ``extra + input_length`` model rows (framing.base_rows):
+        the last input row (persistence), or the target row moved back by whole seasons (seasonal)."""
+        last = self.extra + self.input_length - 1
+        if self.residual == "persistence":
+            return [last] * self.horizon
+        m = self.season
+        return [last + h - m * math.ceil(h / m) for h in range(1, self.horizon + 1)]
 
 
 def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
@@ -64,6 +93,8 @@ def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
     _check_levels(data, pos, where)
     fi, ti = data.feature_idx, data.target_idx
     codes = np.array([TRANSFORM_CODES[data.transform.get(c, "none")] for c in features], dtype=np.int64)
+    f = data.framing
+    r = scaler.residual_scale
     return Plan(
         inputs=list(features),
         targets=list(targets),
@@ -79,7 +110,11 @@ def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
         target_transform=[data.transform.get(t, "none") for t in targets],
         window_relative=data.window_relative,
         scaling=scaler.kind,
-        instance=data.framing.norm == "instance",
+        instance=f.norm == "instance",
+        residual=f.residual,
+        season=f.season,
+        residual_scale=r[ti].astype(np.float64) if r is not None and f.residual != "none" else None,
+        independent=f.independent,
     )
 
 
@@ -93,52 +128,43 @@ def _check_foldable(data, where: str, n_quantiles: int) -> None:
             fix="train with data.scale_per_series: false to export this model",
         )
     if n_quantiles != 1:
-        raise RunError("export supports point forecasts only, not quantile models", where=where)
+        raise RunError(
+            "export supports point forecasts only, not quantile models",
+            where=where,
+            fix="train with intervals.method: conformal (a point model; predict gives its bands) to export",
+        )
     if data.future_idx:
         raise RunError(
             "export takes one raw window; this model also reads values of the forecast steps (a 'future' input)",
             where=where,
             fix="train with data.future_time_features: false and without data.future to export",
         )
-    _check_framing(data.framing, where)
 
 
 def _check_levels(data, pos: list[int], where: str) -> None:
-    """A target that is not an input (``pos`` -1) cannot be transformed or window-scaled in the fold: undoing
-    either needs its last observed value."""
+    """A target that is not an input (``pos`` -1) cannot be transformed, window-scaled or forecast as a residual
+    in the fold: undoing any of them needs its observed values."""
+    f = data.framing
     needs_level = [
         t
         for t, p in zip(data.targets, pos)
-        if p < 0 and (data.transform.get(t, "none") != "none" or data.framing.norm in ("window", "instance"))
+        if p < 0
+        and (data.transform.get(t, "none") != "none" or f.norm in ("window", "instance") or f.residual != "none")
     ]
     if needs_level:
-        why = (
-            f"data.scaling: {data.framing.norm}"
-            if data.framing.norm != "none"
-            else f"data.transform of {needs_level[0]!r}"
-        )
+        if f.norm != "none":
+            why = f"data.scaling: {f.norm}"
+        elif f.residual != "none":
+            why = f"model.residual: {f.residual}"
+        else:
+            why = f"data.transform of {needs_level[0]!r}"
+        what = "observed values of" if f.residual == "seasonal" and f.norm == "none" else "last observed"
         raise RunError(
-            f"cannot fold {why} into the export: it needs the last observed {needs_level[0]!r}, "
+            f"cannot fold {why} into the export: it needs the {what} {needs_level[0]!r}, "
             "which is not one of the model's inputs",
             where=where,
-            fix=f"train with {needs_level[0]!r} in data.features (or without that transform) to export",
-        )
-
-
-def _check_framing(f, where: str) -> None:
-    """The framings export does not fold yet (framing.py): say which, and what to train instead."""
-    keys = {
-        f"model.residual: {f.residual}": f.residual != "none",
-        "model.channels: independent": f.independent,
-    }
-    named = [k for k, on in keys.items() if on]
-    if named:
-        raise RunError(
-            f"export does not fold {' and '.join(named)} into the exported model yet; this run's forecasts come "
-            "from rnnforecast predict (numpy, no Keras) or the Python API",
-            where=where,
-            fix="use rnnforecast predict / serve for this run, or train without "
-            + ", ".join(k.split(":")[0] for k in named)
+            fix=f"train with {needs_level[0]!r} in data.features"
+            + (" (or without that transform)" if why.startswith("data.transform") else "")
             + " to export",
         )
 
@@ -161,48 +187,109 @@ def _invert_steps(ops, steps, base, kind: str, horizon: int):
     return steps
 
 
+def _onehot(p: Plan) -> np.ndarray:
+    """``(T, F)``: each target's input column (a zero row for a target that is not an input)."""
+    eye = np.eye(len(p.inputs))
+    return np.array([eye[i] if i >= 0 else 0.0 * eye[0] for i in p.target_pos])
+
+
+def _targets_of(ops, p: Plan, a):
+    """``(..., F)`` -> ``(..., T)``: the target columns (each target is an input whenever this is asked)."""
+    return ops.stack([a[..., i] for i in p.target_pos], axis=-1)
+
+
+def _transformed(ops, p: Plan, x):
+    """Raw rows ``(B, W, F)`` -> transformed rows ``(B, W - skip, F)`` (transforms.forward)."""
+    z = x[:, p.skip :, :]
+    if not p.skip:
+        return z
+    prev, code = x[:, :-1, :], p.input_transform
+    diff, logd, pct = (code == 1), (code == 2), (code == 3)
+    ratio = ops.where(logd | pct, z, 1.0) / ops.where(logd | pct, prev, 1.0)
+    z = ops.where(diff, z - prev, z)
+    z = ops.where(logd, ops.log(ratio), z)
+    return ops.where(pct, ratio - 1.0, z)
+
+
+def _normalisation(ops, p: Plan, s):
+    """``(loc, scale)`` ``(B, F)`` of each scaled window ``s (B, L, F)`` (framing.Framing.stats)."""
+    last = s[:, -1, :]
+    if p.window_relative:
+        return last, ops.ones_like(last)
+    if p.instance:
+        own = _targets_of(ops, p, s)  # (B, L, T)
+        onehot = _onehot(p)
+        loc = ops.matmul(ops.mean(own, axis=1), onehot)  # (B, F), 0 outside the targets
+        spread = 1.0 + ops.matmul(ops.sqrt(ops.var(own, axis=1) + EPS) - 1.0, onehot)  # 1 outside the targets
+        return loc, spread
+    return ops.zeros_like(last), ops.ones_like(last)
+
+
+def _network_input(ops, p: Plan, rows, loc, scale):
+    """The normalised window ``(B, L, F)`` from the scaled rows ``(B, extra + L, F)``; with a seasonal residual
+    each target input column is its difference to one season before, divided by the residual spread
+    (SeriesData._seasonal_differences)."""
+    net = (rows[:, p.extra :, :] - loc[:, None, :]) / scale[:, None, :]
+    if p.residual != "seasonal":
+        return net
+    m = p.season
+    r_in = 1.0 + (p.residual_scale - 1.0) @ _onehot(p)  # (F,): 1 outside the targets
+    seasonal = (rows[:, m:, :] - rows[:, :-m, :]) / scale[:, None, :] / r_in  # (B, L, F): the loc cancels
+    is_target = np.isin(np.arange(len(p.inputs)), p.target_pos)  # (F,)
+    return ops.where(is_target, seasonal, net)
+
+
+def _channels(ops, p: Plan, net):
+    """``(B, L, F)`` -> ``(B*T, L, 1 + E + T)``: one sequence per target channel (framing.Framing.fold)."""
+    n_t, steps = len(p.target_pos), net.shape[1]
+    other = [net[:, :, i : i + 1] for i in p.other_pos]  # E x (B, L, 1)
+    zero = ops.zeros_like(net[:, :, :1])  # (B, L, 1)
+    seqs = [
+        ops.concatenate([net[:, :, i : i + 1], *other, zero + np.eye(n_t, dtype="float32")[j]], axis=-1)
+        for j, i in enumerate(p.target_pos)
+    ]
+    seq = ops.stack(seqs, axis=1)  # (B, T, L, 1+E+T)
+    return ops.reshape(seq, (-1, steps, seq.shape[-1]))
+
+
 def build_exported(model, p: Plan):
     """A Keras model: raw window ``(B, W, F)`` -> forecast in original units ``(B, H, T)``."""
     import keras
     from keras import ops
 
+    n_t = len(p.target_pos)
+    r_out = np.ones(n_t) if p.residual_scale is None else p.residual_scale  # (T,)
+    reads_targets = p.window_relative or p.instance or p.residual != "none"  # else a target need not be an input
+
     class Prepare(keras.layers.Layer):
-        """Raw window -> model-space window, plus what the inverse needs (last scaled row, last level)."""
+        """Raw window -> the network's input, plus what the inverse needs: each window's target loc and scale,
+        the residual's baseline (normalised like the targets), the last raw row."""
 
         def call(self, window):
             x = ops.cast(window, "float64")  # (B, W, F)
-            z = x[:, p.skip :, :]  # (B, L, F)
-            if p.skip:
-                prev, code = x[:, :-1, :], p.input_transform
-                diff, logd, pct = (code == 1), (code == 2), (code == 3)
-                ratio = ops.where(logd | pct, z, 1.0) / ops.where(logd | pct, prev, 1.0)
-                z = ops.where(diff, z - prev, z)
-                z = ops.where(logd, ops.log(ratio), z)
-                z = ops.where(pct, ratio - 1.0, z)
-            scaled = (z - p.shift_in) / p.scale_in  # (B, L, F)
-            last = scaled[:, -1, :]  # (B, F)
-            if p.window_relative:
-                scaled = scaled - last[:, None, :]
-            loc = ops.zeros_like(last[:, : len(p.target_pos)])  # (B, T)
-            spread = ops.ones_like(loc)
-            if p.instance:  # framing.py's instance normalisation of the target columns, folded in
-                own = ops.stack([scaled[:, :, i] for i in p.target_pos], axis=-1)  # (B, L, T)
-                loc = ops.mean(own, axis=1)
-                spread = ops.sqrt(ops.var(own, axis=1) + EPS)
-                onehot = np.eye(len(p.inputs))[p.target_pos]  # (T, F): each target's input column
-                scaled = (scaled - ops.matmul(loc, onehot)[:, None, :]) / (
-                    1.0 + ops.matmul(spread - 1.0, onehot)[:, None, :]
-                )
-            return ops.cast(scaled, "float32"), last, x[:, -1, :], loc, spread
+            rows = (_transformed(ops, p, x) - p.shift_in) / p.scale_in  # (B, extra + L, F) scaled
+            loc, scale = _normalisation(ops, p, rows[:, p.extra :, :])  # (B, F)
+            net = ops.cast(_network_input(ops, p, rows, loc, scale), "float32")  # (B, L, F)
+            base = ops.zeros_like(rows[:, :1, :1]) + np.zeros((p.horizon, n_t))  # (B, H, T)
+            loc_t, scale_t = ops.zeros_like(base[:, 0, :]), ops.ones_like(base[:, 0, :])  # (B, T)
+            if reads_targets:
+                loc_t, scale_t = _targets_of(ops, p, loc), _targets_of(ops, p, scale)
+            if p.residual != "none":  # framing.base_rows: the rows the baseline copies
+                own = _targets_of(ops, p, rows)  # (B, extra + L, T)
+                base = ops.stack([own[:, i, :] for i in p.base_rows()], axis=1)  # (B, H, T)
+                base = (base - loc_t[:, None, :]) / scale_t[:, None, :]
+            return (_channels(ops, p, net) if p.independent else net), loc_t, scale_t, base, x[:, -1, :]
 
     class Finish(keras.layers.Layer):
-        """Model output ``(B, H, T, 1)`` -> original units ``(B, H, T)``."""
+        """Network output ``(B, H, T, 1)`` (``(B*T, H, 1, 1)`` with independent channels) -> original units
+        ``(B, H, T)``."""
 
-        def call(self, pred, last, level, loc, spread):
-            y = ops.cast(pred[..., 0], "float64")  # (B, H, T)
-            y = y * spread[:, None, :] + loc[:, None, :]  # instance normalisation undone (identity otherwise)
-            if p.window_relative:
-                y = y + ops.stack([last[:, i] for i in p.target_pos], axis=-1)[:, None, :]
+        def call(self, pred, loc_t, scale_t, base, level):
+            y = ops.cast(pred[..., 0], "float64")  # (B, H, T) | (B*T, H, 1)
+            if p.independent:  # framing.Framing.unfold
+                y = ops.transpose(ops.reshape(y, (-1, n_t, p.horizon)), (0, 2, 1))  # (B, H, T)
+            y = y * r_out + base  # the residual's baseline added back (0 without one)
+            y = y * scale_t[:, None, :] + loc_t[:, None, :]  # per-window normalisation undone
             y = y * p.scale_out + p.shift_out
             columns = [
                 _invert_steps(ops, y[:, :, j], level[:, p.target_pos[j]][:, None], kind, p.horizon)
@@ -211,8 +298,8 @@ def build_exported(model, p: Plan):
             return ops.cast(ops.stack(columns, axis=-1), "float32")
 
     window = keras.Input((p.window, len(p.inputs)), name="window", dtype="float32")
-    past, last, level, loc, spread = Prepare(name="prepare", dtype="float64")(window)  # float64: no autocast
-    out = Finish(name="forecast_units", dtype="float64")(model({"past": past}), last, level, loc, spread)
+    past, loc_t, scale_t, base, level = Prepare(name="prepare", dtype="float64")(window)  # float64: no autocast
+    out = Finish(name="forecast_units", dtype="float64")(model({"past": past}), loc_t, scale_t, base, level)
     return keras.Model(window, out, name="rnnforecast_export")
 
 
@@ -399,11 +486,13 @@ def _signature(run, data, p: Plan, fmt: str, io: dict) -> dict:
         "window_length": p.window,
         "input_length": p.input_length,
         "horizon": p.horizon,
-        "rows": (
-            f"the last {p.window} rows before the forecast, oldest first, without missing values"
-            + (f" ({p.input_length} + 1: the transforms need the row before the window)" if p.skip else "")
-        ),
+        # window_length = input_length + season (a seasonal residual's season before the window) + transform (1)
+        "history_rows": {"input_length": p.input_length, "season": p.extra, "transform": p.skip},
+        "rows": _rows_text(p),
         "scaling": p.scaling,
+        "residual": p.residual,
+        "season": p.season if p.residual == "seasonal" else None,
+        "channels": "independent" if p.independent else "mixed",
         "transform": {c: k for c, k in data.transform.items() if k != "none"},
         "time_column": f.time_column,
         "frequency": f.frequency,
@@ -411,3 +500,14 @@ def _signature(run, data, p: Plan, fmt: str, io: dict) -> dict:
         "run": str(run.path.resolve()),
         "rnnforecast": __version__,
     }
+
+
+def _rows_text(p: Plan) -> str:
+    """What the window's rows are, in words: why it is longer than ``input_length`` when it is."""
+    why = [f"{p.input_length} input rows"]
+    if p.extra:
+        why.append(f"{p.extra} before them (model.residual: seasonal reads the season before each input row)")
+    if p.skip:
+        why.append("1 before those (the transforms need the row before)")
+    text = f"the last {p.window} rows before the forecast, oldest first, without missing values"
+    return text + (f" ({' + '.join(why)})" if len(why) > 1 else "")
