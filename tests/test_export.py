@@ -176,7 +176,7 @@ def test_plan_refuses_what_cannot_be_folded(tmp_path):
         plan_for(_data(tmp_path, {"data": {"features": ["x"], "transform": {"y": "diff"}}}), "run")
     with pytest.raises(RunError, match=r"cannot fold data.scaling: window .* Fix: train with 'y' in data.features"):
         plan_for(_data(tmp_path, {"data": {"features": ["x"], "scaling": "window"}}), "run")
-    with pytest.raises(RunError, match="point forecasts only"):
+    with pytest.raises(RunError, match="point forecasts only.* Fix: train with intervals.method: conformal"):
         plan_for(_data(tmp_path, {}), "run", n_quantiles=3)
     # the target outside the inputs is fine when nothing needs its last value
     p = plan_for(_data(tmp_path, {"data": {"features": ["x"], "scaling": "minmax"}}), "run")
@@ -196,13 +196,32 @@ def test_plan_refuses_one_scaler_per_series(tmp_path):
         plan_for(data, "run")
 
 
-def test_plan_refuses_the_framings_it_does_not_fold(tmp_path):
-    with pytest.raises(RunError, match=r"does not fold model.residual: seasonal into .* Fix:"):
-        plan_for(_data(tmp_path, {"data": {"scaling": "instance"}, "model": {"residual": "seasonal"}}), "run")
+def test_plan_of_a_framed_run_and_what_it_still_refuses(tmp_path):
+    seasonal = {"data": {"scaling": "instance", "season_length": 5}, "model": {"residual": "seasonal"}}
+    p = plan_for(_data(tmp_path, seasonal), "run")
+    # 7 input rows and the season of 5 before them; steps 1, 2 (rows 12, 13) copy rows 7, 8, one season back
+    assert p.window == 12 and p.extra == 5 and p.base_rows() == [7, 8]
+    independent = {
+        "data": {"transform": {"y": "diff"}},
+        "model": {"residual": "persistence", "channels": "independent"},
+    }
+    p = plan_for(_data(tmp_path, independent), "run")
+    # 1 + 7 rows (the difference needs the row before); the baseline is the last input row (6 of the 7 transformed)
+    assert p.window == 8 and p.base_rows() == [6, 6] and p.independent and p.target_pos == [0] and p.other_pos == [1]
+    with pytest.raises(
+        RunError,
+        match=r"cannot fold model.residual: persistence into the export: it needs the last observed 'y', .* "
+        r"Fix: train with 'y' in data.features to export",
+    ):
+        plan_for(_data(tmp_path, {"data": {"features": ["x"]}, "model": {"residual": "persistence"}}), "run")
+    with pytest.raises(
+        RunError, match=r"model.residual: seasonal into the export: it needs the observed values of 'y'"
+    ):
+        plan_for(
+            _data(tmp_path, {"data": {"features": ["x"], "season_length": 5}, "model": {"residual": "seasonal"}}), "run"
+        )
     with pytest.raises(RunError, match=r"cannot fold data.scaling: instance .* Fix: train with 'y' in data.features"):
         plan_for(_data(tmp_path, {"data": {"features": ["x"], "scaling": "instance"}}), "run")
-    with pytest.raises(RunError, match=r"does not fold model.channels: independent"):
-        plan_for(_data(tmp_path, {"model": {"channels": "independent"}}), "run")
 
 
 @pytest.mark.slow
