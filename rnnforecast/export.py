@@ -19,10 +19,9 @@ model's forecast of the run's last window is checked against ``predict``'s at 1e
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +57,9 @@ class Plan:
     residual: str = "none"  # model.residual: none | persistence | seasonal
     season: int = 1  # steps per season of a seasonal residual
     residual_scale: np.ndarray | None = None  # (T,) the residual targets' spread (Scaler.residual_scale), or None
+    base_rows: list[int] = field(default_factory=list)  # (H,) each step's baseline row among the scaled rows
     independent: bool = False  # model.channels: independent
+    other_pos: list[int] = field(default_factory=list)  # the input columns that are not targets
 
     @property
     def extra(self) -> int:
@@ -68,20 +69,6 @@ class Plan:
     @property
     def window(self) -> int:
         return self.input_length + self.extra + self.skip
-
-    @property
-    def other_pos(self) -> list[int]:
-        """Input columns that are not targets, in order (framing.Framing.other_pos)."""
-        return [i for i in range(len(self.inputs)) if i not in self.target_pos]
-
-    def base_rows(self) -> list[int]:
-        """The row of each forecast step's baseline among the ``extra + input_length`` model rows (framing.base_rows):
-        the last input row (persistence), or the target row moved back by whole seasons (seasonal)."""
-        last = self.extra + self.input_length - 1
-        if self.residual == "persistence":
-            return [last] * self.horizon
-        m = self.season
-        return [last + h - m * math.ceil(h / m) for h in range(1, self.horizon + 1)]
 
 
 def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
@@ -114,8 +101,19 @@ def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
         residual=f.residual,
         season=f.season,
         residual_scale=r[ti].astype(np.float64) if r is not None and f.residual != "none" else None,
+        base_rows=_base_rows(f, data.input_length, data.horizon),
         independent=f.independent,
+        other_pos=f.other_pos,
     )
+
+
+def _base_rows(f, input_length: int, horizon: int) -> list[int]:
+    """The row each forecast step's baseline copies (framing.base_rows) among the ``history_extra + input_length``
+    rows the exported model scales: its window, as one series from row 0."""
+    if f.residual == "none":
+        return []
+    rows = f.base_rows(np.zeros(1, np.int64), f.history_extra + input_length, horizon, np.zeros(1, np.int64))
+    return [int(i) for i in rows[0]]
 
 
 def _check_foldable(data, where: str, n_quantiles: int) -> None:
@@ -276,7 +274,7 @@ def build_exported(model, p: Plan):
                 loc_t, scale_t = _targets_of(ops, p, loc), _targets_of(ops, p, scale)
             if p.residual != "none":  # framing.base_rows: the rows the baseline copies
                 own = _targets_of(ops, p, rows)  # (B, extra + L, T)
-                base = ops.stack([own[:, i, :] for i in p.base_rows()], axis=1)  # (B, H, T)
+                base = ops.stack([own[:, i, :] for i in p.base_rows], axis=1)  # (B, H, T)
                 base = (base - loc_t[:, None, :]) / scale_t[:, None, :]
             return (_channels(ops, p, net) if p.independent else net), loc_t, scale_t, base, x[:, -1, :]
 

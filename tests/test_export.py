@@ -200,14 +200,14 @@ def test_plan_of_a_framed_run_and_what_it_still_refuses(tmp_path):
     seasonal = {"data": {"scaling": "instance", "season_length": 5}, "model": {"residual": "seasonal"}}
     p = plan_for(_data(tmp_path, seasonal), "run")
     # 7 input rows and the season of 5 before them; steps 1, 2 (rows 12, 13) copy rows 7, 8, one season back
-    assert p.window == 12 and p.extra == 5 and p.base_rows() == [7, 8]
+    assert p.window == 12 and p.extra == 5 and p.base_rows == [7, 8]
     independent = {
         "data": {"transform": {"y": "diff"}},
         "model": {"residual": "persistence", "channels": "independent"},
     }
     p = plan_for(_data(tmp_path, independent), "run")
     # 1 + 7 rows (the difference needs the row before); the baseline is the last input row (6 of the 7 transformed)
-    assert p.window == 8 and p.base_rows() == [6, 6] and p.independent and p.target_pos == [0] and p.other_pos == [1]
+    assert p.window == 8 and p.base_rows == [6, 6] and p.independent and p.target_pos == [0] and p.other_pos == [1]
     with pytest.raises(
         RunError,
         match=r"cannot fold model.residual: persistence into the export: it needs the last observed 'y', .* "
