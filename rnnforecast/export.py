@@ -81,7 +81,7 @@ def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
     fi, ti = data.feature_idx, data.target_idx
     codes = np.array([TRANSFORM_CODES[data.transform.get(c, "none")] for c in features], dtype=np.int64)
     f = data.framing
-    r = scaler.residual_scale
+    r = scaler.residual_scale  # None: a run from before the residual spread (series.py divides by 1)
     return Plan(
         inputs=list(features),
         targets=list(targets),
@@ -100,7 +100,7 @@ def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
         instance=f.norm == "instance",
         residual=f.residual,
         season=f.season,
-        residual_scale=r[ti].astype(np.float64) if r is not None and f.residual != "none" else None,
+        residual_scale=None if f.residual == "none" else np.ones(len(ti)) if r is None else r[ti].astype(np.float64),
         base_rows=_base_rows(f, data.input_length, data.horizon),
         independent=f.independent,
         other_pos=f.other_pos,

@@ -22,7 +22,7 @@ SEASON = 4
 # Every framing at the fold level, in one TensorFlow process (export's backend): a model of random weights (the
 # residual head too, which training starts at 0), the folded Keras model against predict's forecast_table.
 FOLD_RUNNER = r"""
-import itertools, json, sys, time
+import json, sys, time
 import numpy as np
 from rnnforecast import backend
 backend.activate("tensorflow")
