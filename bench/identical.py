@@ -1,0 +1,153 @@
+"""Do two code trees write the same outputs? train, evaluate --output, backtest and compare (in process and with
+worker processes) with tiny epochs, once per tree, then every output file compared byte by byte.
+
+A refactoring that must not change a number is checked against the commit before it:
+
+    git -C /work/main archive <base> | tar -x -C /tmp/base    # the tree before
+    PYTHONPATH=. .venv/bin/python -m bench.identical --before /tmp/base --after . --out /tmp/identical
+
+Each tree runs with ``PYTHONPATH=<tree>`` in its own directory ``<out>/<before|after>/<config>/``, on the same
+config files (``--configs``, default the shipped ``configs/*.yaml`` of ``--after``). Compared: every ``.csv``,
+``.json``, ``.md`` and ``.yaml`` file both trees wrote, and the printed tables of ``compare`` and ``backtest``. Only
+what differs by nature from one run to the next is left out, by key (``VOLATILE``): wall-clock seconds, process
+ids, and the absolute paths of the two output directories (replaced by ``<out>``). Exit 1 when any file differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# keys whose values differ between two runs of the same code: not numbers the code computes from the data
+VOLATILE = {
+    "seconds",  # wall-clock durations (timing.json, metrics.json's ensemble and training blocks, backtest)
+    "train_seconds",
+    "epoch_seconds",
+    "seconds_per_epoch",
+    "final_fit_seconds",
+    "total_seconds",
+    "elapsed_seconds",
+    "pid",  # the process that trained a compare run or an ensemble member
+    "driver_pid",
+    "created",  # timestamps of when a run was written
+    "started",
+    "finished",
+}
+COMPARED = {".csv", ".json", ".md", ".yaml"}
+SKIPPED_FILES = {"owner.json", "lock", "timing.json"}  # who holds a directory (pid, host, time); durations only
+
+
+def commands(config: str) -> list[tuple[str, list[str]]]:
+    """(name, rnnforecast arguments) per step; paths are relative to the step's working directory."""
+    tiny = ["--set", "training.epochs=2", "--set", "training.batch_size=64"]
+    return [
+        ("train", ["train", config, *tiny, "--run-dir", "run", "-q"]),
+        ("evaluate", ["evaluate", "run", "--output", "evaluate.csv"]),
+        ("evaluate_val", ["evaluate", "run", "--split", "val", "--output", "evaluate_val.csv"]),
+        ("ensemble", ["train", config, *tiny, "--set", "model.ensemble=2", "--run-dir", "ensemble", "-q"]),
+        (
+            "ensemble_workers",
+            ["train", config, *tiny, "--set", "model.ensemble=3", "--set", "runtime.workers=2", "--run-dir", "ens2"],
+        ),
+        ("backtest", ["backtest", config, *tiny, "--folds", "2", "--out", "backtest", "-q"]),
+        (
+            "backtest_workers",
+            ["backtest", config, *tiny, "--folds", "3", "--refit", "every:2", "--workers", "2", "--out", "bt2"],
+        ),
+        ("compare", ["compare", config, *tiny, "--cells", "gru,lstm", "--out", "compare", "-q"]),
+        ("compare_workers", ["compare", config, *tiny, "--cells", "gru,dense", "--workers", "2", "--out", "cmp2"]),
+    ]
+
+
+def run_tree(tree: Path, configs: list[Path], out: Path) -> dict[str, float]:
+    """Every step of every config with ``tree``'s code; returns seconds per config."""
+    env = {**os.environ, "PYTHONPATH": str(tree.resolve()), "PYTHONHASHSEED": "0"}
+    took = {}
+    for config in configs:
+        where = out / config.stem
+        where.mkdir(parents=True, exist_ok=False)
+        t0 = time.perf_counter()
+        for name, args in commands(str(config.resolve())):
+            r = subprocess.run(
+                [sys.executable, "-m", "rnnforecast", *args], cwd=where, env=env, capture_output=True, text=True
+            )
+            (where / f"{name}.stdout").write_text(r.stdout)
+            if r.returncode:
+                raise SystemExit(f"{tree}: rnnforecast {' '.join(args)} exited {r.returncode}:\n{r.stderr[-3000:]}")
+        took[config.stem] = time.perf_counter() - t0
+    return took
+
+
+def _drop_volatile(value):
+    if isinstance(value, dict):
+        return {k: _drop_volatile(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_drop_volatile(v) for v in value]
+    return value
+
+
+def normalised(path: Path, root: Path) -> bytes:
+    """The file's bytes; JSON without the ``VOLATILE`` keys; the output directory's absolute path as ``<out>``."""
+    data = path.read_bytes().replace(str(root.resolve()).encode(), b"<out>")
+    if path.suffix == ".json":
+        return json.dumps(_drop_volatile(json.loads(data)), sort_keys=True, indent=1).encode()
+    if path.suffix == ".stdout":  # the printed table: durations (12.3s, 0.41 s/epoch) are wall-clock
+        return re.sub(rb"\d+(\.\d+)?\s*(s/epoch|s\b|seconds)", b"<t>", data)
+    return data
+
+
+def compared_files(root: Path) -> set[Path]:
+    picked = set()
+    for p in root.rglob("*"):
+        if not p.is_file() or p.name in SKIPPED_FILES:
+            continue
+        if p.suffix in COMPARED or p.name in ("compare.stdout", "compare_workers.stdout", "backtest.stdout"):
+            picked.add(p.relative_to(root))
+    return picked
+
+
+def compare_trees(a: Path, b: Path) -> list[str]:
+    """One line per difference; the count of identical files last."""
+    fa, fb = compared_files(a), compared_files(b)
+    lines = [f"only in {a.name}: {p}" for p in sorted(fa - fb)] + [f"only in {b.name}: {p}" for p in sorted(fb - fa)]
+    same = 0
+    for p in sorted(fa & fb):
+        if normalised(a / p, a) == normalised(b / p, b):
+            same += 1
+        else:
+            lines.append(f"differs: {p}")
+    kinds = {}
+    for p in fa & fb:
+        kinds[p.name] = kinds.get(p.name, 0) + 1
+    key = ("metrics.json", "forecast.csv", "evaluate.csv", "evaluate_val.csv", "predictions.csv", "compare.json")
+    shown = ", ".join(f"{k} x{kinds[k]}" for k in key if k in kinds)
+    lines.append(f"{same} of {len(fa & fb)} files identical ({shown}; plus compare.md, history.csv, config.yaml ...)")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--before", type=Path, required=True, help="the code tree before (its rnnforecast/ is imported)")
+    ap.add_argument("--after", type=Path, default=Path("."), help="the code tree after")
+    ap.add_argument("--configs", type=Path, nargs="*", help="default: <after>/configs/*.yaml")
+    ap.add_argument("--out", type=Path, required=True, help="a new directory for both trees' outputs")
+    ap.add_argument("--compare-only", action="store_true", help="compare what an earlier call wrote to --out")
+    args = ap.parse_args(argv)
+    configs = args.configs or sorted((args.after / "configs").glob("*.yaml"))
+    if not args.compare_only:
+        for label, tree in (("before", args.before), ("after", args.after)):
+            took = run_tree(tree, configs, args.out / label)
+            print(f"{label} ({tree}): " + ", ".join(f"{k} {v:.0f}s" for k, v in took.items()), flush=True)
+    lines = compare_trees(args.out / "before", args.out / "after")
+    print("\n".join(lines))
+    return 1 if any(not line[0].isdigit() for line in lines) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
