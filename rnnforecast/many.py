@@ -124,7 +124,7 @@ class Many:
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
-        if exc_type is not None and self.executor is not None and self.running:
+        if exc_type is not None and self.executor is not None:
             self.executor.stop()
 
     def results(self) -> list[Any]:
