@@ -42,7 +42,7 @@ from .forecaster import (  # noqa: F401 (scoring and forecasting live in forecas
     open_run_with_data,
 )
 from .internals import inspect_model
-from .many import Task, run_many
+from .many import Many, Task, run_many
 from .models import build_model, model_quantiles
 from .predictions import predictions_table
 from .records import Schema
@@ -317,8 +317,6 @@ def fit_ensemble(
         ``(model, fit, seconds, members)``: member 0's model, FitResult and training seconds, and one
         ``{"model", "fit", "seconds"}`` per other member (none for a single model), in member order.
     """
-    from .many import Many
-
     n = cfg.model.ensemble
     pool = None
     if n > 1 and cfg.runtime.workers > 1:
