@@ -754,19 +754,9 @@ def backtest(
     _say(
         f"backtest: {len(plan.folds)} folds, {len(todo)} model(s) to run{' (resumed)' if resumed else ''} -> {partial}"
     )
+    common = {"out": partial, "seed": cfg.seed, "cfg": cfg, "frame": data.frame, "plan": plan, "levels": levels}
     tasks = [
-        Folds(
-            label=f"folds {', '.join(str(f.index) for f in g)}",
-            out=partial,
-            seed=cfg.seed,
-            cfg=cfg,
-            frame=data.frame,
-            plan=plan,
-            folds=tuple(g),
-            levels=levels,
-            quiet=quiet,
-        )
-        for g in todo
+        Folds(label=f"folds {', '.join(str(f.index) for f in g)}", folds=tuple(g), quiet=quiet, **common) for g in todo
     ]
     try:
         _backtest_run(tasks, workers)
