@@ -33,18 +33,10 @@ from pathlib import Path
 
 # keys whose values differ between two runs of the same code: not numbers the code computes from the data
 VOLATILE = {
-    "seconds",  # wall-clock durations (timing.json, metrics.json's ensemble and training blocks, backtest)
-    "train_seconds",
-    "epoch_seconds",
-    "seconds_per_epoch",
-    "final_fit_seconds",
-    "total_seconds",
-    "elapsed_seconds",
-    "pid",  # the process that trained a compare run or an ensemble member
-    "driver_pid",
-    "created",  # timestamps of when a run was written
-    "started",
-    "finished",
+    "seconds",  # backtest metrics.json: wall-clock seconds of the whole backtest
+    "train_seconds",  # metrics.json (training, ensemble) and backtest fold.json: wall-clock training time
+    "seconds_per_epoch",  # compare.json: wall-clock
+    "pid",  # compare.json: the process that trained each run
 }
 DEMO = "weather_gru.yaml"
 COMPARED = {".csv", ".json", ".md", ".yaml"}
