@@ -25,8 +25,10 @@ from . import final_fit as FF
 from . import intervals as I
 from . import short_series as SS
 from .config import Config, cuda_path_warning
-from .data import load_source
+from .data import Frame, load_source
 from .errors import DISK_FULL_FIX, ExitCode, Interrupted, RunError, Terminated, TrainingError, disk_full
+from .executor import WorkerDied
+from .folds import Fold
 from .forecaster import (  # noqa: F401 (scoring and forecasting live in forecaster; these names stay importable here)
     Evaluation,
     Forecaster,
@@ -40,6 +42,7 @@ from .forecaster import (  # noqa: F401 (scoring and forecasting live in forecas
     open_run_with_data,
 )
 from .internals import inspect_model
+from .many import Many, Task, run_many
 from .models import build_model, model_quantiles
 from .predictions import predictions_table
 from .records import Schema
@@ -308,10 +311,11 @@ def fit_ensemble(
 
     With ``runtime.workers`` > 1, members 1..N-1 train in ``workers - 1`` local worker processes (the executor)
     while member 0 trains here; else here, one after another, after it. Same seeds, same numbers either way.
+    Resuming an interrupted ensemble resumes member 0 from its checkpoint and trains the other members again.
 
     Returns:
         ``(model, fit, seconds, members)``: member 0's model, FitResult and training seconds, and one
-        ``{"model", "fit", "seconds"}`` per other member (none for a single model).
+        ``{"model", "fit", "seconds"}`` per other member (none for a single model), in member order.
     """
     n = cfg.model.ensemble
     pool = None
@@ -320,66 +324,62 @@ def fit_ensemble(
 
         pool = LocalExecutor(min(cfg.runtime.workers - 1, n - 1))
         _say(f"ensemble members 2..{n} (seeds {cfg.seed + 1}..{cfg.seed + n - 1}) in {pool.workers} worker process(es)")
-    with pool or contextlib.nullcontext():  # an interruption here stops the workers too
-        spec = {"cfg": cfg, "data": data, "dir": str(partial)}
-        handles = [pool.submit(fit_member, {**spec, "i": i}) for i in range(1, n)] if pool else []
+    quiet_members = quiet or pool is not None  # epoch lines of parallel members would interleave
+    tasks = [
+        Member(
+            label=f"ensemble member {i + 1}",
+            out=partial,
+            seed=cfg.seed + i,
+            cfg=cfg,
+            data=data,
+            i=i,
+            quiet=quiet_members,
+        )
+        for i in range(1, n)
+    ]
+
+    def announce(k: int, m: Member) -> None:
+        _say(f"ensemble member {m.i + 1} of {n} (seed {m.seed})")
+
+    with pool or contextlib.nullcontext(), Many(tasks, pool, on_start=announce) as many:  # Ctrl-C stops the workers
         model, fit, seconds = fit_model(
             cfg, data, partial / "checkpoint", quiet=quiet, state=state, callbacks=callbacks
         )
-        members = _members_from(handles, partial) if pool else fit_members(cfg, data, partial, quiet) if n > 1 else []
+        try:
+            members = many.results()
+        except WorkerDied as e:
+            raise TrainingError(
+                str(e), where=str(partial), fix="train again; with runtime.workers: 1 the members train in this process"
+            ) from None
     return model, fit, seconds, members
 
 
-def fit_members(cfg: Config, data: SeriesData, partial: Path, quiet: bool) -> list[dict]:
-    """Members 1..N-1 of a seed ensemble (member 0 is the run's own training), one after another in this
-    process, each a :func:`fit_model` with ``seed + i``; each is saved to ``members/<i>.keras`` when done.
+@dataclass(frozen=True, kw_only=True)
+class Member(Task):
+    """Member ``i`` (1..N-1) of a seed ensemble: ``cfg`` with seed ``cfg.seed + i`` trained on ``data``, saved to
+    ``members/<i>.keras`` in the run directory ``out``."""
 
-    Returns:
-        One ``{"model", "fit", "seconds"}`` per member. Resuming an interrupted ensemble resumes member 0
-        from its checkpoint and trains these members again.
-    """
-    out = []
-    n = cfg.model.ensemble
-    for i in range(1, n):
-        _say(f"ensemble member {i + 1} of {n} (seed {cfg.seed + i})")
-        out.append(_fit_member(cfg, data, partial, i, quiet))
-    return out
+    cfg: Config
+    data: SeriesData
+    i: int
+    quiet: bool
 
+    def run(self) -> dict:
+        backend.activate(self.cfg.runtime.backend)  # a no-op here; a worker process chooses its backend
+        member_cfg = self.cfg.replace(**{"seed": self.seed, "output.tensorboard": False})
+        path = artifacts.member_path(self.out, self.i)
+        checkpoint = path.with_suffix(".checkpoint")
+        model, fit, seconds = fit_model(member_cfg, self.data, checkpoint, quiet=self.quiet)
+        artifacts.save_model(model, path)
+        shutil.rmtree(checkpoint, ignore_errors=True)  # made by fit_model a moment ago
+        return {"model": model, "fit": fit, "seconds": seconds}
 
-def _fit_member(cfg: Config, data: SeriesData, partial: Path, i: int, quiet: bool) -> dict:
-    member_cfg = cfg.replace(**{"seed": cfg.seed + i, "output.tensorboard": False})
-    checkpoint = artifacts.member_path(partial, i).with_suffix(".checkpoint")
-    model, fit, seconds = fit_model(member_cfg, data, checkpoint, quiet=quiet)
-    artifacts.save_model(model, artifacts.member_path(partial, i))
-    shutil.rmtree(checkpoint, ignore_errors=True)  # made by fit_model a moment ago
-    return {"model": model, "fit": fit, "seconds": seconds}
+    def to_driver(self, result: dict) -> dict:
+        """The model goes back through ``members/<i>.keras``, the rest as plain data."""
+        return {"fit": dataclasses.replace(result["fit"], model=None), "seconds": result["seconds"], "pid": os.getpid()}
 
-
-def fit_member(spec: dict) -> dict:
-    """Executor task: member ``spec["i"]`` of a seed ensemble, trained in a worker process and saved to
-    ``members/<i>.keras``; the model goes back through that file, the rest as plain data."""
-    cfg = spec["cfg"]
-    backend.activate(cfg.runtime.backend)
-    out = _fit_member(cfg, spec["data"], Path(spec["dir"]), spec["i"], quiet=True)
-    return {"fit": dataclasses.replace(out["fit"], model=None), "seconds": out["seconds"], "pid": os.getpid()}
-
-
-def _members_from(handles: list, partial: Path) -> list[dict]:
-    """The members trained by :func:`fit_member` tasks, in member order, their models read back from their files."""
-    from .executor import WorkerDied
-
-    out = []
-    for i, h in enumerate(handles, 1):
-        try:
-            r = h.result()
-        except WorkerDied as e:
-            raise TrainingError(
-                f"the worker process training ensemble member {i + 1} died ({e})",
-                where=str(partial),
-                fix="train again; with runtime.workers: 1 the members train in this process",
-            ) from None
-        out.append({"model": artifacts.load_model(artifacts.member_path(partial, i)), **r})
-    return out
+    def from_worker(self, result: dict) -> dict:
+        return {"model": artifacts.load_model(artifacts.member_path(self.out, self.i)), **result}
 
 
 def _resumed_model(checkpoint_dir: Path, cfg: Config, state: dict):
@@ -442,10 +442,10 @@ def compare(
             "# base config of this comparison; each run in runs/ changes only model.cell and seed\n" + cfg.to_yaml(),
         )
         # epoch lines of parallel runs would interleave
-        specs = _compare_specs(configs, config_path, partial, overlay["starts"], quiet or pool is not None)
+        tasks = _compare_tasks(configs, config_path, partial, overlay["starts"], quiet or pool is not None)
         with _removed_when_disk_full(partial):
-            done = _compare_on(pool, specs, partial) if pool is not None else _compare_here(specs, partial)
-            return _compare_finish(cfg, cells, seeds, specs, done, overlay, partial)
+            done = _compare_runs(pool, tasks, partial)
+            return _compare_finish(cfg, cells, seeds, tasks, done, overlay, partial)
 
 
 @contextlib.contextmanager
@@ -467,33 +467,33 @@ def _removed_when_disk_full(partial: Path):
         ) from None
 
 
-def _compare_specs(configs: dict, config_path: str, partial: Path, overlay_starts, quiet: bool) -> list[dict]:
-    """One :func:`compare_run` task per ``(cell, seed)`` config, trained into ``partial/runs/<cell>-seed<seed>``."""
+def _compare_tasks(configs: dict, config_path: str, partial: Path, overlay_starts, quiet: bool) -> list[CompareRun]:
+    """One :class:`CompareRun` per ``(cell, seed)`` config, trained into ``partial/runs/<cell>-seed<seed>``."""
     return [
-        {
-            "cfg": run_cfg,
-            "config_path": f"{config_path} --set model.cell={cell} --set seed={seed}",
-            "run_dir": str(partial / "runs" / f"{cell}-seed{seed}"),
-            "rel": f"runs/{cell}-seed{seed}",
-            "cell": cell,
-            "seed": seed,
-            "overlay_starts": overlay_starts,
-            "quiet": quiet,
-        }
+        CompareRun(
+            label=f"{cell}, seed {seed}",
+            out=partial / "runs" / f"{cell}-seed{seed}",
+            seed=seed,
+            cfg=run_cfg,
+            cell=cell,
+            config_path=f"{config_path} --set model.cell={cell} --set seed={seed}",
+            overlay_starts=overlay_starts,
+            quiet=quiet,
+        )
         for (cell, seed), run_cfg in configs.items()
     ]
 
 
-def _compare_finish(cfg: Config, cells, seeds, specs, done: list[dict], overlay: dict, partial: Path):
-    """compare.json, compare.md and the plots from the runs' results (in ``specs`` order), then the final directory."""
+def _compare_finish(cfg: Config, cells, seeds, tasks, done: list[dict], overlay: dict, partial: Path):
+    """compare.json, compare.md and the plots from the runs' results (in ``tasks`` order), then the final directory."""
     runs: dict[str, list[dict]] = {c: [] for c in cells}
     curves: dict[str, list[list[float]]] = {c: [] for c in cells}
     forecasts: dict[str, np.ndarray] = {}
-    for spec, r in zip(specs, done):
-        runs[spec["cell"]].append(r["numbers"])
-        curves[spec["cell"]].append(r["curve"])
-        if spec["seed"] == seeds[0]:  # the overlay shows each cell's first seed
-            forecasts[spec["cell"]], overlay["actual"] = r["first_steps"]
+    for task, r in zip(tasks, done):
+        runs[task.cell].append(r["numbers"])
+        curves[task.cell].append(r["curve"])
+        if task.seed == seeds[0]:  # the overlay shows each cell's first seed
+            forecasts[task.cell], overlay["actual"] = r["first_steps"]
     record = C.record(cfg, cells, seeds, runs, done[0]["test_metrics"])
     artifacts.write_json(partial / "compare.json", record)
     artifacts.write_atomic(partial / "compare.md", text.markdown(record))
@@ -502,56 +502,49 @@ def _compare_finish(cfg: Config, cells, seeds, specs, done: list[dict], overlay:
     return DirectoryResult(final, record, f"{text.ranked_table(record)}\n\ncomparison directory: {final}")
 
 
-def compare_run(spec: dict) -> dict:
-    """One run of a comparison (an executor task, or called here): ``train`` into ``spec["run_dir"]``.
+@dataclass(frozen=True, kw_only=True)
+class CompareRun(Task):
+    """One run of a comparison: ``train`` of ``cfg`` (the base config with ``cell`` and ``seed``) into ``out``."""
 
-    Returns:
-        Plain data: the run's numbers for compare.json (with the ``pid`` of the process that trained it), its
-        validation-loss curve, its t+1 forecasts and actual values on the overlay windows, its test metrics.
-    """
-    result = train(spec["cfg"], config_path=spec["config_path"], run_dir=spec["run_dir"], quiet=spec["quiet"])
-    numbers = C.run_numbers(result.metrics, result.timing["epoch_seconds"], Path(spec["rel"]), spec["seed"])
-    return {
-        "numbers": {**numbers, "pid": os.getpid()},
-        "curve": result.history["val_loss"].tolist() if "val_loss" in result.history else [],
-        "first_steps": C._first_steps(result.evaluation, {"starts": spec["overlay_starts"]}),
-        "test_metrics": result.evaluation.metrics,
-    }
+    cfg: Config
+    cell: str
+    config_path: str  # how the user would train it alone, for resume hints
+    overlay_starts: np.ndarray  # the windows whose t+1 forecasts the overlay plot draws
+    quiet: bool
 
-
-def _compare_here(specs: list[dict], partial: Path) -> list[dict]:
-    """The runs in this process, one after another."""
-    done = []
-    for i, spec in enumerate(specs, 1):
-        _say(f"[{i}/{len(specs)}] {spec['cell']}, seed {spec['seed']} -> {spec['run_dir']}")
-        try:
-            done.append(compare_run(spec))
-        except Interrupted as e:
-            raise _unfinished(partial, e) from e
-    return done
+    def run(self) -> dict:
+        """Plain data: the run's numbers for compare.json (with the ``pid`` of the process that trained it), its
+        validation-loss curve, its t+1 forecasts and actual values on the overlay windows, its test metrics."""
+        result = train(self.cfg, config_path=self.config_path, run_dir=str(self.out), quiet=self.quiet)
+        rel = Path("runs") / self.out.name
+        numbers = C.run_numbers(result.metrics, result.timing["epoch_seconds"], rel, self.seed)
+        return {
+            "numbers": {**numbers, "pid": os.getpid()},
+            "curve": result.history["val_loss"].tolist() if "val_loss" in result.history else [],
+            "first_steps": C._first_steps(result.evaluation, {"starts": self.overlay_starts}),
+            "test_metrics": result.evaluation.metrics,
+        }
 
 
-def _compare_on(pool, specs: list[dict], partial: Path) -> list[dict]:
-    """The runs as tasks of ``pool``, up to ``pool.workers`` at once; results in ``specs`` order.
+def _compare_runs(pool, tasks: list[CompareRun], partial: Path) -> list[dict]:
+    """The runs here, one after another, or as tasks of ``pool`` (up to ``pool.workers`` at once); results in
+    ``tasks`` order. Ctrl-C, SIGTERM, an interrupted run or a worker that died leaves the comparison unfinished."""
+    n = len(tasks)
 
-    Ctrl-C, an interrupted run or a worker that died leaves the comparison unfinished, as a Ctrl-C does here.
-    """
-    from .executor import WorkerDied
+    def started(i: int, t: CompareRun) -> None:
+        _say(f"[{i}/{n}] {t.cell}, seed {t.seed} -> {t.out}")
 
-    _say(f"{len(specs)} runs, {pool.workers} at a time in {pool.label} -> {partial}")
-    done: dict[int, dict] = {}
+    def finished(t: CompareRun, result: dict, k: int) -> None:
+        if pool is not None:
+            _say(f"[{k}/{n}] {t.cell}, seed {t.seed} done -> {t.out}")
+
+    if pool is not None:
+        _say(f"{n} runs, {pool.workers} at a time in {pool.label} -> {partial}")
     try:
-        with pool:  # closed (workers joined) before the comparison's lock is released
-            handles = {pool.submit(compare_run, spec): i for i, spec in enumerate(specs)}
-            for h in pool.as_completed(handles):
-                i = handles[h]
-                done[i] = h.result()
-                _say(
-                    f"[{len(done)}/{len(specs)}] {specs[i]['cell']}, seed {specs[i]['seed']} done -> {specs[i]['run_dir']}"
-                )
+        with pool or contextlib.nullcontext():  # closed (workers joined) before the comparison's lock is released
+            return run_many(tasks, pool, on_start=started, on_done=finished)
     except (KeyboardInterrupt, Interrupted, WorkerDied) as e:
         raise _unfinished(partial, e) from e
-    return [done[i] for i in range(len(specs))]
 
 
 COMPARE_AGAIN = "compare has no resume: remove this unfinished comparison, or run the command again with another --out"
@@ -752,8 +745,6 @@ def backtest(
 
     A rerun with the same ``out`` resumes: finished folds (``folds/NN/fold.json``) are kept.
     """
-    from .executor import WorkerDied
-
     levels = I.check_levels(levels)
     data = load_data(cfg)  # config and data errors before any directory exists
     plan = B.make_plan(cfg, data.frame, folds, step, refit)
@@ -763,10 +754,12 @@ def backtest(
     _say(
         f"backtest: {len(plan.folds)} folds, {len(todo)} model(s) to run{' (resumed)' if resumed else ''} -> {partial}"
     )
-    spec = {"cfg": cfg, "frame": data.frame, "plan": plan, "dir": str(partial), "levels": levels, "quiet": quiet}
+    common = {"out": partial, "seed": cfg.seed, "cfg": cfg, "frame": data.frame, "plan": plan, "levels": levels}
+    tasks = [
+        Folds(label=f"folds {', '.join(str(f.index) for f in g)}", folds=tuple(g), quiet=quiet, **common) for g in todo
+    ]
     try:
-        for ran in _backtest_groups(spec, todo, workers):
-            _say(f"backtest: folds {', '.join(str(i) for i in ran)} done")
+        _backtest_run(tasks, workers)
         record = _backtest_finish(cfg, data, plan, partial, levels, time.perf_counter() - t0)
         final = artifacts.finish(partial)
     except (KeyboardInterrupt, Interrupted, WorkerDied) as e:
@@ -818,41 +811,53 @@ def _backtest_dir(
     return partial, resumed, resume
 
 
-def _backtest_groups(spec: dict, groups: list[list], workers: int):
-    """Each group of folds (one model) in this process, as ``train`` runs (Ctrl-C and SIGTERM stop it at the next
-    batch), or as tasks of ``workers`` local processes; yields the folds each group ran."""
-    from .executor import make_executor
+def _backtest_run(tasks: list[Folds], workers: int) -> None:
+    """Each group of folds (one model) here, as ``train`` runs (Ctrl-C and SIGTERM stop it at the next batch), or
+    as tasks of ``workers`` local processes; says which folds each group ran as it finishes."""
+
+    def finished(task: Folds, ran: list[int], k: int) -> None:
+        _say(f"backtest: folds {', '.join(str(i) for i in ran)} done")
 
     if workers == 1:
-        for g in groups:
-            yield backtest_folds({**spec, "folds": g})
+        run_many(tasks, on_done=finished)
         return
+    from .executor import make_executor
+
     with make_executor("local", workers) as ex:
-        for h in ex.as_completed([ex.submit(backtest_folds, {**spec, "folds": g}) for g in groups]):
-            yield h.result()
+        run_many(tasks, ex, on_done=finished)
 
 
-def backtest_folds(spec: dict) -> list[int]:
-    """Executor task: the folds that share one model, earliest first; the first of them trains it.
+@dataclass(frozen=True, kw_only=True)
+class Folds(Task):
+    """The backtest folds that share one model, earliest first; the first of them trains it. ``out`` is the
+    backtest directory: each fold writes ``folds/NN/`` and marks itself done with ``fold.json``; done folds are
+    skipped."""
 
-    Each fold writes ``folds/NN/`` and marks itself done with ``fold.json``; done folds are skipped.
-    """
-    cfg, frame, plan, root = spec["cfg"], spec["frame"], spec["plan"], Path(spec["dir"])  # the driver's read
-    backend.activate(cfg.runtime.backend)
-    forecaster, ran = None, []
-    for fold in spec["folds"]:
-        if B.fold_done(root, fold.index):
-            continue
-        fcfg = cfg.replace(**plan.overrides(fold))
-        end = plan.fold_times(fold)["test_end"]
-        forecaster, data, training = _fold_model(fcfg, frame, fold, end, root, forecaster, spec["quiet"])
-        record, table = _fold_forecasts(forecaster, data, fold, plan, spec["levels"], training)
-        fdir = B.fold_dir(root, fold.index)
-        fdir.mkdir(parents=True, exist_ok=True)
-        artifacts.write_atomic(fdir / "predictions.csv", table.to_csv(index=False))
-        artifacts.write_json(fdir / "fold.json", record)  # last: the fold is done
-        ran.append(fold.index)
-    return ran
+    cfg: Config
+    frame: Frame  # the driver's read of the data
+    plan: B.Plan
+    folds: tuple[Fold, ...]  # earliest first
+    levels: tuple[float, ...]
+    quiet: bool
+
+    def run(self) -> list[int]:
+        """The indices of the folds run (those not done already)."""
+        cfg, plan, root = self.cfg, self.plan, self.out
+        backend.activate(cfg.runtime.backend)
+        forecaster, ran = None, []
+        for fold in self.folds:
+            if B.fold_done(root, fold.index):
+                continue
+            fcfg = cfg.replace(**plan.overrides(fold))
+            end = plan.fold_times(fold)["test_end"]
+            forecaster, data, training = _fold_model(fcfg, self.frame, fold, end, root, forecaster, self.quiet)
+            record, table = _fold_forecasts(forecaster, data, fold, plan, self.levels, training)
+            fdir = B.fold_dir(root, fold.index)
+            fdir.mkdir(parents=True, exist_ok=True)
+            artifacts.write_atomic(fdir / "predictions.csv", table.to_csv(index=False))
+            artifacts.write_json(fdir / "fold.json", record)  # last: the fold is done
+            ran.append(fold.index)
+        return ran
 
 
 def _fold_model(cfg: Config, frame, fold, end: str | None, root: Path, forecaster: Forecaster | None, quiet: bool):

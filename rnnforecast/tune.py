@@ -1,7 +1,7 @@
 """`rnnforecast tune`: an Optuna study over the config's `tune:` section, trials fanned out by an executor.
 
 The driver (this process) owns the study: it asks Optuna for parameters, hands each trial to the executor
-(``run_trial`` in a worker process or Ray task, which calls ``pipeline.train`` scored on the validation
+(a ``Trial`` task in a worker process or Ray task, which calls ``pipeline.train`` scored on the validation
 split and reports the validation loss after every epoch for the median pruner), and tells Optuna the result.
 Only after the study does one final ``pipeline.train`` of the best config touch the test split.
 
@@ -40,6 +40,8 @@ from .errors import (
     disk_full,
     first_line,
 )
+from .executor import WorkerDied
+from .many import Task, run_many
 from .records import Metrics
 from .text import say
 
@@ -274,22 +276,50 @@ def _storage_error(e: Exception, url: str) -> ConfigError:
 # --------------------------------------------------------------------------- one trial (worker side)
 
 
-def run_trial(spec: dict) -> dict:
-    """Train one trial's config in this (worker) process, scored on the validation split.
+@dataclass(frozen=True, kw_only=True)
+class Trial(Task):
+    """One trial: the config at ``config`` with ``overrides`` and the trial's ``params``, trained into ``out`` and
+    scored on the validation split, reporting to trial ``number`` of ``study`` in ``storage``."""
 
-    Reports the validation loss after each epoch to the study; when the median pruner says so the
-    training stops early and the trial is returned as pruned (its run directory is still complete).
-    """
-    import optuna
+    config: str  # the config file, absolute: a Ray worker may run elsewhere
+    overrides: tuple[str, ...]
+    config_path: str  # how the user named it (with --set options), for resume hints
+    storage: str  # the study's storage URL
+    study: str
+    metric: str
+    params: dict
+    number: int
+    trial_id: int  # the storage's id of the trial
 
-    from . import backend, pipeline
+    def run(self) -> dict:
+        """Train the trial's config in this (worker) process, scored on the validation split.
 
-    cfg = load_config(spec["config"], spec["overrides"]).replace(**spec["params"])
-    backend.activate(cfg.runtime.backend)
+        Reports the validation loss after each epoch to the study; when the median pruner says so the
+        training stops early and the trial is returned as pruned (its run directory is still complete).
+        """
+        import optuna
+
+        from . import backend, pipeline
+
+        cfg = load_config(self.config, self.overrides).replace(**self.params)
+        backend.activate(cfg.runtime.backend)
+        study = optuna.load_study(study_name=self.study, storage=_storage(self.storage))
+        prune = _pruning(optuna.Trial(study, self.trial_id))
+        result = pipeline.train(
+            cfg, config_path=self.config_path, run_dir=str(self.out), quiet=True, split="val", callbacks=[prune]
+        )
+        return {
+            "value": metric_value(result.metrics, self.metric),
+            "metric": self.metric,  # named in the progress line
+            "pruned_at": prune.pruned_at,
+            "run_dir": str(result.run_dir),
+            "pid": os.getpid(),
+        }
+
+
+def _pruning(trial):
+    """A Keras callback that reports the validation loss after each epoch and stops when the pruner says so."""
     import keras
-
-    study = optuna.load_study(study_name=spec["study"], storage=_storage(spec["storage"]))
-    trial = optuna.Trial(study, spec["trial_id"])
 
     class Prune(keras.callbacks.Callback):
         pruned_at: int | None = None
@@ -303,17 +333,7 @@ def run_trial(spec: dict) -> dict:
                 self.pruned_at = epoch + 1
                 self.model.stop_training = True
 
-    prune = Prune()
-    result = pipeline.train(
-        cfg, config_path=spec["config_path"], run_dir=spec["run_dir"], quiet=True, split="val", callbacks=[prune]
-    )
-    return {
-        "value": metric_value(result.metrics, spec["metric"]),
-        "metric": spec["metric"],  # named in the progress line
-        "pruned_at": prune.pruned_at,
-        "run_dir": str(result.run_dir),
-        "pid": os.getpid(),
-    }
+    return Prune()
 
 
 def metric_value(record: dict, metric: str) -> float:
@@ -401,16 +421,17 @@ def tune(
     # the executor first: no Ray, or an address space Ray cannot start in, is refused before any directory
     with make_executor(executor, workers, address) as ex:
         study, store, tdir, url = _open_study_and_dir(storage, name, base, metric, final, fingerprint, again)
-        spec0 = {
+        common = {  # what every trial shares
             "config": str(Path(config_path).resolve()),
-            "overrides": list(overrides),
+            "overrides": tuple(overrides),
             "storage": url,
             "study": name,
             "metric": metric,
             "config_path": f"{config_path}{sets}",
+            "seed": base.seed,
         }
         try:
-            mine = _drive(study, store, ex, space, spec0, tdir, trials, timeout, quiet)
+            mine = _drive(study, store, ex, space, common, tdir, trials, timeout, quiet)
         except KeyboardInterrupt:
             raise Interrupted(
                 "interrupted; finished trials are kept in the study",
@@ -498,28 +519,28 @@ def optuna_state(name: str):
     return getattr(TrialState, name)
 
 
-def _drive(study, store, ex, space, spec0, tdir: _Dir, trials: int, timeout, quiet: bool) -> int:
-    """Keep ``ex.workers`` trials in flight until the study holds ``trials`` finished ones."""
-
-    from .executor import WorkerDied
-
+def _drive(study, store, ex, space, common: dict, tdir: _Dir, trials: int, timeout, quiet: bool) -> int:
+    """Keep ``ex.workers`` trials in flight until the study holds ``trials`` finished ones; returns how many
+    trials this process ran."""
     deadline = time.monotonic() + timeout if timeout else None
-    running: dict = {}  # handle -> (optuna Trial, its storage id)
+    running: dict[int, tuple] = {}  # trial number -> (optuna Trial, its storage id)
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(store, running, stop), daemon=True)
     beat.start()
-    mine = 0
+
+    def next_trial() -> Trial | None:
+        if not _may_start(study, trials, deadline):
+            return None
+        task, trial, trial_id = _start(study, store, space, common, tdir, quiet)
+        running[trial.number] = trial, trial_id
+        return task
+
+    def finished(task: Trial, outcome, k: int) -> None:
+        trial, _ = running.pop(task.number)
+        _tell(study, store, trial, outcome, quiet)
+
     try:
-        while True:
-            if _may_start(study, trials, deadline) and len(running) < ex.workers:
-                handle, trial, trial_id = _start(study, store, ex, space, spec0, tdir, quiet)
-                running[handle] = trial, trial_id
-                continue
-            if not running:
-                return mine
-            for h in ex.wait(list(running), timeout=HEARTBEAT_S):
-                trial, _ = running.pop(h)
-                mine += _tell(study, store, trial, h, WorkerDied, quiet)
+        return len(run_many(next_trial, ex, on_done=finished, errors="return", poll_s=HEARTBEAT_S))
     except KeyboardInterrupt:
         for trial, _ in running.values():
             _fail(study, store, trial.number, trial.params, trial.user_attrs, "interrupted")
@@ -538,19 +559,20 @@ def _may_start(study, trials: int, deadline: float | None) -> bool:
     return (deadline is None or time.monotonic() < deadline) and open_slots > 0
 
 
-def _start(study, store, ex, space, spec0: dict, tdir: _Dir, quiet: bool):
-    """Ask the study for a trial and submit its training; returns ``(handle, trial, trial_id)``."""
+def _start(study, store, space, common: dict, tdir: _Dir, quiet: bool) -> tuple[Trial, Any, int]:
+    """Ask the study for a trial; returns ``(task, trial, trial_id)``."""
     trial = study.ask()
     trial_id = _trial_id(store, study, trial.number)
     params = {p.key: p.suggest(trial) for p in space}
     run_dir = tdir.partial / "trials" / f"{trial.number:04d}"
     trial.set_user_attr("run_dir", str(tdir.final / "trials" / f"{trial.number:04d}"))
     store.record_heartbeat(trial_id)
-    spec = {**spec0, "params": params, "trial_id": trial_id, "run_dir": str(run_dir)}
-    handle = ex.submit(run_trial, spec)
+    task = Trial(
+        label=f"trial {trial.number}", out=run_dir, params=params, number=trial.number, trial_id=trial_id, **common
+    )
     if not quiet:
         _say(f"trial {trial.number} started: {_show(params)}")
-    return handle, trial, trial_id
+    return task, trial, trial_id
 
 
 def _heartbeat(store, running: dict, stop: threading.Event) -> None:
@@ -562,18 +584,21 @@ def _heartbeat(store, running: dict, stop: threading.Event) -> None:
                 pass
 
 
-def _tell(study, store, trial, handle, WorkerDied, quiet: bool) -> int:
-    try:
-        r = handle.result()
-    except WorkerDied as e:
-        _fail(study, store, trial.number, trial.params, trial.user_attrs, str(e))
-        _say(f"trial {trial.number} failed: {e}" + ("" if "retry_of" in trial.user_attrs else "; retrying it once"))
-        return 1
-    except RnnForecastError as e:
-        trial.set_user_attr("error", e.one_line())
+def _tell(study, store, trial, outcome, quiet: bool) -> None:
+    """Tell the study how the trial ended: ``outcome`` is its result, or how it failed (``run_many``'s errors)."""
+    if isinstance(outcome, WorkerDied):
+        _fail(study, store, trial.number, trial.params, trial.user_attrs, outcome.reason)
+        retry = "" if "retry_of" in trial.user_attrs else "; retrying it once"
+        _say(f"trial {trial.number} failed: {outcome.reason}{retry}")
+        return
+    if isinstance(outcome, RnnForecastError):
+        trial.set_user_attr("error", outcome.one_line())
         study.tell(trial, state=optuna_state("FAIL"))
-        _say(f"trial {trial.number} failed: {e.one_line()}")
-        return 1
+        _say(f"trial {trial.number} failed: {outcome.one_line()}")
+        return
+    if isinstance(outcome, BaseException):  # a bug, or the machine's state (a full disk): the study stops
+        raise outcome
+    r = outcome
     trial.set_user_attr("pid", r["pid"])
     if r["pruned_at"] is not None:
         study.tell(trial, state=optuna_state("PRUNED"))
@@ -587,7 +612,6 @@ def _tell(study, store, trial, handle, WorkerDied, quiet: bool) -> int:
         state = "failed (metric not finite)"
     if not quiet:
         _say(f"trial {trial.number} finished: {state}")
-    return 1
 
 
 def _show(params: dict) -> str:
