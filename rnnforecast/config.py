@@ -21,7 +21,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from .cells import CELL_NAMES, MAX_PARAMETERS, estimate_parameters
+from .cells import CELL_NAMES, CELLS, MAX_PARAMETERS, estimate_parameters
 from .errors import ConfigError, did_you_mean, first_line
 from .masking import mask_secrets
 
@@ -102,8 +102,9 @@ class DataConfig:
     sort: bool = _f(False, "sort rows by time instead of refusing unsorted data")
     missing: Literal["interpolate", "ffill", "drop", "error"] = _f("interpolate", "how to fill missing values")
     split: SplitConfig = _f(SplitConfig(), "chronological train/val/test split")
-    scaling: Literal["standard", "minmax", "none", "window", "instance"] = _f(
-        "standard",
+    scaling: Literal["auto", "standard", "minmax", "none", "window", "instance"] = _f(
+        "auto",
+        "auto: window, or standard when a transform is set; "
         "standard/minmax: fitted on the training split; window: each input window relative to its last value; "
         "instance: standard, then each window's targets by their own mean and standard deviation (RevIN), "
         "the forecast de-normalised with the same statistics",
@@ -153,21 +154,26 @@ class ModelConfig:
     ensemble: int = _f(
         1, "members trained with seeds seed..seed+N-1; forecast = their mean (median of quantiles)", min=1
     )
-    channels: Literal["mixed", "independent"] = _f(
-        "mixed",
+    channels: Literal["auto", "mixed", "independent"] = _f(
+        "auto",
+        "auto: independent for several targets (all among the inputs), else mixed; "
         "mixed: all columns into one state; independent: every target column runs through the same network as "
         "its own sequence, with a learned channel embedding; non-target inputs reach every channel",
     )
-    segment_length: int | None = _f(
-        None,
+    segment_length: int | Literal["auto"] | None = _f(
+        "auto",
         "SegRNN: cut the window into segments of this many steps, embed each, run the cell over segments and "
-        "decode every output segment at once from learned position embeddings; null: one step at a time",
+        "decode every output segment at once from learned position embeddings; null: one step at a time; "
+        "auto: one season (data.season_length or the frequency's) when the window holds at least two and the "
+        "cell is recurrent and forward, else null",
         min=1,
     )
-    residual: Literal["none", "persistence", "seasonal"] = _f(
-        "none",
+    residual: Literal["auto", "none", "persistence", "seasonal"] = _f(
+        "auto",
         "the network forecasts the difference to this baseline, which is added back: persistence (last value) "
-        "or seasonal (same step last season, data.season_length or the frequency's season)",
+        "or seasonal (same step last season, data.season_length or the frequency's season); auto: seasonal when "
+        "seasonal naive's MAE on the training rows is at most half of persistence's, else none (none when "
+        "data.transform is set)",
     )
 
 
@@ -190,7 +196,9 @@ class TrainingConfig:
     batch_size: int = _f(32, "windows per batch", min=1)
     optimizer: Literal["adam", "rmsprop", "sgd"] = _f("adam", "optimizer")
     learning_rate: float = _f(1e-3, "optimizer learning rate", gt=0)
-    loss: Literal["mse", "mae", "huber"] = _f("mse", "training loss")
+    loss: Literal["mse", "mae", "huber"] = _f(
+        "mae", "training loss (mae: the error every table leads with; measured to win, docs/accuracy.md)"
+    )
     lr_schedule: Literal["constant", "cosine"] = _f(
         "constant", "cosine: the learning rate decays to 0 over the epochs (after warmup_epochs of linear warm-up)"
     )
@@ -301,12 +309,60 @@ class Config:
         d["runtime"].pop("workers", None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
+    def settled(self, season: int, residual: str | None = None) -> Config:
+        """This config with every ``auto`` of the model's shape replaced by what it means for data whose season is
+        ``season`` steps (README, "Defaults that adapt"; measured in docs/accuracy.md). A run directory keeps the
+        settled config, so a forecast never re-decides; explicit values are kept as written.
+
+        - ``data.scaling``: window (each window relative to its last value: a test period at a level the training
+          rows never reached is still in range); standard when ``data.transform`` is set (a transformed series is
+          already level-free);
+        - ``model.channels``: independent when there are several targets, each among the inputs; else mixed;
+        - ``model.segment_length``: one season when the window holds two or more whole ones and the cell runs
+          forward over time (recurrent, not bidirectional); else null (one step at a time);
+        - ``model.residual``: ``residual``, what :func:`rnnforecast.series.auto_residual` measured on the
+          training rows (seasonal when the season explains most of the change, else none); none with a
+          transform. Left ``auto`` when ``residual`` is not given.
+        """
+        d, m = self.data, self.model
+        transformed = any(kind != "none" for kind in d.transform.values())
+        scaling = d.scaling
+        if scaling == "auto":
+            scaling = "standard" if transformed else "window"
+        channels = m.channels
+        if channels == "auto":
+            inputs = d.target if d.features is None else d.features
+            channels = "independent" if len(d.target) > 1 and all(t in inputs for t in d.target) else "mixed"
+        segment = m.segment_length
+        if segment == "auto":
+            forward = CELLS[m.cell].recurrent and not m.bidirectional
+            segment = season_segment(self.window.input_length, season) if forward else None
+        if m.residual != "auto":
+            residual = m.residual
+        elif transformed or residual:
+            residual = "none" if transformed else residual
+        else:
+            residual = "auto"
+        return dataclasses.replace(
+            self,
+            data=dataclasses.replace(d, scaling=scaling),
+            model=dataclasses.replace(m, channels=channels, segment_length=segment, residual=residual),
+        )
+
     def replace(self, **changes: Any) -> Config:
         """Change dotted keys (``{"model.cell": "gru"}``) and re-validate."""
         raw = self.to_dict(resolved_path=False)
         for key, value in changes.items():
             _assign(raw, key.split("."), value)
         return from_dict(raw, source=self.source, base_dir=self.base_dir)
+
+
+def season_segment(input_length: int, season: int) -> int | None:
+    """Segments of one season when the window holds two or more whole seasons (every step used), else None:
+    ``model.segment_length: auto`` and ``init``'s model section."""
+    if season >= 2 and input_length % season == 0 and input_length // season >= 2:
+        return season
+    return None
 
 
 def _to_plain(obj: Any) -> Any:
@@ -960,7 +1016,7 @@ def _check_units(units: list[int], where: _Where) -> None:
 
 def _check_model_shape(cfg: Config, where: _Where) -> None:
     """Segment and channel options that need a recurrent cell, whole segments, or targets among the inputs."""
-    if cfg.model.segment_length is not None:
+    if isinstance(cfg.model.segment_length, int):
         _check_segments(cfg.model, cfg.window, where)
     features = cfg.data.features
     missing = [t for t in cfg.data.target if features is not None and t not in features]

@@ -25,7 +25,7 @@ from . import final_fit as FF
 from . import intervals as I
 from . import short_series as SS
 from .config import Config, cuda_path_warning
-from .data import Frame, load_source
+from .data import Frame, load_source, season_length
 from .errors import DISK_FULL_FIX, ExitCode, Interrupted, RunError, Terminated, TrainingError, disk_full
 from .executor import WorkerDied
 from .folds import Fold
@@ -47,7 +47,7 @@ from .models import build_model, model_quantiles
 from .predictions import predictions_table
 from .records import Schema
 from .scaling import Scaler
-from .series import SeriesData, build
+from .series import SeriesData, auto_residual, build
 
 _say = text.say
 
@@ -55,10 +55,23 @@ _say = text.say
 # --------------------------------------------------------------------------- validate
 
 
+def settle(cfg: Config, table: pd.DataFrame | None = None) -> tuple[Config, SeriesData]:
+    """The config with its ``auto`` values decided for its data (:meth:`Config.settled`: they need the data's
+    season and, for ``model.residual``, its training rows), and the data (``table`` when given, else
+    ``data.sql`` or ``data.path``) split and scaled as that config says; series too short for the model set
+    apart (:mod:`short_series`)."""
+    frame = SS.set_apart(load_source(cfg, table), cfg)
+    season = season_length(frame.frequency, cfg.data.season_length)
+    cfg = cfg.settled(season)
+    if cfg.model.residual == "auto":  # decided on the training rows, which only a built split knows
+        plain = build(frame, dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, residual="none")))
+        cfg = cfg.settled(season, auto_residual(plain, season)[0])
+    return cfg, build(frame, cfg)
+
+
 def load_data(cfg: Config, table: pd.DataFrame | None = None) -> SeriesData:
-    """The config's data (``table`` when given, else ``data.sql`` or ``data.path``), split and scaled; series too
-    short for the model set apart (:mod:`short_series`)."""
-    return build(SS.set_apart(load_source(cfg, table), cfg), cfg)
+    """The data of :func:`settle`."""
+    return settle(cfg, table)[1]
 
 
 def stationarity_hints(data: SeriesData) -> dict[str, float]:
@@ -99,8 +112,8 @@ def filled_validation_warnings(data: SeriesData, cfg: Config) -> list[str]:
 
 def validate(cfg: Config) -> str:
     """The validate report of ``cfg`` and its data; trains nothing."""
-    data = load_data(cfg)
-    return text.describe(cfg, data, stationarity_hints(data))
+    settled, data = settle(cfg)
+    return text.describe(settled, data, stationarity_hints(data), asked=cfg)
 
 
 # --------------------------------------------------------------------------- train
@@ -140,7 +153,7 @@ def train(
     """
     backend_name = backend.activate(cfg.runtime.backend)
     backend.check_distribution(cfg.runtime.distribution, backend_name)
-    data = load_data(cfg, table)
+    cfg, data = settle(cfg, table)
     hints = text.hint_lines(stationarity_hints(data), cfg, data.level_shift())
     for line in [*data.frame.warnings, *filled_validation_warnings(data, cfg), *hints]:
         _say(line)
@@ -746,7 +759,7 @@ def backtest(
     A rerun with the same ``out`` resumes: finished folds (``folds/NN/fold.json``) are kept.
     """
     levels = I.check_levels(levels)
-    data = load_data(cfg)  # config and data errors before any directory exists
+    cfg, data = settle(cfg)  # config and data errors before any directory exists
     plan = B.make_plan(cfg, data.frame, folds, step, refit)
     partial, resumed, resume = _backtest_dir(cfg, config_path, plan, folds, out, levels, data.frame.source_sha256)
     t0 = time.perf_counter()

@@ -18,6 +18,7 @@ from .config import Config
 from .data import PERIODS, SERIES, Frame, season_length
 from .errors import DataError
 from .framing import Framing
+from .metrics import naive_maes, residual_choice
 from .scaling import Scaler
 
 SPLITS = ("train", "val", "test")
@@ -548,3 +549,14 @@ def _check_constant(model, columns, train_bounds, frame: Frame, kind: str, where
                 where=f"{where}: column {col}",
                 fix="pick a target that varies, or move the split so training sees variation",
             )
+
+
+def auto_residual(data: SeriesData, season: int) -> tuple[str, dict[str, float]]:
+    """What ``model.residual: auto`` means for ``data`` (:func:`metrics.residual_choice` of the naive MAEs over
+    leads 1..horizon on the training rows of every series, each target divided by its spread on those rows so
+    targets count alike), and those MAEs."""
+    rows = [data.raw[lo:hi][:, data.target_idx] for lo, hi in data.bounds("train")]  # (n, T) per series
+    spread = np.nanstd(np.concatenate(rows), axis=0) if rows else np.ones(len(data.target_idx))
+    spread[~(spread > 0)] = 1.0
+    maes = naive_maes([r / spread for r in rows], data.horizon, season)
+    return residual_choice(maes), maes

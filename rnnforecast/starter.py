@@ -17,8 +17,9 @@ import pandas as pd
 import yaml
 
 from . import frequencies
-from .config import TIME_FEATURES, from_dict
+from .config import TIME_FEATURES, from_dict, season_segment
 from .data import PARQUET_SUFFIXES, parse_times, read_table
+from .metrics import naive_maes, residual_choice
 from .errors import ConfigError, DataError, RnnForecastError, RunError, did_you_mean
 
 DATA_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", *PARQUET_SUFFIXES)
@@ -84,9 +85,11 @@ class Detected:
 
 @dataclass(frozen=True)
 class Recipe:
-    """The model keys init writes: a residual to the better naive baseline and segments of one season."""
+    """The model keys init writes: what ``model.residual: auto`` and ``segment_length: auto`` decide
+    (:func:`metrics.residual_choice`, :func:`config.season_segment`), measured on the file's first 70% of rows
+    and written out with the reason."""
 
-    residual: str  # persistence | seasonal
+    residual: str  # seasonal | none
     residual_why: str
     segment_length: int | None
     segment_why: str
@@ -95,21 +98,16 @@ class Recipe:
     def of(cls, d: Detected) -> Recipe:
         season = frequencies.season(d.step.frequency).length
         p, s = d.baselines.get("persistence"), d.baselines.get("seasonal_naive")
-        if s is not None and p is not None and s < p:
-            residual, why = (
-                "seasonal",
-                f"seasonal naive beat persistence on the first 70% of rows (MAE {_g(s)} vs {_g(p)})",
-            )
-        elif s is not None and p is not None:
-            residual, why = (
-                "persistence",
-                f"persistence beat seasonal naive on the first 70% of rows (MAE {_g(p)} vs {_g(s)})",
-            )
+        residual = residual_choice(d.baselines)  # the rule of model.residual: auto, on the first 70% of rows
+        if s is None or p is None:
+            why = "no season to start from: the network learns from scratch"
         else:
-            residual, why = "persistence", "the network learns the change from the last value"
+            verdict = "at most" if residual == "seasonal" else "more than"
+            why = f"seasonal naive's MAE {_g(s)} on the first 70% of rows is {verdict} half of persistence's {_g(p)}"
         L = d.input_length
-        if season >= 2 and L % season == 0 and L // season >= 2:
-            return cls(residual, why, season, f"the cell steps over {L // season} segments of one season (SegRNN)")
+        segment = season_segment(L, season)
+        if segment:
+            return cls(residual, why, segment, f"the cell steps over {L // segment} segments of one season (SegRNN)")
         return cls(residual, why, None, "")
 
 
@@ -176,25 +174,10 @@ def detect(
 
 
 def _baseline_maes(series: list[pd.Series], horizon: int, season: int, share: float = 0.7) -> dict[str, float]:
-    """MAE of persistence and seasonal naive over leads 1..``horizon`` on the first ``share`` of each series' rows
-    (the training split at the default fractions; missing values skipped). Seasonal naive copies the value
-    ``season * ceil(h / season)`` steps back, as metrics.py does."""
-    errors: dict[str, list[np.ndarray]] = {"persistence": [], "seasonal_naive": []}
-    for s in series:
-        y = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
-        y = y[: int(round(share * len(y)))]
-        for h in range(1, horizon + 1):
-            for name, lag in (("persistence", h), ("seasonal_naive", season * -(-h // season))):
-                if season >= 2 or name == "persistence":
-                    if lag < len(y):
-                        errors[name].append(np.abs(y[lag:] - y[:-lag]))
-    out = {}
-    for name, parts in errors.items():
-        e = np.concatenate(parts) if parts else np.array([])
-        e = e[~np.isnan(e)]
-        if len(e):
-            out[name] = float(e.mean())
-    return out
+    """:func:`metrics.naive_maes` on the first ``share`` of each series' rows (the training split at the default
+    fractions)."""
+    values = [pd.to_numeric(s, errors="coerce").to_numpy(dtype=float) for s in series]
+    return naive_maes([y[: int(round(share * len(y)))] for y in values], horizon, season)
 
 
 def _is_number(s: pd.Series) -> bool:
@@ -579,7 +562,12 @@ def _model_lines(d: Detected) -> list[str]:
     lines = [
         _line("cell", "gru", "gru, lstm or simple_rnn"),
         _line("units", [64], "one layer of 64; more (or a second layer) for long, rich series"),
-        _line("residual", r.residual, f"forecast the difference to it: {r.residual_why}"),
+        _line(
+            "residual",
+            r.residual,
+            ("forecast the difference to same time last season: " if r.residual == "seasonal" else "")
+            + r.residual_why,
+        ),
     ]
     if r.segment_length:
         lines.append(_line("segment_length", r.segment_length, r.segment_why))

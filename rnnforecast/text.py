@@ -12,9 +12,11 @@ import sys
 from typing import TYPE_CHECKING
 
 from . import metrics, windows
+from .cells import CELLS
+from .data import season_length
 from .fsio import plain as _plain  # the one JSON convention: NaN and infinity as null
 from .records import Scores
-from .series import SPLITS
+from .series import SPLITS, auto_residual
 
 if TYPE_CHECKING:  # types only: text must stay importable without Keras
     from .config import Config
@@ -184,20 +186,69 @@ def hint_lines(hints: dict[str, float], cfg: Config, shifts: dict[str, float] | 
     return lines
 
 
-def describe(cfg: Config, data: SeriesData, hints: dict[str, float]) -> str:
-    """The validate report: data, splits, window geometry, batch shapes, stationarity (the resolved config is
-    ``resolved_config``, printed after it with ``validate --show-config``)."""
+def describe(cfg: Config, data: SeriesData, hints: dict[str, float], asked: Config | None = None) -> str:
+    """The validate report: data, splits, window geometry, batch shapes, the model's shape (``asked``: the config
+    as written, whose ``auto`` values ``cfg`` settled), stationarity (the resolved config is ``resolved_config``,
+    printed after it with ``validate --show-config``)."""
     out = ["# data"]
     out += _data_lines(cfg, data)
     out += ["", "# splits (chronological; scaler fitted on train only)"]
     out += _split_lines(data)
     out += ["", "# windows"]
     out += _window_lines(cfg, data)
+    out += ["", "# model (auto: decided for this data; write the key to choose yourself)"]
+    out += _model_lines(asked or cfg, cfg, data)
     out += ["", "# stationarity (share of test-split values outside the training split's range)"]
     out += [f"{col:<24} {share:.0%}" for col, share in hints.items()]
     out += hint_lines(hints, cfg, data.level_shift())
     out += ["", "# output", f"runs written under: {cfg.runs_path}"]
     return "\n".join(out)
+
+
+def _model_lines(asked: Config, cfg: Config, data: SeriesData) -> list[str]:
+    """One line per shape key: the value a run will use and, for ``auto``, why."""
+    m, L = cfg.model, cfg.window.input_length
+    season = season_length(data.frame.frequency, cfg.data.season_length)
+    segments = (
+        f"{m.segment_length} steps ({L // m.segment_length} segments of the {L}-step window)"
+        if m.segment_length
+        else "none (one step at a time)"
+    )
+    segment_why = (
+        f"one season of {season} steps, the window holds {L / season:g}"
+        if m.segment_length
+        else f"the {L}-step window holds {L / season:g} seasons of {season} steps, fewer than 2"
+        if CELLS[m.cell].recurrent and not m.bidirectional
+        else "segments need a recurrent cell read forward"
+    )
+    n = len(cfg.data.target)
+    residual_why = "data.transform is set"
+    if asked.model.residual == "auto" and not any(k != "none" for k in cfg.data.transform.values()):
+        maes = auto_residual(data, season)[1]
+        p, s = maes.get("persistence"), maes.get("seasonal_naive")
+        if s is None:
+            residual_why = f"no season of 2 steps or more ({season})"
+        else:
+            verdict = "at most" if m.residual == "seasonal" else "more than"
+            residual_why = (
+                f"seasonal naive's MAE {s:.4g} on the training rows is {verdict} half of persistence's {p:.4g}"
+            )
+    why = {
+        "model.residual": residual_why,
+        "data.scaling": "data.transform is set"
+        if cfg.data.scaling == "standard"
+        else "each window relative to its last value",
+        "model.channels": f"{n} targets, each its own sequence" if m.channels == "independent" else f"{n} target(s)",
+        "model.segment_length": segment_why,
+    }
+    rows = [
+        ("model", f"{m.cell} {list(m.units)}", None),
+        ("data.scaling", cfg.data.scaling, asked.data.scaling),
+        ("model.channels", m.channels, asked.model.channels),
+        ("model.segment_length", segments, asked.model.segment_length),
+        ("model.residual", m.residual, asked.model.residual),
+    ]
+    return [f"{key:<21} {value}" + (f"  (auto: {why[key]})" if was == "auto" else "") for key, value, was in rows]
 
 
 def resolved_config(cfg: Config) -> str:

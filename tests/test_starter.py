@@ -51,7 +51,7 @@ def test_init_weather_detects_daily_categories_and_season(tmp_path):
             "scaling": "window",
         },
         "window": {"input_length": 28, "horizon": 7},
-        "model": {"cell": "gru", "units": [64], "residual": "persistence", "segment_length": 7},
+        "model": {"cell": "gru", "units": [64], "residual": "none", "segment_length": 7},
         "training": {"loss": "mae"},
         "intervals": {"levels": [80, 95]},
     }
