@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import queue
+import re
 import signal
 import sys
 import threading
@@ -33,6 +34,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
+
+try:  # the serve extra installs it; without it the stdlib's json reads and writes the bodies
+    import orjson
+except ImportError:  # pragma: no cover - the extra declares it
+    orjson = None
 
 from . import artifacts
 from .data import SERIES, load_frame
@@ -436,7 +442,17 @@ def _bad(detail: str, fix: str, where: str = "body", kind: str = "bad-request", 
     return Problem(status, kind, "Bad request body", detail, fix=fix, where=where)
 
 
+LONG_DIGITS = re.compile(rb"\d{19}")  # an integer orjson may read as a float (beyond 64 bits): the stdlib reads it
+
+
 def parse_json(body: bytes):
+    """The body's JSON: orjson when installed (~5x faster on a batch), else, or when orjson refuses the body or it
+    holds a long integer, the stdlib's reading and error message (it also reads NaN, Infinity and UTF-16)."""
+    if orjson is not None and not LONG_DIGITS.search(body):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -671,11 +687,21 @@ async def list_runs(request: Request) -> Response:
 
 def _json(doc, status: int = 200) -> Response:
     """``doc`` as JSON; a NaN or infinity (a forecast the model could not make) as null, the CLI's convention."""
+    return Response(dump_json(doc), status, media_type="application/json")
+
+
+def dump_json(doc) -> bytes:
+    """``doc`` as JSON bytes, NaN and infinity as null: orjson when installed (it writes them as null), else the
+    stdlib; numpy floats are floats to both (no copy of a big answer); anything else through ``_plain``."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+        except orjson.JSONEncodeError:
+            pass
     try:
-        body = json.dumps(doc, allow_nan=False)  # numpy floats are floats to json: no copy of a big answer
-    except ValueError:
-        body = json.dumps(_plain(doc))
-    return Response(body, status, media_type="application/json")
+        return json.dumps(doc, allow_nan=False).encode()
+    except (ValueError, TypeError):
+        return json.dumps(_plain(doc)).encode()
 
 
 async def forecast_endpoint(request: Request) -> Response:
