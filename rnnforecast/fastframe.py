@@ -71,25 +71,44 @@ class Plan:
             return None
         features, model_columns = resolved
         numeric = [c for c in model_columns if c in self.numeric]  # the order of the raw columns built below
-        parts = self._parts(items, numeric)
-        if parts is None:
+        rows = self._rows(items, numeric)
+        if rows is None:
             return None
-        # every row is checked above; the forecast reads only each item's last history rows (the window, and a
-        # season before it), so only they are scaled and framed: a 60-row item costs what a 14-row one does
-        need = history_rows(self._history_length(), {})
-        parts = [(t[-need:], x[-need:], {c: v[-need:] for c, v in text.items()}) for t, x, text in parts]
-        times = np.concatenate([p[0] for p in parts])  # (N,) datetime64[ns]
-        n = [len(p[0]) for p in parts]
-        raw = self._raw(parts, times, numeric, model_columns)  # (N, C) float64
+        times, numbers, text = rows
+        n = [self._history_rows()] * len(items)
+        raw = self._raw(times, numbers, text, numeric, model_columns)  # (N, C) float64
         keys = ["all"] if len(items) == 1 else [f"{k:06d}" for k in range(len(items))]
         frame = self._frame(times, raw, features, model_columns, keys, path)
         return self._series_data(frame, raw, model_columns, self._segments(frame, keys, n, path))
 
-    def _parts(self, items, numeric: list[str]) -> list[tuple] | None:
-        """``Plan._item`` of every item, or None when any item needs the full path."""
-        history = self._history_length()
-        parts = [self._item(rows, numeric, history) for rows in items]
-        return None if any(p is None for p in parts) else parts
+    def _rows(self, items, numeric: list[str]) -> tuple | None:
+        """``(times (N,), numbers (N, k), {categorical column: text (N,)})`` of the last ``_history_rows`` rows of
+        every item, one item after the other, or None when any row of any item needs the full path.
+
+        Every row of every item is checked, all items' rows at once (``rows``: lists of dicts,
+        ``serve.check_records``; each must have exactly the run's source columns); only the rows the forecast
+        reads (the window, and a season before it) are kept: a 60-row item costs about what a 14-row one does."""
+        need = max(self._history_rows(), 3 if self.infer else 1)  # load_frame infers a frequency from 3 rows
+        if not all(isinstance(rows, list) and len(rows) >= need for rows in items):
+            return None
+        rows = list(chain.from_iterable(items))
+        if set(map(len, rows)) != {len(self.source)}:
+            return None
+        cells = self._cells(rows, numeric)
+        if cells is None or cells[0] is None:
+            return None
+        times, numbers, text = cells
+        steps = np.diff(times.view(np.int64))
+        ends = np.cumsum([len(r) for r in items])  # (S,) one past each item's last row
+        steps[ends[:-1] - 1] = self.step_ns  # an item's first row follows no row of its own
+        if (steps != self.step_ns).any():
+            return None  # disorder, a duplicate, a gap or another step: load_frame and check_step say which
+        numbers = _numbers(numbers, len(rows), len(numeric))
+        if numbers is None or not all(_plain_text(v) for v in text.values()):
+            return None
+        h = self._history_rows()
+        keep = (ends[:, None] - h + np.arange(h)).ravel()  # (S * h,) each item's last h rows
+        return times[keep], numbers[keep], {col: np.array(v, dtype=object)[keep] for col, v in text.items()}
 
     def _items_columns(self, items) -> tuple[list[str], list[str]] | None:
         """The features and model columns of ``items``, or None: an item whose first record is no dict with exactly
@@ -102,6 +121,10 @@ class Plan:
             return None
         return self._model_columns(tuple(firsts[0]))
 
+    def _history_rows(self) -> int:
+        """The rows of each item a forecast reads (no transform here: no row before the history)."""
+        return history_rows(self._history_length(), {})
+
     def _history_length(self) -> int:
         """The rows before a forecast the model reads: its window, and before it one season for a seasonal
         residual (Framing.history_extra; the plan has a frequency)."""
@@ -110,13 +133,12 @@ class Plan:
             return cfg.window.input_length
         return cfg.window.input_length + season_length(cfg.data.frequency, cfg.data.season_length)
 
-    def _raw(self, parts, times, numeric: list[str], model_columns: list[str]) -> np.ndarray:
-        """``(N, C)`` float64 model columns of the items' ``parts``: numbers, one-hot categories, calendar."""
-        columns = {c: np.concatenate([p[1][:, j] for p in parts]) for j, c in enumerate(numeric)}
+    def _raw(self, times, numbers, text: dict, numeric: list[str], model_columns: list[str]) -> np.ndarray:
+        """``(N, C)`` float64 model columns of the rows: numbers, one-hot categories, calendar."""
+        columns = {c: numbers[:, j] for j, c in enumerate(numeric)}
         for col, cats in self.categories.items():
-            text = np.concatenate([p[2][col] for p in parts])
             for c in cats:
-                columns[f"{col}={c}"] = (text == c).astype("float64")
+                columns[f"{col}={c}"] = (text[col] == c).astype("float64")
         calendar = Calendar(times)
         for name in self.forecaster.config.data.time_features:
             fn, period = PERIODS[name]
@@ -136,7 +158,8 @@ class Plan:
 
     def _series_data(self, frame: Frame, raw: np.ndarray, model_columns: list[str], segments) -> SeriesData:
         f = self.forecaster
-        values = _scaled(raw.copy(), segments, f.scaler)
+        # one scaler for every series (Plan.of): the rows of all items scaled at once, as the items' own would be
+        values = _scaled(raw, [Segment("*", 0, len(raw), {})], f.scaler)
         return assemble(f.config, frame, raw, values, {c: "none" for c in model_columns}, f.scaler, segments)
 
     def _model_columns(self, order: tuple) -> tuple[list[str], list[str]] | None:
@@ -164,32 +187,6 @@ class Plan:
         ``name_cos``)."""
         one_hot = [f"{col}={c}" for col, cats in self.categories.items() for c in cats]
         return one_hot + [f"{n}_{p}" for n in self.forecaster.config.data.time_features for p in ("sin", "cos")]
-
-    def _item(self, rows, numeric: list[str], input_length: int):
-        """``(times (n,), numbers (n, k), {categorical column: text (n,)})`` of one item, or None.
-
-        ``rows``: a list of dicts (``serve.check_records``); each must have exactly the run's source columns."""
-        if not self._enough_rows(rows, input_length):
-            return None
-        cells = self._cells(rows, numeric)
-        if cells is None:
-            return None
-        times, numbers, text = cells
-        if times is None:
-            return None
-        steps = np.diff(times.view(np.int64))
-        if (steps != self.step_ns).any():
-            return None  # disorder, a duplicate, a gap or another step: load_frame and check_step say which
-        numbers = _numbers(numbers, len(rows), len(numeric))
-        if numbers is None or not all(_plain_text(v) for v in text.values()):
-            return None
-        return times, numbers, {col: np.array(v, dtype=object) for col, v in text.items()}
-
-    def _enough_rows(self, rows, input_length: int) -> bool:
-        """A list of enough rows (the model's history; 3 when load_frame infers the frequency), each with as many
-        keys as the run's source columns."""
-        need = max(history_rows(input_length, {}), 3 if self.infer else 1)
-        return isinstance(rows, list) and len(rows) >= need and set(map(len, rows)) == {len(self.source)}
 
     def _cells(self, rows, numeric: list[str]):
         """``(times or None, number cells (one tuple a row), {categorical column: its values})`` read from

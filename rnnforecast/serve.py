@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import queue
-import re
 import signal
 import sys
 import threading
@@ -201,11 +200,14 @@ def forecast_fast(loaded: LoadedRun, items: list[list], where: str = "data") -> 
     :func:`forecast`, answers and words any error). The same numbers as :func:`forecast` on the same rows."""
     from .forecaster import forecast_rows
 
-    data = loaded.plan.data(items, where) if loaded.plan is not None else None
-    if data is None:
-        return None
     f = loaded.forecaster
-    rows = forecast_rows(f.model, data, f.schema.frequency, f.calibration)
+    try:
+        data = loaded.plan.data(items, where) if loaded.plan is not None else None
+        if data is None:
+            return None
+        rows = forecast_rows(f.model, data, f.schema.frequency, f.calibration)
+    except RnnForecastError:  # e.g. a value beyond float32 once scaled: the full path words it, item by item
+        return None
     if len(items) > 1:  # the items were the series of one frame: each gets its own rows, without the series
         H = data.horizon
         parts = [rows[k * H : (k + 1) * H] for k in range(len(items))]
@@ -442,13 +444,16 @@ def _bad(detail: str, fix: str, where: str = "body", kind: str = "bad-request", 
     return Problem(status, kind, "Bad request body", detail, fix=fix, where=where)
 
 
-LONG_DIGITS = re.compile(rb"\d{19}")  # an integer orjson may read as a float (beyond 64 bits): the stdlib reads it
+# 19 digits in a row: maybe an integer beyond 64 bits, which orjson reads as a float and the stdlib as an int (the
+# full path's messages quote it as sent); a scan of digits mapped to "0" (C speed: a regex costs 10x more)
+DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+LONG_INTEGER = b"0" * 19
 
 
 def parse_json(body: bytes):
     """The body's JSON: orjson when installed (~5x faster on a batch), else, or when orjson refuses the body or it
     holds a long integer, the stdlib's reading and error message (it also reads NaN, Infinity and UTF-16)."""
-    if orjson is not None and not LONG_DIGITS.search(body):
+    if orjson is not None and body.translate(DIGITS).find(LONG_INTEGER) < 0:
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:

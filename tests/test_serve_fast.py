@@ -94,6 +94,39 @@ def test_items_in_one_pass_equal_each_alone(loaded):
     assert "series" not in together[0]["columns"]
 
 
+def test_items_of_other_lengths_and_overlapping_times_equal_each_alone(loaded):
+    """Items' rows are checked and cut all at once: an item may start before the previous one ends, and each
+    keeps only its own last rows."""
+    items = [weather_records(60), weather_records(7, 3), weather_records(25, 1), weather_records(8, 500)]
+    together = fast_path(loaded, items)
+    assert together is not None
+    assert [a["forecast"] for a in together] == [full_path(loaded, i)["forecast"] for i in items]
+    assert [a["forecast"][0]["timestamp"] for a in together] == [
+        (pd.Timestamp(i[-1]["date"]) + pd.Timedelta(days=1)).isoformat() for i in items
+    ]
+
+
+def test_calendar_fields_equal_pandas():
+    """fastframe.Calendar: the integers pandas' .dt gives, and so the same sin/cos bits, across datetime64[ns]."""
+    from rnnforecast.data import PERIODS
+    from rnnforecast.fastframe import Calendar
+
+    lo, hi = pd.Timestamp.min.value, pd.Timestamp.max.value
+    ticks = np.random.default_rng(0).integers(lo, hi, 20_000)
+    edges = pd.DatetimeIndex(["1969-12-31 23:59", "1970-01-01", "1900-02-28 13:45", "2000-02-29 23:59:59.999999"])
+    ticks = np.concatenate([ticks, [lo, hi], edges.as_unit("ns").asi8])
+    times = ticks.view("datetime64[ns]")
+    ours, theirs = Calendar(times), pd.Series(times).dt
+    for field in ("hour", "minute", "day", "month"):
+        assert getattr(ours, field).tolist() == getattr(theirs, field).tolist(), field
+    assert ours.dayofweek.tolist() == theirs.day_of_week.tolist()
+    assert ours.dayofyear.tolist() == theirs.day_of_year.tolist()
+    for name, (fn, _) in PERIODS.items():
+        if name in ("day_of_week", "day_of_year"):
+            continue  # pandas' old names warn; their integers are compared above
+        assert np.array_equal(np.asarray(fn(ours), dtype="float64"), np.asarray(fn(theirs), dtype="float64")), name
+
+
 def _dirty():
     """Rows the full path refuses, converts or fills: the fast path must leave every one of them to it."""
     clean = weather_records(20)
@@ -211,3 +244,39 @@ def test_the_request_path_imports_no_keras(weather_run):
     r = subprocess.run([sys.executable, "-c", code], input=body, capture_output=True, timeout=120)
     assert r.returncode == 0, r.stderr.decode()
     assert json.loads(r.stdout) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"data": [{"a": 1, "b": -0.0, "c": 1e2, "d": "x\\u00e9", "a": 2}]}',
+        b'{"x": 18446744073709551616, "y": -9223372036854775809, "z": 0.1234567890123456789}',  # beyond 64 bits
+        b'{"x": NaN, "y": -Infinity, "z": 1e400}',  # the stdlib reads them; orjson refuses
+        '{"x": "\u00e9"}'.encode("utf-16"),
+        b'"\\ud800"',
+        b" [] ",
+    ],
+)
+def test_request_json_reads_as_the_stdlib_reads_it(body):
+    got, want = serve.parse_json(body), json.loads(body)
+    assert repr(got) == repr(want)  # types too: an integer beyond 64 bits stays an int
+    assert [type(v) for v in (got.values() if isinstance(got, dict) else [])] == [
+        type(v) for v in (want.values() if isinstance(want, dict) else [])
+    ]
+
+
+@pytest.mark.parametrize("body", [b"{", b"{}x", b"\xff\xfe\xfd", b'{"a": 01}', b""])
+def test_bad_json_gets_the_stdlibs_message(body):
+    with pytest.raises(serve.Problem) as e:
+        serve.parse_json(body)
+    try:
+        json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as stdlib:
+        assert e.value.detail == f"not JSON: {stdlib}"
+    assert e.value.status == 400 and e.value.kind == "bad-json"
+
+
+def test_response_json_writes_nan_as_null_and_numpy_numbers_as_numbers():
+    doc = {"a": np.float64("nan"), "b": float("inf"), "c": np.float64(0.1) + np.float64(0.2), "d": [np.int64(3), 1e16]}
+    assert json.loads(serve.dump_json(doc)) == {"a": None, "b": None, "c": 0.1 + 0.2, "d": [3, 1e16]}
+    assert json.loads(serve.dump_json({"p": pd.Timestamp("2020-01-02 03:00")})) == {"p": "2020-01-02T03:00:00"}
