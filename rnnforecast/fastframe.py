@@ -30,6 +30,7 @@ from .transforms import history_rows
 ISO_LINES = re.compile(r"(?:\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?)?\n)*")
 US_MIN, US_MAX = -(-pd.Timestamp.min.value // 1000), pd.Timestamp.max.value // 1000  # datetime64[ns]'s range, in us
 MAX_EXACT = 2.0**63  # a larger integer is no int64 for pandas (an object column): left to the full path
+NO_ROWS = pd.DataFrame()  # the df of a frame built here: a reader of its rows fails loudly (KeyError)
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ class Plan:
     def _segments(self, frame: Frame, keys: list[str], n: list[int], path: str) -> list[Segment]:
         """One ``Segment`` per item, its rows split as ``series.build`` splits them (by date when val_start is set)."""
         cfg = self.forecaster.config
-        dated = frame.df[self.time_column] if cfg.data.split.val_start is not None else None  # split by date
+        dated = pd.Series(frame.times) if cfg.data.split.val_start is not None else None  # split by date
         los = np.concatenate([[0], np.cumsum(n)]).tolist()
         return [
             Segment(k, lo, hi, split_rows(hi - lo, lo, cfg, None if dated is None else dated[lo:hi], path))
@@ -202,11 +203,9 @@ class Plan:
 
     def _frame(self, times, raw, features, model_columns, keys, path) -> Frame:
         cfg, schema = self.forecaster.config, self.forecaster.schema.record
-        # only the time column: a forecast reads its timestamps from the frame (SeriesData.timestamps), its numbers
-        # from ``raw`` (the model columns), its series from the segments; a DataFrame of every column (and the
-        # series names as pandas text) cost more than the forecast
-        tc = self.time_column
-        df = pd.DataFrame({tc: times}, copy=False)
+        # no DataFrame: a forecast reads its timestamps from ``times`` (SeriesData.timestamps), its numbers from
+        # ``raw`` (the model columns), its series from the segments; building one cost more than the forecast
+        tc, df = self.time_column, NO_ROWS
         targets = list(cfg.data.target)
         n = len(times)
         return Frame(
@@ -223,6 +222,7 @@ class Plan:
             units=dict(cfg.data.units),
             open_tail={k: 0 for k in keys},
             filled=np.zeros((n, len(targets)), dtype=bool),
+            times=times,
         )
 
 

@@ -201,9 +201,11 @@ def forecast_table(model, data: SeriesData, frequency: str, calibration: I.RunIn
     return pd.DataFrame(forecast_rows(model, data, frequency, calibration))
 
 
-def forecast_rows(model, data: SeriesData, frequency: str, calibration: I.RunIntervals | None = None) -> list[dict]:
-    """The rows of :func:`forecast_table` as dicts (the server answers them without a DataFrame); the model is
-    called once for every series of ``data``."""
+def forecast_rows(
+    model, data: SeriesData, frequency: str, calibration: I.RunIntervals | None = None, iso: bool = False
+) -> list[dict]:
+    """The rows of :func:`forecast_table` as dicts (the server answers them without a DataFrame, ``iso``: its
+    timestamps as ISO text, else Timestamps); the model is called once for every series of ``data``."""
     _check_history(data)
     L, H = data.input_length, data.horizon
     starts, inputs = data.forecast_inputs(frequency)  # (S,), the window ending at each series' last observed row
@@ -213,7 +215,8 @@ def forecast_rows(model, data: SeriesData, frequency: str, calibration: I.RunInt
     method, levels = (calibration.method, calibration.levels) if calibration else (None, None)
     pred = I.point_forecast(output, method, levels)  # (S, H, T, 1)
     bands, qcols = _forecast_bands(data, output, calibration)  # (S, H, T, Q) or None
-    future = list(windows.target_times_of(data.timestamps(windows.last_input_rows(starts, L)), H, frequency))  # S*H
+    future = windows.target_times_of(data.timestamps(windows.last_input_rows(starts, L)), H, frequency)  # (S*H,)
+    future = windows.iso_times(future) if iso else list(future)
     quantile = "median" if method in ("quantile", "cqr") else "mean"
     many = len(data.segments) > 1
     rows = []

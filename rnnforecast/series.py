@@ -291,7 +291,7 @@ class SeriesData:
         return lookup[seg]
 
     def timestamps(self, rows: np.ndarray) -> pd.DatetimeIndex:
-        return pd.DatetimeIndex(self.frame.df[self.frame.time_column].to_numpy()[np.asarray(rows)])
+        return pd.DatetimeIndex(self.frame.time_values()[np.asarray(rows)])
 
     def level_shift(self) -> dict[str, float]:
         """Per target: how far the test split's mean lies from the training split's, in training standard

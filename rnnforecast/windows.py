@@ -149,6 +149,16 @@ def target_times(last_time, horizon: int, frequency) -> pd.DatetimeIndex:
     return pd.date_range(last_time, periods=horizon + 1, freq=offset)[1:]
 
 
+def iso_times(times) -> list[str]:
+    """``[t.isoformat() for t in times]`` of datetime64 values or a naive DatetimeIndex, without a Timestamp each
+    when every time is a whole second (numpy's ISO text: the same characters)."""
+    if getattr(times, "tz", None) is None:
+        ns = np.asarray(times, dtype="datetime64[ns]")
+        if (ns.view(np.int64) % 10**9 == 0).all():  # NaT is no whole second
+            return np.datetime_as_string(ns, unit="s").tolist()
+    return [pd.Timestamp(t).isoformat() for t in times]
+
+
 def target_times_of(last_times: pd.DatetimeIndex, horizon: int, frequency) -> pd.DatetimeIndex:
     """:func:`target_times` of each of ``last_times``, flat ``(S * horizon,)``: series-major. A step of one
     length (h, min, D on naive times) is added as nanoseconds, once for all series; other calendars (months,
