@@ -280,3 +280,64 @@ def test_response_json_writes_nan_as_null_and_numpy_numbers_as_numbers():
     doc = {"a": np.float64("nan"), "b": float("inf"), "c": np.float64(0.1) + np.float64(0.2), "d": [np.int64(3), 1e16]}
     assert json.loads(serve.dump_json(doc)) == {"a": None, "b": None, "c": 0.1 + 0.2, "d": [3, 1e16]}
     assert json.loads(serve.dump_json({"p": pd.Timestamp("2020-01-02 03:00")})) == {"p": "2020-01-02T03:00:00"}
+
+
+def _asgi(app, path: str, chunks: list[bytes], headers: list[tuple[bytes, bytes]], direct: bool = False):
+    """One POST through ``app`` as uvicorn calls it (``direct``: Starlette's router alone, no fast lane):
+    status, headers and body of the answer."""
+    import asyncio
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http"}
+    scope |= {"path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": headers}
+    scope |= {"client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000), "app": app}
+    messages = [{"type": "http.request", "body": c, "more_body": k < len(chunks) - 1} for k, c in enumerate(chunks)]
+    sent = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run((app.router if direct else app)(scope, receive, send))
+    head = dict(sent[0]["headers"])
+    return sent[0]["status"], head, b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def test_the_fast_lane_answers_as_the_app_does(weather_run):
+    """fast_lane (in the Observe middleware) answers the common request without Starlette: the same bytes and
+    headers as the forecast route; a body in several chunks is read whole."""
+    app = serve.create_app(serve.Options([str(weather_run)]))
+    name = weather_run.name
+    body = json.dumps({"data": weather_records(30)}).encode()
+    json_type = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    path = f"/v1/runs/{name}/forecast"
+    lane = _asgi(app, path, [body], json_type)
+    route = _asgi(app, path, [body], json_type, direct=True)
+    assert lane == route and lane[0] == 200
+    assert lane[1][b"content-type"] == b"application/json" and int(lane[1][b"content-length"]) == len(lane[2])
+    assert _asgi(app, path, [body[:10], body[10:500], body[500:]], json_type[:1]) == lane
+    doc = json.loads(lane[2])
+    want = fast_path(serve.load_run(weather_run), [weather_records(30)])[0]
+    assert {k: doc[k] for k in ("columns", "forecast")} == want and doc["warnings"] == [] and doc["run"] == name
+
+
+def test_what_the_fast_lane_leaves_reaches_the_app_whole(weather_run):
+    """A body over the limit sent without a length, JSON that is no JSON, rows the full path must word, and CSV:
+    each reaches the app with its body as sent, and gets the app's answer."""
+    app = serve.create_app(serve.Options([str(weather_run)], max_bytes=4000))
+    path = f"/v1/runs/{weather_run.name}/forecast"
+    json_type = [(b"content-type", b"application/json")]
+    rows = weather_records(30)
+    status, _, body = _asgi(app, path, [json.dumps({"data": rows}).encode()[:3000]] * 2, json_type)
+    assert status == 413 and json.loads(body)["type"].endswith("too-large")
+    status, _, body = _asgi(app, path, [b'{"data": [', b"1,]}"], json_type)
+    assert status == 400 and json.loads(body)["detail"].startswith("not JSON: Expecting value: line 1 column 13")
+    rows[-5]["temp_max"] = "warm"
+    status, _, body = _asgi(app, path, [json.dumps({"data": rows[-12:]}).encode()], json_type)
+    assert status == 422 and "'warm'" in json.loads(body)["detail"]
+    with WEATHER.open() as fh:
+        csv_body = "".join([fh.readline(), *fh.readlines()[-20:]]).encode()
+    status, _, body = _asgi(app, path, [csv_body[:100], csv_body[100:]], [(b"content-type", b"text/csv")])
+    horizon = json.loads((weather_run / "schema.json").read_text())["horizon"]
+    assert status == 200 and len(json.loads(body)["forecast"]) == horizon
