@@ -215,8 +215,11 @@ def forecast_rows(
     method, levels = (calibration.method, calibration.levels) if calibration else (None, None)
     pred = I.point_forecast(output, method, levels)  # (S, H, T, 1)
     bands, qcols = _forecast_bands(data, output, calibration)  # (S, H, T, Q) or None
-    future = windows.target_times_of(data.timestamps(windows.last_input_rows(starts, L)), H, frequency)  # (S*H,)
-    future = windows.iso_times(future) if iso else list(future)
+    last = windows.last_input_rows(starts, L)
+    if iso:  # (S*H,) series-major
+        future = windows.target_times_iso(data.time_values(last), H, frequency)
+    else:
+        future = list(windows.target_times_of(data.timestamps(last), H, frequency))
     quantile = "median" if method in ("quantile", "cqr") else "mean"
     many = len(data.segments) > 1
     rows = []

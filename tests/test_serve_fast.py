@@ -225,6 +225,15 @@ def test_future_timestamps_of_many_series_equal_each_alone(freq):
     assert got.unit == windows.target_times(last[0], 4, freq).unit  # the table's timestamp column keeps its dtype
 
 
+@pytest.mark.parametrize("freq", ["h", "15min", "D", "2D", "MS", "B", "W-SUN", "QE", "250ms", "7us"])
+def test_future_timestamps_as_text_equal_isoformat(freq):
+    """windows.target_times_iso (numpy alone for a step of one length) writes what Timestamp.isoformat writes."""
+    last = pd.date_range("2020-01-31 23:00", periods=5, freq=freq).as_unit("ns")
+    want = [t.isoformat() for t in windows.target_times_of(last, 4, freq)]
+    assert windows.target_times_iso(last.to_numpy(), 4, freq) == want and len(want) == 20
+    assert windows.iso_times(last.to_numpy()) == [t.isoformat() for t in last]
+
+
 def test_future_timestamps_past_2262_are_refused_not_wrapped():
     with pytest.raises(pd.errors.OutOfBoundsDatetime):  # as target_times raises it, never a wrapped year 1677
         windows.target_times_of(pd.DatetimeIndex(["2000-01-01", "2262-04-10"]).as_unit("ns"), 3, "D")
