@@ -222,6 +222,8 @@ def forecast_rows(
         future = list(windows.target_times_of(data.timestamps(last), H, frequency))
     quantile = "median" if method in ("quantile", "cqr") else "mean"
     many = len(data.segments) > 1
+    points = pred[..., 0].tolist()  # (S, H, T) floats: one conversion, not one numpy scalar per cell
+    quantiles = bands.tolist() if bands is not None else None  # (S, H, T, Q)
     rows = []
     for i, s in enumerate(data.segments):
         for h in range(H):
@@ -229,9 +231,9 @@ def forecast_rows(
             if many:
                 row["series"] = s.series
             row |= {"step": h + 1, "quantile": quantile}
-            row |= {t: pred[i, h, j, 0] for j, t in enumerate(data.targets)}
-            if bands is not None:
-                row |= _quantile_cells(bands[i, h], qcols)
+            row |= zip(data.targets, points[i][h])
+            if quantiles is not None:
+                row |= _quantile_cells(quantiles[i][h], qcols)
             rows.append(row)
     return rows
 
@@ -251,10 +253,10 @@ def empty_forecast(targets: list[str]) -> pd.DataFrame:
     return pd.DataFrame(columns=["timestamp", "step", "quantile", *targets])
 
 
-def _quantile_cells(bands: np.ndarray, names: list[list[str]]) -> dict:
+def _quantile_cells(bands: list[list[float]], names: list[list[str]]) -> dict:
     """``(T, Q)`` quantiles of one forecast step -> ``{temp_max_p10: ..., ...}`` (``names[j][k]``: target j's
     quantile k's column, ``intervals.quantile_column``)."""
-    return {name: bands[j, k] for j, row in enumerate(names) for k, name in enumerate(row)}
+    return {name: value for row, values in zip(names, bands) for name, value in zip(row, values)}
 
 
 def _check_history(data: SeriesData) -> None:
