@@ -58,6 +58,12 @@ class Frame:
     short: pd.DataFrame | None = None  # rows of series too short for the model, set apart (short_series.py)
     filled: np.ndarray | None = None  # (N, T) target values the tool filled (gap rows, missing cells): no actuals
     zone: str = ""  # what the zone rule (zone_rule) did with the time column's UTC offsets; "" when it had none
+    times: np.ndarray | None = None  # (N,) datetime64 of the time column when the rows were built on arrays (serve's
+    # fast path, fastframe.py: its df has no rows then, its numbers are SeriesData.raw); else read from df
+
+    def time_values(self) -> np.ndarray:
+        """``(N,)`` datetime64: the time column of every row."""
+        return self.times if self.times is not None else self.df[self.time_column].to_numpy()
 
     def unit(self, column: str) -> str:
         return self.units.get(column, "data units")

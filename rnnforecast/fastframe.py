@@ -21,7 +21,7 @@ from operator import itemgetter
 import numpy as np
 import pandas as pd
 
-from .data import MAX_ABS, PERIODS, SERIES, Frame, season_length
+from .data import MAX_ABS, PERIODS, Frame, season_length
 from .series import Segment, SeriesData, _resolve_transforms, _scaled, assemble, split_rows
 from .transforms import history_rows
 
@@ -30,6 +30,7 @@ from .transforms import history_rows
 ISO_LINES = re.compile(r"(?:\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?)?\n)*")
 US_MIN, US_MAX = -(-pd.Timestamp.min.value // 1000), pd.Timestamp.max.value // 1000  # datetime64[ns]'s range, in us
 MAX_EXACT = 2.0**63  # a larger integer is no int64 for pandas (an object column): left to the full path
+NO_ROWS = pd.DataFrame()  # the df of a frame built here: a reader of its rows fails loudly (KeyError)
 
 
 @dataclass(frozen=True)
@@ -71,21 +72,44 @@ class Plan:
             return None
         features, model_columns = resolved
         numeric = [c for c in model_columns if c in self.numeric]  # the order of the raw columns built below
-        parts = self._parts(items, numeric)
-        if parts is None:
+        rows = self._rows(items, numeric)
+        if rows is None:
             return None
-        times = np.concatenate([p[0] for p in parts])  # (N,) datetime64[ns]
-        n = [len(p[0]) for p in parts]
-        raw = self._raw(parts, times, numeric, model_columns)  # (N, C) float64
+        times, numbers, text = rows
+        n = [self._history_rows()] * len(items)
+        raw = self._raw(times, numbers, text, numeric, model_columns)  # (N, C) float64
         keys = ["all"] if len(items) == 1 else [f"{k:06d}" for k in range(len(items))]
-        frame = self._frame(times, np.repeat(keys, n), raw, features, model_columns, keys, path)
+        frame = self._frame(times, raw, features, model_columns, keys, path)
         return self._series_data(frame, raw, model_columns, self._segments(frame, keys, n, path))
 
-    def _parts(self, items, numeric: list[str]) -> list[tuple] | None:
-        """``Plan._item`` of every item, or None when any item needs the full path."""
-        history = self._history_length()
-        parts = [self._item(rows, numeric, history) for rows in items]
-        return None if any(p is None for p in parts) else parts
+    def _rows(self, items, numeric: list[str]) -> tuple | None:
+        """``(times (N,), numbers (N, k), {categorical column: text (N,)})`` of the last ``_history_rows`` rows of
+        every item, one item after the other, or None when any row of any item needs the full path.
+
+        Every row of every item is checked, all items' rows at once (``rows``: lists of dicts,
+        ``serve.check_records``; each must have exactly the run's source columns); only the rows the forecast
+        reads (the window, and a season before it) are kept: a 60-row item costs about what a 14-row one does."""
+        need = max(self._history_rows(), 3 if self.infer else 1)  # load_frame infers a frequency from 3 rows
+        if not all(isinstance(rows, list) and len(rows) >= need for rows in items):
+            return None
+        rows = list(chain.from_iterable(items))
+        if set(map(len, rows)) != {len(self.source)}:
+            return None
+        cells = self._cells(rows, numeric)
+        if cells is None or cells[0] is None:
+            return None
+        times, numbers, text = cells
+        steps = np.diff(times.view(np.int64))
+        ends = np.cumsum([len(r) for r in items])  # (S,) one past each item's last row
+        steps[ends[:-1] - 1] = self.step_ns  # an item's first row follows no row of its own
+        if (steps != self.step_ns).any():
+            return None  # disorder, a duplicate, a gap or another step: load_frame and check_step say which
+        numbers = _numbers(numbers, len(rows), len(numeric))
+        if numbers is None or not all(_plain_text(v) for v in text.values()):
+            return None
+        h = self._history_rows()
+        keep = (ends[:, None] - h + np.arange(h)).ravel()  # (S * h,) each item's last h rows
+        return times[keep], numbers[keep], {col: np.array(v, dtype=object)[keep] for col, v in text.items()}
 
     def _items_columns(self, items) -> tuple[list[str], list[str]] | None:
         """The features and model columns of ``items``, or None: an item whose first record is no dict with exactly
@@ -98,6 +122,10 @@ class Plan:
             return None
         return self._model_columns(tuple(firsts[0]))
 
+    def _history_rows(self) -> int:
+        """The rows of each item a forecast reads (no transform here: no row before the history)."""
+        return history_rows(self._history_length(), {})
+
     def _history_length(self) -> int:
         """The rows before a forecast the model reads: its window, and before it one season for a seasonal
         residual (Framing.history_extra; the plan has a frequency)."""
@@ -106,14 +134,13 @@ class Plan:
             return cfg.window.input_length
         return cfg.window.input_length + season_length(cfg.data.frequency, cfg.data.season_length)
 
-    def _raw(self, parts, times, numeric: list[str], model_columns: list[str]) -> np.ndarray:
-        """``(N, C)`` float64 model columns of the items' ``parts``: numbers, one-hot categories, calendar."""
-        columns = {c: np.concatenate([p[1][:, j] for p in parts]) for j, c in enumerate(numeric)}
+    def _raw(self, times, numbers, text: dict, numeric: list[str], model_columns: list[str]) -> np.ndarray:
+        """``(N, C)`` float64 model columns of the rows: numbers, one-hot categories, calendar."""
+        columns = {c: numbers[:, j] for j, c in enumerate(numeric)}
         for col, cats in self.categories.items():
-            text = np.concatenate([p[2][col] for p in parts])
             for c in cats:
-                columns[f"{col}={c}"] = (text == c).astype("float64")
-        calendar = pd.Series(times).dt
+                columns[f"{col}={c}"] = (text[col] == c).astype("float64")
+        calendar = Calendar(times)
         for name in self.forecaster.config.data.time_features:
             fn, period = PERIODS[name]
             phase = 2 * np.pi * np.asarray(fn(calendar), dtype="float64") / period
@@ -123,7 +150,7 @@ class Plan:
     def _segments(self, frame: Frame, keys: list[str], n: list[int], path: str) -> list[Segment]:
         """One ``Segment`` per item, its rows split as ``series.build`` splits them (by date when val_start is set)."""
         cfg = self.forecaster.config
-        dated = frame.df[self.time_column] if cfg.data.split.val_start is not None else None  # split by date
+        dated = pd.Series(frame.times) if cfg.data.split.val_start is not None else None  # split by date
         los = np.concatenate([[0], np.cumsum(n)]).tolist()
         return [
             Segment(k, lo, hi, split_rows(hi - lo, lo, cfg, None if dated is None else dated[lo:hi], path))
@@ -132,7 +159,8 @@ class Plan:
 
     def _series_data(self, frame: Frame, raw: np.ndarray, model_columns: list[str], segments) -> SeriesData:
         f = self.forecaster
-        values = _scaled(raw.copy(), segments, f.scaler)
+        # one scaler for every series (Plan.of): the rows of all items scaled at once, as the items' own would be
+        values = _scaled(raw, [Segment("*", 0, len(raw), {})], f.scaler)
         return assemble(f.config, frame, raw, values, {c: "none" for c in model_columns}, f.scaler, segments)
 
     def _model_columns(self, order: tuple) -> tuple[list[str], list[str]] | None:
@@ -161,32 +189,6 @@ class Plan:
         one_hot = [f"{col}={c}" for col, cats in self.categories.items() for c in cats]
         return one_hot + [f"{n}_{p}" for n in self.forecaster.config.data.time_features for p in ("sin", "cos")]
 
-    def _item(self, rows, numeric: list[str], input_length: int):
-        """``(times (n,), numbers (n, k), {categorical column: text (n,)})`` of one item, or None.
-
-        ``rows``: a list of dicts (``serve.check_records``); each must have exactly the run's source columns."""
-        if not self._enough_rows(rows, input_length):
-            return None
-        cells = self._cells(rows, numeric)
-        if cells is None:
-            return None
-        times, numbers, text = cells
-        if times is None:
-            return None
-        steps = np.diff(times.view(np.int64))
-        if (steps != self.step_ns).any():
-            return None  # disorder, a duplicate, a gap or another step: load_frame and check_step say which
-        numbers = _numbers(numbers, len(rows), len(numeric))
-        if numbers is None or not all(_plain_text(v) for v in text.values()):
-            return None
-        return times, numbers, {col: np.array(v, dtype=object) for col, v in text.items()}
-
-    def _enough_rows(self, rows, input_length: int) -> bool:
-        """A list of enough rows (the model's history; 3 when load_frame infers the frequency), each with as many
-        keys as the run's source columns."""
-        need = max(history_rows(input_length, {}), 3 if self.infer else 1)
-        return isinstance(rows, list) and len(rows) >= need and set(map(len, rows)) == {len(self.source)}
-
     def _cells(self, rows, numeric: list[str]):
         """``(times or None, number cells (one tuple a row), {categorical column: its values})`` read from
         ``rows``, or None: a key missing, or a record that is no dict."""
@@ -199,12 +201,11 @@ class Plan:
             return None
         return times, cells, text
 
-    def _frame(self, times, series, raw, features, model_columns, keys, path) -> Frame:
+    def _frame(self, times, raw, features, model_columns, keys, path) -> Frame:
         cfg, schema = self.forecaster.config, self.forecaster.schema.record
-        tc = self.time_column  # the frame load_frame makes: time, series, model columns
-        columns = {tc: times, SERIES: series}
-        columns.update(zip(model_columns, raw.T))
-        df = pd.DataFrame(columns, copy=False)
+        # no DataFrame: a forecast reads its timestamps from ``times`` (SeriesData.timestamps), its numbers from
+        # ``raw`` (the model columns), its series from the segments; building one cost more than the forecast
+        tc, df = self.time_column, NO_ROWS
         targets = list(cfg.data.target)
         n = len(times)
         return Frame(
@@ -221,7 +222,44 @@ class Plan:
             units=dict(cfg.data.units),
             open_tail={k: 0 for k in keys},
             filled=np.zeros((n, len(targets)), dtype=bool),
+            times=times,
         )
+
+
+MINUTE_NS, HOUR_NS, DAY_NS = 60 * 10**9, 3600 * 10**9, 86_400 * 10**9
+
+
+class Calendar:
+    """The calendar fields ``data.PERIODS`` reads from a pandas ``.dt`` accessor, computed on datetime64[ns] with
+    numpy (the same integers; pandas builds a Series and an index per field, ~0.3 ms a call)."""
+
+    def __init__(self, times: np.ndarray):
+        self.ns = times.view(np.int64)  # (N,) datetime64[ns] as integers: floor divisions, before 1970 too
+        self.days = (self.ns // DAY_NS).astype("datetime64[D]")
+
+    @property
+    def hour(self) -> np.ndarray:
+        return self.ns % DAY_NS // HOUR_NS
+
+    @property
+    def minute(self) -> np.ndarray:
+        return self.ns % HOUR_NS // MINUTE_NS
+
+    @property
+    def dayofweek(self) -> np.ndarray:
+        return (self.days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
+
+    @property
+    def day(self) -> np.ndarray:
+        return (self.days - self.days.astype("datetime64[M]")).astype(np.int64) + 1
+
+    @property
+    def dayofyear(self) -> np.ndarray:
+        return (self.days - self.days.astype("datetime64[Y]")).astype(np.int64) + 1
+
+    @property
+    def month(self) -> np.ndarray:
+        return self.days.astype("datetime64[M]").astype(np.int64) % 12 + 1
 
 
 def _covered(forecaster) -> bool:

@@ -201,9 +201,11 @@ def forecast_table(model, data: SeriesData, frequency: str, calibration: I.RunIn
     return pd.DataFrame(forecast_rows(model, data, frequency, calibration))
 
 
-def forecast_rows(model, data: SeriesData, frequency: str, calibration: I.RunIntervals | None = None) -> list[dict]:
-    """The rows of :func:`forecast_table` as dicts (the server answers them without a DataFrame); the model is
-    called once for every series of ``data``."""
+def forecast_rows(
+    model, data: SeriesData, frequency: str, calibration: I.RunIntervals | None = None, iso: bool = False
+) -> list[dict]:
+    """The rows of :func:`forecast_table` as dicts (the server answers them without a DataFrame, ``iso``: its
+    timestamps as ISO text, else Timestamps); the model is called once for every series of ``data``."""
     _check_history(data)
     L, H = data.input_length, data.horizon
     starts, inputs = data.forecast_inputs(frequency)  # (S,), the window ending at each series' last observed row
@@ -213,9 +215,15 @@ def forecast_rows(model, data: SeriesData, frequency: str, calibration: I.RunInt
     method, levels = (calibration.method, calibration.levels) if calibration else (None, None)
     pred = I.point_forecast(output, method, levels)  # (S, H, T, 1)
     bands, qcols = _forecast_bands(data, output, calibration)  # (S, H, T, Q) or None
-    future = list(windows.target_times_of(data.timestamps(windows.last_input_rows(starts, L)), H, frequency))  # S*H
+    last = windows.last_input_rows(starts, L)
+    if iso:  # (S*H,) series-major
+        future = windows.target_times_iso(data.time_values(last), H, frequency)
+    else:
+        future = list(windows.target_times_of(data.timestamps(last), H, frequency))
     quantile = "median" if method in ("quantile", "cqr") else "mean"
     many = len(data.segments) > 1
+    points = pred[..., 0].tolist()  # (S, H, T) floats: one conversion, not one numpy scalar per cell
+    quantiles = bands.tolist() if bands is not None else None  # (S, H, T, Q)
     rows = []
     for i, s in enumerate(data.segments):
         for h in range(H):
@@ -223,9 +231,9 @@ def forecast_rows(model, data: SeriesData, frequency: str, calibration: I.RunInt
             if many:
                 row["series"] = s.series
             row |= {"step": h + 1, "quantile": quantile}
-            row |= {t: pred[i, h, j, 0] for j, t in enumerate(data.targets)}
-            if bands is not None:
-                row |= _quantile_cells(bands[i, h], qcols)
+            row |= zip(data.targets, points[i][h])
+            if quantiles is not None:
+                row |= _quantile_cells(quantiles[i][h], qcols)
             rows.append(row)
     return rows
 
@@ -245,10 +253,10 @@ def empty_forecast(targets: list[str]) -> pd.DataFrame:
     return pd.DataFrame(columns=["timestamp", "step", "quantile", *targets])
 
 
-def _quantile_cells(bands: np.ndarray, names: list[list[str]]) -> dict:
+def _quantile_cells(bands: list[list[float]], names: list[list[str]]) -> dict:
     """``(T, Q)`` quantiles of one forecast step -> ``{temp_max_p10: ..., ...}`` (``names[j][k]``: target j's
     quantile k's column, ``intervals.quantile_column``)."""
-    return {name: bands[j, k] for j, row in enumerate(names) for k, name in enumerate(row)}
+    return {name: value for row, values in zip(names, bands) for name, value in zip(row, values)}
 
 
 def _check_history(data: SeriesData) -> None:

@@ -292,7 +292,11 @@ class SeriesData:
         return lookup[seg]
 
     def timestamps(self, rows: np.ndarray) -> pd.DatetimeIndex:
-        return pd.DatetimeIndex(self.frame.df[self.frame.time_column].to_numpy()[np.asarray(rows)])
+        return pd.DatetimeIndex(self.time_values(rows))
+
+    def time_values(self, rows: np.ndarray) -> np.ndarray:
+        """``(len(rows),)`` datetime64 of the time column at ``rows``."""
+        return self.frame.time_values()[np.asarray(rows)]
 
     def level_shift(self) -> dict[str, float]:
         """Per target: how far the test split's mean lies from the training split's, in training standard

@@ -149,6 +149,38 @@ def target_times(last_time, horizon: int, frequency) -> pd.DatetimeIndex:
     return pd.date_range(last_time, periods=horizon + 1, freq=offset)[1:]
 
 
+def target_times_iso(last_times: np.ndarray, horizon: int, frequency) -> list[str]:
+    """``iso_times(target_times_of(last_times, horizon, frequency))`` for naive datetime64 ``last_times`` (a
+    frame's time values), on numpy alone when the step has one length (no DatetimeIndex: the server's fast path)."""
+    last = np.asarray(last_times)
+    if last.dtype == np.dtype("datetime64[ns]") and len(last):
+        ticks = _fixed_ticks(last.view(np.int64), horizon, pd.tseries.frequencies.to_offset(frequency))
+        if ticks is not None:
+            return iso_times(ticks.ravel().view("datetime64[ns]"))
+    return iso_times(target_times_of(pd.DatetimeIndex(last), horizon, frequency))
+
+
+def _fixed_ticks(nanos: np.ndarray, horizon: int, offset) -> np.ndarray | None:
+    """``(S, horizon)`` int64 nanoseconds of the steps after each of ``nanos`` (naive times, at least one) when
+    every step of ``offset`` has one length and none passes 2262; else None (the offset steps each series)."""
+    if not isinstance(offset, (pd.offsets.Tick, pd.offsets.Day)):
+        return None
+    step = pd.Timedelta(offset).value if isinstance(offset, pd.offsets.Tick) else offset.n * 86_400 * 10**9
+    if nanos.max() > pd.Timestamp.max.value - step * horizon:  # date_range says what overflows
+        return None
+    return nanos[:, None] + step * np.arange(1, horizon + 1)
+
+
+def iso_times(times) -> list[str]:
+    """``[t.isoformat() for t in times]`` of datetime64 values or a naive DatetimeIndex, without a Timestamp each
+    when every time is a whole second (numpy's ISO text: the same characters)."""
+    if getattr(times, "tz", None) is None:
+        ns = np.asarray(times, dtype="datetime64[ns]")
+        if (ns.view(np.int64) % 10**9 == 0).all():  # NaT is no whole second
+            return np.datetime_as_string(ns, unit="s").tolist()
+    return [pd.Timestamp(t).isoformat() for t in times]
+
+
 def target_times_of(last_times: pd.DatetimeIndex, horizon: int, frequency) -> pd.DatetimeIndex:
     """:func:`target_times` of each of ``last_times``, flat ``(S * horizon,)``: series-major. A step of one
     length (h, min, D on naive times) is added as nanoseconds, once for all series; other calendars (months,
@@ -157,12 +189,9 @@ def target_times_of(last_times: pd.DatetimeIndex, horizon: int, frequency) -> pd
     last = pd.DatetimeIndex(last_times)
     unit = last.unit  # date_range keeps its start's resolution
     fixed = isinstance(offset, (pd.offsets.Tick, pd.offsets.Day)) and last.tz is None and len(last)
-    if fixed:
-        step = pd.Timedelta(offset).value if isinstance(offset, pd.offsets.Tick) else offset.n * 86_400 * 10**9
-        nanos = last.as_unit("ns").asi8
-        if nanos.max() <= pd.Timestamp.max.value - step * horizon:  # else date_range says what overflows
-            ticks = nanos[:, None] + step * np.arange(1, horizon + 1)  # (S, H)
-            return pd.DatetimeIndex(ticks.ravel().view("datetime64[ns]")).as_unit(unit)
+    ticks = _fixed_ticks(last.as_unit("ns").asi8, horizon, offset) if fixed else None
+    if ticks is not None:
+        return pd.DatetimeIndex(ticks.ravel().view("datetime64[ns]")).as_unit(unit)
     if not len(last):
         return pd.DatetimeIndex([], dtype=f"datetime64[{unit}]")
     parts = [target_times(t, horizon, offset).as_unit("ns").asi8 for t in last]

@@ -94,6 +94,39 @@ def test_items_in_one_pass_equal_each_alone(loaded):
     assert "series" not in together[0]["columns"]
 
 
+def test_items_of_other_lengths_and_overlapping_times_equal_each_alone(loaded):
+    """Items' rows are checked and cut all at once: an item may start before the previous one ends, and each
+    keeps only its own last rows."""
+    items = [weather_records(60), weather_records(7, 3), weather_records(25, 1), weather_records(8, 500)]
+    together = fast_path(loaded, items)
+    assert together is not None
+    assert [a["forecast"] for a in together] == [full_path(loaded, i)["forecast"] for i in items]
+    assert [a["forecast"][0]["timestamp"] for a in together] == [
+        (pd.Timestamp(i[-1]["date"]) + pd.Timedelta(days=1)).isoformat() for i in items
+    ]
+
+
+def test_calendar_fields_equal_pandas():
+    """fastframe.Calendar: the integers pandas' .dt gives, and so the same sin/cos bits, across datetime64[ns]."""
+    from rnnforecast.data import PERIODS
+    from rnnforecast.fastframe import Calendar
+
+    lo, hi = pd.Timestamp.min.value, pd.Timestamp.max.value
+    ticks = np.random.default_rng(0).integers(lo, hi, 20_000)
+    edges = pd.DatetimeIndex(["1969-12-31 23:59", "1970-01-01", "1900-02-28 13:45", "2000-02-29 23:59:59.999999"])
+    ticks = np.concatenate([ticks, [lo, hi], edges.as_unit("ns").asi8])
+    times = ticks.view("datetime64[ns]")
+    ours, theirs = Calendar(times), pd.Series(times).dt
+    for field in ("hour", "minute", "day", "month"):
+        assert getattr(ours, field).tolist() == getattr(theirs, field).tolist(), field
+    assert ours.dayofweek.tolist() == theirs.day_of_week.tolist()
+    assert ours.dayofyear.tolist() == theirs.day_of_year.tolist()
+    for name, (fn, _) in PERIODS.items():
+        if name in ("day_of_week", "day_of_year"):
+            continue  # pandas' old names warn; their integers are compared above
+        assert np.array_equal(np.asarray(fn(ours), dtype="float64"), np.asarray(fn(theirs), dtype="float64")), name
+
+
 def _dirty():
     """Rows the full path refuses, converts or fills: the fast path must leave every one of them to it."""
     clean = weather_records(20)
@@ -192,6 +225,15 @@ def test_future_timestamps_of_many_series_equal_each_alone(freq):
     assert got.unit == windows.target_times(last[0], 4, freq).unit  # the table's timestamp column keeps its dtype
 
 
+@pytest.mark.parametrize("freq", ["h", "15min", "D", "2D", "MS", "B", "W-SUN", "QE", "250ms", "7us"])
+def test_future_timestamps_as_text_equal_isoformat(freq):
+    """windows.target_times_iso (numpy alone for a step of one length) writes what Timestamp.isoformat writes."""
+    last = pd.date_range("2020-01-31 23:00", periods=5, freq=freq).as_unit("ns")
+    want = [t.isoformat() for t in windows.target_times_of(last, 4, freq)]
+    assert windows.target_times_iso(last.to_numpy(), 4, freq) == want and len(want) == 20
+    assert windows.iso_times(last.to_numpy()) == [t.isoformat() for t in last]
+
+
 def test_future_timestamps_past_2262_are_refused_not_wrapped():
     with pytest.raises(pd.errors.OutOfBoundsDatetime):  # as target_times raises it, never a wrapped year 1677
         windows.target_times_of(pd.DatetimeIndex(["2000-01-01", "2262-04-10"]).as_unit("ns"), 3, "D")
@@ -211,3 +253,100 @@ def test_the_request_path_imports_no_keras(weather_run):
     r = subprocess.run([sys.executable, "-c", code], input=body, capture_output=True, timeout=120)
     assert r.returncode == 0, r.stderr.decode()
     assert json.loads(r.stdout) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"data": [{"a": 1, "b": -0.0, "c": 1e2, "d": "x\\u00e9", "a": 2}]}',
+        b'{"x": 18446744073709551616, "y": -9223372036854775809, "z": 0.1234567890123456789}',  # beyond 64 bits
+        b'{"x": NaN, "y": -Infinity, "z": 1e400}',  # the stdlib reads them; orjson refuses
+        '{"x": "\u00e9"}'.encode("utf-16"),
+        b'"\\ud800"',
+        b" [] ",
+    ],
+)
+def test_request_json_reads_as_the_stdlib_reads_it(body):
+    got, want = serve.parse_json(body), json.loads(body)
+    assert repr(got) == repr(want)  # types too: an integer beyond 64 bits stays an int
+    assert [type(v) for v in (got.values() if isinstance(got, dict) else [])] == [
+        type(v) for v in (want.values() if isinstance(want, dict) else [])
+    ]
+
+
+@pytest.mark.parametrize("body", [b"{", b"{}x", b"\xff\xfe\xfd", b'{"a": 01}', b""])
+def test_bad_json_gets_the_stdlibs_message(body):
+    with pytest.raises(serve.Problem) as e:
+        serve.parse_json(body)
+    try:
+        json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as stdlib:
+        assert e.value.detail == f"not JSON: {stdlib}"
+    assert e.value.status == 400 and e.value.kind == "bad-json"
+
+
+def test_response_json_writes_nan_as_null_and_numpy_numbers_as_numbers():
+    doc = {"a": np.float64("nan"), "b": float("inf"), "c": np.float64(0.1) + np.float64(0.2), "d": [np.int64(3), 1e16]}
+    assert json.loads(serve.dump_json(doc)) == {"a": None, "b": None, "c": 0.1 + 0.2, "d": [3, 1e16]}
+    assert json.loads(serve.dump_json({"p": pd.Timestamp("2020-01-02 03:00")})) == {"p": "2020-01-02T03:00:00"}
+
+
+def _asgi(app, path: str, chunks: list[bytes], headers: list[tuple[bytes, bytes]], direct: bool = False):
+    """One POST through ``app`` as uvicorn calls it (``direct``: Starlette's router alone, no fast lane):
+    status, headers and body of the answer."""
+    import asyncio
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http"}
+    scope |= {"path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": headers}
+    scope |= {"client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000), "app": app}
+    messages = [{"type": "http.request", "body": c, "more_body": k < len(chunks) - 1} for k, c in enumerate(chunks)]
+    sent = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run((app.router if direct else app)(scope, receive, send))
+    head = dict(sent[0]["headers"])
+    return sent[0]["status"], head, b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def test_the_fast_lane_answers_as_the_app_does(weather_run):
+    """fast_lane (in the Observe middleware) answers the common request without Starlette: the same bytes and
+    headers as the forecast route; a body in several chunks is read whole."""
+    app = serve.create_app(serve.Options([str(weather_run)]))
+    name = weather_run.name
+    body = json.dumps({"data": weather_records(30)}).encode()
+    json_type = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    path = f"/v1/runs/{name}/forecast"
+    lane = _asgi(app, path, [body], json_type)
+    route = _asgi(app, path, [body], json_type, direct=True)
+    assert lane == route and lane[0] == 200
+    assert lane[1][b"content-type"] == b"application/json" and int(lane[1][b"content-length"]) == len(lane[2])
+    assert _asgi(app, path, [body[:10], body[10:500], body[500:]], json_type[:1]) == lane
+    doc = json.loads(lane[2])
+    want = fast_path(serve.load_run(weather_run), [weather_records(30)])[0]
+    assert {k: doc[k] for k in ("columns", "forecast")} == want and doc["warnings"] == [] and doc["run"] == name
+
+
+def test_what_the_fast_lane_leaves_reaches_the_app_whole(weather_run):
+    """A body over the limit sent without a length, JSON that is no JSON, rows the full path must word, and CSV:
+    each reaches the app with its body as sent, and gets the app's answer."""
+    app = serve.create_app(serve.Options([str(weather_run)], max_bytes=4000))
+    path = f"/v1/runs/{weather_run.name}/forecast"
+    json_type = [(b"content-type", b"application/json")]
+    rows = weather_records(30)
+    status, _, body = _asgi(app, path, [json.dumps({"data": rows}).encode()[:3000]] * 2, json_type)
+    assert status == 413 and json.loads(body)["type"].endswith("too-large")
+    status, _, body = _asgi(app, path, [b'{"data": [', b"1,]}"], json_type)
+    assert status == 400 and json.loads(body)["detail"].startswith("not JSON: Expecting value: line 1 column 13")
+    rows[-5]["temp_max"] = "warm"
+    status, _, body = _asgi(app, path, [json.dumps({"data": rows[-12:]}).encode()], json_type)
+    assert status == 422 and "'warm'" in json.loads(body)["detail"]
+    with WEATHER.open() as fh:
+        csv_body = "".join([fh.readline(), *fh.readlines()[-20:]]).encode()
+    status, _, body = _asgi(app, path, [csv_body[:100], csv_body[100:]], [(b"content-type", b"text/csv")])
+    horizon = json.loads((weather_run / "schema.json").read_text())["horizon"]
+    assert status == 200 and len(json.loads(body)["forecast"]) == horizon
