@@ -104,7 +104,7 @@ class DataConfig:
     split: SplitConfig = _f(SplitConfig(), "chronological train/val/test split")
     scaling: Literal["auto", "standard", "minmax", "none", "window", "instance"] = _f(
         "auto",
-        "auto: window, or standard when a transform is set; "
+        "auto: window, or standard when a transform is set or the window is one step; "
         "standard/minmax: fitted on the training split; window: each input window relative to its last value; "
         "instance: standard, then each window's targets by their own mean and standard deviation (RevIN), "
         "the forecast de-normalised with the same statistics",
@@ -309,6 +309,12 @@ class Config:
         d["runtime"].pop("workers", None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
+    @property
+    def unsettled(self) -> bool:
+        """Whether a key of the model's shape is still ``auto`` (:meth:`settled` decides them for the data)."""
+        d, m = self.data, self.model
+        return "auto" in (d.scaling, m.channels, m.segment_length, m.residual)
+
     def settled(self, season: int, residual: str | None = None) -> Config:
         """This config with every ``auto`` of the model's shape replaced by what it means for data whose season is
         ``season`` steps (README, "Defaults that adapt"; measured in docs/accuracy.md). A run directory keeps the
@@ -316,7 +322,7 @@ class Config:
 
         - ``data.scaling``: window (each window relative to its last value: a test period at a level the training
           rows never reached is still in range); standard when ``data.transform`` is set (a transformed series is
-          already level-free);
+          already level-free) or the window is one step (relative to itself it would hold only zeros);
         - ``model.channels``: independent when there are several targets, each among the inputs; else mixed;
         - ``model.segment_length``: one season when the window holds two or more whole ones and the cell runs
           forward over time (recurrent, not bidirectional); else null (one step at a time);
@@ -327,8 +333,8 @@ class Config:
         d, m = self.data, self.model
         transformed = any(kind != "none" for kind in d.transform.values())
         scaling = d.scaling
-        if scaling == "auto":
-            scaling = "standard" if transformed else "window"
+        if scaling == "auto":  # a one-step window relative to its last value would hold only zeros
+            scaling = "standard" if transformed or self.window.input_length < 2 else "window"
         channels = m.channels
         if channels == "auto":
             inputs = d.target if d.features is None else d.features

@@ -83,6 +83,9 @@ def build_model(
 ):
     """Build (not compile) the model described by ``cfg``; ``n_future`` columns known at the forecast steps.
 
+    ``cfg`` comes from a settled config (:meth:`Config.settled`, which needs the data); a ``ModelConfig`` built
+    by hand may leave ``auto`` in it: then the model steps through time (no segments) with no residual head.
+
     ``quantiles`` (ascending, with 0.5) gives a monotone quantile head on the last axis instead of Q=1.
     ``context``: the last input columns that name the channel (independent channels); a segment model's
     decoder reads them.
@@ -92,7 +95,7 @@ def build_model(
     reg = keras.regularizers.L2(cfg.l2) if cfg.l2 > 0 else None
     past = keras.Input(shape=(input_length, n_features), name="past")  # (B, L, F)
     x = past
-    if cfg.segment_length is not None:
+    if isinstance(cfg.segment_length, int):  # a settled config; an unsettled ``auto`` (no data to decide) steps
         return _segment_model(cfg, past, horizon, n_targets, seed, n_future, quantiles, context, reg)
     x = _recurrent_stack(cfg, x, seed, reg) if CELLS[cfg.cell].recurrent else _dense_stack(cfg, x, seed, reg)
     inputs = {"past": past}
@@ -115,7 +118,7 @@ def build_model(
 
 def _head_init(cfg: ModelConfig) -> str:
     """A residual model starts as its baseline (a zero head: output 0) and learns only what improves on it."""
-    return "zeros" if cfg.residual != "none" else "glorot_uniform"
+    return "zeros" if cfg.residual in ("persistence", "seasonal") else "glorot_uniform"
 
 
 def _segment_model(cfg: ModelConfig, past, horizon, n_targets, seed, n_future, quantiles, context, reg):

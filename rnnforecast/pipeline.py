@@ -25,7 +25,7 @@ from . import final_fit as FF
 from . import intervals as I
 from . import short_series as SS
 from .config import Config, cuda_path_warning
-from .data import Frame, load_source, season_length
+from .data import Frame, load_source
 from .errors import DISK_FULL_FIX, ExitCode, Interrupted, RunError, Terminated, TrainingError, disk_full
 from .executor import WorkerDied
 from .folds import Fold
@@ -47,7 +47,8 @@ from .models import build_model, model_quantiles
 from .predictions import predictions_table
 from .records import Schema
 from .scaling import Scaler
-from .series import SeriesData, auto_residual, build
+from .series import SeriesData, build
+from .series import settle as settle_config
 
 _say = text.say
 
@@ -56,16 +57,11 @@ _say = text.say
 
 
 def settle(cfg: Config, table: pd.DataFrame | None = None) -> tuple[Config, SeriesData]:
-    """The config with its ``auto`` values decided for its data (:meth:`Config.settled`: they need the data's
-    season and, for ``model.residual``, its training rows), and the data (``table`` when given, else
-    ``data.sql`` or ``data.path``) split and scaled as that config says; series too short for the model set
-    apart (:mod:`short_series`)."""
+    """The config with its ``auto`` values decided for its data (:func:`series.settle`), and the data (``table``
+    when given, else ``data.sql`` or ``data.path``) split and scaled as that config says; series too short for
+    the model set apart (:mod:`short_series`)."""
     frame = SS.set_apart(load_source(cfg, table), cfg)
-    season = season_length(frame.frequency, cfg.data.season_length)
-    cfg = cfg.settled(season)
-    if cfg.model.residual == "auto":  # decided on the training rows, which only a built split knows
-        plain = build(frame, dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, residual="none")))
-        cfg = cfg.settled(season, auto_residual(plain, season)[0])
+    cfg = settle_config(frame, cfg)
     return cfg, build(frame, cfg)
 
 

@@ -366,6 +366,8 @@ def build(
         train_all: the training split runs to the end of every series (the final fit on every row); the
             validation and test splits stay where they are, for monitoring only.
     """
+    if cfg.unsettled:
+        cfg = settle(frame, cfg)
     where = str(frame.path)
     columns = frame.columns
     raw = frame.df[columns].to_numpy(dtype=np.float64)  # (N, C)
@@ -553,6 +555,19 @@ def _check_constant(model, columns, train_bounds, frame: Frame, kind: str, where
                 where=f"{where}: column {col}",
                 fix="pick a target that varies, or move the split so training sees variation",
             )
+
+
+def settle(frame: Frame, cfg: Config) -> Config:
+    """``cfg`` with its ``auto`` values decided for ``frame`` (:meth:`Config.settled`): the shape keys by the
+    data's season, ``model.residual`` by the training rows (:func:`auto_residual` of the split built without a
+    residual). :func:`build` settles an unsettled config itself; callers that keep the config (a run writes it)
+    settle first."""
+    season = season_length(frame.frequency, cfg.data.season_length)
+    cfg = cfg.settled(season)
+    if cfg.model.residual == "auto":
+        plain = build(frame, replace(cfg, model=replace(cfg.model, residual="none")))
+        cfg = cfg.settled(season, auto_residual(plain, season)[0])
+    return cfg
 
 
 def auto_residual(data: SeriesData, season: int) -> tuple[str, dict[str, float]]:

@@ -19,8 +19,8 @@ import yaml
 from . import frequencies
 from .config import TIME_FEATURES, from_dict, season_segment
 from .data import PARQUET_SUFFIXES, parse_times, read_table
-from .metrics import naive_maes, residual_choice
 from .errors import ConfigError, DataError, RnnForecastError, RunError, did_you_mean
+from .metrics import naive_maes, residual_choice
 
 DATA_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", *PARQUET_SUFFIXES)
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds", "day", "period", "month", "week")
@@ -565,8 +565,7 @@ def _model_lines(d: Detected) -> list[str]:
         _line(
             "residual",
             r.residual,
-            ("forecast the difference to same time last season: " if r.residual == "seasonal" else "")
-            + r.residual_why,
+            ("forecast the difference to same time last season: " if r.residual == "seasonal" else "") + r.residual_why,
         ),
     ]
     if r.segment_length:

@@ -235,9 +235,13 @@ def _model_lines(asked: Config, cfg: Config, data: SeriesData) -> list[str]:
             )
     why = {
         "model.residual": residual_why,
-        "data.scaling": "data.transform is set"
-        if cfg.data.scaling == "standard"
-        else "each window relative to its last value",
+        "data.scaling": (
+            "each window relative to its last value"
+            if cfg.data.scaling == "window"
+            else "data.transform is set"
+            if any(k != "none" for k in cfg.data.transform.values())
+            else "a one-step window relative to itself would hold only zeros"
+        ),
         "model.channels": f"{n} targets, each its own sequence" if m.channels == "independent" else f"{n} target(s)",
         "model.segment_length": segment_why,
     }

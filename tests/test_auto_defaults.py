@@ -70,6 +70,12 @@ def test_a_transform_keeps_standard_scaling():
     assert _shape(_cfg(**{"data.transform": {"a": "none", "b": "none"}}), 24)[0] == "window"
 
 
+def test_a_one_step_window_keeps_standard_scaling():
+    """Relative to its own last value a one-step window is all zeros: auto does not do that to it."""
+    assert _shape(_cfg(**{"window.input_length": 1}), 24)[0] == "standard"
+    assert _shape(_cfg(**{"window.input_length": 2}), 24)[0] == "window"
+
+
 def test_channels_mixed_for_one_target_or_a_target_left_out_of_the_inputs():
     assert _shape(_cfg(**{"data.target": ["a"]}), 24)[1] == "mixed"
     assert _shape(_cfg(**{"data.features": ["a", "c"]}), 24)[1] == "mixed"  # b is no input: no own history
@@ -181,9 +187,7 @@ def _shift_maes(frame: pd.DataFrame, targets, horizon: int, season: int, train_r
     part = frame[targets].iloc[:train_rows]
     part = part / part.std(ddof=0)
     p = pd.concat([(part - part.shift(h)).abs().stack() for h in range(1, horizon + 1)]).mean()
-    s = pd.concat(
-        [(part - part.shift(season * -(-h // season))).abs().stack() for h in range(1, horizon + 1)]
-    ).mean()
+    s = pd.concat([(part - part.shift(season * -(-h // season))).abs().stack() for h in range(1, horizon + 1)]).mean()
     return p, s
 
 

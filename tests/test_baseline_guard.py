@@ -21,9 +21,15 @@ def _config(tmp_path, values, **training) -> object:
     frame = pd.DataFrame({"day": pd.date_range("2021-01-04", periods=n, freq="D"), "y": values})
     frame.to_csv(tmp_path / "weekly.csv", index=False)
     cfg = {
-        "data": {"path": str(tmp_path / "weekly.csv"), "target": "y", "time_column": "day", "season_length": 7},
+        "data": {
+            "path": str(tmp_path / "weekly.csv"),
+            "target": "y",
+            "time_column": "day",
+            "season_length": 7,
+            "scaling": "standard",  # the hand computations below scale by the training rows' mean and deviation
+        },
         "window": {"input_length": 14, "horizon": 7},
-        "model": {"cell": "gru", "units": [4], "residual": "seasonal"},
+        "model": {"cell": "gru", "units": [4], "residual": "seasonal", "segment_length": None},
         "training": {"epochs": 3, "batch_size": 16, "learning_rate": 0.05, "early_stopping": {"patience": 2}}
         | training,
         "output": {"plots": False},

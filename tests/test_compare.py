@@ -24,6 +24,7 @@ from rnnforecast.errors import ConfigError
 from rnnforecast.text import markdown, ranked_table, table_rows
 
 CELLS = ("simple_rnn", "gru")
+AUTO_KEYS = (("data", "scaling"), ("model", "channels"), ("model", "segment_length"), ("model", "residual"))
 PLOTS = (
     "val_loss.png",
     "test_error.png",
@@ -63,13 +64,20 @@ def test_compare_writes_every_promised_file(compared):
 @pytest.mark.slow
 def test_runs_differ_only_in_cell(compared):
     out, _ = compared
-    base = yaml.safe_load((out / "config.yaml").read_text())
+    base = yaml.safe_load((out / "config.yaml").read_text())  # the base as written: auto keys stay auto
     base["model"]["cell"] = None
+    auto = [(s, k) for s, k in AUTO_KEYS if base[s][k] == "auto"]
+    settled = []
     for c in CELLS:
         cfg = yaml.safe_load((out / "runs" / f"{c}-seed42" / "config.yaml").read_text())
         assert cfg["model"]["cell"] == c
         cfg["model"]["cell"] = None
-        assert cfg == base  # same data, splits, windows, epochs and seed
+        settled.append({(s, k): cfg[s].pop(k) for s, k in auto})  # each run keeps what auto decided
+        assert "auto" not in settled[-1].values()
+        assert cfg == {
+            s: {k: v for k, v in d.items() if (s, k) not in auto} if isinstance(d, dict) else d for s, d in base.items()
+        }
+    assert all(s == settled[0] for s in settled)  # recurrent cells on the same data settle alike
     a, b = (json.loads((out / "runs" / f"{c}-seed42" / "metrics.json").read_text()) for c in CELLS)
     assert a["n_windows"] == b["n_windows"]
     assert (

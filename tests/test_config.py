@@ -140,9 +140,9 @@ def test_config_command_lists_the_allowed_values_of_every_closed_key():
     line = {ln.split(":")[0].strip().lstrip("# "): ln for ln in out.splitlines()}
     assert line["missing"].endswith("(interpolate | ffill | drop | error)")
     assert line["cell"].endswith("(simple_rnn | lstm | gru | dense)")
-    assert line["scaling"].endswith("(standard | minmax | none | window | instance)")
-    assert line["channels"].endswith("(mixed | independent)")
-    assert line["residual"].endswith("(none | persistence | seasonal)")
+    assert line["scaling"].endswith("(auto | standard | minmax | none | window | instance)")
+    assert line["channels"].endswith("(auto | mixed | independent)")
+    assert line["residual"].endswith("(auto | none | persistence | seasonal)")
     assert line["lr_schedule"].endswith("(constant | cosine)")
     assert line["time_unit"].endswith("(year | s | ms | us | ns | null)")
     assert line["jit_compile"].endswith("(true | false | auto)")

@@ -77,7 +77,7 @@ def test_scaler_sees_training_rows_only(tmp_path):
     n = 200
     y = np.concatenate([np.arange(140, dtype=float), 1e6 + np.arange(60)])
     p = write_csv(tmp_path, pd.DataFrame({"time": pd.date_range("2020", periods=n, freq="h"), "y": y}))
-    cfg = cfg_for(p, split={"train": 0.7, "val": 0.15, "test": 0.15})
+    cfg = cfg_for(p, split={"train": 0.7, "val": 0.15, "test": 0.15}, scaling="standard")
     data = series.build(load_frame(cfg.data, p), cfg)
     train = y[:140]
     assert data.segments[0].bounds == {"train": (0, 140), "val": (140, 170), "test": (170, 200)}

@@ -107,7 +107,7 @@ def test_export_weather_onnx_and_savedmodel_match_predict(weather_run, tmp_path)
     assert {"name": "weather=rain", "kind": "one_hot", "column": "weather", "value": "rain"} in sig["inputs"]
     assert sig["inputs"][-1]["name"] == "day_of_year_cos" and sig["inputs"][-1]["kind"] == "time_feature"
     assert sig["window_length"] == sig["input_length"] == 7 and sig["horizon"] == 2
-    assert sig["output_columns"] == ["temp_max"] and sig["scaling"] == "standard" and sig["transform"] == {}
+    assert sig["output_columns"] == ["temp_max"] and sig["scaling"] == "window" and sig["transform"] == {}  # auto
     assert (tmp_path / "export-savedmodel" / "savedmodel" / "saved_model.pb").exists()
 
 

@@ -100,7 +100,7 @@ def test_predict_uses_the_final_model(final_run, tmp_path):
     from rnnforecast.data import load_source
     from rnnforecast.series import build
 
-    cfg = load_config(str(final_run["config"]), ())
+    cfg = load_config(str(run / "config.yaml"), ())  # the config as the run settled it (auto keys decided)
     epochs = json.loads((run / "metrics.json").read_text())["training"]["best_epoch"]
     data = build(load_source(cfg), cfg, train_all=True)
     assert [b for b in data.bounds("train")] == [(0, N)]

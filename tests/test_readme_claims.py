@@ -37,6 +37,7 @@ def trend_run(tmp_path_factory):
             "time_column": "day",
             "target": "y",
             "split": {"val_start": VAL_START, "test_start": TEST_START},
+            "scaling": "standard",  # the hint is about scalers fitted on training rows (window scaling needs none)
         },
         "window": {"input_length": 7, "horizon": 2},
         "model": {"cell": "gru", "units": [4], "l2": 0.01},

@@ -84,7 +84,10 @@ def test_metrics_record_versions_hashes_and_no_timings(jax_runs):
     assert m["data_sha256"] == hashlib.sha256((config.parent / "weather.csv").read_bytes()).hexdigest()
     from rnnforecast.config import load_config
 
-    assert m["config_sha256"] == load_config(config).hash()
+    kept = load_config(a / "config.yaml")  # the config the run used: the user's, its auto keys settled
+    assert m["config_sha256"] == kept.hash()
+    autos = ("data.scaling", "model.channels", "model.segment_length", "model.residual")
+    assert kept.replace(**dict.fromkeys(autos, "auto")).hash() == load_config(config).hash()  # nothing else differs
     text = json.dumps(m)
     assert "seconds" not in text and "timing" not in text  # timings live in timing.json
     assert json.loads((a / "timing.json").read_text())["train_seconds"] > 0

@@ -171,7 +171,10 @@ def test_two_processes_on_one_run_dir_give_one_refusal_and_one_intact_run(tmp_pa
     seed = yaml.safe_load((run_dir / "config.yaml").read_text())["seed"]
     assert json.loads((run_dir / "metrics.json").read_text())["seed"] == seed
     winner = config if seed == 42 else other
-    assert json.loads((run_dir / "metrics.json").read_text())["config_sha256"] == load_config(str(winner)).hash()
+    # the hash of the config the run used: the winner's, its auto keys settled, as the run's config.yaml keeps it
+    kept = load_config(str(run_dir / "config.yaml"))
+    assert kept.seed == load_config(str(winner)).seed
+    assert json.loads((run_dir / "metrics.json").read_text())["config_sha256"] == kept.hash()
     assert not artifacts.partial_of(run_dir).exists()
     assert sorted(os.listdir(run_dir)) == sorted(
         [*artifacts.REQUIRED, "history.csv", "timing.json", "forecast.csv", "plots", "heldout"]  # final fit: default

@@ -184,8 +184,11 @@ def test_kill_9_then_rerun_continues_the_study(killed_study):
 def test_trials_score_val_and_only_the_best_touches_test(killed_study):
     out = killed_study.out
     trials = read_trials(out)
-    assert set(trials["params_model.cell"]) <= {"gru", "lstm"}
-    assert trials["params_training.learning_rate"].between(1e-3, 1e-2).all()
+    # a trial killed between Optuna's ask and its first suggestion has no parameters (a busy machine's timing)
+    drawn = trials.dropna(subset=["params_model.cell", "params_training.learning_rate"])
+    assert len(drawn) >= len(trials) - 1 and len(drawn) >= 2
+    assert set(drawn["params_model.cell"]) <= {"gru", "lstm"}
+    assert drawn["params_training.learning_rate"].between(1e-3, 1e-2).all()
     # Trials are scored on val only; the test split is read once, by best/.
     records = {p.parent.name: json.loads(p.read_text()) for p in out.rglob("metrics.json")}
     done = trials[trials["state"] == "COMPLETE"]["number"]
