@@ -8,7 +8,7 @@ BASE_STAMP := $(VENV)/.installed-base
 # the demo config: beats persistence, seasonal naive and window mean (tests/test_demo.py)
 CONFIG ?= configs/weather_gru.yaml
 
-.PHONY: install bytecode demo test test-fast lint format bench bench-quick bench-accuracy bench-m4 bench-ltsf clean
+.PHONY: install bytecode browser demo test test-fast lint format bench bench-quick bench-accuracy bench-m4 bench-ltsf clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,7 +34,14 @@ bytecode: $(BASE_STAMP)
 demo: $(BASE_STAMP) bytecode
 	$(BIN)/rnnforecast train $(CONFIG)
 
-test: $(STAMP) bytecode
+# Debian's Chromium for the tests that render the report and serve's page headless (tests/test_report_layout.py,
+# tests/test_serve.py); best effort: where it cannot be installed (no root, no apt) those tests skip, saying why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1; } || \
+	  echo "note: chromium is not installed; the headless-browser tests skip (apt-get install -y chromium)"
+
+test: $(STAMP) bytecode browser
 	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadgroup
 
 test-fast: $(STAMP) bytecode

@@ -213,12 +213,22 @@ def test_plan_of_a_framed_run_and_what_it_still_refuses(tmp_path):
         match=r"cannot fold model.residual: persistence into the export: it needs the last observed 'y', .* "
         r"Fix: train with 'y' in data.features to export",
     ):
-        plan_for(_data(tmp_path, {"data": {"features": ["x"]}, "model": {"residual": "persistence"}}), "run")
+        plan_for(
+            _data(tmp_path, {"data": {"features": ["x"], "scaling": "standard"}, "model": {"residual": "persistence"}}),
+            "run",
+        )
     with pytest.raises(
         RunError, match=r"model.residual: seasonal into the export: it needs the observed values of 'y'"
     ):
         plan_for(
-            _data(tmp_path, {"data": {"features": ["x"], "season_length": 5}, "model": {"residual": "seasonal"}}), "run"
+            _data(
+                tmp_path,
+                {
+                    "data": {"features": ["x"], "season_length": 5, "scaling": "standard"},
+                    "model": {"residual": "seasonal"},
+                },
+            ),
+            "run",
         )
     with pytest.raises(RunError, match=r"cannot fold data.scaling: instance .* Fix: train with 'y' in data.features"):
         plan_for(_data(tmp_path, {"data": {"features": ["x"], "scaling": "instance"}}), "run")

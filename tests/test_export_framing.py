@@ -110,7 +110,7 @@ RUNS = {
     },
     "window-persistence-mixed-segments": {
         "data": {"scaling": "window", **TWO},
-        "model": {"residual": "persistence", "segment_length": 4},
+        "model": {"residual": "persistence", "segment_length": 4, "channels": "mixed"},  # auto: independent
     },
 }
 
