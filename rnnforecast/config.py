@@ -129,6 +129,11 @@ class DataConfig:
     season_length: int | None = _f(None, "season for the seasonal-naive baseline; inferred from frequency", min=1)
     units: dict[str, str] = _f({}, "units of columns for plot labels, e.g. {temp_max: °C}")
 
+    @property
+    def transformed(self) -> bool:
+        """Whether any column is transformed (diff, log_diff, pct_change): the one place that says so."""
+        return any(kind != "none" for kind in self.transform.values())
+
 
 @dataclass(frozen=True)
 class WindowConfig:
@@ -331,7 +336,7 @@ class Config:
           transform. Left ``auto`` when ``residual`` is not given.
         """
         d, m = self.data, self.model
-        transformed = any(kind != "none" for kind in d.transform.values())
+        transformed = d.transformed
         scaling = d.scaling
         if scaling == "auto":  # a one-step window relative to its last value would hold only zeros
             scaling = "standard" if transformed or self.window.input_length < 2 else "window"

@@ -217,13 +217,15 @@ def _model_lines(asked: Config, cfg: Config, data: SeriesData) -> list[str]:
     segment_why = (
         f"one season of {season} steps, the window holds {L / season:g}"
         if m.segment_length
-        else f"the {L}-step window holds {L / season:g} seasons of {season} steps, fewer than 2"
+        else f"the {L}-step window is not two or more whole seasons of {season} steps"
+        if season >= 2 and CELLS[m.cell].recurrent and not m.bidirectional
+        else f"no season of 2 steps or more ({season})"
         if CELLS[m.cell].recurrent and not m.bidirectional
         else "segments need a recurrent cell read forward"
     )
     n = len(cfg.data.target)
     residual_why = "data.transform is set"
-    if asked.model.residual == "auto" and not any(k != "none" for k in cfg.data.transform.values()):
+    if asked.model.residual == "auto" and not cfg.data.transformed:
         maes = auto_residual(data, season)[1]
         p, s = maes.get("persistence"), maes.get("seasonal_naive")
         if s is None:
@@ -239,7 +241,7 @@ def _model_lines(asked: Config, cfg: Config, data: SeriesData) -> list[str]:
             "each window relative to its last value"
             if cfg.data.scaling == "window"
             else "data.transform is set"
-            if any(k != "none" for k in cfg.data.transform.values())
+            if cfg.data.transformed
             else "a one-step window relative to itself would hold only zeros"
         ),
         "model.channels": f"{n} targets, each its own sequence" if m.channels == "independent" else f"{n} target(s)",

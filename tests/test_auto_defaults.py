@@ -40,7 +40,16 @@ def test_a_plain_config_settles_to_window_scaling_independent_channels_and_day_s
 
 @pytest.mark.parametrize(
     ("input_length", "season", "segment"),
-    [(96, 24, 24), (48, 24, 24), (47, 24, None), (14, 7, 7), (13, 7, None), (96, 1, None), (24, 12, 12)],
+    [
+        (96, 24, 24),
+        (48, 24, 24),
+        (47, 24, None),
+        (24, 24, None),
+        (14, 7, 7),
+        (13, 7, None),
+        (96, 1, None),
+        (24, 12, 12),
+    ],
 )
 def test_segments_are_one_season_when_the_window_holds_two(input_length, season, segment):
     cfg = _cfg(**{"window.input_length": input_length})
@@ -216,14 +225,16 @@ def _validate_residual(tmp_path, csv, horizon=12):
 
 @pytest.mark.parametrize(
     ("cycle", "walk", "want"),
-    [(8.0, 0.05, "seasonal"), (1.0, 1.0, "none")],
-    ids=["a daily cycle dominates", "a random walk dominates"],
+    [(8.0, 0.05, "seasonal"), (1.0, 1.0, "none"), (3.0, 0.3, "none")],
+    ids=["a daily cycle dominates", "a random walk dominates", "seasonal naive better, but not by half"],
 )
 def test_residual_auto_is_seasonal_only_when_seasonal_naive_halves_persistence(tmp_path, cycle, walk, want):
     csv = _series(tmp_path / "y.csv", cycle, walk)
     line, train_rows = _validate_residual(tmp_path, csv)
     p, s = _shift_maes(pd.read_csv(csv), ["y"], 12, 24, train_rows)
     assert (s <= 0.5 * p) == (want == "seasonal")  # the fixture is what its name says
+    if cycle == 3.0:
+        assert 0.5 * p < s < p  # "the lower one" would choose seasonal here: the half is what decides
     assert line.split()[1] == want
     assert f"seasonal naive's MAE {s:.4g} on the training rows" in line and f"persistence's {p:.4g}" in line
 
@@ -266,3 +277,18 @@ def test_residual_auto_is_none_with_a_transform(tmp_path):
     out = CliRunner().invoke(cli, ["validate", str(path)])
     line = next(x for x in out.output.splitlines() if x.startswith("model.residual"))
     assert line.split()[1] == "none" and "data.transform is set" in line
+
+
+@pytest.mark.parametrize("input_length", [36, 60], ids=["1.5 seasons", "2.5 seasons: not whole"])
+def test_validate_says_why_a_window_gets_no_segments(tmp_path, input_length):
+    path = _write(tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    raw["window"]["input_length"] = input_length
+    path.write_text(yaml.safe_dump(raw))
+    out = CliRunner().invoke(cli, ["validate", str(path)])
+    assert out.exit_code == 0, out.output
+    line = next(x for x in out.output.splitlines() if x.startswith("model.segment_length"))
+    assert line == (
+        f"model.segment_length  none (one step at a time)  (auto: the {input_length}-step window is not two or more "
+        "whole seasons of 24 steps)"
+    )
