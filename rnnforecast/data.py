@@ -368,22 +368,42 @@ def load_frame(
 
 def _missing_tail(df: pd.DataFrame, targets: list[str]) -> dict[str, list[int]]:
     """Per series, the file lines (0 for an invented gap row) of the trailing rows with a missing target."""
-    out = {}
-    for name, g in df.groupby(SERIES, sort=False):
-        missing = g[targets].isna().any(axis=1).to_numpy()[::-1]
-        n = int(np.argmin(missing)) if not missing.all() else len(missing)
-        if n:
-            out[str(name)] = [int(x) if x == x else 0 for x in g[LINE].to_numpy()[len(g) - n :]]
-    return out
+    names, bounds = series_blocks(df)
+    counts = trailing(df[targets].isna().any(axis=1).to_numpy(), bounds)
+    lines = df[LINE].to_numpy()
+    return {
+        str(name): [int(x) if x == x else 0 for x in lines[hi - n : hi]]
+        for name, (_, hi), n in zip(names, bounds.tolist(), counts.tolist())
+        if n
+    }
 
 
 def _open_tail(df: pd.DataFrame, targets: list[str]) -> dict[str, int]:
     """Per series, the rows at its end with every target empty (horizon rows that carry known-future inputs)."""
-    out = {}
-    for sid, g in df.groupby(SERIES, sort=False):
-        empty = g[targets].isna().all(axis=1).to_numpy()[::-1]
-        out[str(sid)] = int(np.argmin(empty)) if not empty.all() else len(empty)
-    return out
+    names, bounds = series_blocks(df)
+    counts = trailing(df[targets].isna().all(axis=1).to_numpy(), bounds)
+    return {str(name): n for name, n in zip(names, counts.tolist())}
+
+
+def series_blocks(df: pd.DataFrame) -> tuple[list, np.ndarray]:
+    """``(names, bounds (S, 2))``: each series' rows ``[lo, hi)`` in a frame whose series are contiguous (as
+    ``_order_by_time`` and ``_regularise`` leave them), in order of appearance (``groupby(SERIES, sort=False)``'s
+    order), found at once instead of a group each."""
+    codes, names = pd.factorize(df[SERIES], sort=False)
+    if len(codes) and (np.diff(codes) < 0).any():  # not contiguous: no frame these functions see
+        raise AssertionError("the rows of each series must be contiguous")
+    starts = np.flatnonzero(np.diff(codes, prepend=-1))
+    return list(names), np.column_stack([starts, np.append(starts[1:], len(codes))])
+
+
+def trailing(flags: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """``(S,)`` how many rows at the end of each block ``[lo, hi)`` of ``bounds`` are flagged."""
+    if not len(bounds):
+        return np.zeros(0, dtype=np.int64)
+    unflagged = np.where(flags, -1, np.arange(len(flags)))  # a row's index where not flagged
+    last = np.maximum.reduceat(unflagged, bounds[:, 0])  # each block's last unflagged row, or < lo when none
+    lo, hi = bounds[:, 0], bounds[:, 1]
+    return np.where(last >= lo, hi - 1 - last, hi - lo)
 
 
 def _read_numbered(path: Path) -> pd.DataFrame:
@@ -667,6 +687,10 @@ def _order_by_time(df: pd.DataFrame, cfg: DataConfig, where: str) -> pd.DataFram
     """Group rows by series (stable); sort by time only when asked, else refuse disorder and duplicates."""
     by = [SERIES, cfg.time_column] if cfg.sort else SERIES
     df = df.sort_values(by, kind="stable")
+    codes = pd.factorize(df[SERIES], sort=False)[0]  # sorted: each series' rows contiguous
+    t = df[cfg.time_column].to_numpy()
+    if (t[1:] > t[:-1])[codes[1:] == codes[:-1]].all():  # every series in order, no duplicate: checked at once
+        return df
     parts = [
         _check_time_order(g, cfg.time_column, where, sid, cfg.series_id) for sid, g in df.groupby(SERIES, sort=False)
     ]
@@ -845,6 +869,9 @@ def _regularise(
     df: pd.DataFrame, tc: str, offset, where: str, frequency: str, zone: str = ""
 ) -> tuple[pd.DataFrame, int]:
     """One row per step of ``offset`` from each series' first to last time; new rows are all missing."""
+    if _on_grid(df, tc, offset):  # the common case, checked for every series at once: the same frame, reordered
+        out = df.reset_index(drop=True)
+        return out[[tc, *(c for c in out.columns if c != tc)]], 0
     parts, gaps = [], 0
     for sid, g in df.groupby(SERIES, sort=False):
         _check_grid_size(g, tc, offset, where, frequency)  # before anything is allocated
@@ -864,6 +891,25 @@ def _regularise(
         gaps += len(full) - len(g)
         parts.append(r.reset_index())
     return pd.concat(parts, ignore_index=True), gaps
+
+
+def _on_grid(df: pd.DataFrame, tc: str, offset) -> bool:
+    """Whether every series already has one row per step of a fixed-length ``offset`` (a Tick such as h or 15min,
+    or days) from its first time to its last, its rows contiguous: then ``_regularise`` adds no row and each
+    series' grid is its own times."""
+    if isinstance(offset, pd.offsets.Tick):
+        step = pd.Timedelta(offset).value
+    elif isinstance(offset, pd.offsets.Day):  # naive times (_parse_time): a day is 24 hours
+        step = offset.n * 86_400 * 10**9
+    else:
+        return False
+    if len(df) > MAX_ROWS or getattr(df[tc].dt, "tz", None) is not None:
+        return False
+    codes = pd.factorize(df[SERIES], sort=False)[0]
+    same = np.diff(codes) == 0
+    if (np.diff(codes) < 0).any():
+        return False
+    return bool((np.diff(ns(df[tc]))[same] == step).all())
 
 
 def _check_grid_size(g: pd.DataFrame, tc: str, offset, where: str, frequency: str) -> None:
