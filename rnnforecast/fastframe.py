@@ -308,7 +308,7 @@ def _times(values: list) -> np.ndarray | None:
         text = "\n".join(values)
     except TypeError:
         return None  # numbers (a time_unit question) or nulls
-    if not ISO_LINES.fullmatch(text + "\n"):
+    if not _iso_lines(text + "\n"):
         return None
     try:
         us = np.array(values, dtype="datetime64[us]")
@@ -318,6 +318,23 @@ def _times(values: list) -> np.ndarray | None:
     if ticks.min() < US_MIN or ticks.max() > US_MAX:
         return None
     return us.astype("datetime64[ns]")
+
+
+DIGIT_SHAPE = bytes(48 if 48 <= b <= 57 else b for b in range(256))  # every digit read as "0", the rest as is
+
+
+def _iso_lines(text: str) -> bool:
+    """Whether ``text`` (lines, each ended by a newline) matches ``ISO_LINES``. The common case, every line of one
+    shape (``2015-12-31`` with other digits), is checked as bytes in C: the first line against the pattern, then
+    the whole text, digits mapped to ``0``, against that line's shape repeated (the pattern tells lines apart by
+    their shape only); other texts go through the pattern line by line (10x slower)."""
+    end = text.find("\n") + 1
+    if end == 0 or not text.isascii():
+        return ISO_LINES.fullmatch(text) is not None
+    shape = text[:end].encode().translate(DIGIT_SHAPE)
+    if len(text) % end == 0 and text.encode().translate(DIGIT_SHAPE) == shape * (len(text) // end):
+        return ISO_LINES.fullmatch(text[:end]) is not None
+    return ISO_LINES.fullmatch(text) is not None
 
 
 def _numbers(cells: list[tuple], n: int, k: int) -> np.ndarray | None:

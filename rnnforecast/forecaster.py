@@ -221,21 +221,18 @@ def forecast_rows(
     else:
         future = list(windows.target_times_of(data.timestamps(last), H, frequency))
     quantile = "median" if method in ("quantile", "cqr") else "mean"
-    many = len(data.segments) > 1
-    points = pred[..., 0].tolist()  # (S, H, T) floats: one conversion, not one numpy scalar per cell
-    quantiles = bands.tolist() if bands is not None else None  # (S, H, T, Q)
-    rows = []
-    for i, s in enumerate(data.segments):
-        for h in range(H):
-            row = {"timestamp": future[i * H + h]}
-            if many:
-                row["series"] = s.series
-            row |= {"step": h + 1, "quantile": quantile}
-            row |= zip(data.targets, points[i][h])
-            if quantiles is not None:
-                row |= _quantile_cells(quantiles[i][h], qcols)
-            rows.append(row)
-    return rows
+    S, T = len(data.segments), pred.shape[2]
+    many = S > 1
+    # one row per series and step, series-major: timestamp, [series], step, quantile, the targets, then each
+    # target's quantiles (``qcols[j]``, target-major); the numbers converted to floats in one call
+    keys = ["timestamp", *(["series"] if many else []), "step", "quantile", *data.targets]
+    keys += [name for names in qcols for name in names]
+    numbers = pred[..., 0].reshape(S * H, T)
+    if bands is not None:
+        numbers = np.concatenate([numbers, bands.reshape(S * H, -1)], axis=1)
+    columns = [future, *([[s.series for s in data.segments for _ in range(H)]] if many else [])]
+    columns += [list(range(1, H + 1)) * S, [quantile] * (S * H)]
+    return [dict(zip(keys, (*cells, *values))) for *cells, values in zip(*columns, numbers.tolist())]
 
 
 def _forecast_bands(data: SeriesData, output: np.ndarray, calibration: I.RunIntervals | None):
@@ -251,12 +248,6 @@ def _forecast_bands(data: SeriesData, output: np.ndarray, calibration: I.RunInte
 def empty_forecast(targets: list[str]) -> pd.DataFrame:
     """forecast.csv of a run whose data cannot be forecast past (known-future inputs need ``horizon`` more rows)."""
     return pd.DataFrame(columns=["timestamp", "step", "quantile", *targets])
-
-
-def _quantile_cells(bands: list[list[float]], names: list[list[str]]) -> dict:
-    """``(T, Q)`` quantiles of one forecast step -> ``{temp_max_p10: ..., ...}`` (``names[j][k]``: target j's
-    quantile k's column, ``intervals.quantile_column``)."""
-    return {name: value for row, values in zip(names, bands) for name, value in zip(row, values)}
 
 
 def _check_history(data: SeriesData) -> None:
