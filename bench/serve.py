@@ -1,12 +1,17 @@
 """Load the real ``rnnforecast serve`` on 127.0.0.1: ``python -m bench.serve [--run DIR] [--seconds S]``.
 
 Trains the demo config (configs/weather_gru.yaml, a few epochs) unless ``--run`` names a run, starts the server in a
-subprocess and measures, with keep-alive ``http.client`` connections in threads:
+subprocess and measures, with two load generators in turn (``--client``), each a real HTTP/1.1 keep-alive client
+that reads every response whole and counts any status but 200 as failed: ``threads`` (``http.client`` connections,
+one thread each, as before; its figures keep the old keys) and ``asyncio`` (``bench/loadgen.py``: every connection
+in one uvloop event loop, requests encoded once, much less CPU per request on the cores the server shares; its
+figures under ``"asyncio"``):
 
 - one-series forecasts of 60 recent rows: p50/p99 latency and requests/s with ``--connections`` (8) connections,
   and with one connection (latency without queueing);
 - the batch endpoint: series forecast per second (``--batch`` items of 60 rows per request, and ``--batch-short``
   items of ``input_length`` rows, the least a forecast reads);
+- the server's CPU time per request (``server_cpu_ms``, psutil) beside each;
 - memory: the server's RSS with one run, and what a second loaded run adds (psutil);
 - beside them, ``rnnforecast predict RUN --data FILE --json`` from a fresh process (median of 3).
 
@@ -173,6 +178,32 @@ def load(port: int, path: str, bodies: list[bytes], connections: int, seconds: f
     }
 
 
+def measured(pid: int, client: str, port: int, path: str, bodies: list[bytes], connections: int, seconds: float):
+    """``load`` with the ``client`` generator (threads or asyncio), and the server's CPU seconds per request."""
+    import psutil
+
+    from bench import loadgen
+
+    server = psutil.Process(pid)
+    before = sum(server.cpu_times()[:2])
+    if client == "asyncio":
+        out = loadgen.load("127.0.0.1", port, path, bodies, connections, seconds)
+    else:
+        out = load(port, path, bodies, connections, seconds)
+    out["server_cpu_ms"] = round((sum(server.cpu_times()[:2]) - before) / max(out["requests"], 1) * 1000, 3)
+    return out
+
+
+def commit() -> str | None:
+    """The checked-out commit measured (``+`` when the work tree has changes), or None outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True)
+    except OSError:
+        return None
+    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "") if head.returncode == 0 else None
+
+
 def rss_mib(pid: int) -> float:
     import psutil
 
@@ -199,11 +230,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch", type=int, default=32, help="items (windows of 60 rows) per batch request")
     ap.add_argument("--batch-short", type=int, default=128, help="items of input_length rows per batch request")
     ap.add_argument("--series", type=int, default=100, help="series of the many-series run")
+    ap.add_argument(
+        "--client",
+        choices=["both", "threads", "asyncio"],
+        default="both",
+        help="load generator: http.client in threads (the old keys), asyncio/uvloop (under 'asyncio'), or both",
+    )
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         tmp = Path(tmp)
         run = args.run or train_demo(tmp)
         result = {"run": str(run), "rows_per_request": ROWS, "load_before": load_average(), "machine": machine()}
+        result["commit"] = commit()
         header, rows = recent_rows(run)
         data = tmp / "recent.csv"
         data.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n")
@@ -224,54 +262,74 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             stop(proc)
         proc, port = start([run, second, many], args.workers, tmp / "server2.log")
+        clients = ["threads", "asyncio"] if args.client == "both" else [args.client]
         try:
             result["rss_two_runs_mib"] = round(rss_mib(proc.pid), 1)
             path = f"/v1/runs/{run.name}/forecast"
             load(port, path, single, args.connections, 2.0)  # warm-up
-            result["single"] = load(port, path, single, args.connections, args.seconds)
-            result["single_one_connection"] = load(port, path, single, 1, args.seconds)  # latency without a queue
-            b = load(port, path + "/batch", batch, 2, args.seconds)  # 2 connections: a request is many forecasts
-            b["items_per_request"] = n_items
-            b["series_per_s"] = round(b["requests_per_s"] * n_items, 1)
-            result["batch"] = b
-            b = load(port, path + "/batch", batch_short, 2, args.seconds)
-            b["items_per_request"], b["rows_per_item"] = len(short), length
-            b["series_per_s"] = round(b["requests_per_s"] * len(short), 1)
-            result["batch_short"] = b
-            m = load(port, f"/v1/runs/{many.name}/forecast", [many_request], 2, args.seconds)
-            m["series_per_request"] = n_series
-            m["series_per_s"] = round(m["requests_per_s"] * n_series, 1)
-            result["many_series"] = m
+            for client in clients:
+                out = result if client == "threads" else result.setdefault("asyncio", {})
+
+                def measure(path, bodies, connections, client=client):
+                    return measured(proc.pid, client, port, path, bodies, connections, args.seconds)
+
+                out["single"] = measure(path, single, args.connections)
+                out["single_one_connection"] = measure(path, single, 1)  # latency without a queue
+                b = measure(path + "/batch", batch, 2)  # 2 connections: a request is many forecasts
+                b["items_per_request"] = n_items
+                b["series_per_s"] = round(b["requests_per_s"] * n_items, 1)
+                out["batch"] = b
+                b = measure(path + "/batch", batch_short, 2)
+                b["items_per_request"], b["rows_per_item"] = len(short), length
+                b["series_per_s"] = round(b["requests_per_s"] * len(short), 1)
+                out["batch_short"] = b
+                m = measure(f"/v1/runs/{many.name}/forecast", [many_request], 2)
+                m["series_per_request"] = n_series
+                m["series_per_s"] = round(m["requests_per_s"] * n_series, 1)
+                out["many_series"] = m
         finally:
             stop(proc)
         result["per_run_mib"] = round(result["rss_two_runs_mib"] - result["rss_one_run_mib"], 1)
         fresh = predict_fresh(run, data)
         result["predict_fresh_process_s"] = round(statistics.median(fresh), 3)
         result["load_after"] = load_average()
+    result["clients"] = {
+        "threads": "http.client, one keep-alive connection per thread, in the bench process (the old keys)",
+        "asyncio": "bench/loadgen.py: keep-alive connections as asyncio protocols on uvloop, one event loop in the "
+        "bench process, requests encoded once; status 200 and the whole body by Content-Length checked",
+    }
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H%M")  # one file per run, none overwritten
     out = ROOT / "bench" / "results" / f"serve-{stamp}-{socket.gethostname()}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
-    s, b = result["single"], result["batch"]
-    print(f"one series, {ROWS} rows, {args.connections} connections, {args.workers} worker(s):")
-    print(f"  p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, {s['requests_per_s']} requests/s, {s['failed']} failed")
-    o = result["single_one_connection"]
-    print(f"  one connection: p50 {o['p50_ms']} ms, p99 {o['p99_ms']} ms, {o['requests_per_s']} requests/s")
-    print(f"batch of {n_items}, 2 connections: {b['series_per_s']} series/s (p50 {b['p50_ms']} ms per request)")
-    bs = result["batch_short"]
-    print(
-        f"batch of {bs['items_per_request']} x {bs['rows_per_item']} rows, 2 connections: {bs['series_per_s']} series/s "
-        f"(p50 {bs['p50_ms']} ms per request)"
-    )
-    m = result["many_series"]
-    print(
-        f"one request of {m['series_per_request']} series x {ROWS} rows (a run with series_id): "
-        f"{m['series_per_s']} series/s (p50 {m['p50_ms']} ms per request)"
-    )
+    for client in clients:
+        report(result if client == "threads" else result["asyncio"], client, args)
     print(
         f"memory: {result['rss_one_run_mib']} MiB with one run, +{result['per_run_mib']} MiB for the copy and the many-series run"
     )
     print(f"rnnforecast predict from a fresh process: {result['predict_fresh_process_s']} s")
     print(f"load average before {result['load_before']}, after {result['load_after']}; written to {out}")
+
+
+def report(r: dict, client: str, args) -> None:
+    """Print one generator's figures."""
+    s, o, b, bs, m = (r[k] for k in ("single", "single_one_connection", "batch", "batch_short", "many_series"))
+    print(f"[{client}] one series, {ROWS} rows, {args.connections} connections, {args.workers} worker(s):")
+    print(f"  p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, {s['requests_per_s']} requests/s, {s['failed']} failed")
+    print(f"  one connection: p50 {o['p50_ms']} ms, p99 {o['p99_ms']} ms, {o['requests_per_s']} requests/s")
+    print(
+        f"  batch of {b['items_per_request']}, 2 connections: {b['series_per_s']} series/s "
+        f"(p50 {b['p50_ms']} ms per request)"
+    )
+    print(
+        f"  batch of {bs['items_per_request']} x {bs['rows_per_item']} rows, 2 connections: {bs['series_per_s']} "
+        f"series/s (p50 {bs['p50_ms']} ms per request)"
+    )
+    print(
+        f"  one request of {m['series_per_request']} series x {ROWS} rows (a run with series_id): "
+        f"{m['series_per_s']} series/s (p50 {m['p50_ms']} ms per request)"
+    )
+    cpu = ", ".join(f"{k} {r[k]['server_cpu_ms']}" for k in ("single", "single_one_connection", "batch", "batch_short"))
+    print(f"  server CPU ms per request: {cpu}, many_series {m['server_cpu_ms']}")
 
 
 if __name__ == "__main__":

@@ -190,12 +190,11 @@ class Plan:
         return one_hot + [f"{n}_{p}" for n in self.forecaster.config.data.time_features for p in ("sin", "cos")]
 
     def _cells(self, rows, numeric: list[str]):
-        """``(times or None, number cells (one tuple a row), {categorical column: its values})`` read from
-        ``rows``, or None: a key missing, or a record that is no dict."""
+        """``(times or None, number cells (one list a column, in ``numeric`` order), {categorical column: its
+        values})`` read from ``rows``, or None: a key missing, or a record that is no dict."""
         try:  # as many keys as the run's columns, and each of them: the same keys (itemgetter runs in C)
             times = _times(list(map(itemgetter(self.time_column), rows)))
-            cells = list(map(itemgetter(*numeric), rows)) if numeric else [() for _ in rows]
-            cells = cells if len(numeric) != 1 else [(v,) for v in cells]  # itemgetter(one) gives no 1-tuple
+            cells = [list(map(itemgetter(col), rows)) for col in numeric]
             text = {col: list(map(itemgetter(col), rows)) for col in self.categories}
         except (KeyError, TypeError):  # a key missing, or a record that is no dict
             return None
@@ -337,13 +336,13 @@ def _iso_lines(text: str) -> bool:
     return ISO_LINES.fullmatch(text) is not None
 
 
-def _numbers(cells: list[tuple], n: int, k: int) -> np.ndarray | None:
-    """``(n, k)`` float64 of JSON numbers that are finite and within ``MAX_ABS``, or None (a missing value, a bool,
-    text: the full path fills, converts or refuses it)."""
+def _numbers(cells: list[list], n: int, k: int) -> np.ndarray | None:
+    """``(n, k)`` float64 of ``k`` columns of JSON numbers that are finite and within ``MAX_ABS``, or None (a missing
+    value, a bool, text: the full path fills, converts or refuses it)."""
     if not set(map(type, chain.from_iterable(cells))) <= {int, float}:
         return None
     try:
-        numbers = np.fromiter(chain.from_iterable(cells), np.float64, n * k).reshape(n, k)
+        numbers = np.array(cells, dtype=np.float64).reshape(k, n).T  # a list of numbers a column: one C loop each
     except OverflowError:  # an integer beyond float64
         return None
     if not (np.isfinite(numbers).all() and np.abs(numbers).max(initial=0.0) <= min(MAX_ABS, MAX_EXACT)):

@@ -202,10 +202,16 @@ def forecast_table(model, data: SeriesData, frequency: str, calibration: I.RunIn
 
 
 def forecast_rows(
-    model, data: SeriesData, frequency: str, calibration: I.RunIntervals | None = None, iso: bool = False
+    model,
+    data: SeriesData,
+    frequency: str,
+    calibration: I.RunIntervals | None = None,
+    iso: bool = False,
+    series: bool = True,
 ) -> list[dict]:
     """The rows of :func:`forecast_table` as dicts (the server answers them without a DataFrame, ``iso``: its
-    timestamps as ISO text, else Timestamps); the model is called once for every series of ``data``."""
+    timestamps as ISO text, else Timestamps); the model is called once for every series of ``data``. ``series``:
+    the ``series`` column when there are several (False: the server's batch items, each answered apart)."""
     _check_history(data)
     L, H = data.input_length, data.horizon
     starts, inputs = data.forecast_inputs(frequency)  # (S,), the window ending at each series' last observed row
@@ -222,7 +228,7 @@ def forecast_rows(
         future = list(windows.target_times_of(data.timestamps(last), H, frequency))
     quantile = "median" if method in ("quantile", "cqr") else "mean"
     S, T = len(data.segments), pred.shape[2]
-    many = S > 1
+    many = S > 1 and series
     # one row per series and step, series-major: timestamp, [series], step, quantile, the targets, then each
     # target's quantiles (``qcols[j]``, target-major); the numbers converted to floats in one call
     keys = ["timestamp", *(["series"] if many else []), "step", "quantile", *data.targets]
