@@ -131,12 +131,12 @@ def load(host: str, port: int, path: str, bodies: list[bytes], connections: int,
     except ImportError:  # pragma: no cover - the serve extra installs uvloop
         out = asyncio.run(_run(host, port, requests, connections, seconds))
     latencies = out["latencies"]
-    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99 or [float("nan")] * 99
     return {
         "requests": len(latencies),
         "failed": out["failed"],
         "seconds": round(out["seconds"], 2),
         "requests_per_s": round(len(latencies) / out["seconds"], 1),
-        "p50_ms": round(q[49] * 1000, 2),
+        "p50_ms": round(q[49] * 1000, 2),  # NaN when no response was read whole
         "p99_ms": round(q[98] * 1000, 2),
     }

@@ -226,3 +226,79 @@ def test_offset_prefilter_finds_exactly_what_the_regex_finds(texts):
 
     s = pd.Series(texts, dtype="str")
     assert _with_offset(s).tolist() == s.str.contains(TZ_SUFFIX, regex=True).to_numpy(dtype=bool).tolist()
+
+
+def _series_table(step: str, start: str, lengths: list[int], seed: int = 0) -> pd.DataFrame:
+    """Series ``s<k>`` of ``lengths[k]`` rows on ``step``, each its own level, written newest id first (the file's
+    order is not the series' order); series 1 ends with two missing targets, series 2 with one."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for k, n in enumerate(lengths):
+        t = pd.date_range(pd.Timestamp(start) + k * pd.tseries.frequencies.to_offset(step), periods=n, freq=step)
+        y = 10.0 * k + rng.standard_normal(n)
+        if k in (1, 2):
+            y[n - (3 - k) :] = np.nan
+        parts.append(pd.DataFrame({"id": f"s{k}", "time": t.astype(str), "y": y, "x": rng.standard_normal(n)}))
+    return pd.concat(parts[::-1], ignore_index=True)
+
+
+def _tails_by_groupby(df: pd.DataFrame) -> tuple[dict, dict]:
+    """The trailing missing and all-empty target rows of each series, one group at a time (pandas' groupby)."""
+    from rnnforecast.data import LINE, SERIES
+
+    missing, empty = {}, {}
+    for sid, g in df.groupby(SERIES, sort=False):
+        na = g["y"].isna().to_numpy()
+        n = len(na) - (np.flatnonzero(~na).max() + 1 if (~na).any() else 0)
+        empty[str(sid)] = n
+        if n:
+            missing[str(sid)] = [int(x) for x in g[LINE].to_numpy()[len(g) - n :]]
+    return missing, empty
+
+
+@pytest.mark.parametrize(
+    "step, start", [("h", "2020-03-01 00:30"), ("15min", "2019-12-31 23:00"), ("D", "2020-02-27"), ("2D", "2021-01-01")]
+)
+def test_series_checked_at_once_equal_one_group_at_a_time(tmp_path, step, start, monkeypatch):
+    """load_frame checks the order, grid and tails of every series at once when each is already on its grid: the
+    frame, gap count and tails equal those of the per-series loop (forced), and the tails a groupby finds."""
+    from rnnforecast import data as D
+
+    table = _series_table(step, start, [9, 6, 12, 1, 7])
+    cfg = cfg_for(tmp_path / "t.csv", series_id="id", frequency=step, missing="interpolate").data
+    fast = load_frame(cfg, "t", table=table.copy())
+    monkeypatch.setattr(D, "_on_grid", lambda *a: False)
+    loop = load_frame(cfg, "t", table=table.copy())
+    pd.testing.assert_frame_equal(fast.df, loop.df)
+    assert fast.series == loop.series == ["s0", "s1", "s2", "s3", "s4"]
+    assert fast.gap_rows == loop.gap_rows == 0
+    assert (fast.missing_tail, fast.open_tail) == (loop.missing_tail, loop.open_tail)
+    df = table.assign(**{D.LINE: np.arange(len(table))})  # a table's rows are numbered from 0, as sent
+    df = D._order_by_time(D._label_series(D._parse_time(df, "time", "t")[0], cfg, "t"), cfg, "t")
+    missing, empty = _tails_by_groupby(df)
+    # the table holds s4 (7 rows), s3 (1), s2 (12: rows 8-19), s1 (6: rows 20-25), s0 (9)
+    assert missing == {"s1": [24, 25], "s2": [19]} == fast.missing_tail
+    assert empty == fast.open_tail == {"s0": 0, "s1": 2, "s2": 1, "s3": 0, "s4": 0}
+    offset = pd.tseries.frequencies.to_offset(step)
+    looped = D._regularise(df.copy(), "time", offset, "t", step)
+    monkeypatch.undo()
+    assert D._on_grid(df, "time", offset)
+    at_once = D._regularise(df.copy(), "time", offset, "t", step)
+    pd.testing.assert_frame_equal(at_once[0], looped[0])  # columns in the loop's order too
+    assert at_once[1] == looped[1] == 0
+
+
+def test_a_gap_or_disorder_in_one_series_still_takes_the_loop(tmp_path):
+    """The at-once checks only pass the clean case: a gap in one series of five becomes a row (and is counted),
+    disorder in another is refused with that series and line named, as before."""
+    table = _series_table("h", "2020-03-01", [9, 6, 12, 1, 7])
+    cfg = cfg_for(tmp_path / "t.csv", series_id="id", frequency="h").data
+    gap = table.drop(index=table.index[(table["id"] == "s2")][4])
+    frame = load_frame(cfg, "t", table=gap)
+    assert frame.gap_rows == 1 and len(frame.df) == len(table)
+    swapped = table.copy()
+    rows = swapped.index[swapped["id"] == "s4"][[2, 3]]
+    swapped.loc[rows, "time"] = swapped.loc[rows[::-1], "time"].to_numpy()
+    with pytest.raises(DataError, match=r"timestamps of series 's4' are out of order") as e:
+        load_frame(cfg, "t", table=swapped)
+    assert e.value.where == f"t:{rows[1]}"

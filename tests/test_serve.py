@@ -687,3 +687,22 @@ def test_a_run_numpy_cannot_replay_is_served_through_keras(weather_config, tmp_p
         assert "temp_max_p10" in want["columns"] and want["forecast"][0]["quantile"] == "median"
     finally:
         srv.stop()
+
+
+def test_batch_items_equal_predict_json(server, weather_run, tmp_path):
+    """A batch of clean items (answered in one pass) gives each item the numbers `predict --json` prints for its
+    rows, and the series-forecast metric counts every item."""
+    header, rows = tail_rows(60)
+    ends = [60, 51, 37, 30]  # windows ending at different rows, of different lengths
+    items = [{"id": f"to-{e}", "data": records(header, rows[e - 20 - k : e])} for k, e in enumerate(ends)]
+    before = _samples(server.client.get("/metrics").text, "rnnforecast_series_forecast_total", run="weather")
+    r = server.client.post("/v1/runs/weather/forecast/batch", json={"items": items})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    for k, (e, result) in enumerate(zip(ends, results)):
+        want = predict_json(weather_run, write_csv(tmp_path / f"{e}.csv", header, rows[e - 20 - k : e]))
+        assert result["id"] == f"to-{e}" and result["columns"] == want["columns"]
+        assert result["forecast"] == want["forecast"]  # the same floats, to the last bit
+    assert len({res["forecast"][0]["temp_max"] for res in results}) == len(ends)
+    after = _samples(server.client.get("/metrics").text, "rnnforecast_series_forecast_total", run="weather")
+    assert after - before == len(ends)
