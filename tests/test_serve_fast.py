@@ -404,3 +404,25 @@ def test_batch_ids_orjson_would_misread_are_read_by_the_app(weather_run):
     assert status == 200
     assert [r["id"] for r in json.loads(answer)["results"]] == ["123456789012345678901234", "2.5"]
     assert serve.parse_lane(body.encode())["items"][0]["id"] == 1.2345678901234569e23  # what the lane would read
+
+
+def test_the_server_process_freezes_what_it_loaded_and_a_reload_still_frees_the_old_run(weather_run):
+    """freeze_loaded (the server's entry points) hides what was loaded from the garbage collector; the run a reload
+    replaces is still freed. In a child process: freezing is process-wide."""
+    code = """
+import gc, sys, weakref
+from rnnforecast import serve
+runs = serve.Runs([sys.argv[1]])
+runs.load_all()
+app = serve.create_app(serve.Options([sys.argv[1]]), runs)
+assert gc.get_freeze_count() == 0
+serve.freeze_loaded()
+name = next(iter(runs.loaded))
+old = weakref.ref(runs.loaded[name].forecaster.model)
+runs.reload(name)
+print(gc.get_freeze_count(), old() is None, runs.loaded[name].forecaster.model is not None)
+"""
+    r = subprocess.run([sys.executable, "-c", code, str(weather_run)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    frozen, freed, loaded = r.stdout.split()
+    assert int(frozen) > 10_000 and freed == "True" and loaded == "True"
