@@ -185,12 +185,17 @@ def measured(pid: int, client: str, port: int, path: str, bodies: list[bytes], c
     from bench import loadgen
 
     server = psutil.Process(pid)
-    before = sum(server.cpu_times()[:2])
+    processes = [server, *server.children(recursive=True)]  # with --workers N, the workers are its children
+
+    def cpu() -> float:
+        return sum(sum(p.cpu_times()[:2]) for p in processes)
+
+    before = cpu()
     if client == "asyncio":
         out = loadgen.load("127.0.0.1", port, path, bodies, connections, seconds)
     else:
         out = load(port, path, bodies, connections, seconds)
-    out["server_cpu_ms"] = round((sum(server.cpu_times()[:2]) - before) / max(out["requests"], 1) * 1000, 3)
+    out["server_cpu_ms"] = round((cpu() - before) / max(out["requests"], 1) * 1000, 3)
     return out
 
 
