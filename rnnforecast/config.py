@@ -210,7 +210,9 @@ class TrainingConfig:
         "multiplied by lr_decay every epoch (SegRNN's schedule); either after warmup_epochs of linear warm-up",
     )
     warmup_epochs: int = _f(0, "epochs of linear learning-rate warm-up (with lr_schedule: cosine or step)", min=0)
-    lr_decay: float = _f(0.9, "with lr_schedule: step, the factor applied every epoch after lr_decay_after", gt=0, max=1)
+    lr_decay: float = _f(
+        0.9, "with lr_schedule: step, the factor applied every epoch after lr_decay_after", gt=0, max=1
+    )
     lr_decay_after: int = _f(3, "with lr_schedule: step, epochs at the full rate (after warm-up) before decay", min=0)
     clipnorm: float | None = _f(None, "clip gradient norm (against exploding gradients)", gt=0)
     early_stopping: EarlyStoppingConfig | None = _f(EarlyStoppingConfig(), "null disables")
