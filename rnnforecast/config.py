@@ -204,10 +204,16 @@ class TrainingConfig:
     loss: Literal["mse", "mae", "huber"] = _f(
         "mae", "training loss (mae: the error every table leads with; measured to win, docs/accuracy.md)"
     )
-    lr_schedule: Literal["constant", "cosine"] = _f(
-        "constant", "cosine: the learning rate decays to 0 over the epochs (after warmup_epochs of linear warm-up)"
+    lr_schedule: Literal["constant", "cosine", "step"] = _f(
+        "constant",
+        "cosine: the learning rate decays to 0 over the epochs; step: it stays for lr_decay_after epochs, then is "
+        "multiplied by lr_decay every epoch (SegRNN's schedule); either after warmup_epochs of linear warm-up",
     )
-    warmup_epochs: int = _f(0, "epochs of linear learning-rate warm-up (with lr_schedule: cosine)", min=0)
+    warmup_epochs: int = _f(0, "epochs of linear learning-rate warm-up (with lr_schedule: cosine or step)", min=0)
+    lr_decay: float = _f(
+        0.9, "with lr_schedule: step, the factor applied every epoch after lr_decay_after", gt=0, max=1
+    )
+    lr_decay_after: int = _f(3, "with lr_schedule: step, epochs at the full rate (after warm-up) before decay", min=0)
     clipnorm: float | None = _f(None, "clip gradient norm (against exploding gradients)", gt=0)
     early_stopping: EarlyStoppingConfig | None = _f(EarlyStoppingConfig(), "null disables")
     reduce_lr_on_plateau: ReduceLROnPlateauConfig | None = _f(None, "null disables")
@@ -1062,19 +1068,28 @@ def _check_segments(m: ModelConfig, w: WindowConfig, where: _Where) -> None:
 
 
 def _check_schedule(t: TrainingConfig, where: _Where) -> None:
-    """Warm-up belongs to the cosine schedule, which sets the learning rate alone (no reduce_lr_on_plateau)."""
-    if t.lr_schedule == "cosine" and t.reduce_lr_on_plateau is not None:
+    """Warm-up belongs to a schedule (cosine or step), which sets the learning rate alone (no
+    reduce_lr_on_plateau); the step schedule's keys mean nothing without it."""
+    if t.lr_schedule != "constant" and t.reduce_lr_on_plateau is not None:
         raise ConfigError(
-            "a cosine schedule sets the learning rate itself; reduce_lr_on_plateau cannot change it",
+            f"a {t.lr_schedule} schedule sets the learning rate itself; reduce_lr_on_plateau cannot change it",
             where=where("training.reduce_lr_on_plateau"),
             fix="set training.reduce_lr_on_plateau: null, or training.lr_schedule: constant",
         )
-    if t.warmup_epochs and t.lr_schedule != "cosine":
+    if t.warmup_epochs and t.lr_schedule == "constant":
         raise ConfigError(
-            "warm-up is part of the cosine schedule",
+            "warm-up is part of a learning-rate schedule",
             where=where("training.warmup_epochs"),
-            fix="set training.lr_schedule: cosine, or warmup_epochs: 0",
+            fix="set training.lr_schedule: cosine or step, or warmup_epochs: 0",
         )
+    default = TrainingConfig()
+    for key in ("lr_decay", "lr_decay_after"):
+        if getattr(t, key) != getattr(default, key) and t.lr_schedule != "step":
+            raise ConfigError(
+                f"{key} belongs to the step schedule",
+                where=where(f"training.{key}"),
+                fix=f"set training.lr_schedule: step, or remove training.{key}",
+            )
 
 
 def _check_size(cfg: Config, where: _Where) -> None:

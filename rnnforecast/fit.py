@@ -473,18 +473,22 @@ def _keras_callbacks(t: TrainingConfig, start: tuple[float, list] | None = None)
         out.append(
             keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=r.factor, patience=r.patience, min_lr=r.min_lr)
         )
-    if t.lr_schedule == "cosine":
-        out.append(keras.callbacks.LearningRateScheduler(lambda epoch, _lr: cosine_rate(t, epoch)))
+    if t.lr_schedule != "constant":
+        out.append(keras.callbacks.LearningRateScheduler(lambda epoch, _lr: scheduled_rate(t, epoch)))
     return out
 
 
-def cosine_rate(t: TrainingConfig, epoch: int) -> float:
-    """The learning rate of ``epoch`` (0-based): linear warm-up over ``warmup_epochs``, then a half cosine from
-    ``learning_rate`` towards 0 over the remaining epochs. A function of the epoch alone, so a resumed run
-    continues the same schedule."""
+def scheduled_rate(t: TrainingConfig, epoch: int) -> float:
+    """The learning rate of ``epoch`` (0-based): linear warm-up over ``warmup_epochs``, then
+    - cosine: a half cosine from ``learning_rate`` towards 0 over the remaining epochs;
+    - step: ``learning_rate`` for ``lr_decay_after`` epochs, then times ``lr_decay`` every epoch (SegRNN's
+      "type3": 1e-3 for three epochs, then x0.9 per epoch).
+    A function of the epoch alone, so a resumed run continues the same schedule."""
     w, n = t.warmup_epochs, t.epochs
     if epoch < w:
         return t.learning_rate * (epoch + 1) / (w + 1)
+    if t.lr_schedule == "step":
+        return t.learning_rate * t.lr_decay ** max(0, epoch - w - t.lr_decay_after + 1)
     return t.learning_rate * 0.5 * (1.0 + math.cos(math.pi * (epoch - w) / max(1, n - w)))
 
 

@@ -131,12 +131,22 @@ def test_segment_model_trains_and_predicts_without_keras_as_keras_does(segment_r
 
 
 def test_cosine_rate_by_hand():
-    from rnnforecast.fit import cosine_rate
+    from rnnforecast.fit import scheduled_rate
 
     t = TrainingConfig(epochs=5, learning_rate=0.1, lr_schedule="cosine", warmup_epochs=1)
     # warm-up: 0.1 * 1/2; then 0.1 * (1 + cos(pi * k / 4)) / 2 for k = 0..3
     want = [0.05, 0.1, 0.1 * (1 + math.cos(math.pi / 4)) / 2, 0.05, 0.1 * (1 + math.cos(3 * math.pi / 4)) / 2]
-    assert [cosine_rate(t, e) for e in range(5)] == pytest.approx(want, rel=1e-12)
+    assert [scheduled_rate(t, e) for e in range(5)] == pytest.approx(want, rel=1e-12)
+
+
+def test_step_rate_by_hand():
+    from rnnforecast.fit import scheduled_rate
+
+    # SegRNN's decay: the full rate for lr_decay_after epochs, then x lr_decay per epoch; warm-up first
+    t = TrainingConfig(epochs=8, learning_rate=0.2, lr_schedule="step", lr_decay=0.5, lr_decay_after=2)
+    assert [scheduled_rate(t, e) for e in range(6)] == pytest.approx([0.2, 0.2, 0.1, 0.05, 0.025, 0.0125])
+    t = TrainingConfig(epochs=8, learning_rate=0.3, lr_schedule="step", warmup_epochs=2, lr_decay_after=1)
+    assert [scheduled_rate(t, e) for e in range(5)] == pytest.approx([0.1, 0.2, 0.3, 0.27, 0.243])
 
 
 @pytest.mark.parametrize(
@@ -147,7 +157,11 @@ def test_cosine_rate_by_hand():
         ({"model": {"segment_length": 7, "bidirectional": True}}, "model.bidirectional", "forward only"),
         ({"model": {"channels": "independent"}, "data": {"features": ["wind"]}}, "model.channels", "'temp_max'"),
         ({"training": {"lr_schedule": "cosine", "reduce_lr_on_plateau": {}}}, "reduce_lr_on_plateau", "cosine"),
-        ({"training": {"warmup_epochs": 2}}, "training.warmup_epochs", "cosine"),
+        ({"training": {"warmup_epochs": 2}}, "training.warmup_epochs", "cosine or step"),
+        ({"training": {"lr_schedule": "step", "reduce_lr_on_plateau": {}}}, "reduce_lr_on_plateau", "step"),
+        ({"training": {"lr_decay": 0.5}}, "training.lr_decay", "step schedule"),
+        ({"training": {"lr_schedule": "cosine", "lr_decay_after": 5}}, "training.lr_decay_after", "step schedule"),
+        ({"training": {"lr_schedule": "step", "lr_decay": 1.5}}, "training.lr_decay", "1"),
         ({"model": {"channels": "independant"}}, "model.channels", "independent"),
     ],
 )

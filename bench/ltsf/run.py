@@ -112,6 +112,7 @@ def main(argv=None) -> None:
     ap.add_argument("--set", action="append", default=[], help="override for every training (KEY=VALUE)")
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "ltsf" / "work")
     ap.add_argument("--no-dlinear", action="store_true", help="skip the same-run DLinear reference")
+    ap.add_argument("--tag", default="", help="suffix of the results file (variants: -step, -mse, ...)")
     ap.add_argument(
         "--plain",
         action="store_true",
@@ -129,7 +130,7 @@ def main(argv=None) -> None:
         dl = None if args.no_dlinear else reference.dlinear(str(csv), h, seed=0)
         rows.append({"horizon": h, "runs": runs, "persistence": pers, "dlinear": dl})
         print(_row(rows[-1]), flush=True)
-    out = ROOT / "bench" / "results" / f"{dt.date.today()}-ltsf{'-plain' if args.plain else ''}.json"
+    out = ROOT / "bench" / "results" / f"{dt.date.today()}-ltsf{'-plain' if args.plain else ''}{args.tag}.json"
     record = {"machine": machine(), "plain": args.plain, "overrides": args.set, "rows": rows}
     out.write_text(json.dumps(record, indent=1))
     print(f"results: {out}")
