@@ -143,7 +143,7 @@ def test_config_command_lists_the_allowed_values_of_every_closed_key():
     assert line["scaling"].endswith("(auto | standard | minmax | none | window | instance)")
     assert line["channels"].endswith("(auto | mixed | independent)")
     assert line["residual"].endswith("(auto | none | persistence | seasonal)")
-    assert line["lr_schedule"].endswith("(constant | cosine)")
+    assert line["lr_schedule"].endswith("(constant | cosine | step)")
     assert line["time_unit"].endswith("(year | s | ms | us | ns | null)")
     assert line["jit_compile"].endswith("(true | false | auto)")
     assert line["activation"].endswith("(tanh | relu | sigmoid | linear | elu | selu | softsign)")
