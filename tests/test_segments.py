@@ -149,6 +149,30 @@ def test_step_rate_by_hand():
     assert [scheduled_rate(t, e) for e in range(5)] == pytest.approx([0.1, 0.2, 0.3, 0.27, 0.243])
 
 
+def test_a_run_trains_at_the_step_schedules_rates(tmp_path):
+    """The rates history.csv records are the schedule's: 1e-3 for one epoch, then halved every epoch."""
+    cfg = {
+        "data": {"path": str(DATA / "weather.csv"), "target": "temp_max"},
+        "window": {"input_length": 14, "horizon": 3},
+        "model": {"cell": "gru", "units": [4]},
+        "training": {
+            "epochs": 4,
+            "lr_schedule": "step",
+            "lr_decay": 0.5,
+            "lr_decay_after": 1,
+            "early_stopping": None,
+            "final_fit": False,
+        },
+        "output": {"plots": False},
+    }
+    run = tmp_path / "run"
+    done = run_cli("train", str(write_config(tmp_path, cfg)), "--run-dir", str(run), "-q")
+    assert done.returncode == 0, done.stderr
+    history = pd.read_csv(run / "history.csv")
+    rate = "learning_rate" if "learning_rate" in history else "lr"
+    assert history[rate].tolist() == pytest.approx([1e-3, 5e-4, 2.5e-4, 1.25e-4], rel=1e-6)
+
+
 @pytest.mark.parametrize(
     "changes,where,words",
     [
