@@ -134,14 +134,10 @@ class DataConfig:
     units: dict[str, str] = _f({}, "units of columns for plot labels, e.g. {temp_max: °C}")
 
     @property
-    def transformed(self) -> bool:
-        """Whether any column is transformed (diff, log_diff, pct_change, log): the one place that says so."""
-        return any(kind != "none" for kind in self.transform.values())
-
-    @property
     def differenced(self) -> bool:
         """Whether any column is differenced against the row before (diff, log_diff, pct_change: level-free, its
-        first row has no value); ``log`` keeps the level."""
+        first row has no value); ``log`` keeps the level. The one place that says so for a config
+        (``transforms.differences`` for a run's resolved transforms)."""
         return any(kind in DIFFERENCES for kind in self.transform.values())
 
 
