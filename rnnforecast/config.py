@@ -27,6 +27,7 @@ from .masking import mask_secrets
 
 TIME_FEATURES = ("hour_of_day", "day_of_week", "day_of_month", "day_of_year", "month_of_year")
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear", "elu", "selu", "softsign")
+DIFFERENCES = ("diff", "log_diff", "pct_change")  # data.transform kinds that read the row before (level-free)
 
 
 def _f(default: Any = dataclasses.MISSING, help: str = "", **constraints: Any) -> Any:
@@ -110,8 +111,11 @@ class DataConfig:
         "the forecast de-normalised with the same statistics",
     )
     scale_per_series: bool = _f(True, "with series_id: fit one scaler per series (else one global)")
-    transform: dict[str, Literal["none", "diff", "log_diff", "pct_change"]] = _f(
-        {}, "per-column transform before scaling, e.g. {close: log_diff}; a single value applies to all targets"
+    transform: dict[str, Literal["none", "diff", "log_diff", "pct_change", "log"]] = _f(
+        {},
+        "per-column transform before scaling, e.g. {close: log_diff}; a single value applies to all targets; "
+        "diff, log_diff, pct_change: each row against the row before (level-free); log: each value's logarithm, so "
+        "window scaling and a residual work on ratios and the loss on relative errors (positive values only)",
     )
     time_features: list[Literal[TIME_FEATURES]] = _f([], "calendar features encoded as sin/cos pairs")  # type: ignore[valid-type]
     future_time_features: bool = _f(
@@ -130,9 +134,11 @@ class DataConfig:
     units: dict[str, str] = _f({}, "units of columns for plot labels, e.g. {temp_max: °C}")
 
     @property
-    def transformed(self) -> bool:
-        """Whether any column is transformed (diff, log_diff, pct_change): the one place that says so."""
-        return any(kind != "none" for kind in self.transform.values())
+    def differenced(self) -> bool:
+        """Whether any column is differenced against the row before (diff, log_diff, pct_change: level-free, its
+        first row has no value); ``log`` keeps the level. The one place that says so for a config
+        (``transforms.differences`` for a run's resolved transforms)."""
+        return any(kind in DIFFERENCES for kind in self.transform.values())
 
 
 @dataclass(frozen=True)
@@ -178,7 +184,7 @@ class ModelConfig:
         "the network forecasts the difference to this baseline, which is added back: persistence (last value) "
         "or seasonal (same step last season, data.season_length or the frequency's season); auto: seasonal when "
         "seasonal naive's MAE on the training rows is at most half of persistence's, else none (none when "
-        "data.transform is set)",
+        "data.transform differences: diff, log_diff, pct_change)",
     )
 
 
@@ -332,20 +338,21 @@ class Config:
         settled config, so a forecast never re-decides; explicit values are kept as written.
 
         - ``data.scaling``: window (each window relative to its last value: a test period at a level the training
-          rows never reached is still in range); standard when ``data.transform`` is set (a transformed series is
-          already level-free) or the window is one step (relative to itself it would hold only zeros);
+          rows never reached is still in range); standard when ``data.transform`` differences (a differenced series
+          is already level-free; ``log`` is not) or the window is one step (relative to itself it would hold only
+          zeros);
         - ``model.channels``: independent when there are several targets, each among the inputs; else mixed;
         - ``model.segment_length``: one season when the window holds two or more whole ones and the cell runs
           forward over time (recurrent, not bidirectional); else null (one step at a time);
         - ``model.residual``: ``residual``, what :func:`rnnforecast.series.auto_residual` measured on the
           training rows (seasonal when the season explains most of the change, else none); none with a
-          transform. Left ``auto`` when ``residual`` is not given.
+          differencing transform. Left ``auto`` when ``residual`` is not given.
         """
         d, m = self.data, self.model
-        transformed = d.transformed
+        differenced = d.differenced  # a log keeps the level: window scaling and a residual still apply
         scaling = d.scaling
         if scaling == "auto":  # a one-step window relative to its last value would hold only zeros
-            scaling = "standard" if transformed or self.window.input_length < 2 else "window"
+            scaling = "standard" if differenced or self.window.input_length < 2 else "window"
         channels = m.channels
         if channels == "auto":
             inputs = d.target if d.features is None else d.features
@@ -356,8 +363,8 @@ class Config:
             segment = season_segment(self.window.input_length, season) if forward else None
         if m.residual != "auto":
             residual = m.residual
-        elif transformed or residual:
-            residual = "none" if transformed else residual
+        elif differenced or residual:
+            residual = "none" if differenced else residual
         else:
             residual = "auto"
         return dataclasses.replace(

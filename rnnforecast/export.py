@@ -4,13 +4,13 @@ The exported model takes raw input windows, ``(B, window_length, n_inputs)`` flo
 ``signature.json``'s input columns, and returns forecasts in original units, ``(B, horizon, n_targets)``.
 Inside it does what ``predict`` does around the Keras model (framing.py), in float64:
 
-    raw window ─ transform (diff, log_diff, pct_change; needs one extra row) ─ scale
+    raw window ─ transform (diff, log_diff, pct_change: one extra row; log) ─ scale
         ─ per-window normalisation (window, instance) ─ [seasonal differences of the target inputs]
         ─ [one sequence per target channel] ─ Keras model ─ [channels back] ─ [* residual spread + baseline]
         ─ de-normalise ─ unscale ─ cumulate from the last observed level ─ forecast
 
 ``window_length`` = ``input_length`` + one season (a seasonal residual reads the season before the window)
-+ 1 (a transform differences against the row before).
++ 1 (a difference reads the row before).
 
 Export runs on the TensorFlow backend (SavedModel is TensorFlow's format; ONNX goes through tf2onnx, as
 Keras' own ``model.export(format="onnx")`` does on that backend). Before anything is written, the exported
@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, artifacts, backend
+from . import __version__, artifacts, backend, transforms
 from .data import PERIODS
 from .errors import RunError
 from .framing import EPS
 
-TRANSFORM_CODES = {"none": 0, "diff": 1, "log_diff": 2, "pct_change": 3}
+TRANSFORM_CODES = {"none": 0, "diff": 1, "log_diff": 2, "pct_change": 3, "log": 4}
 RTOL = 1e-4  # agreement required between the exported model and predict
 
 
@@ -43,7 +43,7 @@ class Plan:
     targets: list[str]
     input_length: int
     horizon: int
-    skip: int  # 1 when a transformed input needs the row before the window
+    skip: int  # 1 when a differenced input needs the row before the window
     input_transform: np.ndarray  # (F,) TRANSFORM_CODES of each input column
     shift_in: np.ndarray  # (F,) scaler shift of each input column
     scale_in: np.ndarray  # (F,)
@@ -87,7 +87,7 @@ def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
         targets=list(targets),
         input_length=data.input_length,
         horizon=data.horizon,
-        skip=int(codes.any()),
+        skip=int(transforms.differences(data.transform)),
         input_transform=codes,
         shift_in=scaler.shift[0, fi].astype(np.float64),
         scale_in=scaler.scale[0, fi].astype(np.float64),
@@ -171,7 +171,10 @@ def _check_levels(data, pos: list[int], where: str) -> None:
 
 
 def _invert_steps(ops, steps, base, kind: str, horizon: int):
-    """Scaled-back steps ``(B, H)`` of one target -> levels, cumulated from the last observed level ``base (B, 1)``."""
+    """Scaled-back steps ``(B, H)`` of one target -> levels, cumulated from the last observed level ``base (B, 1)``
+    (``log``: each step on its own)."""
+    if kind == "log":
+        return ops.exp(steps)
     if kind == "diff":
         return base + ops.cumsum(steps, axis=1)
     if kind == "log_diff":
@@ -198,10 +201,12 @@ def _targets_of(ops, p: Plan, a):
 
 def _transformed(ops, p: Plan, x):
     """Raw rows ``(B, W, F)`` -> transformed rows ``(B, W - skip, F)`` (transforms.forward)."""
-    z = x[:, p.skip :, :]
+    z, code = x[:, p.skip :, :], p.input_transform
+    if (code == 4).any():
+        z = ops.where(code == 4, ops.log(ops.where(code == 4, z, 1.0)), z)
     if not p.skip:
         return z
-    prev, code = x[:, :-1, :], p.input_transform
+    prev = x[:, :-1, :]
     diff, logd, pct = (code == 1), (code == 2), (code == 3)
     ratio = ops.where(logd | pct, z, 1.0) / ops.where(logd | pct, prev, 1.0)
     z = ops.where(diff, z - prev, z)

@@ -376,7 +376,8 @@ def build(
     segments: list[Segment] = []
     for sid, g in frame.df.groupby(SERIES, sort=False):
         lo, n = int(g.index[0]), len(g)
-        _transform_series(model, raw, lo, n, transform, frame, g, where)
+        who = f" of series {str(sid)!r}" if cfg.data.series_id else ""
+        _transform_series(model, raw, lo, n, transform, frame, g, where, who)
         bounds = _series_bounds(sid, lo, g, frame, cfg, transform, where, check_splits)
         if train_all:
             bounds["train"] = (bounds["train"][0], lo + n)
@@ -454,8 +455,11 @@ def future_columns(cfg: Config, frame: Frame) -> list[str]:
     return out
 
 
-def _transform_series(model, raw, lo: int, n: int, transform: dict, frame: Frame, g: pd.DataFrame, where: str) -> None:
-    """Apply each column's transform to the rows ``lo .. lo+n-1`` of one series, in place in ``model``."""
+def _transform_series(
+    model, raw, lo: int, n: int, transform: dict, frame: Frame, g: pd.DataFrame, where: str, who: str = ""
+) -> None:
+    """Apply each column's transform to the rows ``lo .. lo+n-1`` of one series (``who``: " of series 'X'" in a
+    file of several), in place in ``model``."""
     for j, col in enumerate(frame.columns):
         kind = transform[col]
         if kind == "none":
@@ -464,9 +468,11 @@ def _transform_series(model, raw, lo: int, n: int, transform: dict, frame: Frame
         if transforms.needs_positive(kind) and (seg <= 0).any():
             i = int(np.argmax(seg <= 0))
             raise DataError(
-                f"{kind} needs positive values but column {col!r} has {seg[i]:g} at {g[frame.time_column].iloc[i]}",
+                f"{kind} needs positive values but column {col!r}{who} has {seg[i]:g} at {g[frame.time_column].iloc[i]}",
                 where=f"{where}: data.transform.{col}",
-                fix="use diff for series that reach zero or below",
+                fix="use diff for series that reach zero or below"
+                if kind != "log"
+                else f"remove the log transform of {col!r} (data.scaling: window still follows its level)",
             )
         model[lo : lo + n, j] = transforms.forward(seg, kind)
 
@@ -478,7 +484,7 @@ def _series_bounds(
     training split ``input_length + horizon`` rows, validation and test ``horizon`` rows (their windows'
     inputs read the rows before them, :meth:`SeriesData.starts`)."""
     b = split_rows(len(g), lo, cfg, g[frame.time_column], where)
-    if any(k != "none" for k in transform.values()):  # the first row has no predecessor to difference against
+    if transforms.differences(transform):  # the first row has no predecessor to difference against
         b["train"] = (b["train"][0] + 1, b["train"][1])
     L, H = cfg.window.input_length, cfg.window.horizon
     for name in SPLITS if check_splits else ():

@@ -28,7 +28,7 @@ def _too_short(g: pd.DataFrame, frame: Frame, cfg: Config) -> bool:
     from .series import split_rows
 
     b = split_rows(len(g), 0, cfg, g[frame.time_column], str(frame.path))
-    skip = 1 if cfg.data.transformed else 0  # row 0 has no predecessor
+    skip = 1 if cfg.data.differenced else 0  # row 0 has no predecessor
     L, H = cfg.window.input_length, cfg.window.horizon
     return b["train"][1] - b["train"][0] - skip < L + H or any(b[k][1] - b[k][0] < H for k in ("val", "test"))
 

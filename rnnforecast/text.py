@@ -224,8 +224,8 @@ def _model_lines(asked: Config, cfg: Config, data: SeriesData) -> list[str]:
         else "segments need a recurrent cell read forward"
     )
     n = len(cfg.data.target)
-    residual_why = "data.transform is set"
-    if asked.model.residual == "auto" and not cfg.data.transformed:
+    residual_why = "data.transform differences the series"
+    if asked.model.residual == "auto" and not cfg.data.differenced:
         maes = auto_residual(data, season)[1]
         p, s = maes.get("persistence"), maes.get("seasonal_naive")
         if s is None:
@@ -240,8 +240,8 @@ def _model_lines(asked: Config, cfg: Config, data: SeriesData) -> list[str]:
         "data.scaling": (
             "each window relative to its last value"
             if cfg.data.scaling == "window"
-            else "data.transform is set"
-            if cfg.data.transformed
+            else "data.transform differences the series"
+            if cfg.data.differenced
             else "a one-step window relative to itself would hold only zeros"
         ),
         "model.channels": f"{n} targets, each its own sequence" if m.channels == "independent" else f"{n} target(s)",

@@ -1,17 +1,24 @@
-"""Stationarising transforms (diff, log_diff, pct_change), run in float64 and inverted exactly."""
+"""Transforms before scaling, run in float64 and inverted exactly: the stationarising differences (diff, log_diff,
+pct_change: each row against the row before) and ``log`` (each row on its own: errors become relative, a level a
+multiple of another's, as ES-RNN divides by the level; positive values only)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-KINDS = ("none", "diff", "log_diff", "pct_change")
+from .config import DIFFERENCES
+
+KINDS = ("none", *DIFFERENCES, "log")
 
 
 def forward(x: np.ndarray, kind: str) -> np.ndarray:
-    """Transform one column ``(n,)``; the first value has no predecessor and becomes NaN."""
+    """Transform one column ``(n,)``; with a difference the first value has no predecessor and becomes NaN."""
     x = np.asarray(x, dtype=np.float64)
     if kind == "none":
         return x.copy()
+    if kind == "log":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(x)
     out = np.full_like(x, np.nan)
     if kind == "diff":
         out[1:] = x[1:] - x[:-1]
@@ -27,10 +34,10 @@ def forward(x: np.ndarray, kind: str) -> np.ndarray:
 
 
 def inverse(level: np.ndarray, steps: np.ndarray, kind: str) -> np.ndarray:
-    """Undo a transform for multi-step forecasts, cumulating from the last observed level.
+    """Undo a transform for multi-step forecasts, cumulating a difference from the last observed level.
 
     Args:
-        level: ``(B, ...)`` last observed original value of each window.
+        level: ``(B, ...)`` last observed original value of each window (not read by ``log``).
         steps: ``(B, H, ...)`` transformed values of the next ``H`` steps.
 
     Returns:
@@ -39,6 +46,8 @@ def inverse(level: np.ndarray, steps: np.ndarray, kind: str) -> np.ndarray:
     steps = np.asarray(steps, dtype=np.float64)
     if kind == "none":
         return steps.copy()
+    if kind == "log":
+        return np.exp(steps)
     level = np.asarray(level, dtype=np.float64)[:, None]
     if kind == "diff":
         return level + np.cumsum(steps, axis=1)
@@ -50,10 +59,16 @@ def inverse(level: np.ndarray, steps: np.ndarray, kind: str) -> np.ndarray:
 
 
 def needs_positive(kind: str) -> bool:
-    return kind in ("log_diff", "pct_change")
+    return kind in ("log_diff", "pct_change", "log")
+
+
+def differences(transform: dict[str, str]) -> bool:
+    """Whether any column's transform differences a row against the row before (the first row of a series then
+    has no value, and the series is level-free)."""
+    return any(k in DIFFERENCES for k in transform.values())
 
 
 def history_rows(input_length: int, transform: dict[str, str]) -> int:
-    """Rows of history one window needs: ``input_length``, and one more before it when any column is transformed
+    """Rows of history one window needs: ``input_length``, and one more before it when any column is differenced
     (a differenced row needs its predecessor)."""
-    return input_length + (1 if any(k != "none" for k in transform.values()) else 0)
+    return input_length + (1 if differences(transform) else 0)

@@ -79,6 +79,14 @@ def test_a_transform_keeps_standard_scaling():
     assert _shape(_cfg(**{"data.transform": {"a": "none", "b": "none"}}), 24)[0] == "window"
 
 
+def test_a_log_keeps_the_level_so_window_scaling_and_the_residual_stay():
+    """log is not a difference: a series of logs still moves in level, so auto keeps window scaling and leaves the
+    residual to the data (a differencing transform forces none)."""
+    assert _shape(_cfg(**{"data.transform": "log"}), 24)[0] == "window"
+    assert _cfg(**{"data.transform": "log"}).settled(24, "seasonal").model.residual == "seasonal"
+    assert _cfg(**{"data.transform": "diff"}).settled(24, "seasonal").model.residual == "none"
+
+
 def test_a_one_step_window_keeps_standard_scaling():
     """Relative to its own last value a one-step window is all zeros: auto does not do that to it."""
     assert _shape(_cfg(**{"window.input_length": 1}), 24)[0] == "standard"
@@ -276,7 +284,7 @@ def test_residual_auto_is_none_with_a_transform(tmp_path):
     path.write_text(yaml.safe_dump(cfg))
     out = CliRunner().invoke(cli, ["validate", str(path)])
     line = next(x for x in out.output.splitlines() if x.startswith("model.residual"))
-    assert line.split()[1] == "none" and "data.transform is set" in line
+    assert line.split()[1] == "none" and "data.transform differences the series" in line
 
 
 @pytest.mark.parametrize("input_length", [36, 60], ids=["1.5 seasons", "2.5 seasons: not whole"])

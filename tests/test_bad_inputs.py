@@ -283,6 +283,11 @@ DATA_CASES = [
         ["data.csv", "data.transform.x", "positive"],
         config=cfg(data={"transform": {"x": "log_diff"}}),
     ),
+    Case(
+        "log_on_negative",  # x = cos(2 pi t / 7) is 1 at 2020-01-01, negative from 2020-01-03: the first one named
+        ["data.csv", "data.transform.x", "log needs positive values", "column 'x' has -0.223 at 2020-01-03", "log"],
+        config=cfg(data={"transform": {"x": "log"}}),
+    ),
 ]
 
 

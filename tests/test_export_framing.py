@@ -108,6 +108,11 @@ RUNS = {
         "data": {"scaling": "standard", "features": ["y", "z"], "transform": {"y": "diff"}, **TWO},
         "model": {"residual": "seasonal", "channels": "independent"},
     },
+    # a log target (each value on its own: no row before) beside a differenced input (one row before): 8 + 4 + 1
+    "window-seasonal-mixed-log": {
+        "data": {"scaling": "window", "transform": {"y": "log", "z": "diff"}},
+        "model": {"residual": "seasonal", "segment_length": 4},
+    },
     "window-persistence-mixed-segments": {
         "data": {"scaling": "window", **TWO},
         "model": {"residual": "persistence", "segment_length": 4, "channels": "mixed"},  # auto: independent

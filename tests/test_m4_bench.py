@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 
 from bench.m4 import score as S
+from bench.m4.run import HERE, long_csv
+from conftest import run_cli
 
 
 def test_smape_and_mase_by_hand():
@@ -30,3 +33,17 @@ def test_the_competition_rows_are_reproduced():
         assert round(got[name]["smape"], 3) == S.PUBLISHED[name]["smape"]
         assert round(got[name]["mase"], 3) == S.PUBLISHED[name]["mase"]
     assert round(got["Seasonal naive"]["owa"], 3) == 0.628
+
+
+def test_the_shipped_config_validates_on_m4_series_and_keeps_the_log(tmp_path):
+    """hourly.yaml on three real series (both lengths) through `validate`: the log transform applies (M4 values are
+    positive), window scaling and the seasonal residual stay, every split holds a window."""
+    train = S.read("Hourly-train")
+    picked = {k: train[k] for k in ("H1", "H170", "H414")}
+    assert {len(v) for v in picked.values()} == {700, 960} and min(v.min() for v in picked.values()) > 0
+    long_csv(picked, tmp_path / "long.csv")
+    r = run_cli("validate", str(HERE / "hourly.yaml"), "--set", f"data.path={tmp_path / 'long.csv'}", "--show-config")
+    assert r.returncode == 0, r.stderr
+    resolved = yaml.safe_load(r.stdout[r.stdout.index("# resolved config") :])
+    assert resolved["data"]["transform"] == {"value": "log"} and resolved["data"]["scaling"] == "window"
+    assert resolved["model"]["residual"] == "seasonal" and resolved["window"]["horizon"] == S.H
