@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -385,3 +386,41 @@ def test_a_read_only_parent_is_a_clear_error(tmp_path, weather_config):
         ro.chmod(0o700)
     assert proc.returncode == 1 and "cannot create the run directory" in proc.stderr and "Traceback" not in proc.stderr
     assert list(ro.iterdir()) == []
+
+
+def test_a_step_schedule_carries_on_after_kill_9(tmp_path):
+    """SIGKILL after the second epoch's checkpoint, then --resume: the resumed epochs run at the step schedule's
+    rates for their own epoch numbers (1e-3 halved every epoch), not from the start again."""
+    extra = {
+        "model": {"units": [4], "dropout": 0.0},
+        "training": {
+            "epochs": 6,
+            "lr_schedule": "step",
+            "lr_decay": 0.5,
+            "lr_decay_after": 1,
+            "early_stopping": None,
+            "reduce_lr_on_plateau": None,
+            "final_fit": False,
+        },
+        "output": {"plots": False},
+    }
+    config = _config(tmp_path, extra)
+    run = tmp_path / "run"
+    partial = run.with_name("run.partial")
+    proc = _popen(config, run)
+    deadline = time.monotonic() + 300
+    while _epoch(partial) < 1:
+        assert proc.poll() is None, f"ended before the second epoch was checkpointed:\n{_output(proc)}"
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    killed_at = _epoch(partial)
+    assert 1 <= killed_at < 5 and not run.exists()
+    resumed = _popen(config, run, "--resume", str(partial))
+    resumed.wait(timeout=300)
+    assert resumed.returncode == 0, _output(resumed)
+    assert f"resuming from epoch {killed_at + 1}" in _output(resumed)
+    history = pd.read_csv(run / "history.csv")
+    rate = "learning_rate" if "learning_rate" in history else "lr"
+    assert history[rate].tolist() == pytest.approx([1e-3 * 0.5**e for e in range(6)], rel=1e-6)
