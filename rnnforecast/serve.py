@@ -468,6 +468,13 @@ def parse_json(body: bytes):
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _bad(f"not JSON: {e}", 'send {"data": [{...}, ...]} as UTF-8 JSON', kind="bad-json", status=400) from None
+    except RecursionError:  # arrays or objects nested deeper than the interpreter's stack (orjson stops at 1024)
+        raise _bad(
+            "not JSON this server reads: nested too deeply",
+            'send {"data": [{...}, ...]}: rows are objects of values',
+            kind="bad-json",
+            status=400,
+        ) from None
 
 
 def parse_lane(body: bytes):

@@ -296,6 +296,8 @@ def test_request_errors(server):
         (c.get("/v1/nothing"), 404, "not-found"),
         (httpx.get(server.url + "/v1/runs"), 401, "unauthorized"),
         (httpx.get(server.url + "/metrics", headers={"Authorization": "Bearer wrong"}), 401, "unauthorized"),
+        # nested deeper than Python's stack (orjson refuses at 1024 levels, the stdlib raised RecursionError: a 500)
+        (c.post("/v1/runs/weather/forecast", content=b'{"data": ' + b"[" * 25000 + b"]" * 25000 + b"}", headers={"Content-Type": "application/json"}), 400, "bad-json"),
     ]  # fmt: skip
     for r, status, kind in cases:
         doc = r.json()

@@ -285,6 +285,15 @@ def test_bad_json_gets_the_stdlibs_message(body):
     assert e.value.status == 400 and e.value.kind == "bad-json"
 
 
+@pytest.mark.parametrize("depth", [2000, 200_000])
+def test_json_nested_too_deeply_is_a_400_not_a_crash(depth):
+    """orjson stops at 1024 levels; the stdlib then recurses until RecursionError: one 400, like any bad JSON."""
+    body = b'{"data": ' + b"[" * depth + b"]" * depth + b"}"
+    with pytest.raises(serve.Problem) as e:
+        serve.parse_json(body)
+    assert e.value.status == 400 and e.value.kind == "bad-json" and "nested too deeply" in e.value.detail
+
+
 def test_response_json_writes_nan_as_null_and_numpy_numbers_as_numbers():
     doc = {"a": np.float64("nan"), "b": float("inf"), "c": np.float64(0.1) + np.float64(0.2), "d": [np.int64(3), 1e16]}
     assert json.loads(serve.dump_json(doc)) == {"a": None, "b": None, "c": 0.1 + 0.2, "d": [3, 1e16]}
