@@ -221,6 +221,13 @@ class TrainingConfig:
     )
     lr_decay_after: int = _f(3, "with lr_schedule: step, epochs at the full rate (after warm-up) before decay", min=0)
     clipnorm: float | None = _f(None, "clip gradient norm (against exploding gradients)", gt=0)
+    ema: float | None = _f(
+        None,
+        "momentum of an exponential moving average of the weights, updated every batch (Polyak averaging, Keras' "
+        "use_ema), e.g. 0.99: validation, early stopping and the saved model use the averaged weights; null: off",
+        gt=0,
+        max=0.9999,
+    )
     early_stopping: EarlyStoppingConfig | None = _f(EarlyStoppingConfig(), "null disables")
     reduce_lr_on_plateau: ReduceLROnPlateauConfig | None = _f(None, "null disables")
     shuffle: bool = _f(True, "shuffle training windows each epoch (seeded by seed and epoch)")

@@ -79,7 +79,8 @@ def compile_model(model, cfg: Config) -> None:
     opt_cls = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}[
         t.optimizer
     ]
-    optimizer = opt_cls(learning_rate=t.learning_rate, clipnorm=t.clipnorm)
+    averaged = {"use_ema": True, "ema_momentum": t.ema} if t.ema is not None else {}
+    optimizer = opt_cls(learning_rate=t.learning_rate, clipnorm=t.clipnorm, **averaged)
     quantiles = model_quantiles(cfg)
     if quantiles:  # a quantile head learns every quantile at once from the pinball loss
         loss, scores = pinball_loss(quantiles), []
@@ -405,7 +406,7 @@ def fit(
         state.start_loss = float(model.evaluate(val_ds, verbose=0, return_dict=True)["loss"])
     start = (state.start_loss, model.get_weights()) if state.start_loss is not None else None
     nan_guard, progress = NanGuard(), progress_callback(t.epochs, len(train_ds), quiet)
-    callbacks: list = [EpochSetter(train_ds), *_keras_callbacks(t, start), nan_guard, progress]
+    callbacks: list = [EpochSetter(train_ds), *_averaged(t, _keras_callbacks(t, start)), nan_guard, progress]
     callbacks.append(Checkpoint(checkpoint_dir, state, callbacks))
     if cfg.output.tensorboard:
         callbacks.append(tensorboard_callback(checkpoint_dir.parent / "tensorboard"))
@@ -476,6 +477,36 @@ def _keras_callbacks(t: TrainingConfig, start: tuple[float, list] | None = None)
     if t.lr_schedule != "constant":
         out.append(keras.callbacks.LearningRateScheduler(lambda epoch, _lr: scheduled_rate(t, epoch)))
     return out
+
+
+class AveragedWeights(keras.callbacks.SwapEMAWeights):
+    """``training.ema``: the optimizer keeps a moving average of the weights (Keras' ``use_ema``); this callback
+    puts it into the model for validation (Keras' swap around ``evaluate``) and, at every epoch end, for the
+    callbacks between it and its ``back`` partner (early stopping keeps the averaged weights as its best).
+    ``back`` puts the trained weights back before the checkpoint, so a checkpoint holds the trained weights
+    in the model and the average in the optimizer, as during training, and ``fit``'s last step (Keras'
+    ``finalize_variable_values``) leaves the average in the model when no best weights are restored."""
+
+    def __init__(self):
+        super().__init__(swap_on_epoch=False)
+        self.back = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: self.on_test_end())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.on_test_begin()
+
+    def on_train_end(self, logs=None):
+        # Keras' finalize_variable_values assigned each average's array to its model variable: one JAX array
+        # under two variables, deleted under both when a later step donates one (measured: save_model failed)
+        for v in self.model.trainable_variables:
+            v.assign(keras.ops.convert_to_numpy(v))
+
+
+def _averaged(t: TrainingConfig, callbacks: list) -> list:
+    """``callbacks`` between the two halves of ``AveragedWeights`` when the config averages the weights."""
+    if t.ema is None:
+        return callbacks
+    swap = AveragedWeights()
+    return [swap, *callbacks, swap.back]
 
 
 def scheduled_rate(t: TrainingConfig, epoch: int) -> float:
