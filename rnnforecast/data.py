@@ -385,12 +385,20 @@ def _open_tail(df: pd.DataFrame, targets: list[str]) -> dict[str, int]:
     return {str(name): n for name, n in zip(names, counts.tolist())}
 
 
+def series_codes(df: pd.DataFrame) -> tuple[np.ndarray, pd.Index, bool]:
+    """``(codes, names, contiguous)``: each row's series as 0, 1, ... in order of appearance
+    (``groupby(SERIES, sort=False)``'s order), the series' names, and whether each series' rows are contiguous
+    (then the codes never decrease: a series that came back after another would)."""
+    codes, names = pd.factorize(df[SERIES], sort=False)
+    return codes, names, not (len(codes) and (np.diff(codes) < 0).any())
+
+
 def series_blocks(df: pd.DataFrame) -> tuple[list, np.ndarray]:
     """``(names, bounds (S, 2))``: each series' rows ``[lo, hi)`` in a frame whose series are contiguous (as
-    ``_order_by_time`` and ``_regularise`` leave them), in order of appearance (``groupby(SERIES, sort=False)``'s
-    order), found at once instead of a group each."""
-    codes, names = pd.factorize(df[SERIES], sort=False)
-    if len(codes) and (np.diff(codes) < 0).any():  # not contiguous: no frame these functions see
+    ``_order_by_time`` and ``_regularise`` leave them), in order of appearance, found at once instead of a group
+    each."""
+    codes, names, contiguous = series_codes(df)
+    if not contiguous:  # no frame these functions see
         raise AssertionError("the rows of each series must be contiguous")
     starts = np.flatnonzero(np.diff(codes, prepend=-1))
     return list(names), np.column_stack([starts, np.append(starts[1:], len(codes))])
@@ -687,7 +695,7 @@ def _order_by_time(df: pd.DataFrame, cfg: DataConfig, where: str) -> pd.DataFram
     """Group rows by series (stable); sort by time only when asked, else refuse disorder and duplicates."""
     by = [SERIES, cfg.time_column] if cfg.sort else SERIES
     df = df.sort_values(by, kind="stable")
-    codes = pd.factorize(df[SERIES], sort=False)[0]  # sorted: each series' rows contiguous
+    codes = series_codes(df)[0]  # sorted: each series' rows contiguous
     t = df[cfg.time_column].to_numpy()
     if (t[1:] > t[:-1])[codes[1:] == codes[:-1]].all():  # every series in order, no duplicate: checked at once
         return df
@@ -905,11 +913,10 @@ def _on_grid(df: pd.DataFrame, tc: str, offset) -> bool:
         return False
     if len(df) > MAX_ROWS or getattr(df[tc].dt, "tz", None) is not None:
         return False
-    codes = pd.factorize(df[SERIES], sort=False)[0]
-    same = np.diff(codes) == 0
-    if (np.diff(codes) < 0).any():
+    codes, _, contiguous = series_codes(df)
+    if not contiguous:
         return False
-    return bool((np.diff(ns(df[tc]))[same] == step).all())
+    return bool((np.diff(ns(df[tc]))[np.diff(codes) == 0] == step).all())
 
 
 def _check_grid_size(g: pd.DataFrame, tc: str, offset, where: str, frequency: str) -> None:

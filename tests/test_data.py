@@ -302,3 +302,28 @@ def test_a_gap_or_disorder_in_one_series_still_takes_the_loop(tmp_path):
     with pytest.raises(DataError, match=r"timestamps of series 's4' are out of order") as e:
         load_frame(cfg, "t", table=swapped)
     assert e.value.where == f"t:{rows[1]}"
+
+
+@pytest.mark.parametrize(
+    "ids,codes,contiguous",
+    [
+        (["a", "a", "b", "b", "c"], [0, 0, 1, 1, 2], True),
+        (["b", "b", "a"], [0, 0, 1], True),  # order of appearance, not sorted
+        (["a", "b", "a"], [0, 1, 0], False),  # a came back after b
+        ([], [], True),
+    ],
+)
+def test_series_codes_by_hand(ids, codes, contiguous):
+    from rnnforecast.data import SERIES, series_blocks, series_codes
+
+    df = pd.DataFrame({SERIES: pd.Series(ids, dtype=object)})
+    got, names, together = series_codes(df)
+    assert got.tolist() == codes and together is contiguous
+    assert list(names) == list(dict.fromkeys(ids))
+    if contiguous and ids:
+        blocks = series_blocks(df)[1].tolist()
+        starts = [i for i in range(len(ids)) if i == 0 or ids[i] != ids[i - 1]]
+        assert blocks == [[lo, hi] for lo, hi in zip(starts, [*starts[1:], len(ids)])]
+    elif ids:
+        with pytest.raises(AssertionError):
+            series_blocks(df)
