@@ -258,6 +258,7 @@ def test_tune_searches_over_the_new_keys_and_checks_their_values(tmp_path):
             "model.residual": ["none", "seasonal"],
             "data.scaling": ["standard", "instance"],
             "training.lr_schedule": ["constant", "cosine"],
+            "training.ema": [None, 0.99],
         },
     }
     path = write_config(tmp_path, good)
@@ -265,4 +266,7 @@ def test_tune_searches_over_the_new_keys_and_checks_their_values(tmp_path):
     assert [(p.key, p.choices) for p in space] == [(k, tuple(v)) for k, v in good["tune"].items()]
     bad = write_config(tmp_path, {**base, "tune": {"model.segment_length": [7, 30]}}, "bad.yaml")
     with pytest.raises(ConfigError, match=r"30 is not valid for model.segment_length: .*longer than"):
+        load_space(bad, load_config(bad))
+    bad = write_config(tmp_path, {**base, "tune": {"training.ema": [0.99, 1.5]}}, "bad2.yaml")
+    with pytest.raises(ConfigError, match=r"1.5 is not valid for training.ema: .*0.9999"):
         load_space(bad, load_config(bad))
