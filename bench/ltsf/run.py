@@ -72,10 +72,12 @@ def train(horizon: int, seed: int, csv: Path, work: Path, overrides: list[str], 
         cfg = plain(cfg)
     cfg["data"]["path"] = str(csv)
     cfg["seed"] = seed
-    tag = ("plain-" if plain_config else "") + f"h{horizon}-s{seed}"
-    tag += f"-{hashlib.sha256(chr(10).join(overrides).encode()).hexdigest()[:6]}" if overrides else ""
+    text = yaml.safe_dump(cfg, sort_keys=False)
+    # the config's text and the overrides name the run: an edited config trains again instead of reusing a run
+    key = hashlib.sha256("\n".join([text, *overrides]).encode()).hexdigest()[:6]
+    tag = ("plain-" if plain_config else "") + f"h{horizon}-s{seed}-{key}"
     path = work / f"etth1_{tag}.yaml"
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    path.write_text(text)
     run_dir = work / "runs" / tag
     if not (run_dir / "metrics.json").exists():
         cmd = [sys.executable, "-m", "rnnforecast", "train", str(path), "--run-dir", str(run_dir), "-q"]
