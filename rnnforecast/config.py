@@ -183,7 +183,7 @@ class ModelConfig:
         "auto",
         "the network forecasts the difference to this baseline, which is added back: persistence (last value) "
         "or seasonal (same step last season, data.season_length or the frequency's season); auto: seasonal when "
-        "seasonal naive's MAE on the training rows is at most half of persistence's, else none (none when "
+        "seasonal naive's MAE on the training rows is at most 60% of persistence's, else none (none when "
         "data.transform differences: diff, log_diff, pct_change)",
     )
 

@@ -20,7 +20,7 @@ from . import frequencies
 from .config import TIME_FEATURES, from_dict, season_segment
 from .data import PARQUET_SUFFIXES, parse_times, read_table
 from .errors import ConfigError, DataError, RnnForecastError, RunError, did_you_mean
-from .metrics import naive_maes, residual_choice
+from .metrics import SHARE_WORDS, naive_maes, residual_choice
 
 DATA_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", *PARQUET_SUFFIXES)
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds", "day", "period", "month", "week")
@@ -103,7 +103,7 @@ class Recipe:
             why = "no season to start from: the network learns from scratch"
         else:
             verdict = "at most" if residual == "seasonal" else "more than"
-            why = f"seasonal naive's MAE {_g(s)} on the first 70% of rows is {verdict} half of persistence's {_g(p)}"
+            why = f"seasonal naive's MAE {_g(s)} on the first 70% of rows is {verdict} {SHARE_WORDS} {_g(p)}"
         L = d.input_length
         segment = season_segment(L, season)
         if segment:

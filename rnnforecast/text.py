@@ -233,7 +233,7 @@ def _model_lines(asked: Config, cfg: Config, data: SeriesData) -> list[str]:
         else:
             verdict = "at most" if m.residual == "seasonal" else "more than"
             residual_why = (
-                f"seasonal naive's MAE {s:.4g} on the training rows is {verdict} half of persistence's {p:.4g}"
+                f"seasonal naive's MAE {s:.4g} on the training rows is {verdict} {metrics.SHARE_WORDS} {p:.4g}"
             )
     why = {
         "model.residual": residual_why,

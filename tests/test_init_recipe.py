@@ -1,11 +1,12 @@
 """`rnnforecast init`'s model section: a seasonal residual when seasonal naive's MAE on the first 70% of rows is at
-most half of persistence's, else none (model.residual: auto's rule; MAEs computed here another way: pandas shifts),
+most 60 % of persistence's, else none (model.residual: auto's rule; MAEs computed here another way: pandas shifts),
 and segments of one season when the window holds several."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -33,8 +34,8 @@ def test_weather_gets_no_residual_with_the_measured_maes(tmp_path):
     assert model == {"cell": "gru", "units": [64], "residual": "none", "segment_length": 7}
     assert yaml.safe_load(text)["training"] == {"loss": "mae"}
     p, s = _maes(pd.read_csv(DATA / "weather.csv")["temp_max"], 7, 7)
-    assert s > 0.5 * p
-    assert f"seasonal naive's MAE {s:.4g} on the first 70% of rows is more than half of persistence's {p:.4g}" in text
+    assert s > 0.6 * p
+    assert f"seasonal naive's MAE {s:.4g} on the first 70% of rows is more than 60% of persistence's {p:.4g}" in text
     assert "4 segments of one season" in text
 
 
@@ -50,7 +51,7 @@ def test_an_hourly_daily_cycle_gets_a_seasonal_residual_and_day_segments(tmp_pat
     assert cfg["window"] == {"input_length": 168, "horizon": 24}
     assert cfg["model"]["residual"] == "seasonal" and cfg["model"]["segment_length"] == 24
     p, s = _maes(pd.Series(y), 24, 24)
-    assert s <= 0.5 * p and f"MAE {s:.4g} on the first 70% of rows is at most half of persistence's {p:.4g}" in text
+    assert s <= 0.6 * p and f"MAE {s:.4g} on the first 70% of rows is at most 60% of persistence's {p:.4g}" in text
     assert "7 segments of one season" in text
 
 
@@ -71,5 +72,20 @@ def test_a_long_file_measures_each_series_on_its_own(tmp_path):
     # both series have the same shape: the pooled MAE is each one's
     p = np.mean([x[0] for x in parts])
     s = np.mean([x[1] for x in parts])
-    assert f"MAE {s:.4g} on the first 70% of rows is at most half of persistence's {p:.4g}" in text
+    assert f"MAE {s:.4g} on the first 70% of rows is at most 60% of persistence's {p:.4g}" in text
     assert s < 1.0  # no border jump inside
+
+
+@pytest.mark.parametrize("noise,residual", [(1.0, "seasonal"), (1.5, "none")])
+def test_the_share_is_60_percent(tmp_path, noise, residual):
+    """A daily cycle under noise: seasonal naive's MAE 0.55 of persistence's still gets the seasonal residual (taylor,
+    by the day, 0.54: MAE 268 with it, 584 without, docs/accuracy.md); 0.70 does not (ETTh1: 0.72-0.80)."""
+    n = 24 * 60
+    t = np.arange(n)
+    y = 10 + 2 * np.sin(2 * np.pi * t / 24) + noise * np.random.default_rng(1).standard_normal(n)
+    csv = tmp_path / "load.csv"
+    pd.DataFrame({"date": pd.date_range("2022-01-01", periods=n, freq="h"), "load": y}).to_csv(csv, index=False)
+    cfg = yaml.safe_load(_init(csv, tmp_path / "c.yaml"))
+    p, s = _maes(pd.Series(y), cfg["window"]["horizon"], 24)
+    assert (0.5 < s / p <= 0.6) if residual == "seasonal" else (0.6 < s / p < 0.8)
+    assert cfg["model"]["residual"] == residual
