@@ -876,7 +876,18 @@ def _to_int(value: Any, key: str, where: _Where, meta: dict) -> int:
     return value
 
 
+# YAML 1.1 (PyYAML) reads 1e-4 as text: its floats need a dot (1.0e-4); YAML 1.2 and JSON read a number
+_EXPONENT_ONLY = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")
+
+
+def yaml_number(value: Any) -> Any:
+    """``value`` as a float when it is a number written with an exponent but no dot (``1e-4``), which PyYAML
+    leaves as text; anything else unchanged. The one place a config's and a search space's numbers are read."""
+    return float(value) if isinstance(value, str) and _EXPONENT_ONLY.fullmatch(value.strip()) else value
+
+
 def _to_float(value: Any, key: str, where: _Where, meta: dict) -> float:
+    value = yaml_number(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(
             f"received {_show(value)}; expected a number", where=where(key), fix="write a number like 0.001"

@@ -29,7 +29,7 @@ import yaml
 
 from . import artifacts, text
 from . import plots as figures
-from .config import Config, _check_override_key, _node_lines, load_config
+from .config import Config, _check_override_key, _node_lines, load_config, yaml_number
 from .errors import (
     DISK_FULL_FIX,
     ConfigError,
@@ -176,7 +176,8 @@ def _range_types(spec: dict, where: str) -> tuple:
     for k in ("low", "high"):
         if k not in spec:
             raise ConfigError(f"a range needs `{k}`", where=where, fix="write `{low: .., high: ..}`")
-    low, high, step, log = spec["low"], spec["high"], spec.get("step"), spec.get("log", False)
+    low, high, step = (yaml_number(spec.get(k)) for k in ("low", "high", "step"))
+    log = spec.get("log", False)
     for k, v in (("low", low), ("high", high), ("step", step)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
             raise ConfigError(f"`{k}` must be a number, received {v!r}", where=where, fix=f"write `{k}: 0.01`")

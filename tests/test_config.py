@@ -192,3 +192,23 @@ def test_a_name_with_a_control_character_is_refused_in_one_line(name):
         f"c.yaml: name: contains the control character U+{ord(next(c for c in name if not c.isprintable())):04X}. "
         "Fix: use letters, digits, spaces and punctuation."
     )
+
+
+@pytest.mark.parametrize(
+    "written,want",
+    [("1e-4", 1e-4), ("2E+1", 20.0), ("5e0", 5.0), ("1.0e-4", 1e-4), ("0.001", 0.001)],
+)
+def test_a_number_with_an_exponent_and_no_dot_is_a_number(tmp_path, written, want):
+    """PyYAML (YAML 1.1) reads 1e-4 as the text '1e-4'; YAML 1.2 and JSON read a number, and so does a config."""
+    path = tmp_path / "c.yaml"
+    path.write_text(f"data: {{path: x.csv, target: y}}\ntraining:\n  learning_rate: {written}\n")
+    assert load_config(str(path)).training.learning_rate == want
+    assert load_config(str(path), (f"training.learning_rate={written}",)).training.learning_rate == want
+
+
+@pytest.mark.parametrize("written", ["1e-4x", "e-4", "1e", "'1e-4 1'"])
+def test_text_that_only_looks_like_a_number_is_refused(tmp_path, written):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"data: {{path: x.csv, target: y}}\ntraining:\n  learning_rate: {written}\n")
+    with pytest.raises(ConfigError, match="expected a number"):
+        load_config(str(path))

@@ -98,6 +98,18 @@ def test_space_values_become_typed_optuna_params(tmp_path):
     assert params[1].is_int and params[0].choices[1] == [8, 4]
 
 
+def test_a_range_written_1e_minus_5_is_a_number(tmp_path):
+    """PyYAML reads 1e-5 (an exponent without a dot) as text; the range reads it as the number it is."""
+    from rnnforecast.config import load_config
+    from rnnforecast.tune import Param, load_space
+
+    cfg = tune_config(tmp_path, {"training.learning_rate": {"low": 1.0, "high": 2.0, "log": True}})
+    cfg.write_text(cfg.read_text().replace("low: 1.0", "low: 1e-5").replace("high: 2.0", "high: 1E-2"))
+    assert "low: 1e-5" in cfg.read_text()
+    params = load_space(cfg, load_config(cfg))
+    assert params == [Param("training.learning_rate", low=1e-5, high=1e-2, step=None, log=True)]
+
+
 # --------------------------------------------------------------------------- one local study, shared by the tests below
 
 
