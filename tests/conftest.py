@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ast
 import functools
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +121,27 @@ def run_cli(
     return subprocess.run(
         [sys.executable, "-m", "rnnforecast", *args], capture_output=True, text=True, env=e, timeout=timeout, cwd=cwd
     )
+
+
+def checkpoint_epoch(partial: Path) -> int:
+    """The last committed epoch index (0-based) in a run's checkpoint, -1 before the first."""
+    try:
+        return json.loads((partial / "checkpoint" / "state.json").read_text())["epoch"]
+    except (FileNotFoundError, json.JSONDecodeError):
+        return -1
+
+
+def kill_9_after(proc: subprocess.Popen, partial: Path, epoch: int, output=lambda: "", timeout: float = 300) -> int:
+    """SIGKILL ``proc`` once its checkpoint holds epoch index ``epoch`` (polling the file, no timer); the index the
+    checkpoint holds after the kill. ``output()`` says what the process printed when it ends too soon."""
+    deadline = time.monotonic() + timeout
+    while checkpoint_epoch(partial) < epoch:
+        assert proc.poll() is None, f"ended before epoch {epoch + 1} was checkpointed:\n{output()}"
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    return checkpoint_epoch(partial)
 
 
 def sine_frame(n: int = 1200, seed: int = 0, noise: float = 0.1) -> pd.DataFrame:

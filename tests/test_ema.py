@@ -12,16 +12,14 @@ in the checkpoint's optimizer state).
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import run_cli, sine_frame, write_config
+from tests.conftest import kill_9_after, run_cli, sine_frame, write_config
 
 MOMENTUM = 0.6
 EPOCHS = 6
@@ -150,14 +148,7 @@ def test_kill_9_and_resume_keep_the_average(tmp_path):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 300
-    while _epoch(partial) < 2:
-        assert proc.poll() is None, "ended before the third epoch was checkpointed"
-        assert time.monotonic() < deadline, "no checkpoint appeared"
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=60)
-    killed_at = _epoch(partial)
+    killed_at = kill_9_after(proc, partial, 2)
     assert 2 <= killed_at < 7 and not run.exists()
     resumed = run_cli("train", str(config), "-q", "--resume", str(partial))
     assert resumed.returncode == 0, resumed.stderr
@@ -166,10 +157,3 @@ def test_kill_9_and_resume_keep_the_average(tmp_path):
     assert b["mae"] == pytest.approx(a["mae"], rel=1e-6)
     fa, fb = pd.read_csv(whole / "forecast.csv"), pd.read_csv(run / "forecast.csv")
     np.testing.assert_allclose(fb["y"].to_numpy(), fa["y"].to_numpy(), rtol=1e-6)
-
-
-def _epoch(partial) -> int:
-    try:
-        return json.loads((partial / "checkpoint" / "state.json").read_text())["epoch"]
-    except (FileNotFoundError, json.JSONDecodeError):
-        return -1

@@ -89,3 +89,14 @@ def test_the_share_is_60_percent(tmp_path, noise, residual):
     p, s = _maes(pd.Series(y), cfg["window"]["horizon"], 24)
     assert (0.5 < s / p <= 0.6) if residual == "seasonal" else (0.6 < s / p < 0.8)
     assert cfg["model"]["residual"] == residual
+
+
+def test_the_help_says_the_share_the_code_uses():
+    """config.py's help is text (config imports no numpy); it must say the share metrics.py decides with."""
+    import dataclasses
+
+    from rnnforecast.config import ModelConfig
+    from rnnforecast.metrics import SEASONAL_SHARE, SHARE_WORDS
+
+    help_text = {f.name: f.metadata["help"] for f in dataclasses.fields(ModelConfig)}["residual"]
+    assert f"at most {SHARE_WORDS}" in help_text and SHARE_WORDS.startswith(f"{round(100 * SEASONAL_SHARE)}%")

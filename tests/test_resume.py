@@ -23,7 +23,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from conftest import CONFIGS, DATA, merge, run_cli, write_config
+from conftest import CONFIGS, DATA, checkpoint_epoch, kill_9_after, merge, run_cli, write_config
 from rnnforecast.cli import cli
 
 pytestmark = pytest.mark.slow
@@ -70,12 +70,7 @@ def _output(proc: subprocess.Popen) -> str:
     return proc.log.read()
 
 
-def _epoch(partial: Path) -> int:
-    """Last committed epoch index (0-based) in the checkpoint, -1 before the first."""
-    try:
-        return json.loads((partial / "checkpoint" / "state.json").read_text())["epoch"]
-    except FileNotFoundError:
-        return -1
+_epoch = checkpoint_epoch
 
 
 def _kill_after_four_epochs(procs: dict[str, tuple[subprocess.Popen, Path, int]]) -> dict[str, int]:
@@ -408,14 +403,7 @@ def test_a_step_schedule_carries_on_after_kill_9(tmp_path):
     run = tmp_path / "run"
     partial = run.with_name("run.partial")
     proc = _popen(config, run)
-    deadline = time.monotonic() + 300
-    while _epoch(partial) < 1:
-        assert proc.poll() is None, f"ended before the second epoch was checkpointed:\n{_output(proc)}"
-        assert time.monotonic() < deadline, "no checkpoint appeared"
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=60)
-    killed_at = _epoch(partial)
+    killed_at = kill_9_after(proc, partial, 1, lambda: _output(proc))
     assert 1 <= killed_at < 5 and not run.exists()
     resumed = _popen(config, run, "--resume", str(partial))
     resumed.wait(timeout=300)
