@@ -177,7 +177,7 @@ class LocalExecutor(Executor):
         try:
             fut = self._pool.submit(_run_task, fn, item)
         except cf.process.BrokenProcessPool:  # a worker died earlier: the pool is unusable, start a fresh one
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._discard_broken_pool()
             self._pool = self._new_pool()
             fut = self._pool.submit(_run_task, fn, item)
         return Handle(self, fut, item)
@@ -202,7 +202,20 @@ class LocalExecutor(Executor):
             raise WorkerDied(f"a worker process died ({e})") from None
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool._broken:  # concurrent.futures keeps no public flag of it
+            self._discard_broken_pool()
+        else:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _discard_broken_pool(self) -> None:
+        """A worker died: CPython's pool sends the others SIGTERM, which here is a clean stop (``_start_worker``), so
+        each finishes its task, then waits for work that a broken pool never sends, and the pool's shutdown waits on
+        them forever (measured: ``compare --workers 2`` hung after kill -9 of one worker). Their results cannot come
+        back: they are killed."""
+        for p in list((self._pool._processes or {}).values()):
+            with contextlib.suppress(OSError):
+                p.kill()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class RayExecutor(Executor):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 
 import pytest
 
@@ -15,6 +18,21 @@ def _env_of_worker(keys: list[str]) -> tuple[int, dict]:
 
 def _die(_: object) -> None:
     os._exit(3)
+
+
+def _train_until_stopped(_: object) -> bytes:
+    """What a training does with SIGTERM in a worker: it stops at its next batch and finishes the task cleanly; its
+    result (a run's record) is larger than a pipe holds, so sending it waits for a reader."""
+    from rnnforecast import executor
+
+    while not executor._STOP.is_set():
+        time.sleep(0.01)
+    return b"x" * 2**20
+
+
+def _pid(_: object) -> int:
+    time.sleep(30)
+    return os.getpid()
 
 
 def test_workers_share_one_accelerator_and_keep_what_the_user_set(monkeypatch):
@@ -38,3 +56,30 @@ def test_a_worker_that_exits_is_worker_died_and_the_pool_recovers():
             ex.submit(_die, None).result()
         pid, _ = ex.submit(_env_of_worker, []).result()  # a fresh pool takes the next task
     assert pid != os.getpid()
+
+
+def test_kill_9_of_one_worker_ends_the_pool_while_another_trains():
+    """One worker killed while the other is mid-task: the pool breaks and CPython sends the other SIGTERM, a clean
+    stop that finishes its task and sends a result nobody reads any more (the pool's thread only waits for the
+    workers to end). close() must not wait on it (compare --workers 2 hung for good); both are gone after close."""
+    ex = LocalExecutor(workers=2)
+    handles = [ex.submit(_pid, None), ex.submit(_train_until_stopped, None)]
+    deadline = time.monotonic() + 120
+    while len(ex._pool._processes or {}) < 2 or not all(p.pid for p in ex._pool._processes.values()):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(3)  # both tasks started (spawned workers import the package first)
+    workers = list(ex._pool._processes.values())
+    os.kill(workers[0].pid, signal.SIGKILL)
+    for h in handles:
+        with pytest.raises(WorkerDied):
+            h.result()
+    closed = threading.Thread(target=ex.close, daemon=True)
+    closed.start()
+    closed.join(timeout=60)
+    assert not closed.is_alive(), "close() waited on a worker of the broken pool"
+    deadline = time.monotonic() + 10  # the pool's own thread reaps them too: poll, do not join from here
+    while any(p.exitcode is None for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # the one killed here, and the other killed by close() (a clean stop would exit 0, or never)
+    assert [p.exitcode for p in workers] == [-signal.SIGKILL, -signal.SIGKILL]

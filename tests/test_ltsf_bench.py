@@ -39,7 +39,7 @@ def test_each_shipped_config_splits_where_the_protocol_does(horizon):
 
 
 @pytest.mark.slow
-def test_a_tiny_training_scores_the_protocols_windows_and_persistence(tmp_path):
+def test_a_tiny_training_scores_the_protocols_windows_and_persistence(tmp_path, monkeypatch):
     _etth1_like(tmp_path / "ETTh1.csv")
     work = tmp_path / "work"
     work.mkdir()
@@ -58,8 +58,16 @@ def test_a_tiny_training_scores_the_protocols_windows_and_persistence(tmp_path):
     assert len(errs) == 2881 - 96
     assert got["persistence_mse"] == pytest.approx(float(np.mean(np.square(errs))), rel=1e-5)
     assert 0 < got["mse"] < 10 and got["seconds"] is not None
-    # the same config and overrides reuse the run; an edited one trains again
+    # the same config and overrides reuse the run; other overrides, or an edited config file, train again
     again = run.train(96, 0, csv, work, tiny)
     assert again["run"] == got["run"] and again["seconds"] is None
     other = run.train(96, 0, csv, work, [*tiny, "training.learning_rate=0.01"])
     assert other["run"] != got["run"] and other["seconds"] is not None
+    edited = tmp_path / "configs"
+    edited.mkdir()
+    text = (run.HERE / "etth1_h96.yaml").read_text()
+    assert "  batch_size: 64\n" in text
+    (edited / "etth1_h96.yaml").write_text(text.replace("  batch_size: 64\n", "  batch_size: 32\n"))
+    monkeypatch.setattr(run, "HERE", edited)
+    changed = run.train(96, 0, csv, work, tiny)
+    assert changed["run"] not in (got["run"], other["run"]) and changed["seconds"] is not None
