@@ -57,17 +57,12 @@ def _trained(tmp_path, **training):
     cfg = load_config(str(write_config(tmp_path, _cfg(tmp_path, **training))), ())
     data = build(load_source(cfg), cfg)
     seen: list[list[np.ndarray]] = []
-    record = keras.callbacks.LambdaCallback(
-        on_epoch_end=lambda epoch, logs: seen.append([np.array(w) for w in model_ref[0].trainable_weights])
-    )
-    model_ref: list = []
 
-    class Hold(keras.callbacks.Callback):
-        def set_model(self, model):
-            super().set_model(model)
-            model_ref[:] = [model]
+    class Record(keras.callbacks.Callback):  # runs after the average is swapped out again: the trained weights
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append([np.array(w) for w in self.model.trainable_weights])
 
-    model, fit, _ = pipeline.fit_model(cfg, data, tmp_path / "ckpt", quiet=True, callbacks=[Hold(), record])
+    model, fit, _ = pipeline.fit_model(cfg, data, tmp_path / "ckpt", quiet=True, callbacks=[Record()])
     val = T.WindowDataset(data, data.starts("val", stride=1), cfg.training.batch_size)
     return fit, seen, model, val
 
