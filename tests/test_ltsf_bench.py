@@ -71,3 +71,23 @@ def test_a_tiny_training_scores_the_protocols_windows_and_persistence(tmp_path, 
     monkeypatch.setattr(run, "HERE", edited)
     changed = run.train(96, 0, csv, work, tiny)
     assert changed["run"] not in (got["run"], other["run"]) and changed["seconds"] is not None
+
+
+def test_the_bench_knows_etth1_and_etth2_by_their_sha256_and_refuses_other_files(tmp_path, monkeypatch):
+    _etth1_like(tmp_path / "anything.csv")
+    with pytest.raises(SystemExit) as refused:
+        run.prepare(tmp_path / "anything.csv", tmp_path / "work")
+    assert "neither ETTh1.csv's (f18de3ad269c...) nor ETTh2.csv's (a3dc2c597b92...)" in str(refused.value)
+    assert not (tmp_path / "work").exists()  # nothing written for a file it refused
+    # the same file under ETTh2's digest (computed here with hashlib's other interface) is ETTh2, whatever its name
+    import hashlib
+
+    h = hashlib.new("sha256")
+    h.update((tmp_path / "anything.csv").read_bytes())
+    monkeypatch.setitem(run.SHA256, "ETTh2", h.hexdigest())
+    out = run.prepare(tmp_path / "anything.csv", tmp_path / "work")
+    assert out.name == "ETTh2_14400.csv"
+    lines = out.read_text().splitlines()
+    assert len(lines) == 14401 and lines[0] == "date," + ",".join(COLUMNS)
+    assert lines[-1].startswith("2018-02-20 23:00:00,")  # row 14399: 2016-07-01 + 14399 hours, counted by hand
+    assert set(run.PUBLISHED) == set(run.SHA256) == {"ETTh1", "ETTh2"}
