@@ -108,7 +108,7 @@ class DataConfig:
         "auto: window, or standard when a transform is set or the window is one step; "
         "standard/minmax: fitted on the training split; window: each input window relative to its last value; "
         "instance: standard, then each window's targets by their own mean and standard deviation (RevIN), "
-        "the forecast de-normalised with the same statistics",
+        "the forecast de-normalised with the same statistics and the loss measured in the standard scaler's units",
     )
     scale_per_series: bool = _f(True, "with series_id: fit one scaler per series (else one global)")
     transform: dict[str, Literal["none", "diff", "log_diff", "pct_change", "log"]] = _f(
@@ -213,7 +213,8 @@ class TrainingConfig:
     lr_schedule: Literal["constant", "cosine", "step"] = _f(
         "constant",
         "cosine: the learning rate decays to 0 over the epochs; step: it stays for lr_decay_after epochs, then is "
-        "multiplied by lr_decay every epoch (SegRNN's schedule); either after warmup_epochs of linear warm-up",
+        "multiplied by lr_decay every epoch (the long-horizon papers' type3 schedule); either after warmup_epochs of "
+        "linear warm-up",
     )
     warmup_epochs: int = _f(0, "epochs of linear learning-rate warm-up (with lr_schedule: cosine or step)", min=0)
     lr_decay: float = _f(

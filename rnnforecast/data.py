@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -577,8 +578,9 @@ def _text_times(df: pd.DataFrame, tc: str, where: str) -> tuple[pd.Series, pd.Se
 def _parsed(df: pd.DataFrame, tc: str, where: str, text: pd.Series, utc: bool) -> pd.Series:
     # pandas 3 reads text as "str", not object; without format="mixed" it guesses the format from
     # the first value and turns a later "2020-01-19 12:00" after "2020-01-18" into NaT.
+    dayfirst = _day_first(df, tc, where, text)
     try:
-        times = pd.to_datetime(text, errors="coerce", format="mixed", utc=utc)
+        times = pd.to_datetime(text, errors="coerce", format="mixed", utc=utc, dayfirst=dayfirst)
     except (ValueError, OverflowError):
         times = pd.Series([_one_time(v, utc) for v in text], index=text.index)
     if times.isna().any():
@@ -589,6 +591,44 @@ def _parsed(df: pd.DataFrame, tc: str, where: str, text: pd.Series, utc: bool) -
             fix="use ISO timestamps like 2015-01-31 or 2015-01-31 13:00",
         )
     return times
+
+
+NUMERIC_DATE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}(?:$|[ T])")  # 31/12/2020, 12.31.20 13:00
+
+
+def _day_first(df: pd.DataFrame, tc: str, where: str, text: pd.Series) -> bool:
+    """Whether dates written in numbers only (``31/12/2020``, ``12/31/2020``, ``31.12.2020``) put the day first.
+
+    One reading for the whole column: pandas alone reads each cell on its own, month first where it can, so
+    ``01/08/2021`` became January 8 beside ``19/07/2021``'s July 19 (days invented, a wrong frequency, wrong
+    forecast dates). Day first when some first number exceeds 12, or when the first number is the same in every
+    row and the second varies (monthly data on the 1st: ``01/03/2020``); month first when the same holds of the
+    second number. A column where both readings stay possible, or neither is, is refused in one line.
+    """
+    if not len(text) or not NUMERIC_DATE.match(text.iloc[0]):
+        return False
+    parts = text.str.extract(NUMERIC_DATE.pattern)
+    if parts[0].isna().any():
+        return False  # other formats too: each cell is read on its own (and an unreadable one is named below)
+    a, b = parts[0].astype(int), parts[1].astype(int)
+    if (a > 12).any() and (b > 12).any():
+        i, j = int(np.argmax((a > 12).to_numpy())), int(np.argmax((b > 12).to_numpy()))
+        raise DataError(
+            f"column {tc!r} writes dates both day first ({_cell(df[tc].iloc[i])}) and month first "
+            f"({_cell(df[tc].iloc[j])})",
+            where=f"{where}:{df[LINE].iloc[j]}",
+            fix="write the dates one way, best as ISO dates like 2021-07-19",
+        )
+    if (a > 12).any() or ((a.nunique() == 1) and b.nunique() > 1):
+        return True
+    if (b > 12).any() or ((b.nunique() == 1) and a.nunique() > 1):
+        return False
+    raise DataError(
+        f"column {tc!r} holds dates like {_cell(df[tc].iloc[0])} that read as day/month and as month/day alike "
+        "(no number above 12 decides)",
+        where=f"{where}:{df[LINE].iloc[0]}",
+        fix="write ISO dates like 2021-07-19",
+    )
 
 
 def _with_offset(text: pd.Series) -> np.ndarray:

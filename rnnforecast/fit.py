@@ -47,9 +47,11 @@ class WindowDataset(keras.utils.PyDataset):
         shuffle: bool = False,
         seed: int = 0,
         split: int = 1,
+        weight_power: int | None = None,
     ):
         super().__init__(workers=1, use_multiprocessing=False)
         self.data = data
+        self.weight_power = weight_power  # with instance scaling: windows weighted by their scale (RevIN's loss)
         starts = np.asarray(starts, dtype=np.int64)
         # Data parallel over `split` devices: every batch must divide evenly, so the last few windows that
         # would leave a ragged last batch are dropped (at most split - 1; none with one device).
@@ -71,7 +73,16 @@ class WindowDataset(keras.utils.PyDataset):
     def __getitem__(self, i: int):
         idx = self._order[i * self.batch_size : (i + 1) * self.batch_size]
         inputs, y = self.data.model_batch(idx)  # {"past": (B, L, F)[, "future": (B, H, Fu)]}, (B, H, T)
-        return inputs, y[..., None]  # targets carry the quantile axis: (B, H, T, 1)
+        w = self.data.loss_weights(idx, self.weight_power) if self.weight_power else None
+        if w is None:
+            return inputs, y[..., None]  # targets carry the quantile axis: (B, H, T, 1)
+        return inputs, y[..., None], w
+
+
+def weight_power(cfg: Config) -> int:
+    """How a window's scale weighs its errors in the loss (``Framing.loss_weights``): squared errors (mse, huber)
+    by ``scale**2``, absolute ones (mae, the pinball loss of a quantile head) by ``scale``."""
+    return 1 if model_quantiles(cfg) or cfg.training.loss == "mae" else 2
 
 
 def compile_model(model, cfg: Config) -> None:
@@ -87,6 +98,11 @@ def compile_model(model, cfg: Config) -> None:
     else:
         loss = {"mse": "mse", "mae": "mae", "huber": keras.losses.Huber()}[t.loss]
         scores = ["mse", "mae"] if t.loss != "mse" else ["mae"]
+    if cfg.data.scaling == "instance":
+        # The batches carry loss weights (Framing.loss_weights), so the loss is in the scaler's units; a side score
+        # would be in each window's own units (a flat window's errors divided by ~0: MSEs of thousands), or, weighted
+        # by Keras, a weighted mean (divided by the sum of the weights), neither of which means anything here.
+        scores = []
     model.compile(
         optimizer=optimizer,
         loss=loss,
@@ -399,8 +415,11 @@ def fit(
     """Train ``model`` (compiled, or restored from a checkpoint) on the train split, validating on val."""
     t = cfg.training
     split = backend.batch_split()
-    train_ds = WindowDataset(data, data.starts("train"), t.batch_size, shuffle=t.shuffle, seed=cfg.seed, split=split)
-    val_ds = WindowDataset(data, data.starts("val", stride=1), t.batch_size, split=split)
+    power = weight_power(cfg)
+    train_ds = WindowDataset(
+        data, data.starts("train"), t.batch_size, shuffle=t.shuffle, seed=cfg.seed, split=split, weight_power=power
+    )
+    val_ds = WindowDataset(data, data.starts("val", stride=1), t.batch_size, split=split, weight_power=power)
     state = TrainState()
     if resume_state is None and _guards_baseline(cfg):
         state.start_loss = float(model.evaluate(val_ds, verbose=0, return_dict=True)["loss"])
@@ -512,8 +531,9 @@ def _averaged(t: TrainingConfig, callbacks: list) -> list:
 def scheduled_rate(t: TrainingConfig, epoch: int) -> float:
     """The learning rate of ``epoch`` (0-based): linear warm-up over ``warmup_epochs``, then
     - cosine: a half cosine from ``learning_rate`` towards 0 over the remaining epochs;
-    - step: ``learning_rate`` for ``lr_decay_after`` epochs, then times ``lr_decay`` every epoch (SegRNN's
-      "type3": 1e-3 for three epochs, then x0.9 per epoch).
+    - step: ``learning_rate`` for ``lr_decay_after`` epochs, then times ``lr_decay`` every epoch: the "type3" of
+      the long-horizon repositories (PatchTST's: four epochs at the full rate, then x0.9 per epoch, which
+      ``lr_decay_after: 4`` gives; SegRNN's copy of it decays x0.8).
     A function of the epoch alone, so a resumed run continues the same schedule."""
     w, n = t.warmup_epochs, t.epochs
     if epoch < w:

@@ -89,6 +89,26 @@ class Framing:
             scale[:, t] = np.sqrt(xt.var(axis=1) + EPS)
         return loc, scale
 
+    def loss_weights(self, scale: np.ndarray, power: int) -> np.ndarray | None:
+        """Per-window loss weights that measure the training loss in the scaler's units, as RevIN does (it
+        de-normalises the forecast inside the model and compares it with the globally scaled target): an error
+        ``e`` in a window's own units is ``scale * e`` in the scaler's, so its squared error weighs ``scale**2`` and
+        its absolute (or pinball) error ``scale``. Without the weights a flat window (small ``scale``) would count
+        as much as a volatile one in loss units and far more in the units the forecast is scored in.
+
+        Args:
+            scale: ``(B, T)`` each window's scale per target (``stats``); 1 outside ``instance``.
+            power: 2 for mse and huber, 1 for mae and the pinball loss.
+        Returns ``None`` (every weight 1) unless ``norm`` is ``instance``; else ``(B, 1, T)``, or ``(B*T, 1, 1)``
+        with independent channels (folded like the targets), broadcast over the horizon by Keras.
+        """
+        if self.norm != "instance":
+            return None
+        w = np.asarray(scale, dtype=np.float64) ** power  # (B, T)
+        if self.independent:
+            return w.reshape(-1, 1, 1).astype(np.float32)  # b-major, as ``fold`` orders the sequences
+        return w[:, None, :].astype(np.float32)
+
     # ------------------------------------------------------------------ 2. residual baseline
 
     def base_rows(self, starts: np.ndarray, input_length: int, horizon: int, series_lo: np.ndarray) -> np.ndarray:

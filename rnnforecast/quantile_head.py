@@ -20,7 +20,8 @@ import numpy as np
 
 
 def pinball_loss(quantiles: Sequence[float]):
-    """A Keras loss: mean pinball loss over ``quantiles`` for ``y_pred (B, H, T, Q)``.
+    """A Keras loss: the pinball loss averaged over ``quantiles`` for ``y_pred (B, H, T, Q)``, per step and target
+    ``(B, H, T)`` (Keras averages the rest, after any per-window weights of ``Framing.loss_weights``).
 
     ``y_true`` is ``(B, H, T)`` or ``(B, H, T, 1)`` (it broadcasts over the quantile axis).
     """
@@ -33,7 +34,7 @@ def pinball_loss(quantiles: Sequence[float]):
         if len(y_true.shape) == len(y_pred.shape) - 1:
             y_true = ops.expand_dims(y_true, -1)
         d = ops.cast(y_true, y_pred.dtype) - y_pred  # (B, H, T, Q)
-        return ops.mean(ops.maximum(q * d, (q - 1.0) * d), axis=(1, 2, 3))  # (B,)
+        return ops.mean(ops.maximum(q * d, (q - 1.0) * d), axis=-1)  # (B, H, T)
 
     pinball.__name__ = "pinball"
     return pinball

@@ -105,6 +105,12 @@ class SeriesData:
         x, y = self.batch(starts)
         return self.framing.fold(self._with_future({"past": x}, starts), y)
 
+    def loss_weights(self, starts: np.ndarray, power: int) -> np.ndarray | None:
+        """The training loss's weight of each window and target (``Framing.loss_weights``), or ``None``."""
+        if self.framing.norm != "instance":
+            return None
+        return self.framing.loss_weights(self._window_stats(starts)[1][:, self.target_idx], power)
+
     def model_inputs(self, starts: np.ndarray, future: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """The input mapping only; ``future`` ``(B, H, n_future)`` replaces rows past the end of the data."""
         inputs = {"past": self.inputs(starts)}

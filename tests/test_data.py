@@ -327,3 +327,52 @@ def test_series_codes_by_hand(ids, codes, contiguous):
     elif ids:
         with pytest.raises(AssertionError):
             series_blocks(df)
+
+
+def _dates_csv(tmp_path, text: list[str], name="d.csv"):
+    p = tmp_path / name
+    p.write_text("time,y\n" + "".join(f"{t},{i % 7 + 0.5 * i}\n" for i, t in enumerate(text)))
+    return p
+
+
+def test_day_first_dates_are_read_day_first_in_every_row(tmp_path):
+    """pandas reads each D/M/Y cell on its own, month first where it can: 01/08/2021 became January 8 beside
+    19/07/2021's July 19, and a business-day file turned into a daily one with half its rows invented. The column
+    is read one way: here business days from Monday 19 July 2021, written day first."""
+    days = pd.bdate_range("2021-07-19", periods=60)
+    p = _dates_csv(tmp_path, [d.strftime("%d/%m/%Y") for d in days])
+    frame = load_frame(cfg_for(p).data, p)
+    assert frame.frequency == "B" and frame.gap_rows == 0
+    assert frame.df["time"].tolist() == list(days)
+    assert frame.df["y"].tolist() == [i % 7 + 0.5 * i for i in range(60)]  # the rows in file order: nothing sorted
+    # dots and a time of day too (European exports)
+    p2 = _dates_csv(tmp_path, [d.strftime("%d.%m.%Y 09:30") for d in days], "dots.csv")
+    assert load_frame(cfg_for(p2).data, p2).df["time"].tolist() == list(days + pd.Timedelta("9h30min"))
+
+
+def test_month_first_dates_stay_month_first_and_monthly_dates_on_the_first_are_decided(tmp_path):
+    days = pd.date_range("2021-07-01", periods=40, freq="D")
+    us = _dates_csv(tmp_path, [d.strftime("%m/%d/%Y") for d in days], "us.csv")
+    assert load_frame(cfg_for(us).data, us).df["time"].tolist() == list(days)
+    months = pd.date_range("2019-01-01", periods=30, freq="MS")  # no number above 12 in either field
+    eu = _dates_csv(tmp_path, [d.strftime("%d/%m/%Y") for d in months], "eu_monthly.csv")  # the day is always 01
+    frame = load_frame(cfg_for(eu).data, eu)
+    assert frame.df["time"].tolist() == list(months) and frame.frequency == "MS"
+    us_m = _dates_csv(tmp_path, [d.strftime("%m/%d/%Y") for d in months], "us_monthly.csv")
+    assert load_frame(cfg_for(us_m).data, us_m).df["time"].tolist() == list(months)
+
+
+def test_dates_written_both_ways_or_undecidable_are_refused_with_the_line(tmp_path):
+    text = [d.strftime("%d/%m/%Y") for d in pd.date_range("2021-07-10", periods=10)] + ["07/25/2021"]
+    p = _dates_csv(tmp_path, text)
+    with pytest.raises(DataError) as both:
+        load_frame(cfg_for(p).data, p)
+    msg = str(both.value)
+    assert "both day first ('13/07/2021') and month first ('07/25/2021')" in msg and "d.csv:12" in msg
+    assert "ISO dates" in msg
+    few = _dates_csv(tmp_path, ["01/02/2021", "02/03/2021", "03/04/2021", "04/05/2021"], "few.csv")
+    with pytest.raises(
+        DataError,
+        match=r"few.csv:2: column 'time' holds dates like '01/02/2021' that read as day/month and as month/day alike.*ISO dates",
+    ):
+        load_frame(cfg_for(few).data, few)

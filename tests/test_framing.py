@@ -167,3 +167,110 @@ def test_validate_points_at_instance_scaling_when_the_test_level_moved(tmp_path)
         assert bool(line) == hinted, done.stdout
         if hinted:
             assert "'y' lies 8." in line and "data.scaling: instance" in line
+
+
+@pytest.mark.parametrize(
+    "channels,loss,quantiles",
+    [
+        ("independent", "mse", None),
+        ("mixed", "mae", None),
+        ("independent", "huber", None),
+        ("mixed", "mse", [0.1, 0.5, 0.9]),
+    ],
+)
+def test_instance_scaling_measures_the_loss_in_the_scalers_units_as_revin_does(tmp_path, channels, loss, quantiles):
+    """RevIN de-normalises the forecast inside the model, so its loss is the error in the globally scaled units. With
+    ``scaling: instance`` the network forecasts in each window's own units; the per-window weights (scale**2 for
+    squared errors, scale for absolute and pinball ones) must make Keras' validation loss equal that error, computed
+    here by hand from the raw file: z-scores from the training rows (population std), each window's mean and
+    sqrt(var + EPS) of its target inputs, the network's output de-normalised with them."""
+    from rnnforecast import fit as T
+    from rnnforecast.models import build_model, model_quantiles
+
+    cfg, data = _data(tmp_path, channels=channels)
+    cfg = cfg.replace(**{"training.loss": loss, **({"intervals.method": "quantile"} if quantiles else {})})
+    if quantiles:
+        cfg = cfg.replace(**{"intervals.levels": [0.8]})
+    qs = model_quantiles(cfg)
+    assert (qs is not None) == bool(quantiles)
+    n_t = 2
+    independent = channels == "independent"
+    model = build_model(
+        cfg.model,
+        14,
+        data.framing.network_inputs,
+        9,
+        data.framing.network_targets,
+        seed=3,
+        quantiles=qs,
+        context=n_t if independent else 0,
+    )
+    T.compile_model(model, cfg)
+    starts = data.starts("val", stride=1)
+    ds = T.WindowDataset(data, starts, 64, weight_power=T.weight_power(cfg))
+    got = model.evaluate(ds, verbose=0, return_dict=True)["loss"]
+
+    raw = pd.read_csv(DATA / "weather.csv")[["temp_max", "temp_min"]].to_numpy(np.float64)
+    lo, hi = data.segments[0].bounds["train"]
+    z = (raw - raw[lo:hi].mean(0)) / raw[lo:hi].std(0)
+    x = z[starts[:, None] + np.arange(14)]  # (B, 14, T) the target inputs
+    mean, sd = x.mean(1), np.sqrt(x.var(1) + EPS)  # (B, T)
+    y = z[starts[:, None] + 14 + np.arange(9)]  # (B, 9, T)
+    out = data.unfold(model.predict(data.model_inputs(starts), verbose=0))  # (B, 9, T, Q) in window units
+    pred = out * sd[:, None, :, None] + mean[:, None, :, None]
+    err = y[..., None] - pred
+    if quantiles:
+        q = np.array(qs)
+        want = np.mean(np.maximum(q * err, (q - 1) * err))
+    elif loss == "mse":
+        want = np.mean(err**2)
+    elif loss == "mae":
+        want = np.mean(np.abs(err))
+    else:  # huber (delta 1) in the window's units, weighted by scale**2: the squared error where |e| <= 1 there
+        e = err[..., 0] / sd[:, None, :]
+        h = np.where(np.abs(e) <= 1, 0.5 * e**2, np.abs(e) - 0.5)
+        want = np.mean(h * sd[:, None, :] ** 2)
+    assert got == pytest.approx(want, rel=2e-4)
+    # the weights matter here: the windows' scales differ, so the unweighted loss is another number
+    assert sd.std() / sd.mean() > 0.1
+    plain = T.WindowDataset(data, starts, 64)
+    assert model.evaluate(plain, verbose=0, return_dict=True)["loss"] != pytest.approx(want, rel=0.02)
+
+
+def test_only_instance_scaling_weighs_the_loss(tmp_path):
+    for scaling in ("window", "standard"):
+        _, data = _data(tmp_path, scaling=scaling)
+        assert data.loss_weights(data.starts("val"), 2) is None
+    _, data = _data(tmp_path, channels="independent")
+    starts = data.starts("val")[:3]
+    w = data.loss_weights(starts, 2)  # (B*T, 1, 1): window-major like the folded targets
+    _, scale = data._window_stats(starts)
+    want = scale[:, data.target_idx] ** 2  # (3, 2)
+    assert w.shape == (6, 1, 1)
+    np.testing.assert_allclose(
+        w[:, 0, 0], [want[0, 0], want[0, 1], want[1, 0], want[1, 1], want[2, 0], want[2, 1]], rtol=1e-6
+    )
+
+
+@pytest.mark.slow
+def test_instance_scaling_trains_and_its_history_holds_only_scores_in_the_scalers_units(tmp_path):
+    """Through the real training loop: history.csv's val_loss is the MSE in the scaler's units, recomputed here by
+    hand from the saved (best-epoch) model's forecasts in original units; no side score in the windows' own units
+    (there a flat window's error is divided by about sqrt(1e-5): a val_mse of 4095 appeared on ETTh1)."""
+    from rnnforecast import pipeline
+    from rnnforecast.forecaster import Forecaster
+
+    cfg, data = _data(tmp_path, channels="independent")
+    cfg = cfg.replace(**{"training.loss": "mse", "training.epochs": 3, "training.final_fit": False})
+    cfg = cfg.replace(**{"output.plots": False})
+    result = pipeline.train(cfg, config_path=str(tmp_path / "c.yaml"), run_dir=str(tmp_path / "run"), quiet=True)
+    hist = pd.read_csv(result.run_dir / "history.csv")
+    assert [c for c in hist.columns if c != "learning_rate"] == ["epoch", "loss", "val_loss"]
+    f = Forecaster.load(result.run_dir)
+    starts = data.starts("val", stride=1)
+    pred = data.invert(starts, predict_windows(f.model, data, starts))[..., 0]  # (B, H, T) original units
+    raw = pd.read_csv(DATA / "weather.csv")[["temp_max", "temp_min"]].to_numpy(np.float64)
+    lo, hi = data.segments[0].bounds["train"]
+    err = (pred - data.actual(starts)) / raw[lo:hi].std(0)  # the scaler's units
+    best = int(hist["val_loss"].idxmin())
+    assert hist["val_loss"].iloc[best] == pytest.approx(np.mean(err**2), rel=1e-3)

@@ -63,7 +63,7 @@ def test_pinball_loss_matches_numpy():
     y = rng.normal(size=(4, 2, 1)).astype("float32")
     f = rng.normal(size=(4, 2, 1, 3)).astype("float32")
     loss = keras.ops.convert_to_numpy(quantile_head.pinball_loss(qs)(y, f))
-    expected = np.mean(np.stack([iv.pinball(y, f[..., k], q) for k, q in enumerate(qs)], -1), axis=(1, 2, 3))
+    expected = np.mean(np.stack([iv.pinball(y, f[..., k], q) for k, q in enumerate(qs)], -1), axis=-1)  # (B, H, T)
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
     loss4 = keras.ops.convert_to_numpy(quantile_head.pinball_loss(qs)(y[..., None], f))  # (B, H, T, 1) works too
     np.testing.assert_allclose(loss4, expected, rtol=1e-5)
