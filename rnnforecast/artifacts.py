@@ -265,10 +265,11 @@ def outermost_result(path: Path) -> tuple[Path, str] | None:
     return found
 
 
-def check_output(path: str | Path, option: str, suffix: str | None = None) -> Path:
+def check_output(path: str | Path, option: str, suffix: str | None = None, force: bool = False) -> Path:
     """An output file the user named: refused when it lies inside a result rnnforecast wrote (``RUN/model.keras``,
-    ``BT/folds/00/x.csv``; any run's, backtest's, comparison's or tune's, finished or not, at any depth) or lacks
-    ``suffix``. Returns the path."""
+    ``BT/folds/00/x.csv``; any run's, backtest's, comparison's or tune's, finished or not, at any depth), lacks
+    ``suffix``, or already exists and ``force`` (the command's ``--force``) was not given: rnnforecast cannot know
+    who made a file that is there, so it replaces none unasked. Returns the path."""
     p = Path(path)
     if suffix and p.suffix.lower() != suffix:
         raise RunError(
@@ -277,6 +278,12 @@ def check_output(path: str | Path, option: str, suffix: str | None = None) -> Pa
             fix=f"pass a file name ending in {suffix}",
         )
     refuse_inside_result(p, option)
+    if not force and (p.exists() or p.is_symlink()):
+        raise RunError(
+            f"{option}: the file already exists",
+            where=str(p),
+            fix=f"pass --force to replace it, or {option} another file",
+        )
     return p
 
 
@@ -665,10 +672,10 @@ def save_model(model, path: Path) -> None:
         model.save(tmp)
 
 
-def write_table(path: str | Path, table: pd.DataFrame) -> None:
-    """A CSV the user asked for (``predict --output``), atomically; an unwritable path or a run's own file
-    is a RunError."""
-    check_output(path, "--output")
+def write_table(path: str | Path, table: pd.DataFrame, force: bool = False) -> None:
+    """A CSV the user asked for (``predict --output``), atomically; an unwritable path, a run's own file or (without
+    ``force``) an existing file is a RunError."""
+    check_output(path, "--output", force=force)
     try:
         write_atomic(path, table.to_csv(index=False))
     except OSError as e:

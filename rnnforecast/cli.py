@@ -246,11 +246,12 @@ def train(
     type=click.Path(dir_okay=False),
     help="Also write every window's forecast here as CSV, one row per window, lead and target.",
 )
-def evaluate(run: str, data_path: str | None, split: str, as_json: bool, output: str | None) -> None:
+@click.option("--force", is_flag=True, help="Replace an existing --output file.")
+def evaluate(run: str, data_path: str | None, split: str, as_json: bool, output: str | None, force: bool) -> None:
     """Score a trained RUN and the naive baselines on identical windows, in original units."""
     from . import pipeline, text
 
-    ev, warnings = pipeline.evaluate(run, data_path, split, output)
+    ev, warnings = pipeline.evaluate(run, data_path, split, output, force=force)
     _warn(warnings)
     _result(text.evaluation_text(ev), as_json, lambda: text.evaluation_json(ev, run, output))
     if output:
@@ -269,6 +270,7 @@ def evaluate(run: str, data_path: str | None, split: str, as_json: bool, output:
     "--output", "-o", type=click.Path(dir_okay=False), help="Write the forecast CSV here (default: print it)."
 )
 @click.option("--plot", type=click.Path(dir_okay=False), help="Draw history and forecast into this PNG.")
+@click.option("--force", is_flag=True, help="Replace an existing --output or --plot file.")
 @click.option(
     "--allow-missing-tail",
     is_flag=True,
@@ -276,12 +278,18 @@ def evaluate(run: str, data_path: str | None, split: str, as_json: bool, output:
 )
 @json_option
 def predict(
-    run: str, data_path: str | None, output: str | None, plot: str | None, allow_missing_tail: bool, as_json: bool
+    run: str,
+    data_path: str | None,
+    output: str | None,
+    plot: str | None,
+    force: bool,
+    allow_missing_tail: bool,
+    as_json: bool,
 ) -> None:
     """Forecast the next `horizon` steps after the data's last row, in the data's units and timestamps."""
     from . import pipeline, text
 
-    p = pipeline.predict(run, data_path, output=output, plot=plot, allow_missing_tail=allow_missing_tail)
+    p = pipeline.predict(run, data_path, output=output, plot=plot, allow_missing_tail=allow_missing_tail, force=force)
     _warn(p.warnings)
     if output:
         click.echo(f"forecast written to {output}", err=True)
@@ -464,11 +472,12 @@ def inspect_command(run: str, window_index: int, split: str) -> None:
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False), help="Write the HTML here (default: DIRECTORY/report.html)."
 )
-def report(directory: str, output: str | None) -> None:
+@click.option("--force", is_flag=True, help="Replace an existing --output file.")
+def report(directory: str, output: str | None, force: bool) -> None:
     """Write one self-contained HTML report of a run, comparison, backtest or tune DIRECTORY (images embedded)."""
     from . import report as R
 
-    path = R.write_report(directory, output)
+    path = R.write_report(directory, output, force)
     click.echo(f"report written to {path}")
 
 

@@ -194,7 +194,15 @@ def _read_csv(path: Path, sep: str, where: str) -> pd.DataFrame:
 def _check_csv_header(path: Path, sep: str, df: pd.DataFrame, where: str) -> None:
     """A table has at least a time and a value column, each named once (pandas would rename a second 'y' 'y.1')."""
     if len(df.columns) < 2:
-        name = "a tab" if sep == "\t" else "a comma"
+        name = "tab" if sep == "\t" else "comma"
+        header = str(df.columns[0]) if len(df.columns) else ""
+        if ";" in header:  # a European spreadsheet export: semicolons between columns, often decimal commas
+            raise DataError(
+                f"not a table: the header line has no {name} separating columns, but semicolons ({_short(header)})",
+                where=f"{where}:1",
+                fix="save it with commas between columns and points as decimal marks, e.g. in Python "
+                "pd.read_csv(path, sep=';', decimal=',').to_csv(new_path, index=False)",
+            )
         raise DataError(
             f"not a table: the header line has no {name} separating columns (1 column)",
             where=f"{where}:1",
@@ -700,7 +708,7 @@ def _numeric_time_error(col: pd.Series, tc: str, where: str) -> DataError:
     else:
         fix = "set data.time_unit (year, s, ms, us or ns), or write ISO timestamps like 2015-01-31"
     return DataError(
-        f"the time column {tc!r} holds numbers (e.g. {col.iloc[0]!r}), which could be years or seconds "
+        f"the time column {tc!r} holds numbers (e.g. {str(col.iloc[0])[:40]}), which could be years or seconds "
         "since 1970; rnnforecast does not guess",
         where=f"{where}: data.time_unit",
         fix=fix,

@@ -138,7 +138,7 @@ def verdict(maes: dict, split: str = "test", who: str = "the model") -> list[str
     best = min(base, key=base.get)
     how, by = _against(mine, base[best])
     lines = [f"verdict: on the {split} split {who} {how} the best baseline, {best} (MAE {_g(base[best])}){by}"]
-    losses = [k for k in sorted(base, key=base.get) if mine >= base[k]]
+    losses = [k for k in sorted(base, key=base.get) if mine >= base[k] or _tied(mine, base[k])]
     if losses:
         names = ", ".join(f"{k} (MAE {_g(base[k])})" for k in losses)
         lines.append(
@@ -148,12 +148,21 @@ def verdict(maes: dict, split: str = "test", who: str = "the model") -> list[str
     return lines
 
 
+TIE = 1e-6  # relative: MAEs closer than this are one number (a model that kept its baseline differs in float32 noise)
+
+
+def _tied(a: float, b: float) -> bool:
+    return abs(a - b) <= TIE * max(abs(a), abs(b))
+
+
 def _against(mine: float, b: float) -> tuple[str, str]:
-    """How MAE ``mine`` compares with the best baseline's ``b``: ("beats", ": MAE 0.8 is 20.0 % lower")."""
+    """How MAE ``mine`` compares with the best baseline's ``b``: ("beats", ": MAE 0.8 is 20.0 % lower"); within
+    ``TIE`` of it, "ties with" (2.9458263 against 2.9458264 is no win)."""
+    if _tied(mine, b):
+        return "ties with", ""
     rel = 100 * abs(mine - b) / b if b > 0 else float("inf")
-    how = "beats" if mine < b else ("ties with" if mine == b else "loses to")
-    by = "" if mine == b else f": MAE {_g(mine)} is {rel:.1f} % {'lower' if mine < b else 'higher'}"
-    return how, by
+    how = "beats" if mine < b else "loses to"
+    return how, f": MAE {_g(mine)} is {rel:.1f} % {'lower' if mine < b else 'higher'}"
 
 
 def overall_maes(section: dict) -> dict:

@@ -90,8 +90,10 @@ def data_decimals(values) -> int:
     v = v[np.isfinite(v)][:20_000]
     if not len(v):
         return MAX_DATA_DECIMALS
-    tol = 1e-6 * np.maximum(1.0, np.abs(v))
     for d in range(MAX_DATA_DECIMALS + 1):
+        # float32 noise (a millionth of the value), but never a tenth of the last decimal kept: 1000000531.25 is
+        # recorded with 2 decimals, not 0 (a millionth of it is 1000)
+        tol = np.minimum(1e-6 * np.maximum(1.0, np.abs(v)), 0.1 * 10.0**-d)
         if np.mean(np.abs(np.round(v, d) - v) <= tol) >= 0.99:
             return d
     return MAX_DATA_DECIMALS
@@ -153,10 +155,13 @@ def rounding_note(frame: pd.DataFrame, targets: list[str], decimals: dict[str, i
     shown = printable_forecast(frame, targets, decimals)
     d = shown.attrs["decimals"]
     how = ", ".join(f"{t} to {d[t]} decimal{'s' if d[t] != 1 else ''}" for t in targets)
+    # fewer decimals than the data's when 4 significant digits need fewer (shown_decimals): say which rule rounded
+    data_precision = all(d[t] == decimals.get(t, MAX_DATA_DECIMALS) for t in targets)
+    why = "the data's precision" if data_precision else "the data's precision or 4 significant digits, the coarser"
     kind = ""
     if "quantile" in frame and len(frame):
         kind = f"; {', '.join(targets)} = the {frame['quantile'].iloc[0]} forecast"
-    return f"rounded ({how}, the data's precision){kind}; {where} keeps full precision"
+    return f"rounded ({how}, {why}){kind}; {where} keeps full precision"
 
 
 def printed_forecast_csv(frame: pd.DataFrame, data) -> tuple[str, str]:

@@ -580,15 +580,17 @@ def evaluate(
     split: str = "test",
     output: str | None = None,
     table: pd.DataFrame | None = None,
+    force: bool = False,
 ) -> tuple[Evaluation, list[str]]:
     """Score a finished run (a directory or a loaded Forecaster) and the baselines on ``split`` of its data (or of
     ``data_path``, or ``table``).
 
     A run with intervals gets its saved bands scored too (adaptive ones start from the validation residuals).
-    ``output``: also write every window's forecast there in long format (:func:`predictions.predictions_table`).
+    ``output``: also write every window's forecast there in long format (:func:`predictions.predictions_table`);
+    an existing file only with ``force``.
     """
     if output:  # refused before any work
-        artifacts.check_output(output, "--output")
+        artifacts.check_output(output, "--output", force=force)
     if isinstance(run_dir, Forecaster):
         forecaster = run_dir
         if not forecaster.heldout and forecaster.run is not None and FF.trained_on(forecaster.run, data_path, table):
@@ -605,7 +607,7 @@ def evaluate(
         warnings.append(w)
     warnings += text.run_verdict(ev.metrics, ev.split)[1:] + text.evidence(ev.metrics, ev.split)
     if output:
-        artifacts.write_table(output, forecaster.windows_table(data, ev))
+        artifacts.write_table(output, forecaster.windows_table(data, ev), force)
     return ev, warnings
 
 
@@ -636,10 +638,12 @@ def predict(
     output: str | None = None,
     plot: str | None = None,
     allow_missing_tail: bool = False,
+    force: bool = False,
 ) -> Prediction:
     """The predict command: forecast past the end of the data, and write the table to ``output`` and a plot of
-    it to ``plot`` when given (both paths checked before any work). ``run_dir`` may be a loaded Forecaster."""
-    check_outputs(output, plot)
+    it to ``plot`` when given (both paths checked before any work; existing files replaced only with ``force``).
+    ``run_dir`` may be a loaded Forecaster."""
+    check_outputs(output, plot, force)
     forecaster = run_dir if isinstance(run_dir, Forecaster) else Forecaster.load(run_dir)
     data, warnings = forecaster.read_data(data_path, table, allow_missing_tail)
     forecast_rows = forecaster.forecast(data)
@@ -652,29 +656,32 @@ def predict(
             "(e.g. business days), holidays not excluded"
         )
     if output:
-        save_forecast(forecast_rows, output)
+        save_forecast(forecast_rows, output, force)
     if plot:
-        plot_forecast(forecast_rows, data, plot, forecaster.calibration)
+        plot_forecast(forecast_rows, data, plot, forecaster.calibration, force)
     return Prediction(forecast_rows, data, warnings)
 
 
-def check_outputs(output: str | None, plot: str | None) -> None:
-    """``predict``'s output paths, before any work: never a file of a run, the plot a .png."""
+def check_outputs(output: str | None, plot: str | None, force: bool = False) -> None:
+    """``predict``'s output paths, before any work: never a file of a run, the plot a .png, neither an existing
+    file unless ``force``."""
     if output:
-        artifacts.check_output(output, "--output")
+        artifacts.check_output(output, "--output", force=force)
     if plot:
-        artifacts.check_output(plot, "--plot", suffix=".png")
+        artifacts.check_output(plot, "--plot", suffix=".png", force=force)
 
 
-def save_forecast(table: pd.DataFrame, path: str) -> None:
+def save_forecast(table: pd.DataFrame, path: str, force: bool = False) -> None:
     """``predict --output``: the forecast table as CSV, written atomically."""
-    artifacts.write_table(path, table)
+    artifacts.write_table(path, table, force)
 
 
-def plot_forecast(table: pd.DataFrame, data: SeriesData, path: str, calibration: I.RunIntervals | None = None) -> None:
+def plot_forecast(
+    table: pd.DataFrame, data: SeriesData, path: str, calibration: I.RunIntervals | None = None, force: bool = False
+) -> None:
     """``predict --plot``: the first series' recent history (5 input windows) and its forecast of the first target,
     with a fan of its intervals (``calibration``, the run's) when the run has them."""
-    with artifacts.atomic_output(artifacts.check_output(path, "--plot", suffix=".png"), "--plot") as tmp:
+    with artifacts.atomic_output(artifacts.check_output(path, "--plot", suffix=".png", force=force), "--plot") as tmp:
         draw_forecast(table, data, tmp, calibration)
 
 

@@ -109,7 +109,13 @@ def _integer_ticks(axis) -> None:
 def _save(fig, path: Path) -> None:
     """Write and close ``fig`` (laid out by its constrained layout engine) atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with fsio.atomic_path(path) as tmp:  # same suffix: matplotlib picks PNG from it
+    import warnings
+
+    with fsio.atomic_path(path) as tmp, warnings.catch_warnings():  # same suffix: matplotlib picks PNG from it
+        # matplotlib's own advice to matplotlib users (AutoDateLocator "may be necessary to add an interval value")
+        # is no line for a person reading train's output: the figure is drawn either way
+        warnings.filterwarnings("ignore", category=UserWarning, module="matplotlib")
+        warnings.filterwarnings("ignore", message="AutoDateLocator", category=UserWarning)
         fig.savefig(tmp, dpi=DPI)
     _plt().close(fig)
 

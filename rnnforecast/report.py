@@ -144,12 +144,13 @@ SCORES = {
 }
 
 
-def write_report(directory: str | Path, output: str | Path | None = None) -> Path:
+def write_report(directory: str | Path, output: str | Path | None = None, force: bool = False) -> Path:
     """Render ``directory`` (a run or a comparison) into one HTML file, written atomically.
 
     Args:
         directory: a finished run directory (``rnnforecast train``) or comparison directory (``rnnforecast compare``).
-        output: the HTML file; default ``<directory>/report.html``.
+        output: the HTML file; default ``<directory>/report.html`` (replaced: report wrote it); another existing
+            file only with ``force``.
 
     Returns:
         The path written.
@@ -157,7 +158,7 @@ def write_report(directory: str | Path, output: str | Path | None = None) -> Pat
     d = Path(directory)
     out = d / "report.html"  # the directory's own page, the one place report writes inside a result
     if output and Path(output).resolve() != out.resolve():
-        out = artifacts.check_output(output, "--output")
+        out = artifacts.check_output(output, "--output", force=force)
     text = render(d, out)
     try:
         artifacts.write_atomic(out, text)

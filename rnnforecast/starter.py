@@ -292,11 +292,16 @@ def _untimed_column(df: pd.DataFrame, where: str, unit: str | None) -> tuple[str
         return counted, unit
     named = [c for c in df.columns if c.lower() in TIME_NAMES]
     hint = f" ({named[0]!r} is named like one but its values are not timestamps)" if named else ""
-    raise DataError(
-        f"no time column found: no column holds timestamps{hint}",
-        where=where,
-        fix="add a column of ISO timestamps (e.g. date: 2015-01-31), or name it with --time-column",
-    )
+    fix = "add a column of ISO timestamps (e.g. date: 2015-01-31), or name it with --time-column"
+    if unit is not None:  # --time-unit says a number column counts time; none is named like time
+        rising = [c for c in df.columns if _is_number(df[c]) and df[c].notna().all() and df[c].is_monotonic_increasing]
+        hint = f"; --time-unit {unit} says a number column counts time, and none is named like time ({', '.join(TIME_NAMES[:4])}, ...)"
+        fix = (
+            f"name it, e.g. --time-column {shlex.quote(str(rising[0]))} --time-unit {unit}"
+            if len(rising) == 1
+            else f"name it with --time-column beside --time-unit {unit}"
+        )
+    raise DataError(f"no time column found: no column holds timestamps{hint}", where=where, fix=fix)
 
 
 def _refuse_numbers_as_time(s: pd.Series, name: str, df: pd.DataFrame, where: str) -> None:
@@ -374,7 +379,11 @@ def _target(numeric: list[str], given: str | None, df: pd.DataFrame, where: str)
 def _step(t: pd.DatetimeIndex, where: str) -> Step:
     """The step by :func:`frequencies.infer`, the inference the loader uses: trading days are B with rows as steps."""
     if len(t) < 3:
-        raise DataError(f"only {len(t)} rows", where=where, fix="use a file with at least a few dozen rows")
+        raise DataError(
+            f"only {len(t)} row{'s' if len(t) != 1 else ''}",
+            where=where,
+            fix="use a file with at least a few dozen rows",
+        )
     found = frequencies.infer(t)
     if found.trading_days:
         return Step(DAY, f"trading days ({found.gap_rows} weekdays absent, e.g. holidays)", "B", "steps", 0)
@@ -636,7 +645,7 @@ def check_destination(out: Path) -> None:
             where=str(out.parent),
             fix=f"create it first (mkdir -p {shlex.quote(str(out.parent))}), or pass -o in an existing folder",
         )
-    artifacts.check_output(out, "-o")
+    artifacts.check_output(out, "-o", force=True)  # an existing file: refused above unless --force
 
 
 def summary(d: Detected) -> list[str]:

@@ -376,3 +376,25 @@ def test_dates_written_both_ways_or_undecidable_are_refused_with_the_line(tmp_pa
         match=r"few.csv:2: column 'time' holds dates like '01/02/2021' that read as day/month and as month/day alike.*ISO dates",
     ):
         load_frame(cfg_for(few).data, few)
+
+
+def test_a_one_column_header_says_which_separator_is_missing_and_names_semicolons(tmp_path):
+    one = tmp_path / "one.csv"
+    one.write_text("value\n1\n2\n3\n")
+    with pytest.raises(DataError) as e:
+        load_frame(cfg_for(one).data, one)
+    assert str(e.value) == (
+        f"{one}:1: not a table: the header line has no comma separating columns (1 column). "
+        "Fix: point data.path at a CSV with a header like date,value (a tab-separated file needs the suffix .tsv)."
+    )
+    tsv = tmp_path / "one.tsv"
+    tsv.write_text("time,y\n2020-01-01,1\n")
+    with pytest.raises(DataError, match=r"one.tsv:1: not a table: the header line has no tab separating columns \(1"):
+        load_frame(cfg_for(tsv).data, tsv)
+    eu = tmp_path / "eu.csv"  # a European spreadsheet export
+    eu.write_text("time;y\n01.01.2020;1,5\n02.01.2020;2,5\n")
+    with pytest.raises(DataError) as e:
+        load_frame(cfg_for(eu).data, eu)
+    msg = str(e.value)
+    assert "the header line has no comma separating columns, but semicolons ('time;y')" in msg
+    assert "pd.read_csv(path, sep=';', decimal=',')" in msg and "eu.csv:1" in msg

@@ -63,6 +63,19 @@ def test_a_forecast_of_big_numbers_keeps_four_significant_digits_not_the_datas_s
     )
     shown = nextsteps.printable_forecast(big, ["y"], {"y": 6})
     assert shown["y"].tolist() == [123457.0, 98765.0]
+    # the note says which rule rounded: not "the data's precision" when the data has more decimals than shown
+    note = nextsteps.rounding_note(big, ["y"], {"y": 6}, "forecast.csv")
+    assert note.startswith("rounded (y to 0 decimals, the data's precision or 4 significant digits, the coarser)")
+    small = nextsteps.rounding_note(_forecast(), ["y"], {"y": 1}, "forecast.csv")
+    assert small.startswith("rounded (y to 1 decimal, the data's precision)")
+
+
+def test_big_values_keep_their_recorded_decimals():
+    """A millionth of 1e9 is 1000: the float32-noise tolerance alone called 1000000531.25 a whole number."""
+    v = 1e9 + np.array([531.25, 17.5, 0.75, 812.0, 3.5])
+    assert nextsteps.data_decimals(v) == 2
+    assert nextsteps.data_decimals(np.round(v)) == 0
+    assert nextsteps.data_decimals([-2.25, -17.5, -0.75]) == 2  # negatives alike
 
 
 # --------------------------------------------------------------------------- the latest link

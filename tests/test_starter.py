@@ -212,3 +212,12 @@ def test_init_time_unit_reads_epoch_seconds(tmp_path):
     assert (raw["time_unit"], raw["frequency"], raw["season_length"]) == ("s", "h", 24)
     # 1_700_000_000 s after 1970 is 2023-11-14 22:13:20 UTC
     assert "2023-11-14 22:13:20 .. 2023-11-27 09:13:20" in result.stdout
+    # --time-unit alone: the message says what it was missing and names the one rising number column
+    alone = _init(str(tmp_path / "e.csv"), "--time-unit", "s", "-o", str(tmp_path / "f.yaml"))
+    assert alone.exit_code == 1 and not (tmp_path / "f.yaml").exists()
+    assert "--time-unit s says a number column counts time, and none is named like time" in alone.stderr
+    assert "Fix: name it, e.g. --time-column t --time-unit s." in alone.stderr
+    # --time-column alone: the number is shown as the file writes it, not as numpy's repr
+    col = _init(str(tmp_path / "e.csv"), "--time-column", "t", "-o", str(tmp_path / "g.yaml"))
+    assert col.exit_code == 1 and "holds numbers (e.g. 1700000000), which could be years" in col.stderr
+    assert "np.int64" not in col.stderr

@@ -311,6 +311,46 @@ def test_predict_outputs_are_written_whole_next_to_the_run(tmp_path, sine_run):
     assert not [p for p in os.listdir(run) + os.listdir(tmp_path) if p.startswith(".")]  # no temporary left
 
 
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["predict", "{run}", "-o", "{mine}"], "--output"),
+        (["predict", "{run}", "--plot", "{png}"], "--plot"),
+        (["evaluate", "{run}", "-o", "{mine}"], "--output"),
+        (["report", "{run}", "-o", "{html}"], "--output"),
+    ],
+)
+def test_an_existing_output_file_is_replaced_only_with_force(tmp_path, sine_run, args, option):
+    """rnnforecast cannot know who made a file that is already there (a copy of the training data under the name
+    given to -o was replaced, exit 0): it replaces none unless --force says so. The files are the user's own."""
+    run = copy_run(sine_run, tmp_path / "run")
+    files = {"mine": tmp_path / "data_copy.csv", "png": tmp_path / "mine.png", "html": tmp_path / "notes.html"}
+    for f in files.values():
+        f.write_bytes(b"the user's own bytes\n")
+    argv = [a.format(run=run, **files) for a in args]
+    target = Path(argv[-1])
+    before = snapshot(tmp_path)
+    rc, _, err = invoke(*argv)
+    clean_error(
+        err, rc, f"{target}: {option}: the file already exists", f"pass --force to replace it, or {option} another"
+    )
+    assert snapshot(tmp_path) == before  # nothing written, nothing replaced
+    rc, _, err = invoke(*argv, "--force")
+    assert rc == 0, err
+    assert target.read_bytes() != b"the user's own bytes\n" and target.stat().st_size > 100
+    # a new name needs no --force
+    rc, _, err = invoke(*argv[:-1], str(target.with_name("new" + target.suffix)))
+    assert rc == 0, err
+
+
+def test_report_replaces_its_own_page_in_the_run_without_force(tmp_path, sine_run):
+    run = copy_run(sine_run, tmp_path / "run")
+    for _ in range(2):
+        rc, out, err = invoke("report", run)
+        assert rc == 0, err
+    assert (run / "report.html").stat().st_size > 1000
+
+
 def test_plot_must_be_a_png_and_inspect_window_has_a_fix(sine_run):
     rc, _, err = invoke("predict", sine_run, "--plot", "x.csv")
     clean_error(err, rc, "--plot must name a .png file", "ending in .png")

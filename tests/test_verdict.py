@@ -42,6 +42,23 @@ def test_a_tie_is_a_loss_and_no_mae_is_said():
     assert metrics.verdict({"model": None, **MAES}) == ["verdict: no MAE to compare on the test split"]
 
 
+def test_a_difference_in_float32_noise_is_a_tie_not_a_win():
+    """A run that kept its untrained residual model (the seasonal baseline itself) scored MAE 2.9458263 against the
+    baseline's 2.9458264 and was said to "beat" it "0.0 % lower"; another run of the same kind "lost". Within one part
+    in a million the two are one number: a tie, with the warning; one part in 100,000 apart is still a result."""
+    base = {"persistence": 3.5, "seasonal_naive": 2.9458264, "window_mean": 4.0}
+    for mine in (2.9458263, 2.9458265):
+        lines = metrics.verdict({"model": mine, **base})
+        assert (
+            lines[0] == "verdict: on the test split the model ties with the best baseline, seasonal_naive (MAE 2.946)"
+        )
+        assert lines[1].startswith("warning: the model (MAE 2.946) does no better than seasonal_naive (MAE 2.946)")
+    win = metrics.verdict({"model": 2.9458264 * (1 - 1e-5), **base})
+    assert " beats " in win[0] and "0.0 % lower" in win[0] and len(win) == 1
+    lose = metrics.verdict({"model": 2.9458264 * (1 + 1e-5), **base})
+    assert " loses to " in lose[0] and "0.0 % higher" in lose[0] and lose[1].startswith("warning:")
+
+
 def test_hourly_model_with_a_good_mase_loses_to_same_hour_yesterday():
     """The issue's hourly case: MASE well below 1 (beats persistence) while seasonal naive is better still."""
     actual = np.array([[10.0, 12.0], [20.0, 18.0]])[..., None]  # (B=2, H=2, T=1)
