@@ -650,6 +650,10 @@ def predict(
     note = forecaster.calibration and forecaster.calibration.bands_note([s.series for s in data.segments])
     if note:
         warnings.append(note)
+    if data.frame.zone.endswith("in UTC"):  # the zone rule (data.zone_rule): finer than daily, offsets -> UTC
+        warnings.append(
+            f"note: timestamps are UTC, not local time: the data's times carry {data.frame.zone} (README, Time zones)"
+        )
     if forecaster.schema.calendar == "steps":
         warnings.append(
             f"note: rows are steps; future timestamps follow the {forecaster.schema.frequency!r} calendar "

@@ -524,3 +524,22 @@ def test_tune_whose_study_file_cannot_be_written_says_so_not_check_the_url(tmp_p
     )
     assert "check the URL" not in line
     assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.slow
+def test_predict_says_its_timestamps_are_utc_when_the_zone_rule_read_the_data_in_utc(tmp_path, berlin_run):
+    """Hourly Berlin times across the October switch are read in UTC (the zone rule); the forecast's naive
+    timestamps are UTC too, which a person reads as local unless told: predict says so in a note. The last row,
+    2020-10-25 22:00+01:00 (264 hours from 00:00+02:00 with the switch's extra hour), is 21:00 UTC; the forecast
+    starts at 22:00 UTC (by hand)."""
+    path, t = zoned_csv(tmp_path, "hourly", "2020-10-15 00:00", 264, "h", "Europe/Berlin")
+    assert str(t[-1]) == "2020-10-25 22:00:00+01:00"
+    cfg = config_for(tmp_path, {"path": str(path)})
+    rc, _, err = invoke("train", cfg, "--run-dir", tmp_path / "run", "--quiet")
+    assert rc == 0, err
+    rc, out, err = invoke("predict", tmp_path / "run")
+    assert rc == 0, err
+    assert "note: timestamps are UTC, not local time: the data's times carry UTC offsets +02:00, +01:00" in err
+    assert out.splitlines()[1].startswith("2020-10-25 22:00:00,")
+    rc, _, err = invoke("predict", berlin_run)  # daily: local dates kept, nothing to say
+    assert rc == 0 and "timestamps are UTC" not in err
