@@ -836,7 +836,7 @@ def _backtest_run(tasks: list[Folds], workers: int) -> None:
     as tasks of ``workers`` local processes; says which folds each group ran as it finishes."""
 
     def finished(task: Folds, ran: list[int], k: int) -> None:
-        _say(f"backtest: folds {', '.join(str(i) for i in ran)} done")
+        _say(f"backtest: fold{'s' if len(ran) != 1 else ''} {', '.join(str(i) for i in ran)} done")
 
     if workers == 1:
         run_many(tasks, on_done=finished)

@@ -649,7 +649,12 @@ def check_destination(out: Path) -> None:
 
 
 def summary(d: Detected) -> list[str]:
-    missing = ", ".join(f"{c} {n}" for c, n in d.missing.items()) or "none"
+    parts = [f"{c} {n}" for c, n in d.missing.items()]
+    if d.step.gap_rows and d.step.calendar != "steps":  # absent timestamps are missing values too, once rows
+        n = d.step.gap_rows
+        parts.append(f"{n} timestamp{'s' if n != 1 else ''} absent (added as rows, filled like missing values)")
+    missing = "; ".join([", ".join(parts[: len(d.missing)]), *parts[len(d.missing) :]] if d.missing else parts)
+    missing = missing or "none"
     return [
         f"data:        {d.path} ({d.rows} rows)",
         f"time:        {d.time_column}, {d.step.label}, {_when(d.first)} .. {_when(d.last)}",

@@ -86,7 +86,7 @@ def test_init_generated_trading_days_with_missing_values(tmp_path):
     assert raw["data"]["frequency"] == "B" and raw["data"]["calendar"] == "steps"
     assert raw["data"]["target"] == "price" and raw["data"]["transform"] == {"price": "log_diff"}
     assert "# Missing values (volume: 3) are filled by linear interpolation" in text
-    assert "missing:     volume 3" in result.stdout
+    assert "missing:     volume 3\n" in result.stdout  # trading days: absent weekdays are no missing values
     assert "trading days (12 weekdays absent" in result.stdout
     # 600 rows: the test split holds 90; a window of 20 + 5 fits
     assert raw["window"] == {"input_length": 20, "horizon": 5}
@@ -221,3 +221,17 @@ def test_init_time_unit_reads_epoch_seconds(tmp_path):
     col = _init(str(tmp_path / "e.csv"), "--time-column", "t", "-o", str(tmp_path / "g.yaml"))
     assert col.exit_code == 1 and "holds numbers (e.g. 1700000000), which could be years" in col.stderr
     assert "np.int64" not in col.stderr
+
+
+def test_init_counts_absent_timestamps_as_missing(tmp_path):
+    """A daily file with 20 dates absent said "missing: none"; the loader adds them as rows and fills them."""
+    days = pd.date_range("2022-01-01", periods=400, freq="D")
+    keep = np.ones(400, bool)
+    keep[np.random.default_rng(4).choice(np.arange(6, 399), 20, replace=False)] = False  # row 5 stays: its NaN
+    y = np.round(10 + np.sin(np.arange(400) * 2 * np.pi / 7), 2)
+    y[5] = np.nan
+    pd.DataFrame({"date": days[keep], "visits": y[keep]}).to_csv(tmp_path / "v.csv", index=False)
+    result = _init(str(tmp_path / "v.csv"), "-o", str(tmp_path / "v.yaml"))
+    assert result.exit_code == 0, result.output
+    want = "missing:     visits 1; 20 timestamps absent (added as rows, filled like missing values)\n"
+    assert want in result.stdout, result.stdout
