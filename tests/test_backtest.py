@@ -189,6 +189,6 @@ def test_sigterm_mid_fold_keeps_finished_folds_and_says_how_to_resume(tmp_path):
 
     r = run_cli(*command.split()[1:], "-q")
     assert r.returncode == 0, r.stderr
-    assert "2 model(s) to run (resumed)" in r.stderr and "folds 1 done" in r.stderr and "folds 2 done" in r.stderr
+    assert "2 model(s) to run (resumed)" in r.stderr and "fold 1 done" in r.stderr and "fold 2 done" in r.stderr
     assert (out / "folds" / "00" / "fold.json").read_text() == fold0  # kept as it was
     assert [f["fold"] for f in json.loads((out / "metrics.json").read_text())["folds"]] == [0, 1, 2]

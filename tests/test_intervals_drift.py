@@ -93,8 +93,8 @@ def _state_widths(alpha: list, val: np.ndarray, test: np.ndarray) -> np.ndarray:
 
 def _residuals(run: Path, split: str, d: Path) -> np.ndarray:
     """``(B, H)`` absolute residuals of the run's windows on ``split``, from evaluate --output (window order)."""
-    out = d / f"{run.name}-{split}.csv"
-    res = CliRunner().invoke(cli, ["evaluate", str(run), "--split", split, "-o", str(out)])
+    out = d / f"{run.name}-{split}.csv"  # written by every test that asks (the run is shared): --force replaces it
+    res = CliRunner().invoke(cli, ["evaluate", str(run), "--split", split, "-o", str(out), "--force"])
     assert res.exit_code == 0, res.output
     t = pd.read_csv(out).sort_values(["origin_time", "lead"])
     return (t["actual"] - t["forecast"]).abs().to_numpy().reshape(-1, H)
