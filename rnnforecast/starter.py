@@ -136,6 +136,10 @@ def detect(
         categorical.remove(series_id)
     ignored.pop(series_id, None)  # an id column of many series: too many values for a category, not free text
     numeric = _numeric_columns(df, (tc, series_id), where)
+    constant = [c for c in numeric if df[c].nunique(dropna=True) <= 1 and c != target]
+    if len(constant) < len(numeric):  # a column that never changes says nothing a model can learn from
+        ignored.update({c: "one value only" for c in constant})
+        numeric = [c for c in numeric if c not in constant]
     target, reason = _target(numeric, target, df, where)
     first = times[df[series_id] == df[series_id].iloc[0]] if series_id else times
     ordered = first.sort_values()
@@ -233,12 +237,28 @@ def _numeric_columns(df: pd.DataFrame, exclude: tuple, where: str) -> list[str]:
     """The columns that may be forecast: numeric, not the time or series-id column; at least one."""
     numeric = [c for c in df.columns if c not in exclude and _is_number(df[c])]
     if not numeric:
+        for c in (c for c in df.columns if c not in exclude and _is_text(df[c])):
+            v = df[c].dropna().astype(str).str.strip()
+            mark = "thousands separators" if v.str.fullmatch(THOUSANDS).mean() > 0.5 else None
+            mark = mark or ("decimal commas" if v.str.fullmatch(DECIMAL_COMMA).mean() > 0.5 else None)
+            if mark:
+                sample = v[v.str.contains(",", regex=False)].iloc[0]
+                option = "thousands=','" if mark == "thousands separators" else "decimal=','"
+                raise DataError(
+                    f"no numeric column to forecast: column {c!r} writes numbers with {mark} (e.g. {sample!r})",
+                    where=where,
+                    fix=f"save it without them, e.g. in Python pd.read_csv(path, {option}).to_csv(new_path, index=False)",
+                )
         raise DataError(
             f"no numeric column to forecast (columns: {', '.join(df.columns)})",
             where=where,
             fix="add a numeric column, or clean the one you want to forecast so every value is a number",
         )
     return numeric
+
+
+THOUSANDS = r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"  # 1,234.5
+DECIMAL_COMMA = r"[-+]?\d+,\d+"  # 12,5
 
 
 def _trends(df: pd.DataFrame, rows: pd.Index, numeric: list[str]) -> tuple[dict, dict]:

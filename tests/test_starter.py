@@ -235,3 +235,38 @@ def test_init_counts_absent_timestamps_as_missing(tmp_path):
     assert result.exit_code == 0, result.output
     want = "missing:     visits 1; 20 timestamps absent (added as rows, filled like missing values)\n"
     assert want in result.stdout, result.stdout
+
+
+def test_init_leaves_out_a_column_with_one_value_and_says_so(tmp_path):
+    """A constant column (region_code = 7 in every row) carries nothing to learn from; as a feature it only made the
+    forecast depend on a value that never varied in training."""
+    n = 200
+    t = pd.date_range("2022-01-01", periods=n, freq="D")
+    rng = np.random.default_rng(2)
+    pd.DataFrame(
+        {"date": t, "demand": (50 + 5 * np.sin(np.arange(n) / 3) + rng.normal(0, 1, n)).round(1), "region_code": 7}
+    ).to_csv(tmp_path / "c.csv", index=False)
+    result = _init(str(tmp_path / "c.csv"), "-o", str(tmp_path / "c.yaml"))
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "c.yaml").read_text()
+    assert "# Not used: region_code (one value only)." in text and "numeric:     demand\n" in result.stdout
+    assert "region_code" not in str(yaml.safe_load(text)["data"])
+    # named as the target it is not dropped in silence: the check every config gets says why it cannot be one
+    named = _init(str(tmp_path / "c.csv"), "--target", "region_code", "-o", str(tmp_path / "d.yaml"))
+    assert named.exit_code == 1 and "target column 'region_code' is constant (7)" in named.stderr
+
+
+@pytest.mark.parametrize(
+    "values, words, option",
+    [
+        (['"1,234.5"', '"12,080.25"', '"987.0"'], "thousands separators (e.g. '12,080.25')", "thousands=','"),
+        (['"12,5"', '"13,25"', '"9,0"'], "decimal commas (e.g. '13,25')", "decimal=','"),
+    ],
+)
+def test_init_names_numbers_written_with_commas(tmp_path, values, words, option):
+    rows = "".join(f"2024-01-{d:02d},{values[d % 3]}\n" for d in range(1, 29))
+    (tmp_path / "n.csv").write_text("date,revenue\n" + rows)
+    result = _init(str(tmp_path / "n.csv"), "-o", str(tmp_path / "n.yaml"))
+    assert result.exit_code == 1 and not (tmp_path / "n.yaml").exists()
+    assert f"column 'revenue' writes numbers with {words}" in result.stderr
+    assert f"pd.read_csv(path, {option})" in result.stderr
