@@ -238,12 +238,9 @@ def _numeric_columns(df: pd.DataFrame, exclude: tuple, where: str) -> list[str]:
     numeric = [c for c in df.columns if c not in exclude and _is_number(df[c])]
     if not numeric:
         for c in (c for c in df.columns if c not in exclude and _is_text(df[c])):
-            v = df[c].dropna().astype(str).str.strip()
-            mark = "thousands separators" if v.str.fullmatch(THOUSANDS).mean() > 0.5 else None
-            mark = mark or ("decimal commas" if v.str.fullmatch(DECIMAL_COMMA).mean() > 0.5 else None)
-            if mark:
-                sample = v[v.str.contains(",", regex=False)].iloc[0]
-                option = "thousands=','" if mark == "thousands separators" else "decimal=','"
+            commas = _comma_numbers(df[c])
+            if commas:
+                mark, sample, option = commas
                 raise DataError(
                     f"no numeric column to forecast: column {c!r} writes numbers with {mark} (e.g. {sample!r})",
                     where=where,
@@ -259,6 +256,21 @@ def _numeric_columns(df: pd.DataFrame, exclude: tuple, where: str) -> list[str]:
 
 THOUSANDS = r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"  # 1,234.5
 DECIMAL_COMMA = r"[-+]?\d+,\d+"  # 12,5
+
+
+def _comma_numbers(s: pd.Series) -> tuple[str, str, str] | None:
+    """``(what, an example, the pandas option that reads it)`` when most of a text column's values are numbers written
+    with thousands separators (``1,234.5``) or decimal commas (``12,5``), else None."""
+    v = s.dropna().astype(str).str.strip()
+    if not len(v) or not v.str.contains(",", regex=False).any():
+        return None
+    for mark, pattern, option in (
+        ("thousands separators", THOUSANDS, "thousands=','"),
+        ("decimal commas", DECIMAL_COMMA, "decimal=','"),
+    ):
+        if v.str.fullmatch(pattern).mean() > 0.5:
+            return mark, v[v.str.contains(",", regex=False)].iloc[0], option
+    return None
 
 
 def _trends(df: pd.DataFrame, rows: pd.Index, numeric: list[str]) -> tuple[dict, dict]:
@@ -346,7 +358,10 @@ def _text_columns(df: pd.DataFrame, tc: str) -> tuple[list[str], dict[str, str]]
         if c == tc or not (_is_text(s) or pd.api.types.is_bool_dtype(s)):
             continue
         k = s.nunique(dropna=True)
-        if k <= 1:
+        commas = _comma_numbers(s) if _is_text(s) else None
+        if commas:
+            ignored[c] = f"numbers written with {commas[0]}, e.g. {commas[1]!r}: read them with pandas' {commas[2]}"
+        elif k <= 1:
             ignored[c] = "one value only"
         elif k > MAX_CATEGORIES or k > len(s) // 2:
             ignored[c] = f"text with {k} distinct values (an id or free text)"

@@ -270,3 +270,13 @@ def test_init_names_numbers_written_with_commas(tmp_path, values, words, option)
     assert result.exit_code == 1 and not (tmp_path / "n.yaml").exists()
     assert f"column 'revenue' writes numbers with {words}" in result.stderr
     assert f"pd.read_csv(path, {option})" in result.stderr
+
+
+def test_init_says_why_a_column_of_comma_numbers_beside_a_numeric_one_is_not_used(tmp_path):
+    rows = "".join(f'2024-01-{d:02d},{d * 1.5},"{d},{d * 7 % 1000:03d}.5"\n' for d in range(1, 29))
+    (tmp_path / "m.csv").write_text("date,visits,revenue\n" + rows)
+    result = _init(str(tmp_path / "m.csv"), "-o", str(tmp_path / "m.yaml"))
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "m.yaml").read_text()
+    assert "# Not used: revenue (numbers written with thousands separators, e.g. '1,007.5': read them with" in text
+    assert "revenue" not in str(yaml.safe_load(text)["data"]) and "visits" in str(yaml.safe_load(text)["data"])
