@@ -629,7 +629,7 @@ def _day_first(df: pd.DataFrame, tc: str, where: str, text: pd.Series) -> bool:
         )
     if (a > 12).any() or ((a.nunique() == 1) and b.nunique() > 1):
         return True
-    if (b > 12).any() or ((b.nunique() == 1) and a.nunique() > 1):
+    if (b > 12).any() or ((b.nunique() == 1) and a.nunique() > 1) or (a == b).all():  # a == b: one date either way
         return False
     raise DataError(
         f"column {tc!r} holds dates like {_cell(df[tc].iloc[0])} that read as day/month and as month/day alike "

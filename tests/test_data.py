@@ -370,6 +370,10 @@ def test_dates_written_both_ways_or_undecidable_are_refused_with_the_line(tmp_pa
     msg = str(both.value)
     assert "both day first ('13/07/2021') and month first ('07/25/2021')" in msg and "d.csv:12" in msg
     assert "ISO dates" in msg
+    yearly = _dates_csv(tmp_path, [f"01/01/{y}" for y in range(1990, 2020)], "yearly.csv")  # either way the same
+    assert load_frame(cfg_for(yearly).data, yearly).df["time"].tolist() == list(
+        pd.date_range("1990", periods=30, freq="YS")
+    )
     few = _dates_csv(tmp_path, ["01/02/2021", "02/03/2021", "03/04/2021", "04/05/2021"], "few.csv")
     with pytest.raises(
         DataError,
