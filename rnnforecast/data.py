@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import math
 import os
 import re
 import stat
@@ -609,15 +610,22 @@ def _day_first(df: pd.DataFrame, tc: str, where: str, text: pd.Series) -> bool:
 
     One reading for the whole column: pandas alone reads each cell on its own, month first where it can, so
     ``01/08/2021`` became January 8 beside ``19/07/2021``'s July 19 (days invented, a wrong frequency, wrong
-    forecast dates). Day first when some first number exceeds 12, or when the first number is the same in every
-    row and the second varies (monthly data on the 1st: ``01/03/2020``); month first when the same holds of the
-    second number. A column where both readings stay possible, or neither is, is refused in one line.
+    forecast dates). Day first when some first number exceeds 12, month first when some second one does. When
+    none does (a short file, monthly data on the 1st), the reading whose timestamps lie on a regular calendar with
+    fewer gaps wins (``01/03 .. 12/03/2021`` are twelve days of March, not the 3rd of twelve months); a column
+    where neither reading is the more regular, one written both ways, or one mixing these dates with other
+    formats is refused in one line.
     """
     if not len(text) or not NUMERIC_DATE.match(text.iloc[0]):
         return False
     parts = text.str.extract(NUMERIC_DATE.pattern)
     if parts[0].isna().any():
-        return False  # other formats too: each cell is read on its own (and an unreadable one is named below)
+        i = int(np.argmax(parts[0].isna().to_numpy()))
+        raise DataError(
+            f"column {tc!r} writes dates in two formats ({_cell(df[tc].iloc[0])} and {_cell(df[tc].iloc[i])})",
+            where=f"{where}:{df[LINE].iloc[i]}",
+            fix="write every date one way, best as ISO dates like 2021-07-19",
+        )
     a, b = parts[0].astype(int), parts[1].astype(int)
     if (a > 12).any() and (b > 12).any():
         i, j = int(np.argmax((a > 12).to_numpy())), int(np.argmax((b > 12).to_numpy()))
@@ -627,16 +635,28 @@ def _day_first(df: pd.DataFrame, tc: str, where: str, text: pd.Series) -> bool:
             where=f"{where}:{df[LINE].iloc[j]}",
             fix="write the dates one way, best as ISO dates like 2021-07-19",
         )
-    if (a > 12).any() or ((a.nunique() == 1) and b.nunique() > 1):
-        return True
-    if (b > 12).any() or ((b.nunique() == 1) and a.nunique() > 1) or (a == b).all():  # a == b: one date either way
-        return False
+    if (a > 12).any() or (b > 12).any() or (a == b).all():  # a == b in every row: one date either way
+        return bool((a > 12).any())
+    score = {first: _calendar_fit(text, first) for first in (True, False)}
+    if score[True] != score[False]:
+        return score[True] < score[False]
     raise DataError(
         f"column {tc!r} holds dates like {_cell(df[tc].iloc[0])} that read as day/month and as month/day alike "
-        "(no number above 12 decides)",
+        "(no number above 12 decides, and neither reading is the more regular)",
         where=f"{where}:{df[LINE].iloc[0]}",
         fix="write ISO dates like 2021-07-19",
     )
+
+
+def _calendar_fit(text: pd.Series, dayfirst: bool) -> tuple[bool, float]:
+    """How badly the column's dates fit a calendar when read ``dayfirst`` or not: (no regular step, rows a regular
+    calendar would add per row); lower is better. Repeated timestamps (several series) count once."""
+    t = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=dayfirst)
+    u = pd.DatetimeIndex(t.dropna().drop_duplicates().sort_values())
+    if t.isna().any() or len(u) < 3:
+        return True, math.inf
+    found = frequencies.infer(u)
+    return found.frequency is None, found.gap_rows / len(u)
 
 
 def _with_offset(text: pd.Series) -> np.ndarray:

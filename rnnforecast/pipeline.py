@@ -669,6 +669,8 @@ def predict(
 def check_outputs(output: str | None, plot: str | None, force: bool = False) -> None:
     """``predict``'s output paths, before any work: never a file of a run, the plot a .png, neither an existing
     file unless ``force``."""
+    if output and plot and Path(output).resolve() == Path(plot).resolve():  # the plot would replace the table
+        raise RunError("--output and --plot name the same file", where=str(plot), fix="give each its own file")
     if output:
         artifacts.check_output(output, "--output", force=force)
     if plot:

@@ -198,8 +198,8 @@ def _looks_like_time(s: pd.Series) -> bool:
     if not _is_text(s):
         return False  # plain numbers (years, epoch seconds) are not taken for time without --time-column
     sample = s.dropna().astype(str).head(200)
-    if sample.empty or sample.str.fullmatch(r"\s*[-+]?\d+(\.\d*)?\s*").all():
-        return False
+    if sample.empty or sample.str.fullmatch(r"\s*[-+]?\d+(\.\d*)?\s*").all() or _comma_numbers(sample):
+        return False  # numbers, also with thousands separators or decimal commas ("60,20" parses as a date)
     parsed = pd.to_datetime(sample, errors="coerce", format="mixed", utc=True)  # mixed offsets (DST) parse too
     return bool(parsed.notna().mean() >= 0.95)
 
@@ -264,12 +264,13 @@ def _comma_numbers(s: pd.Series) -> tuple[str, str, str] | None:
     v = s.dropna().astype(str).str.strip()
     if not len(v) or not v.str.contains(",", regex=False).any():
         return None
-    for mark, pattern, option in (
-        ("thousands separators", THOUSANDS, "thousands=','"),
-        ("decimal commas", DECIMAL_COMMA, "decimal=','"),
+    for mark, pattern, plain, option in (  # plain: a number written the same either way (10 beside 8,432)
+        ("thousands separators", THOUSANDS, r"[-+]?\d+(?:\.\d+)?", "thousands=','"),
+        ("decimal commas", DECIMAL_COMMA, r"[-+]?\d+", "decimal=','"),
     ):
-        if v.str.fullmatch(pattern).mean() > 0.5:
-            return mark, v[v.str.contains(",", regex=False)].iloc[0], option
+        hits = v.str.fullmatch(pattern)
+        if hits.any() and (hits | v.str.fullmatch(plain)).mean() > 0.9:
+            return mark, v[hits].iloc[0], option
     return None
 
 

@@ -402,3 +402,25 @@ def test_a_one_column_header_says_which_separator_is_missing_and_names_semicolon
     msg = str(e.value)
     assert "the header line has no comma separating columns, but semicolons ('time;y')" in msg
     assert "pd.read_csv(path, sep=';', decimal=',')" in msg and "eu.csv:1" in msg
+
+
+def test_dates_no_number_above_12_decides_are_read_on_the_more_regular_calendar(tmp_path):
+    """01/03 .. 12/03/2021 are twelve days of March (a daily calendar without gaps), not the 3rd of twelve months
+    (no regular step): they were read month first, a 31-day 'irregular' series that validated. The same holds for
+    200 hourly rows within nine days written 01.03.2021 00:00."""
+    days = pd.date_range("2021-03-01", periods=12, freq="D")
+    p = _dates_csv(tmp_path, [d.strftime("%d/%m/%Y") for d in days], "twelve.csv")
+    frame = load_frame(cfg_for(p).data, p)
+    assert frame.df["time"].tolist() == list(days) and frame.frequency == "D"
+    hours = pd.date_range("2021-03-01", periods=200, freq="h")
+    h = _dates_csv(tmp_path, [d.strftime("%d.%m.%Y %H:%M") for d in hours], "hours.csv")
+    assert load_frame(cfg_for(h).data, h).df["time"].tolist() == list(hours)
+    us = _dates_csv(tmp_path, [d.strftime("%m/%d/%Y") for d in days], "twelve_us.csv")  # the same days, month first
+    assert load_frame(cfg_for(us).data, us).df["time"].tolist() == list(days)
+
+
+def test_dates_in_two_formats_are_refused_with_the_line(tmp_path):
+    text = ["05/03/2021", "2021-03-06", "07/03/2021", "2021-03-08"] + [f"{d:02d}/03/2021" for d in range(9, 20)]
+    p = _dates_csv(tmp_path, text, "mixed.csv")
+    with pytest.raises(DataError, match=r"mixed.csv:3: column 'time' writes dates in two formats \('05/03/2021' and "):
+        load_frame(cfg_for(p).data, p)

@@ -280,3 +280,16 @@ def test_init_says_why_a_column_of_comma_numbers_beside_a_numeric_one_is_not_use
     text = (tmp_path / "m.yaml").read_text()
     assert "# Not used: revenue (numbers written with thousands separators, e.g. '1,007.5': read them with" in text
     assert "revenue" not in str(yaml.safe_load(text)["data"]) and "visits" in str(yaml.safe_load(text)["data"])
+
+
+def test_decimal_commas_are_numbers_not_timestamps_and_mixed_thousands_are_named(tmp_path):
+    """'60,20' parsed as a timestamp: init said 'several columns hold timestamps: date, eu'. And a column of '8,432'
+    beside '10' was 'text with 164 distinct values'."""
+    rows = "".join(f'2024-01-{d:02d},{d},"{60 + d},{d:02d}","{"8,432" if d % 2 else "10"}"\n' for d in range(1, 29))
+    (tmp_path / "e.csv").write_text("date,y,eu,m\n" + rows)
+    result = _init(str(tmp_path / "e.csv"), "--target", "y", "-o", str(tmp_path / "e.yaml"))
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "e.yaml").read_text()
+    assert "eu (numbers written with decimal commas, e.g. '61,01'" in text
+    assert "m (numbers written with thousands separators, e.g. '8,432'" in text
+    assert "time:        date, daily" in result.stdout

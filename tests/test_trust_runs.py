@@ -516,3 +516,14 @@ def test_evaluate_and_report_on_a_partial_directory_say_it_is_unfinished(tmp_pat
     for args in (["evaluate", partial], ["report", partial], ["predict", tmp_path / "r"]):
         rc, _, err = invoke(*args)
         clean_error(err, rc, "did not finish" if args[0] != "predict" else "unfinished")
+
+
+def test_output_and_plot_naming_one_file_are_refused_before_any_work(tmp_path, sine_run):
+    """The table was written, then the plot refused ("already exists") over it: a half-done file was left; with
+    --force the plot silently replaced the table."""
+    run = copy_run(sine_run, tmp_path / "run")
+    for extra in ((), ("--force",)):
+        before = snapshot(tmp_path)
+        rc, _, err = invoke("predict", run, "-o", tmp_path / "same.png", "--plot", tmp_path / "same.png", *extra)
+        clean_error(err, rc, "--output and --plot name the same file", "give each its own file")
+        assert snapshot(tmp_path) == before and not (tmp_path / "same.png").exists()
