@@ -162,7 +162,8 @@ def _against(mine: float, b: float) -> tuple[str, str]:
         return "ties with", ""
     rel = 100 * abs(mine - b) / b if b > 0 else float("inf")
     how = "beats" if mine < b else "loses to"
-    return how, f": MAE {_g(mine)} is {rel:.1f} % {'lower' if mine < b else 'higher'}"
+    pct = f"{rel:.1f}" if rel >= 0.1 else f"{rel:.1g}"  # a 0.01 % win does not read "0.0 % lower"
+    return how, f": MAE {_g(mine)} is {pct} % {'lower' if mine < b else 'higher'}"
 
 
 def overall_maes(section: dict) -> dict:

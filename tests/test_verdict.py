@@ -54,9 +54,13 @@ def test_a_difference_in_float32_noise_is_a_tie_not_a_win():
         )
         assert lines[1].startswith("warning: the model (MAE 2.946) does no better than seasonal_naive (MAE 2.946)")
     win = metrics.verdict({"model": 2.9458264 * (1 - 1e-5), **base})
-    assert " beats " in win[0] and "0.0 % lower" in win[0] and len(win) == 1
+    # 1e-5 relative = 0.001 %: said with one significant digit, not rounded to "0.0 % lower"
+    assert " beats " in win[0] and win[0].endswith("is 0.001 % lower") and len(win) == 1
     lose = metrics.verdict({"model": 2.9458264 * (1 + 1e-5), **base})
-    assert " loses to " in lose[0] and "0.0 % higher" in lose[0] and lose[1].startswith("warning:")
+    assert " loses to " in lose[0] and lose[0].endswith("is 0.001 % higher") and lose[1].startswith("warning:")
+    # from 0.1 % on, one decimal: (1.0 - 0.9987) / 1.0 = 0.13 % -> "0.1 %"; 0.0004 / 1.0 = 0.04 % -> "0.04 %"
+    assert metrics.verdict({"model": 0.9987, **MAES})[0].endswith("is 0.1 % lower")
+    assert metrics.verdict({"model": 0.9996, **MAES})[0].endswith("is 0.04 % lower")
 
 
 def test_hourly_model_with_a_good_mase_loses_to_same_hour_yesterday():
