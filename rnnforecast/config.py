@@ -117,7 +117,12 @@ class DataConfig:
         "diff, log_diff, pct_change: each row against the row before (level-free); log: each value's logarithm, so "
         "window scaling and a residual work on ratios and the loss on relative errors (positive values only)",
     )
-    time_features: list[Literal[TIME_FEATURES]] = _f([], "calendar features encoded as sin/cos pairs")  # type: ignore[valid-type]
+    time_features: list[Literal[TIME_FEATURES]] | Literal["auto"] = _f(  # type: ignore[valid-type]
+        "auto",
+        "calendar features encoded as sin/cos pairs; auto: with data.features unset, those whose period is longer "
+        "than the step and seen twice in the data (hourly over 2 days: hour_of_day; up to daily over 14 days: "
+        "day_of_week; ... as init writes), none when data.features lists the inputs; [] for none",
+    )
     future_time_features: bool = _f(
         False,
         "also feed time_features of the forecast steps to the output head (known in advance); off by default "
@@ -338,9 +343,9 @@ class Config:
     def unsettled(self) -> bool:
         """Whether a key of the model's shape is still ``auto`` (:meth:`settled` decides them for the data)."""
         d, m = self.data, self.model
-        return "auto" in (d.scaling, m.channels, m.segment_length, m.residual)
+        return "auto" in (d.scaling, d.time_features, m.channels, m.segment_length, m.residual)
 
-    def settled(self, season: int, residual: str | None = None) -> Config:
+    def settled(self, season: int, residual: str | None = None, time_features: list[str] | None = None) -> Config:
         """This config with every ``auto`` of the model's shape replaced by what it means for data whose season is
         ``season`` steps (README, "Defaults that adapt"; measured in docs/accuracy.md). A run directory keeps the
         settled config, so a forecast never re-decides; explicit values are kept as written.
@@ -354,7 +359,10 @@ class Config:
           forward over time (recurrent, not bidirectional); else null (one step at a time);
         - ``model.residual``: ``residual``, what :func:`rnnforecast.series.auto_residual` measured on the
           training rows (seasonal when the season explains most of the change, else none); none with a
-          differencing transform. Left ``auto`` when ``residual`` is not given.
+          differencing transform. Left ``auto`` when ``residual`` is not given;
+        - ``data.time_features``: ``time_features``, what the data loader found for the step and span
+          (:func:`frequencies.time_features`; none when ``data.features`` lists the inputs). Left ``auto`` when
+          not given.
         """
         d, m = self.data, self.model
         differenced = d.differenced  # a log keeps the level: window scaling and a residual still apply
@@ -375,9 +383,10 @@ class Config:
             residual = "none" if differenced else residual
         else:
             residual = "auto"
+        calendar = d.time_features if d.time_features != "auto" or time_features is None else list(time_features)
         return dataclasses.replace(
             self,
-            data=dataclasses.replace(d, scaling=scaling),
+            data=dataclasses.replace(d, scaling=scaling, time_features=calendar),
             model=dataclasses.replace(m, channels=channels, segment_length=segment, residual=residual),
         )
 
@@ -814,6 +823,9 @@ def _convert_union(tp: Any, value: Any, key: str, where: _Where, meta: dict) -> 
             errors.append(e)
     if len(options) == 1:
         raise errors[0]
+    lists = [e for a, e in zip(options, errors) if typing.get_origin(a) is list]
+    if isinstance(value, list) and len(lists) == 1:
+        raise lists[0]  # [hour_of_dya]: the entry's own error (did you mean hour_of_day), not "expected a list or auto"
     raise ConfigError(
         f"received {_show(value)}; expected {_describe(tp)}", where=where(key), fix=f"set {_describe(tp)}"
     )

@@ -60,6 +60,7 @@ class Frame:
     short: pd.DataFrame | None = None  # rows of series too short for the model, set apart (short_series.py)
     filled: np.ndarray | None = None  # (N, T) target values the tool filled (gap rows, missing cells): no actuals
     zone: str = ""  # what the zone rule (zone_rule) did with the time column's UTC offsets; "" when it had none
+    time_features: list[str] = field(default_factory=list)  # data.time_features as used (``auto`` decided)
     times: np.ndarray | None = None  # (N,) datetime64 of the time column when the rows were built on arrays (serve's
     # fast path, fastframe.py: its df has no rows then, its numbers are SeriesData.raw); else read from df
 
@@ -349,7 +350,8 @@ def load_frame(
     df = _fill_missing(df, cfg.missing, values, tc, where)
 
     df, categories, one_hot = _encode_categories(df, cfg.categorical, categories, where)
-    df, cyclic = _add_time_features(df, cfg.time_features, tc, where)
+    calendar = _time_feature_names(cfg, df, tc, frequency)
+    df, cyclic = _add_time_features(df, calendar, tc, where)
     features = features + one_hot + cyclic
 
     df = df[[tc, SERIES, *dict.fromkeys(features + cfg.target)]].reset_index(drop=True)
@@ -373,6 +375,7 @@ def load_frame(
         open_tail=open_tail,
         filled=filled if filled is not None else np.zeros((len(df), len(cfg.target)), dtype=bool),
         zone=zone,
+        time_features=calendar,
     )
 
 
@@ -810,6 +813,16 @@ def _encode_categories(
             df[name] = (filled == c).astype("float64")
             added.append(name)
     return df, categories, added
+
+
+def _time_feature_names(cfg: DataConfig, df: pd.DataFrame, tc: str, frequency: str) -> list[str]:
+    """``data.time_features``, ``auto`` decided by the step and the rows' span (:func:`frequencies.time_features`,
+    init's rule); none when ``data.features`` lists the inputs (the user chose them)."""
+    if cfg.time_features != "auto":
+        return list(cfg.time_features)
+    if cfg.features is not None or df.empty:
+        return []
+    return frequencies.time_features(frequencies.step_seconds(frequency), df[tc].max() - df[tc].min())
 
 
 def _add_time_features(df: pd.DataFrame, names: list[str], tc: str, where: str = "") -> tuple[pd.DataFrame, list[str]]:

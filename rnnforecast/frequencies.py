@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .config import TIME_FEATURES
+
 DAY = 86_400
 MONTH_DAYS = 365.2425 / 12
 GRID_SLACK = 20  # a candidate calendar may add at most this many rows per row read (else it is not the step)
@@ -219,6 +221,39 @@ def _fixed_season(secs: float, frequency: str) -> Season:
     m = max(1, round(365.25 / days))
     note = " (a fixed step, not a calendar month: use MS or ME for months)" if 28 <= days <= 31 else ""
     return Season(m, f"steps of {days:g} days: {m} a year{note}")
+
+
+def step_seconds(frequency: str) -> float:
+    """A step's length in seconds: fixed offsets exactly; calendar ones by their usual length (a business day 1 day,
+    a month 365.2425 / 12 days, a quarter 3 months, a year 12); 0 when unknown."""
+    off = pd.tseries.frequencies.to_offset(frequency)
+    n = max(1, int(off.n))
+    for kind, days in (
+        ((pd.offsets.BusinessDay,), 1.0),
+        ((pd.offsets.MonthBegin, pd.offsets.MonthEnd), MONTH_DAYS),
+        ((pd.offsets.QuarterBegin, pd.offsets.QuarterEnd), 3 * MONTH_DAYS),
+        ((pd.offsets.YearBegin, pd.offsets.YearEnd), 12 * MONTH_DAYS),
+    ):
+        if isinstance(off, kind):
+            return n * days * DAY
+    if isinstance(off, pd.offsets.Week):
+        return n * 7.0 * DAY
+    return _seconds(off)
+
+
+def time_features(seconds: float, span: pd.Timedelta) -> list[str]:
+    """The calendar features that fit a step of ``seconds`` over ``span`` of data: those whose period is longer than
+    the step and seen at least twice (hour of day under a day's step over 2 days or more; day of week up to a day's
+    step over 14 days; day of year up to a week's step over two years; month of year for steps of more than a week
+    up to a month, over two years). ``data.time_features: auto`` and ``init`` (one rule)."""
+    days = span / pd.Timedelta(days=1)
+    wanted = {
+        "hour_of_day": 0 < seconds < DAY and days >= 2,
+        "day_of_week": 0 < seconds <= DAY and days >= 14,
+        "day_of_year": 0 < seconds <= 7 * DAY and days >= 2 * 365,
+        "month_of_year": 7 * DAY < seconds <= 31 * DAY and days >= 2 * 365,
+    }
+    return [f for f in TIME_FEATURES if wanted.get(f)]
 
 
 def _ns(t: pd.DatetimeIndex) -> np.ndarray:

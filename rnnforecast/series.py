@@ -575,7 +575,7 @@ def settle(frame: Frame, cfg: Config) -> Config:
     residual). :func:`build` settles an unsettled config itself; callers that keep the config (a run writes it)
     settle first."""
     season = season_length(frame.frequency, cfg.data.season_length)
-    cfg = cfg.settled(season)
+    cfg = cfg.settled(season, time_features=frame.time_features)
     if cfg.model.residual == "auto":
         plain = build(frame, replace(cfg, model=replace(cfg.model, residual="none")))
         cfg = cfg.settled(season, auto_residual(plain, season)[0])

@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 
 from . import frequencies
-from .config import TIME_FEATURES, from_dict, season_segment
+from .config import from_dict, season_segment
 from .data import PARQUET_SUFFIXES, parse_times, read_table
 from .errors import ConfigError, DataError, RnnForecastError, RunError, did_you_mean
 from .metrics import SHARE_WORDS, naive_maes, residual_choice
@@ -74,6 +74,7 @@ class Detected:
     input_length: int
     horizon: int
     time_features: list[str]
+    horizon_given: bool = False  # --horizon (else the step's suggestion, perhaps shortened)
     transform: dict[str, str] = field(default_factory=dict)
     trend: dict[str, float] = field(default_factory=dict)  # column -> share of test values outside train range
     sort: bool = False
@@ -145,6 +146,7 @@ def detect(
     ordered = first.sort_values()
     step = _step(pd.DatetimeIndex(ordered), where)
     n = len(ordered) + step.gap_rows
+    horizon_given = horizon is not None
     input_length, horizon = _window(step, n, horizon, where)
     trend, transform = _trends(df, ordered.index, numeric)
     missing = {c: int(df[c].isna().sum()) for c in df.columns if c != tc and df[c].isna().any()}
@@ -166,7 +168,8 @@ def detect(
         target_reason=reason,
         input_length=input_length,
         horizon=horizon,
-        time_features=_time_features(step.seconds, ordered.iloc[-1] - ordered.iloc[0]),
+        horizon_given=horizon_given,
+        time_features=frequencies.time_features(step.seconds, ordered.iloc[-1] - ordered.iloc[0]),
         transform=transform,
         trend=trend,
         sort=not first.is_monotonic_increasing,
@@ -474,18 +477,6 @@ def _window(step: Step, n: int, horizon: int | None, where: str) -> tuple[int, i
     return L, H
 
 
-def _time_features(seconds: float, span: pd.Timedelta) -> list[str]:
-    """Calendar features whose period is longer than the step and seen at least twice in the data."""
-    days = span / pd.Timedelta(days=1)
-    wanted = {
-        "hour_of_day": seconds < DAY and days >= 2,
-        "day_of_week": seconds <= DAY and days >= 14,
-        "day_of_year": seconds <= 7 * DAY and days >= 2 * 365,
-        "month_of_year": 7 * DAY < seconds <= 31 * DAY and days >= 2 * 365,
-    }
-    return [f for f in TIME_FEATURES if wanted.get(f)]
-
-
 def _outside_share(x: np.ndarray) -> float:
     """Share of the last 15% of values outside the range of the first 70% (the default splits)."""
     n = len(x)
@@ -585,10 +576,17 @@ def yaml_text(d: Detected, config_dir: Path, command: str) -> str:
     L0, H0, why = (
         _suggested_window(d.step.seconds) if d.step.frequency != "B" else (20, 5, "four trading weeks in, one out")
     )
-    shrunk = "" if (d.input_length, d.horizon) == (L0, H0) else " (shortened to fit the file)"
+    if d.horizon_given:  # the suggestion's "one day out" is not what the window holds: say where each number came from
+        why = why.split(",")[0]  # "one week in"
+        lengthened = " (at least the horizon)" if d.input_length > L0 else ""
+        shrunk = " (shortened to fit the file)" if d.input_length < L0 else lengthened
+        horizon_why = "steps forecast at once (given with --horizon)"
+    else:
+        shrunk = "" if (d.input_length, d.horizon) == (L0, H0) else " (shortened to fit the file)"
+        horizon_why = "steps forecast at once"
     lines = [*head, _line("name", _name(d.path), indent=0), "data:", *data, "window:"]
     lines.append(_line("input_length", d.input_length, f"steps of history; {why}{shrunk}"))
-    lines.append(_line("horizon", d.horizon, "steps forecast at once"))
+    lines.append(_line("horizon", d.horizon, horizon_why))
     lines += ["model:", *_model_lines(d)]
     lines += [
         "training:",

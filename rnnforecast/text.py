@@ -11,7 +11,9 @@ import math
 import sys
 from typing import TYPE_CHECKING
 
-from . import metrics, windows
+import numpy as np
+
+from . import frequencies, metrics, windows
 from .cells import CELLS
 from .data import season_length
 from .fsio import plain as _plain  # the one JSON convention: NaN and infinity as null
@@ -246,15 +248,28 @@ def _model_lines(asked: Config, cfg: Config, data: SeriesData) -> list[str]:
         ),
         "model.channels": f"{n} targets, each its own sequence" if m.channels == "independent" else f"{n} target(s)",
         "model.segment_length": segment_why,
+        "data.time_features": _time_features_why(cfg, data),
     }
     rows = [
         ("model", f"{m.cell} {list(m.units)}", None),
         ("data.scaling", cfg.data.scaling, asked.data.scaling),
+        ("data.time_features", ", ".join(cfg.data.time_features) or "none", asked.data.time_features),
         ("model.channels", m.channels, asked.model.channels),
         ("model.segment_length", segments, asked.model.segment_length),
         ("model.residual", m.residual, asked.model.residual),
     ]
     return [f"{key:<21} {value}" + (f"  (auto: {why[key]})" if was == "auto" else "") for key, value, was in rows]
+
+
+def _time_features_why(cfg: Config, data: SeriesData) -> str:
+    """Why ``data.time_features: auto`` settled as it did (:func:`frequencies.time_features`)."""
+    if cfg.data.features is not None:
+        return "data.features lists the inputs"
+    t = data.frame.time_values()
+    days = (t.max() - t.min()) / np.timedelta64(1, "D") if len(t) else 0.0
+    step = frequencies.label(data.frame.frequency)
+    fit = "calendar features that fit" if cfg.data.time_features else "no calendar period fits"
+    return f"{fit} the {step} step over {days:.0f} days"
 
 
 def resolved_config(cfg: Config) -> str:

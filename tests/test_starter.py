@@ -293,3 +293,32 @@ def test_decimal_commas_are_numbers_not_timestamps_and_mixed_thousands_are_named
     assert "eu (numbers written with decimal commas, e.g. '61,01'" in text
     assert "m (numbers written with thousands separators, e.g. '8,432'" in text
     assert "time:        date, daily" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "input_note", "horizon_note"),
+    [
+        # the step's suggestion: a week of hours in, a day out, nothing shortened
+        ((), "# steps of history; one week in, one day out\n", "# steps forecast at once\n"),
+        # --horizon 96: the input is still the week, the horizon is the user's (it used to say "one day out
+        # (shortened to fit the file)" beside a horizon of 96 in a file of 2000 rows)
+        (("--horizon", "96"), "# steps of history; one week in\n", "# steps forecast at once (given with --horizon)\n"),
+        # --horizon 200: the input grows to the horizon (200 > 168)
+        (("--horizon", "200"), "# steps of history; one week in (at least the horizon)\n", "(given with --horizon)\n"),
+    ],
+)
+def test_init_window_comments_say_where_each_number_came_from(tmp_path, args, input_note, horizon_note):
+    t = pd.date_range("2021-01-01", periods=2000, freq="h")
+    y = 10 + np.sin(2 * np.pi * np.arange(2000) / 24) + np.random.default_rng(0).normal(0, 0.3, 2000)
+    pd.DataFrame({"time": t.strftime("%Y-%m-%d %H:%M"), "load": y}).to_csv(tmp_path / "h.csv", index=False)
+    out = tmp_path / "h.yaml"
+    result = _init(str(tmp_path / "h.csv"), "-o", str(out), *args)
+    assert result.exit_code == 0, result.output
+    lines = out.read_text().splitlines(keepends=True)
+    window = yaml.safe_load(out.read_text())["window"]
+    expected_h = int(args[1]) if args else 24
+    assert window == {"input_length": max(168, expected_h), "horizon": expected_h}
+    (line_in,) = [x for x in lines if x.lstrip().startswith("input_length:")]
+    (line_h,) = [x for x in lines if x.lstrip().startswith("horizon:")]
+    assert line_in.endswith(input_note) and line_h.endswith(horizon_note)
+    assert "shortened" not in out.read_text()

@@ -84,9 +84,9 @@ PLAIN_MODEL = {"cell": "gru", "units": [64]}
 
 def plain(cfg: dict) -> dict:
     """The shipped config as a user who names only the cell and units writes it (issue 22's "plain config"):
-    its data (without scaling), window and split; every model and training key at the package's defaults,
+    its data (without scaling and calendar features), window and split; every model and training key at the package's defaults,
     except the final fit, which the protocol does not score (it only costs time)."""
-    data = {k: v for k, v in cfg["data"].items() if k != "scaling"}
+    data = {k: v for k, v in cfg["data"].items() if k not in ("scaling", "time_features")}  # both auto
     return {**cfg, "data": data, "model": dict(PLAIN_MODEL), "training": {"final_fit": False}}
 
 
