@@ -118,10 +118,11 @@ class DataConfig:
         "window scaling and a residual work on ratios and the loss on relative errors (positive values only)",
     )
     time_features: list[Literal[TIME_FEATURES]] | Literal["auto"] = _f(  # type: ignore[valid-type]
-        "auto",
-        "calendar features encoded as sin/cos pairs; auto: with data.features unset, those whose period is longer "
-        "than the step and seen twice in the data (hourly over 2 days: hour_of_day; up to daily over 14 days: "
-        "day_of_week; ... as init writes), none when data.features lists the inputs; [] for none",
+        [],
+        "calendar features encoded as sin/cos pairs; auto: the ones init writes, those whose period is longer than "
+        "the step and seen twice in the data (hourly over 2 days: hour_of_day; up to daily over 14 days: "
+        "day_of_week; ...), none when data.features lists the inputs (not the default: measured a wash, "
+        "docs/accuracy.md)",
     )
     future_time_features: bool = _f(
         False,

@@ -62,8 +62,7 @@ def config_for(name: str, y: np.ndarray, extra: dict, out: Path) -> Path:
     cfg = {
         "name": name,
         "seed": 7,
-        # the hourly stamps are labels: a 25-step sine and a random walk have no calendar (auto would add the hour)
-        "data": {"path": str(csv), "target": "y", "time_column": "time", "time_features": [], **extra.get("data", {})},
+        "data": {"path": str(csv), "target": "y", "time_column": "time", **extra.get("data", {})},
     }
     for k in ("window", "model", "training"):
         if k in extra:

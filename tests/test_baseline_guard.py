@@ -27,7 +27,6 @@ def _config(tmp_path, values, **training) -> object:
             "time_column": "day",
             "season_length": 7,
             "scaling": "standard",  # the hand computations below scale by the training rows' mean and deviation
-            "time_features": [],  # y is the only column (auto would add the weekday's sin and cos)
         },
         "window": {"input_length": 14, "horizon": 7},
         "model": {"cell": "gru", "units": [4], "residual": "seasonal", "segment_length": None},

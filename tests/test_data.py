@@ -17,8 +17,7 @@ from rnnforecast.scaling import Scaler
 
 def cfg_for(path, **data):
     raw = {
-        # the columns these tests read by hand, nothing more (time_features: auto: tests/test_time_features_auto.py)
-        "data": {"path": str(path), "target": "y", "time_column": "time", "time_features": [], **data},
+        "data": {"path": str(path), "target": "y", "time_column": "time", **data},
         "window": {"input_length": 3, "horizon": 2},
     }
     return from_dict(raw)

@@ -207,9 +207,7 @@ def test_plan_of_a_framed_run_and_what_it_still_refuses(tmp_path):
     }
     p = plan_for(_data(tmp_path, independent), "run")
     # 1 + 7 rows (the difference needs the row before); the baseline is the last input row (6 of the 7 transformed)
-    # the other inputs reach every channel: x, and the hour's sin and cos (time_features: auto on hourly rows)
-    assert p.window == 8 and p.base_rows == [6, 6] and p.independent and p.target_pos == [0]
-    assert p.inputs == ["y", "x", "hour_of_day_sin", "hour_of_day_cos"] and p.other_pos == [1, 2, 3]
+    assert p.window == 8 and p.base_rows == [6, 6] and p.independent and p.target_pos == [0] and p.other_pos == [1]
     with pytest.raises(
         RunError,
         match=r"cannot fold model.residual: persistence into the export: it needs the last observed 'y', .* "

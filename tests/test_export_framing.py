@@ -181,8 +181,7 @@ def test_export_of_a_framed_run_matches_predict(runs, tmp_path, name, fmt):
     assert sig["history_rows"] == {"input_length": 8, "season": SEASON * seasonal, "transform": int(diff)}
     assert sig["residual"] == model["residual"] and sig["season"] == (SEASON if seasonal else None)
     assert sig["channels"] == model.get("channels", "mixed")
-    # with the inputs not listed, time_features: auto adds the hour (240 hourly rows: 10 days, a week seen once)
-    assert sig["input_columns"] == extra["data"].get("features", ["y", "z", "x", "hour_of_day_sin", "hour_of_day_cos"])
+    assert sig["input_columns"] == extra["data"].get("features", ["y", "z", "x"])
     assert sig["output_columns"] == extra["data"].get("target", ["y"])
 
 

@@ -66,12 +66,9 @@ def test_scalers_by_hand(final_run):
     y = pd.read_csv(final_run["dir"] / "sine.csv")["y"].to_numpy()
     final = json.loads((final_run["run"] / "scaler.json").read_text())
     held = json.loads((final_run["run"] / "heldout" / "scaler.json").read_text())
-    # columns: y, then the hour's sin and cos (time_features: auto; hourly rows from 2020-01-01 00:00)
-    hour = 2 * np.pi * (np.arange(len(y)) % 24) / 24
-    np.testing.assert_allclose(final["shift"][0], [y.mean(), np.sin(hour).mean(), np.cos(hour).mean()], atol=1e-12)
-    np.testing.assert_allclose(final["scale"][0], [y.std(), np.sin(hour).std(), np.cos(hour).std()], rtol=1e-12)
-    np.testing.assert_allclose(held["shift"][0][0], y[:210].mean(), rtol=1e-12)
-    np.testing.assert_allclose(held["shift"][0][1], np.sin(hour[:210]).mean(), atol=1e-12)
+    np.testing.assert_allclose(final["shift"][0], [y.mean()], rtol=1e-12)
+    np.testing.assert_allclose(final["scale"][0], [y.std()], rtol=1e-12)
+    np.testing.assert_allclose(held["shift"][0], [y[:210].mean()], rtol=1e-12)
     assert held["shift"] != final["shift"]
 
 
@@ -134,9 +131,7 @@ def test_kill_9_during_the_final_fit_resumes_to_the_same_run(tmp_path):
     sine_frame(1500, seed=5).to_csv(tmp_path / "sine.csv", index=False)
     cfg = {
         "seed": 3,
-        # the sine's hourly stamps are labels (its period is 25 steps): without the hour (time_features: auto) the
-        # held-out training's best epoch is its third, so the final fit has 3 epochs to be killed in
-        "data": {"path": str(tmp_path / "sine.csv"), "target": "y", "time_column": "time", "time_features": []},
+        "data": {"path": str(tmp_path / "sine.csv"), "target": "y", "time_column": "time"},
         "window": {"input_length": 7, "horizon": 2},
         "model": {"cell": "gru", "units": [8]},
         "training": {"epochs": 3, "batch_size": 8, "final_fit": True, "early_stopping": None},

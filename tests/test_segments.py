@@ -89,9 +89,6 @@ def _multi_target_config(tmp_path, **model) -> str:
             "target": ["temp_max", "temp_min"],
             "categorical": ["weather"],
             "scaling": "instance",
-            # no calendar (auto would add day of week and year): with them, 2 epochs do not beat the seasonal
-            # baseline, the run keeps it (a zero head) and no gradient reaches the inputs for inspect to show
-            "time_features": [],
         },
         "window": {"input_length": 14, "horizon": 5},
         "model": {"cell": "gru", "units": [8], "segment_length": 7, "channels": "independent", **model},

@@ -1,5 +1,6 @@
-"""`data.time_features: auto` (the default): the calendar features that fit the step and the span, init's rule,
-written once (`frequencies.time_features`); settled into the run's config so a forecast never re-decides."""
+"""`data.time_features: auto`: the calendar features that fit the step and the span, init's rule, written once
+(`frequencies.time_features`); settled into the run's config so a forecast never re-decides. Not the default (none
+is: measured a wash, docs/accuracy.md)."""
 
 from __future__ import annotations
 
@@ -63,9 +64,8 @@ def _hourly(tmp_path, days: int, name: str = "h.csv"):
 
 
 def _cfg(path, **data):
-    return from_dict(
-        {"data": {"path": str(path), "target": "load", **data}, "window": {"input_length": 48, "horizon": 6}}
-    )
+    raw = {"path": str(path), "target": "load", "time_features": "auto", **data}
+    return from_dict({"data": raw, "window": {"input_length": 48, "horizon": 6}})
 
 
 def test_auto_adds_the_hour_and_the_weekday_to_an_hourly_file(tmp_path):
@@ -85,9 +85,11 @@ def test_auto_is_none_when_the_inputs_are_listed_or_the_span_is_short(tmp_path):
     short = _hourly(tmp_path, 1, "short.csv")
     frame = load_frame(_cfg(short).data, short)
     assert frame.time_features == [] and not [c for c in frame.features if c.endswith(("_sin", "_cos"))]
-    # an explicit list is kept as written, auto or not; [] means none
+    # an explicit list is kept as written; [] means none, and so does the default (no time_features key)
     assert load_frame(_cfg(p, time_features=["day_of_week"]).data, p).time_features == ["day_of_week"]
     assert load_frame(_cfg(p, time_features=[]).data, p).time_features == []
+    default = from_dict({"data": {"path": str(p), "target": "load"}, "window": {"input_length": 48, "horizon": 6}})
+    assert default.data.time_features == [] and load_frame(default.data, p).features == ["load", "temp"]
 
 
 def test_typos_name_the_entry_and_the_word(tmp_path):
@@ -101,7 +103,7 @@ def test_a_run_keeps_the_settled_list_and_validate_says_why(tmp_path):
     p = _hourly(tmp_path, 21)
     cfg = {
         "name": "auto_calendar",
-        "data": {"path": str(p), "target": "load"},
+        "data": {"path": str(p), "target": "load", "time_features": "auto"},
         "window": {"input_length": 48, "horizon": 6},
         "model": {"cell": "gru", "units": [4]},
         "training": {"epochs": 1, "batch_size": 64},

@@ -18,14 +18,7 @@ def _raw(tmp_path, n=200, **extra) -> dict:
     sine_frame(n).to_csv(tmp_path / "s.csv", index=False)
     return {
         "name": "w",
-        # y alone (auto would add the hour): the hand forecasts below feed the model y's window only
-        "data": {
-            "path": str(tmp_path / "s.csv"),
-            "target": "y",
-            "time_column": "time",
-            "scaling": "standard",
-            "time_features": [],
-        },
+        "data": {"path": str(tmp_path / "s.csv"), "target": "y", "time_column": "time", "scaling": "standard"},
         "window": {"input_length": 6, "horizon": 2},
         "model": {"cell": "gru", "units": [4], "residual": "none", "segment_length": None},
         "training": {"epochs": 1, "batch_size": 16},
