@@ -269,7 +269,8 @@ def _time_features_why(cfg: Config, data: SeriesData) -> str:
     days = (t.max() - t.min()) / np.timedelta64(1, "D") if len(t) else 0.0
     step = frequencies.label(data.frame.frequency)
     fit = "calendar features that fit" if cfg.data.time_features else "no calendar period fits"
-    return f"{fit} the {step} step over {days:.0f} days"
+    span = f"{days:.0f} days" if days >= 2 else f"{days * 24:.0f} hours"
+    return f"{fit} the {step} step over {span}"
 
 
 def resolved_config(cfg: Config) -> str:

@@ -128,3 +128,23 @@ def test_a_run_keeps_the_settled_list_and_validate_says_why(tmp_path):
     assert f.returncode == 0, f.stderr
     lines = f.stdout.strip().splitlines()
     assert lines[1].startswith("2021-03-22 00:00") and lines[-1].startswith("2021-03-22 05:00"), f.stdout
+
+
+@pytest.mark.parametrize(
+    ("days", "data", "line"),
+    [
+        (21, {"features": ["load"]}, "data.time_features    none  (auto: data.features lists the inputs)"),
+        (1, {}, "data.time_features    none  (auto: no calendar period fits the hourly step over 23 hours)"),
+        (21, {"time_features": ["day_of_week"]}, "data.time_features    day_of_week\n"),  # as written: no why
+    ],
+)
+def test_validate_says_what_auto_chose_and_why(tmp_path, days, data, line):
+    p = _hourly(tmp_path, days)
+    cfg = {
+        "data": {"path": str(p), "target": "load", "time_features": "auto", **data},
+        "window": {"input_length": 6, "horizon": 2},
+        "model": {"cell": "gru", "units": [4]},
+    }
+    v = run_cli("validate", str(write_config(tmp_path, cfg)))
+    assert v.returncode == 0, v.stderr
+    assert line in v.stdout, v.stdout
