@@ -211,11 +211,19 @@ class LocalExecutor(Executor):
         """A worker died: CPython's pool sends the others SIGTERM, which here is a clean stop (``_start_worker``), so
         each finishes its task, then waits for work that a broken pool never sends, and the pool's shutdown waits on
         them forever (measured: ``compare --workers 2`` hung after kill -9 of one worker). Their results cannot come
-        back: they are killed."""
+        back: they are killed.
+
+        Then the pool's own thread is joined: it closes its wake-up pipe as it ends, and CPython 3.11's exit hook
+        (``concurrent.futures.process._python_exit``) writes into every pool's pipe unless it is closed: a thread
+        still closing it at exit raced that write and printed ``OSError: [Errno 9] Bad file descriptor`` with a
+        traceback after ``compare``'s one-line message (seen once in a full suite run)."""
+        manager = self._pool._executor_manager_thread  # shutdown() forgets it
         for p in list((self._pool._processes or {}).values()):
             with contextlib.suppress(OSError):
                 p.kill()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if manager is not None:
+            manager.join(timeout=30)  # its workers are killed: it only reaps them
 
 
 class RayExecutor(Executor):

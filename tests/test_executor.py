@@ -83,3 +83,18 @@ def test_kill_9_of_one_worker_ends_the_pool_while_another_trains():
         time.sleep(0.05)
     # the one killed here, and the other killed by close() (a clean stop would exit 0, or never)
     assert [p.exitcode for p in workers] == [-signal.SIGKILL, -signal.SIGKILL]
+
+
+def test_a_broken_pool_is_closed_before_the_interpreter_exits():
+    """After a worker died, close() returns only when the pool's own thread has ended and closed its wake-up pipe:
+    CPython 3.11's exit hook writes into every pool's pipe that is not closed, and a thread closing it at that moment
+    printed a traceback (EBADF) after compare's one-line message. Checked on the pool's own objects, deterministic."""
+    from concurrent.futures import process
+
+    ex = LocalExecutor(workers=1)
+    with pytest.raises(WorkerDied):
+        ex.submit(_die, None).result()
+    manager, wakeup = ex._pool._executor_manager_thread, ex._pool._executor_manager_thread_wakeup
+    ex.close()
+    assert manager is not None and not manager.is_alive()
+    assert wakeup._closed and process._threads_wakeups.get(manager) in (None, wakeup)
