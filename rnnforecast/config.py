@@ -826,6 +826,11 @@ def _convert_union(tp: Any, value: Any, key: str, where: _Where, meta: dict) -> 
         raise errors[0]
     lists = [e for a, e in zip(options, errors) if typing.get_origin(a) is list]
     if isinstance(value, list) and len(lists) == 1:
+        words = [w for a in options if typing.get_origin(a) is Literal for w in typing.get_args(a)]
+        if len(value) == 1 and isinstance(value[0], str) and value[0] in words:  # [auto]
+            raise ConfigError(
+                f"received [{value[0]}], a list", where=where(key), fix=f"write {value[0]} without brackets"
+            )
         raise lists[0]  # [hour_of_dya]: the entry's own error (did you mean hour_of_day), not "expected a list or auto"
     raise ConfigError(
         f"received {_show(value)}; expected {_describe(tp)}", where=where(key), fix=f"set {_describe(tp)}"

@@ -832,20 +832,20 @@ def _add_time_features(df: pd.DataFrame, names: list[str], tc: str, where: str =
         fn, period = PERIODS[name]
         phase = 2 * np.pi * np.asarray(fn(df[tc].dt), dtype="float64") / period
         for added_name in (f"{name}_sin", f"{name}_cos"):
-            _check_new_column(df, added_name, f"data.time_features ({name})", where)
+            _check_new_column(df, added_name, f"data.time_features ({name})", where, f"or leave {name} out of it")
         df[f"{name}_sin"] = np.sin(phase)
         df[f"{name}_cos"] = np.cos(phase)
         added += [f"{name}_sin", f"{name}_cos"]
     return df, added
 
 
-def _check_new_column(df: pd.DataFrame, name: str, key: str, where: str) -> None:
-    """A column the tool adds must not replace one of the user's."""
+def _check_new_column(df: pd.DataFrame, name: str, key: str, where: str, other: str = "") -> None:
+    """A column the tool adds must not replace one of the user's; ``other``: another fix, after renaming."""
     if name in df.columns:
         raise DataError(
             f"{key} adds a column {name!r}, but the file already has a column of that name",
             where=f"{where}: column {name}" if where else f"column {name}",
-            fix="rename that column in the file",
+            fix=f"rename that column in the file{', ' + other if other else ''}",
         )
 
 

@@ -15,7 +15,7 @@ from conftest import run_cli, write_config
 from rnnforecast import frequencies
 from rnnforecast.config import from_dict
 from rnnforecast.data import load_frame
-from rnnforecast.errors import ConfigError
+from rnnforecast.errors import ConfigError, DataError
 
 DAY = 86_400
 
@@ -97,6 +97,21 @@ def test_typos_name_the_entry_and_the_word(tmp_path):
         _cfg(tmp_path / "x.csv", time_features=["hour_of_dya"])
     with pytest.raises(ConfigError, match=r"data\.time_features.*'aut'.*auto"):
         _cfg(tmp_path / "x.csv", time_features="aut")
+    with pytest.raises(
+        ConfigError, match=r"data\.time_features: received \[auto\], a list\. Fix: write auto without brackets"
+    ):
+        _cfg(tmp_path / "x.csv", time_features=["auto"])
+
+
+def test_a_file_column_in_the_way_of_a_calendar_column_is_named_with_both_fixes(tmp_path):
+    p = _hourly(tmp_path, 21)
+    pd.read_csv(p).assign(hour_of_day_sin=1.0).to_csv(p, index=False)
+    with pytest.raises(DataError) as e:
+        load_frame(_cfg(p).data, p)
+    assert str(e.value).endswith(
+        "column hour_of_day_sin: data.time_features (hour_of_day) adds a column 'hour_of_day_sin', but the file "
+        "already has a column of that name. Fix: rename that column in the file, or leave hour_of_day out of it."
+    )
 
 
 def test_a_run_keeps_the_settled_list_and_validate_says_why(tmp_path):
