@@ -271,6 +271,12 @@ def check_output(path: str | Path, option: str, suffix: str | None = None, force
     ``suffix``, or already exists and ``force`` (the command's ``--force``) was not given: rnnforecast cannot know
     who made a file that is there, so it replaces none unasked. Returns the path."""
     p = Path(path)
+    if p.is_dir():  # never replaced, --force or not (click's own check printed its usage block, exit 2)
+        raise RunError(
+            f"{option} names a directory; it takes a file",
+            where=str(p),
+            fix=f"give {option} a file name, in that directory or elsewhere (a directory is never replaced)",
+        )
     if suffix and p.suffix.lower() != suffix:
         raise RunError(
             f"{option} must name a {suffix} file. Received: {p.name}",

@@ -243,7 +243,7 @@ def train(
 @click.option(
     "--output",
     "-o",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="Also write every window's forecast here as CSV, one row per window, lead and target.",
 )
 @click.option("--force", is_flag=True, help="Replace an existing --output file.")
@@ -266,10 +266,8 @@ def evaluate(run: str, data_path: str | None, split: str, as_json: bool, output:
     type=click.Path(dir_okay=False),
     help="Forecast from the end of this file instead of the run's data.",
 )
-@click.option(
-    "--output", "-o", type=click.Path(dir_okay=False), help="Write the forecast CSV here (default: print it)."
-)
-@click.option("--plot", type=click.Path(dir_okay=False), help="Draw history and forecast into this PNG.")
+@click.option("--output", "-o", type=click.Path(), help="Write the forecast CSV here (default: print it).")
+@click.option("--plot", type=click.Path(), help="Draw history and forecast into this PNG.")
 @click.option("--force", is_flag=True, help="Replace an existing --output or --plot file.")
 @click.option(
     "--allow-missing-tail",
@@ -469,9 +467,7 @@ def inspect_command(run: str, window_index: int, split: str) -> None:
 
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False))
-@click.option(
-    "--output", "-o", type=click.Path(dir_okay=False), help="Write the HTML here (default: DIRECTORY/report.html)."
-)
+@click.option("--output", "-o", type=click.Path(), help="Write the HTML here (default: DIRECTORY/report.html).")
 @click.option("--force", is_flag=True, help="Replace an existing --output file.")
 def report(directory: str, output: str | None, force: bool) -> None:
     """Write one self-contained HTML report of a run, comparison, backtest or tune DIRECTORY (images embedded)."""

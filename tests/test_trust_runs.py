@@ -343,6 +343,30 @@ def test_an_existing_output_file_is_replaced_only_with_force(tmp_path, sine_run,
     assert rc == 0, err
 
 
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["predict", "{run}", "-o", "{dir}"], "--output"),
+        (["predict", "{run}", "--plot", "{dir}"], "--plot"),
+        (["evaluate", "{run}", "-o", "{dir}"], "--output"),
+        (["report", "{run}", "-o", "{dir}"], "--output"),
+    ],
+)
+def test_a_directory_as_an_output_is_one_line_and_never_replaced(tmp_path, sine_run, args, option):
+    """A directory given to -o or --plot got click's usage block (exit 2); it is a RunError like every other refused
+    output, with --force too (a directory is never replaced), and what is in it stays."""
+    run = copy_run(sine_run, tmp_path / "run")
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine\n")
+    argv = [a.format(run=run, dir=folder) for a in args]
+    before = snapshot(tmp_path)
+    for extra in ([], ["--force"]):
+        rc, _, err = invoke(*argv, *extra)
+        clean_error(err, rc, f"{folder}: {option} names a directory; it takes a file", f"give {option} a file name")
+        assert snapshot(tmp_path) == before
+
+
 def test_report_replaces_its_own_page_in_the_run_without_force(tmp_path, sine_run):
     run = copy_run(sine_run, tmp_path / "run")
     for _ in range(2):
