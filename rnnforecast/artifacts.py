@@ -342,7 +342,7 @@ def lock(directory: Path, *, what: str, option: str) -> None:
     except BlockingIOError:
         fh.close()
         raise RunError(
-            f"another rnnforecast process is writing this {what} ({_owner_text(directory)})",
+            f"another rnnforecast process is writing this {what} ({_owner_text(directory, wait=OWNER_WAIT)})",
             where=str(directory),
             fix=f"wait for it to finish, or pass another {option}",
         ) from None
@@ -396,8 +396,15 @@ def _owner(directory: Path) -> dict:
     return owner if isinstance(owner, dict) else {}
 
 
-def _owner_text(directory: Path) -> str:
+OWNER_WAIT = 2.0  # seconds: the holder takes the lock, then writes owner.json; a refusal in between waits for it
+
+
+def _owner_text(directory: Path, wait: float = 0.0) -> str:
     o = _owner(directory)
+    deadline = time.monotonic() + wait
+    while not o and time.monotonic() < deadline:  # the lock's holder is writing its record (a suite run saw this)
+        time.sleep(0.02)
+        o = _owner(directory)
     if not o:
         return "owner unknown"
     return f"pid {o.get('pid')} on {o.get('host')}, started {o.get('started')}"

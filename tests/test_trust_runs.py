@@ -551,3 +551,27 @@ def test_output_and_plot_naming_one_file_are_refused_before_any_work(tmp_path, s
         rc, _, err = invoke("predict", run, "-o", tmp_path / "same.png", "--plot", tmp_path / "same.png", *extra)
         clean_error(err, rc, "--output and --plot name the same file", "give each its own file")
         assert snapshot(tmp_path) == before and not (tmp_path / "same.png").exists()
+
+
+def test_a_refusal_between_the_lock_and_the_owner_record_waits_for_the_record(tmp_path):
+    """The holder takes the lock, then writes owner.json: a second process refused in between said "owner unknown"
+    (a full suite run saw it). The refusal now waits for the record and names the holder's pid."""
+    import fcntl
+    import json as _json
+    import threading
+
+    from rnnforecast import artifacts
+    from rnnforecast.errors import RunError
+
+    d = tmp_path / "run.partial"
+    d.mkdir()
+    holder = open(d / artifacts.LOCK, "a+")  # noqa: SIM115 (another process's lock: flock is per open file)
+    fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    late = threading.Timer(0.3, lambda: (d / artifacts.OWNER).write_text(_json.dumps({"pid": 4242, "host": "h"})))
+    late.start()
+    try:
+        with pytest.raises(RunError, match=r"another rnnforecast process is writing this run \(pid 4242 on h"):
+            artifacts.lock(d, what="run", option="--run-dir")
+    finally:
+        late.join()
+        holder.close()
