@@ -425,6 +425,8 @@ def keep_only_checkpoint(partial: Path) -> int | None:
     Returns:
         The committed epoch (1-based), or None when nothing was kept.
     """
+    from .final_fit import is_checkpoint  # the final fit's checkpoints are kept too
+
     epoch = committed_epoch(partial)
     release(partial)
     if epoch is None:
@@ -441,7 +443,7 @@ def keep_only_checkpoint(partial: Path) -> int | None:
         if f.name not in keep:
             f.unlink(missing_ok=True)
     for f in partial.iterdir():
-        if f.name not in ("checkpoint", "final-checkpoint", CONFIG, MARKER, OWNER, LOCK):  # final_fit.py
+        if f.name not in ("checkpoint", CONFIG, MARKER, OWNER, LOCK) and not is_checkpoint(f.name):
             shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink(missing_ok=True)
     return epoch
 
@@ -666,15 +668,15 @@ def member_path(run_dir: Path, i: int) -> Path:
     return run_dir / "members" / f"{i}.keras"
 
 
-def ensemble_record(seed: int, first, seconds: float, members: list[dict]) -> dict:
-    """metrics.json's ``ensemble``: each member's seed, epochs and best epoch, and the total training time."""
+def ensemble_record(seed: int, first, members: list[dict]) -> dict:
+    """metrics.json's ``ensemble``: each member's seed, epochs and best epoch (the seconds of every member are
+    timing.json's ``train_seconds``: metrics.json is reproducible byte for byte)."""
     fits = [first, *(m["fit"] for m in members)]
     return {
         "members": len(fits),
         "seeds": [seed + i for i in range(len(fits))],
         "epochs_run": [f.epochs_run for f in fits],
         "best_epoch": [f.best_epoch for f in fits],
-        "train_seconds": round(seconds, 3),
         "combined": "mean (median of each quantile for quantile outputs)",
     }
 

@@ -8,13 +8,18 @@ directory's ``model.keras`` and ``scaler.json`` are the final model's (what pred
 server load); the held-out model and its scaler stay in ``heldout/``, which ``evaluate`` on the run's own
 data reads so that it rebuilds the saved held-out scores.
 
-Resumable: the final fit checkpoints into ``final-checkpoint/`` like any training; a resumed run whose
-held-out training had finished goes straight to it and continues from its last committed epoch.
+A seed ensemble (``model.ensemble``) refits every member: member ``i`` with seed ``seed + i`` for the epochs its own
+early stopping chose; the held-out members move to ``heldout/members/``.
+
+Resumable: the final fit checkpoints into ``final-checkpoint/`` (member ``i`` of an ensemble into
+``final-checkpoint-<i>/``) like any training; a resumed run whose held-out training had finished goes straight to it
+and continues from its last committed epoch.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -29,10 +34,11 @@ CHECKPOINT = "final-checkpoint"  # the final fit's checkpoint inside a .partial 
 
 @dataclass
 class FinalFit:
-    model: object
+    model: object  # a Keras model, or an Ensemble of the refitted members
     data: SeriesData  # every row in the training split; its scaler fitted on every row
-    epochs: int
-    seconds: float
+    epochs: int  # member 0's
+    seconds: float  # all members'
+    member_epochs: list[int] | None = None  # a seed ensemble's, one per member
 
 
 def final_config(cfg: Config, epochs: int) -> Config:
@@ -42,24 +48,46 @@ def final_config(cfg: Config, epochs: int) -> Config:
     )
 
 
-def refit(cfg: Config, data: SeriesData, epochs: int, partial: Path, quiet: bool = False) -> FinalFit:
-    """Train the final model on every row of ``data``'s frame for ``epochs`` epochs (resuming its checkpoint)."""
+def refit(cfg: Config, data: SeriesData, epochs: int | list[int], partial: Path, quiet: bool = False) -> FinalFit:
+    """Train the final model on every row of ``data``'s frame for ``epochs`` epochs (resuming its checkpoint); a
+    list gives one count per seed-ensemble member, member ``i`` trained with seed ``cfg.seed + i``."""
+    from .numpy_model import Ensemble
+
+    counts = [epochs] if isinstance(epochs, int) else list(epochs)
+    full = build(data.frame, cfg, train_all=True)
+    models, seconds = [], 0.0
+    for i, n in enumerate(counts):
+        member_cfg = cfg if i == 0 else cfg.replace(**{"seed": cfg.seed + i})
+        model, s = _refit_one(member_cfg, full, n, partial / checkpoint_name(i), quiet, len(counts))
+        models.append(model)
+        seconds += s
+    if len(models) == 1:
+        return FinalFit(models[0], full, counts[0], seconds)
+    return FinalFit(Ensemble(models), full, counts[0], seconds, counts)
+
+
+def checkpoint_name(i: int) -> str:
+    """The final-fit checkpoint directory of ensemble member ``i`` (0: the run's own model)."""
+    return CHECKPOINT if i == 0 else f"{CHECKPOINT}-{i}"
+
+
+def _refit_one(cfg: Config, full: SeriesData, epochs: int, ckpt: Path, quiet: bool, n_members: int):
+    """One model on every row: ``(model, seconds)``."""
     from .pipeline import fit_model, new_model  # the one training step; pipeline imports this module
 
-    full = build(data.frame, cfg, train_all=True)
+    who = f"member seed {cfg.seed}" if n_members > 1 else f"seed {cfg.seed}"
     if epochs == 0:  # no epoch beat the untrained residual model: the final model is that start, its baseline
         if not quiet:
-            print("final fit: 0 epochs (the baseline was kept), scaler fitted on every row", file=sys.stderr)
-        return FinalFit(new_model(cfg, full), full, 0, 0.0)
+            print(f"final fit ({who}): 0 epochs (the baseline was kept), scaler fitted on every row", file=sys.stderr)
+        return new_model(cfg, full), 0.0
     fcfg = final_config(cfg, epochs)
-    ckpt = partial / CHECKPOINT
     state_file = ckpt / "state.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else None
     if not quiet:
-        print(f"final fit: {fcfg.training.epochs} epoch(s) on every row, seed {cfg.seed}", file=sys.stderr, flush=True)
+        print(f"final fit: {fcfg.training.epochs} epoch(s) on every row, {who}", file=sys.stderr, flush=True)
     # no epoch lines: those on stderr are the held-out training's (one per epoch of history.csv)
     model, _, seconds = fit_model(fcfg, full, ckpt, quiet=True, state=state)
-    return FinalFit(model, full, fcfg.training.epochs, seconds)
+    return model, seconds
 
 
 def record(final: FinalFit | None, reason: str | None = None) -> dict:
@@ -67,12 +95,14 @@ def record(final: FinalFit | None, reason: str | None = None) -> dict:
     if final is None:
         return {"model": "held-out", "final_fit": False, **({"note": reason} if reason else {})}
     rows = sum(hi - lo for lo, hi in final.data.bounds("train"))
+    which = "model.keras and members/ were" if final.member_epochs else "model.keras was"
     return {
         "model": "final",
         "final_fit": True,
         "epochs": final.epochs,
+        **({"member_epochs": final.member_epochs} if final.member_epochs else {}),
         "training_rows": int(rows),  # its seconds are in timing.json: metrics.json is reproducible byte for byte
-        "note": "model.keras was trained again on every row for the epochs early stopping chose; the scores and "
+        "note": f"{which} trained again on every row for the epochs early stopping chose; the scores and "
         "the intervals' calibration are the held-out model's (kept in heldout/)",
     }
 
@@ -80,19 +110,36 @@ def record(final: FinalFit | None, reason: str | None = None) -> dict:
 def summary_line(rec: dict, intervals: bool) -> str:
     """What ``train`` prints under its table about the final fit."""
     bands = "; the intervals keep their held-out calibration" if intervals else ""
-    return (
-        f"forecasts come from the final model, trained again on every row ({rec['training_rows']} rows, "
-        f"{rec['epochs']} epochs); the scores above are the held-out model's (heldout/){bands}"
-    )
+    members = rec.get("member_epochs")
+    what = f"the final model, trained again on every row ({rec['training_rows']} rows, {rec['epochs']} epochs)"
+    if members:
+        what = (
+            f"the final ensemble, its {len(members)} members trained again on every row ({rec['training_rows']} "
+            f"rows, {' / '.join(map(str, members))} epochs)"
+        )
+    return f"forecasts come from {what}; the scores above are the held-out model's (heldout/){bands}"
 
 
-def save_heldout(partial: Path, model, data: SeriesData) -> None:
-    """The held-out model and its scaler, in ``heldout/`` of the run."""
+def save_heldout(partial: Path, model, data: SeriesData, n_members: int = 1) -> None:
+    """The held-out model and its scaler, in ``heldout/`` of the run; a seed ensemble's other members (saved by
+    training in ``members/``) move to ``heldout/members/``, where ``heldout_paths`` finds them."""
+    from . import artifacts
+    from .numpy_model import Ensemble
+
+    held = partial / HELDOUT
+    held.mkdir(exist_ok=True)
+    artifacts.save_model(model.members[0] if isinstance(model, Ensemble) else model, held / artifacts.MODEL)
+    for i in range(1, n_members):
+        artifacts.member_path(held, i).parent.mkdir(exist_ok=True)
+        os.replace(artifacts.member_path(partial, i), artifacts.member_path(held, i))
+    artifacts.write_atomic(held / artifacts.SCALER, artifacts.scaler_json(data.scaler))
+
+
+def heldout_paths(held: Path, n_members: int) -> list[Path]:
+    """The held-out model files of a run's ``heldout/``: model.keras, then a seed ensemble's members."""
     from . import artifacts
 
-    (partial / HELDOUT).mkdir(exist_ok=True)
-    artifacts.save_model(model, partial / HELDOUT / "model.keras")
-    artifacts.write_atomic(partial / HELDOUT / artifacts.SCALER, artifacts.scaler_json(data.scaler))
+    return [held / artifacts.MODEL, *(artifacts.member_path(held, i) for i in range(1, n_members))]
 
 
 def heldout_dir(run_dir: Path) -> Path | None:
@@ -114,5 +161,12 @@ def trained_on(run, data_path: str | None, table) -> bool:
     return data_path is None or (own is not None and Path(data_path).resolve() == Path(own).resolve())
 
 
+def is_checkpoint(name: str) -> bool:
+    """A final-fit checkpoint directory's name (``checkpoint_name``)."""
+    return name == CHECKPOINT or (name.startswith(f"{CHECKPOINT}-") and name[len(CHECKPOINT) + 1 :].isdigit())
+
+
 def cleanup(partial: Path) -> None:
-    shutil.rmtree(partial / CHECKPOINT, ignore_errors=True)
+    for d in partial.iterdir():
+        if is_checkpoint(d.name):
+            shutil.rmtree(d, ignore_errors=True)

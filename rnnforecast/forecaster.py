@@ -433,7 +433,7 @@ class Forecaster:
         if held:  # the run's own model and scaler are checked too: a damaged run is refused whichever model scores
             load_predictor(run.model_path, run.schema)
             artifacts.load_scaler(run)
-            model = load_predictor(held / artifacts.MODEL, run.schema, keras=keras)
+            model = _load_members(FF.heldout_paths(held, run.config.model.ensemble), run.schema, keras)
             scaler = artifacts.load_scaler(run, held / artifacts.SCALER)
         else:
             model, scaler = _load_members(run.member_paths(), run.schema, keras), artifacts.load_scaler(run)
@@ -489,7 +489,7 @@ class Forecaster:
         if self.run is None:
             return []
         held = FF.heldout_dir(self.run.path) if self.heldout else None
-        return [held / artifacts.MODEL] if held else self.run.member_paths()
+        return FF.heldout_paths(held, self.run.config.model.ensemble) if held else self.run.member_paths()
 
     def calibrate(self, val: Evaluation) -> I.RunIntervals | None:
         """Calibrate the config's intervals on the validation windows ``val`` (None when it asks for none)."""

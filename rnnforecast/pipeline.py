@@ -193,8 +193,7 @@ def _train_into(
         forecaster.adapt(test)  # adaptive bands: forecasts past the data start where the test split left them
     record = _run_record(cfg, data, forecaster, fitted, test, val, backend_name, split)
     refit = _final_fit(cfg, data, fitted, partial, split, forecaster, quiet)
-    skipped = "not for seed ensembles" if fitted.members else "not for tune trials"
-    forecasting, f_data = _forecasting(forecaster, refit, data, record, test, skipped)  # what model.keras holds
+    forecasting, f_data = _forecasting(forecaster, refit, data, record, test, "not for tune trials")
     timing = artifacts.timing_record(fitted.seconds, fitted.fit.epoch_seconds) | (
         {"final_fit_seconds": refit.seconds} if refit else {}
     )
@@ -231,18 +230,19 @@ def _run_record(cfg: Config, data: SeriesData, forecaster, fitted, test, val, ba
         "data_sha256": data.frame.source_sha256,  # the rows of a SQL source or DataFrame; None: the file is hashed
     }
     if fitted.members:
-        extra["ensemble"] = artifacts.ensemble_record(cfg.seed, fitted.fit, fitted.seconds, fitted.members)
+        extra["ensemble"] = artifacts.ensemble_record(cfg.seed, fitted.fit, fitted.members)
     params = int(forecaster.model.count_params())
     return artifacts.metrics_record(cfg, test.metrics, val.metrics, fitted.fit, params, extra, split)
 
 
 def _final_fit(cfg: Config, data: SeriesData, fitted, partial: Path, split: str, forecaster: Forecaster, quiet: bool):
-    """The final fit on every row when ``training.final_fit`` asks (not for a tune trial or an ensemble); the
-    held-out model is kept in ``heldout/``."""
-    if not cfg.training.final_fit or split != "test" or fitted.members:  # metrics.json forecast_model says which
+    """The final fit on every row when ``training.final_fit`` asks (not for a tune trial); the held-out model (or
+    ensemble members) is kept in ``heldout/``. A seed ensemble refits each member for its own best epoch count."""
+    if not cfg.training.final_fit or split != "test":  # metrics.json forecast_model says which
         return None
-    FF.save_heldout(partial, forecaster.model, data)
-    return FF.refit(cfg, data, fitted.fit.best_epoch, partial, quiet)
+    FF.save_heldout(partial, forecaster.model, data, 1 + len(fitted.members))
+    epochs = [fitted.fit.best_epoch, *(m["fit"].best_epoch for m in fitted.members)]
+    return FF.refit(cfg, data, epochs if fitted.members else epochs[0], partial, quiet)
 
 
 def _forecasting(

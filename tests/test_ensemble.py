@@ -1,8 +1,10 @@
-"""Seed ensembles (``model.ensemble``): members saved in one run, forecast = mean of the members, reproducible."""
+"""Seed ensembles (``model.ensemble``): members saved in one run, forecast = mean of the members, reproducible;
+the final fit refits every member on every row (the held-out members, which the scores are of, in heldout/)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -49,18 +51,65 @@ def member_forecasts(run_dir, split):
     return np.stack([data.invert(starts, predict_windows(m, data, starts))[..., 0] for m in members]), data, starts
 
 
+@pytest.fixture(scope="module")
+def heldout_run(ensemble_run, tmp_path_factory):
+    """A copy of the run with its held-out members and scaler in place of the final ones and no heldout/: the
+    models its scores and intervals were computed with, read as an ordinary run's."""
+    copy = tmp_path_factory.mktemp("ens_heldout") / "run"
+    shutil.copytree(ensemble_run, copy)
+    shutil.rmtree(copy / "members")
+    shutil.copytree(ensemble_run / "heldout" / "members", copy / "members")
+    for name in ("model.keras", "scaler.json"):
+        shutil.copy(ensemble_run / "heldout" / name, copy / name)
+    shutil.rmtree(copy / "heldout")
+    return copy
+
+
 def test_members_are_saved_and_no_checkpoint_is_left(ensemble_run):
     assert (ensemble_run / "model.keras").is_file()
     assert sorted(p.name for p in (ensemble_run / "members").iterdir()) == ["1.keras", "2.keras"]
-    record = json.loads((ensemble_run / "metrics.json").read_text())["ensemble"]
+    assert sorted(p.name for p in (ensemble_run / "heldout" / "members").iterdir()) == ["1.keras", "2.keras"]
+    assert not [p.name for p in ensemble_run.iterdir() if "checkpoint" in p.name]
+    metrics = json.loads((ensemble_run / "metrics.json").read_text())
+    record = metrics["ensemble"]
     assert record["members"] == N and record["seeds"] == [42, 43, 44]
+    final = metrics["forecast_model"]
+    assert final["model"] == "final" and final["final_fit"] is True
+    assert final["member_epochs"] == record["best_epoch"] and final["epochs"] == record["best_epoch"][0]
 
 
-def test_forecast_is_the_mean_of_the_members(ensemble_run):
-    each, data, starts = member_forecasts(ensemble_run, "test")  # (N, B, H, T)
+def test_final_members_differ_from_the_heldout_ones(ensemble_run, heldout_run):
+    final, _, _ = member_forecasts(ensemble_run, "test")
+    held, _, _ = member_forecasts(heldout_run, "test")
+    for i in range(N):  # every member was trained again, not only model.keras
+        assert np.abs(final[i] - held[i]).max() > 1e-3, f"member {i}"
+    for i in range(1, N):
+        assert (ensemble_run / "members" / f"{i}.keras").read_bytes() != (
+            ensemble_run / "heldout" / "members" / f"{i}.keras"
+        ).read_bytes()
+
+
+def test_a_final_member_is_the_single_run_of_its_seed(ensemble_run, ensemble_config, tmp_path):
+    """Member 1's final model = the final model of a one-model run with seed 43: the same seed, the same epoch
+    count (its own early stopping's), the same rows."""
+    single = tmp_path / "seed43"
+    args = ["train", str(ensemble_config), "--run-dir", str(single), "--quiet"]
+    result = CliRunner().invoke(cli, [*args, "--set", "model.ensemble=1", "--set", "seed=43"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((single / "metrics.json").read_text())["forecast_model"]["model"] == "final"
+    run, _, data, _ = pipeline.open_run_with_data(ensemble_run)
+    starts = data.starts("test", stride=1)
+    member = predict_windows(load_predictor(ensemble_run / "members" / "1.keras", run.schema), data, starts)
+    alone = predict_windows(load_predictor(single / "model.keras", run.schema), data, starts)
+    assert json.loads((single / "scaler.json").read_text()) == json.loads((ensemble_run / "scaler.json").read_text())
+    np.testing.assert_allclose(member, alone, rtol=1e-5, atol=1e-6)
+
+
+def test_scores_are_the_mean_of_the_heldout_members(ensemble_run, heldout_run):
+    each, data, starts = member_forecasts(heldout_run, "test")  # (N, B, H, T)
     assert np.abs(each[0] - each[1]).max() > 1e-3  # the members differ: the mean is not one of them
     mean = each.mean(axis=0)
-    ev, _ = pipeline.evaluate(str(ensemble_run))
+    ev, _ = pipeline.evaluate(str(ensemble_run))  # the run's own data: scored with the held-out members
     np.testing.assert_allclose(ev.forecasts["model"][..., 0], mean, rtol=1e-5, atol=1e-4)
     saved = json.loads((ensemble_run / "metrics.json").read_text())["test"]["original"]["overall"]["model"]["mae"]
     assert saved == pytest.approx(np.abs(data.actual(starts) - mean).mean(), rel=1e-5)
@@ -68,8 +117,17 @@ def test_forecast_is_the_mean_of_the_members(ensemble_run):
     assert min(abs(saved - m) for m in member_mae) > 1e-4  # the saved score is the ensemble's, not a member's
 
 
-def test_intervals_are_calibrated_on_the_ensemble(ensemble_run):
-    each, data, starts = member_forecasts(ensemble_run, "val")
+def test_forecast_is_the_mean_of_the_final_members(ensemble_run, tmp_path):
+    """Other data (a copy of the file, so not the run's own rows): the final members forecast it."""
+    other = tmp_path / "weather_copy.csv"
+    shutil.copy(DATA / "weather.csv", other)
+    each, data, starts = member_forecasts(ensemble_run, "test")
+    ev, _ = pipeline.evaluate(str(ensemble_run), str(other))
+    np.testing.assert_allclose(ev.forecasts["model"][..., 0], each.mean(axis=0), rtol=1e-5, atol=1e-4)
+
+
+def test_intervals_are_calibrated_on_the_ensemble(ensemble_run, heldout_run):
+    each, data, starts = member_forecasts(heldout_run, "val")
     expected = I.calibrate(data.actual(starts) - each.mean(axis=0), (80.0, 95.0))
     saved = json.loads((ensemble_run / "intervals.json").read_text())
     width = np.array(I.RunIntervals.from_dict(saved).model.width)

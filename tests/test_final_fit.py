@@ -160,3 +160,67 @@ def test_kill_9_during_the_final_fit_resumes_to_the_same_run(tmp_path):
     assert "final fit: 3 epoch(s) on every row, seed 3\nresuming from epoch 1 of 3" in resumed.stderr, resumed.stderr
     assert (run / "forecast.csv").read_bytes() == (tmp_path / "whole" / "forecast.csv").read_bytes()
     assert (run / "metrics.json").read_bytes() == (tmp_path / "whole" / "metrics.json").read_bytes()
+
+
+@pytest.mark.slow
+def test_kill_9_during_an_ensemble_members_final_fit_resumes_to_the_same_run(tmp_path):
+    """A seed ensemble of 2: killed after member 2's final fit committed its first epoch (final-checkpoint-1/),
+    resumed: the same forecast and metrics as the run never killed, and no checkpoint left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sine_frame(1500, seed=5).to_csv(tmp_path / "sine.csv", index=False)
+    cfg = {
+        "seed": 3,
+        "data": {"path": str(tmp_path / "sine.csv"), "target": "y", "time_column": "time"},
+        "window": {"input_length": 7, "horizon": 2},
+        "model": {"cell": "gru", "units": [8], "ensemble": 2},
+        "training": {"epochs": 3, "batch_size": 8, "final_fit": True, "early_stopping": None},
+        "output": {"plots": False},
+    }
+    config = write_config(tmp_path, cfg)
+    whole = run_cli("train", str(config), "--run-dir", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr
+    assert "final fit: 3 epoch(s) on every row, member seed 4" in whole.stderr
+    assert "its 2 members trained again on every row (1500 rows, 3 / 3 epochs)" in whole.stdout
+
+    run = tmp_path / "killed"
+    partial = tmp_path / "killed.partial"
+    cmd = [sys.executable, "-m", "rnnforecast", "train", str(config), "--run-dir", str(run), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = partial / "final-checkpoint-1" / "state.json"
+    deadline = time.monotonic() + 300
+    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run finished before member 2's final fit committed an epoch"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert json.loads(state.read_text())["epoch"] == 0 and not run.exists()
+
+    resumed = run_cli("train", str(config), "--resume", str(partial))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "final fit: 3 epoch(s) on every row, member seed 4\nresuming from epoch 1 of 3" in resumed.stderr
+    assert (run / "forecast.csv").read_bytes() == (tmp_path / "whole" / "forecast.csv").read_bytes()
+    assert (run / "metrics.json").read_bytes() == (tmp_path / "whole" / "metrics.json").read_bytes()
+    assert not [p.name for p in run.iterdir() if "checkpoint" in p.name]
+
+
+def test_an_ensemble_without_final_fit_keeps_its_heldout_members(tmp_path):
+    sine_frame(300, seed=3).to_csv(tmp_path / "sine.csv", index=False)
+    cfg = {
+        "seed": 7,
+        "data": {"path": str(tmp_path / "sine.csv"), "target": "y", "time_column": "time"},
+        "window": {"input_length": 7, "horizon": 2},
+        "model": {"cell": "gru", "units": [8], "ensemble": 2},
+        "training": {"epochs": 1, "batch_size": 32, "final_fit": False},
+        "output": {"plots": False},
+    }
+    result = run_cli("train", str(write_config(tmp_path, cfg)), "--run-dir", str(tmp_path / "run"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    run = tmp_path / "run"
+    assert (run / "members" / "1.keras").is_file() and not (run / "heldout").exists()
+    rec = json.loads((run / "metrics.json").read_text())["forecast_model"]
+    assert rec == {"model": "held-out", "final_fit": False}
