@@ -231,6 +231,8 @@ def _read(path: Path) -> pd.DataFrame:
     """The data file's rows, column names as text."""
     if not path.exists():  # read_table's fix speaks of data.path, which init has not written yet
         raise DataError("data file not found", where=str(path), fix="check the path of the CSV or Parquet file")
+    if path.is_dir():
+        raise DataError("is a directory, not a data file", where=str(path), fix="give init a CSV or Parquet file")
     df = read_table(path)
     df.columns = [str(c) for c in df.columns]
     return df

@@ -128,6 +128,27 @@ def test_init_refuses_to_overwrite_without_force(tmp_path):
     assert out.read_text().startswith("# Written by")
 
 
+def test_init_a_directory_as_data_or_output_is_one_line(tmp_path):
+    """Not click's usage block (exit 2): one line naming the directory, exit 1, --force or not, nothing written."""
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    for args in (
+        [str(DATA / "weather.csv"), "-o", str(folder)],
+        [str(DATA / "weather.csv"), "-o", str(folder), "--force"],
+    ):
+        result = _init(*args)
+        assert result.exit_code == 1, result.output
+        assert (
+            result.stderr == f"error: {folder}: is a directory. Fix: pass a file name with -o, e.g. -o config.yaml.\n"
+        )
+    result = _init(str(tmp_path), "-o", str(tmp_path / "c.yaml"))
+    assert result.exit_code == 1, result.output
+    assert (
+        result.stderr == f"error: {tmp_path}: is a directory, not a data file. Fix: give init a CSV or Parquet file.\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["configs"] and not list(folder.iterdir())
+
+
 def _one_line_error(result) -> str:
     assert result.exit_code == 1, result.output
     assert result.stderr.count("\n") == 1 and "Fix:" in result.stderr and "Traceback" not in result.stderr
