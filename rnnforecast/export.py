@@ -1,7 +1,10 @@
 """`rnnforecast export`: a run's model with its scaler and transforms folded in, as a SavedModel or an ONNX file.
 
 The exported model takes raw input windows, ``(B, window_length, n_inputs)`` float32 in the order of
-``signature.json``'s input columns, and returns forecasts in original units, ``(B, horizon, n_targets)``.
+``signature.json``'s input columns, and returns forecasts in original units, ``(B, horizon, n_targets)``; a
+quantile model (``intervals.method: quantile`` or ``cqr``) returns its quantiles, ``(B, horizon, n_targets, Q)``,
+in the order of ``signature.json``'s ``quantiles`` (each path inverted, then made non-decreasing around the median
+as ``predict`` does).
 Inside it does what ``predict`` does around the Keras model (framing.py), in float64:
 
     raw window ─ transform (diff, log_diff, pct_change: one extra row; log) ─ scale
@@ -30,6 +33,7 @@ from . import __version__, artifacts, backend, transforms
 from .data import PERIODS
 from .errors import RunError
 from .framing import EPS
+from .models import model_quantiles
 
 TRANSFORM_CODES = {"none": 0, "diff": 1, "log_diff": 2, "pct_change": 3, "log": 4}
 RTOL = 1e-4  # agreement required between the exported model and predict
@@ -60,6 +64,7 @@ class Plan:
     base_rows: list[int] = field(default_factory=list)  # (H,) each step's baseline row among the scaled rows
     independent: bool = False  # model.channels: independent
     other_pos: list[int] = field(default_factory=list)  # the input columns that are not targets
+    quantiles: list[float] = field(default_factory=list)  # a quantile model's levels (Q); empty: point forecasts
 
     @property
     def extra(self) -> int:
@@ -71,9 +76,10 @@ class Plan:
         return self.input_length + self.extra + self.skip
 
 
-def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
-    """The constants of the fold, or a RunError naming what cannot be folded and how to train instead."""
-    _check_foldable(data, where, n_quantiles)
+def plan_for(data, where: str, quantiles: list[float] | None = None) -> Plan:
+    """The constants of the fold, or a RunError naming what cannot be folded and how to train instead.
+    ``quantiles``: a quantile model's levels (``models.model_quantiles``), None for a point model."""
+    _check_foldable(data, where)
     scaler = data.scaler
     features, targets = data.features, data.targets
     pos = [features.index(t) if t in features else -1 for t in targets]
@@ -104,6 +110,7 @@ def plan_for(data, where: str, n_quantiles: int = 1) -> Plan:
         base_rows=_base_rows(f, data.input_length, data.horizon),
         independent=f.independent,
         other_pos=f.other_pos,
+        quantiles=[round(float(q), 10) for q in quantiles or []],  # 0.1, not 1 - 0.9
     )
 
 
@@ -116,20 +123,14 @@ def _base_rows(f, input_length: int, horizon: int) -> list[int]:
     return [int(i) for i in rows[0]]
 
 
-def _check_foldable(data, where: str, n_quantiles: int) -> None:
-    """One scaler, point forecasts, no future inputs, and a framing the fold replays."""
+def _check_foldable(data, where: str) -> None:
+    """One scaler, no future inputs, and a framing the fold replays."""
     scaler = data.scaler
     if scaler.groups != ["*"]:
         raise RunError(
             f"the run has one scaler per series ({len(scaler.groups)} series); export folds a single scaler",
             where=where,
             fix="train with data.scale_per_series: false to export this model",
-        )
-    if n_quantiles != 1:
-        raise RunError(
-            "export supports point forecasts only, not quantile models",
-            where=where,
-            fix="train with intervals.method: conformal (a point model; predict gives its bands) to export",
         )
     if data.future_idx:
         raise RunError(
@@ -186,6 +187,17 @@ def _invert_steps(ops, steps, base, kind: str, horizon: int):
             cum.append(cum[-1] * growth[:, h])
         return base * ops.stack(cum, axis=1)
     return steps
+
+
+def _monotone(ops, q, median: int):
+    """``(B, H, T, Q)`` made non-decreasing along Q with the median fixed (intervals.monotone), unrolled: every
+    ONNX opset has Max and Min."""
+    cols = [q[..., k] for k in range(q.shape[-1])]
+    for k in range(median + 1, len(cols)):
+        cols[k] = ops.maximum(cols[k], cols[k - 1])
+    for k in range(median - 1, -1, -1):
+        cols[k] = ops.minimum(cols[k], cols[k + 1])
+    return ops.stack(cols, axis=-1)
 
 
 def _onehot(p: Plan) -> np.ndarray:
@@ -283,22 +295,33 @@ def build_exported(model, p: Plan):
                 base = (base - loc_t[:, None, :]) / scale_t[:, None, :]
             return (_channels(ops, p, net) if p.independent else net), loc_t, scale_t, base, x[:, -1, :]
 
+    n_q = max(1, len(p.quantiles))
+
     class Finish(keras.layers.Layer):
-        """Network output ``(B, H, T, 1)`` (``(B*T, H, 1, 1)`` with independent channels) -> original units
-        ``(B, H, T)``."""
+        """Network output ``(B, H, T, Q)`` (``(B*T, H, 1, Q)`` with independent channels) -> original units
+        ``(B, H, T)``, or ``(B, H, T, Q)`` for a quantile model."""
 
         def call(self, pred, loc_t, scale_t, base, level):
-            y = ops.cast(pred[..., 0], "float64")  # (B, H, T) | (B*T, H, 1)
+            y = ops.cast(pred, "float64")  # (B, H, T, Q) | (B*T, H, 1, Q)
             if p.independent:  # framing.Framing.unfold
-                y = ops.transpose(ops.reshape(y, (-1, n_t, p.horizon)), (0, 2, 1))  # (B, H, T)
-            y = y * r_out + base  # the residual's baseline added back (0 without one)
-            y = y * scale_t[:, None, :] + loc_t[:, None, :]  # per-window normalisation undone
-            y = y * p.scale_out + p.shift_out
-            columns = [
-                _invert_steps(ops, y[:, :, j], level[:, p.target_pos[j]][:, None], kind, p.horizon)
-                for j, kind in enumerate(p.target_transform)
-            ]
-            return ops.cast(ops.stack(columns, axis=-1), "float32")
+                y = ops.transpose(ops.reshape(y, (-1, n_t, p.horizon, n_q)), (0, 2, 1, 3))  # (B, H, T, Q)
+            y = y * r_out[:, None] + base[..., None]  # the residual's baseline added back (0 without one)
+            y = y * scale_t[:, None, :, None] + loc_t[:, None, :, None]  # per-window normalisation undone
+            y = y * p.scale_out[:, None] + p.shift_out[:, None]
+            paths = [
+                ops.stack(
+                    [
+                        _invert_steps(ops, y[:, :, j, k], level[:, p.target_pos[j]][:, None], kind, p.horizon)
+                        for j, kind in enumerate(p.target_transform)
+                    ],
+                    axis=-1,
+                )
+                for k in range(n_q)
+            ]  # Q x (B, H, T): every quantile path inverted as predict inverts it (SeriesData.invert)
+            if not p.quantiles:
+                return ops.cast(paths[0], "float32")
+            out = _monotone(ops, ops.stack(paths, axis=-1), p.quantiles.index(0.5))
+            return ops.cast(out, "float32")
 
     window = keras.Input((p.window, len(p.inputs)), name="window", dtype="float32")
     past, loc_t, scale_t, base, level = Prepare(name="prepare", dtype="float64")(window)  # float64: no autocast
@@ -373,18 +396,14 @@ def export_run(run_dir: str, fmt: str, output: str | None = None) -> str:
     backend.activate("tensorflow")
     backend.quiet_tensorflow_import()
     forecaster = Forecaster.load(run, keras=True, backend_name="tensorflow")
-    forecaster.calibration = None  # the exported network forecasts points; bands are not part of it
     model = forecaster.model
     data, warnings = forecaster.read_data()
-    p = plan_for(data, str(run.path), int(run.schema.get("n_quantiles", 1)))
+    p = plan_for(data, str(run.path), model_quantiles(run.config))
     seg = data.segments[0]
     if seg.hi - seg.lo < p.window:
         raise RunError(f"the run's data has fewer than {p.window} rows for an example window", where=str(run.path))
     example = data.raw[seg.hi - p.window : seg.hi][:, data.feature_idx].astype(np.float32)[None]  # (1, W, F)
-    expected = forecaster.forecast(data)
-    if "series" in expected:
-        expected = expected[expected["series"] == seg.series]
-    expected = expected[p.targets].to_numpy(dtype=np.float64)[None]  # (1, H, T)
+    expected = _expected(forecaster, data, seg.series, p)
     exported = build_exported(model, p)
     got = np.asarray(exported.predict_on_batch(example), dtype=np.float64)
     check_close(got, expected, "the folded Keras model")
@@ -410,17 +429,51 @@ def export_run(run_dir: str, fmt: str, output: str | None = None) -> str:
         f"input:  {io['input']} float32 (batch, {p.window}, {len(p.inputs)}): {', '.join(p.inputs[:8])}"
         + (" ..." if len(p.inputs) > 8 else "")
     )
-    lines.append(f"output: {io['output']} float32 (batch, {p.horizon}, {len(p.targets)}): {', '.join(p.targets)}")
+    shape = f"(batch, {p.horizon}, {len(p.targets)}{f', {len(p.quantiles)}' if p.quantiles else ''})"
+    quantiles = f"; quantiles {', '.join(f'{q:g}' for q in p.quantiles)}" if p.quantiles else ""
+    lines.append(f"output: {io['output']} float32 {shape}: {', '.join(p.targets)}{quantiles}")
     lines.append("checked: its forecast of the run's last window matches rnnforecast predict (1e-4 relative)")
     return "\n".join(lines)
 
 
+def _expected(forecaster, data, series: str, p: Plan) -> np.ndarray:
+    """What predict forecasts for ``series`` past the data: ``(1, H, T)``, or the network's quantiles in
+    original units ``(1, H, T, Q)`` for a quantile model (their median is predict's forecast, checked here).
+    The run's bands are left out (``bands_note``): a point model's table is computed without its calibration."""
+    import dataclasses
+
+    from .intervals import monotone
+
+    point_only = dataclasses.replace(forecaster, calibration=None) if not p.quantiles else forecaster
+    table = point_only.forecast(data)  # a quantile model's calibration makes the median its point forecast
+    if "series" in table:
+        table = table[table["series"] == series]
+    point = table[p.targets].to_numpy(dtype=np.float64)[None]  # (1, H, T)
+    if not p.quantiles:
+        return point
+    starts, inputs = data.forecast_inputs(forecaster.schema.frequency)
+    k = [s.series for s in data.segments].index(series)
+    out = data.invert(starts, data.unfold(forecaster.model.predict_on_batch(inputs)))[k : k + 1]  # (1, H, T, Q)
+    out = monotone(out, p.quantiles.index(0.5))
+    check_close(out[..., p.quantiles.index(0.5)], point, "the quantile model's median")
+    return out
+
+
 def bands_note(run) -> list[str]:
-    """A run with prediction intervals exports its point forecast only: say so, once."""
+    """What of the run's prediction intervals the exported model does not carry: say so, once. A quantile head's
+    own quantiles are exported; conformal widths, CQR corrections and adaptive levels are not."""
     iv = run.intervals
     if iv is None:
         return []
     levels = ", ".join(f"{c:g}%" for c in iv.levels)
+    if iv.method == "quantile" and not iv.adaptive:
+        return []
+    if iv.method in ("quantile", "cqr"):
+        what = "the CQR corrections" if iv.method == "cqr" else "the adaptive level"
+        return [
+            f"warning: the exported model gives the network's own quantiles; {what} of the run's {levels} bands "
+            "are not in it. Fix: use rnnforecast predict on the run for those bands"
+        ]
     return [
         f"warning: the exported model gives point forecasts only; the run's {levels} {iv.method} bands are not in it. "
         "Fix: use rnnforecast predict on the run for the bands"
@@ -481,7 +534,8 @@ def _signature(run, data, p: Plan, fmt: str, io: dict) -> dict:
         "format": fmt,
         **io,
         "input_shape": [None, p.window, len(p.inputs)],
-        "output_shape": [None, p.horizon, len(p.targets)],
+        "output_shape": [None, p.horizon, len(p.targets), *([len(p.quantiles)] if p.quantiles else [])],
+        "quantiles": p.quantiles or None,  # the last output axis of a quantile model
         "dtype": "float32",
         "input_columns": p.inputs,
         "inputs": input_kinds(p.inputs, f.categories, f.time_column),

@@ -19,6 +19,8 @@ VARIANTS = {
     "diff": {"data.transform": {"close": "diff"}, "data.scaling": "standard"},
     "log_diff": {"data.transform": {"close": "log_diff"}, "data.scaling": "standard"},
     "pct_change": {"data.transform": {"close": "pct_change"}, "data.scaling": "standard"},
+    "log + standard": {"data.transform": {"close": "log"}, "data.scaling": "standard"},
+    "log + window": {"data.transform": {"close": "log"}, "data.scaling": "window"},
 }
 
 

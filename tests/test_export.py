@@ -176,8 +176,6 @@ def test_plan_refuses_what_cannot_be_folded(tmp_path):
         plan_for(_data(tmp_path, {"data": {"features": ["x"], "transform": {"y": "diff"}}}), "run")
     with pytest.raises(RunError, match=r"cannot fold data.scaling: window .* Fix: train with 'y' in data.features"):
         plan_for(_data(tmp_path, {"data": {"features": ["x"], "scaling": "window"}}), "run")
-    with pytest.raises(RunError, match="point forecasts only.* Fix: train with intervals.method: conformal"):
-        plan_for(_data(tmp_path, {}), "run", n_quantiles=3)
     # the target outside the inputs is fine when nothing needs its last value
     p = plan_for(_data(tmp_path, {"data": {"features": ["x"], "scaling": "minmax"}}), "run")
     assert p.inputs == ["x"] and p.target_pos == [-1] and p.skip == 0
@@ -245,3 +243,34 @@ def test_export_of_an_instance_scaled_segment_model_matches_predict(tmp_path):
     )
     run = _train(tmp_path, cfg, "weather")
     assert_matches_predict(run, DATA / "weather.csv", tmp_path)
+
+
+@pytest.mark.parametrize("method", ["quantile", "cqr"])
+def test_export_of_a_quantile_model_gives_its_quantiles(tmp_path, method):
+    """A quantile head (levels 50 and 80: quantiles .1 .25 .5 .75 .9) on log returns with window scaling: the ONNX
+    model returns (1, H, T, 5) in original units. With method quantile these are predict's band columns and its
+    median predict's forecast, read from predict --json; with cqr the median still is, the bands are corrected
+    on validation (not in the network) and the export says so."""
+    cfg = yaml.safe_load((DATA.parent / "configs" / "stock_gru.yaml").read_text())
+    cfg["data"]["path"] = str(DATA / "stock.csv")
+    cfg = merge(merge(cfg, TINY), {"intervals": {"method": method, "levels": [50, 80]}, "data": {"scaling": "window"}})
+    cfg["training"]["epochs"] = 2
+    run = _train(tmp_path, cfg, "stockq")
+    out = tmp_path / "export-onnx"
+    proc = run_cli("export", str(run), "--format", "onnx", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    sig = json.loads((out / "signature.json").read_text())
+    assert sig["quantiles"] == [0.1, 0.25, 0.5, 0.75, 0.9] and sig["output_shape"] == [None, 2, 1, 5]
+    assert "quantiles 0.1, 0.25, 0.5, 0.75, 0.9" in proc.stdout
+    window = window_from_file(DATA / "stock.csv", sig)
+    got = run_exported(out, window, tmp_path)  # (1, H, T, Q)
+    assert got.shape == (1, 2, 1, 5)
+    assert np.all(np.diff(got, axis=-1) >= 0)  # never crossing
+    bands = predicted(run, ["close_p10", "close_p25", "close", "close_p75", "close_p90"])  # (1, H, 5)
+    np.testing.assert_allclose(got[..., 0, 2], bands[..., 2], rtol=1e-4)  # the median is predict's forecast
+    if method == "quantile":
+        np.testing.assert_allclose(got[:, :, 0, :], bands, rtol=1e-4)
+        assert "warning" not in proc.stdout
+    else:
+        assert np.abs(got[:, :, 0, [0, 1, 3, 4]] - bands[..., [0, 1, 3, 4]]).max() > 1e-6  # the correction moved them
+        assert "the CQR corrections of the run's 50%, 80% bands are not in it" in proc.stdout
