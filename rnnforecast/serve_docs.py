@@ -218,9 +218,11 @@ function draw(history, forecast, run) {
     const lo = fc.map((p) => X(p.x) + "," + Y(p.q[k])), hi = fc.map((p) => X(p.x) + "," + Y(p.q[nq - 1 - k])).reverse();
     bands += `<polygon fill="#1f77b4" fill-opacity="0.18" stroke="none" points="${lo.concat(hi).join(" ")}"/>`;
   }
-  svg.innerHTML = `<text x="${P}" y="20">${t}: history and forecast</text>` +
+  // numbers only in markup; the column name (the run's, any text) goes in as text, never as HTML
+  svg.innerHTML = `<text x="${P}" y="20"></text>` +
     `<text x="4" y="${Y(y1) + 4}" font-size="11">${y1.toFixed(1)}</text><text x="4" y="${Y(y0)}" font-size="11">${y0.toFixed(1)}</text>` +
     bands + line(hist, "#444") + line(hist.slice(-1).concat(fc), "#1f77b4");
+  svg.querySelector("text").textContent = `${t}: history and forecast`;
 }
 async function go() {
   $("err").textContent = ""; $("out").textContent = "";

@@ -629,6 +629,38 @@ def test_page_draws_the_fan_chart_in_chromium(weather_run, tmp_path):
         srv.stop()
 
 
+HOSTILE = "<img src=x onerror=document.body.setAttribute('data-pwned',1)>"  # a column name that is markup
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no chromium (apt-get install chromium) for the page test")
+def test_page_shows_a_column_name_as_text_never_as_markup(tmp_path):
+    """A run whose target column is named like an HTML element with a handler: the page's chart title shows the
+    name literally and no script runs (the page needs no token, and a #csv= link forecasts on open)."""
+    from urllib.parse import quote
+
+    frame = sine_frame(200).rename(columns={"y": HOSTILE})
+    frame.to_csv(tmp_path / "hostile.csv", index=False)
+    cfg = merge({"data": {"path": str(tmp_path / "hostile.csv"), "target": HOSTILE, "time_column": "time"}}, TINY)
+    cfg = merge(cfg, {"name": "hostile", "output": {"plots": False}})
+    run = tmp_path / "hostile"
+    proc = run_cli("train", str(write_config(tmp_path, cfg)), "--run-dir", str(run), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    srv = Server([run], tmp_path / "server.log")
+    try:
+        lines = (tmp_path / "hostile.csv").read_text().splitlines()
+        url = srv.url + "/#csv=" + quote("\n".join([lines[0], *lines[-20:]]))
+        base = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000"]
+        r = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert 'data-done="1"' in r.stdout, r.stdout[-3000:]  # the forecast was drawn
+        assert 'data-pwned="1"' not in r.stdout and "<img" not in r.stdout  # the name shows, escaped, elsewhere too
+        title = r.stdout.split("<svg", 1)[1].split("</text>", 1)[0]
+        assert "&lt;img src=x onerror=document.body.setAttribute('data-pwned',1)&gt;: history and forecast" in title
+    finally:
+        srv.stop()
+
+
 def _ray_serve() -> bool:
     import importlib.util
 
