@@ -150,7 +150,8 @@ def heldout_dir(run_dir: Path) -> Path | None:
 
 def trained_on(run, data_path: str | None, table) -> bool:
     """True when ``run`` has a held-out model and the data named are the rows its final model trained on: its own
-    data, its own file passed again, or a table with the same rows (by SHA-256). Decided before reading a file."""
+    data, its own file passed again, a copy of it, or a table with the same rows (by SHA-256). Decided before the
+    data is parsed."""
     if heldout_dir(run.path) is None:
         return False
     if table is not None:
@@ -158,7 +159,39 @@ def trained_on(run, data_path: str | None, table) -> bool:
 
         return table_sha256(table) == run.metrics.get("data_sha256")
     own = run.config.data_path
-    return data_path is None or (own is not None and Path(data_path).resolve() == Path(own).resolve())
+    if data_path is None or (own is not None and Path(data_path).resolve() == Path(own).resolve()):
+        return True
+    from .artifacts import sha256
+
+    try:
+        return Path(data_path).is_file() and sha256(data_path) == run.metrics.get("data_sha256")
+    except OSError:  # unreadable: reading the data says so, with its fix
+        return False
+
+
+def in_sample_note(run, data: SeriesData, starts) -> str | None:
+    """A final model scored on other data (``data``'s windows ``starts``): windows whose first target lies on or
+    before the last row the final model trained on (schema.json's ``last_timestamp`` of their series) are scored
+    in-sample. Says how many, or None."""
+    import numpy as np
+    import pandas as pd
+
+    last = run.schema.get("last_timestamp") or {}
+    if heldout_dir(run.path) is None or not len(starts) or not last:
+        return None
+    first = np.asarray(starts, dtype=np.int64) + data.input_length  # each window's first target row
+    names = [data.segments[i].series for i in data.series_index(first)]
+    times = data.timestamps(first)
+    ends = pd.DatetimeIndex([pd.Timestamp(last[n]) if n in last else pd.NaT for n in names])
+    inside = int((times <= ends).sum())  # NaT (a series the run never saw) compares False
+    if not inside:
+        return None
+    newest = max(pd.Timestamp(last[n]) for n in set(names) if n in last)
+    return (
+        f"warning: {inside} of {len(starts)} scored windows forecast rows up to {newest}, which the final model "
+        "trained on (training.final_fit): their scores are in-sample. Fix: score rows after those, or pass the "
+        "run's own data file to score its held-out model"
+    )
 
 
 def is_checkpoint(name: str) -> bool:

@@ -600,6 +600,8 @@ def evaluate(
         forecaster = Forecaster.load(run, heldout=FF.trained_on(run, data_path, table))
     data, warnings = forecaster.read_data(data_path, table)
     ev = forecaster.score(data, split)
+    if not forecaster.heldout and forecaster.run is not None and (data_path or table is not None):
+        warnings += [w for w in [FF.in_sample_note(forecaster.run, data, ev.starts)] if w]
     if forecaster.calibration is not None:
         warnings += ev.metrics["intervals"]["warnings"]
     w = text.mase_warning(ev)

@@ -120,6 +120,39 @@ def test_evaluate_rebuilds_the_held_out_scores(final_run):
     assert got["model"]["mse"] == pytest.approx(want["model"]["mse"], rel=1e-6)
 
 
+def test_a_copy_of_the_runs_file_scores_the_held_out_model(final_run, tmp_path):
+    """The final model trained on every row of the file: evaluate --data with a byte-identical copy elsewhere scores
+    the held-out model, as the file itself does (the same numbers as metrics.json), not the final one in-sample."""
+    run = final_run["run"]
+    copy = tmp_path / "elsewhere.csv"
+    shutil.copy(final_run["dir"] / "sine.csv", copy)
+    want = json.loads((run / "metrics.json").read_text())["test"]["original"]["overall"]["model"]
+    for data in (final_run["dir"] / "sine.csv", copy):
+        ev = run_cli("evaluate", str(run), "--data", str(data), "--json")
+        assert ev.returncode == 0, ev.stderr
+        got = json.loads(ev.stdout)["metrics"]["original"]["overall"]["model"]
+        assert got["mse"] == pytest.approx(want["mse"], rel=1e-6), data
+        assert "in-sample" not in ev.stderr
+
+
+def test_newer_data_with_the_trained_rows_is_scored_with_a_warning(final_run, tmp_path):
+    """The file with 40 more hours appended: its test split (the last 15 %: 51 rows) starts 11 rows before the end of
+    the trained rows, so the first windows forecast rows the final model saw; evaluate says how many."""
+    newer = tmp_path / "newer.csv"
+    sine_frame(N + 40, seed=3).to_csv(newer, index=False)  # the same first 300 rows (same seed), 40 new ones
+    pd.testing.assert_frame_equal(pd.read_csv(newer).head(N), pd.read_csv(final_run["dir"] / "sine.csv"))
+    ev = run_cli("evaluate", str(final_run["run"]), "--data", str(newer), "--json")
+    assert ev.returncode == 0, ev.stderr
+    n_windows = json.loads(ev.stdout)["n_windows"]
+    # test rows [289, 340): windows whose first target row is 289 .. 299 (the last trained row, 2020-01-13 11:00)
+    assert f"warning: 11 of {n_windows} scored windows forecast rows up to 2020-01-13 11:00:00" in ev.stderr
+    fresh = tmp_path / "fresh.csv"
+    frame = sine_frame(N + 40, seed=3).tail(N)
+    frame.assign(time=frame["time"] + pd.Timedelta(hours=300)).to_csv(fresh, index=False)  # every row after them
+    ev = run_cli("evaluate", str(final_run["run"]), "--data", str(fresh))
+    assert ev.returncode == 0 and "in-sample" not in ev.stderr, ev.stderr
+
+
 @pytest.mark.slow
 def test_kill_9_during_the_final_fit_resumes_to_the_same_run(tmp_path):
     import os
