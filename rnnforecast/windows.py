@@ -144,9 +144,11 @@ def history_rows(lo: int, hi: int, n_steps: int) -> np.ndarray:
 
 
 def target_times(last_time, horizon: int, frequency) -> pd.DatetimeIndex:
-    """Timestamps of the ``horizon`` steps after ``last_time`` on the ``frequency`` calendar."""
+    """Timestamps of the ``horizon`` steps after ``last_time`` on the ``frequency`` calendar: the first is the
+    next calendar point after it (a Saturday's next business day is Monday, a 15 January's next month end the
+    31st), even when ``last_time`` itself is off the calendar."""
     offset = pd.tseries.frequencies.to_offset(frequency)
-    return pd.date_range(last_time, periods=horizon + 1, freq=offset)[1:]
+    return pd.date_range(pd.Timestamp(last_time) + offset, periods=horizon, freq=offset)
 
 
 def target_times_iso(last_times: np.ndarray, horizon: int, frequency) -> list[str]:

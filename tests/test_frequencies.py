@@ -120,6 +120,29 @@ def test_loader_and_init_agree_and_future_timestamps_follow_the_calendar(tmp_pat
     assert [str(t) for t in target_times(times[-1], 3, freq)] == [str(pd.Timestamp(f)) for f in future]  # by hand above
 
 
+@pytest.mark.parametrize(
+    "last, freq, future",
+    [  # by hand, from a calendar: 2017-11-11 is a Saturday, 2017-11-12 a Sunday, 2017-11-10 a Friday
+        ("2017-11-11", "B", ["2017-11-13", "2017-11-14", "2017-11-15"]),
+        ("2017-11-12", "B", ["2017-11-13", "2017-11-14", "2017-11-15"]),
+        ("2017-11-10", "B", ["2017-11-13", "2017-11-14", "2017-11-15"]),
+        ("2017-11-10 16:00", "B", ["2017-11-13 16:00", "2017-11-14 16:00", "2017-11-15 16:00"]),
+        ("2021-01-15", "ME", ["2021-01-31", "2021-02-28", "2021-03-31"]),
+        ("2021-01-31", "ME", ["2021-02-28", "2021-03-31", "2021-04-30"]),
+        ("2012-11-14", "W-SUN", ["2012-11-18", "2012-11-25", "2012-12-02"]),  # a Wednesday
+        ("2020-01-17 15:30", "h", ["2020-01-17 16:30", "2020-01-17 17:30", "2020-01-17 18:30"]),
+    ],
+)
+def test_future_timestamps_start_at_the_next_calendar_point(last, freq, future):
+    """A last row off the calendar (a weekend row in business-day data): the first step is the next calendar point
+    after it, none skipped."""
+    from rnnforecast.windows import target_times, target_times_of
+
+    want = [pd.Timestamp(f) for f in future]
+    assert list(target_times(pd.Timestamp(last), 3, freq)) == want
+    assert list(target_times_of(pd.DatetimeIndex([last, last]), 3, freq)) == want * 2
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(CASES))
 def test_init_train_predict_on_calendar_frequencies(tmp_path, name):
