@@ -291,7 +291,7 @@ class IntervalsConfig:
 class Config:
     data: DataConfig = _f(help="dataset section")
     name: str = _f("experiment", "run name, used in the run directory name", max_len=100)
-    seed: int = _f(42, "one seed for python, numpy and Keras", min=0)
+    seed: int = _f(42, "one seed for python, numpy and Keras", min=0, max=2**32 - 1)  # numpy's range
     window: WindowConfig = _f(WindowConfig(), "window geometry")
     model: ModelConfig = _f(ModelConfig(), "model section")
     training: TrainingConfig = _f(TrainingConfig(), "training section")

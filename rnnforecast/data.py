@@ -913,16 +913,33 @@ def _numeric(df: pd.DataFrame, col: str, where: str) -> pd.Series:
     s = df[col]
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
         return s.astype("float64")
-    conv = pd.to_numeric(s, errors="coerce")
-    bad = conv.isna() & s.notna()
+    try:
+        conv = pd.to_numeric(s, errors="coerce")
+    except OverflowError:  # a Python int past float64 (a JSON number of hundreds of digits): that cell is bad
+        conv = pd.to_numeric(s.map(lambda v: None if isinstance(v, int) and not _fits_float(v) else v), errors="coerce")
+    bad = (conv.isna() & s.notna()) | s.map(lambda v: isinstance(v, (bool, np.bool_)))  # true/false: not 1/0
     if bad.any():
         i = int(np.argmax(bad.to_numpy()))
+        v = s.iloc[i]
+        big = isinstance(v, int) and not isinstance(v, bool) and not _fits_float(v)
         raise DataError(
-            f"column {col!r} is not numeric: value {_cell(s.iloc[i])}",
+            f"column {col!r} holds a number beyond the float range ({len(str(abs(v)))} digits)"
+            if big
+            else f"column {col!r} is not numeric: value {_cell(v)}",
             where=f"{where}:{df[LINE].iloc[i]}",
-            fix=f"clean the column, or list text columns under data.categorical instead of using {col!r} as a number",
+            fix="correct the value"
+            if big
+            else f"clean the column, or list text columns under data.categorical instead of using {col!r} as a number",
         )
     return conv.astype("float64")
+
+
+def _fits_float(v: int) -> bool:
+    try:
+        float(v)
+    except OverflowError:
+        return False
+    return True
 
 
 def _check_values(df: pd.DataFrame, col: str, where: str) -> None:

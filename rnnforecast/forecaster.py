@@ -289,18 +289,36 @@ def _own_data_warnings(run: artifacts.Run, path: Path) -> list[str]:
 def _new_data(run: artifacts.Run, data_path: str | None, table: pd.DataFrame | None):
     """``--data FILE`` (or a DataFrame) for a run: its columns and time step checked against the run's schema."""
     categories = run.schema.get("categories")
+    cfg = new_data_config(run)
     if table is not None:
         artifacts.check_against_schema(Path("<DataFrame>"), run.schema, table.columns)
-        frame = load_source(run.config, table, categories)
+        frame = load_source(cfg, table, categories)
     else:
         path = Path(data_path).resolve()
         if not path.exists():
             raise DataError("--data file not found", where=str(path), fix="check the path given to --data")
-        cfg = run.config.replace(**{"data.path": str(path), "data.sql": None})
+        cfg = cfg.replace(**{"data.path": str(path), "data.sql": None})
         check = functools.partial(artifacts.check_against_schema, path, run.schema)  # on the file read once
         frame = load_source(cfg, categories=categories, check_columns=check)
     artifacts.check_step(frame, run.schema, frame.path)
     return in_schema_order(frame, run.schema["columns"])
+
+
+def new_data_config(run: artifacts.Run):
+    """The run's config for reading new rows: its numeric input columns listed (``data.features``), so that each is
+    read as numbers with every cell checked (a text cell named with its line), not guessed again from the new
+    rows' types."""
+    return run.config.replace(**{"data.features": source_features(run.schema)})
+
+
+def source_features(schema: dict) -> list[str]:
+    """The run's input columns that come from the data file as numbers (schema.json's features less the one-hot
+    and calendar columns the tool adds), in the run's order."""
+    from .data import PERIODS
+
+    added = {f"{c}={v}" for c, values in (schema.get("categories") or {}).items() for v in values}
+    added |= {f"{name}_{fn}" for name in PERIODS for fn in ("sin", "cos")}
+    return [c for c in schema["features"] if c not in added]
 
 
 def in_schema_order(frame, columns: list[str]):

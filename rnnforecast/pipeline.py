@@ -589,6 +589,10 @@ def evaluate(
     ``output``: also write every window's forecast there in long format (:func:`predictions.predictions_table`);
     an existing file only with ``force``.
     """
+    if split not in ("train", "val", "test"):  # the CLI's choice; the API passes any text
+        raise RunError(
+            f"--split must be train, val or test. Received: {split!r}", fix="pass --split test (or val, train)"
+        )
     if output:  # refused before any work
         artifacts.check_output(output, "--output", force=force)
     if isinstance(run_dir, Forecaster):

@@ -44,6 +44,7 @@ except ImportError:  # pragma: no cover - the extra declares it
 from . import artifacts
 from .data import SERIES, load_frame
 from .errors import RnnForecastError, RunError
+from .forecaster import new_data_config
 from .series import build
 from .text import _plain
 
@@ -139,7 +140,7 @@ def forecast(
     ``where`` names the rows in error messages, ``line_of(row numbers)`` the row a message points at;
     ``per_series_step``: check the time step of each series on its own (a batch's items).
     """
-    run, cfg = loaded.run, loaded.run.config
+    run, cfg = loaded.run, new_data_config(loaded.run)
     artifacts.check_against_schema(where, run.schema, table.columns)
     frame = load_frame(cfg.data, where, run.schema.get("categories"), table=table, line_of=line_of)
     if per_series_step:

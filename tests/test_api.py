@@ -84,3 +84,22 @@ def test_the_readme_example_runs(tmp_path: Path):
     table_lines = [line for line in lines if "2015-12-02" in line]  # frame.iloc[:-30] ends 2015-12-01
     assert table_lines and "mean" in table_lines[0]
     assert (tmp_path / "runs" / "weather_api" / "model.keras").exists()
+
+
+def test_every_api_error_is_one_catchable_class(weather_run):
+    """README: every error derives from RnnForecastError, importable from the package; a bad split, a 400-digit
+    number and a true in a DataFrame are such errors (they were KeyError and OverflowError)."""
+    import rnnforecast
+    from rnnforecast import errors
+
+    assert rnnforecast.RnnForecastError is errors.RnnForecastError and rnnforecast.DataError is errors.DataError
+    assert issubclass(rnnforecast.ConfigError, rnnforecast.RnnForecastError)
+    with pytest.raises(rnnforecast.RnnForecastError, match=r"split must be train, val or test. Received: 'bogus'"):
+        rnnforecast.evaluate(weather_run, split="bogus")
+    frame = pd.read_csv(DATA / "weather.csv").tail(30).astype({"precipitation": object})
+    frame.iloc[5, frame.columns.get_loc("precipitation")] = 10**400
+    with pytest.raises(rnnforecast.DataError, match=r"<DataFrame>:5: column 'precipitation' holds a number beyond"):
+        rnnforecast.predict(weather_run, frame)
+    frame.iloc[5, frame.columns.get_loc("precipitation")] = True
+    with pytest.raises(rnnforecast.DataError, match=r"column 'precipitation' is not numeric: value 'True'"):
+        rnnforecast.predict(weather_run, frame)

@@ -475,3 +475,17 @@ def test_bad_run_fails_clearly(run_copy: Path, tmp_path: Path, damage: str, comm
 def test_corpus_is_large_enough():
     n_runs = sum(len(cmds) for _, cmds, _ in RUN_CASES)
     assert len(CONFIG_CASES) + len(DATA_CASES) + n_runs >= 35
+
+
+def test_a_seed_numpy_cannot_take_is_refused_before_any_directory(tmp_path):
+    """seed 2**32 passed validate and failed inside training with an internal error, leaving a .partial whose
+    UNFINISHED.txt advised a resume that could only fail again."""
+    config = DATA.parent / "configs" / "weather_lstm.yaml"
+    for args in (["validate", str(config)], ["train", str(config), "--run-dir", str(tmp_path / "run")]):
+        result = CliRunner().invoke(cli, [*args, "--set", f"seed={2**32}"])
+        assert result.exit_code == 1, result.output
+        assert result.stderr.endswith(
+            f"--set seed: must be <= {2**32 - 1}, received {2**32}. Fix: set a value of at most {2**32 - 1}.\n"
+        )
+    assert not list(tmp_path.iterdir())
+    assert CliRunner().invoke(cli, ["validate", str(config), "--set", f"seed={2**32 - 1}"]).exit_code == 0

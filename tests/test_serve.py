@@ -259,10 +259,13 @@ def _damaged_tables():
     word[8][header.index("temp_max")] = "warm"  # line 10 of the file (header is line 1)
     tail = [list(r) for r in rows]
     tail[-1][header.index("temp_max")] = ""
+    feature = [list(r) for r in rows]
+    feature[10][header.index("precipitation")] = "lots"  # an input column, not the target: line 12
     return {
         "missing column": ([h for h in header if h != "temp_min"], no_column, "temp_min"),
         "too few rows": (header, rows[-5:], "fewer than input_length=7"),
         "non-numeric value": (header, word, ":10"),
+        "non-numeric input value": (header, feature, ":12: column 'precipitation' is not numeric: value 'lots'"),
         "trailing missing target": (header, tail, "no temp_max value"),
     }
 
@@ -280,6 +283,30 @@ def test_data_errors_are_the_cli_messages(server, weather_run, tmp_path, case):
     assert doc["message"].replace("body", str(path), 1) == _cli_error(weather_run, path)
     js = server.client.post("/v1/runs/weather/forecast", json={"data": records(header, rows)})
     assert js.status_code == 422 and js.json()["where"].startswith("data")
+
+
+def test_json_cells_of_input_columns(server):
+    """Numbers sent as JSON text in an input column are numbers (docs/serve.md), the same forecast as numbers; a
+    number past float64 (400 digits), true/false and a word are named with their row and column, 422 (never 500)."""
+    header, rows = tail_rows(30)
+    want = server.client.post("/v1/runs/weather/forecast", json={"data": records(header, rows)})
+    assert want.status_code == 200
+    as_text = records(header, rows)
+    for r in as_text[::3]:
+        r["precipitation"], r["temp_max"] = str(r["precipitation"]), str(r["temp_max"])
+    got = server.client.post("/v1/runs/weather/forecast", json={"data": as_text})
+    assert got.status_code == 200 and got.json()["forecast"] == want.json()["forecast"]
+    for value, needle in [
+        (10**400, "column 'precipitation' holds a number beyond the float range (401 digits)"),
+        (True, "column 'precipitation' is not numeric: value 'True'"),
+        ("lots", "column 'precipitation' is not numeric: value 'lots'"),
+    ]:
+        bad = records(header, rows)
+        bad[4]["precipitation"] = value
+        raw = json.dumps({"data": bad}).encode()  # json.dumps writes the 400-digit integer as it is
+        r = server.client.post("/v1/runs/weather/forecast", content=raw, headers={"Content-Type": "application/json"})
+        assert r.status_code == 422, (value, r.text[:300])
+        assert needle in r.json()["message"] and r.json()["where"] == "data:4", r.json()  # the record's index
 
 
 def test_request_errors(server):
