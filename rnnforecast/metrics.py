@@ -35,8 +35,13 @@ def baseline_forecasts(
     return {k: v[..., None] for k, v in zip(BASELINES, (persistence, seasonal, mean))}
 
 
-def _scores(err: np.ndarray, actual: np.ndarray, pred: np.ndarray, axis, pct_kind: str) -> dict:
-    """Scores of errors ``err``; NaN errors (values not observed) are left out of every mean."""
+ZERO = 1e-6  # |actual| + |forecast| below this share of a target's largest |actual|: a 0/0 sMAPE term
+
+
+def _scores(err: np.ndarray, actual: np.ndarray, pred: np.ndarray, axis, pct_kind: str, tol=0.0) -> dict:
+    """Scores of errors ``err``; NaN errors (values not observed) are left out of every mean. ``tol``: below it
+    ``|actual| + |forecast|`` is zero for sMAPE (a 0/0 term: 0), so float32 noise around an actual 0 (2e-7 for
+    0) does not score 200 %."""
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # a lead or target with nothing observed: NaN, said as null
         mse = np.nanmean(err**2, axis=axis)
@@ -46,7 +51,7 @@ def _scores(err: np.ndarray, actual: np.ndarray, pred: np.ndarray, axis, pct_kin
             out["mape"] = 100 * np.nanmean(np.abs(err) / np.abs(actual), axis=axis)
         else:
             denom = np.abs(actual) + np.abs(pred)
-            ratio = np.where(denom > 0, 2 * np.abs(err) / np.where(denom > 0, denom, 1), 0.0)
+            ratio = np.where(denom > tol, 2 * np.abs(err) / np.where(denom > tol, denom, 1), 0.0)
             out["smape"] = 100 * np.nanmean(np.where(np.isnan(err), np.nan, ratio), axis=axis)
     return out
 
@@ -83,14 +88,17 @@ def _section(a: np.ndarray, forecasts: dict, targets: list[str], scale: np.ndarr
     every target's is."""
     pct_kind = {t: ("mape" if np.all(a[..., j] * scale[j] > 0) else "smape") for j, t in enumerate(targets)}
     overall_kind = "mape" if all(k == "mape" for k in pct_kind.values()) else "smape"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a target with nothing observed
+        tol = ZERO * np.nan_to_num(np.nanmax(np.abs(a), axis=(0, 1)))  # (T,): float32's noise at each target's size
     section: dict = {"overall": {}, "per_target": {t: {} for t in targets}, "per_lead": {}}
     for name, f in forecasts.items():
         p = f[..., 0] / scale  # (B, H, T)
         err = p - a if scored is None else np.where(scored, p - a, np.nan)
-        section["overall"][name] = _scores(err, a, p, None, overall_kind)
+        section["overall"][name] = _scores(err, a, p, None, overall_kind, tol)
         for j, t in enumerate(targets):
-            section["per_target"][t][name] = _scores(err[..., j], a[..., j], p[..., j], None, pct_kind[t])
-        section["per_lead"][name] = _scores(err, a, p, (0, 2), overall_kind)
+            section["per_target"][t][name] = _scores(err[..., j], a[..., j], p[..., j], None, pct_kind[t], tol[j])
+        section["per_lead"][name] = _scores(err, a, p, (0, 2), overall_kind, tol)
     for block in (section["overall"], *section["per_target"].values(), section["per_lead"]):
         _relative(block)
     return section

@@ -52,6 +52,22 @@ def test_smape_when_values_cross_zero():
     assert m["smape"] == pytest.approx(100 * np.mean([0.0, 2 * 1 / (1 + 0)]))
 
 
+def test_smape_counts_float_noise_around_an_actual_zero_as_zero():
+    """Actual (20, 0, 10): a forecast of 2e-7 where the actual is 0 is persistence's 0 to float32 precision and
+    scores the same sMAPE term (0/0 = 0), not 200 %; a real miss at 0 (0.5) still scores 200 %."""
+    actual = np.array([[20.0, 0.0, 10.0]])[..., None]  # (1, 3, 1)
+    exact = np.array([[22.0, 0.0, 10.0]])[..., None, None]
+    noisy = np.array([[22.0, 2.07e-7, 10.0]])[..., None, None]
+    miss = np.array([[22.0, 0.5, 10.0]])[..., None, None]
+    f = {"model": noisy, "exact": exact, "miss": miss, "persistence": np.zeros((1, 3, 1, 1)) + 20.0}
+    m = metrics.evaluate_forecasts(actual, f, ["y"], np.ones(1))["original"]["overall"]
+    want = 100 * np.mean([2 * 2 / 42, 0.0, 0.0])  # by hand: only the first step misses
+    assert m["model"]["smape"] == pytest.approx(want) and m["exact"]["smape"] == pytest.approx(want)
+    assert m["miss"]["smape"] == pytest.approx(100 * np.mean([2 * 2 / 42, 2.0, 0.0]))
+    per = metrics.evaluate_forecasts(actual, f, ["y"], np.ones(1))["original"]["per_target"]["y"]["model"]
+    assert per["smape"] == pytest.approx(want)
+
+
 def test_seasonal_naive_with_horizon_longer_than_the_season_reads_only_the_past():
     """Planted bug caught: seasonal naive copying row ``t + h - m`` (one season back only), which for h > m reads
     rows after the last input (future values) and scores an impossible baseline."""
