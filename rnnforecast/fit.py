@@ -379,7 +379,7 @@ class TrainState:
 
     history: dict[str, list[float]] = field(default_factory=dict)
     epoch: int = -1  # last completed epoch (0-based)
-    seconds: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)  # each completed epoch's, also those before a resume
     start_loss: float | None = None  # val loss of the untrained residual model (its baseline), when measured
 
     def record(self, epoch: int, logs: dict) -> None:
@@ -388,7 +388,7 @@ class TrainState:
             self.history.setdefault(k, []).append(float(v))
 
     def to_json(self) -> dict:
-        return {"epoch": self.epoch, "history": self.history, "start_loss": self.start_loss}
+        return {"epoch": self.epoch, "history": self.history, "start_loss": self.start_loss, "seconds": self.seconds}
 
 
 @dataclass
@@ -397,9 +397,10 @@ class FitResult:
     history: dict[str, list[float]]
     epochs_run: int
     best_epoch: int  # 1-based; 0: no epoch beat the untrained residual model (its baseline), which is kept
-    epoch_seconds: list[float]
+    epoch_seconds: list[float]  # every epoch's, those trained before a resume too
     stopped_early: bool
     start_loss: float | None = None  # val loss of the untrained residual model, when measured (best_epoch 0: kept)
+    earlier_seconds: float = 0.0  # the epochs trained before a resume (their seconds are in epoch_seconds)
 
 
 def fit(
@@ -435,6 +436,8 @@ def fit(
     initial_epoch = 0
     if resume_state is not None:
         initial_epoch = _resume(model, state, callbacks, resume_state, load_weights)
+    earlier = sum(state.seconds)
+    progress.epoch_seconds = state.seconds  # one list: Progress appends each epoch's, the checkpoint saves them
     if _finished(resume_state, initial_epoch, t.epochs):
         _restore_best_weights(model, resume_state, load_weights)
     else:
@@ -444,7 +447,7 @@ def fit(
     val_loss = state.history.get("val_loss", [])
     stopped = len(val_loss) < t.epochs
     best = _best_epoch(val_loss, state.start_loss)
-    return FitResult(model, state.history, len(val_loss), best, progress.epoch_seconds, stopped, state.start_loss)
+    return FitResult(model, state.history, len(val_loss), best, state.seconds, stopped, state.start_loss, earlier)
 
 
 def _finished(resume_state: dict | None, initial_epoch: int, epochs: int) -> bool:
@@ -548,6 +551,7 @@ def _resume(model, state: TrainState, callbacks: list, resume_state: dict, load_
     state.history = {k: list(v) for k, v in resume_state["history"].items()}
     state.epoch = resume_state["epoch"]
     state.start_loss = resume_state.get("start_loss")
+    state.seconds = [float(x) for x in resume_state.get("seconds", [])]  # none from a checkpoint made before them
     backend.restore_callbacks(callbacks, resume_state.get("callbacks", {}), load_weights)
     if "rng" in resume_state:
         backend.set_rng_state(model, resume_state["rng"])

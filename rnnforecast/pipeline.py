@@ -281,7 +281,7 @@ def fit_model(
     model = _resumed_model(checkpoint_dir, cfg, state) if state is not None else _built_model(cfg, data)
     t0 = time.perf_counter()
     fit = T.fit(model, data, cfg, checkpoint_dir, quiet=quiet, resume_state=state, extra_callbacks=callbacks)
-    return model, fit, time.perf_counter() - t0
+    return model, fit, time.perf_counter() - t0 + fit.earlier_seconds  # a resumed training counts its earlier epochs
 
 
 def new_model(cfg: Config, data: SeriesData):
