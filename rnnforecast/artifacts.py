@@ -176,7 +176,8 @@ def start(
         again = f"rnnforecast train {config_path} --resume {partial}"
         marker = f"This run did not finish. It is not a result.\nResume it with: {again}\n"
     else:
-        marker = f"This {what} did not finish. It is not a result.\n{again or 'Run rnnforecast compare again.'}\n"
+        nothing = "Nothing in it resumes: remove this directory, then run rnnforecast compare again (or pass another --out)."
+        marker = f"This {what} did not finish. It is not a result.\n{again or nothing}\n"
     try:
         claim(partial, what=what, option=option, record=record)
         write_atomic(partial / MARKER, marker)
@@ -231,7 +232,8 @@ def _taken(final: Path, what: str, option: str, config_path: str | None) -> RunE
         why = "an unfinished run is already there"
         fix = f"resume it with: rnnforecast train {config_path} --resume {partial}, or"
     elif _owner(partial).get("what") == what:  # left by an rnnforecast process that is gone: still not ours to delete
-        why, fix = f"an unfinished {what} is already there", "remove it, or"
+        why = f"an unfinished {what} is already there"
+        fix = "comparison has no resume: remove it, or" if what == "comparison" else "remove it, or"
     else:
         why = f"{partial.name} already exists and was not made by this process; rnnforecast never deletes it"
         return RunError(why, where=str(partial), fix=f"pass another {option}, or move or remove {partial} yourself")

@@ -18,7 +18,9 @@ def test_one_start_claims_runs_and_comparisons(tmp_path):
         f"This run did not finish. It is not a result.\nResume it with: rnnforecast train c.yaml --resume {run}\n"
     )
     cmp = artifacts.start(tmp_path / "cmp", what="comparison")
-    assert (cmp / artifacts.MARKER).read_text().splitlines()[1] == "Run rnnforecast compare again."
+    assert (cmp / artifacts.MARKER).read_text().splitlines()[1] == (
+        "Nothing in it resumes: remove this directory, then run rnnforecast compare again (or pass another --out)."
+    )
 
 
 def test_start_never_replaces_an_existing_partial(tmp_path):

@@ -158,6 +158,12 @@ def test_interrupted_compare_stays_partial(tmp_path, weather_config, monkeypatch
     again = CliRunner().invoke(cli, ["compare", str(weather_config), "--cells", "gru", "--out", str(out)])
     assert again.exit_code == 1
     assert "an unfinished comparison is already there" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+    # the marker and the refusal give the same advice (the marker said "run compare again", which is refused)
+    assert "Fix: comparison has no resume: remove it, or pass another --out." in again.stderr
+    assert (
+        "remove this directory, then run rnnforecast compare again"
+        in (artifacts.partial_of(out) / artifacts.MARKER).read_text()
+    )
 
 
 def test_bad_cells_are_usage_errors(weather_config):
