@@ -1156,6 +1156,12 @@ def _check_targets(data: DataConfig, where: _Where) -> None:
         raise ConfigError(
             f"duplicate target columns {targets}", where=where("data.target"), fix="list each target once"
         )
+    calendar = data.time_features if isinstance(data.time_features, list) else []
+    twice = next((n for i, n in enumerate(calendar) if n in calendar[:i]), None)
+    if twice is not None:  # else the second sin/cos pair collides with the first, as a column of the file would
+        raise ConfigError(
+            f"{twice} is listed twice in data.time_features", where=where("data.time_features"), fix="list it once"
+        )
     if data.time_column in targets:
         raise ConfigError(
             f"the time column {data.time_column!r} cannot be a target",

@@ -101,6 +101,9 @@ def test_typos_name_the_entry_and_the_word(tmp_path):
         ConfigError, match=r"data\.time_features: received \[auto\], a list\. Fix: write auto without brackets"
     ):
         _cfg(tmp_path / "x.csv", time_features=["auto"])
+    # a repeated entry is named as such (its second sin/cos pair was reported as a column of the file in the way)
+    with pytest.raises(ConfigError, match=r"data\.time_features: day_of_week is listed twice in data\.time_features"):
+        _cfg(tmp_path / "x.csv", time_features=["hour_of_day", "day_of_week", "day_of_week"])
 
 
 def test_a_file_column_in_the_way_of_a_calendar_column_is_named_with_both_fixes(tmp_path):
