@@ -176,7 +176,9 @@ def start(
         again = f"rnnforecast train {config_path} --resume {partial}"
         marker = f"This run did not finish. It is not a result.\nResume it with: {again}\n"
     else:
-        nothing = "Nothing in it resumes: remove this directory, then run rnnforecast compare again (or pass another --out)."
+        nothing = (
+            "Nothing in it resumes: remove this directory, then run rnnforecast compare again (or pass another --out)."
+        )
         marker = f"This {what} did not finish. It is not a result.\n{again or nothing}\n"
     try:
         claim(partial, what=what, option=option, record=record)
@@ -796,6 +798,14 @@ def _check_resumable(p: Path, final: Path) -> None:
     if not p.exists():
         raise RunError(
             "nothing to resume here", where=str(p), fix="pass the .partial directory printed when training stopped"
+        )
+    if not (p / MARKER).is_file() or _owner(p).get("what", "run") != "run":  # a user's folder, or another kind
+        kind = _owner(p).get("what") if (p / MARKER).is_file() else None
+        raise RunError(
+            f"this is {f'an unfinished {kind}' if kind else 'not an unfinished rnnforecast run'} ({MARKER} "
+            f"{'names another kind' if kind else 'is missing'}); train --resume takes a run's .partial directory",
+            where=str(p),
+            fix="pass the .partial directory printed when training stopped",
         )
     if final.exists() or final.is_symlink():
         raise RunError(

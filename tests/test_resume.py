@@ -260,8 +260,27 @@ def test_resume_refuses_a_different_config(interrupted, tmp_path):
     (partial / "checkpoint").mkdir(exist_ok=True)
     (partial / "checkpoint" / "state.json").write_text("{}")
     (partial / "config.yaml").write_text((interrupted["runs"]["sigint"] / "config.yaml").read_text())
+    (partial / "UNFINISHED.txt").write_text("This run did not finish.\n")
     r = CliRunner().invoke(cli, ["train", str(other), "--resume", str(partial), "--quiet"])
     assert r.exit_code == 1 and "config differs" in r.stderr, r.output
+
+
+def test_resume_of_a_folder_that_is_no_unfinished_run_says_so_and_touches_nothing(interrupted, tmp_path):
+    """A user's folder (with or without .partial in its name) is not a run to resume: one line that says so
+    (it said 'mine already exists, so this run could not be finished. Fix: move mine away')."""
+    config = _config(tmp_path, RESUME)
+    mine, empty = tmp_path / "mine", tmp_path / "res.partial"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("x")
+    empty.mkdir()
+    for folder in (mine, empty):
+        r = CliRunner().invoke(cli, ["train", str(config), "--resume", str(folder), "--quiet"])
+        assert r.exit_code == 1, r.output
+        assert r.stderr == (
+            f"error: {folder}: this is not an unfinished rnnforecast run (UNFINISHED.txt is missing); train --resume "
+            "takes a run's .partial directory. Fix: pass the .partial directory printed when training stopped.\n"
+        )
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"] and not list(empty.iterdir())
 
 
 # --------------------------------------------------------------------------- failures
