@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import socket
 import sys
@@ -173,7 +174,7 @@ def start(
             raise _taken(target, what, option, config_path)
         target = final.with_name(f"{final.name}-{n}")
     if what == "run":
-        again = f"rnnforecast train {config_path} --resume {partial}"
+        again = f"rnnforecast train {config_path} --resume {shlex.quote(str(partial))}"
         marker = f"This run did not finish. It is not a result.\nResume it with: {again}\n"
     else:
         nothing = (
@@ -232,7 +233,7 @@ def _taken(final: Path, what: str, option: str, config_path: str | None) -> RunE
         why, fix = f"another rnnforecast process is writing this {what} ({owner})", "wait for it to finish, or"
     elif what == "run" and committed_epoch(partial) is not None:
         why = "an unfinished run is already there"
-        fix = f"resume it with: rnnforecast train {config_path} --resume {partial}, or"
+        fix = f"resume it with: rnnforecast train {config_path} --resume {shlex.quote(str(partial))}, or"
     elif _owner(partial).get("what") == what:  # left by an rnnforecast process that is gone: still not ours to delete
         why = f"an unfinished {what} is already there"
         fix = "comparison has no resume: remove it, or" if what == "comparison" else "remove it, or"
@@ -713,7 +714,7 @@ def kept_on_failure(partial: Path, config_path: str, epochs: int):
         epoch = keep_only_checkpoint(partial)  # no half-written files stay behind
         kept = f"epoch {epoch} is kept in {partial}" if epoch else "nothing was kept"
         fix = (
-            f"free disk space, then resume with: rnnforecast train {config_path} --resume {partial}"
+            f"free disk space, then resume with: rnnforecast train {config_path} --resume {shlex.quote(str(partial))}"
             if epoch
             else "free disk space or choose a writable --run-dir"
         )
@@ -741,7 +742,7 @@ def _interrupted(partial: Path, config_path: str, epochs: int, e: KeyboardInterr
         err = Interrupted(
             f"interrupted ({signame}); epoch {epoch} of {epochs} is saved in this unfinished run",
             where=str(partial),
-            fix=f"resume with: rnnforecast train {config_path} --resume {partial}",
+            fix=f"resume with: rnnforecast train {config_path} --resume {shlex.quote(str(partial))}",
         )
     if isinstance(e, Terminated):
         err.exit_code = ExitCode.TERMINATED

@@ -7,6 +7,7 @@ that need it, so ``--help`` and ``--version`` answer at once.
 
 from __future__ import annotations
 
+import shlex
 import signal
 import sys
 import traceback
@@ -82,7 +83,7 @@ def _config(path: str, overrides: tuple[str, ...]):
 
 def _config_path(path: str, overrides: tuple[str, ...]) -> str:
     """How the user named the config, ``--set`` options included: for the resume hints the run writes."""
-    return path + "".join(f" --set {o}" for o in overrides)
+    return shlex.quote(path) + "".join(f" --set {shlex.quote(o)}" for o in overrides)  # pastes into a shell
 
 
 def _warn(warnings: list[str]) -> None:

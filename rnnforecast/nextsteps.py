@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -219,11 +220,12 @@ def train_next(run_dir: Path, decimals: dict, latest) -> str:
     if link is not None:
         name = shown_path(link)
         lines.append(f"  latest     {name} -> {run_dir.name} (any command that takes a run accepts it)")
+    arg = shlex.quote(str(name))  # the commands paste into a shell: a path with spaces or quotes stays one word
     lines += [
-        f"  report     rnnforecast report {name}      writes {name}/report.html",
-        f"  forecast   rnnforecast predict {name} --data NEW.csv",
-        f"  score      rnnforecast evaluate {name}",
-        f"  look in    rnnforecast inspect {name}",
+        f"  report     rnnforecast report {arg}      writes {name}/report.html",
+        f"  forecast   rnnforecast predict {arg} --data NEW.csv",
+        f"  score      rnnforecast evaluate {arg}",
+        f"  look in    rnnforecast inspect {arg}",
     ]
     if note:
         lines.append(note)

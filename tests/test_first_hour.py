@@ -340,3 +340,38 @@ def test_api_errors_name_arguments_not_cli_options(tmp_path: Path, monkeypatch, 
         "overrides: overrides expects KEY=VALUE, received 'training.epochs'. "
         'Fix: write e.g. overrides=["training.epochs=3"].'
     )
+
+
+def test_printed_commands_paste_into_a_shell_whatever_the_path(tmp_path: Path):
+    """A run directory with a space, a quote and a non-ASCII letter: every command train prints ("what now") and
+    the resume hint in UNFINISHED.txt split (shlex, as a shell does) into the real paths, and the printed
+    evaluate command runs."""
+    import shlex
+
+    from rnnforecast import artifacts
+
+    folder = tmp_path / "my runs" / 'ré\'s "q"'
+    folder.mkdir(parents=True)
+    cfg = merge(yaml.safe_load((CONFIGS / "weather_lstm.yaml").read_text()), TINY)
+    cfg["data"]["path"] = str(DATA / "weather.csv")
+    cfg["output"] = {"plots": False}
+    config = write_config(folder, cfg, "my config.yaml")
+    run = folder / "run ü"
+    proc = run_cli("train", str(config), "--run-dir", str(run), "--set", "seed=3", cwd=folder)  # run shown relative
+    assert proc.returncode == 0, proc.stderr
+    commands = {ln.split()[0]: ln.split(None, 1)[1] for ln in proc.stdout.splitlines() if ln.startswith("  ")}
+    for key in ("report", "forecast", "score", "look"):
+        words = shlex.split(commands[key].removeprefix("in ").split("      writes")[0])
+        assert words[0] == "rnnforecast" and words[2] == "run ü", (key, words)
+    score = shlex.split(commands["score"])
+    assert run_cli(*score[1:], cwd=folder).returncode == 0
+    from rnnforecast.cli import _config_path
+
+    named = _config_path(str(config), ("model.units=[4, 4]",))  # as train names it for the resume hint
+    partial = artifacts.start(folder / "again ü", named)
+    try:
+        line = (partial / artifacts.MARKER).read_text().splitlines()[1]
+        words = shlex.split(line.removeprefix("Resume it with: "))
+        assert words[2:] == [str(config), "--set", "model.units=[4, 4]", "--resume", str(partial)]
+    finally:
+        artifacts.release(partial)
