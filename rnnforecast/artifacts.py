@@ -289,6 +289,12 @@ def check_output(path: str | Path, option: str, suffix: str | None = None, force
             fix=f"pass a file name ending in {suffix}",
         )
     refuse_inside_result(p, option)
+    if not p.parent.is_dir():  # never made here: a typo in a folder name would leave a stray folder behind
+        raise RunError(
+            "the folder does not exist" if not p.parent.exists() else "is not a folder",
+            where=str(p.parent),
+            fix=f"create it first (mkdir -p {shlex.quote(str(p.parent))}), or pass {option} in an existing folder",
+        )
     if not force and (p.exists() or p.is_symlink()):
         raise RunError(
             f"{option}: the file already exists",

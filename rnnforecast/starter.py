@@ -672,15 +672,10 @@ def init(
 
 
 def check_destination(out: Path) -> None:
-    """``init -o``: its folder must exist (init creates no folders), and it never lands inside a result."""
+    """``init -o``: its folder must exist (no command creates an output's folder), and it never lands inside a
+    result (``artifacts.check_output``)."""
     from . import artifacts
 
-    if not out.parent.is_dir():
-        raise ConfigError(
-            "the folder does not exist" if not out.parent.exists() else "is not a folder",
-            where=str(out.parent),
-            fix=f"create it first (mkdir -p {shlex.quote(str(out.parent))}), or pass -o in an existing folder",
-        )
     artifacts.check_output(out, "-o", force=True)  # an existing file: refused above unless --force
 
 

@@ -367,6 +367,29 @@ def test_a_directory_as_an_output_is_one_line_and_never_replaced(tmp_path, sine_
         assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize(
+    "args, option, name",
+    [
+        (["predict", "{run}", "-o", "{out}"], "--output", "f.csv"),
+        (["predict", "{run}", "--plot", "{out}"], "--plot", "f.png"),
+        (["evaluate", "{run}", "-o", "{out}"], "--output", "f.csv"),
+        (["report", "{run}", "-o", "{out}"], "--output", "f.html"),
+    ],
+)
+def test_an_output_in_a_missing_folder_is_one_line_and_no_folder_is_made(tmp_path, sine_run, args, option, name):
+    """--plot made the missing folder (a typo's stray folder) while -o refused at the end, after the work; now every
+    output refuses it before any work, with init's words, and nothing is created."""
+    run = copy_run(sine_run, tmp_path / "run")
+    folder = tmp_path / "typo" / "deeper"
+    argv = [a.format(run=run, out=folder / name) for a in args]
+    before = snapshot(tmp_path)
+    rc, _, err = invoke(*argv)
+    clean_error(
+        err, rc, f"{folder}: the folder does not exist", f"create it first (mkdir -p {folder}), or pass {option}"
+    )
+    assert snapshot(tmp_path) == before and not (tmp_path / "typo").exists()
+
+
 def test_report_replaces_its_own_page_in_the_run_without_force(tmp_path, sine_run):
     run = copy_run(sine_run, tmp_path / "run")
     for _ in range(2):
