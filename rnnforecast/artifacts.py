@@ -529,6 +529,8 @@ def write_config(partial: Path, cfg: Config) -> None:
 
 def schema_of(data: SeriesData, cfg: Config) -> dict:
     """schema.json: what new data must look like to be used with this run (columns, types, calendar, window)."""
+    from .nextsteps import target_decimals
+
     f = data.frame
     t = pd.DatetimeIndex(f.df[f.time_column])
     steps = np.diff(ns(t)) if len(t) > 1 else np.array([0])
@@ -553,7 +555,7 @@ def schema_of(data: SeriesData, cfg: Config) -> dict:
         **_quantile_axis(cfg),
         **_network_shape(data),
         "rows": int(len(f.df)),
-        "decimals": _target_decimals(data),  # what the data is recorded with: the text a person reads is rounded to it
+        "decimals": target_decimals(data),  # what the data is recorded with: the text a person reads is rounded to it
     }
 
 
@@ -563,12 +565,6 @@ def _network_shape(data: SeriesData) -> dict:
     if not fr.independent:
         return {}
     return {"network": {"inputs": fr.network_inputs, "targets": fr.network_targets}}
-
-
-def _target_decimals(data: SeriesData) -> dict[str, int]:
-    from .nextsteps import data_decimals
-
-    return {t: data_decimals(data.raw[:, i]) for t, i in zip(data.targets, data.target_idx)}
 
 
 def _quantile_axis(cfg: Config) -> dict:

@@ -100,6 +100,17 @@ def data_decimals(values) -> int:
     return MAX_DATA_DECIMALS
 
 
+def target_decimals(data) -> dict[str, int]:
+    """Per target of ``data`` (a SeriesData), the decimals its observed values are recorded with (``data_decimals``):
+    the values the tool filled in (gap rows, interpolated cells) are left out, so gaps never change the rounding."""
+    out = {}
+    filled = data.frame.filled  # (N, T) in target order, or None
+    for j, (t, i) in enumerate(zip(data.targets, data.target_idx)):
+        values = data.raw[:, i]
+        out[t] = data_decimals(values if filled is None else values[~filled[:, j]])
+    return out
+
+
 def shown_decimals(forecast_values, data_dec: int) -> int:
     """The data's decimals, or fewer when 4 significant digits of the forecast need fewer."""
     return min(data_dec, decimals_for([float(x) for x in forecast_values if math.isfinite(float(x))]))
@@ -168,7 +179,7 @@ def rounding_note(frame: pd.DataFrame, targets: list[str], decimals: dict[str, i
 def printed_forecast_csv(frame: pd.DataFrame, data) -> tuple[str, str]:
     """``predict`` without ``--output``: the forecast as CSV rounded to the data's precision (``printable_forecast``),
     and the note for stderr that says so and where full precision is."""
-    decimals = {t: data_decimals(data.raw[:, i]) for t, i in zip(data.targets, data.target_idx)}
+    decimals = target_decimals(data)
     shown = printable_forecast(frame, data.targets, decimals)
     return shown.to_csv(index=False), "note: " + rounding_note(
         frame, data.targets, decimals, "--output FILE (or --json)"

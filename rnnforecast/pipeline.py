@@ -216,7 +216,7 @@ def _train_into(
     if record["forecast_model"]["final_fit"]:
         head, _, last = summary.rpartition("\n")  # the final-fit line above the last one, which names the run
         summary = f"{head}\n{FF.summary_line(record['forecast_model'], forecaster.calibration is not None)}\n{last}"
-    decimals = {t: nextsteps.data_decimals(data.raw[:, i]) for t, i in zip(data.targets, data.target_idx)}
+    decimals = nextsteps.target_decimals(data)
     return TrainResult(final, test, record, summary, history, timing, table, decimals)
 
 

@@ -375,3 +375,15 @@ def test_printed_commands_paste_into_a_shell_whatever_the_path(tmp_path: Path):
         assert words[2:] == [str(config), "--set", "model.units=[4, 4]", "--resume", str(partial)]
     finally:
         artifacts.release(partial)
+
+
+def test_gaps_in_new_data_do_not_change_the_rounding(weather_run, tmp_path: Path):
+    """40 rows of weather.csv (temperatures in tenths) with 6 rows taken out: the interpolated values have more
+    decimals, but the printed forecast keeps the data's 1 decimal (it printed 2, as for 4 significant digits)."""
+    rows = pd.read_csv(DATA / "weather.csv").tail(40)
+    rows.drop(rows.index[[5, 9, 14, 20, 26, 31]]).to_csv(tmp_path / "gaps.csv", index=False)
+    proc = run_cli("predict", str(weather_run), "--data", str(tmp_path / "gaps.csv"))
+    assert proc.returncode == 0, proc.stderr
+    assert "rounded (temp_max to 1 decimal, the data's precision)" in proc.stderr
+    values = pd.read_csv(pd.io.common.StringIO(proc.stdout))["temp_max"]
+    assert all(re.fullmatch(r"-?\d+\.\d", f"{v}") for v in values)
