@@ -436,11 +436,13 @@ class _Where:
             return f"{self.source}: --set {overridden[0]}"
         parts = key.split(".")
         while parts:
-            line = self.lines.get(".".join(parts))
-            if line == 0:
-                return f"{self.source}: --set {key}"
-            if line is not None:
-                return f"{self.source}:{line}: {key}"
+            name = ".".join(parts)
+            for candidate in (name, re.sub(r"(\[\d+\])+$", "", name)):  # a list entry's line is its list's
+                line = self.lines.get(candidate)
+                if line == 0:
+                    return f"{self.source}: --set {key}"
+                if line is not None:
+                    return f"{self.source}:{line}: {key}"
             parts.pop()
         return f"{self.source}: {key}" if key else self.source
 

@@ -182,6 +182,16 @@ CONFIG_CASES = [
         args=["--set", "training.epochs=three"],
     ),
     Case("set_without_equals", ["config.yaml", "--set", "KEY=VALUE"], args=["--set", "training.epochs"]),
+    Case(  # a list entry from --set: named as --set (it pointed at the file's model: line)
+        "set_list_entry_wrong_type",
+        ["config.yaml: --set model.units[0]: received 'a'", "expected an integer"],
+        args=["--set", "model.units=[a]"],
+    ),
+    Case(  # a list entry in the file: the list's own line, not its section's
+        "list_entry_wrong_type",
+        ["config.yaml:17: intervals.levels[1]: received 'x'", "expected a number"],
+        config=cfg(intervals={"levels": [80, "x"]}),
+    ),
     Case("data_path_missing", ["nope.csv", "data file not found", "data.path"], config=cfg(data={"path": "nope.csv"})),
     Case("data_path_is_dir", ["data.path", "directory"], config=cfg(data={"path": "."})),
     Case(
