@@ -217,12 +217,29 @@ def _require_column(option: str, given: str, df: pd.DataFrame, where: str, allow
         )
 
 
+def _first_text_cell(s: pd.Series) -> tuple[int, str] | None:
+    """The file line (header = 1) and text of the first cell of ``s`` that is not a number, or None."""
+    conv = pd.to_numeric(s, errors="coerce")
+    bad = (conv.isna() & s.notna()).to_numpy()
+    if not bad.any():
+        return None
+    i = int(bad.argmax())
+    return i + 2, str(s.iloc[i])[:40]
+
+
+def numeric_share(s: pd.Series) -> float:
+    """The share of the non-empty cells of ``s`` that read as numbers."""
+    present = s.dropna()
+    return float(pd.to_numeric(present, errors="coerce").notna().mean()) if len(present) else 0.0
+
+
 def _year_column(df: pd.DataFrame) -> str | None:
-    """A numeric column named like a year (YEAR, yr) holding distinct whole years 1000..2300, or None."""
+    """A numeric column named like a year (YEAR, yr) holding distinct whole years 1000..9999, or None. Years past
+    2262 are found too: reading them then names the first one outside the range pandas holds, with its line."""
     for c in df.columns:
         s = df[c]
         if c.strip().lower() in YEAR_NAMES and _is_number(s) and s.notna().all() and s.is_unique:
-            if bool(((s % 1 == 0) & s.between(1000, 2300)).all()):
+            if bool(((s % 1 == 0) & s.between(1000, 9999)).all()):
                 return c
     return None
 
@@ -402,6 +419,14 @@ def _target(numeric: list[str], given: str | None, df: pd.DataFrame, where: str)
     if given is not None:
         _require_column("--target", given, df, where, numeric, "the numeric columns")
         if given not in numeric:
+            cell = _first_text_cell(df[given])
+            if cell is not None and numeric_share(df[given]) >= 0.5:  # a number column with a stray word: where it is
+                line, value = cell
+                raise DataError(
+                    f"column {given!r} is not numeric: value {value!r}",
+                    where=f"{where}:{line}",
+                    fix="correct that cell (or leave it empty: a missing value)",
+                )
             raise DataError(f"--target {given!r} is not numeric", where=where, fix=f"use one of: {', '.join(numeric)}")
         return given, "given with --target"
     if len(numeric) == 1:

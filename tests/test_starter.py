@@ -343,3 +343,23 @@ def test_init_window_comments_say_where_each_number_came_from(tmp_path, args, in
     (line_h,) = [x for x in lines if x.lstrip().startswith("horizon:")]
     assert line_in.endswith(input_note) and line_h.endswith(horizon_note)
     assert "shortened" not in out.read_text()
+
+
+def test_init_names_the_years_pandas_cannot_hold_and_a_text_cell_of_the_target(tmp_path):
+    """Years 2200..2499 in a column named year: the first one past 2262-04-11 with its line (it said 'no time column
+    found'); a word in the numeric target: its line and value, as validate says (it said only 'not numeric')."""
+    future = tmp_path / "future.csv"
+    future.write_text("year,y\n" + "".join(f"{2200 + i},{i % 13}\n" for i in range(300)))
+    err = _one_line_error(_init(str(future), "--target", "y", "-o", str(tmp_path / "a.yaml")))
+    assert err.startswith(
+        f"error: {future}:65: time value 2263-01-01 00:00:00 in column 'year' lies outside"
+    )  # 2263: row 64
+    text = tmp_path / "text.csv"
+    rows = [f"2020-01-{d:02d},{'abc' if d == 20 else d * 1.5},{d}" for d in range(1, 31)]
+    text.write_text("date,y,x\n" + "\n".join(rows) + "\n")
+    err = _one_line_error(_init(str(text), "--target", "y", "-o", str(tmp_path / "b.yaml")))
+    assert (
+        err
+        == f"error: {text}:21: column 'y' is not numeric: value 'abc'. Fix: correct that cell (or leave it empty: a missing value).\n"
+    )
+    assert not list(tmp_path.glob("*.yaml"))
