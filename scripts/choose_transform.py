@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+TIE = 0.005  # validation MASEs this close (relative) are one seed's noise, not a ranking
 VARIANTS = {
     "none + standard": {"data.transform": {}, "data.scaling": "standard"},
     "none + window": {"data.transform": {}, "data.scaling": "window"},
@@ -76,11 +77,19 @@ def main() -> None:
     for r in rows:
         mark = " **(chosen)**" if r is best else ""
         lines.append(f"| {r[0]}{mark} | {r[1]:.3f} | {r[2]:.3f} | {r[3]:.3f} | {r[4]:.3f} | {r[5]} | {r[6]:.0f} |")
+    tied = [r[0] for r in rows if r[1] <= best[1] * (1 + TIE)]
+    shipped = "+".join(f"{k}" for k in base.data.transform.values()) or "none"
     lines += [
         "",
         "MASE is the model's MAE divided by the MAE of persistence (repeating the last close) on the same windows: "
         "below 1 beats persistence. On daily prices, expect values close to 1 at best.",
     ]
+    if len(tied) > 1:
+        lines += [
+            "",
+            f"Within {TIE:.1%} of the lowest validation MASE, a tie at one seed: {', '.join(tied)}. The stock configs "
+            f"use {shipped}" + (", one of them." if any(t.startswith(shipped) for t in tied) else ", not one of them."),
+        ]
     (ROOT / "docs" / "stationarity.md").write_text("\n".join(lines) + "\n")
     print(f"chosen: {best[0]}; table written to docs/stationarity.md")
 
