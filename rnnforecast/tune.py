@@ -320,7 +320,9 @@ class Trial(Task):
 
 def _pruning(trial):
     """A Keras callback that reports the validation loss after each epoch and stops when the pruner says so."""
-    import keras
+    from .backend import import_keras
+
+    keras = import_keras()  # not `import keras`: under JAX it would import TensorFlow too (its start-up lines, 2-3 s)
 
     class Prune(keras.callbacks.Callback):
         pruned_at: int | None = None

@@ -178,6 +178,9 @@ def test_a_second_process_is_refused_naming_the_owner(killed_study):
 @pytest.mark.slow
 def test_kill_9_then_rerun_continues_the_study(killed_study):
     assert killed_study.rerun.returncode == 0, killed_study.rerun.stderr
+    # --quiet under JAX: nothing on stderr (the pruning callback's `import keras` imported TensorFlow, whose start-up
+    # lines, absl's and the CUDA stub's, came out once per trial)
+    assert killed_study.rerun.stderr == "", killed_study.rerun.stderr
     assert len(killed_study.before) >= 2
     trials = read_trials(killed_study.out)
     finished = trials[trials["state"].isin(["COMPLETE", "PRUNED"])]
