@@ -845,7 +845,9 @@ def _check_resume(p: Path, cfg: Config, force: bool, source_sha256: str | None =
     if (saved is not None and not _same_run_config(saved, cfg)) or owner.get(
         "config_sha256", now["config_sha256"]
     ) != now["config_sha256"]:
-        reasons.append(("the config differs from the one this run started with", p / CONFIG))
+        key = _first_difference(saved, cfg.to_dict()) if isinstance(saved, dict) else None
+        which = f" ({key}: {_short_value(key, saved)} then, {_short_value(key, cfg.to_dict())} now)" if key else ""
+        reasons.append((f"the config differs from the one this run started with{which}", p / CONFIG))
     if owner.get("data_sha256", now["data_sha256"]) != now["data_sha256"]:
         reasons.append((f"the data file {cfg.data_path} changed since this run started (SHA-256 differs)", p / OWNER))
     if reasons and not force:
@@ -856,6 +858,31 @@ def _check_resume(p: Path, cfg: Config, force: bool, source_sha256: str | None =
             fix="resume with the same config, --set options and data, or pass --force-resume to continue anyway",
         )
     return [f"warning: {what}; resuming anyway (--force-resume)" for what, _ in reasons]
+
+
+def _first_difference(a: dict, b: dict, prefix: str = "") -> str | None:
+    """The first dotted key whose value differs between two config dicts (``runtime.workers`` aside), or None."""
+    for k in sorted(set(a) | set(b)):
+        key = f"{prefix}{k}"
+        if key == "runtime.workers":
+            continue
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, dict) and isinstance(y, dict):
+            inner = _first_difference(x, y, f"{key}.")
+            if inner:
+                return inner
+        elif x != y:
+            return key
+    return None
+
+
+def _short_value(key: str, d: dict) -> str:
+    """The value at dotted ``key`` of ``d`` for a message: compact, masked, cut to 40 characters."""
+    v = d
+    for part in key.split("."):
+        v = v.get(part) if isinstance(v, dict) else None
+    text = masking.mask_secrets(json.dumps(v, default=str))
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def read_state(partial: Path) -> dict:

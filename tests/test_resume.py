@@ -263,6 +263,8 @@ def test_resume_refuses_a_different_config(interrupted, tmp_path):
     (partial / "UNFINISHED.txt").write_text("This run did not finish.\n")
     r = CliRunner().invoke(cli, ["train", str(other), "--resume", str(partial), "--quiet"])
     assert r.exit_code == 1 and "config differs" in r.stderr, r.output
+    seed = yaml.safe_load((partial / "config.yaml").read_text())["seed"]
+    assert f"the config differs from the one this run started with (seed: {seed} then, 7 now)" in r.stderr
 
 
 def test_resume_of_a_folder_that_is_no_unfinished_run_says_so_and_touches_nothing(interrupted, tmp_path):
