@@ -169,7 +169,7 @@ class ModelConfig:
     l2: float = _f(0.0, "L2 weight regularisation factor", min=0)
     reset_after: bool = _f(True, "GRU only: apply reset gate after the matrix product (Keras/cuDNN default)")
     ensemble: int = _f(
-        1, "members trained with seeds seed..seed+N-1; forecast = their mean (median of quantiles)", min=1
+        1, "members trained with seeds seed..seed+N-1; forecast = their mean (median of quantiles)", min=1, max=100
     )
     channels: Literal["auto", "mixed", "independent"] = _f(
         "auto",

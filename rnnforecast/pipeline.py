@@ -150,7 +150,7 @@ def train(
     backend_name = backend.activate(cfg.runtime.backend)
     backend.check_distribution(cfg.runtime.distribution, backend_name)
     cfg, data = settle(cfg, table)
-    hints = text.hint_lines(stationarity_hints(data), cfg, data.level_shift())
+    hints = [*text.hint_lines(stationarity_hints(data), cfg, data.level_shift()), *text.setup_notes(cfg, data)]
     for line in [*data.frame.warnings, *filled_validation_warnings(data, cfg), *hints]:
         _say(line)
     warn = cuda_path_warning(cfg)

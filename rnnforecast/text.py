@@ -188,6 +188,33 @@ def hint_lines(hints: dict[str, float], cfg: Config, shifts: dict[str, float] | 
     return lines
 
 
+def setup_notes(cfg: Config, data: SeriesData) -> list[str]:
+    """Settings that do nothing for this data, said before training (validate and train): independent channels of
+    one target, a seasonal residual whose season is one step (persistence), a calendar feature that is the same on
+    every row (its two columns constant)."""
+    notes = []
+    m = cfg.model
+    if m.channels == "independent" and len(data.targets) == 1:
+        notes.append(
+            "note: model.channels: independent with one target is the same model as mixed (one channel). "
+            "Fix: list more targets, or leave model.channels at auto."
+        )
+    season = season_length(data.frame.frequency, cfg.data.season_length)
+    if m.residual == "seasonal" and season <= 1:
+        notes.append(
+            f"note: model.residual: seasonal with a season of {season} step is persistence (the row before). "
+            "Fix: set data.season_length, or model.residual: persistence to say so."
+        )
+    for name in cfg.data.time_features if isinstance(cfg.data.time_features, list) else []:
+        cols = [data.columns.index(f"{name}_{fn}") for fn in ("sin", "cos") if f"{name}_{fn}" in data.columns]
+        if len(data.raw) and cols and all(np.ptp(data.raw[:, c]) < 1e-9 for c in cols):
+            notes.append(
+                f"warning: data.time_features: {name} is the same on every row (the step is "
+                f"{data.frame.frequency!r}): it adds two constant inputs. Fix: leave {name} out."
+            )
+    return notes
+
+
 def describe(cfg: Config, data: SeriesData, hints: dict[str, float], asked: Config | None = None) -> str:
     """The validate report: data, splits, window geometry, batch shapes, the model's shape (``asked``: the config
     as written, whose ``auto`` values ``cfg`` settled), stationarity (the resolved config is ``resolved_config``,
@@ -203,6 +230,9 @@ def describe(cfg: Config, data: SeriesData, hints: dict[str, float], asked: Conf
     out += ["", "# stationarity (share of test-split values outside the training split's range)"]
     out += [f"{col:<24} {share:.0%}" for col, share in hints.items()]
     out += hint_lines(hints, cfg, data.level_shift())
+    notes = setup_notes(cfg, data)
+    if notes:
+        out += ["", "# settings that do nothing here", *notes]
     out += ["", "# output", f"runs written under: {cfg.runs_path}"]
     return "\n".join(out)
 

@@ -166,3 +166,30 @@ def test_validate_says_what_auto_chose_and_why(tmp_path, days, data, line):
     v = run_cli("validate", str(write_config(tmp_path, cfg)))
     assert v.returncode == 0, v.stderr
     assert line in v.stdout, v.stdout
+
+
+def test_settings_that_do_nothing_are_said_before_training(tmp_path):
+    """validate (and train) name what does nothing for this data: hour_of_day on daily rows (two constant inputs),
+    independent channels of one target, a seasonal residual whose season is one step; a calendar that varies, two
+    targets and a real season say nothing."""
+    from click.testing import CliRunner
+
+    from rnnforecast.cli import cli
+
+    csv = tmp_path / "daily.csv"
+    days = pd.date_range("2020-01-01", periods=200, freq="D")
+    pd.DataFrame({"date": days, "y": np.sin(np.arange(200) / 5), "z": np.cos(np.arange(200) / 3)}).to_csv(
+        csv, index=False
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text(f"data: {{path: {csv}, target: y}}\nwindow: {{input_length: 14, horizon: 2}}\n")
+    sets = ["data.time_features=[hour_of_day, day_of_week]", "model.channels=independent", "model.residual=seasonal"]
+    args = ["validate", str(config), *[x for s in [*sets, "data.season_length=1"] for x in ("--set", s)]]
+    out = CliRunner().invoke(cli, args).output
+    assert "warning: data.time_features: hour_of_day is the same on every row (the step is 'D')" in out
+    assert "day_of_week is the same" not in out  # it varies on daily rows
+    assert "note: model.channels: independent with one target is the same model as mixed" in out
+    assert "note: model.residual: seasonal with a season of 1 step is persistence" in out
+    args = ["validate", str(config), "--set", "data.target=[y, z]", "--set", "data.season_length=7"]
+    out = CliRunner().invoke(cli, [*args, *[x for s in sets[1:] for x in ("--set", s)]]).output
+    assert "settings that do nothing" not in out, out
