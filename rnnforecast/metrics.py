@@ -128,7 +128,9 @@ def _plain(x):
 _num = finite_or_none  # NaN and infinity become null in metrics.json
 
 
-def verdict(maes: dict, split: str = "test", who: str = "the model") -> list[str]:
+def verdict(
+    maes: dict, split: str = "test", who: str = "the model", more: str | None = "see backtest for more evidence"
+) -> list[str]:
     """The model against its best baseline, by MAE in original units: one ``verdict:`` line, and a warning
     when it loses to (or ties) any baseline. Every scoring command prints these two, from this rule.
 
@@ -136,6 +138,7 @@ def verdict(maes: dict, split: str = "test", who: str = "the model") -> list[str
         maes: forecaster -> MAE (original units, None when unknown); ``"model"`` and the baselines present
             (``BASELINES`` names; others are ignored).
         who: how the lines name the model ("the model", "gru (best cell)").
+        more: where more evidence is, in the warning's parentheses (None: nowhere to point, a backtest's own).
 
     Percentages are relative to the best baseline's MAE: beating 1.00 with 0.80 is "20.0 % lower".
     """
@@ -151,7 +154,7 @@ def verdict(maes: dict, split: str = "test", who: str = "the model") -> list[str
         names = ", ".join(f"{k} (MAE {_g(base[k])})" for k in losses)
         lines.append(
             f"warning: {who} (MAE {_g(mine)}) does no better than {names} on the {split} split: "
-            "a naive forecast is at least as good here (see backtest for more evidence)"
+            "a naive forecast is at least as good here" + (f" ({more})" if more else "")
         )
     return lines
 

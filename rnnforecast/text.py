@@ -460,7 +460,7 @@ def backtest_verdict(record: dict) -> list[str]:
     """A backtest's verdict on the MAE of each forecaster averaged over folds."""
     s = record["aggregate"]["scores"]
     who = f"the model (mean over {len(record['folds'])} folds)"
-    return metrics.verdict({k: v["mae"]["mean"] for k, v in s.items()}, "test", who)
+    return metrics.verdict({k: v["mae"]["mean"] for k, v in s.items()}, "test", who, more=None)  # it is the backtest
 
 
 def beats_every_baseline(scores: dict, baselines: list[dict], keys=("mse", "mae")) -> bool:

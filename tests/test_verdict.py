@@ -117,6 +117,7 @@ def test_backtest_verdict_uses_the_mean_mae_over_folds():
         "MAE 2 is 25.0 % higher"
     )
     assert lines[1].startswith("warning: the model (mean over 3 folds) (MAE 2) does no better than persistence")
+    assert lines[1].endswith("a naive forecast is at least as good here")  # no "(see backtest ...)" in a backtest
 
 
 def test_evaluate_and_report_print_the_verdict_of_the_run(weather_run, tmp_path):
