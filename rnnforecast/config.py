@@ -674,6 +674,16 @@ def parse_override(item: str) -> tuple[str, Any]:
         raise ConfigError(
             f"cannot parse the value {text!r}", where=f"--set {key}", fix="quote strings, write lists as [a, b]"
         ) from None
+    glued = (
+        next((k for k, v in value.items() if v is None and ":" in str(k)), None) if isinstance(value, dict) else None
+    )
+    if glued is not None:  # {close:log} is YAML for the key 'close:log' with no value
+        name, _, rest = str(glued).partition(":")
+        raise ConfigError(
+            f"{{{glued}}} reads as one key {glued!r} with no value: YAML needs a space after the colon",
+            where=f"--set {key}",
+            fix=f"write {key}={{{name}: {rest}}}",
+        )
     return key, value
 
 

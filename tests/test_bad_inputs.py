@@ -182,6 +182,11 @@ CONFIG_CASES = [
         args=["--set", "training.epochs=three"],
     ),
     Case("set_without_equals", ["config.yaml", "--set", "KEY=VALUE"], args=["--set", "training.epochs"]),
+    Case(  # {y:log} is YAML for the key 'y:log' without a value: said so (it said "received null")
+        "set_mapping_without_space",
+        ["config.yaml: --set data.transform: {y:log} reads as one key 'y:log'", "write data.transform={y: log}"],
+        args=["--set", "data.transform={y:log}"],
+    ),
     Case(  # a list entry from --set: named as --set (it pointed at the file's model: line)
         "set_list_entry_wrong_type",
         ["config.yaml: --set model.units[0]: received 'a'", "expected an integer"],
