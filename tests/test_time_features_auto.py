@@ -101,6 +101,17 @@ def test_typos_name_the_entry_and_the_word(tmp_path):
         ConfigError, match=r"data\.time_features: received \[auto\], a list\. Fix: write auto without brackets"
     ):
         _cfg(tmp_path / "x.csv", time_features=["auto"])
+    # a word near auto, one entry without brackets, a misspelt entry without brackets: each its own fix
+    with pytest.raises(
+        ConfigError, match=r"received 'autoo' \(string\) \(did you mean 'auto'\?\)\. Fix: set list or auto"
+    ):
+        _cfg(tmp_path / "x.csv", time_features="autoo")
+    with pytest.raises(
+        ConfigError, match=r"received 'day_of_week' \(string\), one entry\. Fix: write it as a list: \[day_of_week\]"
+    ):
+        _cfg(tmp_path / "x.csv", time_features="day_of_week")
+    with pytest.raises(ConfigError, match=r"\(did you mean 'hour_of_day'\?\)\. Fix: write \[hour_of_day\]"):
+        _cfg(tmp_path / "x.csv", time_features="hour_of_dy")
     # a repeated entry is named as such (its second sin/cos pair was reported as a column of the file in the way)
     with pytest.raises(ConfigError, match=r"data\.time_features: day_of_week is listed twice in data\.time_features"):
         _cfg(tmp_path / "x.csv", time_features=["hour_of_day", "day_of_week", "day_of_week"])
