@@ -823,6 +823,23 @@ def _convert_literal(args: tuple, value: Any, key: str, where: _Where) -> str:
     return value
 
 
+def _word_or_entry(tp: Any, options: list, value: str, where: str) -> None:
+    """A word given to a ``list[Literal] | Literal`` key (``time_features``): near one of the words (``autoo``), or
+    an entry of the list written without brackets (``hour_of_day``, ``hour_of_dya``): the error with its fix."""
+    words = [w for a in options if typing.get_origin(a) is Literal for w in typing.get_args(a)]
+    entry = typing.get_args(next(a for a in options if typing.get_origin(a) is list))[0]
+    entries = typing.get_args(entry) if typing.get_origin(entry) is Literal else ()
+    if value in entries:
+        raise ConfigError(f"received {_show(value)}, one entry", where=where, fix=f"write it as a list: [{value}]")
+    if did_you_mean(value, words):
+        raise ConfigError(
+            f"received {_show(value)}{did_you_mean(value, words)}", where=where, fix=f"set {_describe(tp)}"
+        )
+    hint = did_you_mean(value, entries)
+    if hint:
+        raise ConfigError(f"received {_show(value)}{hint}", where=where, fix=f"write [{hint.split(chr(39))[1]}]")
+
+
 def _convert_union(tp: Any, value: Any, key: str, where: _Where, meta: dict) -> Any:
     args = typing.get_args(tp)
     if value is None and type(None) in args:
@@ -845,22 +862,7 @@ def _convert_union(tp: Any, value: Any, key: str, where: _Where, meta: dict) -> 
             )
         raise lists[0]  # [hour_of_dya]: the entry's own error (did you mean hour_of_day), not "expected a list or auto"
     if isinstance(value, str) and len(lists) == 1:
-        words = [w for a in options if typing.get_origin(a) is Literal for w in typing.get_args(a)]
-        entry = typing.get_args(next(a for a in options if typing.get_origin(a) is list))[0]
-        entries = typing.get_args(entry) if typing.get_origin(entry) is Literal else ()
-        if value in entries:  # hour_of_day: one entry of the list, written without brackets
-            raise ConfigError(
-                f"received {_show(value)}, one entry", where=where(key), fix=f"write it as a list: [{value}]"
-            )
-        if did_you_mean(value, words):  # autoo
-            raise ConfigError(
-                f"received {_show(value)}{did_you_mean(value, words)}", where=where(key), fix=f"set {_describe(tp)}"
-            )
-        hint = did_you_mean(value, entries)
-        if hint:  # hour_of_dya: an entry, misspelt and without brackets
-            raise ConfigError(
-                f"received {_show(value)}{hint}", where=where(key), fix=f"write [{hint.split(chr(39))[1]}]"
-            )
+        _word_or_entry(tp, options, value, where(key))
     raise ConfigError(
         f"received {_show(value)}; expected {_describe(tp)}", where=where(key), fix=f"set {_describe(tp)}"
     )
