@@ -344,6 +344,27 @@ def _frame(run: artifacts.Run, data_path: str | None, table: pd.DataFrame | None
     return load_source(cfg, categories=categories), warnings
 
 
+def filled_history_warnings(data: SeriesData) -> list[str]:
+    """The rows a forecast starts from (each series' last ``input_length``) that the tool filled in (gap rows,
+    missing target cells): the forecast leans on invented values; said once, with the count."""
+    filled = data.frame.filled
+    if filled is None or not len(filled):
+        return []
+    L = data.input_length
+    rows = [(s.series, int(filled[max(s.lo, s.hi - L) : s.hi].any(axis=1).sum())) for s in data.segments]
+    hit = [(name, k) for name, k in rows if k]
+    if not hit:
+        return []
+    name, k = max(hit, key=lambda x: x[1])
+    where = f" of series {name}" if len(data.segments) > 1 else ""
+    more = f" ({len(hit)} series)" if len(hit) > 1 else ""
+    return [
+        f"warning: {data.frame.path}: {k} of the {L} rows the forecast{where} starts from had no target value and "
+        f"were filled in (data.missing){more}: the forecast leans on invented values. Fix: pass the recent rows "
+        "complete."
+    ]
+
+
 def far_outside_warnings(data: SeriesData) -> list[str]:
     """New data whose targets lie far beyond the training data (``Scaler.far_outside``): one warning per target.
 

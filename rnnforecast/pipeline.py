@@ -36,6 +36,7 @@ from .forecaster import (  # noqa: F401 (scoring and forecasting live in forecas
     calibrate,
     empty_forecast,
     evaluate_model,
+    filled_history_warnings,
     forecast_table,
     msis_scale,
     norm_scale,
@@ -653,6 +654,7 @@ def predict(
     forecaster = run_dir if isinstance(run_dir, Forecaster) else Forecaster.load(run_dir)
     data, warnings = forecaster.read_data(data_path, table, allow_missing_tail)
     forecast_rows = forecaster.forecast(data)
+    warnings += filled_history_warnings(data)  # forecaster.py
     note = forecaster.calibration and forecaster.calibration.bands_note([s.series for s in data.segments])
     if note:
         warnings.append(note)

@@ -387,3 +387,19 @@ def test_gaps_in_new_data_do_not_change_the_rounding(weather_run, tmp_path: Path
     assert "rounded (temp_max to 1 decimal, the data's precision)" in proc.stderr
     values = pd.read_csv(pd.io.common.StringIO(proc.stdout))["temp_max"]
     assert all(re.fullmatch(r"-?\d+\.\d", f"{v}") for v in values)
+
+
+def test_predict_says_when_the_rows_it_starts_from_were_filled_in(weather_run, tmp_path: Path):
+    """Two of the last 7 days (the window) missing from the file: predict forecasts from interpolated rows and says
+    how many; gaps before the window say nothing."""
+    rows = pd.read_csv(DATA / "weather.csv").tail(40)
+    rows.drop(rows.index[[-3, -5]]).to_csv(tmp_path / "recent.csv", index=False)
+    proc = run_cli("predict", str(weather_run), "--data", str(tmp_path / "recent.csv"))
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        f"warning: {tmp_path / 'recent.csv'}: 2 of the 7 rows the forecast starts from had no target value and were "
+        "filled in (data.missing): the forecast leans on invented values." in proc.stderr
+    )
+    rows.drop(rows.index[[3, 9]]).to_csv(tmp_path / "older.csv", index=False)
+    proc = run_cli("predict", str(weather_run), "--data", str(tmp_path / "older.csv"))
+    assert proc.returncode == 0 and "filled in" not in proc.stderr, proc.stderr
