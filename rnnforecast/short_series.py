@@ -59,9 +59,11 @@ def _without(frame: Frame, short: list[str], warning: str | None) -> Frame:
     mask = frame.df[SERIES].isin(short)
     if mask.all():
         return frame  # nothing left to forecast with a model; the caller's checks speak
+    keep = ~mask.to_numpy()
     return dataclasses.replace(
         frame,
         df=frame.df[~mask].reset_index(drop=True),
+        filled=None if frame.filled is None else frame.filled[keep],  # row for row with df (scored actuals)
         series=[s for s in frame.series if s not in short],
         short=frame.df[mask].reset_index(drop=True),
         warnings=frame.warnings + ([warning] if warning else []),

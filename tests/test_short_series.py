@@ -110,3 +110,23 @@ def test_init_finds_the_series_column_of_many_series(tmp_path):
     import yaml
 
     assert yaml.safe_load(out.read_text())["data"]["series_id"] == "id"
+
+
+def test_filled_actuals_stay_with_their_rows_when_a_short_series_is_set_apart(tmp_path):
+    """A short series A (10 rows) before a long B with 3 missing values in its test split: the values the tool
+    filled are B's rows at those dates, never scored as actuals. Setting A apart left the filled mask 10 rows off,
+    so no filled actual was found and the interpolated values were scored."""
+    from rnnforecast import windows
+    from rnnforecast.config import load_config
+    from rnnforecast.pipeline import load_data
+
+    b = _series("B", 160, "2021-01-01", 10.0, 1)
+    b.loc[[150, 153, 157], "y"] = np.nan  # B's test split: its last 24 rows
+    config = _config(tmp_path, pd.concat([_series("A", 10, "2021-02-01", 30.0, 3), b]), "gaps")
+    cfg = load_config(str(config))
+    data = load_data(cfg)
+    assert [s.series for s in data.segments] == ["B"]
+    starts = data.starts("test", stride=1)
+    rows = windows.target_rows(starts, cfg.window.input_length, cfg.window.horizon)
+    flagged = sorted({str(t.date()) for t in data.timestamps(rows[data.filled(starts)[..., 0]])})
+    assert flagged == ["2021-05-31", "2021-06-03", "2021-06-07"]  # 2021-01-01 + 150, 153, 157 days
