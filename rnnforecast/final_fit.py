@@ -164,7 +164,11 @@ def trained_on(run, data_path: str | None, table) -> bool:
     from .artifacts import sha256
 
     try:
-        return Path(data_path).is_file() and sha256(data_path) == run.metrics.get("data_sha256")
+        if not Path(data_path).is_file():
+            return False
+        if own is not None and Path(own).is_file() and Path(own).stat().st_size != Path(data_path).stat().st_size:
+            return False  # not a copy: no second read of a large file to hash it
+        return sha256(data_path) == run.metrics.get("data_sha256")
     except OSError:  # unreadable: reading the data says so, with its fix
         return False
 

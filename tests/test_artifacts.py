@@ -54,6 +54,9 @@ def test_write_table_is_atomic_and_says_where(tmp_path):
     artifacts.write_table(path, pd.DataFrame({"a": [1, 2]}))
     assert path.read_text() == "a\n1\n2\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv"]
-    with pytest.raises(RunError, match="cannot write") as e:
+    with pytest.raises(RunError, match="the folder does not exist") as e:  # refused before writing (check_output)
         artifacts.write_table(tmp_path / "missing" / "f.csv", pd.DataFrame({"a": [1]}))
-    assert e.value.where == str(tmp_path / "missing" / "f.csv")
+    assert e.value.where == str(tmp_path / "missing")
+    with pytest.raises(RunError, match="is not a folder") as e:  # a file where the folder should be
+        artifacts.write_table(tmp_path / "f.csv" / "g.csv", pd.DataFrame({"a": [1]}))
+    assert e.value.where == str(tmp_path / "f.csv") and sorted(p.name for p in tmp_path.iterdir()) == ["f.csv"]

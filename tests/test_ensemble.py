@@ -41,9 +41,10 @@ def ensemble_run(tmp_path_factory, ensemble_config):
     return train(ensemble_config, tmp_path_factory.mktemp("ens") / "run")
 
 
-def member_forecasts(run_dir, split):
-    """Each member's forecasts in original units, ``(N, B, H, T)``, recomputed from its own file."""
-    run, _, data, _ = pipeline.open_run_with_data(run_dir)
+def member_forecasts(run_dir, split, data_path=None):
+    """Each member's forecasts in original units, ``(N, B, H, T)``, recomputed from its own file (on the run's data,
+    or ``data_path``)."""
+    run, _, data, _ = pipeline.open_run_with_data(run_dir, data_path)
     starts = data.starts(split, stride=1)
     paths = [run_dir / "model.keras", *(run_dir / "members" / f"{i}.keras" for i in range(1, N))]
     members = [load_predictor(p, run.schema) for p in paths]
@@ -118,10 +119,10 @@ def test_scores_are_the_mean_of_the_heldout_members(ensemble_run, heldout_run):
 
 
 def test_forecast_is_the_mean_of_the_final_members(ensemble_run, tmp_path):
-    """Other data (a copy of the file, so not the run's own rows): the final members forecast it."""
-    other = tmp_path / "weather_copy.csv"
-    shutil.copy(DATA / "weather.csv", other)
-    each, data, starts = member_forecasts(ensemble_run, "test")
+    """Other data (the file without its first 30 days, so not the run's own rows): the final members score it."""
+    other = tmp_path / "weather_later.csv"
+    pd.read_csv(DATA / "weather.csv").iloc[30:].to_csv(other, index=False)
+    each, data, starts = member_forecasts(ensemble_run, "test", str(other))
     ev, _ = pipeline.evaluate(str(ensemble_run), str(other))
     np.testing.assert_allclose(ev.forecasts["model"][..., 0], each.mean(axis=0), rtol=1e-5, atol=1e-4)
 

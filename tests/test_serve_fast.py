@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from conftest import DATA
 from rnnforecast import serve, windows
-from rnnforecast.errors import RnnForecastError
 
 WEATHER = DATA / "weather.csv"
 
@@ -180,10 +179,10 @@ def test_rows_the_full_path_must_see_are_left_to_it(loaded, case):
     assert fast_path(loaded, [weather_records(20), rows]) is None  # one such item sends the whole batch the full way
 
 
-def test_reordered_columns_answer_the_full_paths_error(loaded):
-    rows = _dirty()["reordered columns"]
-    with pytest.raises(RnnForecastError, match="the run was trained on"):
-        full_path(loaded, rows)
+def test_reordered_columns_are_read_by_name_on_the_full_path(loaded):
+    """Keys in another order: the full path reads the run's columns by name (schema.json's features), as predict
+    reads a file with its columns swapped; the same answer as the rows in order (it was an error)."""
+    assert full_path(loaded, _dirty()["reordered columns"]) == full_path(loaded, weather_records(20))
 
 
 CLEAN = weather_records(16)

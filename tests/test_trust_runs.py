@@ -190,6 +190,7 @@ def test_resume_when_the_final_directory_exists_touches_nothing(tmp_path, sine_r
     partial = tmp_path / "results.partial"
     (partial / "checkpoint").mkdir(parents=True)
     (partial / "checkpoint" / "state.json").write_text('{"epoch": 0}')
+    (partial / "UNFINISHED.txt").write_text("This run did not finish. It is not a result.\n")  # as train leaves it
     before = snapshot(tmp_path)
     rc, _, err = invoke("train", config, "--resume", partial, "--quiet")
     clean_error(err, rc, "finished; there is nothing to resume", "moved away")
