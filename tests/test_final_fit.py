@@ -153,8 +153,10 @@ def test_newer_data_with_the_trained_rows_is_scored_with_a_warning(final_run, tm
     assert ev.returncode == 0 and "in-sample" not in ev.stderr, ev.stderr
 
 
-@pytest.mark.slow
-def test_kill_9_during_the_final_fit_resumes_to_the_same_run(tmp_path):
+def _killed_in_the_final_fit(tmp_path, model: dict, checkpoint: str):
+    """A sine run of 1500 rows (3 epochs, final fit on) trained whole into ``whole/`` (its output in whole.log), then
+    again, killed with SIGKILL once the final fit's ``checkpoint`` directory committed its first epoch. Returns
+    ``(config, run, partial)``: the run not yet finished, its ``.partial`` left by the kill."""
     import os
     import signal
     import subprocess
@@ -166,26 +168,31 @@ def test_kill_9_during_the_final_fit_resumes_to_the_same_run(tmp_path):
         "seed": 3,
         "data": {"path": str(tmp_path / "sine.csv"), "target": "y", "time_column": "time"},
         "window": {"input_length": 7, "horizon": 2},
-        "model": {"cell": "gru", "units": [8]},
+        "model": {"cell": "gru", "units": [8], **model},
         "training": {"epochs": 3, "batch_size": 8, "final_fit": True, "early_stopping": None},
         "output": {"plots": False},
     }
     config = write_config(tmp_path, cfg)
-    whole = run_cli("train", str(config), "--run-dir", str(tmp_path / "whole"), "--quiet")
+    whole = run_cli("train", str(config), "--run-dir", str(tmp_path / "whole"))
     assert whole.returncode == 0, whole.stderr
-
-    run = tmp_path / "killed"
-    partial = tmp_path / "killed.partial"
+    (tmp_path / "whole.log").write_text(whole.stdout + whole.stderr)
+    run, partial = tmp_path / "killed", tmp_path / "killed.partial"
     cmd = [sys.executable, "-m", "rnnforecast", "train", str(config), "--run-dir", str(run), "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = partial / "final-checkpoint" / "state.json"
-    deadline = time.monotonic() + 240
+    state = partial / checkpoint / "state.json"
+    deadline = time.monotonic() + 300
     while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert proc.poll() is None, "the run finished before the final fit's first epoch was committed"
+    assert proc.poll() is None, f"the run finished before {checkpoint} committed an epoch"
     os.kill(proc.pid, signal.SIGKILL)  # after the final fit's first of 3 epochs
     proc.wait()
     assert json.loads(state.read_text())["epoch"] == 0 and not run.exists()
+    return config, run, partial
+
+
+@pytest.mark.slow
+def test_kill_9_during_the_final_fit_resumes_to_the_same_run(tmp_path):
+    config, run, partial = _killed_in_the_final_fit(tmp_path, {}, "final-checkpoint")
 
     resumed = run_cli("train", str(config), "--resume", str(partial))
     assert resumed.returncode == 0, resumed.stderr
@@ -203,39 +210,10 @@ def test_kill_9_during_the_final_fit_resumes_to_the_same_run(tmp_path):
 def test_kill_9_during_an_ensemble_members_final_fit_resumes_to_the_same_run(tmp_path):
     """A seed ensemble of 2: killed after member 2's final fit committed its first epoch (final-checkpoint-1/),
     resumed: the same forecast and metrics as the run never killed, and no checkpoint left."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    sine_frame(1500, seed=5).to_csv(tmp_path / "sine.csv", index=False)
-    cfg = {
-        "seed": 3,
-        "data": {"path": str(tmp_path / "sine.csv"), "target": "y", "time_column": "time"},
-        "window": {"input_length": 7, "horizon": 2},
-        "model": {"cell": "gru", "units": [8], "ensemble": 2},
-        "training": {"epochs": 3, "batch_size": 8, "final_fit": True, "early_stopping": None},
-        "output": {"plots": False},
-    }
-    config = write_config(tmp_path, cfg)
-    whole = run_cli("train", str(config), "--run-dir", str(tmp_path / "whole"))
-    assert whole.returncode == 0, whole.stderr
-    assert "final fit: 3 epoch(s) on every row, member seed 4" in whole.stderr
-    assert "its 2 members trained again on every row (1500 rows, 3 / 3 epochs)" in whole.stdout
-
-    run = tmp_path / "killed"
-    partial = tmp_path / "killed.partial"
-    cmd = [sys.executable, "-m", "rnnforecast", "train", str(config), "--run-dir", str(run), "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = partial / "final-checkpoint-1" / "state.json"
-    deadline = time.monotonic() + 300
-    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert proc.poll() is None, "the run finished before member 2's final fit committed an epoch"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert json.loads(state.read_text())["epoch"] == 0 and not run.exists()
+    config, run, partial = _killed_in_the_final_fit(tmp_path, {"ensemble": 2}, "final-checkpoint-1")
+    whole = (tmp_path / "whole.log").read_text()
+    assert "final fit: 3 epoch(s) on every row, member seed 4" in whole
+    assert "its 2 members trained again on every row (1500 rows, 3 / 3 epochs)" in whole
 
     resumed = run_cli("train", str(config), "--resume", str(partial))
     assert resumed.returncode == 0, resumed.stderr
