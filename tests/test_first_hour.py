@@ -390,10 +390,10 @@ def test_gaps_in_new_data_do_not_change_the_rounding(weather_run, tmp_path: Path
 
 
 def test_predict_says_when_the_rows_it_starts_from_were_filled_in(weather_run, tmp_path: Path):
-    """Two of the last 7 days (the window) missing from the file: predict forecasts from interpolated rows and says
-    how many; gaps before the window say nothing."""
+    """Days 3 and 7 from the end (the window's newest but two and its oldest) and day 8 (just before it) missing:
+    predict forecasts from interpolated rows and says 2 of 7; gaps before the window say nothing."""
     rows = pd.read_csv(DATA / "weather.csv").tail(40)
-    rows.drop(rows.index[[-3, -5]]).to_csv(tmp_path / "recent.csv", index=False)
+    rows.drop(rows.index[[-3, -7, -8]]).to_csv(tmp_path / "recent.csv", index=False)
     proc = run_cli("predict", str(weather_run), "--data", str(tmp_path / "recent.csv"))
     assert proc.returncode == 0, proc.stderr
     assert (
