@@ -373,18 +373,23 @@ def far_outside_warnings(data: SeriesData) -> list[str]:
     """
     out = []
     for j, col in zip(data.target_idx, data.targets):
+        c = data.scaler.columns.index(col)
+        kind = data.transform.get(col, "none")
         for s in data.segments:
             rows = slice(s.lo, s.hi)
-            far = data.scaler.far_outside(data.values[rows, j])
+            g = data.scaler.group_of(s.series)
+            far = data.scaler.far_outside(data.values[rows, j], g, c)
             if not far.any():
                 continue
             i = int(np.argmax(np.abs(np.where(far, data.values[rows, j], 0))))
-            fitted = data.scaler.fitted_on(data.scaler.group_of(s.series), data.scaler.columns.index(col))
+            # the value in the units the statistics are in: the column's, or its transform's (a log return)
+            value = data.raw[s.lo + i, j] if kind == "none" else data.scaler.unscale_one(data.values[s.lo + i, j], g, c)
+            what = f"{col!r}" if kind == "none" else f"the {kind} of {col!r}"
             out.append(
-                f"warning: {data.frame.path}: {col!r} reaches {data.raw[s.lo + i, j]:.6g}"
+                f"warning: {data.frame.path}: {what} reaches {value:.6g}"
                 f"{f' in series {s.series}' if len(data.segments) > 1 else ''}, far outside what the run was trained"
-                f" on ({fitted}): the forecast is an extrapolation. Fix: check the data's units (a factor of 1000?),"
-                " or train on data that covers this range."
+                f" on ({data.scaler.fitted_on(g, c)}): the forecast is an extrapolation. Fix: check the data's units"
+                " (a factor of 1000?), or train on data that covers this range."
             )
             break
     return out

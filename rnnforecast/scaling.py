@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,10 @@ class Scaler:
     # its baseline divided by this, so that a good baseline's small differences are not lost in the noise of the
     # first updates; fitted on the training windows; None without a residual
     residual_scale: np.ndarray | None = None
+    # (G, C) the training rows' smallest and largest value, scaled: new data is far outside the training data only
+    # beyond these (``far_outside``); None in a scaler saved before them
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
 
     @classmethod
     def fit(
@@ -45,6 +50,7 @@ class Scaler:
         groups = [sid for sid, _, _ in train_bounds] if per_series else ["*"]
         shift = np.zeros((len(groups), len(columns)))
         scale = np.ones((len(groups), len(columns)))
+        low, high = np.zeros_like(shift), np.zeros_like(shift)
         for g, group in enumerate(groups):
             rows = np.concatenate([np.arange(lo, hi) for sid, lo, hi in train_bounds if group in ("*", sid)])
             x = values[rows].astype(np.float64)  # (n_train, C)
@@ -59,7 +65,11 @@ class Scaler:
                 lo_, hi_ = np.nanmin(x, axis=0), np.nanmax(x, axis=0)
                 shift[g] = lo_
                 scale[g] = np.where(hi_ - lo_ > 1e-12 * np.maximum(1.0, np.abs(lo_)), hi_ - lo_, 1.0)
-        scaler = cls(kind, list(columns), shift, scale, groups)
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: no range (NaN -> 0)
+                low[g] = np.nan_to_num((np.nanmin(x, axis=0) - shift[g]) / scale[g])
+                high[g] = np.nan_to_num((np.nanmax(x, axis=0) - shift[g]) / scale[g])
+        scaler = cls(kind, list(columns), shift, scale, groups, low=low, high=high)
         bad = scaler.problem()
         if bad:
             raise DataError(
@@ -81,6 +91,9 @@ class Scaler:
         if (self.scale <= 0).any():
             g, c = np.argwhere(self.scale <= 0)[0]
             return f"the scale of column {self.columns[c]!r} is {self.scale[g, c]}, not positive"
+        for name, a in (("low", self.low), ("high", self.high)):
+            if a is not None and (a.shape != shape or not np.isfinite(a).all()):
+                return f"{name} must hold finite numbers of shape {shape} (groups, columns)"
         r = self.residual_scale
         if r is not None and (r.shape != (len(self.columns),) or not (np.isfinite(r) & (r > 0)).all()):
             return f"residual_scale must hold {len(self.columns)} positive numbers, received {r.tolist()}"
@@ -88,15 +101,23 @@ class Scaler:
 
     FAR = 10.0  # scaled units beyond the training data (10 standard deviations, or 10 training ranges)
 
-    def far_outside(self, scaled: np.ndarray) -> np.ndarray:
-        """Which scaled values lie more than ``FAR`` training scales beyond what the scaler was fitted on: a model
-        forecasting from them extrapolates. Always False for ``none`` (no statistics to compare with)."""
+    def far_outside(self, scaled: np.ndarray, group: int = 0, col: int | None = None) -> np.ndarray:
+        """Which scaled values of column ``col`` lie more than ``FAR`` training scales beyond the training rows'
+        range (the smallest and largest value the scaler was fitted on; a scaler saved without them: beyond its mean,
+        or its 0 .. 1 for minmax): a model forecasting from them extrapolates. A value as extreme as one the
+        training rows held is never far. Always False for ``none`` (no statistics to compare with)."""
         with np.errstate(invalid="ignore"):
+            if self.kind != "none" and col is not None and self.low is not None and self.high is not None:
+                return (scaled < self.low[group, col] - self.FAR) | (scaled > self.high[group, col] + self.FAR)
             if self.kind == "minmax":  # the training rows span 0 .. 1
                 return (scaled < -self.FAR) | (scaled > 1 + self.FAR)
             if self.kind == "none":
                 return np.zeros(np.shape(scaled), dtype=bool)
             return np.abs(scaled) > self.FAR
+
+    def unscale_one(self, scaled: float, group: int, col: int) -> float:
+        """One scaled value of column ``col`` back in the units the scaler was fitted in."""
+        return float(scaled) * float(self.scale[group, col]) + float(self.shift[group, col])
 
     def fitted_on(self, group: int, col: int) -> str:
         """The training statistics of one column, in words."""
@@ -140,13 +161,16 @@ class Scaler:
         }
         if self.residual_scale is not None:
             out["residual_scale"] = self.residual_scale.tolist()
+        if self.low is not None and self.high is not None:
+            out["low"], out["high"] = self.low.tolist(), self.high.tolist()
         return out
 
     @classmethod
     def from_json(cls, d: dict) -> Scaler:
         r = np.asarray(d["residual_scale"], float) if d.get("residual_scale") is not None else None
         shift, scale = np.asarray(d["shift"], float), np.asarray(d["scale"], float)
-        return cls(d["kind"], d["columns"], shift, scale, d["groups"], r)
+        low, high = (np.asarray(d[k], float) if d.get(k) is not None else None for k in ("low", "high"))
+        return cls(d["kind"], d["columns"], shift, scale, d["groups"], r, low, high)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), indent=1))

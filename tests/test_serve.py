@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -177,6 +178,19 @@ def test_steps_calendar_and_transform_run(server, stock_run, tmp_path):
         assert (result["forecast"], result["warnings"]) == (single["forecast"], single["warnings"])
     short = server.client.post("/v1/runs/stock/forecast", json={"data": records(header, rows[-7:])})
     assert short.status_code == 422 and "fewer than input_length=7 + 1 (for the transform)" in short.json()["message"]
+
+
+def test_a_runs_own_file_is_never_far_outside_what_it_trained_on(stock_run):
+    """MSFT's log returns hold the 1987 crash (-0.357, about 15 training standard deviations): predict --data of the
+    run's own file said 'close' reached 0.23483 (a price quoted beside log-return statistics), far outside the
+    training data. A value as extreme as the training rows' is never far; a warning quotes the transform's units."""
+    proc = run_cli("predict", str(stock_run), "--data", str(DATA / "stock.csv"))
+    assert proc.returncode == 0 and "far outside" not in proc.stderr, proc.stderr
+    scaler = json.loads((stock_run / "scaler.json").read_text())
+    returns = np.diff(np.log(pd.read_csv(DATA / "stock.csv")["close"].to_numpy()))  # the final fit's rows: every row
+    close = scaler["columns"].index("close")
+    by_hand = (returns.min() - scaler["shift"][0][close]) / scaler["scale"][0][close]
+    assert scaler["low"][0][close] == pytest.approx(by_hand, rel=1e-6) and by_hand < -10
 
 
 def test_many_series_in_one_request(server, many_run, tmp_path):

@@ -543,3 +543,21 @@ def test_predict_says_its_timestamps_are_utc_when_the_zone_rule_read_the_data_in
     assert out.splitlines()[1].startswith("2020-10-25 22:00:00,")
     rc, _, err = invoke("predict", berlin_run)  # daily: local dates kept, nothing to say
     assert rc == 0 and "timestamps are UTC" not in err
+
+
+def test_far_outside_means_beyond_the_training_rows_range():
+    """By hand: training values 0..9 and a spike of 100 (the range's end); a value of the range is never far, one
+    more than 10 standard deviations past either end is; a scaler saved before the range was kept falls back to 10
+    standard deviations from the mean."""
+    from rnnforecast.scaling import Scaler
+
+    x = np.array([*range(10), 100.0])[:, None]
+    sc = Scaler.fit("standard", ["y"], x, [("*", 0, 11)], per_series=False)
+    mean, sd = x.mean(), x.std()
+    assert sc.low[0, 0] == pytest.approx((0 - mean) / sd) and sc.high[0, 0] == pytest.approx((100 - mean) / sd)
+    probe = (np.array([100.0, 100 + 10.5 * sd, 100 + 9.5 * sd, -11 * sd]) - mean) / sd
+    assert sc.far_outside(probe, 0, 0).tolist() == [False, True, False, True]
+    again = Scaler.from_json(json.loads(json.dumps(sc.to_json())))
+    assert again.far_outside(probe, 0, 0).tolist() == [False, True, False, True]
+    old = {k: v for k, v in sc.to_json().items() if k not in ("low", "high")}
+    assert Scaler.from_json(old).far_outside(probe, 0, 0).tolist() == [False, True, True, True]  # |z| > 10
