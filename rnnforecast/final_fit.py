@@ -190,9 +190,12 @@ def in_sample_note(run, data: SeriesData, starts) -> str | None:
     inside = int((times <= ends).sum())  # NaT (a series the run never saw) compares False
     if not inside:
         return None
+    from .text import dates_only, time_text
+
     newest = max(pd.Timestamp(last[n]) for n in set(names) if n in last)
+    shown = time_text(newest, dates_only(data.timestamps(first)))  # a date for daily data
     return (
-        f"warning: {inside} of {len(starts)} scored windows forecast rows up to {newest}, which the final model "
+        f"warning: {inside} of {len(starts)} scored windows forecast rows up to {shown}, which the final model "
         "trained on (training.final_fit): their scores are in-sample. Fix: score rows after those, or pass the "
         "run's own data file to score its held-out model"
     )

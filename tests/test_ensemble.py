@@ -123,7 +123,11 @@ def test_forecast_is_the_mean_of_the_final_members(ensemble_run, tmp_path):
     other = tmp_path / "weather_later.csv"
     pd.read_csv(DATA / "weather.csv").iloc[30:].to_csv(other, index=False)
     each, data, starts = member_forecasts(ensemble_run, "test", str(other))
-    ev, _ = pipeline.evaluate(str(ensemble_run), str(other))
+    ev, warnings = pipeline.evaluate(str(ensemble_run), str(other))
+    # every scored window forecasts rows the final members trained on (the file's last day): said, as a date
+    assert (
+        f"warning: {len(starts)} of {len(starts)} scored windows forecast rows up to 2015-12-31, which" in warnings[0]
+    )
     np.testing.assert_allclose(ev.forecasts["model"][..., 0], each.mean(axis=0), rtol=1e-5, atol=1e-4)
 
 
