@@ -454,6 +454,7 @@ def test_a_read_only_run_directory_gives_a_clean_error(tmp_path, sine_run, args,
 def _damage_scaler_columns(run: Path, other: Path) -> str:
     s = json.loads((run / "scaler.json").read_text())
     s["columns"], s["shift"], s["scale"] = s["columns"][:-1], [r[:-1] for r in s["shift"]], [r[:-1] for r in s["scale"]]
+    s["low"], s["high"] = [r[:-1] for r in s["low"]], [r[:-1] for r in s["high"]]  # a consistent file, one column short
     (run / "scaler.json").write_text(json.dumps(s))
     return "scaler.json"
 
