@@ -186,7 +186,7 @@ def train(
 
 
 # What a finished run directory may hold for overwrite= to replace it: its own files, and what report, inspect
-# and export add.
+# and export of earlier versions added inside it (they now write beside the run: artifacts.annex_path).
 RUN_ENTRIES = frozenset(
     {"model.keras", "config.yaml", "scaler.json", "schema.json", "metrics.json", "history.csv", "timing.json"}
     | {"forecast.csv", "intervals.json", "plots", "members", "inspect", "tensorboard", "report.html", "heldout"}

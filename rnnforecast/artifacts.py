@@ -324,6 +324,97 @@ def refuse_inside_result(path: Path, option: str) -> None:
     )
 
 
+def annex_path(result: str | Path, suffix: str) -> Path:
+    """Where a command that reads a result writes by default (``report``, ``inspect``, ``export``): beside the
+    outermost result holding it, named after it, never inside one (no result is written into by another command):
+    ``runs/x`` -> ``runs/x-report.html``; a run inside a comparison or tune, ``runs/cmp/a`` -> ``runs/cmp-a-inspect``."""
+    path = Path(result)
+    path = path.resolve() if path.is_symlink() else Path(os.path.abspath(path))  # runs/latest: the run's own name
+    found = outermost_result(path.resolve())
+    depth = len(path.resolve().relative_to(found[0]).parts) if found else 0
+    root = path.parents[depth - 1] if depth else path
+    return root.parent / ("-".join((root.name, *path.parts[len(path.parts) - depth :])) + suffix)
+
+
+def owned_annex(directory: Path, record: str, key: str) -> bool:
+    """Whether ``directory`` is an annex this tool wrote (its ``record`` JSON file has ``key``) holding nothing but
+    that record and PNG images, so a command may replace it with a new one of its own."""
+    try:
+        names = [p for p in directory.iterdir()]
+        if not all(p.is_file() and not p.is_symlink() and (p.name == record or p.suffix == ".png") for p in names):
+            return False
+        return key in json.loads((directory / record).read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+INSPECT_RECORD = "inspect.json"
+
+
+def inspection_dir(run: str | Path, output: str | Path | None) -> Path:
+    """Where ``inspect`` writes: ``output`` or ``<run>-inspect`` beside the run (``annex_path``); refused inside a
+    result, and where something is there that is not an inspection this tool wrote (a directory is never merged)."""
+    out = Path(output) if output else annex_path(run, "-inspect")
+    refuse_inside_result(out, "--output")
+    if out.exists() or out.is_symlink():
+        if not out.is_dir() or out.is_symlink():
+            raise RunError(
+                "--output exists and is not a directory", where=str(out), fix="pass --output a new directory"
+            )
+        if any(out.iterdir()) and not owned_annex(out, INSPECT_RECORD, "of"):
+            raise RunError(
+                "--output holds files inspect did not write; a directory is never merged into or replaced",
+                where=str(out),
+                fix="pass --output a new or empty directory",
+            )
+    elif not out.parent.is_dir():
+        raise RunError(
+            "the folder does not exist",
+            where=str(out.parent),
+            fix=f"create it first (mkdir -p {shlex.quote(str(out.parent))}), or pass --output in an existing folder",
+        )
+    return out
+
+
+def inspection_of(run: Path) -> Path | None:
+    """The inspection of ``run`` that report shows: ``<run>-inspect`` when its inspect.json is of this run (the
+    run's metrics.json by SHA-256: a run made again under the same name does not show the old one's), else the
+    ``RUN/inspect`` of a run inspected by an older version; None when there is none."""
+    annex = annex_path(run, "-inspect")
+    try:
+        of = json.loads((annex / INSPECT_RECORD).read_text()).get("of") or {}
+        if of.get("metrics_sha256") == sha256(run / METRICS):
+            return annex
+    except (OSError, ValueError, AttributeError):
+        pass
+    legacy = run / "inspect"
+    return legacy if (legacy / INSPECT_RECORD).is_file() else None
+
+
+@contextmanager
+def new_directory(out: Path, option: str):
+    """A temporary directory next to ``out`` to fill; when the block succeeds it becomes ``out`` (an empty ``out``,
+    or one the caller found to be its own, is replaced; the old one removed after the swap), when it fails it is
+    removed. An unwritable place is a RunError naming the option."""
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    old = out.with_name(f".{out.name}.{os.getpid()}.old")
+    try:
+        tmp.mkdir()
+    except OSError as e:
+        raise RunError(
+            f"cannot create {out.name} ({e.strerror or e})", where=str(out.parent), fix=f"pass a writable {option}"
+        ) from None
+    try:
+        yield tmp
+        if out.exists():
+            os.rename(out, old)
+        os.rename(tmp, out)
+    finally:
+        for leftover in (tmp, old):
+            if leftover.exists():
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
 @contextmanager
 def atomic_output(path: str | Path, option: str):
     """A temporary name next to ``path`` for a writer that wants a path (matplotlib, Keras); renamed to ``path``

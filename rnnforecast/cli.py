@@ -166,7 +166,7 @@ def cli(ctx: click.Context, traceback: bool) -> None:
     rnnforecast backtest configs/weather_lstm.yaml   rolling-origin evaluation over K folds
     rnnforecast tune configs/weather_lstm.yaml       search the config's `tune:` section with Optuna
     rnnforecast inspect runs/<run>                   hidden states, gates, gradients through time
-    rnnforecast report runs/<run-or-compare>         one self-contained report.html
+    rnnforecast report runs/<run-or-compare>         one self-contained HTML page beside it
     """
     ctx.ensure_object(dict)["traceback"] = traceback
 
@@ -453,22 +453,31 @@ def tune(config: str, overrides: tuple[str, ...], as_json: bool, **options) -> N
     help="Which window of the split to draw (0 = the first).",
 )
 @split_option("Which split's windows to use.")
-def inspect_command(run: str, window_index: int, split: str) -> None:
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(),
+    help="A new or empty directory, or an earlier inspection (default: RUN-inspect beside RUN).",
+)
+def inspect_command(run: str, window_index: int, split: str, output: str | None) -> None:
     """Look inside a trained RUN: hidden states, gates, gradient flow through time, input saliency.
 
-    Writes PNGs and inspect.json into RUN/inspect/.
+    Writes PNGs and inspect.json into RUN-inspect/ beside RUN (the run itself is never written into);
+    report shows them in the run's page.
     """
     from . import pipeline
     from .text import inspect_text
 
-    numbers, out, warnings = pipeline.inspect_run(run, split, window_index)
+    numbers, out, warnings = pipeline.inspect_run(run, split, window_index, output)
     _warn(warnings)
     click.echo(inspect_text(numbers, split, out))
 
 
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False))
-@click.option("--output", "-o", type=click.Path(), help="Write the HTML here (default: DIRECTORY/report.html).")
+@click.option(
+    "--output", "-o", type=click.Path(), help="Write the HTML here (default: DIRECTORY-report.html beside DIRECTORY)."
+)
 @click.option("--force", is_flag=True, help="Replace an existing --output file.")
 def report(directory: str, output: str | None, force: bool) -> None:
     """Write one self-contained HTML report of a run, comparison, backtest or tune DIRECTORY (images embedded)."""
@@ -510,7 +519,10 @@ def init(
 @click.argument("run", type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["savedmodel", "onnx"]), required=True, help="What to write.")
 @click.option(
-    "--output", "-o", type=click.Path(file_okay=False), help="A new or empty directory (default: RUN/export-FORMAT)."
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False),
+    help="A new or empty directory (default: RUN-export-FORMAT beside RUN).",
 )
 def export(run: str, fmt: str, output: str | None) -> None:
     """Export RUN as a model that takes raw input windows and returns forecasts in original units.

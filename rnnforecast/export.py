@@ -23,7 +23,6 @@ model's forecast of the run's last window is checked against ``predict``'s at 1e
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -333,15 +332,15 @@ def build_exported(model, p: Plan):
 
 
 def target_dir(run_path: Path, fmt: str, output: str | None) -> Path:
-    """Where to write: ``RUN/export-<format>`` unless ``-o``; never into an existing non-empty directory."""
-    out = Path(output) if output else run_path / f"export-{fmt}"
+    """Where to write: ``-o``, or ``<run>-export-<format>`` beside the run (``artifacts.annex_path``); never into
+    a result, never into an existing non-empty directory."""
+    out = Path(output) if output else artifacts.annex_path(run_path, f"-export-{fmt}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         what = "is not a directory" if not out.is_dir() else "already exists and is not empty"
         raise RunError(what, where=str(out), fix="pass -o with a new or empty directory")
     if out.resolve() == run_path.resolve():
         raise RunError("is the run directory itself", where=str(out), fix="pass -o with a new directory")
-    if output and out.resolve() != (run_path / f"export-{fmt}").resolve():  # the default place is the tool's own
-        artifacts.refuse_inside_result(out, "-o")
+    artifacts.refuse_inside_result(out, "-o")
     return out
 
 
@@ -380,8 +379,6 @@ def input_kinds(inputs: list[str], categories: dict[str, list[str]], time_column
 
 def export_run(run_dir: str, fmt: str, output: str | None = None) -> str:
     """Export a finished run; returns the lines to print."""
-    from .forecaster import Forecaster
-
     run = artifacts.open_run(run_dir)
     if run.config.model.ensemble > 1:
         raise RunError(
@@ -392,6 +389,17 @@ def export_run(run_dir: str, fmt: str, output: str | None = None) -> str:
     out = target_dir(run.path, fmt, output)
     if fmt == "onnx" and not _has_onnx_tools():
         raise RunError("ONNX export needs the onnx and tf2onnx packages", fix='pip install "rnnforecast[export]"')
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with artifacts.new_directory(out, "-o") as tmp:  # made before the work; an empty out (checked above) replaced
+        notes, shapes = _export_into(tmp, run, fmt)
+    return "\n".join([*notes, f"exported {fmt} to {out}", *shapes])
+
+
+def _export_into(tmp: Path, run, fmt: str) -> tuple[list[str], list[str]]:
+    """Write the exported model, signature.json and example.json into ``tmp``; returns what export prints before
+    and after the line that names the directory."""
+    from .forecaster import Forecaster
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # "failed call to cuInit" on machines without a GPU
     backend.activate("tensorflow")
     backend.quiet_tensorflow_import()
@@ -407,33 +415,22 @@ def export_run(run_dir: str, fmt: str, output: str | None = None) -> str:
     exported = build_exported(model, p)
     got = np.asarray(exported.predict_on_batch(example), dtype=np.float64)
     check_close(got, expected, "the folded Keras model")
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        tmp.mkdir()
-        io = _write_model(exported, fmt, tmp, example, expected)
-        signature = _signature(run, data, p, fmt, io)
-        artifacts.write_json(tmp / "signature.json", signature)
-        artifacts.write_json(
-            tmp / "example.json",
-            {"window": example[0].tolist(), "forecast": expected[0].tolist(), "series": seg.series},
-        )
-        if out.exists():
-            out.rmdir()  # empty (checked above); rename cannot replace it on every system
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    lines = [*warnings, *bands_note(run), f"exported {fmt} to {out}"]
-    lines.append(
+    io = _write_model(exported, fmt, tmp, example, expected)
+    signature = _signature(run, data, p, fmt, io)
+    artifacts.write_json(tmp / "signature.json", signature)
+    artifacts.write_json(
+        tmp / "example.json",
+        {"window": example[0].tolist(), "forecast": expected[0].tolist(), "series": seg.series},
+    )
+    lines = [
         f"input:  {io['input']} float32 (batch, {p.window}, {len(p.inputs)}): {', '.join(p.inputs[:8])}"
         + (" ..." if len(p.inputs) > 8 else "")
-    )
+    ]
     shape = f"(batch, {p.horizon}, {len(p.targets)}{f', {len(p.quantiles)}' if p.quantiles else ''})"
     quantiles = f"; quantiles {', '.join(f'{q:g}' for q in p.quantiles)}" if p.quantiles else ""
     lines.append(f"output: {io['output']} float32 {shape}: {', '.join(p.targets)}{quantiles}")
     lines.append("checked: its forecast of the run's last window matches rnnforecast predict (1e-4 relative)")
-    return "\n".join(lines)
+    return [*warnings, *bands_note(run)], lines
 
 
 def _expected(forecaster, data, series: str, p: Plan) -> np.ndarray:

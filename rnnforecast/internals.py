@@ -55,6 +55,7 @@ def inspect_model(
     out_dir: Path,
     window_index: int = 0,
     step_seconds: float | None = None,
+    of: dict | None = None,
 ) -> dict:
     """Write the inspection plots and ``inspect.json`` for ``model`` on the windows ``x``.
 
@@ -66,6 +67,7 @@ def inspect_model(
         window_index: the window drawn in the hidden-state and gate heatmaps. Default 0.
         step_seconds: length of one step in seconds, shown in the time-axis labels; None leaves
             the axis in steps. Default None.
+        of: which run the inspection is of, kept in inspect.json (``artifacts.inspection_of`` matches it). Default None.
 
     Returns:
         The content of ``inspect.json``: ``window_index``, ``n_windows`` (used for saturation and
@@ -132,6 +134,7 @@ def inspect_model(
         "saliency": sal.tolist(),
         "files": files + ["inspect.json"],
         **_segment_flow(grads, many),
+        **({"of": of} if of else {}),
     }
     artifacts.write_atomic(out_dir / "inspect.json", json.dumps(result, indent=2) + "\n")
     return result

@@ -233,7 +233,7 @@ def train_next(run_dir: Path, decimals: dict, latest) -> str:
         lines.append(f"  latest     {name} -> {run_dir.name} (any command that takes a run accepts it)")
     arg = shlex.quote(str(name))  # the commands paste into a shell: a path with spaces or quotes stays one word
     lines += [
-        f"  report     rnnforecast report {arg}      writes {name}/report.html",
+        f"  report     rnnforecast report {arg}      writes {run}-report.html",
         f"  forecast   rnnforecast predict {arg} --data NEW.csv",
         f"  score      rnnforecast evaluate {arg}",
         f"  look in    rnnforecast inspect {arg}",

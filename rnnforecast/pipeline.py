@@ -722,36 +722,40 @@ def draw_forecast(table: pd.DataFrame, data: SeriesData, path: Path, calibration
     )
 
 
-def inspect_run(run_dir: str | Path, split: str = "test", window_index: int = 0) -> tuple[dict, Path, list[str]]:
-    """Run ``internals.inspect_model`` on the windows of one split of a run; writes ``<run>/inspect/``.
+def inspect_run(
+    run_dir: str | Path, split: str = "test", window_index: int = 0, output: str | Path | None = None
+) -> tuple[dict, Path, list[str]]:
+    """Run ``internals.inspect_model`` on the windows of one split of a run; writes ``output``, by default
+    ``<run>-inspect/`` beside the run (``artifacts.inspection_dir``), never into a result.
 
     Returns:
         ``(numbers, directory, warnings)``: the numbers behind the plots (as in inspect.json), where they are, warnings.
     """
-    forecaster = Forecaster.load(run_dir, keras=True)  # inspect reads Keras layers
-    data, warnings = forecaster.read_data()
-    run = forecaster.run
-    starts = data.starts(split, stride=1)
-    if not 0 <= window_index < len(starts):
-        valid = f"0..{len(starts) - 1}" if len(starts) else "none, the split has no complete window"
-        raise RunError(
-            f"--window {window_index} is out of range for the {split} split (valid: {valid})",
-            where=str(run.path),
-            fix=f"pass --window {len(starts) - 1} or less" if len(starts) else "use a split with windows (--split)",
-        )
-    x, _ = data.batch(starts)  # (N, L, F) model space
-    x = data.framing.fold({"past": x})[0]["past"]  # independent channels: (N*T, L, 1+E+T)
-    out = run.path / "inspect"
-    step = forecaster.schema.median_step_seconds
-    try:
-        names = data.network_features
-        numbers = inspect_model(forecaster.model, x, names, out, window_index=window_index, step_seconds=step)
-    except OSError as e:
-        raise RunError(
-            f"cannot write the inspection ({e.strerror or e})",
-            where=str(e.filename or out),
-            fix="make the run directory writable, or copy the run somewhere writable and inspect the copy",
-        ) from None
+    run = artifacts.open_run(run_dir)
+    out = artifacts.inspection_dir(run_dir, output)  # refused, and its place made, before the model loads
+    with artifacts.new_directory(out, "--output") as tmp:
+        forecaster = Forecaster.load(run, keras=True)  # inspect reads Keras layers
+        data, warnings = forecaster.read_data()
+        starts = data.starts(split, stride=1)
+        if not 0 <= window_index < len(starts):
+            valid = f"0..{len(starts) - 1}" if len(starts) else "none, the split has no complete window"
+            raise RunError(
+                f"--window {window_index} is out of range for the {split} split (valid: {valid})",
+                where=str(run.path),
+                fix=f"pass --window {len(starts) - 1} or less" if len(starts) else "use a split with windows (--split)",
+            )
+        x, _ = data.batch(starts)  # (N, L, F) model space
+        x = data.framing.fold({"past": x})[0]["past"]  # independent channels: (N*T, L, 1+E+T)
+        step = forecaster.schema.median_step_seconds
+        of = {"run": str(run.path.resolve()), "metrics_sha256": artifacts.sha256(run.path / artifacts.METRICS)}
+        try:
+            numbers = inspect_model(
+                forecaster.model, x, data.network_features, tmp, window_index=window_index, step_seconds=step, of=of
+            )
+        except OSError as e:
+            raise RunError(
+                f"cannot write the inspection ({e.strerror or e})", where=str(out), fix="pass a writable --output"
+            ) from None
     return numbers, out, warnings
 
 

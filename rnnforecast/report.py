@@ -149,16 +149,17 @@ def write_report(directory: str | Path, output: str | Path | None = None, force:
 
     Args:
         directory: a finished run directory (``rnnforecast train``) or comparison directory (``rnnforecast compare``).
-        output: the HTML file; default ``<directory>/report.html`` (replaced: report wrote it); another existing
-            file only with ``force``.
+        output: the HTML file; default ``<directory>-report.html`` beside the directory (``artifacts.annex_path``;
+            an earlier report there is replaced); another existing file only with ``force``.
 
     Returns:
         The path written.
     """
     d = Path(directory)
-    out = d / "report.html"  # the directory's own page, the one place report writes inside a result
-    if output and Path(output).resolve() != out.resolve():
-        out = artifacts.check_output(output, "--output", force=force)
+    kind_of(d)  # a damaged or foreign directory is named before any output is checked
+    out = Path(output) if output else artifacts.annex_path(d, "-report.html")
+    if output or not is_report(out):
+        out = artifacts.check_output(out, "--output", force=force)
     text = render(d, out)
     try:
         artifacts.write_atomic(out, text)
@@ -166,6 +167,18 @@ def write_report(directory: str | Path, output: str | Path | None = None, force:
         fix = "choose a writable --output" if output else "pass --output FILE in a writable place"
         raise RunError(f"cannot write the report ({e.strerror})", where=str(out), fix=fix) from None
     return out
+
+
+GENERATOR = "<meta name='generator' content='rnnforecast report'>"
+
+
+def is_report(path: Path) -> bool:
+    """Whether ``path`` is a page report wrote (its generator line near the top): the default output replaces it."""
+    try:
+        with open(path, "rb") as fh:
+            return path.is_file() and not path.is_symlink() and GENERATOR.encode() in fh.read(400)
+    except OSError:
+        return False
 
 
 def kind_of(d: Path) -> str:
@@ -242,13 +255,13 @@ def render(d: Path, output: Path | None = None) -> str:
     generated = dt.datetime.now().isoformat(timespec="seconds")
     head = (
         f"<h1>{_e(title)}</h1><p class='meta'>{_e(kind)} directory <code>{_e(str(d.resolve()))}</code>; "
-        f"report generated {_e(generated)} by rnnforecast {_e(__version__)}; {len(pngs) - page.elsewhere} figure(s)"
+        f"report generated {_e(generated)} by rnnforecast {_e(__version__)}; {len(pngs) - page.elsewhere + page.annexed} figure(s)"
         + (f", {page.elsewhere} more {page.elsewhere_is}" if page.elsewhere else "")
         + ".</p>"
     )
     toc = "<nav><ul>" + "".join(f"<li><a href='#{a}'>{_e(t)}</a></li>" for a, t in page.toc) + "</ul></nav>"
     return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>{GENERATOR}"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{_e(title)}</title><style>{CSS}</style></head>\n<body><main>\n{head}\n{warnings}{toc}\n"
         + "\n".join(page.parts)
@@ -268,6 +281,7 @@ class _Page:
             0  # PNGs shown on pages of their own (a comparison's runs) or left in their run (tune's trials)
         )
         self.elsewhere_is = "on the run pages"
+        self.annexed = 0  # PNGs from beside the directory (its inspection)
 
     def section(self, anchor: str, title: str, body: str, level: int = 2) -> None:
         if level == 2:
@@ -282,6 +296,12 @@ class _Page:
             del self.remaining[p.resolve()]
             out.append(_figure(p, self.root))
         return "\n".join(out)
+
+    def annex_figures(self, directory: Path) -> str:
+        """Every PNG of an annex beside the directory (``<run>-inspect``), captioned with the annex's name."""
+        pngs = figures_in(directory)
+        self.annexed += len(pngs)
+        return "\n".join(_figure(p, directory.parent) for p in sorted(pngs, key=_figure_order))
 
     def figure_of(self, path: Path) -> str:
         """``path`` captioned, when it is one of the page's PNGs not shown yet; else nothing."""
@@ -307,9 +327,9 @@ class _Page:
         plots = self.figures(run / "plots")
         if plots:
             body.append(f"<h{sub}>Training and evaluation plots</h{sub}>\n{plots}")
-        inspect_dir = run / "inspect"
-        shown = self.figures(inspect_dir)
-        if shown or (inspect_dir / "inspect.json").exists():
+        inspect_dir = artifacts.inspection_of(run)
+        if inspect_dir is not None:
+            shown = self.figures(inspect_dir) if inspect_dir.parent == run else self.annex_figures(inspect_dir)
             body.append(
                 f"<h{sub}>Inside the cells (rnnforecast inspect)</h{sub}>\n{_inspect_body(inspect_dir)}\n{shown}"
             )
@@ -661,8 +681,10 @@ def _intervals_body(metrics: dict) -> str:
 
 
 def _run_links(page: _Page, d: Path, record: dict, output: Path | None) -> str:
-    """One line per run of a comparison, linking the run's own report page (written now, beside the run)."""
-    base = (output or d / "report.html").absolute().parent
+    """One line per run of a comparison, linking the run's own report page (written now, beside this page:
+    ``cmp-report.html`` -> ``cmp-report-<run>.html``; an earlier page of report's there is replaced)."""
+    page_path = (output or artifacts.annex_path(d, "-report.html")).absolute()
+    base = page_path.parent
     items = []
     for c in record.get("cells", []):
         for r in record["results"][c]["runs"]:
@@ -670,7 +692,8 @@ def _run_links(page: _Page, d: Path, record: dict, output: Path | None) -> str:
             inside = not run.is_symlink() and run.resolve().is_relative_to(d.resolve())  # compare.json may be edited
             if not inside or not (run / "metrics.json").is_file():
                 continue
-            target = write_report(run)
+            target = page_path.with_name(f"{page_path.stem}-{artifacts.slug(r['run_dir'])}.html")
+            target = write_report(run, target, force=is_report(target))
             page.drop(run)
             href = Path(os.path.relpath(target.absolute(), base)).as_posix()
             mase = r.get("test_mase")
@@ -693,7 +716,7 @@ def _inspect_body(inspect_dir: Path) -> str:
     numbers = _json(p)
     items = "".join(f"<li>{_e(line)}</li>" for line in inspect_summary(numbers))
     return (
-        f"<p class='note'>From <code>inspect/inspect.json</code>; heatmaps show window {_e(numbers.get('window_index'))} "
+        f"<p class='note'>From <code>{_e(inspect_dir.name)}/inspect.json</code>; heatmaps show window {_e(numbers.get('window_index'))} "
         f"of {_e(numbers.get('n_windows_total', '?'))}. The gradient ratio compares how strongly the oldest and the newest "
         "input step move the first forecast step: orders of magnitude below 1 is a vanishing gradient.</p>"
         f"<ul>{items}</ul>"

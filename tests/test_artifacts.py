@@ -60,3 +60,25 @@ def test_write_table_is_atomic_and_says_where(tmp_path):
     with pytest.raises(RunError, match="is not a folder") as e:  # a file where the folder should be
         artifacts.write_table(tmp_path / "f.csv" / "g.csv", pd.DataFrame({"a": [1]}))
     assert e.value.where == str(tmp_path / "f.csv") and sorted(p.name for p in tmp_path.iterdir()) == ["f.csv"]
+
+
+def test_an_annex_goes_beside_the_outermost_result_named_after_the_path_inside_it(tmp_path, monkeypatch):
+    """report, inspect and export write beside what they read: a run's own name; a run inside a comparison or a
+    tune beside the comparison (never inside it); a link (runs/latest) by the run it points to."""
+    from rnnforecast.artifacts import annex_path
+
+    run = tmp_path / "runs" / "x"
+    cmp_run = tmp_path / "runs" / "cmp" / "runs" / "gru-seed42"
+    for d in (run, cmp_run):
+        d.mkdir(parents=True)
+        (d / "metrics.json").write_text("{}")
+        (d / "schema.json").write_text("{}")
+    (tmp_path / "runs" / "cmp" / "compare.json").write_text("{}")
+    (tmp_path / "runs" / "latest").symlink_to("x", target_is_directory=True)
+    assert annex_path(run, "-report.html") == tmp_path / "runs" / "x-report.html"
+    assert annex_path(cmp_run, "-inspect") == tmp_path / "runs" / "cmp-runs-gru-seed42-inspect"
+    assert annex_path(tmp_path / "runs" / "cmp", "-report.html") == tmp_path / "runs" / "cmp-report.html"
+    assert annex_path(tmp_path / "runs" / "latest", "-export-onnx") == tmp_path / "runs" / "x-export-onnx"
+    monkeypatch.chdir(tmp_path / "runs")
+    assert annex_path("x", "-inspect") == tmp_path / "runs" / "x-inspect"  # a relative path: beside it, absolute
+    assert annex_path(".", "-inspect") == tmp_path / "runs-inspect"  # not a result: beside the folder itself

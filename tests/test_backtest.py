@@ -129,7 +129,7 @@ def test_refit_none_trains_once_rows_recompute_metrics_and_resume_skips_done_fol
     ]
     r = run_cli("report", str(out))
     assert r.returncode == 0, r.stderr
-    assert "Backtest: bt" in (out / "report.html").read_text()
+    assert "Backtest: bt" in (out.parent / f"{out.name}-report.html").read_text()  # beside, not in it
 
     # an unfinished copy with fold 0 done: the rerun with the same --out redoes folds 1 and 2 only, training nothing
     again = tmp_path / "again"

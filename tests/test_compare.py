@@ -125,21 +125,22 @@ def test_compare_json_matches_each_run(compared):
 @pytest.mark.slow
 def test_report_on_compare_dir(compared):
     out, _ = compared
+    before = sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob("*"))
     result = CliRunner().invoke(cli, ["report", str(out)])
     assert result.exit_code == 0, result.output
-    page = parse_report(out / "report.html")
+    assert sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob("*")) == before  # nothing written in it
+    page = parse_report(out.parent / f"{out.name}-report.html")
     # the comparison's own figures; each run has a page of its own, linked (the only links: no network)
     assert sorted(alt for _, alt in page.images) == sorted(f"plots/{name}" for name in PLOTS)
-    assert sorted(page.urls) == sorted(f"runs/{c}-seed42/report.html" for c in CELLS)
+    assert sorted(page.urls) == sorted(f"{out.name}-report-runs-{c}-seed42.html" for c in CELLS)
     assert page.headings[0].startswith("Cell comparison")
     rec = json.loads((out / "compare.json").read_text())
     shown = table_rows(rec)  # the table the terminal prints, one number format per column
-    html = (out / "report.html").read_text()
+    html = (out.parent / f"{out.name}-report.html").read_text()
     for c, row in zip(rec["ranking"], shown[1:]):
-        assert f"<a href='runs/{c}-seed42/report.html'>runs/{c}-seed42</a> ({c}, seed 42" in html
-        assert_embeds_exactly_the_pngs(
-            parse_report(out / "runs" / f"{c}-seed42" / "report.html"), out / "runs" / f"{c}-seed42"
-        )
+        page_of_run = f"{out.name}-report-runs-{c}-seed42.html"  # beside the comparison's page
+        assert f"<a href='{page_of_run}'>runs/{c}-seed42</a> ({c}, seed 42" in html
+        assert_embeds_exactly_the_pngs(parse_report(out.parent / page_of_run), out / "runs" / f"{c}-seed42")
         assert f"<td>{c}</td>" + "".join(f"<td>{v}</td>" for v in row[1:]) in html
 
 

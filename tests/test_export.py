@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -158,6 +159,21 @@ def test_export_refuses_a_non_empty_directory(weather_run, tmp_path):
         )
     assert (tmp_path / "busy" / "keep.txt").read_text() == "mine"
     assert sorted(p.name for p in weather_run.iterdir() if p.name.startswith("export")) == []
+
+
+def test_export_writes_beside_the_run_by_default_and_never_twice(weather_run, tmp_path):
+    run = tmp_path / "r"
+    shutil.copytree(weather_run, run)
+    before = sorted((p.relative_to(run), p.stat().st_mtime_ns) for p in run.rglob("*"))
+    proc = run_cli("export", str(run), "--format", "savedmodel")
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "r-export-savedmodel"  # beside the run, named after it
+    assert f"exported savedmodel to {out}" in proc.stdout.splitlines()
+    assert json.loads((out / "signature.json").read_text())["output_columns"] == ["temp_max"]
+    assert sorted((p.relative_to(run), p.stat().st_mtime_ns) for p in run.rglob("*")) == before  # not written in
+    again = run_cli("export", str(run), "--format", "savedmodel")  # an export is never replaced: -o another
+    assert again.returncode == 1 and "already exists and is not empty" in again.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r", "r-export-savedmodel"]  # no temporary left
 
 
 def _data(tmp_path: Path, extra: dict):

@@ -154,7 +154,8 @@ def test_train_ends_with_the_forecast_and_the_next_commands_and_latest_works_eve
     for args in (["predict", str(link)], ["evaluate", str(link)], ["report", str(link)]):
         r = runner.invoke(cli, args)
         assert r.exit_code == 0, (args, r.output)
-    assert (runs[1] / "report.html").exists()
+    # beside the run the link points to, named after it (not "latest-report.html", which the next run would take)
+    assert (runs[1].parent / f"{runs[1].name}-report.html").exists() and not (runs[1] / "report.html").exists()
     printed = pd.read_csv(__import__("io").StringIO(runner.invoke(cli, ["predict", str(link)]).stdout))
     assert list(printed.columns) == [
         "timestamp",

@@ -1,4 +1,5 @@
-"""rnnforecast inspect through the CLI: writes inspect/ into the run, prints the gradient ratio, refuses bad windows."""
+"""rnnforecast inspect through the CLI: writes RUN-inspect/ beside the run (never into it), prints the gradient ratio,
+refuses bad windows and directories it did not write."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from rnnforecast.cli import cli
 
 @pytest.mark.slow
 def test_inspect_writes_files_and_prints_the_ratio(weather_run):
+    before = sorted((p.relative_to(weather_run), p.stat().st_mtime_ns) for p in weather_run.rglob("*"))
     result = CliRunner().invoke(cli, ["inspect", str(weather_run), "--window", "5"])
     assert result.exit_code == 0, result.output
-    out = weather_run / "inspect"
+    assert sorted((p.relative_to(weather_run), p.stat().st_mtime_ns) for p in weather_run.rglob("*")) == before
+    out = weather_run.parent / "weather-inspect"  # beside the run, named after it
     numbers = json.loads((out / "inspect.json").read_text())
     n_test = json.loads((weather_run / "metrics.json").read_text())["n_windows"]
     assert numbers["window_index"] == 5
@@ -60,3 +63,74 @@ def test_inspect_refuses_a_missing_run(tmp_path):
     result = CliRunner().invoke(cli, ["inspect", str(tmp_path / "nope")])
     assert result.exit_code == 1
     assert "run directory not found" in result.stderr
+
+
+def _hidden_leftovers(folder):
+    return [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.slow
+def test_inspect_replaces_only_its_own_directory_and_never_writes_into_a_result(weather_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "r"
+    shutil.copytree(weather_run, run)
+    annex = tmp_path / "r-inspect"
+    annex.mkdir()
+    (annex / "notes.txt").write_text("mine")  # a user's folder under the default name
+    result = CliRunner().invoke(cli, ["inspect", str(run)])
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert "holds files inspect did not write" in line and str(annex) in line and "--output" in line
+    assert [p.name for p in annex.iterdir()] == ["notes.txt"] and (annex / "notes.txt").read_text() == "mine"
+
+    (annex / "notes.txt").unlink()  # empty: taken
+    for window in ("1", "2"):  # then its own: replaced, with nothing left over
+        result = CliRunner().invoke(cli, ["inspect", str(run), "--window", window])
+        assert result.exit_code == 0, result.output
+        numbers = json.loads((annex / "inspect.json").read_text())
+        assert numbers["window_index"] == int(window) and sorted(numbers["files"]) == sorted(
+            p.name for p in annex.iterdir()
+        )
+        assert numbers["of"]["run"] == str(run.resolve()) and _hidden_leftovers(tmp_path) == []
+
+    (annex / "extra.csv").write_text("a,b\n")  # its own directory with a user's file added: no longer replaced
+    result = CliRunner().invoke(cli, ["inspect", str(run)])
+    assert (
+        result.exit_code == 1
+        and (annex / "extra.csv").exists()
+        and json.loads((annex / "inspect.json").read_text())["window_index"] == 2
+    )
+
+    for inside in (run / "mine", run / "plots" / "deeper"):  # --output inside a result: refused, the run untouched
+        result = CliRunner().invoke(cli, ["inspect", str(run), "-o", str(inside)])
+        assert result.exit_code == 1 and "lies inside the run" in result.stderr and not inside.exists()
+
+    elsewhere = tmp_path / "elsewhere"
+    result = CliRunner().invoke(cli, ["inspect", str(run), "-o", str(elsewhere), "--window", "3"])
+    assert result.exit_code == 0 and json.loads((elsewhere / "inspect.json").read_text())["window_index"] == 3
+    assert result.stdout.strip().splitlines()[-1] == f"plots and inspect.json written to {elsewhere}"
+
+
+@pytest.mark.slow
+def test_report_shows_the_inspection_of_this_run_only(weather_run, tmp_path):
+    import shutil
+
+    from test_report import parse_report
+
+    run, other = tmp_path / "r", tmp_path / "s"
+    shutil.copytree(weather_run, run)
+    shutil.copytree(weather_run, other)
+    assert CliRunner().invoke(cli, ["inspect", str(run)]).exit_code == 0
+    shutil.copytree(tmp_path / "r-inspect", tmp_path / "s-inspect")
+    record = json.loads((tmp_path / "s-inspect" / "inspect.json").read_text())
+    record["of"]["metrics_sha256"] = "0" * 64  # an inspection of an earlier run made under the same name
+    (tmp_path / "s-inspect" / "inspect.json").write_text(json.dumps(record))
+    for name, shown in (("r", True), ("s", False)):
+        assert CliRunner().invoke(cli, ["report", str(tmp_path / name)]).exit_code == 0
+        page = parse_report(tmp_path / f"{name}-report.html")
+        assert ("Inside the cells (rnnforecast inspect)" in page.headings) == shown, name
+        inspect_alts = [alt for _, alt in page.images if alt.startswith(f"{name}-inspect/")]
+        assert sorted(inspect_alts) == (
+            sorted(f"r-inspect/{p.name}" for p in (tmp_path / "r-inspect").glob("*.png")) if shown else []
+        )

@@ -73,17 +73,21 @@ def parse_report(path: Path) -> Page:
 
 
 def assert_embeds_exactly_the_pngs(page: Page, directory: Path) -> None:
-    """The embedded images are the PNG files under ``directory``, each once, byte for byte."""
+    """The embedded images are the PNG files under ``directory`` and in its inspection beside it
+    (``<directory>-inspect``, when there), each once, byte for byte."""
     embedded = []
     for src, _ in page.images:
         prefix = "data:image/png;base64,"
         assert src.startswith(prefix)
         embedded.append(hashlib.sha256(base64.b64decode(src[len(prefix) :], validate=True)).hexdigest())
-    files = [hashlib.sha256(p.read_bytes()).hexdigest() for p in directory.rglob("*.png")]
+    annex = directory.parent / f"{directory.name}-inspect"
+    pngs = [(p, p.relative_to(directory)) for p in directory.rglob("*.png")]
+    pngs += [(p, p.relative_to(directory.parent)) for p in annex.glob("*.png")]
+    files = [hashlib.sha256(p.read_bytes()).hexdigest() for p, _ in pngs]
     assert files, "the directory has PNGs to embed"
     assert sorted(embedded) == sorted(files)
     alts = sorted(alt for _, alt in page.images)
-    assert alts == sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*.png"))
+    assert alts == sorted(rel.as_posix() for _, rel in pngs)
     assert page.urls == [] and not page.tags & {"script", "link", "iframe"}  # opens from disk, no network
 
 
@@ -123,9 +127,12 @@ def test_unknown_and_nested_pngs_are_embedded_with_a_generic_caption(weather_run
     (run / "plots" / "mine.png").write_bytes(png + b"mine")  # distinct bytes
     (run / "extra" / "deeper").mkdir(parents=True)
     (run / "extra" / "deeper" / "x.png").write_bytes(png + b"deep")
+    before = sorted((p.relative_to(run), p.stat().st_mtime_ns) for p in run.rglob("*"))
     result = CliRunner().invoke(cli, ["report", str(run)])
     assert result.exit_code == 0, result.output
-    page = parse_report(run / "report.html")
+    assert result.stdout.strip() == f"report written to {tmp_path / 'run-report.html'}"
+    assert sorted((p.relative_to(run), p.stat().st_mtime_ns) for p in run.rglob("*")) == before  # not written in
+    page = parse_report(tmp_path / "run-report.html")
     assert_embeds_exactly_the_pngs(page, run)
     assert sum(GENERIC in c for c in page.captions) == 2
     assert "Other figures in the directory" in page.headings

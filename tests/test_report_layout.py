@@ -64,7 +64,7 @@ def wide_run(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_a_run_report_answers_first_and_keeps_the_config_last(wide_run: Path):
-    html = (wide_run / "report.html").read_text()
+    html = (wide_run.parent / "run-report.html").read_text()  # beside the run, not in it
     order = [html.index(f"<section id='{s}'>") for s in ("answer", "forecast", "intervals", "run", "data", "config")]
     assert order == sorted(order)
     metrics = json.loads((wide_run / "metrics.json").read_text())
@@ -107,7 +107,7 @@ def report_kinds(tmp_path_factory, wide_run) -> dict[str, Path]:
     """One report of each kind: run (horizon 24), comparison (2 cells), backtest (2 folds), tune (1 trial)."""
     d = tmp_path_factory.mktemp("kinds")
     cfg = _weather(d, window={"horizon": 24})
-    out = {"run": wide_run / "report.html"}
+    out = {"run": wide_run.parent / "run-report.html"}
     r = run_cli("compare", str(cfg), "--cells", "gru,lstm", "--out", str(d / "cmp"), "-q")
     assert r.returncode == 0, r.stderr
     sine_frame(300).to_csv(d / "s.csv", index=False)
@@ -128,14 +128,14 @@ def report_kinds(tmp_path_factory, wide_run) -> dict[str, Path]:
     for kind, where in (("compare", d / "cmp"), ("backtest", d / "bt"), ("tune", d / "tn")):
         r = run_cli("report", str(where))
         assert r.returncode == 0, r.stderr
-        out[kind] = where / "report.html"
+        out[kind] = where.parent / f"{where.name}-report.html"
     return out
 
 
 @pytest.mark.slow
 def test_the_backtest_report_has_a_mean_row_and_its_config(report_kinds):
     html = report_kinds["backtest"].read_text()
-    record = json.loads((report_kinds["backtest"].parent / "metrics.json").read_text())
+    record = json.loads((report_kinds["backtest"].parent / "bt" / "metrics.json").read_text())
     mean = record["aggregate"]["scores"]["model"]["mase"]["mean"]
     assert re.search(r"<tr><td>mean</td><td></td><td>\d+</td><td></td>.*?<td>" + f"{mean:.3f}</td>", html)
     assert html.index("<section id='backtest'>") < html.index("<section id='config'>")
@@ -187,7 +187,7 @@ def test_every_report_kind_shows_verdict_then_forecast_then_config_in_chromium(r
 def test_a_compare_report_writes_run_pages_only_inside_the_comparison(weather_run, tmp_path):
     outside = tmp_path / "outside"
     shutil.copytree(weather_run, outside)
-    (outside / "report.html").unlink(missing_ok=True)
+    (tmp_path / "outside-report.html").unlink(missing_ok=True)
     keys = ("params", "seconds_per_epoch", "best_epoch", "val_mse", "test_mse", "test_mae", "test_mase", "test_skill")
     cmp = tmp_path / "cmp"
     cmp.mkdir()
@@ -210,4 +210,5 @@ def test_a_compare_report_writes_run_pages_only_inside_the_comparison(weather_ru
     (cmp / "compare.json").write_text(json.dumps(record))
     r = CliRunner().invoke(cli, ["report", str(cmp)])
     assert r.exit_code == 0, r.output
-    assert not (outside / "report.html").exists() and "href='../outside" not in (cmp / "report.html").read_text()
+    page = (tmp_path / "cmp-report.html").read_text()
+    assert not list(tmp_path.glob("*outside*.html")) and "outside" not in page.split("<h2>Runs")[-1].split("</ul>")[0]

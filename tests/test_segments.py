@@ -205,7 +205,7 @@ def test_new_keys_refuse_what_cannot_work_in_one_line(tmp_path, changes, where, 
 def test_inspect_shows_states_over_segments_and_the_gradient_per_segment(segment_run):
     done = run_cli("inspect", str(segment_run))
     assert done.returncode == 0, done.stderr
-    numbers = json.loads((segment_run / "inspect" / "inspect.json").read_text())
+    numbers = json.loads((segment_run.parent / f"{segment_run.name}-inspect" / "inspect.json").read_text())
     layer = numbers["layers"][0]
     assert (layer["cell"], layer["units"]) == ("gru", 8)
     # GRU gates over the 2 segments of 7 steps: fractions in [0, 1] per unit

@@ -312,7 +312,7 @@ def test_sql_url_credentials_reach_no_file_and_no_output(tmp_path, pg_url):
     masked = f"postgresql://{user}:***@{rest}"
     assert masked in (partial / artifacts.MARKER).read_text() and masked in (partial / artifacts.OWNER).read_text()
     assert "?sslmode=disable&password=***" in (tmp_path / "run" / "config.yaml").read_text()
-    assert (tmp_path / "run" / "report.html").is_file() and (tmp_path / "bt" / "config.yaml").is_file()
+    assert (tmp_path / "run-report.html").is_file() and (tmp_path / "bt" / "config.yaml").is_file()
     written = _everything(tmp_path).replace(config.read_text(), "")  # the user's own config holds its password
     seen = "".join(o.stdout + o.stderr for o in [*outs, wrong]) + out.decode() + err.decode() + written
     assert "QSECRET1" not in seen and "USECRET2" not in seen

@@ -391,12 +391,24 @@ def test_an_output_in_a_missing_folder_is_one_line_and_no_folder_is_made(tmp_pat
     assert snapshot(tmp_path) == before and not (tmp_path / "typo").exists()
 
 
-def test_report_replaces_its_own_page_in_the_run_without_force(tmp_path, sine_run):
+def test_report_replaces_its_own_page_beside_the_run_without_force_and_no_one_elses(tmp_path, sine_run):
     run = copy_run(sine_run, tmp_path / "run")
-    for _ in range(2):
+    page = tmp_path / "run-report.html"
+    page.write_text("<!DOCTYPE html><html><head><title>my notes on the run</title></head></html>")
+    before = snapshot(run)
+    rc, _, err = invoke("report", run)
+    clean_error(err, rc, "--output: the file already exists", "--force")
+    assert page.read_text().startswith("<!DOCTYPE html><html><head><title>my notes")  # a user's page is kept
+    rc, out, err = invoke("report", run, "--force")
+    assert rc == 0, err
+    first = page.read_text()
+    assert "my notes" not in first and "<meta name='generator' content='rnnforecast report'>" in first[:400]
+    for _ in range(2):  # report's own page: replaced without --force
         rc, out, err = invoke("report", run)
         assert rc == 0, err
-    assert (run / "report.html").stat().st_size > 1000
+        assert out.strip() == f"report written to {page}"
+    assert page.stat().st_size > 1000 and snapshot(run) == before and not (run / "report.html").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "run-report.html"]  # no temporary left
 
 
 def test_plot_must_be_a_png_and_inspect_window_has_a_fix(sine_run):
@@ -430,19 +442,19 @@ def read_only(d: Path):
 @pytest.mark.parametrize(
     "args, phrase",
     [
-        (["inspect", "{run}"], "cannot write the inspection"),
+        (["inspect", "{run}"], "cannot create run-inspect"),
         (["report", "{run}"], "cannot write the report"),
+        (["export", "{run}", "--format", "savedmodel"], "cannot create run-export-savedmodel"),
         (["predict", "{run}", "--plot", "{run}/p.png"], "--plot lies inside the run"),
     ],
 )
-def test_a_read_only_run_directory_gives_a_clean_error(tmp_path, sine_run, args, phrase):
-    run = copy_run(sine_run, tmp_path / "run")
-    (run / "inspect").mkdir()
-    before = snapshot(run)
-    with read_only(run):
+def test_a_read_only_runs_folder_gives_a_clean_error(tmp_path, sine_run, args, phrase):
+    run = copy_run(sine_run, tmp_path / "ro" / "run")  # the annexes go beside the run: its folder is read-only
+    before = snapshot(tmp_path / "ro")
+    with read_only(tmp_path / "ro"):
         rc, _, err = invoke(*(a.format(run=run) for a in args))
     clean_error(err, rc, phrase)
-    assert snapshot(run) == before
+    assert snapshot(tmp_path / "ro") == before
     with read_only(run):  # a report written elsewhere is fine
         rc, _, err = invoke("report", run, "-o", tmp_path / "r.html")
     assert rc == 0 and (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
@@ -529,7 +541,7 @@ def test_report_embeds_only_regular_png_files_inside_the_directory(tmp_path, sin
     (run / "plots" / "fake.png").write_text("root:x:0:0:root:/root:/bin/bash\n")
     rc, _, err = invoke("report", run)
     assert rc == 0, err
-    html = (run / "report.html").read_text()
+    html = (tmp_path / "run-report.html").read_text()
     for leaked in (b"root:x:0:0", b"TOP-SECRET-BYTES"):
         assert base64.b64encode(leaked)[:12].decode() not in html
     for name in ("leak.png", "link.png", "fake.png", "elsewhere"):
