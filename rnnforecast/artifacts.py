@@ -354,14 +354,14 @@ INSPECT_RECORD = "inspect.json"
 def inspection_dir(run: str | Path, output: str | Path | None) -> Path:
     """Where ``inspect`` writes: ``output`` or ``<run>-inspect`` beside the run (``annex_path``); refused inside a
     result, and where something is there that is not an inspection this tool wrote (a directory is never merged)."""
-    out = Path(output) if output else annex_path(run, "-inspect")
+    out = Path(os.path.abspath(output)) if output else annex_path(run, "-inspect")
     refuse_inside_result(out, "--output")
     if out.exists() or out.is_symlink():
         if not out.is_dir() or out.is_symlink():
             raise RunError(
                 "--output exists and is not a directory", where=str(out), fix="pass --output a new directory"
             )
-        if any(out.iterdir()) and not owned_annex(out, INSPECT_RECORD, "of"):
+        if any(out.iterdir()) and not is_inspection(out):
             raise RunError(
                 "--output holds files inspect did not write; a directory is never merged into or replaced",
                 where=str(out),
@@ -374,6 +374,11 @@ def inspection_dir(run: str | Path, output: str | Path | None) -> Path:
             fix=f"create it first (mkdir -p {shlex.quote(str(out.parent))}), or pass --output in an existing folder",
         )
     return out
+
+
+def is_inspection(directory: Path) -> bool:
+    """Whether ``directory`` holds an inspection inspect wrote and nothing else: the one directory it replaces."""
+    return owned_annex(directory, INSPECT_RECORD, "of")
 
 
 def inspection_of(run: Path) -> Path | None:
@@ -392,10 +397,12 @@ def inspection_of(run: Path) -> Path | None:
 
 
 @contextmanager
-def new_directory(out: Path, option: str):
-    """A temporary directory next to ``out`` to fill; when the block succeeds it becomes ``out`` (an empty ``out``,
-    or one the caller found to be its own, is replaced; the old one removed after the swap), when it fails it is
-    removed. An unwritable place is a RunError naming the option."""
+def new_directory(out: Path, option: str, replaceable=None):
+    """A temporary directory next to ``out`` to fill; when the block succeeds it becomes ``out``, when it fails it
+    is removed. What is at ``out`` then is replaced only when it is an empty directory or ``replaceable(out)`` says
+    it is the command's own (checked at the swap, not trusted from earlier); else a RunError, the result left
+    unmade. An unwritable place is a RunError naming the option."""
+    out = Path(os.path.abspath(out))  # "a/../b" names b whether or not a exists
     tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
     old = out.with_name(f".{out.name}.{os.getpid()}.old")
     try:
@@ -406,7 +413,14 @@ def new_directory(out: Path, option: str):
         ) from None
     try:
         yield tmp
-        if out.exists():
+        if out.exists() or out.is_symlink():
+            empty = out.is_dir() and not out.is_symlink() and not any(out.iterdir())
+            if not (empty or (replaceable is not None and out.is_dir() and not out.is_symlink() and replaceable(out))):
+                raise RunError(
+                    "something else is there now; it is kept and nothing was written",
+                    where=str(out),
+                    fix=f"move it away, or pass another {option}",
+                )
             os.rename(out, old)
         os.rename(tmp, out)
     finally:

@@ -334,7 +334,7 @@ def build_exported(model, p: Plan):
 def target_dir(run_path: Path, fmt: str, output: str | None) -> Path:
     """Where to write: ``-o``, or ``<run>-export-<format>`` beside the run (``artifacts.annex_path``); never into
     a result, never into an existing non-empty directory."""
-    out = Path(output) if output else artifacts.annex_path(run_path, f"-export-{fmt}")
+    out = Path(os.path.abspath(output)) if output else artifacts.annex_path(run_path, f"-export-{fmt}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         what = "is not a directory" if not out.is_dir() else "already exists and is not empty"
         raise RunError(what, where=str(out), fix="pass -o with a new or empty directory")

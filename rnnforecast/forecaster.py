@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -494,15 +495,34 @@ class Forecaster:
             season_length=run.metrics.get("season_length", 1),
         )
 
-    def save(self, run_dir: str | Path) -> None:
+    def save(self, run_dir: str | Path) -> Path:
+        """Write the forecaster into ``run_dir``, a new or empty directory (never a non-empty one, never inside a
+        result rnnforecast wrote): all at once (a failure leaves nothing), so that ``Forecaster.load`` opens it.
+        Returns the directory.
+        """
+        d = Path(os.path.abspath(run_dir))  # "a/../b" names b whether or not a exists
+        if d.exists() and (not d.is_dir() or any(d.iterdir())):
+            raise RunError(
+                "is not a directory" if not d.is_dir() else "already exists and is not empty",
+                where=str(d),
+                fix="save into a new or empty directory",
+            )
+        if d.resolve() == (self.run.path.resolve() if self.run else None):
+            raise RunError("is the run this forecaster was loaded from", where=str(d), fix="save into a new directory")
+        artifacts.refuse_inside_result(d, "run_dir")
+        d.parent.mkdir(parents=True, exist_ok=True)
+        with artifacts.new_directory(d, "run_dir") as tmp:
+            self.write_into(tmp)
+        return d
+
+    def write_into(self, d: Path) -> None:
         """Write config.yaml, the model files, scaler.json, schema.json and (with intervals) intervals.json into
-        ``run_dir``; a forecaster loaded from a run also writes that run's metrics.json, so the copy loads again.
+        ``d``, a directory this process writes (``save``'s new one, ``train``'s claimed ``.partial``); a forecaster
+        loaded from a run also writes that run's metrics.json, so the copy loads again.
 
         A Keras model is saved; a loaded numpy replay copies the files it was read from. Ensemble members that
         training already saved there (``members/<i>.keras``) are kept.
         """
-        d = Path(run_dir)
-        d.mkdir(parents=True, exist_ok=True)
         artifacts.write_config(d, self.config)
         self._save_models(d)
         artifacts.write_atomic(d / artifacts.SCALER, artifacts.scaler_json(self.scaler))

@@ -201,7 +201,7 @@ def _train_into(
     history = artifacts.history_table(fitted.fit.history, fitted.fit.epochs_run)
     # data.future columns need horizon rows (predict --data), which training data lacks
     table = forecasting.forecast(f_data) if data.can_forecast() else empty_forecast(data.targets)
-    forecasting.save(partial)
+    forecasting.write_into(partial)
     artifacts.write_run(partial, history=history, metrics=record, timing=timing, forecast=table)
     FF.cleanup(partial)
     if cfg.output.plots:
@@ -733,7 +733,7 @@ def inspect_run(
     """
     run = artifacts.open_run(run_dir)
     out = artifacts.inspection_dir(run_dir, output)  # refused, and its place made, before the model loads
-    with artifacts.new_directory(out, "--output") as tmp:
+    with artifacts.new_directory(out, "--output", artifacts.is_inspection) as tmp:
         forecaster = Forecaster.load(run, keras=True)  # inspect reads Keras layers
         data, warnings = forecaster.read_data()
         starts = data.starts(split, stride=1)

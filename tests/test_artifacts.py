@@ -82,3 +82,26 @@ def test_an_annex_goes_beside_the_outermost_result_named_after_the_path_inside_i
     monkeypatch.chdir(tmp_path / "runs")
     assert annex_path("x", "-inspect") == tmp_path / "runs" / "x-inspect"  # a relative path: beside it, absolute
     assert annex_path(".", "-inspect") == tmp_path / "runs-inspect"  # not a result: beside the folder itself
+
+
+def test_a_new_directory_replaces_only_an_empty_one_or_the_callers_own(tmp_path):
+    from rnnforecast.artifacts import new_directory
+    from rnnforecast.errors import RunError
+
+    out = tmp_path / "out"
+    with new_directory(out, "-o") as tmp:  # nothing there: made
+        (tmp / "a.txt").write_text("1")
+    assert (out / "a.txt").read_text() == "1"
+    with pytest.raises(RunError, match="something else is there now"):
+        with new_directory(tmp_path / "missing" / ".." / "out", "-o") as tmp:  # "missing/.." names out
+            (tmp / "b.txt").write_text("2")
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt"]  # kept whole
+    with new_directory(out, "-o", replaceable=lambda p: (p / "a.txt").exists()) as tmp:  # the caller's own
+        (tmp / "c.txt").write_text("3")
+    assert sorted(p.name for p in out.iterdir()) == ["c.txt"]
+    with pytest.raises(ValueError):
+        with new_directory(out, "-o", replaceable=lambda p: True) as tmp:
+            (tmp / "d.txt").write_text("4")
+            raise ValueError("the work failed")
+    assert sorted(p.name for p in out.iterdir()) == ["c.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary left, success or failure

@@ -82,6 +82,30 @@ def test_save_then_load_gives_the_same_forecaster(weather_run, tmp_path):
     assert np.allclose(h.forecast(data)["temp_max"], f.forecast(data)["temp_max"], rtol=1e-5, atol=1e-5)
 
 
+def test_save_writes_only_a_new_directory(weather_run, tmp_path):
+    f = Forecaster.load(weather_run)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.yaml").write_text("my own config\n")
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in weather_run.iterdir())
+    for target, words in (
+        (mine, "already exists and is not empty"),  # a user's folder: its config.yaml is not replaced
+        (weather_run, "already exists and is not empty"),
+        (weather_run / "copy", "lies inside the run"),  # never into a result, new name or not
+        (tmp_path / "copy" / ".." / "mine", "already exists and is not empty"),
+    ):
+        with pytest.raises(RunError) as e:
+            f.save(target)
+        assert words in str(e.value), target
+    assert (mine / "config.yaml").read_text() == "my own config\n" and [p.name for p in mine.iterdir()] == [
+        "config.yaml"
+    ]
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in weather_run.iterdir()) == before
+    (tmp_path / "empty").mkdir()
+    assert f.save(tmp_path / "empty") == tmp_path / "empty" and Forecaster.load(tmp_path / "empty").schema == f.schema
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "mine"]  # no temporary left
+
+
 @pytest.mark.slow
 def test_a_damaged_run_is_refused_with_one_clean_run_error(weather_run, tmp_path):
     run = tmp_path / "run"
