@@ -652,6 +652,7 @@ def schema_of(data: SeriesData, cfg: Config) -> dict:
         "categories": f.categories,
         "frequency": f.frequency,
         "calendar": f.calendar,
+        "zone": f.zone,  # what the zone rule did with UTC offsets ("": none); new data is checked against it
         "median_step_seconds": float(np.median(steps[steps > 0]) / 1e9) if (steps > 0).any() else None,
         "last_timestamp": {s.series: str(t[s.hi - 1]) for s in data.segments},
         "transform": data.transform,

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .data import MAX_ABS, PERIODS, Frame, season_length
+from .errors import DataError
 from .series import Segment, SeriesData, _resolve_transforms, _scaled, assemble, split_rows
 from .transforms import history_rows
 
@@ -56,6 +57,8 @@ class Plan:
         step_ns = _run_step(schema)
         if step_ns is None:
             return None  # no fixed step, or check_step would refuse every request
+        if schema.get("zone", "").endswith("in UTC"):
+            return None  # the run's timestamps were read in UTC; a request's without offsets is warned about
         if d.frequency is None and cfg.model.residual == "seasonal":
             return None  # the season would follow the frequency load_frame infers from a request's few rows
         columns = _source_columns(schema, d.time_column, d.categorical)
@@ -107,9 +110,24 @@ class Plan:
         numbers = _numbers(numbers, len(rows), len(numeric))
         if numbers is None or not all(_plain_text(v) for v in text.values()):
             return None
+        if self._far_outside(numbers, numeric):
+            return None  # forecaster.far_outside_warnings looks at every row: the full path warns
         h = self._history_rows()
         keep = (ends[:, None] - h + np.arange(h)).ravel()  # (S * h,) each item's last h rows
         return times[keep], numbers[keep], {col: np.array(v, dtype=object)[keep] for col, v in text.items()}
+
+    def _far_outside(self, numbers: np.ndarray, numeric: list[str]) -> bool:
+        """Whether a target value of any row lies far outside the training data (``Scaler.far_outside``; no
+        transform and one scaler group here, so a target's model values are its numbers)."""
+        scaler = self.forecaster.scaler
+        for t in self.forecaster.config.data.target:
+            k, c = numeric.index(t), scaler.columns.index(t)
+            try:
+                if scaler.far_outside(scaler.transform(numbers[:, k], 0, [c]), 0, c).any():
+                    return True
+            except DataError:  # beyond float32 once scaled: the full path says so
+                return True
+        return False
 
     def _items_columns(self, items) -> tuple[list[str], list[str]] | None:
         """The features and model columns of ``items``, or None: an item whose first record is no dict with exactly

@@ -366,6 +366,33 @@ def filled_history_warnings(data: SeriesData) -> list[str]:
     ]
 
 
+def new_data_warnings(data: SeriesData, schema: dict) -> list[str]:
+    """What new rows (predict --data, evaluate --data, the API, serve) are warned about once read: timestamps read
+    in another time reference than the run's (``zone_warnings``), values far outside the training data."""
+    return zone_warnings(data.frame.zone, schema, data.frame.path) + far_outside_warnings(data)
+
+
+def zone_warnings(zone: str, schema: dict, path) -> list[str]:
+    """New timestamps read in UTC where the run's were read as written, or the other way round (the zone rule,
+    ``data.zone_rule``): the calendar features and the forecast's timestamps would be shifted by the offset.
+    Runs written before schema.json kept ``zone`` are not checked."""
+    if "zone" not in schema:
+        return []
+    then, now = schema["zone"].endswith("in UTC"), zone.endswith("in UTC")
+    if then == now:
+        return []
+    if then:
+        what = f"the run's timestamps had UTC offsets and were read in UTC ({schema['zone']}); these have none"
+        fix = "give the timestamps with their UTC offsets, as the training data had them, or in UTC"
+    else:
+        what = f"these timestamps are read in UTC ({zone}); the run's were read as written, without offsets"
+        fix = "give the timestamps as the training data had them (local times without an offset)"
+    return [
+        f"warning: {path}: {what}: if one of the two is local time, the calendar features and the forecast's "
+        f"timestamps are shifted by the offset. Fix: {fix}."
+    ]
+
+
 def far_outside_warnings(data: SeriesData) -> list[str]:
     """New data whose targets lie far beyond the training data (``Scaler.far_outside``): one warning per target.
 
@@ -586,7 +613,7 @@ class Forecaster:
             )
         data = build(frame, self.config, scaler=self.scaler, check_splits=False)
         if data_path or table is not None:
-            warnings = warnings + far_outside_warnings(data)
+            warnings = warnings + new_data_warnings(data, self.schema.record)
         return data, warnings
 
     # ------------------------------------------------------------------ forecasts

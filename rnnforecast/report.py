@@ -611,6 +611,12 @@ def _run_answer_first(page: _Page, d: Path, metrics: dict) -> None:
     body = "".join(
         f"<p><strong>{_e(line)}</strong></p>" if i == 0 else f"<p>{_e(line)}</p>" for i, line in enumerate(lines)
     )
+    which = metrics.get("forecast_model") or {}
+    if which.get("final_fit") and "training_rows" in which:  # the scores and the forecast come from two models
+        from .final_fit import summary_line
+
+        said = summary_line(which, (d / "intervals.json").exists())
+        body += f"<p class='note'>{_e(said[0].upper() + said[1:])}.</p>"
     page.section("answer", "Answer", body + (_scores_table(overall) if overall else ""))
     page.section("forecast", "Forecast", _forecast_body(d) + page.figure_of(d / "plots" / "forecast_next.png"))
     intervals = _intervals_body(metrics)

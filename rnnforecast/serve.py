@@ -44,7 +44,7 @@ except ImportError:  # pragma: no cover - the extra declares it
 from . import artifacts
 from .data import SERIES, load_frame
 from .errors import RnnForecastError, RunError
-from .forecaster import filled_history_warnings, new_data_config
+from .forecaster import filled_history_warnings, new_data_config, new_data_warnings
 from .series import build
 from .text import _plain
 
@@ -156,7 +156,7 @@ def forecast(
             fix="pass rows with the same columns as the training data",
         )
     data = build(frame, cfg, scaler=loaded.scaler, check_splits=False)
-    warnings += filled_history_warnings(data)
+    warnings += filled_history_warnings(data) + new_data_warnings(data, run.schema)
     if run.schema.get("calendar") == "steps":  # the note `predict` prints
         warnings.append(
             f"note: rows are steps; future timestamps follow the {run.schema['frequency']!r} calendar "

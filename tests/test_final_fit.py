@@ -53,6 +53,11 @@ def test_the_run_says_which_model_forecasts(final_run):
     assert (run / "heldout" / "model.keras").exists() and not (run / "final-checkpoint").exists()
     saved = yaml_config(run)
     assert saved["training"]["final_fit"] is True
+    page = final_run["dir"] / "page.html"  # the report says it too, in the answer, before the scores table
+    assert run_cli("report", str(run), "-o", str(page)).returncode == 0
+    answer = page.read_text().split("<section id='answer'>")[1].split("</section>")[0]
+    said = "Forecasts come from the final model, trained again on every row (300 rows, "
+    assert said in answer and answer.index(said) < answer.index("<table") and "held-out model&#x27;s" in answer
 
 
 def yaml_config(run):

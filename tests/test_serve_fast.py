@@ -153,6 +153,7 @@ def _dirty():
         "int beyond int64": edit(3, "wind", 10**20),
         "int beyond float64": edit(3, "wind", 10**400),
         "category that reads as a number": edit(4, "weather", "07"),
+        "far outside, in a row before the window": edit(0, "temp_max", 5000.0),  # the full path warns
         "offset": edit(0, "date", "2015-12-12T00:00:00+01:00"),
         "utc z": edit(0, "date", "2015-12-12T00:00:00Z"),
         "compact date": edit(0, "date", "20151212"),
@@ -177,6 +178,17 @@ def test_rows_the_full_path_must_see_are_left_to_it(loaded, case):
     rows = _dirty()[case]
     assert loaded.plan.data([copy.deepcopy(rows)]) is None
     assert fast_path(loaded, [weather_records(20), rows]) is None  # one such item sends the whole batch the full way
+
+
+def test_a_far_outside_value_before_the_window_is_warned_about_by_the_full_path(loaded):
+    rows = _dirty()["far outside, in a row before the window"]
+    _, warnings = serve.forecast(loaded, serve.records_table(copy.deepcopy(rows)), "data")
+    assert [w for w in warnings if "far outside" in w] == [
+        "warning: data: 'temp_max' reaches 5000, far outside what the run was trained on (training mean "
+        f"{loaded.scaler.shift[0][loaded.scaler.columns.index('temp_max')]:.4g}, standard deviation "
+        f"{loaded.scaler.scale[0][loaded.scaler.columns.index('temp_max')]:.4g}): the forecast is an extrapolation. "
+        "Fix: check the data's units (a factor of 1000?), or train on data that covers this range."
+    ]
 
 
 def test_reordered_columns_are_read_by_name_on_the_full_path(loaded):

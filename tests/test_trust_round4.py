@@ -561,3 +561,39 @@ def test_far_outside_means_beyond_the_training_rows_range():
     assert again.far_outside(probe, 0, 0).tolist() == [False, True, False, True]
     old = {k: v for k, v in sc.to_json().items() if k not in ("low", "high")}
     assert Scaler.from_json(old).far_outside(probe, 0, 0).tolist() == [False, True, True, True]  # |z| > 10
+
+
+@pytest.mark.slow
+def test_new_timestamps_read_in_another_time_reference_than_the_runs_are_warned_about(tmp_path):
+    """An hourly Kolkata file (+05:30) is read in UTC; the same rows without their offsets (local wall times) were
+    forecast without a word, every calendar feature 5.5 hours off. schema.json keeps the zone rule's note; predict
+    warns both ways, and says nothing when the new rows are read as the run's were."""
+    path, t = zoned_csv(tmp_path, "kol", "2020-03-01", 24 * 20, "h", "Asia/Kolkata")
+    cfg = config_for(tmp_path, {"path": str(path), "time_features": ["hour_of_day"]})
+    rc, _, err = invoke("train", cfg, "--run-dir", tmp_path / "run", "--quiet")
+    assert rc == 0, err
+    zone = json.loads((tmp_path / "run" / "schema.json").read_text())["zone"]
+    assert zone == "UTC offsets +05:30, not all at local midnight: read in UTC"
+    local = pd.read_csv(path)
+    local["time"] = t.tz_localize(None).strftime("%Y-%m-%d %H:%M:%S")  # the same wall times, offsets cut off
+    local.to_csv(tmp_path / "local.csv", index=False)
+    rc, _, err = invoke("predict", tmp_path / "run", "--data", tmp_path / "local.csv", "-o", tmp_path / "a.csv")
+    assert rc == 0, err
+    assert (
+        f"warning: {tmp_path / 'local.csv'}: the run's timestamps had UTC offsets and were read in UTC ({zone}); "
+        "these have none: if one of the two is local time, the calendar features and the forecast's timestamps are "
+        "shifted by the offset. Fix: give the timestamps with their UTC offsets, as the training data had them, or "
+        "in UTC." in err.splitlines()
+    ), err
+    rc, _, err = invoke("predict", tmp_path / "run", "--data", path, "-o", tmp_path / "b.csv")  # as trained: quiet
+    assert rc == 0 and "warning" not in err and "note: timestamps are UTC" in err, err
+
+    from rnnforecast.forecaster import zone_warnings
+
+    naive = {"zone": ""}  # the other way: the run's timestamps had no offsets, the new ones do
+    (line,) = zone_warnings(zone, naive, "new.csv")
+    assert line.startswith(f"warning: new.csv: these timestamps are read in UTC ({zone}); the run's were read as")
+    assert zone_warnings("", naive, "x") == zone_warnings(zone, {"zone": zone}, "x") == []
+    daily = "UTC offsets +01:00, +02:00, every one at local midnight: local dates kept"
+    assert zone_warnings("", {"zone": daily}, "x") == []  # local dates either way
+    assert zone_warnings(zone, {}, "x") == []  # a run written before schema.json kept the zone
