@@ -160,7 +160,7 @@ def write_report(directory: str | Path, output: str | Path | None = None, force:
     out = Path(output) if output else artifacts.annex_path(d, "-report.html")
     if output or not is_report(out):
         out = artifacts.check_output(out, "--output", force=force)
-    text = render(d, out)
+    text = render(d, out, force)
     try:
         artifacts.write_atomic(out, text)
     except OSError as e:
@@ -233,13 +233,14 @@ def figures_in(d: Path) -> list[Path]:
     return out
 
 
-def render(d: Path, output: Path | None = None) -> str:
-    """The page of ``d``; ``output``: where it will be written (links to per-run pages are relative to it)."""
+def render(d: Path, output: Path | None = None, force: bool = False) -> str:
+    """The page of ``d``; ``output``: where it will be written (links to per-run pages are relative to it, and
+    ``force`` replaces files of other makers at their names too)."""
     kind = kind_of(d)
     pngs = figures_in(d)
     page = _Page(d, pngs)
     if kind == "comparison":
-        title = _comparison_sections(page, d, output)
+        title = _comparison_sections(page, d, output, force)
     elif kind == "tune":
         title = _tune_sections(page, d)
     elif kind == "backtest":
@@ -686,7 +687,7 @@ def _intervals_body(metrics: dict) -> str:
     return note + table + warnings
 
 
-def _run_links(page: _Page, d: Path, record: dict, output: Path | None) -> str:
+def _run_links(page: _Page, d: Path, record: dict, output: Path | None, force: bool = False) -> str:
     """One line per run of a comparison, linking the run's own report page (written now, beside this page:
     ``cmp-report.html`` -> ``cmp-report-<run>.html``; an earlier page of report's there is replaced)."""
     page_path = (output or artifacts.annex_path(d, "-report.html")).absolute()
@@ -699,7 +700,7 @@ def _run_links(page: _Page, d: Path, record: dict, output: Path | None) -> str:
             if not inside or not (run / "metrics.json").is_file():
                 continue
             target = page_path.with_name(f"{page_path.stem}-{artifacts.slug(r['run_dir'])}.html")
-            target = write_report(run, target, force=is_report(target))
+            target = write_report(run, target, force=force or is_report(target))
             page.drop(run)
             href = Path(os.path.relpath(target.absolute(), base)).as_posix()
             mase = r.get("test_mase")
@@ -788,12 +789,12 @@ def _lead_rows(agg: dict, horizon: int) -> list[list]:
     return lead
 
 
-def _comparison_sections(page: _Page, d: Path, output: Path | None) -> str:
+def _comparison_sections(page: _Page, d: Path, output: Path | None, force: bool = False) -> str:
     """The ranking, its plots, links to each run's page, the data and the base config; returns the title."""
     record = _json(d / records.COMPARISON)
     page.section("comparison", "Comparison", _compare_body(record))
     page.figures_section("comparison-plots", "Comparison plots", d / "plots")
-    page.section("runs", "Runs (one page each)", _run_links(page, d, record, output))
+    page.section("runs", "Runs (one page each)", _run_links(page, d, record, output, force))
     first = _first_run(d, record)
     if first is not None:
         page.section("data", "Data", _schema_body(first, d))

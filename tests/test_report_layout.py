@@ -212,3 +212,37 @@ def test_a_compare_report_writes_run_pages_only_inside_the_comparison(weather_ru
     assert r.exit_code == 0, r.output
     page = (tmp_path / "cmp-report.html").read_text()
     assert not list(tmp_path.glob("*outside*.html")) and "outside" not in page.split("<h2>Runs")[-1].split("</ul>")[0]
+
+
+def test_a_compare_reports_run_pages_replace_a_users_file_only_with_force(weather_run, tmp_path):
+    cmp = tmp_path / "cmp"
+    shutil.copytree(weather_run, cmp / "runs" / "gru-seed42")
+    keys = ("params", "seconds_per_epoch", "best_epoch", "val_mse", "test_mse", "test_mae", "test_mase", "test_skill")
+    record = {
+        "name": "c",
+        "cells": ["gru"],
+        "ranking": ["gru"],
+        "seeds": [42],
+        "epochs": 1,
+        "n_test_windows": 1,
+        "baselines": {},
+        "results": {
+            "gru": {
+                "mean": dict.fromkeys(keys, 1.0),
+                "std": dict.fromkeys(keys),
+                "runs": [{"run_dir": "runs/gru-seed42", "seed": 42}],
+            }
+        },
+    }
+    (cmp / "compare.json").write_text(json.dumps(record))
+    mine = tmp_path / "cmp-report-runs-gru-seed42.html"  # a user's file at the run page's name
+    mine.write_text("mine")
+    r = CliRunner().invoke(cli, ["report", str(cmp)])
+    assert r.exit_code == 1 and "already exists" in r.stderr and "--force" in r.stderr
+    assert mine.read_text() == "mine" and not (tmp_path / "cmp-report.html").exists()
+    r = CliRunner().invoke(cli, ["report", str(cmp), "--force"])
+    assert r.exit_code == 0, r.output
+    assert "rnnforecast report" in mine.read_text()[:400]
+    assert "href='cmp-report-runs-gru-seed42.html'" in (tmp_path / "cmp-report.html").read_text()
+    r = CliRunner().invoke(cli, ["report", str(cmp)])  # now both pages are report's own: replaced unasked
+    assert r.exit_code == 0, r.output
