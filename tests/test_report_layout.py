@@ -184,30 +184,22 @@ def test_every_report_kind_shows_verdict_then_forecast_then_config_in_chromium(r
     assert 0 <= at["verdict"] < at["forecast"] < at["config"], at
 
 
+def _write_compare_record(cmp: Path, run_dir: str) -> None:
+    """A comparison's compare.json of one gru run at ``run_dir`` (scores all 1.0), as a user might edit one."""
+    keys = ("params", "seconds_per_epoch", "best_epoch", "val_mse", "test_mse", "test_mae", "test_mase", "test_skill")
+    run = {"mean": dict.fromkeys(keys, 1.0), "std": dict.fromkeys(keys), "runs": [{"run_dir": run_dir, "seed": 42}]}
+    record = {"name": "edited", "cells": ["gru"], "ranking": ["gru"], "seeds": [42], "epochs": 1}
+    record |= {"n_test_windows": 1, "baselines": {}, "results": {"gru": run}}
+    (cmp / "compare.json").write_text(json.dumps(record))
+
+
 def test_a_compare_report_writes_run_pages_only_inside_the_comparison(weather_run, tmp_path):
     outside = tmp_path / "outside"
     shutil.copytree(weather_run, outside)
     (tmp_path / "outside-report.html").unlink(missing_ok=True)
-    keys = ("params", "seconds_per_epoch", "best_epoch", "val_mse", "test_mse", "test_mae", "test_mase", "test_skill")
     cmp = tmp_path / "cmp"
     cmp.mkdir()
-    record = {
-        "name": "edited",
-        "cells": ["gru"],
-        "ranking": ["gru"],
-        "seeds": [42],
-        "epochs": 1,
-        "n_test_windows": 1,
-        "baselines": {},
-        "results": {
-            "gru": {
-                "mean": dict.fromkeys(keys, 1.0),
-                "std": dict.fromkeys(keys),
-                "runs": [{"run_dir": "../outside", "seed": 42}],  # an edited compare.json pointing out of it
-            }
-        },
-    }
-    (cmp / "compare.json").write_text(json.dumps(record))
+    _write_compare_record(cmp, "../outside")  # an edited compare.json pointing out of it
     r = CliRunner().invoke(cli, ["report", str(cmp)])
     assert r.exit_code == 0, r.output
     page = (tmp_path / "cmp-report.html").read_text()
@@ -217,24 +209,7 @@ def test_a_compare_report_writes_run_pages_only_inside_the_comparison(weather_ru
 def test_a_compare_reports_run_pages_replace_a_users_file_only_with_force(weather_run, tmp_path):
     cmp = tmp_path / "cmp"
     shutil.copytree(weather_run, cmp / "runs" / "gru-seed42")
-    keys = ("params", "seconds_per_epoch", "best_epoch", "val_mse", "test_mse", "test_mae", "test_mase", "test_skill")
-    record = {
-        "name": "c",
-        "cells": ["gru"],
-        "ranking": ["gru"],
-        "seeds": [42],
-        "epochs": 1,
-        "n_test_windows": 1,
-        "baselines": {},
-        "results": {
-            "gru": {
-                "mean": dict.fromkeys(keys, 1.0),
-                "std": dict.fromkeys(keys),
-                "runs": [{"run_dir": "runs/gru-seed42", "seed": 42}],
-            }
-        },
-    }
-    (cmp / "compare.json").write_text(json.dumps(record))
+    _write_compare_record(cmp, "runs/gru-seed42")
     mine = tmp_path / "cmp-report-runs-gru-seed42.html"  # a user's file at the run page's name
     mine.write_text("mine")
     r = CliRunner().invoke(cli, ["report", str(cmp)])
