@@ -396,6 +396,29 @@ def inspection_of(run: Path) -> Path | None:
     return legacy if (legacy / INSPECT_RECORD).is_file() else None
 
 
+def _remove_dead_leftovers(out: Path) -> None:
+    """The temporaries ``new_directory`` left for ``out`` in a process killed outright (kill -9): named
+    ``.<out>.<pid>.partial`` or ``.old`` by this tool, their process gone on this machine."""
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.(\d+)\.(?:partial|old)")
+    try:
+        found = [(p, int(m.group(1))) for p in out.parent.iterdir() if (m := pattern.fullmatch(p.name))]
+    except OSError:
+        return
+    for p, pid in found:
+        if pid != os.getpid() and not _alive(pid) and p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
 @contextmanager
 def new_directory(out: Path, option: str, replaceable=None):
     """A temporary directory next to ``out`` to fill; when the block succeeds it becomes ``out``, when it fails it
@@ -403,6 +426,7 @@ def new_directory(out: Path, option: str, replaceable=None):
     it is the command's own (checked at the swap, not trusted from earlier); else a RunError, the result left
     unmade. An unwritable place is a RunError naming the option."""
     out = Path(os.path.abspath(out))  # "a/../b" names b whether or not a exists
+    _remove_dead_leftovers(out)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
     old = out.with_name(f".{out.name}.{os.getpid()}.old")
     try:

@@ -134,3 +134,35 @@ def test_report_shows_the_inspection_of_this_run_only(weather_run, tmp_path):
         assert sorted(inspect_alts) == (
             sorted(f"r-inspect/{p.name}" for p in (tmp_path / "r-inspect").glob("*.png")) if shown else []
         )
+
+
+@pytest.mark.slow
+def test_kill_9_during_inspect_leaves_the_run_whole_and_the_next_inspect_clears_its_temporary(weather_run, tmp_path):
+    """SIGKILL while inspect writes (its temporary ``.r-inspect.<pid>.partial`` holds files) leaves no r-inspect and
+    the run untouched; the next inspect removes the dead process's temporary and writes a whole one."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "r"
+    shutil.copytree(weather_run, run)
+    before = sorted((p.relative_to(run), p.stat().st_mtime_ns) for p in run.rglob("*"))
+    proc = subprocess.Popen([sys.executable, "-m", "rnnforecast", "inspect", str(run)], stderr=subprocess.PIPE)
+    tmp = tmp_path / f".r-inspect.{proc.pid}.partial"
+    deadline = time.monotonic() + 120
+    while not (tmp.is_dir() and any(p.suffix == ".png" for p in tmp.iterdir())):  # mid-write: a plot is there
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "inspect wrote no plot"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert tmp.is_dir() and not (tmp_path / "r-inspect").exists()  # nothing half-written under the real name
+    assert sorted((p.relative_to(run), p.stat().st_mtime_ns) for p in run.rglob("*")) == before
+    result = CliRunner().invoke(cli, ["inspect", str(run)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r", "r-inspect"]  # the dead one's temporary is gone
+    numbers = json.loads((tmp_path / "r-inspect" / "inspect.json").read_text())
+    assert sorted(numbers["files"]) == sorted(p.name for p in (tmp_path / "r-inspect").iterdir())
