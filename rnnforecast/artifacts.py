@@ -327,13 +327,57 @@ def refuse_inside_result(path: Path, option: str) -> None:
 def annex_path(result: str | Path, suffix: str) -> Path:
     """Where a command that reads a result writes by default (``report``, ``inspect``, ``export``): beside the
     outermost result holding it, named after it, never inside one (no result is written into by another command):
-    ``runs/x`` -> ``runs/x-report.html``; a run inside a comparison or tune, ``runs/cmp/a`` -> ``runs/cmp-a-inspect``."""
+    ``runs/x`` -> ``runs/x-report.html``; a run inside a comparison or tune, ``runs/cmp/a`` -> ``runs/cmp-a-inspect``
+    (named from the real path: a link on the way changes nothing)."""
     path = Path(result)
     path = path.resolve() if path.is_symlink() else Path(os.path.abspath(path))  # runs/latest: the run's own name
-    found = outermost_result(path.resolve())
-    depth = len(path.resolve().relative_to(found[0]).parts) if found else 0
-    root = path.parents[depth - 1] if depth else path
-    return root.parent / ("-".join((root.name, *path.parts[len(path.parts) - depth :])) + suffix)
+    real = path.resolve()
+    found = outermost_result(real)
+    if found is not None and found[0] != real:
+        root = found[0]
+        return root.parent / ("-".join((root.name, *real.relative_to(root).parts)) + suffix)
+    return path.parent / (path.name + suffix)
+
+
+def check_output_dir(out: Path, option: str, what: str, own=None, make_parents: bool = False) -> Path:
+    """An output directory (inspect's, export's, ``Forecaster.save``'s), checked before any work: never inside a
+    result, never a link or a file, never a non-empty directory unless ``own(out)`` says it is the command's own
+    earlier output; its folder must exist (``make_parents``: made). Returns ``out`` as an absolute path."""
+    out = Path(os.path.abspath(out))  # "a/../b" names b whether or not a exists
+    refuse_inside_result(out, option)
+    if out.is_symlink():
+        raise RunError(
+            "is a link; an output is never written through one", where=str(out), fix=f"pass {option} a new directory"
+        )
+    if out.exists() and not out.is_dir():
+        raise RunError("is a file, not a directory", where=str(out), fix=f"pass {option} a new directory")
+    if out.is_dir() and any(out.iterdir()) and not (own is not None and own(out)):
+        if own is None:
+            raise RunError(
+                "already exists and is not empty", where=str(out), fix=f"pass {option} with a new or empty directory"
+            )
+        raise RunError(
+            f"holds files {what} did not write; a directory is never merged into or replaced",
+            where=str(out),
+            fix=f"pass {option} a new or empty directory",
+        )
+    folder = next((p for p in out.parents if p.exists() or p.is_symlink()), None)
+    if folder is not None and not folder.is_dir():
+        raise RunError("is not a folder", where=str(folder), fix=f"pass {option} in a folder")
+    if not out.parent.is_dir():
+        if not make_parents:
+            raise RunError(
+                "the folder does not exist",
+                where=str(out.parent),
+                fix=f"create it first (mkdir -p {shlex.quote(str(out.parent))}), or pass {option} in an existing folder",
+            )
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RunError(
+                f"cannot create the folder ({e.strerror or e})", where=str(out.parent), fix=f"pass a writable {option}"
+            ) from None
+    return out
 
 
 def owned_annex(directory: Path, record: str, key: str) -> bool:
@@ -352,33 +396,22 @@ INSPECT_RECORD = "inspect.json"
 
 
 def inspection_dir(run: str | Path, output: str | Path | None) -> Path:
-    """Where ``inspect`` writes: ``output`` or ``<run>-inspect`` beside the run (``annex_path``); refused inside a
-    result, and where something is there that is not an inspection this tool wrote (a directory is never merged)."""
-    out = Path(os.path.abspath(output)) if output else annex_path(run, "-inspect")
-    refuse_inside_result(out, "--output")
-    if out.exists() or out.is_symlink():
-        if not out.is_dir() or out.is_symlink():
-            raise RunError(
-                "--output exists and is not a directory", where=str(out), fix="pass --output a new directory"
-            )
-        if any(out.iterdir()) and not is_inspection(out):
-            raise RunError(
-                "--output holds files inspect did not write; a directory is never merged into or replaced",
-                where=str(out),
-                fix="pass --output a new or empty directory",
-            )
-    elif not out.parent.is_dir():
-        raise RunError(
-            "the folder does not exist",
-            where=str(out.parent),
-            fix=f"create it first (mkdir -p {shlex.quote(str(out.parent))}), or pass --output in an existing folder",
-        )
-    return out
+    """Where ``inspect`` writes: ``output`` or ``<run>-inspect`` beside the run (``annex_path``), checked by
+    ``check_output_dir``; an earlier inspection of this same run there is replaced (``is_inspection_of``)."""
+    out = Path(output) if output else annex_path(run, "-inspect")
+    return check_output_dir(out, "--output", "inspect", own=lambda d: is_inspection_of(d, run))
 
 
-def is_inspection(directory: Path) -> bool:
-    """Whether ``directory`` holds an inspection inspect wrote and nothing else: the one directory it replaces."""
-    return owned_annex(directory, INSPECT_RECORD, "of")
+def is_inspection_of(directory: Path, run: str | Path) -> bool:
+    """Whether ``directory`` holds an inspection of ``run`` that inspect wrote and nothing else: the one directory
+    it replaces (another run's, at a name two runs share, is kept)."""
+    if not owned_annex(directory, INSPECT_RECORD, "of"):
+        return False
+    try:
+        of = json.loads((directory / INSPECT_RECORD).read_text())["of"]
+        return isinstance(of, dict) and of.get("run") == str(Path(run).resolve())
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def inspection_of(run: Path) -> Path | None:

@@ -521,7 +521,7 @@ def init(
 @click.option(
     "--output",
     "-o",
-    type=click.Path(file_okay=False),
+    type=click.Path(),  # a file there: one error line (export.target_dir), not click's usage block
     help="A new or empty directory (default: RUN-export-FORMAT beside RUN).",
 )
 def export(run: str, fmt: str, output: str | None) -> None:

@@ -333,15 +333,11 @@ def build_exported(model, p: Plan):
 
 def target_dir(run_path: Path, fmt: str, output: str | None) -> Path:
     """Where to write: ``-o``, or ``<run>-export-<format>`` beside the run (``artifacts.annex_path``); never into
-    a result, never into an existing non-empty directory."""
-    out = Path(os.path.abspath(output)) if output else artifacts.annex_path(run_path, f"-export-{fmt}")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        what = "is not a directory" if not out.is_dir() else "already exists and is not empty"
-        raise RunError(what, where=str(out), fix="pass -o with a new or empty directory")
-    if out.resolve() == run_path.resolve():
+    a result, a link, a file or a non-empty directory (``artifacts.check_output_dir``), in an existing folder."""
+    out = Path(output) if output else artifacts.annex_path(run_path, f"-export-{fmt}")
+    if Path(os.path.abspath(out)).resolve() == run_path.resolve():
         raise RunError("is the run directory itself", where=str(out), fix="pass -o with a new directory")
-    artifacts.refuse_inside_result(out, "-o")
-    return out
+    return artifacts.check_output_dir(out, "-o", "export")
 
 
 TIME_VALUES = {  # the x in sin/cos(2*pi*x/period), as data.PERIODS computes it from a pandas Timestamp
@@ -389,7 +385,6 @@ def export_run(run_dir: str, fmt: str, output: str | None = None) -> str:
     out = target_dir(run.path, fmt, output)
     if fmt == "onnx" and not _has_onnx_tools():
         raise RunError("ONNX export needs the onnx and tf2onnx packages", fix='pip install "rnnforecast[export]"')
-    out.parent.mkdir(parents=True, exist_ok=True)
     with artifacts.new_directory(out, "-o") as tmp:  # made before the work; an empty out (checked above) replaced
         notes, shapes = _export_into(tmp, run, fmt)
     return "\n".join([*notes, f"exported {fmt} to {out}", *shapes])

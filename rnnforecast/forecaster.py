@@ -528,16 +528,9 @@ class Forecaster:
         Returns the directory.
         """
         d = Path(os.path.abspath(run_dir))  # "a/../b" names b whether or not a exists
-        if d.exists() and (not d.is_dir() or any(d.iterdir())):
-            raise RunError(
-                "is not a directory" if not d.is_dir() else "already exists and is not empty",
-                where=str(d),
-                fix="save into a new or empty directory",
-            )
-        if d.resolve() == (self.run.path.resolve() if self.run else None):
+        if self.run is not None and d.resolve() == self.run.path.resolve():
             raise RunError("is the run this forecaster was loaded from", where=str(d), fix="save into a new directory")
-        artifacts.refuse_inside_result(d, "run_dir")
-        d.parent.mkdir(parents=True, exist_ok=True)
+        d = artifacts.check_output_dir(d, "run_dir", "save", make_parents=True)
         with artifacts.new_directory(d, "run_dir") as tmp:
             self.write_into(tmp)
         return d

@@ -733,7 +733,7 @@ def inspect_run(
     """
     run = artifacts.open_run(run_dir)
     out = artifacts.inspection_dir(run_dir, output)  # refused, and its place made, before the model loads
-    with artifacts.new_directory(out, "--output", artifacts.is_inspection) as tmp:
+    with artifacts.new_directory(out, "--output", lambda d: artifacts.is_inspection_of(d, run.path)) as tmp:
         forecaster = Forecaster.load(run, keras=True)  # inspect reads Keras layers
         data, warnings = forecaster.read_data()
         starts = data.starts(split, stride=1)

@@ -150,16 +150,14 @@ def write_report(directory: str | Path, output: str | Path | None = None, force:
     Args:
         directory: a finished run directory (``rnnforecast train``) or comparison directory (``rnnforecast compare``).
         output: the HTML file; default ``<directory>-report.html`` beside the directory (``artifacts.annex_path``;
-            an earlier report there is replaced); another existing file only with ``force``.
+            an earlier report of the same directory there is replaced); another existing file only with ``force``.
 
     Returns:
         The path written.
     """
     d = Path(directory)
     kind_of(d)  # a damaged or foreign directory is named before any output is checked
-    out = Path(output) if output else artifacts.annex_path(d, "-report.html")
-    if output or not is_report(out):
-        out = artifacts.check_output(out, "--output", force=force)
+    out = page_path(d, Path(output) if output else artifacts.annex_path(d, "-report.html"), force, given=bool(output))
     text = render(d, out, force)
     try:
         artifacts.write_atomic(out, text)
@@ -169,16 +167,37 @@ def write_report(directory: str | Path, output: str | Path | None = None, force:
     return out
 
 
+def page_path(d: Path, out: Path, force: bool, given: bool) -> Path:
+    """``out`` checked as the page of ``d``: a page report wrote of ``d`` before is replaced unasked; any other file
+    there only with ``force`` (``artifacts.check_output``: never inside a result, never a directory)."""
+    if not given and not force and (out.exists() or out.is_symlink()) and not is_report(out, d):
+        raise RunError(
+            "a file report did not write (or wrote of another directory) is at the page's name",
+            where=str(out),
+            fix="pass --force to replace it, or --output another file",
+        )
+    return artifacts.check_output(out, "--output", force=force or (not given and is_report(out, d)))
+
+
 GENERATOR = "<meta name='generator' content='rnnforecast report'>"
 
 
-def is_report(path: Path) -> bool:
-    """Whether ``path`` is a page report wrote (its generator line near the top): the default output replaces it."""
+def source_line(d: Path) -> str:
+    """The head line naming the directory a page is of: ``is_report`` matches it."""
+    return f"<meta name='rnnforecast-of' content='{_e(str(d.resolve()))}'>"
+
+
+def is_report(path: Path, d: Path) -> bool:
+    """Whether ``path`` is a page report wrote of ``d`` (its generator and source lines near the top): the default
+    output replaces it. A link, a FIFO or anything but a regular file never is (and is never opened)."""
+    if path.is_symlink() or not path.is_file():
+        return False
     try:
         with open(path, "rb") as fh:
-            return path.is_file() and not path.is_symlink() and GENERATOR.encode() in fh.read(400)
+            head = fh.read(16384)
     except OSError:
         return False
+    return GENERATOR.encode() in head and source_line(d).encode() in head
 
 
 def kind_of(d: Path) -> str:
@@ -262,7 +281,7 @@ def render(d: Path, output: Path | None = None, force: bool = False) -> str:
     )
     toc = "<nav><ul>" + "".join(f"<li><a href='#{a}'>{_e(t)}</a></li>" for a, t in page.toc) + "</ul></nav>"
     return (
-        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>{GENERATOR}"
+        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>{GENERATOR}{source_line(d)}"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{_e(title)}</title><style>{CSS}</style></head>\n<body><main>\n{head}\n{warnings}{toc}\n"
         + "\n".join(page.parts)
@@ -689,26 +708,29 @@ def _intervals_body(metrics: dict) -> str:
 
 def _run_links(page: _Page, d: Path, record: dict, output: Path | None, force: bool = False) -> str:
     """One line per run of a comparison, linking the run's own report page (written now, beside this page:
-    ``cmp-report.html`` -> ``cmp-report-<run>.html``; an earlier page of report's there is replaced)."""
-    page_path = (output or artifacts.annex_path(d, "-report.html")).absolute()
-    base = page_path.parent
-    items = []
+    ``cmp-report.html`` -> ``cmp-report-<run>.html``; an earlier page of report's of that run there is replaced).
+    Every page's name is checked before any page is written: a refused one leaves none behind."""
+    here = (output or artifacts.annex_path(d, "-report.html")).absolute()
+    pages = []
     for c in record.get("cells", []):
         for r in record["results"][c]["runs"]:
             run = d / r["run_dir"]
             inside = not run.is_symlink() and run.resolve().is_relative_to(d.resolve())  # compare.json may be edited
             if not inside or not (run / "metrics.json").is_file():
                 continue
-            target = page_path.with_name(f"{page_path.stem}-{artifacts.slug(r['run_dir'])}.html")
-            target = write_report(run, target, force=force or is_report(target))
-            page.drop(run)
-            href = Path(os.path.relpath(target.absolute(), base)).as_posix()
-            mase = r.get("test_mase")
-            items.append(
-                f"<li><a href='{_e(href)}'>{_e(r['run_dir'])}</a> ({_e(c)}, seed {_e(r['seed'])}"
-                + (f", MASE {mase:.3f}" if isinstance(mase, (int, float)) else "")
-                + ")</li>"
-            )
+            target = here.with_name(f"{here.stem}-{artifacts.slug(r['run_dir'])}.html")
+            pages.append((c, r, run, page_path(run, target, force, given=False)))
+    items = []
+    for c, r, run, target in pages:
+        write_report(run, target, force=True)  # its name checked above
+        page.drop(run)
+        href = Path(os.path.relpath(target.absolute(), here.parent)).as_posix()
+        mase = r.get("test_mase")
+        items.append(
+            f"<li><a href='{_e(href)}'>{_e(r['run_dir'])}</a> ({_e(c)}, seed {_e(r['seed'])}"
+            + (f", MASE {mase:.3f}" if isinstance(mase, (int, float)) else "")
+            + ")</li>"
+        )
     return (
         "<p class='note'>Each run's forecast, scores, plots and config are on its own page.</p><ul>"
         + "".join(items)

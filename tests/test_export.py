@@ -150,13 +150,13 @@ def test_export_folds_minmax_and_diff_hourly(tmp_path):
 def test_export_refuses_a_non_empty_directory(weather_run, tmp_path):
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "keep.txt").write_text("mine")
-    for target in (tmp_path / "busy", weather_run):
+    for target, said in (
+        (tmp_path / "busy", "already exists and is not empty. Fix: pass -o with a new or empty directory."),
+        (weather_run, "is the run directory itself. Fix: pass -o with a new directory."),
+    ):
         proc = run_cli("export", str(weather_run), "--format", "onnx", "-o", str(target))
         assert proc.returncode == 1
-        assert (
-            proc.stderr.strip()
-            == f"error: {target}: already exists and is not empty. Fix: pass -o with a new or empty directory."
-        )
+        assert proc.stderr.strip() == f"error: {target}: {said}"
     assert (tmp_path / "busy" / "keep.txt").read_text() == "mine"
     assert sorted(p.name for p in weather_run.iterdir() if p.name.startswith("export")) == []
 

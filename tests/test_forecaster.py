@@ -90,7 +90,7 @@ def test_save_writes_only_a_new_directory(weather_run, tmp_path):
     before = sorted((p.name, p.stat().st_mtime_ns) for p in weather_run.iterdir())
     for target, words in (
         (mine, "already exists and is not empty"),  # a user's folder: its config.yaml is not replaced
-        (weather_run, "already exists and is not empty"),
+        (weather_run, "is the run this forecaster was loaded from"),
         (weather_run / "copy", "lies inside the run"),  # never into a result, new name or not
         (tmp_path / "copy" / ".." / "mine", "already exists and is not empty"),
     ):

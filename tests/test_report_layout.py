@@ -213,8 +213,8 @@ def test_a_compare_reports_run_pages_replace_a_users_file_only_with_force(weathe
     mine = tmp_path / "cmp-report-runs-gru-seed42.html"  # a user's file at the run page's name
     mine.write_text("mine")
     r = CliRunner().invoke(cli, ["report", str(cmp)])
-    assert r.exit_code == 1 and "already exists" in r.stderr and "--force" in r.stderr
-    assert mine.read_text() == "mine" and not (tmp_path / "cmp-report.html").exists()
+    assert r.exit_code == 1 and "a file report did not write" in r.stderr and "--force" in r.stderr
+    assert mine.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["cmp", mine.name]
     r = CliRunner().invoke(cli, ["report", str(cmp), "--force"])
     assert r.exit_code == 0, r.output
     assert "rnnforecast report" in mine.read_text()[:400]

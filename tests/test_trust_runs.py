@@ -397,7 +397,7 @@ def test_report_replaces_its_own_page_beside_the_run_without_force_and_no_one_el
     page.write_text("<!DOCTYPE html><html><head><title>my notes on the run</title></head></html>")
     before = snapshot(run)
     rc, _, err = invoke("report", run)
-    clean_error(err, rc, "--output: the file already exists", "--force")
+    clean_error(err, rc, "a file report did not write (or wrote of another directory) is at the page's name", "--force")
     assert page.read_text().startswith("<!DOCTYPE html><html><head><title>my notes")  # a user's page is kept
     rc, out, err = invoke("report", run, "--force")
     assert rc == 0, err
@@ -612,3 +612,75 @@ def test_a_refusal_between_the_lock_and_the_owner_record_waits_for_the_record(tm
     finally:
         late.join()
         holder.close()
+
+
+# --------------------------------------------------------------------------- the annexes beside a result
+
+
+def test_annexes_of_a_run_reached_through_a_link_land_beside_the_real_comparison(tmp_path, sine_run):
+    """A link into a comparison's runs folder (``s -> cmp/runs``) made inspect crash (IndexError) or write one
+    folder above the user's; the annex is named from the real path, beside the comparison."""
+    cmp = tmp_path / "deep" / "cmp"
+    copy_run(sine_run, cmp / "runs" / "gru-seed42")
+    (cmp / "compare.json").write_text("{}")
+    (tmp_path / "s").symlink_to(cmp / "runs", target_is_directory=True)
+    rc, out, err = invoke("report", tmp_path / "s" / "gru-seed42")
+    assert rc == 0, err
+    assert out.strip() == f"report written to {tmp_path / 'deep' / 'cmp-runs-gru-seed42-report.html'}"
+
+
+def test_a_fifo_at_the_pages_name_is_refused_not_opened(tmp_path, sine_run):
+    run = copy_run(sine_run, tmp_path / "run")
+    os.mkfifo(tmp_path / "run-report.html")
+    proc = subprocess.run(
+        [sys.executable, "-m", "rnnforecast", "report", str(run)], capture_output=True, text=True, timeout=60
+    )
+    clean_error(proc.stderr, proc.returncode, "a file report did not write", "--force")
+
+
+def test_two_runs_sharing_an_annex_name_do_not_replace_each_others_inspection(tmp_path, sine_run):
+    """``cmp/runs/a`` and a run named ``cmp-runs-a`` beside it share the name ``cmp-runs-a-inspect``: the second
+    inspect is refused (the inspection there is another run's), and report names its page's source."""
+    cmp = tmp_path / "cmp"
+    copy_run(sine_run, cmp / "runs" / "a")
+    (cmp / "compare.json").write_text("{}")
+    twin = copy_run(sine_run, tmp_path / "cmp-runs-a")
+    rc, _, err = invoke("inspect", cmp / "runs" / "a")
+    assert rc == 0, err
+    first = json.loads((tmp_path / "cmp-runs-a-inspect" / "inspect.json").read_text())
+    assert first["of"]["run"] == str((cmp / "runs" / "a").resolve())
+    rc, _, err = invoke("inspect", twin)
+    clean_error(err, rc, "holds files inspect did not write", "--output")
+    assert json.loads((tmp_path / "cmp-runs-a-inspect" / "inspect.json").read_text()) == first
+    rc, _, err = invoke("report", cmp / "runs" / "a")
+    assert rc == 0, err
+    rc, _, err = invoke("report", twin)  # the page there is the other run's: kept unless --force
+    clean_error(err, rc, "(or wrote of another directory)", "--force")
+
+
+@pytest.mark.parametrize(
+    "output, phrase",
+    [
+        ("{f}/sub/x", "is not a folder"),  # a file on the way
+        ("{t}/missing/x", "the folder does not exist"),  # never made: a typo leaves no stray folder
+        ("{link}", "is a link"),
+        ("{f}", "is a file, not a directory"),
+    ],
+)
+@pytest.mark.parametrize("command", ["inspect", "export"])
+def test_an_output_directory_is_checked_before_any_work(tmp_path, sine_run, command, output, phrase):
+    run = copy_run(sine_run, tmp_path / "run")
+    (tmp_path / "f.txt").write_text("mine")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "lnk").symlink_to(tmp_path / "empty", target_is_directory=True)
+    target = output.format(f=tmp_path / "f.txt", t=tmp_path, link=tmp_path / "lnk")
+    before = snapshot(tmp_path)
+    extra = ["--format", "savedmodel"] if command == "export" else []
+    rc, _, err = invoke(command, run, *extra, "-o", target)
+    clean_error(err, rc, phrase)
+    assert snapshot(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == [
+        "empty",
+        "f.txt",
+        "lnk",
+        "run",
+    ]
