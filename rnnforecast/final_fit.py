@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
+from .many import Task
 from .series import SeriesData, build
 
 HELDOUT = "heldout"  # the held-out model.keras and scaler.json in a run directory
@@ -55,15 +56,56 @@ def refit(cfg: Config, data: SeriesData, epochs: int | list[int], partial: Path,
 
     counts = [epochs] if isinstance(epochs, int) else list(epochs)
     full = build(data.frame, cfg, train_all=True)
-    models, seconds = [], 0.0
-    for i, n in enumerate(counts):
-        member_cfg = cfg if i == 0 else cfg.replace(**{"seed": cfg.seed + i})
-        model, s = _refit_one(member_cfg, full, n, partial / checkpoint_name(i), quiet, len(counts))
-        models.append(model)
-        seconds += s
-    if len(models) == 1:
-        return FinalFit(models[0], full, counts[0], seconds)
+    if len(counts) == 1:
+        model, seconds = _refit_one(cfg, full, counts[0], partial / CHECKPOINT, quiet, 1)
+        return FinalFit(model, full, counts[0], seconds)
+    models, seconds = _refit_members(cfg, full, counts, partial, quiet)
     return FinalFit(Ensemble(models), full, counts[0], seconds, counts)
+
+
+def _refit_members(cfg: Config, full: SeriesData, counts: list[int], partial: Path, quiet: bool):
+    """A seed ensemble's members on every row: member 0 here; the others here after it, or, with
+    ``runtime.workers`` > 1, in ``workers - 1`` local worker processes meanwhile (as ``pipeline.fit_ensemble``
+    trains them). Same seeds, same numbers either way; each resumes its own checkpoint. ``(models, seconds)``."""
+    import contextlib
+
+    from .errors import TrainingError
+    from .executor import WorkerDied
+    from .many import Many
+    from .pipeline import _say
+
+    n = len(counts)
+    pool = None
+    if cfg.runtime.workers > 1:
+        from .executor import LocalExecutor
+
+        pool = LocalExecutor(min(cfg.runtime.workers - 1, n - 1))
+        _say(f"final fit of ensemble members 2..{n} in {pool.workers} worker process(es)")
+    tasks = [
+        FinalMember(
+            label=f"the final fit of ensemble member {i + 1}",
+            out=partial,
+            seed=cfg.seed + i,
+            cfg=cfg,
+            full=full,
+            i=i,
+            epochs=counts[i],
+            quiet=quiet or pool is not None,  # lines of parallel members would interleave
+            n_members=n,
+        )
+        for i in range(1, n)
+    ]
+    with pool or contextlib.nullcontext(), Many(tasks, pool) as many:  # Ctrl-C stops the workers
+        model, seconds = _refit_one(cfg, full, counts[0], partial / CHECKPOINT, quiet, n)
+        try:
+            others = many.results()
+        except WorkerDied as e:
+            raise TrainingError(
+                str(e),
+                where=str(partial),
+                fix="train again (it resumes); with runtime.workers: 1 the members train here",
+            ) from None
+    return [model, *(m["model"] for m in others)], seconds + sum(m["seconds"] for m in others)
 
 
 def checkpoint_name(i: int) -> str:
@@ -118,6 +160,44 @@ def summary_line(rec: dict, intervals: bool) -> str:
             f"rows, {' / '.join(map(str, members))} epochs)"
         )
     return f"forecasts come from {what}; the scores above are the held-out model's (heldout/){bands}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinalMember(Task):
+    """Member ``i`` (1..N-1) of a seed ensemble trained again on every row (``full``) for ``epochs`` epochs with
+    seed ``cfg.seed + i``, resuming ``final-checkpoint-<i>`` of the run directory ``out``; the model goes back to the
+    driver through ``final-checkpoint-<i>/final.keras`` (the run keeps it as ``members/<i>.keras``)."""
+
+    cfg: Config
+    full: SeriesData
+    i: int
+    epochs: int
+    quiet: bool
+    n_members: int
+
+    def run(self) -> dict:
+        from . import backend
+
+        backend.activate(self.cfg.runtime.backend)  # a no-op here; a worker process chooses its backend
+        member_cfg = self.cfg.replace(**{"seed": self.seed})
+        model, seconds = _refit_one(member_cfg, self.full, self.epochs, self._checkpoint, self.quiet, self.n_members)
+        return {"model": model, "seconds": seconds}
+
+    @property
+    def _checkpoint(self) -> Path:
+        return self.out / checkpoint_name(self.i)
+
+    def to_driver(self, result: dict) -> dict:
+        from . import artifacts
+
+        self._checkpoint.mkdir(parents=True, exist_ok=True)  # an epoch-0 member made none
+        artifacts.save_model(result["model"], self._checkpoint / "final.keras")
+        return {"seconds": result["seconds"]}
+
+    def from_worker(self, result: dict) -> dict:
+        from . import artifacts
+
+        return {"model": artifacts.load_model(self._checkpoint / "final.keras"), **result}
 
 
 def save_heldout(partial: Path, model, data: SeriesData, n_members: int = 1) -> None:

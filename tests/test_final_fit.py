@@ -227,6 +227,13 @@ def test_kill_9_during_an_ensemble_members_final_fit_resumes_to_the_same_run(tmp
     assert (run / "metrics.json").read_bytes() == (tmp_path / "whole" / "metrics.json").read_bytes()
     assert not [p.name for p in run.iterdir() if "checkpoint" in p.name]
 
+    # with two workers member 2's final fit runs in a worker process beside member 1's: the same numbers
+    two = run_cli("train", str(config), "--run-dir", str(tmp_path / "two"), "--set", "runtime.workers=2")
+    assert two.returncode == 0, two.stderr
+    assert "final fit of ensemble members 2..2 in 1 worker process(es)" in two.stderr, two.stderr
+    assert (tmp_path / "two" / "forecast.csv").read_bytes() == (tmp_path / "whole" / "forecast.csv").read_bytes()
+    assert not [p.name for p in (tmp_path / "two").iterdir() if "checkpoint" in p.name]
+
 
 def test_an_ensemble_without_final_fit_keeps_its_heldout_members(tmp_path):
     sine_frame(300, seed=3).to_csv(tmp_path / "sine.csv", index=False)
