@@ -270,12 +270,24 @@ def outermost_result(path: Path) -> tuple[Path, str] | None:
     return found
 
 
+def check_name(path: Path, option: str) -> None:
+    """A RunError when ``path``'s last name is longer than a file name may be (a long run's name plus a suffix)."""
+    n = len(os.fsencode(path.name))
+    if n > fsio.NAME_MAX:
+        raise RunError(
+            f"the name {path.name[:24]}... is {n} bytes, longer than a file name may be ({fsio.NAME_MAX})",
+            where=str(path.parent),
+            fix=f"pass {option} with a shorter name",
+        )
+
+
 def check_output(path: str | Path, option: str, suffix: str | None = None, force: bool = False) -> Path:
     """An output file the user named: refused when it lies inside a result rnnforecast wrote (``RUN/model.keras``,
     ``BT/folds/00/x.csv``; any run's, backtest's, comparison's or tune's, finished or not, at any depth), lacks
     ``suffix``, or already exists and ``force`` (the command's ``--force``) was not given: rnnforecast cannot know
     who made a file that is there, so it replaces none unasked. Returns the path."""
     p = Path(path)
+    check_name(p, option)
     if p.is_dir():  # never replaced, --force or not (click's own check printed its usage block, exit 2)
         raise RunError(
             f"{option} names a directory; it takes a file",
@@ -330,7 +342,7 @@ def annex_path(result: str | Path, suffix: str) -> Path:
     ``runs/x`` -> ``runs/x-report.html``; a run inside a comparison or tune, ``runs/cmp/a`` -> ``runs/cmp-a-inspect``
     (named from the real path: a link on the way changes nothing)."""
     path = Path(result)
-    path = path.resolve() if path.is_symlink() else Path(os.path.abspath(path))  # runs/latest: the run's own name
+    path = path.resolve() if path.is_symlink() else fsio.absolute(path)  # runs/latest: the run's own name
     real = path.resolve()
     found = outermost_result(real)
     if found is not None and found[0] != real:
@@ -343,7 +355,8 @@ def check_output_dir(out: Path, option: str, what: str, own=None, make_parents: 
     """An output directory (inspect's, export's, ``Forecaster.save``'s), checked before any work: never inside a
     result, never a link or a file, never a non-empty directory unless ``own(out)`` says it is the command's own
     earlier output; its folder must exist (``make_parents``: made). Returns ``out`` as an absolute path."""
-    out = Path(os.path.abspath(out))  # "a/../b" names b whether or not a exists
+    out = fsio.absolute(out)
+    check_name(out, option)
     refuse_inside_result(out, option)
     if out.is_symlink():
         raise RunError(
@@ -399,6 +412,15 @@ def inspection_dir(run: str | Path, output: str | Path | None) -> Path:
     """Where ``inspect`` writes: ``output`` or ``<run>-inspect`` beside the run (``annex_path``), checked by
     ``check_output_dir``; an earlier inspection of this same run there is replaced (``is_inspection_of``)."""
     out = Path(output) if output else annex_path(run, "-inspect")
+    check_name(out, "--output")
+    if out.is_dir() and not out.is_symlink() and owned_annex(out, INSPECT_RECORD, "of"):
+        if not is_inspection_of(out, run):  # two runs whose annexes share a name (runs/cmp/a and runs/cmp-a)
+            of = json.loads((out / INSPECT_RECORD).read_text()).get("of") or {}
+            raise RunError(
+                f"holds the inspection of another run ({of.get('run', '?')}); it is kept",
+                where=str(out),
+                fix="pass --output a new or empty directory",
+            )
     return check_output_dir(out, "--output", "inspect", own=lambda d: is_inspection_of(d, run))
 
 
@@ -430,15 +452,15 @@ def inspection_of(run: Path) -> Path | None:
 
 
 def _remove_dead_leftovers(out: Path) -> None:
-    """The temporaries ``new_directory`` left for ``out`` in a process killed outright (kill -9): named
-    ``.<out>.<pid>.partial`` or ``.old`` by this tool, their process gone on this machine."""
-    pattern = re.compile(rf"\.{re.escape(out.name)}\.(\d+)\.(?:partial|old)")
+    """The temporaries ``new_directory`` left for ``out`` in a process killed outright (kill -9): the names
+    ``fsio.temporary_name`` gives ``out`` (and its ``.old``) with another process's id, that process gone."""
     try:
-        found = [(p, int(m.group(1))) for p in out.parent.iterdir() if (m := pattern.fullmatch(p.name))]
+        found = [(p, int(m.group(1))) for p in out.parent.iterdir() if (m := re.match(r"\.(\d+)\.", p.name))]
     except OSError:
         return
     for p, pid in found:
-        if pid != os.getpid() and not _alive(pid) and p.is_dir() and not p.is_symlink():
+        mine = {fsio.temporary_name(q, pid).name for q in (out, out.with_name(out.name + ".old"))}
+        if p.name in mine and pid != os.getpid() and not _alive(pid) and p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)
 
 
@@ -458,10 +480,9 @@ def new_directory(out: Path, option: str, replaceable=None):
     is removed. What is at ``out`` then is replaced only when it is an empty directory or ``replaceable(out)`` says
     it is the command's own (checked at the swap, not trusted from earlier); else a RunError, the result left
     unmade. An unwritable place is a RunError naming the option."""
-    out = Path(os.path.abspath(out))  # "a/../b" names b whether or not a exists
+    out = fsio.absolute(out)
     _remove_dead_leftovers(out)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    old = out.with_name(f".{out.name}.{os.getpid()}.old")
+    tmp, old = fsio.temporary_name(out), fsio.temporary_name(out.with_name(out.name + ".old"))
     try:
         tmp.mkdir()
     except OSError as e:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, artifacts, backend, transforms
+from . import __version__, artifacts, backend, fsio, transforms
 from .data import PERIODS
 from .errors import RunError
 from .framing import EPS
@@ -335,7 +335,7 @@ def target_dir(run_path: Path, fmt: str, output: str | None) -> Path:
     """Where to write: ``-o``, or ``<run>-export-<format>`` beside the run (``artifacts.annex_path``); never into
     a result, a link, a file or a non-empty directory (``artifacts.check_output_dir``), in an existing folder."""
     out = Path(output) if output else artifacts.annex_path(run_path, f"-export-{fmt}")
-    if Path(os.path.abspath(out)).resolve() == run_path.resolve():
+    if fsio.absolute(out).resolve() == run_path.resolve():
         raise RunError("is the run directory itself", where=str(out), fix="pass -o with a new directory")
     return artifacts.check_output_dir(out, "-o", "export")
 

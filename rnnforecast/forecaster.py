@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import artifacts, backend, metrics, windows
+from . import artifacts, backend, fsio, metrics, windows
 from . import final_fit as FF
 from . import intervals as I
 from . import short_series as SS
@@ -527,7 +526,7 @@ class Forecaster:
         result rnnforecast wrote): all at once (a failure leaves nothing), so that ``Forecaster.load`` opens it.
         Returns the directory.
         """
-        d = Path(os.path.abspath(run_dir))  # "a/../b" names b whether or not a exists
+        d = fsio.absolute(run_dir)
         if self.run is not None and d.resolve() == self.run.path.resolve():
             raise RunError("is the run this forecaster was loaded from", where=str(d), fix="save into a new directory")
         d = artifacts.check_output_dir(d, "run_dir", "save", make_parents=True)

@@ -7,6 +7,7 @@ reader sees the old file or the new one, never half of one, and an interrupted w
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -15,11 +16,26 @@ from pathlib import Path
 
 from .masking import mask_secrets, masked
 
+NAME_MAX = 255  # bytes in one file name (Linux, macOS, Windows alike)
 
-def temporary_name(path: Path) -> Path:
-    """The one temporary name of the package: hidden, this process's id, and ``path``'s own suffix (Keras and
-    matplotlib pick the format from it)."""
-    return path.with_name(f".{os.getpid()}.{path.name}")
+
+def temporary_name(path: Path, pid: int | None = None) -> Path:
+    """The one temporary name of the package: hidden, this process's id (or ``pid``'s), and ``path``'s own suffix
+    (Keras and matplotlib pick the format from it); for a name too long to take the prefix, a digest of it stands in
+    (a legal final name always has a legal temporary)."""
+    pid = os.getpid() if pid is None else pid
+    name = f".{pid}.{path.name}"
+    if len(os.fsencode(name)) > NAME_MAX:
+        digest = hashlib.sha256(os.fsencode(path.name)).hexdigest()[:24]
+        name = f".{pid}.{digest}{path.suffix if len(os.fsencode(path.suffix)) < 64 else ''}"
+    return path.with_name(name)
+
+
+def absolute(path: str | Path) -> Path:
+    """``path`` made absolute as the system will read it: ``a/../b`` is ``b`` (whether or not ``a`` exists), but after
+    a link (``link/../b``) the ``..`` is taken from where the link points; other links are kept as typed."""
+    path = Path(path)
+    return Path(os.path.realpath(path)) if ".." in path.parts else Path(os.path.abspath(path))
 
 
 @contextmanager

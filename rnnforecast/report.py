@@ -170,6 +170,7 @@ def write_report(directory: str | Path, output: str | Path | None = None, force:
 def page_path(d: Path, out: Path, force: bool, given: bool) -> Path:
     """``out`` checked as the page of ``d``: a page report wrote of ``d`` before is replaced unasked; any other file
     there only with ``force`` (``artifacts.check_output``: never inside a result, never a directory)."""
+    artifacts.check_name(out, "--output")
     if not given and not force and (out.exists() or out.is_symlink()) and not is_report(out, d):
         raise RunError(
             "a file report did not write (or wrote of another directory) is at the page's name",

@@ -34,3 +34,16 @@ def test_one_json_convention_for_nan_and_numpy_numbers(tmp_path):
     with pytest.raises(ValueError):  # a NaN that skipped plain() is an error, never a bare NaN in the file
         fsio.write_json(tmp_path / "e.json", {"a": math.nan})
     assert not (tmp_path / "e.json").exists()
+
+
+def test_a_legal_name_always_has_a_legal_temporary(tmp_path):
+    from rnnforecast.fsio import NAME_MAX, temporary_name
+
+    short = tmp_path / "forecast.csv"
+    assert temporary_name(short, 123).name == ".123.forecast.csv"
+    for n in (NAME_MAX - 8, NAME_MAX):  # the pid prefix would push these past the limit
+        long = tmp_path / ("x" * (n - 5) + ".html")
+        tmp = temporary_name(long, 4194304)
+        assert len(tmp.name.encode()) <= NAME_MAX and tmp.name.startswith(".4194304.") and tmp.suffix == ".html"
+        tmp.write_text("ok")  # the system takes it
+    assert temporary_name(long, 1) != temporary_name(tmp_path / ("y" * (NAME_MAX - 5) + ".html"), 1)

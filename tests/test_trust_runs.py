@@ -650,7 +650,7 @@ def test_two_runs_sharing_an_annex_name_do_not_replace_each_others_inspection(tm
     first = json.loads((tmp_path / "cmp-runs-a-inspect" / "inspect.json").read_text())
     assert first["of"]["run"] == str((cmp / "runs" / "a").resolve())
     rc, _, err = invoke("inspect", twin)
-    clean_error(err, rc, "holds files inspect did not write", "--output")
+    clean_error(err, rc, f"holds the inspection of another run ({(cmp / 'runs' / 'a').resolve()})", "--output")
     assert json.loads((tmp_path / "cmp-runs-a-inspect" / "inspect.json").read_text()) == first
     rc, _, err = invoke("report", cmp / "runs" / "a")
     assert rc == 0, err
@@ -684,3 +684,33 @@ def test_an_output_directory_is_checked_before_any_work(tmp_path, sine_run, comm
         "lnk",
         "run",
     ]
+
+
+def test_long_run_names_get_one_line_or_a_legal_annex(tmp_path, sine_run):
+    """A 250-byte run name plus "-report.html" is no legal file name: one error line (it was an internal error,
+    OSError ENAMETOOLONG); a 235-byte one has legal annex names, and the temporaries beside them are legal too (its
+    inspect said "cannot create ... (File name too long)": the hidden temporary's prefix made the name too long)."""
+    long_run = copy_run(sine_run, tmp_path / ("L" * 250))
+    for args in (["report", long_run], ["inspect", long_run], ["export", long_run, "--format", "savedmodel"]):
+        rc, _, err = invoke(*args)
+        clean_error(err, rc, "bytes, longer than a file name may be (255)", "with a shorter name")
+    run = copy_run(sine_run, tmp_path / ("M" * 235))
+    for args in (["report", run], ["inspect", run]):
+        rc, _, err = invoke(*args)
+        assert rc == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [long_run.name, run.name, run.name + "-report.html", run.name + "-inspect"]
+    )
+
+
+def test_dotdot_after_a_link_is_read_as_the_system_reads_it(tmp_path, sine_run):
+    """``q/lnk/../b`` is the folder above where lnk points: its report goes beside that real run (it went to
+    ``q/b-report.html``, beside a run that is not there)."""
+    copy_run(sine_run, tmp_path / "real" / "a")
+    copy_run(sine_run, tmp_path / "real" / "b")
+    (tmp_path / "q").mkdir()
+    (tmp_path / "q" / "lnk").symlink_to(tmp_path / "real" / "a", target_is_directory=True)
+    rc, out, err = invoke("report", tmp_path / "q" / "lnk" / ".." / "b")
+    assert rc == 0, err
+    assert out.strip() == f"report written to {tmp_path / 'real' / 'b-report.html'}"
+    assert sorted(p.name for p in (tmp_path / "q").iterdir()) == ["lnk"]
