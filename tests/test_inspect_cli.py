@@ -138,7 +138,7 @@ def test_report_shows_the_inspection_of_this_run_only(weather_run, tmp_path):
 
 @pytest.mark.slow
 def test_kill_9_during_inspect_leaves_the_run_whole_and_the_next_inspect_clears_its_temporary(weather_run, tmp_path):
-    """SIGKILL while inspect writes (its temporary ``.r-inspect.<pid>.partial`` holds files) leaves no r-inspect and
+    """SIGKILL while inspect writes (its temporary ``.<pid>.r-inspect`` holds files) leaves no r-inspect and
     the run untouched; the next inspect removes the dead process's temporary and writes a whole one."""
     import os
     import shutil
@@ -151,7 +151,7 @@ def test_kill_9_during_inspect_leaves_the_run_whole_and_the_next_inspect_clears_
     shutil.copytree(weather_run, run)
     before = sorted((p.relative_to(run), p.stat().st_mtime_ns) for p in run.rglob("*"))
     proc = subprocess.Popen([sys.executable, "-m", "rnnforecast", "inspect", str(run)], stderr=subprocess.PIPE)
-    tmp = tmp_path / f".r-inspect.{proc.pid}.partial"
+    tmp = tmp_path / f".{proc.pid}.r-inspect"
     deadline = time.monotonic() + 120
     while not (tmp.is_dir() and any(p.suffix == ".png" for p in tmp.iterdir())):  # mid-write: a plot is there
         assert proc.poll() is None, proc.stderr.read().decode()
