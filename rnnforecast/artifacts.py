@@ -397,7 +397,7 @@ def owned_annex(directory: Path, record: str, key: str) -> bool:
     """Whether ``directory`` is an annex this tool wrote (its ``record`` JSON file has ``key``) holding nothing but
     that record and PNG images, so a command may replace it with a new one of its own."""
     try:
-        names = [p for p in directory.iterdir()]
+        names = list(directory.iterdir())
         if not all(p.is_file() and not p.is_symlink() and (p.name == record or p.suffix == ".png") for p in names):
             return False
         return key in json.loads((directory / record).read_text())
