@@ -184,10 +184,11 @@ def test_every_report_kind_shows_verdict_then_forecast_then_config_in_chromium(r
     assert 0 <= at["verdict"] < at["forecast"] < at["config"], at
 
 
-def _write_compare_record(cmp: Path, run_dir: str) -> None:
-    """A comparison's compare.json of one gru run at ``run_dir`` (scores all 1.0), as a user might edit one."""
+def _write_compare_record(cmp: Path, *run_dirs: str) -> None:
+    """A comparison's compare.json of gru runs at ``run_dirs`` (scores all 1.0), as a user might edit one."""
     keys = ("params", "seconds_per_epoch", "best_epoch", "val_mse", "test_mse", "test_mae", "test_mase", "test_skill")
-    run = {"mean": dict.fromkeys(keys, 1.0), "std": dict.fromkeys(keys), "runs": [{"run_dir": run_dir, "seed": 42}]}
+    runs = [{"run_dir": d, "seed": 42} for d in run_dirs]
+    run = {"mean": dict.fromkeys(keys, 1.0), "std": dict.fromkeys(keys), "runs": runs}
     record = {"name": "edited", "cells": ["gru"], "ranking": ["gru"], "seeds": [42], "epochs": 1}
     record |= {"n_test_windows": 1, "baselines": {}, "results": {"gru": run}}
     (cmp / "compare.json").write_text(json.dumps(record))
@@ -209,8 +210,9 @@ def test_a_compare_report_writes_run_pages_only_inside_the_comparison(weather_ru
 def test_a_compare_reports_run_pages_replace_a_users_file_only_with_force(weather_run, tmp_path):
     cmp = tmp_path / "cmp"
     shutil.copytree(weather_run, cmp / "runs" / "gru-seed42")
-    _write_compare_record(cmp, "runs/gru-seed42")
-    mine = tmp_path / "cmp-report-runs-gru-seed42.html"  # a user's file at the run page's name
+    shutil.copytree(weather_run, cmp / "runs" / "gru-seed43")
+    _write_compare_record(cmp, "runs/gru-seed42", "runs/gru-seed43")
+    mine = tmp_path / "cmp-report-runs-gru-seed43.html"  # a user's file at the second run page's name
     mine.write_text("mine")
     r = CliRunner().invoke(cli, ["report", str(cmp)])
     assert r.exit_code == 1 and "a file report did not write" in r.stderr and "--force" in r.stderr
@@ -218,6 +220,7 @@ def test_a_compare_reports_run_pages_replace_a_users_file_only_with_force(weathe
     r = CliRunner().invoke(cli, ["report", str(cmp), "--force"])
     assert r.exit_code == 0, r.output
     assert "rnnforecast report" in mine.read_text()[:400]
-    assert "href='cmp-report-runs-gru-seed42.html'" in (tmp_path / "cmp-report.html").read_text()
+    page = (tmp_path / "cmp-report.html").read_text()
+    assert "href='cmp-report-runs-gru-seed42.html'" in page and "href='cmp-report-runs-gru-seed43.html'" in page
     r = CliRunner().invoke(cli, ["report", str(cmp)])  # now both pages are report's own: replaced unasked
     assert r.exit_code == 0, r.output
