@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
-from .many import Task
 from .series import SeriesData, build
 
 HELDOUT = "heldout"  # the held-out model.keras and scaler.json in a run directory
@@ -57,7 +56,7 @@ def refit(cfg: Config, data: SeriesData, epochs: int | list[int], partial: Path,
     counts = [epochs] if isinstance(epochs, int) else list(epochs)
     full = build(data.frame, cfg, train_all=True)
     if len(counts) == 1:
-        model, seconds = _refit_one(cfg, full, counts[0], partial / CHECKPOINT, quiet, 1)
+        model, seconds = refit_one(cfg, full, counts[0], partial / CHECKPOINT, quiet, 1)
         return FinalFit(model, full, counts[0], seconds)
     models, seconds = _refit_members(cfg, full, counts, partial, quiet)
     return FinalFit(Ensemble(models), full, counts[0], seconds, counts)
@@ -72,7 +71,7 @@ def _refit_members(cfg: Config, full: SeriesData, counts: list[int], partial: Pa
     from .errors import TrainingError
     from .executor import WorkerDied
     from .many import Many
-    from .pipeline import _say
+    from .pipeline import FinalMember, _say  # a task class lives with the others; predict never imports it
 
     n = len(counts)
     pool = None
@@ -96,7 +95,7 @@ def _refit_members(cfg: Config, full: SeriesData, counts: list[int], partial: Pa
         for i in range(1, n)
     ]
     with pool or contextlib.nullcontext(), Many(tasks, pool) as many:  # Ctrl-C stops the workers
-        model, seconds = _refit_one(cfg, full, counts[0], partial / CHECKPOINT, quiet, n)
+        model, seconds = refit_one(cfg, full, counts[0], partial / CHECKPOINT, quiet, n)
         try:
             others = many.results()
         except WorkerDied as e:
@@ -113,7 +112,7 @@ def checkpoint_name(i: int) -> str:
     return CHECKPOINT if i == 0 else f"{CHECKPOINT}-{i}"
 
 
-def _refit_one(cfg: Config, full: SeriesData, epochs: int, ckpt: Path, quiet: bool, n_members: int):
+def refit_one(cfg: Config, full: SeriesData, epochs: int, ckpt: Path, quiet: bool, n_members: int):
     """One model on every row: ``(model, seconds)``."""
     from .pipeline import fit_model, new_model  # the one training step; pipeline imports this module
 
@@ -160,44 +159,6 @@ def summary_line(rec: dict, intervals: bool) -> str:
             f"rows, {' / '.join(map(str, members))} epochs)"
         )
     return f"forecasts come from {what}; the scores above are the held-out model's (heldout/){bands}"
-
-
-@dataclass(frozen=True, kw_only=True)
-class FinalMember(Task):
-    """Member ``i`` (1..N-1) of a seed ensemble trained again on every row (``full``) for ``epochs`` epochs with
-    seed ``cfg.seed + i``, resuming ``final-checkpoint-<i>`` of the run directory ``out``; the model goes back to the
-    driver through ``final-checkpoint-<i>/final.keras`` (the run keeps it as ``members/<i>.keras``)."""
-
-    cfg: Config
-    full: SeriesData
-    i: int
-    epochs: int
-    quiet: bool
-    n_members: int
-
-    def run(self) -> dict:
-        from . import backend
-
-        backend.activate(self.cfg.runtime.backend)  # a no-op here; a worker process chooses its backend
-        member_cfg = self.cfg.replace(**{"seed": self.seed})
-        model, seconds = _refit_one(member_cfg, self.full, self.epochs, self._checkpoint, self.quiet, self.n_members)
-        return {"model": model, "seconds": seconds}
-
-    @property
-    def _checkpoint(self) -> Path:
-        return self.out / checkpoint_name(self.i)
-
-    def to_driver(self, result: dict) -> dict:
-        from . import artifacts
-
-        self._checkpoint.mkdir(parents=True, exist_ok=True)  # an epoch-0 member made none
-        artifacts.save_model(result["model"], self._checkpoint / "final.keras")
-        return {"seconds": result["seconds"]}
-
-    def from_worker(self, result: dict) -> dict:
-        from . import artifacts
-
-        return {"model": artifacts.load_model(self._checkpoint / "final.keras"), **result}
 
 
 def save_heldout(partial: Path, model, data: SeriesData, n_members: int = 1) -> None:

@@ -392,6 +392,38 @@ class Member(Task):
         return {"model": artifacts.load_model(artifacts.member_path(self.out, self.i)), **result}
 
 
+@dataclass(frozen=True, kw_only=True)
+class FinalMember(Task):
+    """Member ``i`` (1..N-1) of a seed ensemble trained again on every row (``full``) for ``epochs`` epochs with
+    seed ``cfg.seed + i``, resuming ``final-checkpoint-<i>`` of the run directory ``out``; the model goes back to the
+    driver through ``final-checkpoint-<i>/final.keras`` (the run keeps it as ``members/<i>.keras``)."""
+
+    cfg: Config
+    full: SeriesData
+    i: int
+    epochs: int
+    quiet: bool
+    n_members: int
+
+    def run(self) -> dict:
+        backend.activate(self.cfg.runtime.backend)  # a no-op here; a worker process chooses its backend
+        member_cfg = self.cfg.replace(**{"seed": self.seed})
+        model, seconds = FF.refit_one(member_cfg, self.full, self.epochs, self._checkpoint, self.quiet, self.n_members)
+        return {"model": model, "seconds": seconds}
+
+    @property
+    def _checkpoint(self) -> Path:
+        return self.out / FF.checkpoint_name(self.i)
+
+    def to_driver(self, result: dict) -> dict:
+        self._checkpoint.mkdir(parents=True, exist_ok=True)  # an epoch-0 member made none
+        artifacts.save_model(result["model"], self._checkpoint / "final.keras")
+        return {"seconds": result["seconds"]}
+
+    def from_worker(self, result: dict) -> dict:
+        return {"model": artifacts.load_model(self._checkpoint / "final.keras"), **result}
+
+
 def _resumed_model(checkpoint_dir: Path, cfg: Config, state: dict):
     model = artifacts.load_model_compiled(checkpoint_dir / state.get("model", "model.keras"), model_quantiles(cfg))
     _say(f"resuming from epoch {state['epoch'] + 1} of {cfg.training.epochs}")
