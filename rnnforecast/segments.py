@@ -39,6 +39,22 @@ class SegmentSpec:
     activation: str = "tanh"
     recurrent_activation: str = "sigmoid"
     reset_after: bool = True
+    encoder_context: bool = True  # the segment embedding reads the context columns too (False: values only, as SegRNN)
+    decoder_input: str = "sum"  # "sum": position + context embedding; "concat": [position | context] halves (SegRNN)
+    init: str = "keras"  # "keras": Glorot, orthogonal, zero biases; "torch": PyTorch's U(+-1/sqrt(fan_in)), biases too
+
+    @property
+    def n_embedded(self) -> int:
+        """Input columns a segment's embedding reads (the context's one-hot left out unless ``encoder_context``)."""
+        return self.n_inputs if self.encoder_context else self.n_inputs - self.context
+
+    @property
+    def halves(self) -> tuple[int, int]:
+        """Widths of the decoder input's position and context parts (``concat``: D // 2 and the rest)."""
+        d = self.units[0]
+        if self.context and self.decoder_input == "concat":
+            return d // 2, d - d // 2
+        return d, d
 
     @property
     def n_segments(self) -> int:
@@ -52,16 +68,17 @@ class SegmentSpec:
     def weight_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         """Every weight, in the order the layer creates (and saves) them."""
         d = self.units[0]
-        out = [("embed_kernel", (self.segment_length * self.n_inputs, d)), ("embed_bias", (d,))]
+        out = [("embed_kernel", (self.segment_length * self.n_embedded, d)), ("embed_bias", (d,))]
         n_in = d
         for i, u in enumerate(self.units):
             k = BLOCKS[self.cell] * u
             bias = (2, k) if self.cell == "gru" and self.reset_after else (k,)
             out += [(f"kernel_{i}", (n_in, k)), (f"recurrent_kernel_{i}", (u, k)), (f"bias_{i}", bias)]
             n_in = u
-        out.append(("position", (self.n_out, d)))
+        position, context = self.halves
+        out.append(("position", (self.n_out, position)))
         if self.context:
-            out.append(("context_kernel", (self.context, d)))
+            out.append(("context_kernel", (self.context, context)))
         return out
 
 
@@ -100,7 +117,7 @@ def forward(ops, spec: SegmentSpec, w: dict, x, act, gate, relu, states: list | 
     """
     s, n = spec.segment_length, spec.n_segments
     skip = spec.input_length - n * s
-    seg = ops.reshape(x[:, skip:, :], (-1, n, s * spec.n_inputs))  # (B, N, S*F)
+    seg = ops.reshape(x[:, skip:, : spec.n_embedded], (-1, n, s * spec.n_embedded))  # (B, N, S*F)
     seq = relu(ops.matmul(seg, w["embed_kernel"]) + w["embed_bias"])  # (B, N, D)
     zero = seq[:, :1, :1] * 0.0  # (B, 1, 1): broadcasts the initial states and the decoder input over the batch
     finals = []
@@ -116,9 +133,13 @@ def forward(ops, spec: SegmentSpec, w: dict, x, act, gate, relu, states: list | 
         finals.append((h, c))
         if states is not None:
             states.append(seq)
-    dec = zero + w["position"][None]  # (B, M, D)
+    dec = zero + w["position"][None]  # (B, M, D) (concat: D // 2)
     if spec.context:
-        dec = dec + ops.matmul(x[:, -1, spec.n_inputs - spec.context :], w["context_kernel"])[:, None, :]
+        ctx = ops.matmul(x[:, -1, spec.n_inputs - spec.context :], w["context_kernel"])[:, None, :]  # (B, 1, D)
+        if spec.decoder_input == "concat":
+            dec = ops.concatenate([dec, dec[:, :, :1] * 0.0 + ctx], axis=-1)  # (B, M, D // 2 + the rest)
+        else:
+            dec = dec + ctx
     for i, (h, c) in enumerate(finals):  # one step of every layer, all M output segments at once
         in_bias, rec_bias = _biases(spec, w[f"bias_{i}"])
         xw = ops.matmul(dec, w[f"kernel_{i}"]) + in_bias  # (B, M, k*U)
@@ -132,6 +153,7 @@ class NumpyOps:
     matmul = staticmethod(np.matmul)
     reshape = staticmethod(np.reshape)
     stack = staticmethod(np.stack)
+    concatenate = staticmethod(np.concatenate)
     zeros = staticmethod(np.zeros)
 
     @staticmethod
@@ -145,7 +167,8 @@ class NumpyOps:
 def embed_segments(spec: SegmentSpec, w: dict, x: np.ndarray) -> np.ndarray:
     """The encoder's input in numpy: ``(B, N, D)`` embedded segments of ``x (B, L, F)`` (as ``forward``)."""
     s, n = spec.segment_length, spec.n_segments
-    seg = np.asarray(x, np.float64)[:, spec.input_length - n * s :].reshape(len(x), n, s * spec.n_inputs)
+    seg = np.asarray(x, np.float64)[:, spec.input_length - n * s :, : spec.n_embedded]
+    seg = seg.reshape(len(x), n, s * spec.n_embedded)
     return np.maximum(seg @ w["embed_kernel"] + w["embed_bias"], 0.0)
 
 
@@ -157,8 +180,17 @@ def numpy_forward(spec: SegmentSpec, w: dict, x: np.ndarray, states: list | None
     return forward(NumpyOps, spec, w, np.asarray(x, np.float64), act, gate, activation_fn("relu"), states)
 
 
-def _initializer(keras, name: str, seed: int):
-    """Keras' recurrent defaults (orthogonal recurrent kernels, zero biases); positions ~ N(0, 1) as SegRNN's."""
+def _initializer(keras, spec: SegmentSpec, name: str, shape: tuple, seed: int):
+    """Keras' recurrent defaults (orthogonal recurrent kernels, zero biases); positions ~ N(0, 1) as SegRNN's.
+
+    ``init: torch``: PyTorch's ``nn.Linear`` and ``nn.GRU`` defaults, U(-a, a) with a = 1/sqrt(fan-in) for
+    weights and biases (a cell's fan-in: its units), the channel embedding ~ N(0, 1) as SegRNN's."""
+    if spec.init == "torch":
+        if name in ("position", "context_kernel"):
+            return keras.initializers.RandomNormal(stddev=1.0, seed=seed)
+        fan_in = spec.segment_length * spec.n_embedded if name.startswith("embed") else shape[-1] // BLOCKS[spec.cell]
+        a = 1.0 / math.sqrt(fan_in)
+        return keras.initializers.RandomUniform(-a, a, seed=seed)
     if name.startswith("recurrent_kernel"):
         return keras.initializers.Orthogonal(seed=seed)
     if name.startswith("bias") or name == "embed_bias":
@@ -188,7 +220,9 @@ def layer_class():
         def build(self, input_shape):
             seed = self.seed or 0
             self.named = {  # creation order = saved order (numpy_model reads them by position)
-                name: self.add_weight(name=name, shape=shape, initializer=_initializer(keras, name, seed + k))
+                name: self.add_weight(
+                    name=name, shape=shape, initializer=_initializer(keras, self.spec, name, shape, seed + k)
+                )
                 for k, (name, shape) in enumerate(self.spec.weight_shapes())
             }
             self.built = True

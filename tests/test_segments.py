@@ -56,6 +56,76 @@ def test_segment_recurrence_equals_a_hand_computation():
     assert np.asarray(layer(x.astype("float32"))).tolist() == [[[6.6875]]]
 
 
+def test_values_only_encoder_and_concatenated_decoder_input_by_hand():
+    """SegRNN's layout: the segment embedding reads the values, not the channel one-hot; the decoder's input is
+    [position | channel embedding]. SimpleRNN, linear, 2 units; L=4 in segments of 2, one value + 2 one-hot columns."""
+    spec = SegmentSpec(
+        "simple_rnn", (2,), 2, 4, 2, 3, context=2, activation="linear", encoder_context=False, decoder_input="concat"
+    )
+    assert dict(spec.weight_shapes())["embed_kernel"] == (2, 2)  # 2 steps x 1 value column
+    assert dict(spec.weight_shapes())["position"] == (1, 1) and dict(spec.weight_shapes())["context_kernel"] == (2, 1)
+    w = {
+        "embed_kernel": np.array([[0.5, 0.0], [0.5, 1.0]]),
+        "embed_bias": np.zeros(2),
+        "kernel_0": np.eye(2),
+        "recurrent_kernel_0": 0.5 * np.eye(2),
+        "bias_0": np.zeros(2),
+        "position": np.array([[1.0]]),
+        "context_kernel": np.array([[10.0], [20.0]]),
+    }
+    x = np.array([[[1.0, 0, 1], [2.0, 0, 1], [3.0, 0, 1], [4.0, 0, 1]]])
+    # embeddings [1.5, 2] and [3.5, 4]; h1 = [1.5, 2]; h2 = [3.5, 4] + 0.5 h1 = [4.25, 5]
+    # decoder input [position 1 | channel 2's embedding 20]; output [1, 20] + 0.5 h2 = [3.125, 22.5]
+    states = []
+    out = numpy_forward(spec, w, x, states)
+    assert states[0][0].tolist() == [[1.5, 2.0], [4.25, 5.0]]
+    assert out.tolist() == [[[3.125, 22.5]]]
+    other = x.copy()
+    other[0, :, 1:] = [1, 0]  # the other channel: the same encoder states, the decoder's channel half changes
+    states = []
+    assert numpy_forward(spec, w, other, states).tolist() == [[[3.125, 12.5]]]
+    assert states[0][0].tolist() == [[1.5, 2.0], [4.25, 5.0]]
+    layer = layer_class()(spec.__dict__)
+    layer.build((None, 4, 3))
+    layer.set_weights([w[name].astype("float32") for name, _ in spec.weight_shapes()])
+    assert np.asarray(layer(x.astype("float32"))).tolist() == [[[3.125, 22.5]]]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"encoder_context": False}, {"decoder_input": "concat"}, {"init": "torch"},
+     {"init": "torch", "encoder_context": False, "decoder_input": "concat"}],
+)
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_numpy_forward_equals_the_keras_layer_in_every_layout(cell, options):
+    """The layer as Keras builds and initialises it (seeded), replayed in numpy: equal at 1e-5 (odd D: the
+    concatenated decoder input's halves are 4 and 5)."""
+    spec = SegmentSpec(cell, (9, 4), 3, 8, 7, 4, context=2, **options)
+    layer = layer_class()(spec.__dict__, seed=5)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(6, 8, 4)).astype("float32")
+    x[..., 2:] = np.eye(2)[np.arange(6) % 2][:, None, :]
+    layer.build((None, 8, 4))
+    w = {name: np.asarray(v) for name, v in zip([n for n, _ in spec.weight_shapes()], layer.weights, strict=True)}
+    assert [w[n].shape for n, _ in spec.weight_shapes()] == [s for _, s in spec.weight_shapes()]
+    np.testing.assert_allclose(numpy_forward(spec, w, x), np.asarray(layer(x)), rtol=1e-5, atol=1e-5)
+
+
+def test_torch_initialisation_is_pytorchs():
+    """``init: torch``: U(-a, a), a = 1/sqrt(fan-in) for weights and biases (nn.Linear, nn.GRU: fan-in = hidden
+    units), the position and channel embeddings N(0, 1) (SegRNN's torch.randn)."""
+    spec = SegmentSpec("gru", (64,), 4, 16, 40, 5, context=3, init="torch", encoder_context=False)
+    layer = layer_class()(spec.__dict__, seed=2)
+    layer.build((None, 16, 5))
+    w = {name: np.asarray(v) for name, v in zip([n for n, _ in spec.weight_shapes()], layer.weights, strict=True)}
+    for name, a in [("embed_kernel", 1 / math.sqrt(8)), ("embed_bias", 1 / math.sqrt(8)), ("kernel_0", 1 / 8),
+                    ("recurrent_kernel_0", 1 / 8), ("bias_0", 1 / 8)]:
+        assert np.abs(w[name]).max() <= a, name
+        assert np.abs(w[name]).max() > 0.9 * a and abs(w[name].std() - a / math.sqrt(3)) < 0.15 * a, name
+    both = np.concatenate([w["position"].ravel(), w["context_kernel"].ravel()])  # 10 x 64 + 3 x 64 draws
+    assert abs(both.mean()) < 0.1 and 0.9 < both.std() < 1.1
+
+
 @pytest.mark.parametrize(
     "cell,options",
     [("gru", {"reset_after": True}), ("gru", {"reset_after": False}), ("lstm", {}), ("simple_rnn", {})],
