@@ -185,6 +185,13 @@ class ModelConfig:
         "cell is recurrent and forward, else null",
         min=1,
     )
+    segment_layout: Literal["keras", "segrnn"] = _f(
+        "keras",
+        "segment models: segrnn builds the layer as SegRNN's reference code does (PyTorch's initialisation, "
+        "U(-a, a) with a = 1/sqrt(fan-in) for weights and biases; with independent channels each segment embedded "
+        "from the channel's values alone and the decoder's input [position | channel] halves); keras: Keras' "
+        "initialisation, the channel one-hot in every segment's embedding too, position + channel embedding",
+    )
     residual: Literal["auto", "none", "persistence", "seasonal"] = _f(
         "auto",
         "the network forecasts the difference to this baseline, which is added back: persistence (last value) "

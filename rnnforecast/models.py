@@ -8,6 +8,7 @@ Keras is imported inside the functions: this module is imported before the backe
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from .cells import CELLS, RECURRENT
@@ -121,6 +122,15 @@ def _head_init(cfg: ModelConfig) -> str:
     return "zeros" if cfg.residual in ("persistence", "seasonal") else "glorot_uniform"
 
 
+def _layout(cfg: ModelConfig, context: int) -> dict:
+    """``model.segment_layout: segrnn``: the layer as SegRNN's reference code builds it (models/SegRNN.py):
+    PyTorch's initialisation and, with independent channels, each segment embedded from the channel's values
+    alone and the decoder's input [position | channel] halves (segments.py). docs/accuracy.md measures both."""
+    if cfg.segment_layout != "segrnn":
+        return {}
+    return {"init": "torch", **({"encoder_context": False, "decoder_input": "concat"} if context else {})}
+
+
 def _segment_model(cfg: ModelConfig, past, horizon, n_targets, seed, n_future, quantiles, context, reg):
     """SegRNN (segments.py): segments -> cell -> all output segments at once -> Dense(S*T*Q) per segment."""
     import keras
@@ -138,6 +148,7 @@ def _segment_model(cfg: ModelConfig, past, horizon, n_targets, seed, n_future, q
         context=context,
         activation=cfg.activation,
         reset_after=cfg.reset_after if cfg.cell == "gru" else True,
+        **_layout(cfg, context),
     )
     states = layer_class()(spec.__dict__, dropout=cfg.dropout, seed=seed, name="segments")(past)  # (B, M, U)
     inputs = {"past": past}
@@ -155,8 +166,17 @@ def _segment_model(cfg: ModelConfig, past, horizon, n_targets, seed, n_future, q
         flat = keras.layers.Flatten(name="states_flat")(states)  # (B, M*U)
         out = quantile_head(flat, horizon, n_targets, quantiles, regularizer=reg)
         return keras.Model(inputs=inputs, outputs=out, name=f"rnnforecast_seg_{cfg.cell}")
+    kernel_init, bias_init = _head_init(cfg), "zeros"
+    if spec.init == "torch" and kernel_init != "zeros":  # nn.Linear's U(-a, a), a = 1/sqrt(fan-in), bias too
+        a = 1.0 / math.sqrt(states.shape[-1])
+        kernel_init = keras.initializers.RandomUniform(-a, a, seed=seed)
+        bias_init = keras.initializers.RandomUniform(-a, a, seed=None if seed is None else seed + 1)
     x = keras.layers.Dense(
-        s * n_targets * n_q, kernel_regularizer=reg, kernel_initializer=_head_init(cfg), name="head"
+        s * n_targets * n_q,
+        kernel_regularizer=reg,
+        kernel_initializer=kernel_init,
+        bias_initializer=bias_init,
+        name="head",
     )(states)  # (B, M, S*T*Q)
     x = keras.layers.Reshape((m * s, n_targets * n_q), name="steps")(x)  # (B, M*S, T*Q)
     if m * s != horizon:

@@ -199,6 +199,11 @@ def setup_notes(cfg: Config, data: SeriesData) -> list[str]:
             "note: model.channels: independent with one target is the same model as mixed (one channel). "
             "Fix: list more targets, or leave model.channels at auto."
         )
+    if m.segment_layout != "keras" and not isinstance(m.segment_length, int):
+        notes.append(
+            f"note: model.segment_layout: {m.segment_layout} shapes segment models; this one steps through time "
+            "(segment_length: null). Fix: set model.segment_length, or remove model.segment_layout."
+        )
     season = season_length(data.frame.frequency, cfg.data.season_length)
     if m.residual == "seasonal" and season <= 1:
         notes.append(

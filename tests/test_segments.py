@@ -6,10 +6,12 @@ import json
 import math
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import DATA, run_cli, write_config
 from rnnforecast import backend
@@ -169,11 +171,14 @@ def _multi_target_config(tmp_path, **model) -> str:
     return str(write_config(tmp_path, cfg))
 
 
-@pytest.fixture(scope="module")
-def segment_run(tmp_path_factory):
-    """A two-target segment model with independent channels, instance scaling and a seasonal residual."""
+@pytest.fixture(scope="module", params=["keras", "segrnn"])
+def segment_run(tmp_path_factory, request):
+    """A two-target segment model with independent channels and instance scaling: Keras' layout with a seasonal
+    residual, SegRNN's layout without (two epochs of it do not beat the baseline on this data, so a residual run
+    would keep the baseline: a silent network, no gradient to inspect)."""
     tmp_path = tmp_path_factory.mktemp("segment_run")
-    cfg = _multi_target_config(tmp_path, residual="seasonal")
+    residual = "seasonal" if request.param == "keras" else "none"
+    cfg = _multi_target_config(tmp_path, residual=residual, segment_layout=request.param)
     run = tmp_path / "run"
     done = run_cli("train", cfg, "--run-dir", str(run), "-q")
     assert done.returncode == 0, done.stderr
@@ -196,8 +201,15 @@ def test_segment_model_trains_and_predicts_without_keras_as_keras_does(segment_r
     for col in ("temp_max", "temp_min", "temp_max_p10", "temp_min_p90"):
         np.testing.assert_allclose(numpy_forecast[col], keras_forecast[col], rtol=1e-5, atol=1e-4)
     history = pd.read_csv(run / "history.csv")
-    if "lr" in history:  # the cosine schedule with one warm-up epoch: half the rate, then the full rate
-        assert history["lr"].round(8).tolist()[:2] == [0.0005, 0.001]
+    # the cosine schedule with one warm-up epoch: half the rate, then the full rate
+    assert history["learning_rate"].round(8).tolist()[:2] == [0.0005, 0.001]
+    layer = json.loads(zipfile.ZipFile(run / "model.keras").read("config.json"))["config"]["layers"]
+    spec = next(x for x in layer if x["class_name"] == "SegmentRecurrence")["config"]["spec"]
+    layout = yaml.safe_load((run / "config.yaml").read_text())["model"]["segment_layout"]
+    assert (spec["init"], spec["encoder_context"], spec["decoder_input"]) == {
+        "keras": ("keras", True, "sum"),
+        "segrnn": ("torch", False, "concat"),
+    }[layout]
 
 
 def test_cosine_rate_by_hand():
@@ -257,6 +269,7 @@ def test_a_run_trains_at_the_step_schedules_rates(tmp_path):
         ({"training": {"lr_schedule": "cosine", "lr_decay_after": 5}}, "training.lr_decay_after", "step schedule"),
         ({"training": {"lr_schedule": "step", "lr_decay": 1.5}}, "training.lr_decay", "1"),
         ({"model": {"channels": "independant"}}, "model.channels", "independent"),
+        ({"model": {"segment_layout": "torch"}}, "model.segment_layout", "segrnn"),
     ],
 )
 def test_new_keys_refuse_what_cannot_work_in_one_line(tmp_path, changes, where, words):
@@ -269,6 +282,17 @@ def test_new_keys_refuse_what_cannot_work_in_one_line(tmp_path, changes, where, 
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert where in lines[0] and words in lines[0] and "Fix:" in lines[0]
+
+
+def test_validate_says_a_segment_layout_does_nothing_without_segments(tmp_path):
+    cfg = {"data": {"path": str(DATA / "weather.csv"), "target": "temp_max"}, "window": {"input_length": 14},
+           "model": {"segment_length": None, "segment_layout": "segrnn"}}  # fmt: skip
+    done = run_cli("validate", str(write_config(tmp_path, cfg)))
+    assert done.returncode == 0, done.stderr
+    assert "note: model.segment_layout: segrnn shapes segment models; this one steps through time" in done.stdout
+    cfg["model"]["segment_length"] = 7
+    done = run_cli("validate", str(write_config(tmp_path, cfg)))
+    assert done.returncode == 0 and "segment_layout" not in done.stdout + done.stderr
 
 
 @pytest.mark.slow
@@ -293,18 +317,51 @@ def test_inspect_shows_states_over_segments_and_the_gradient_per_segment(segment
     ]
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_inspect_trace_replays_the_encoder_as_the_layer_runs_it(cell):
+@pytest.mark.parametrize("layout,context", [("segrnn", 2), ("segrnn", 0), ("keras", 2)])
+def test_segment_layout_segrnn_builds_the_layer_as_segrnns_reference_code(layout, context):
+    """``model.segment_layout: segrnn`` with independent channels (a one-hot context): the embedding reads the
+    values only, the decoder's input is [position | channel], PyTorch's initialisation, the head's too (U(-a, a),
+    a = 1/sqrt(6)); without a context only the initialisation; ``keras`` (the default): Keras' (biases zero)."""
+    from rnnforecast.config import ModelConfig
+    from rnnforecast.models import build_model
+
+    assert ModelConfig().segment_layout == "keras"
+    cfg = ModelConfig(cell="gru", units=[6], segment_length=4, segment_layout=layout)
+    model = build_model(cfg, 12, 3, 5, 1, seed=0, context=context)
+    spec = model.get_layer("segments").spec
+    head_kernel, head_bias = (np.asarray(w) for w in model.get_layer("head").weights)
+    shapes = dict(spec.weight_shapes())
+    if layout == "keras":
+        assert (spec.encoder_context, spec.decoder_input, spec.init) == (True, "sum", "keras")
+        assert shapes["embed_kernel"] == (12, 6) and shapes["position"] == (2, 6) and shapes["context_kernel"] == (2, 6)
+        assert not head_bias.any() and not np.asarray(model.get_layer("segments").named["embed_bias"]).any()
+        return
+    assert spec.init == "torch"
+    assert 0 < np.abs(head_bias).max() <= 1 / math.sqrt(6) and np.abs(head_kernel).max() <= 1 / math.sqrt(6)
+    embed_bias = np.asarray(model.get_layer("segments").named["embed_bias"])
+    assert 0 < np.abs(embed_bias).max() <= 1 / math.sqrt(shapes["embed_kernel"][0])
+    if context:
+        assert (spec.encoder_context, spec.decoder_input) == (False, "concat")
+        assert shapes["embed_kernel"] == (4, 6) and shapes["position"] == (2, 3) and shapes["context_kernel"] == (2, 3)
+    else:
+        assert (spec.encoder_context, spec.decoder_input) == (True, "sum")
+        assert shapes["embed_kernel"] == (12, 6) and shapes["position"] == (2, 6) and "context_kernel" not in shapes
+
+
+@pytest.mark.parametrize("cell,context", [("gru", 0), ("lstm", 0), ("gru", 2)])
+def test_inspect_trace_replays_the_encoder_as_the_layer_runs_it(cell, context):
     """recurrence.trace (the inspect path, recurrence.py's step functions) and segments.forward (the predict path)
     are two implementations of the encoder: their states over segments agree."""
     from rnnforecast.config import ModelConfig
     from rnnforecast.models import build_model
     from rnnforecast.recurrence import trace
 
-    model = build_model(ModelConfig(cell=cell, units=[6, 4], segment_length=4), 12, 3, 5, 2, seed=0)
+    layout = "segrnn" if context else "keras"  # segrnn with a context: the embedding reads the value column only
+    cfg = ModelConfig(cell=cell, units=[6, 4], segment_length=4, segment_layout=layout)
+    model = build_model(cfg, 12, 3, 5, 2, seed=0, context=context)
     rng = np.random.default_rng(4)
     model.set_weights([rng.normal(0, 0.5, w.shape).astype("float32") for w in model.get_weights()])
-    x = rng.normal(size=(5, 12, 3))
+    x = rng.normal(size=(5, 12, 3))  # (with a context: 1 value column, 2 context columns)
     layer = model.get_layer("segments")
     states = []
     numpy_forward(layer.spec, {k: np.asarray(v) for k, v in layer.named.items()}, x, states)
