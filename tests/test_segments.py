@@ -386,6 +386,7 @@ def test_tune_searches_over_the_new_keys_and_checks_their_values(tmp_path):
             "data.scaling": ["standard", "instance"],
             "training.lr_schedule": ["constant", "cosine"],
             "training.ema": [None, 0.99],
+            "model.segment_layout": ["keras", "segrnn"],
         },
     }
     path = write_config(tmp_path, good)
@@ -396,4 +397,7 @@ def test_tune_searches_over_the_new_keys_and_checks_their_values(tmp_path):
         load_space(bad, load_config(bad))
     bad = write_config(tmp_path, {**base, "tune": {"training.ema": [0.99, 1.5]}}, "bad2.yaml")
     with pytest.raises(ConfigError, match=r"1.5 is not valid for training.ema: .*0.9999"):
+        load_space(bad, load_config(bad))
+    bad = write_config(tmp_path, {**base, "tune": {"model.segment_layout": ["segrnn", "pytorch"]}}, "bad3.yaml")
+    with pytest.raises(ConfigError, match=r"'pytorch' is not valid for model.segment_layout: .*segrnn"):
         load_space(bad, load_config(bad))
