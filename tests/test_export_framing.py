@@ -97,7 +97,12 @@ RUNS = {
     },
     "instance-persistence-independent-segments": {
         "data": {"scaling": "instance", **TWO},
-        "model": {"residual": "persistence", "channels": "independent", "segment_length": 4},
+        "model": {
+            "residual": "persistence",
+            "channels": "independent",
+            "segment_length": 4,
+            "segment_layout": "segrnn",
+        },
     },
     "instance-seasonal-mixed-segments": {
         "data": {"scaling": "instance"},  # one target; z and x are inputs only

@@ -95,8 +95,13 @@ def test_values_only_encoder_and_concatenated_decoder_input_by_hand():
 
 @pytest.mark.parametrize(
     "options",
-    [{}, {"encoder_context": False}, {"decoder_input": "concat"}, {"init": "torch"},
-     {"init": "torch", "encoder_context": False, "decoder_input": "concat"}],
+    [
+        {},
+        {"encoder_context": False},
+        {"decoder_input": "concat"},
+        {"init": "torch"},
+        {"init": "torch", "encoder_context": False, "decoder_input": "concat"},
+    ],
 )
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_numpy_forward_equals_the_keras_layer_in_every_layout(cell, options):
@@ -120,8 +125,13 @@ def test_torch_initialisation_is_pytorchs():
     layer = layer_class()(spec.__dict__, seed=2)
     layer.build((None, 16, 5))
     w = {name: np.asarray(v) for name, v in zip([n for n, _ in spec.weight_shapes()], layer.weights, strict=True)}
-    for name, a in [("embed_kernel", 1 / math.sqrt(8)), ("embed_bias", 1 / math.sqrt(8)), ("kernel_0", 1 / 8),
-                    ("recurrent_kernel_0", 1 / 8), ("bias_0", 1 / 8)]:
+    for name, a in [
+        ("embed_kernel", 1 / math.sqrt(8)),
+        ("embed_bias", 1 / math.sqrt(8)),
+        ("kernel_0", 1 / 8),
+        ("recurrent_kernel_0", 1 / 8),
+        ("bias_0", 1 / 8),
+    ]:
         assert np.abs(w[name]).max() <= a, name
         assert np.abs(w[name]).max() > 0.9 * a and abs(w[name].std() - a / math.sqrt(3)) < 0.15 * a, name
     both = np.concatenate([w["position"].ravel(), w["context_kernel"].ravel()])  # 10 x 64 + 3 x 64 draws

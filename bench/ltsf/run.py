@@ -137,7 +137,7 @@ def main(argv=None) -> None:
         "--data", required=True, type=Path, help="ETT-small/ETTh1.csv (or ETTh2.csv) of the ETDataset repository"
     )
     ap.add_argument("--horizons", default=",".join(map(str, HORIZONS)))
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", default="3", help="N: seeds 0..N-1; or a list, 1,2")
     ap.add_argument("--set", action="append", default=[], help="override for every training (KEY=VALUE)")
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "ltsf" / "work")
     ap.add_argument("--no-dlinear", action="store_true", help="skip the same-run DLinear reference")
@@ -153,8 +153,9 @@ def main(argv=None) -> None:
     name = csv.name.split("_")[0]
     print(f"{name}: the shipped configs bench/ltsf/etth1_h<H>.yaml", flush=True)
     rows = []
+    seeds = [int(s) for s in args.seeds.split(",") if s] if "," in args.seeds else range(int(args.seeds))
     for h in map(int, args.horizons.split(",")):
-        runs = [train(h, seed, csv, args.work, args.set, args.plain) for seed in range(args.seeds)]
+        runs = [train(h, seed, csv, args.work, args.set, args.plain) for seed in seeds]
         pers = reference.persistence(str(csv), h)
         if abs(runs[0]["persistence_mse"] - pers["mse"]) > 1e-6 * pers["mse"]:
             raise SystemExit(f"error: persistence MSE {runs[0]['persistence_mse']:.6f} != reference {pers['mse']:.6f}")
