@@ -49,12 +49,15 @@ class SegmentSpec:
         return self.n_inputs if self.encoder_context else self.n_inputs - self.context
 
     @property
+    def concatenated(self) -> bool:
+        """The decoder's input is [position | context] (``concat``, with a context and D >= 2), else their sum."""
+        return bool(self.context) and self.decoder_input == "concat" and self.units[0] >= 2
+
+    @property
     def halves(self) -> tuple[int, int]:
-        """Widths of the decoder input's position and context parts (``concat``: D // 2 and the rest)."""
+        """Widths of the decoder input's position and context parts (concatenated: D // 2 and the rest)."""
         d = self.units[0]
-        if self.context and self.decoder_input == "concat":
-            return d // 2, d - d // 2
-        return d, d
+        return (d // 2, d - d // 2) if self.concatenated else (d, d)
 
     @property
     def n_segments(self) -> int:
@@ -136,8 +139,8 @@ def forward(ops, spec: SegmentSpec, w: dict, x, act, gate, relu, states: list | 
     dec = zero + w["position"][None]  # (B, M, D) (concat: D // 2)
     if spec.context:
         ctx = ops.matmul(x[:, -1, spec.n_inputs - spec.context :], w["context_kernel"])[:, None, :]  # (B, 1, D)
-        if spec.decoder_input == "concat":
-            dec = ops.concatenate([dec, dec[:, :, :1] * 0.0 + ctx], axis=-1)  # (B, M, D // 2 + the rest)
+        if spec.concatenated:
+            dec = ops.concatenate([dec, ctx + ops.zeros((spec.n_out, 1), dtype=ctx.dtype)], axis=-1)  # (B, M, D)
         else:
             dec = dec + ctx
     for i, (h, c) in enumerate(finals):  # one step of every layer, all M output segments at once

@@ -118,6 +118,23 @@ def test_numpy_forward_equals_the_keras_layer_in_every_layout(cell, options):
     np.testing.assert_allclose(numpy_forward(spec, w, x), np.asarray(layer(x)), rtol=1e-5, atol=1e-5)
 
 
+def test_a_one_unit_embedding_adds_position_and_channel_and_an_old_layer_keeps_its_layout():
+    """D = 1 cannot be split into halves: the decoder's input is the sum. A layer saved before the layout keys
+    existed (its spec without them) is rebuilt as it was: Keras' layout, one-hot in the embedding."""
+    spec = SegmentSpec("gru", (1,), 3, 6, 4, 3, context=2, encoder_context=False, decoder_input="concat", init="torch")
+    assert not spec.concatenated and dict(spec.weight_shapes())["position"] == (2, 1)
+    layer = layer_class()(spec.__dict__, seed=1)
+    layer.build((None, 6, 3))
+    x = np.random.default_rng(0).normal(size=(2, 6, 3)).astype("float32")
+    w = {name: np.asarray(v) for name, v in layer.named.items()}
+    np.testing.assert_allclose(numpy_forward(spec, w, x), np.asarray(layer(x)), rtol=1e-5, atol=1e-6)
+    old = {k: v for k, v in spec.__dict__.items() if k not in ("encoder_context", "decoder_input", "init")}
+    old_layer = layer_class()(old)
+    old_layer.build((None, 6, 3))
+    assert (old_layer.spec.encoder_context, old_layer.spec.decoder_input, old_layer.spec.init) == (True, "sum", "keras")
+    assert tuple(old_layer.named["embed_kernel"].shape) == (9, 1)  # 3 steps x (1 value + 2 one-hot columns)
+
+
 def test_torch_initialisation_is_pytorchs():
     """``init: torch``: U(-a, a), a = 1/sqrt(fan-in) for weights and biases (nn.Linear, nn.GRU: fan-in = hidden
     units), the position and channel embeddings N(0, 1) (SegRNN's torch.randn)."""
