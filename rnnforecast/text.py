@@ -291,6 +291,7 @@ def _model_lines(asked: Config, cfg: Config, data: SeriesData) -> list[str]:
         ("data.time_features", ", ".join(cfg.data.time_features) or "none", asked.data.time_features),
         ("model.channels", m.channels, asked.model.channels),
         ("model.segment_length", segments, asked.model.segment_length),
+        *([("model.segment_layout", m.segment_layout, None)] if m.segment_length else []),
         ("model.residual", m.residual, asked.model.residual),
     ]
     return [f"{key:<21} {value}" + (f"  (auto: {why[key]})" if was == "auto" else "") for key, value, was in rows]

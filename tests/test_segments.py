@@ -312,14 +312,17 @@ def test_new_keys_refuse_what_cannot_work_in_one_line(tmp_path, changes, where, 
 
 
 def test_validate_says_a_segment_layout_does_nothing_without_segments(tmp_path):
-    cfg = {"data": {"path": str(DATA / "weather.csv"), "target": "temp_max"}, "window": {"input_length": 14},
-           "model": {"segment_length": None, "segment_layout": "segrnn"}}  # fmt: skip
+    base = {"data": {"path": str(DATA / "weather.csv"), "target": "temp_max"}, "window": {"input_length": 14},
+            "model": {"segment_length": None}}  # fmt: skip
+    cfg = {**base, "model": {"segment_length": None, "segment_layout": "segrnn"}}
     done = run_cli("validate", str(write_config(tmp_path, cfg)))
     assert done.returncode == 0, done.stderr
     assert "note: model.segment_layout: segrnn shapes segment models; this one steps through time" in done.stdout
     cfg["model"]["segment_length"] = 7
     done = run_cli("validate", str(write_config(tmp_path, cfg)))
-    assert done.returncode == 0 and "segment_layout" not in done.stdout + done.stderr
+    assert done.returncode == 0 and "note: model.segment_layout" not in done.stdout + done.stderr
+    assert "model.segment_layout  segrnn\n" in done.stdout  # the model block names the layout of a segment model
+    assert "model.segment_layout" not in run_cli("validate", str(write_config(tmp_path, base))).stdout
 
 
 @pytest.mark.slow
