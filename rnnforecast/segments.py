@@ -9,6 +9,11 @@ learned position embedding (plus a learned embedding of the channel context, the
     x (B, 6, F) -> segments (B, 3, 2F) -> relu(. W_e + b_e) (B, 3, D) -> cell over 3 steps -> h (B, U)
     decoder: [pos_1 + ctx, pos_2 + ctx] (B, 2, D), one step from h -> (B, 2, U) -> head Dense(S*T*Q) per segment
 
+``init``, ``encoder_context`` and ``decoder_input`` select the layout: Keras' (the default above: Glorot and
+orthogonal weights, zero biases, the one-hot in every segment's embedding, position + channel embedding) or
+SegRNN's reference code's (``model.segment_layout: segrnn``: PyTorch's U(-a, a) initialisation, each segment
+embedded from the channel's values alone, the decoder's input [pos_m | ctx] of D/2 + D/2).
+
 With the recurrent steps over N segments instead of L steps, gradients cross S times fewer steps and the
 output segments are produced in parallel, without error accumulation. ``forward`` is the one definition:
 the Keras layer calls it with ``keras.ops``, the numpy predict path (``numpy_model``) with numpy.
