@@ -230,6 +230,14 @@ class TrainingConfig:
         "linear warm-up",
     )
     warmup_epochs: int = _f(0, "epochs of linear learning-rate warm-up (with lr_schedule: cosine or step)", min=0)
+    warmup_start: float | None = _f(
+        None,
+        "the warm-up's first rate as a fraction of learning_rate, rising linearly to the full rate; null: "
+        "1 / (warmup_epochs + 1), equal steps (SegRNN's and PatchTST's code run their first epoch at 0.04: one "
+        "warm-up epoch with warmup_start 0.04 reproduces it, docs/accuracy.md)",
+        gt=0,
+        max=1,
+    )
     lr_decay: float = _f(
         0.9, "with lr_schedule: step, the factor applied every epoch after lr_decay_after", gt=0, max=1
     )
@@ -1163,6 +1171,12 @@ def _check_schedule(t: TrainingConfig, where: _Where) -> None:
             "warm-up is part of a learning-rate schedule",
             where=where("training.warmup_epochs"),
             fix="set training.lr_schedule: cosine or step, or warmup_epochs: 0",
+        )
+    if t.warmup_start is not None and not t.warmup_epochs:
+        raise ConfigError(
+            "warmup_start is the first rate of a warm-up, and there is none",
+            where=where("training.warmup_start"),
+            fix="set training.warmup_epochs: 1 or more, or remove training.warmup_start",
         )
     default = TrainingConfig()
     for key in ("lr_decay", "lr_decay_after"):

@@ -532,7 +532,8 @@ def _averaged(t: TrainingConfig, callbacks: list) -> list:
 
 
 def scheduled_rate(t: TrainingConfig, epoch: int) -> float:
-    """The learning rate of ``epoch`` (0-based): linear warm-up over ``warmup_epochs``, then
+    """The learning rate of ``epoch`` (0-based): linear warm-up over ``warmup_epochs`` from ``warmup_start`` times
+    the rate (default 1 / (warmup_epochs + 1): equal steps), then
     - cosine: a half cosine from ``learning_rate`` towards 0 over the remaining epochs;
     - step: ``learning_rate`` for ``lr_decay_after`` epochs, then times ``lr_decay`` every epoch: the "type3" of
       the long-horizon repositories (PatchTST's: four epochs at the full rate, then x0.9 per epoch, which
@@ -540,7 +541,8 @@ def scheduled_rate(t: TrainingConfig, epoch: int) -> float:
     A function of the epoch alone, so a resumed run continues the same schedule."""
     w, n = t.warmup_epochs, t.epochs
     if epoch < w:
-        return t.learning_rate * (epoch + 1) / (w + 1)
+        start = 1.0 / (w + 1) if t.warmup_start is None else t.warmup_start
+        return t.learning_rate * (start + (1.0 - start) * epoch / w)
     if t.lr_schedule == "step":
         return t.learning_rate * t.lr_decay ** max(0, epoch - w - t.lr_decay_after + 1)
     return t.learning_rate * 0.5 * (1.0 + math.cos(math.pi * (epoch - w) / max(1, n - w)))

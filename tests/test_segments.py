@@ -258,6 +258,23 @@ def test_step_rate_by_hand():
     assert [scheduled_rate(t, e) for e in range(5)] == pytest.approx([0.1, 0.2, 0.3, 0.27, 0.243])
 
 
+def test_warmup_start_by_hand():
+    """SegRNN's code builds a OneCycleLR it never steps, whose constructor sets the rate to max_lr / 25, so its
+    first epoch runs at 4e-5, the next two at 1e-3, then x0.8 per epoch (utils/tools.py's type3 from epoch 2)."""
+    from rnnforecast.fit import scheduled_rate
+
+    t = TrainingConfig(
+        epochs=8, lr_schedule="step", warmup_epochs=1, warmup_start=0.04, lr_decay=0.8, lr_decay_after=2
+    )
+    assert [scheduled_rate(t, e) for e in range(6)] == pytest.approx([4e-5, 1e-3, 1e-3, 8e-4, 6.4e-4, 5.12e-4])
+    # three warm-up epochs from 0.1 x the rate: 0.1, 0.4, 0.7 (linear), then the cosine from the full rate
+    t = TrainingConfig(epochs=7, learning_rate=2.0, lr_schedule="cosine", warmup_epochs=3, warmup_start=0.1)
+    assert [scheduled_rate(t, e) for e in range(5)] == pytest.approx([0.2, 0.8, 1.4, 2.0, 1.0 + math.cos(math.pi / 4)])
+    # unset, the warm-up keeps its equal steps: 1/3, 2/3 of the rate
+    t = TrainingConfig(epochs=7, learning_rate=3.0, lr_schedule="step", warmup_epochs=2)
+    assert [scheduled_rate(t, e) for e in range(3)] == pytest.approx([1.0, 2.0, 3.0])
+
+
 def test_a_run_trains_at_the_step_schedules_rates(tmp_path):
     """The rates history.csv records are the schedule's: 1e-3 for one epoch, then halved every epoch."""
     cfg = {
@@ -291,6 +308,9 @@ def test_a_run_trains_at_the_step_schedules_rates(tmp_path):
         ({"model": {"channels": "independent"}, "data": {"features": ["wind"]}}, "model.channels", "'temp_max'"),
         ({"training": {"lr_schedule": "cosine", "reduce_lr_on_plateau": {}}}, "reduce_lr_on_plateau", "cosine"),
         ({"training": {"warmup_epochs": 2}}, "training.warmup_epochs", "cosine or step"),
+        ({"training": {"lr_schedule": "step", "warmup_start": 0.1}}, "training.warmup_start", "warmup_epochs: 1"),
+        ({"training": {"lr_schedule": "step", "warmup_epochs": 1, "warmup_start": 0}}, "training.warmup_start", "0"),
+        ({"training": {"lr_schedule": "step", "warmup_epochs": 1, "warmup_start": 1.5}}, "warmup_start", "1"),
         ({"training": {"lr_schedule": "step", "reduce_lr_on_plateau": {}}}, "reduce_lr_on_plateau", "step"),
         ({"training": {"lr_decay": 0.5}}, "training.lr_decay", "step schedule"),
         ({"training": {"lr_schedule": "cosine", "lr_decay_after": 5}}, "training.lr_decay_after", "step schedule"),
