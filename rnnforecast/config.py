@@ -233,8 +233,8 @@ class TrainingConfig:
     warmup_start: float | None = _f(
         None,
         "the warm-up's first rate as a fraction of learning_rate, rising linearly to the full rate; null: "
-        "1 / (warmup_epochs + 1), equal steps (SegRNN's and PatchTST's code run their first epoch at 0.04: one "
-        "warm-up epoch with warmup_start 0.04 reproduces it, docs/accuracy.md)",
+        "1 / (warmup_epochs + 1), equal steps (SegRNN's code runs its first epoch at 0.04 x the rate: warmup_epochs 1, "
+        "warmup_start 0.04 and lr_decay_after 2 reproduce its schedule, docs/accuracy.md)",
         gt=0,
         max=1,
     )
