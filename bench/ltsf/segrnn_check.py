@@ -1,0 +1,108 @@
+"""Is a trained ``segment_layout: segrnn`` run SegRNN's own network? Its weights, copied into the PyTorch
+model of SegRNN's repository (lss-1138/SegRNN, ``models/SegRNN.py``), must give the same forecast.
+
+Two steps, because PyTorch is not a dependency of this project (run the second one in any environment with
+torch and numpy, such as the one SegRNN's own ``run_longExp.py`` runs in)::
+
+    python -m bench.ltsf.segrnn_check dump RUN_DIR weights.npz          # this project's environment
+    python bench/ltsf/segrnn_check.py check weights.npz --segrnn PATH/SegRNN   # an environment with torch
+
+``dump`` writes the run's segment-layer and head weights, random windows (B, L, C) in the scaler's units and the
+run's Keras forecast of them; ``check`` loads the weights into ``Model`` of SegRNN's code (GRU gates reordered:
+Keras [z, r, h], PyTorch [r, z, n]) and prints the largest difference. The run must be a GRU of one layer with
+``channels: independent``, no calendar or other inputs (SegRNN's ``channel_id: 1`` model), as the ETTh1 configs are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+
+def dump(run_dir: str, out: str, batch: int = 5, seed: int = 0) -> None:
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras
+
+    from rnnforecast.segments import custom_objects
+
+    model = keras.saving.load_model(f"{run_dir}/model.keras", custom_objects=custom_objects(), compile=False)
+    layer, head = model.get_layer("segments"), model.get_layer("head")
+    spec = layer.spec
+    if spec.cell != "gru" or len(spec.units) != 1 or not spec.concatenated or spec.n_inputs != 1 + spec.context:
+        sys.exit(f"{run_dir}: not SegRNN's model (one GRU layer, independent channels, no other inputs): {spec}")
+    w = {name: np.asarray(v) for (name, _), v in zip(spec.weight_shapes(), layer.get_weights(), strict=True)}
+    w["head_kernel"], w["head_bias"] = (np.asarray(a) for a in head.get_weights())
+    c, length = spec.context, spec.input_length
+    x = np.random.default_rng(seed).normal(size=(batch, length, c)).astype(np.float32)  # (B, L, C)
+    # the run's framing: each channel relative to its last value, one sequence per channel (b-major) with its one-hot
+    values = (x - x[:, -1:, :]).transpose(0, 2, 1).reshape(batch * c, length, 1)
+    onehot = np.broadcast_to(np.eye(c, dtype=np.float32)[None, :, None, :], (batch, c, length, c))
+    past = np.concatenate([values, onehot.reshape(batch * c, length, c)], axis=-1)
+    forecast = np.asarray(model({"past": past}, training=False))  # (B*C, H, 1, 1)
+    y = forecast.reshape(batch, c, spec.horizon).transpose(0, 2, 1) + x[:, -1:, :]  # (B, H, C)
+    np.savez(out, x=x, y=y, segment_length=spec.segment_length, **w)
+    print(f"{out}: {len(w)} arrays, windows {x.shape}, forecast {y.shape}")
+
+
+def _gates(k: np.ndarray) -> np.ndarray:
+    """Keras' GRU columns [z | r | h] -> PyTorch's rows [r; z; n]."""
+    z, r, h = np.split(k, 3, axis=-1)
+    return np.concatenate([r, z, h], axis=-1).T
+
+
+def check(npz: str, segrnn: str, tolerance: float = 1e-4) -> float:
+    import torch
+
+    sys.path.insert(0, segrnn)
+    from models.SegRNN import Model  # SegRNN's repository
+
+    a = np.load(npz)
+    d, horizon, c = a["embed_kernel"].shape[1], a["y"].shape[1], a["x"].shape[2]
+    cfg = argparse.Namespace(
+        seq_len=a["x"].shape[1], pred_len=horizon, enc_in=c, d_model=d, dropout=0.5, rnn_type="gru",
+        dec_way="pmf", seg_len=int(a["segment_length"]), channel_id=1, revin=0,
+    )  # fmt: skip
+    model = Model(cfg).eval()
+    t = lambda v: torch.tensor(np.ascontiguousarray(v, np.float32))  # noqa: E731
+    with torch.no_grad():
+        model.valueEmbedding[0].weight.copy_(t(a["embed_kernel"].T))
+        model.valueEmbedding[0].bias.copy_(t(a["embed_bias"]))
+        model.rnn.weight_ih_l0.copy_(t(_gates(a["kernel_0"])))
+        model.rnn.weight_hh_l0.copy_(t(_gates(a["recurrent_kernel_0"])))
+        model.rnn.bias_ih_l0.copy_(t(_gates(a["bias_0"][0][None]).ravel()))
+        model.rnn.bias_hh_l0.copy_(t(_gates(a["bias_0"][1][None]).ravel()))
+        model.pos_emb.copy_(t(a["position"]))
+        model.channel_emb.copy_(t(a["context_kernel"]))
+        model.predict[1].weight.copy_(t(a["head_kernel"].T))
+        model.predict[1].bias.copy_(t(a["head_bias"]))
+        y = model(t(a["x"])).numpy()
+    diff = float(np.abs(y - a["y"]).max())
+    verdict = "the same network" if diff <= tolerance else "NOT the same network"
+    print(
+        f"max |SegRNN (PyTorch) - rnnforecast (Keras)| = {diff:.2e} (forecasts up to {np.abs(a['y']).max():.2f}): {verdict}"
+    )
+    return diff
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("dump", help="a run's weights, windows and forecast -> .npz")
+    d.add_argument("run_dir")
+    d.add_argument("out")
+    k = sub.add_parser("check", help="the .npz through SegRNN's PyTorch model")
+    k.add_argument("npz")
+    k.add_argument("--segrnn", required=True, help="a checkout of lss-1138/SegRNN")
+    args = p.parse_args(argv)
+    if args.cmd == "dump":
+        dump(args.run_dir, args.out)
+        return 0
+    return 0 if check(args.npz, args.segrnn) <= 1e-4 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
