@@ -263,9 +263,7 @@ def test_warmup_start_by_hand():
     first epoch runs at 4e-5, the next two at 1e-3, then x0.8 per epoch (utils/tools.py's type3 from epoch 2)."""
     from rnnforecast.fit import scheduled_rate
 
-    t = TrainingConfig(
-        epochs=8, lr_schedule="step", warmup_epochs=1, warmup_start=0.04, lr_decay=0.8, lr_decay_after=2
-    )
+    t = TrainingConfig(epochs=8, lr_schedule="step", warmup_epochs=1, warmup_start=0.04, lr_decay=0.8, lr_decay_after=2)
     assert [scheduled_rate(t, e) for e in range(6)] == pytest.approx([4e-5, 1e-3, 1e-3, 8e-4, 6.4e-4, 5.12e-4])
     # three warm-up epochs from 0.1 x the rate: 0.1, 0.4, 0.7 (linear), then the cosine from the full rate
     t = TrainingConfig(epochs=7, learning_rate=2.0, lr_schedule="cosine", warmup_epochs=3, warmup_start=0.1)
