@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from bench.ltsf import reference, run
+from bench.ltsf import reference, run, segrnn_check
+from conftest import DATA, run_cli, write_config
 
 COLUMNS = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
 
@@ -91,3 +92,67 @@ def test_the_bench_knows_etth1_and_etth2_by_their_sha256_and_refuses_other_files
     assert len(lines) == 14401 and lines[0] == "date," + ",".join(COLUMNS)
     assert lines[-1].startswith("2018-02-20 23:00:00,")  # row 14399: 2016-07-01 + 14399 hours, counted by hand
     assert set(run.PUBLISHED) == set(run.SHA256) == {"ETTh1", "ETTh2"}
+
+
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _segrnn_numpy(a: dict) -> np.ndarray:
+    """SegRNN's ``Model.forward`` (models/SegRNN.py, pmf decoder, channel_id 1) written from its code and PyTorch's
+    GRU equations, on the weights ``segrnn_check.check`` hands PyTorch: gates in PyTorch's [r, z, n] order."""
+    x = a["x"].astype(np.float64)  # (B, L, C)
+    b, length, c = x.shape
+    s, d = int(a["segment_length"]), a["embed_kernel"].shape[1]
+    w_ih, w_hh = segrnn_check._gates(a["kernel_0"]), segrnn_check._gates(a["recurrent_kernel_0"])  # (3D, D)
+    b_ih, b_hh = segrnn_check._gates(a["bias_0"][0][None]).ravel(), segrnn_check._gates(a["bias_0"][1][None]).ravel()
+
+    def gru(inp, h):  # torch.nn.GRU, one step
+        gi, gh = inp @ w_ih.T + b_ih, h @ w_hh.T + b_hh
+        r, z = _sigmoid(gi[:, :d] + gh[:, :d]), _sigmoid(gi[:, d : 2 * d] + gh[:, d : 2 * d])
+        n = np.tanh(gi[:, 2 * d :] + r * gh[:, 2 * d :])
+        return (1 - z) * n + z * h
+
+    last = x[:, -1:, :]
+    seg = (x - last).transpose(0, 2, 1).reshape(b * c, length // s, s)  # (BC, N, S)
+    h = np.zeros((b * c, d))
+    for t in range(length // s):
+        h = gru(np.maximum(seg[:, t] @ a["embed_kernel"] + a["embed_bias"], 0), h)
+    m = a["position"].shape[0]
+    pos = np.concatenate(
+        [np.repeat(a["position"][None], c, 0), np.repeat(a["context_kernel"][:, None, :], m, 1)], axis=-1
+    ).reshape(c * m, d)  # (C*M, D): channel-major, then segment
+    hy = gru(np.tile(pos, (b, 1)), np.repeat(h, m, axis=0))  # (B*C*M, D)
+    y = (hy @ a["head_kernel"] + a["head_bias"]).reshape(b, c, m * s)[:, :, : a["y"].shape[1]]
+    return y.transpose(0, 2, 1) + last
+
+
+@pytest.mark.slow
+def test_segrnn_check_dumps_what_segrnns_own_equations_forecast(tmp_path):
+    """``segrnn_check dump`` of a tiny segrnn-layout run: the weights, reordered for PyTorch as ``check`` does,
+    through SegRNN's forward written out in numpy, give the run's Keras forecast; a ``keras``-layout run is refused."""
+    cfg = {
+        "data": {"path": str(DATA / "weather.csv"), "target": ["temp_max", "temp_min", "wind"], "features": ["temp_max", "temp_min", "wind"]},
+        "window": {"input_length": 12, "horizon": 6},
+        "model": {"cell": "gru", "units": [6], "segment_length": 4, "channels": "independent", "dropout": 0.5,
+                  "segment_layout": "segrnn"},
+        "training": {"epochs": 2, "batch_size": 64, "final_fit": False},
+        "output": {"plots": False},
+    }  # fmt: skip
+    cfg["data"]["scaling"] = "window"
+    run_dir = tmp_path / "run"
+    done = run_cli("train", str(write_config(tmp_path, cfg)), "--run-dir", str(run_dir), "-q")
+    assert done.returncode == 0, done.stderr
+    segrnn_check.dump(str(run_dir), str(tmp_path / "w.npz"))
+    a = dict(np.load(tmp_path / "w.npz"))
+    assert a["x"].shape == (5, 12, 3) and a["y"].shape == (5, 6, 3)
+    assert np.abs(a["y"] - a["x"][:, -1:, :]).max() > 1e-3  # a forecast that is not the last value
+    np.testing.assert_allclose(_segrnn_numpy(a), a["y"], atol=1e-5)
+    a["kernel_0"] = a["kernel_0"][:, np.r_[6:12, 0:6, 12:18]]  # z and r swapped: no longer the same network
+    assert np.abs(_segrnn_numpy(a) - a["y"]).max() > 1e-3
+
+    cfg["model"]["segment_layout"] = "keras"
+    other = tmp_path / "keras"
+    assert run_cli("train", str(write_config(tmp_path, cfg)), "--run-dir", str(other), "-q").returncode == 0
+    with pytest.raises(SystemExit, match="not SegRNN's model"):
+        segrnn_check.dump(str(other), str(tmp_path / "k.npz"))
