@@ -156,3 +156,10 @@ def test_segrnn_check_dumps_what_segrnns_own_equations_forecast(tmp_path):
     assert run_cli("train", str(write_config(tmp_path, cfg)), "--run-dir", str(other), "-q").returncode == 0
     with pytest.raises(SystemExit, match="not SegRNN's model"):
         segrnn_check.dump(str(other), str(tmp_path / "k.npz"))
+
+
+@pytest.mark.parametrize("seeds", ["0", "-2", "x", ",,", "1,b"])
+def test_the_bench_refuses_seeds_that_name_no_training_before_reading_data(seeds, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        run.main(["--data", str(tmp_path / "absent.csv"), "--seeds", seeds])
+    assert e.value.code == 2 and "give a count of seeds" in capsys.readouterr().err

@@ -148,12 +148,17 @@ def main(argv=None) -> None:
         help=f"train the plain config (model {PLAIN_MODEL}, every other model/training key at its default)",
     )
     args = ap.parse_args(argv)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s] if "," in args.seeds else list(range(int(args.seeds)))
+    except ValueError:
+        seeds = []
+    if not seeds:
+        ap.error(f"--seeds {args.seeds!r}: give a count of seeds (3: seeds 0, 1, 2) or a list (1,2)")
     os.environ.setdefault("KERAS_BACKEND", "jax")
     csv = prepare(args.data, args.work)
     name = csv.name.split("_")[0]
     print(f"{name}: the shipped configs bench/ltsf/etth1_h<H>.yaml", flush=True)
     rows = []
-    seeds = [int(s) for s in args.seeds.split(",") if s] if "," in args.seeds else range(int(args.seeds))
     for h in map(int, args.horizons.split(",")):
         runs = [train(h, seed, csv, args.work, args.set, args.plain) for seed in seeds]
         pers = reference.persistence(str(csv), h)

@@ -27,6 +27,7 @@ def dump(run_dir: str, out: str, batch: int = 5, seed: int = 0) -> None:
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import keras
 
+    from rnnforecast.framing import Framing
     from rnnforecast.segments import custom_objects
 
     model = keras.saving.load_model(f"{run_dir}/model.keras", custom_objects=custom_objects(), compile=False)
@@ -38,12 +39,11 @@ def dump(run_dir: str, out: str, batch: int = 5, seed: int = 0) -> None:
     w["head_kernel"], w["head_bias"] = (np.asarray(a) for a in head.get_weights())
     c, length = spec.context, spec.input_length
     x = np.random.default_rng(seed).normal(size=(batch, length, c)).astype(np.float32)  # (B, L, C)
-    # the run's framing: each channel relative to its last value, one sequence per channel (b-major) with its one-hot
-    values = (x - x[:, -1:, :]).transpose(0, 2, 1).reshape(batch * c, length, 1)
-    onehot = np.broadcast_to(np.eye(c, dtype=np.float32)[None, :, None, :], (batch, c, length, c))
-    past = np.concatenate([values, onehot.reshape(batch * c, length, c)], axis=-1)
-    forecast = np.asarray(model({"past": past}, training=False))  # (B*C, H, 1, 1)
-    y = forecast.reshape(batch, c, spec.horizon).transpose(0, 2, 1) + x[:, -1:, :]  # (B, H, C)
+    # the run's framing: each channel relative to its last value, one sequence per channel with its one-hot
+    framing = Framing("window", "none", 0, independent=True, target_pos=tuple(range(c)), n_inputs=c)
+    past, _ = framing.fold({"past": x - x[:, -1:, :]})
+    forecast = framing.unfold(model(past, training=False))  # (B, H, C, 1)
+    y = forecast[..., 0] + x[:, -1:, :]  # (B, H, C)
     np.savez(out, x=x, y=y, segment_length=spec.segment_length, **w)
     print(f"{out}: {len(w)} arrays, windows {x.shape}, forecast {y.shape}")
 
