@@ -141,18 +141,30 @@ def forward(ops, spec: SegmentSpec, w: dict, x, act, gate, relu, states: list | 
         finals.append((h, c))
         if states is not None:
             states.append(seq)
-    dec = zero + w["position"][None]  # (B, M, D) (concat: D // 2)
-    if spec.context:
-        ctx = ops.matmul(x[:, -1, spec.n_inputs - spec.context :], w["context_kernel"])[:, None, :]  # (B, 1, D)
-        if spec.concatenated:
-            dec = ops.concatenate([dec, ctx + ops.zeros((spec.n_out, 1), dtype=ctx.dtype)], axis=-1)  # (B, M, D)
-        else:
-            dec = dec + ctx
+    dec = None
     for i, (h, c) in enumerate(finals):  # one step of every layer, all M output segments at once
         in_bias, rec_bias = _biases(spec, w[f"bias_{i}"])
-        xw = ops.matmul(dec, w[f"kernel_{i}"]) + in_bias  # (B, M, k*U)
+        if i == 0:
+            xw = _decoder_input_product(ops, spec, w, x, w["kernel_0"], in_bias)  # (B or 1, M, k*U)
+        else:
+            xw = ops.matmul(dec, w[f"kernel_{i}"]) + in_bias  # (B, M, k*U)
         dec, _ = step(ops, spec, xw, h[:, None, :], c[:, None, :], w[f"recurrent_kernel_{i}"], rec_bias, act, gate)
     return dec  # (B, M, U_last)
+
+
+def _decoder_input_product(ops, spec: SegmentSpec, w: dict, x, kernel, bias):
+    """``d W + b`` of the first decoder layer, ``(B or 1, M, k*U)``, for its input ``d (B, M, D)``.
+
+    ``d`` is the positions ``P (M, D)`` plus (``sum``) or beside (``concat``: ``[P | c]``) the window's context
+    embedding ``c (B, 1, D)``, so ``d W = P W + c W`` (``concat``: ``P W_top + c W_bottom``): the positions' product
+    is taken once, not once per window, and the context's once per window, not per output segment. The same sum as
+    the product of the assembled ``d``, with B*M times fewer rows through the widest matrix of the layer.
+    """
+    pos = ops.matmul(w["position"], kernel[: spec.halves[0]] if spec.concatenated else kernel) + bias  # (M, k*U)
+    if not spec.context:
+        return pos[None]
+    ctx = ops.matmul(x[:, -1, spec.n_inputs - spec.context :], w["context_kernel"])[:, None, :]  # (B, 1, D or D-D//2)
+    return pos[None] + ops.matmul(ctx, kernel[spec.halves[0] :] if spec.concatenated else kernel)
 
 
 class NumpyOps:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from bench.ltsf import reference, run, segrnn_check
+from bench.ltsf import reference, run, segment_speed, segrnn_check
 from conftest import DATA, run_cli, write_config
 
 COLUMNS = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
@@ -163,3 +163,16 @@ def test_the_bench_refuses_seeds_that_name_no_training_before_reading_data(seeds
     with pytest.raises(SystemExit) as e:
         run.main(["--data", str(tmp_path / "absent.csv"), "--seeds", seeds])
     assert e.value.code == 2 and "give a count of seeds" in capsys.readouterr().err
+
+
+def test_segment_speed_times_the_keras_side_and_refuses_what_it_cannot_run(capsys):
+    """The speed bench's Keras side trains the ETTh1 network (tiny here) and prints its step time; the torch side
+    needs SegRNN's checkout, and sizes must be positive: argparse errors, exit 2, before anything runs."""
+    assert segment_speed.main(["keras", "--horizon", "48", "--units", "8", "--batch", "4", "--steps", "2"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("rnnforecast (Keras on ") and "H=48 D=8 batch 4 windows x 7 channels" in line
+    assert float(line.split(": ")[-1].split(" ms")[0]) >= 0
+    for argv in (["torch"], ["keras", "--units", "0"], ["keras", "--steps", "-1"]):
+        with pytest.raises(SystemExit) as exit_:
+            segment_speed.main(argv)
+        assert exit_.value.code == 2

@@ -94,6 +94,34 @@ def test_values_only_encoder_and_concatenated_decoder_input_by_hand():
 
 
 @pytest.mark.parametrize(
+    "units, context, decoder_input",
+    [((6,), 0, "sum"), ((6,), 3, "sum"), ((6,), 3, "concat"), ((7, 2), 3, "concat"), ((1,), 3, "concat")],
+)
+def test_the_decoders_first_product_equals_its_assembled_input_times_the_kernel(units, context, decoder_input):
+    """The first decoder layer multiplies the positions once and each window's context once; the result equals
+    assembling every window's (M, D) input, [position | context] or their sum, and multiplying that (odd D: halves 3
+    and 4; D = 1: the sum, as ``concatenated`` says)."""
+    from rnnforecast.segments import NumpyOps, _biases, _decoder_input_product
+
+    spec = SegmentSpec("gru", units, 3, 9, 10, 2 + context, context=context, decoder_input=decoder_input)
+    rng = np.random.default_rng(4)
+    w = {name: rng.normal(size=shape) for name, shape in spec.weight_shapes()}
+    x = rng.normal(size=(5, 9, 2 + context))
+    bias = _biases(spec, w["bias_0"])[0]
+    got = _decoder_input_product(NumpyOps, spec, w, x, w["kernel_0"], bias)
+    dec = np.repeat(w["position"][None], 5, axis=0)  # (B, M, D or D // 2), each window's own copy
+    if context:
+        ctx = x[:, -1, 2:] @ w["context_kernel"]  # (B, D or D - D // 2)
+        ctx = np.repeat(ctx[:, None, :], spec.n_out, axis=1)
+        dec = np.concatenate([dec, ctx], axis=-1) if spec.concatenated else dec + ctx
+    assert dec.shape == (5, spec.n_out, units[0])
+    expected = np.stack([d @ w["kernel_0"] + bias for d in dec])
+    np.testing.assert_allclose(np.broadcast_to(got, expected.shape), expected, rtol=1e-12, atol=1e-12)
+    assert got.shape == ((5,) if context else (1,)) + expected.shape[1:]  # no context: one product for the batch
+    assert numpy_forward(spec, w, x).shape == (5, spec.n_out, units[-1])
+
+
+@pytest.mark.parametrize(
     "options",
     [
         {},
