@@ -141,7 +141,7 @@ def forward(ops, spec: SegmentSpec, w: dict, x, act, gate, relu, states: list | 
         finals.append((h, c))
         if states is not None:
             states.append(seq)
-    dec = None
+    dec = None  # the previous decoder layer's output (B, M, U)
     for i, (h, c) in enumerate(finals):  # one step of every layer, all M output segments at once
         in_bias, rec_bias = _biases(spec, w[f"bias_{i}"])
         if i == 0:
@@ -157,8 +157,8 @@ def _decoder_input_product(ops, spec: SegmentSpec, w: dict, x, kernel, bias):
 
     ``d`` is the positions ``P (M, D)`` plus (``sum``) or beside (``concat``: ``[P | c]``) the window's context
     embedding ``c (B, 1, D)``, so ``d W = P W + c W`` (``concat``: ``P W_top + c W_bottom``): the positions' product
-    is taken once, not once per window, and the context's once per window, not per output segment. The same sum as
-    the product of the assembled ``d``, with B*M times fewer rows through the widest matrix of the layer.
+    is taken once, not once per window, and the context's once per window, not per output segment. The same sums as
+    the product of the assembled ``d``, with M + B rows through the layer's widest matrix instead of B*M.
     """
     pos = ops.matmul(w["position"], kernel[: spec.halves[0]] if spec.concatenated else kernel) + bias  # (M, k*U)
     if not spec.context:
