@@ -176,3 +176,31 @@ def test_segment_speed_times_the_keras_side_and_refuses_what_it_cannot_run(capsy
         with pytest.raises(SystemExit) as exit_:
             segment_speed.main(argv)
         assert exit_.value.code == 2
+
+
+def test_a_path_without_segrnn_is_refused_in_one_line_before_torch_is_needed(tmp_path, capsys):
+    """Both tools that run SegRNN's code build it in one place (``segrnn_check.segrnn_model``); a --segrnn that is
+    not a checkout of it exits with the path and the fix, whether torch is installed or not."""
+    (tmp_path / "models").mkdir()  # a folder, but no models/SegRNN.py
+    for call in (
+        lambda: segment_speed.main(["torch", "--segrnn", str(tmp_path)]),
+        lambda: segrnn_check.segrnn_model(
+            str(tmp_path / "no"), seq_len=96, pred_len=96, enc_in=7, d_model=8, seg_len=24
+        ),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            call()
+        assert "no models/SegRNN.py there; give a checkout of lss-1138/SegRNN" in str(exit_.value.code)
+
+
+def test_check_refuses_lengths_segrnns_code_cannot_cut_before_torch_is_needed(tmp_path):
+    """SegRNN's code cuts the input and the forecast into whole segments; this layer drops the oldest steps and crops
+    the last segment. A dump with L = 12 or H = 6 over segments of 4 (or 5) is refused in one line, not a torch error."""
+    for length, horizon, seg in ((12, 6, 4), (12, 10, 5)):
+        path = tmp_path / f"w{horizon}.npz"
+        np.savez(path, x=np.zeros((2, length, 3)), y=np.zeros((2, horizon, 3)), segment_length=seg)
+        with pytest.raises(SystemExit) as exit_:
+            segrnn_check.check(str(path), "/nonexistent")
+        assert f"input length {length} and horizon {horizon} must be multiples of the segment length {seg}" in str(
+            exit_.value.code
+        )

@@ -16,11 +16,17 @@ the median of ``--steps`` timed steps after two untimed ones (compilation).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 
 import numpy as np
+
+try:
+    from bench.ltsf.segrnn_check import segrnn_model
+except ImportError:  # run as a script in SegRNN's environment: this file's folder is on sys.path
+    from segrnn_check import segrnn_model
 
 CHANNELS, LOOKBACK, SEGMENT = 7, 96, 24
 
@@ -34,7 +40,8 @@ def _windows(batch: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _median_seconds(step, steps: int) -> float:
-    step(), step()  # compilation / first-call allocation, untimed
+    for _ in range(2):  # compilation, first-call allocation: untimed
+        step()
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
@@ -44,8 +51,6 @@ def _median_seconds(step, steps: int) -> float:
 
 
 def keras_step_seconds(horizon: int, units: int, batch: int, steps: int) -> float:
-    import os
-
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import keras
 
@@ -71,17 +76,11 @@ def keras_step_seconds(horizon: int, units: int, batch: int, steps: int) -> floa
 
 
 def torch_step_seconds(horizon: int, units: int, batch: int, steps: int, segrnn: str) -> float:
+    shapes = dict(seq_len=LOOKBACK, pred_len=horizon, enc_in=CHANNELS, d_model=units, seg_len=SEGMENT)
+    model = segrnn_model(segrnn, **shapes)
     import torch
 
-    sys.path.insert(0, segrnn)
-    from models.SegRNN import Model  # SegRNN's repository
-
-    torch.manual_seed(0)
-    cfg = argparse.Namespace(
-        seq_len=LOOKBACK, pred_len=horizon, enc_in=CHANNELS, d_model=units, dropout=0.5, rnn_type="gru",
-        dec_way="pmf", seg_len=SEGMENT, channel_id=1, revin=0,
-    )  # fmt: skip
-    model = Model(cfg).train()
+    model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, y = (torch.from_numpy(a) for a in _windows(batch, horizon))
 
@@ -111,8 +110,6 @@ def main(argv: list[str] | None = None) -> int:
         seconds = torch_step_seconds(args.horizon, args.units, args.batch, args.steps, args.segrnn)
         where = "SegRNN's code (PyTorch)"
     else:
-        import os
-
         seconds = keras_step_seconds(args.horizon, args.units, args.batch, args.steps)
         where = f"rnnforecast (Keras on {os.environ['KERAS_BACKEND']})"
     epoch = seconds * int(np.ceil((8640 - LOOKBACK - args.horizon + 1) / args.batch))

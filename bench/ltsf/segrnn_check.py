@@ -16,14 +16,13 @@ Keras [z, r, h], PyTorch [r, z, n]) and prints the largest difference. The run m
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import numpy as np
 
 
 def dump(run_dir: str, out: str, batch: int = 5, seed: int = 0) -> None:
-    import os
-
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import keras
 
@@ -54,19 +53,38 @@ def _gates(k: np.ndarray) -> np.ndarray:
     return np.concatenate([r, z, h], axis=-1).T
 
 
-def check(npz: str, segrnn: str, tolerance: float = 1e-4) -> float:
-    import torch
-
+def segrnn_model(segrnn: str, *, seq_len: int, pred_len: int, enc_in: int, d_model: int, seg_len: int):
+    """``Model`` of SegRNN's code at ``segrnn`` (a checkout of lss-1138/SegRNN), as its L = 96 script builds it: a
+    GRU, the PMF decoder, channel ids, dropout 0.5, no RevIN, torch seeded 0. A path without SegRNN exits in one line
+    (before torch is imported)."""
+    if not os.path.isfile(os.path.join(segrnn, "models", "SegRNN.py")):
+        sys.exit(f"--segrnn {segrnn}: no models/SegRNN.py there; give a checkout of lss-1138/SegRNN")
     sys.path.insert(0, segrnn)
+    import torch
     from models.SegRNN import Model  # SegRNN's repository
 
-    a = np.load(npz)
-    d, horizon, c = a["embed_kernel"].shape[1], a["y"].shape[1], a["x"].shape[2]
+    torch.manual_seed(0)  # its initial weights (and, in training, its dropout) seeded
     cfg = argparse.Namespace(
-        seq_len=a["x"].shape[1], pred_len=horizon, enc_in=c, d_model=d, dropout=0.5, rnn_type="gru",
-        dec_way="pmf", seg_len=int(a["segment_length"]), channel_id=1, revin=0,
+        seq_len=seq_len, pred_len=pred_len, enc_in=enc_in, d_model=d_model, dropout=0.5, rnn_type="gru",
+        dec_way="pmf", seg_len=seg_len, channel_id=1, revin=0,
     )  # fmt: skip
-    model = Model(cfg).eval()
+    return Model(cfg)
+
+
+def check(npz: str, segrnn: str, tolerance: float = 1e-4) -> float:
+    a = np.load(npz)
+    seq_len, c = a["x"].shape[1:]
+    horizon, seg_len = a["y"].shape[1], int(a["segment_length"])
+    if seq_len % seg_len or horizon % seg_len:  # this layer drops the oldest steps and crops the last segment
+        sys.exit(
+            f"{npz}: input length {seq_len} and horizon {horizon} must be multiples of the segment length {seg_len}: "
+            "SegRNN's code cuts and forecasts whole segments only; check a run whose lengths are"
+        )
+    model = segrnn_model(
+        segrnn, seq_len=seq_len, pred_len=horizon, enc_in=c, d_model=a["embed_kernel"].shape[1], seg_len=seg_len
+    ).eval()
+    import torch
+
     t = lambda v: torch.tensor(np.ascontiguousarray(v, np.float32))  # noqa: E731
     with torch.no_grad():
         model.valueEmbedding[0].weight.copy_(t(a["embed_kernel"].T))
