@@ -144,6 +144,12 @@ def test_segrnn_check_dumps_what_segrnns_own_equations_forecast(tmp_path):
     done = run_cli("train", str(write_config(tmp_path, cfg)), "--run-dir", str(run_dir), "-q")
     assert done.returncode == 0, done.stderr
     segrnn_check.dump(str(run_dir), str(tmp_path / "w.npz"))
+    before = (tmp_path / "w.npz").read_bytes()
+    with pytest.raises(SystemExit) as exit_:  # an existing file is never overwritten
+        segrnn_check.dump(str(run_dir), str(tmp_path / "w.npz"))
+    assert "w.npz exists: dump writes a new file only" in str(exit_.value.code)
+    assert (tmp_path / "w.npz").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary left behind
     a = dict(np.load(tmp_path / "w.npz"))
     assert a["x"].shape == (5, 12, 3) and a["y"].shape == (5, 6, 3)
     assert np.abs(a["y"] - a["x"][:, -1:, :]).max() > 1e-3  # a forecast that is not the last value

@@ -26,9 +26,12 @@ def dump(run_dir: str, out: str, batch: int = 5, seed: int = 0) -> None:
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import keras
 
+    from rnnforecast import fsio
     from rnnforecast.framing import Framing
     from rnnforecast.segments import custom_objects
 
+    if os.path.lexists(out):
+        sys.exit(f"{out} exists: dump writes a new file only; give another name or remove it yourself")
     model = keras.saving.load_model(f"{run_dir}/model.keras", custom_objects=custom_objects(), compile=False)
     layer, head = model.get_layer("segments"), model.get_layer("head")
     spec = layer.spec
@@ -43,7 +46,8 @@ def dump(run_dir: str, out: str, batch: int = 5, seed: int = 0) -> None:
     past, _ = framing.fold({"past": x - x[:, -1:, :]})
     forecast = framing.unfold(model(past, training=False))  # (B, H, C, 1)
     y = forecast[..., 0] + x[:, -1:, :]  # (B, H, C)
-    np.savez(out, x=x, y=y, segment_length=spec.segment_length, **w)
+    with fsio.atomic_path(out) as tmp, open(tmp, "wb") as f:  # all or nothing, at exactly `out`
+        np.savez(f, x=x, y=y, segment_length=spec.segment_length, **w)
     print(f"{out}: {len(w)} arrays, windows {x.shape}, forecast {y.shape}")
 
 
